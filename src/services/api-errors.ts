@@ -1,0 +1,48 @@
+import {status as GrpcStatus} from '@grpc/grpc-js';
+import {TacosError} from './errors.js';
+
+/** How one error code of ours looks on each door: HTTP status, gRPC status, contract ErrorCode. */
+interface ErrorShape {
+  http: number;
+  grpc: GrpcStatus;
+  contract: string;
+}
+
+const SHAPES: Record<string, ErrorShape> = {
+  INVALID_ARGUMENT: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
+  UNAUTHENTICATED: {http: 401, grpc: GrpcStatus.UNAUTHENTICATED, contract: 'ERROR_CODE_UNAUTHENTICATED'},
+  NOT_READY: {http: 403, grpc: GrpcStatus.FAILED_PRECONDITION, contract: 'ERROR_CODE_FAILED_PRECONDITION'},
+  NOT_FOUND: {http: 404, grpc: GrpcStatus.NOT_FOUND, contract: 'ERROR_CODE_NOT_FOUND'},
+  TOKEN_NOT_FOUND: {http: 404, grpc: GrpcStatus.NOT_FOUND, contract: 'ERROR_CODE_NOT_FOUND'},
+  METHOD_NOT_ALLOWED: {http: 405, grpc: GrpcStatus.UNIMPLEMENTED, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
+  ALREADY_ADMITTED: {http: 409, grpc: GrpcStatus.ALREADY_EXISTS, contract: 'ERROR_CODE_ALREADY_EXISTS'},
+  TOKEN_LEFT: {http: 409, grpc: GrpcStatus.FAILED_PRECONDITION, contract: 'ERROR_CODE_FAILED_PRECONDITION'},
+  IDEMPOTENCY_CONFLICT: {http: 409, grpc: GrpcStatus.ALREADY_EXISTS, contract: 'ERROR_CODE_IDEMPOTENCY_CONFLICT'},
+  TOKEN_EXPIRED: {http: 410, grpc: GrpcStatus.FAILED_PRECONDITION, contract: 'ERROR_CODE_FAILED_PRECONDITION'},
+  PAYLOAD_TOO_LARGE: {http: 413, grpc: GrpcStatus.RESOURCE_EXHAUSTED, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
+  UNSUPPORTED_MEDIA_TYPE: {http: 415, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
+  RATE_LIMITED: {http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED, contract: 'ERROR_CODE_RATE_LIMITED'},
+  INTERNAL: {http: 500, grpc: GrpcStatus.INTERNAL, contract: 'ERROR_CODE_INTERNAL'},
+  UNIMPLEMENTED: {http: 501, grpc: GrpcStatus.UNIMPLEMENTED, contract: 'ERROR_CODE_INTERNAL'},
+  UNAVAILABLE: {http: 503, grpc: GrpcStatus.UNAVAILABLE, contract: 'ERROR_CODE_UNAVAILABLE'},
+};
+
+/** An error as both doors present it; anything that is not a TacosError is an internal error. */
+export interface ApiError {
+  code: string;
+  message: string;
+  /** The request field at fault, for INVALID_ARGUMENT. */
+  field?: string;
+  shape: ErrorShape;
+}
+
+export function toApiError(error: unknown): ApiError {
+  if (error instanceof TacosError && SHAPES[error.code]) {
+    return {code: error.code, message: error.message, field: error.field, shape: SHAPES[error.code]};
+  }
+  return {code: 'INTERNAL', message: 'Internal error', shape: SHAPES.INTERNAL, field: undefined};
+}
+
+export function invalidArgument(field: string, message: string): TacosError {
+  return new TacosError(message, {code: 'INVALID_ARGUMENT', field});
+}

@@ -1,0 +1,132 @@
+import {readFileSync} from 'node:fs';
+import path from 'node:path';
+import dotenv from 'dotenv';
+import {TacosError, usageError} from './errors.js';
+
+export type Environment = Record<string, string | undefined>;
+
+export interface LoadEnvironmentOptions {
+  /** The environment name: `.env.<name>` in the project dir. */
+  envName?: string;
+  projectDir?: string;
+  processEnv?: Environment;
+}
+
+export const DEFAULT_ENV_NAME = 'local';
+
+/**
+ * The active environment: the env file of that environment read with dotenv, overlaid by the
+ * process environment (DESIGN.md §3). The default `.env.local` may be missing; a named one may not.
+ */
+export function loadEnvironment(options: LoadEnvironmentOptions = {}): Environment {
+  const envName = options.envName ?? DEFAULT_ENV_NAME;
+  if (!/^[A-Za-z0-9_-]+$/.test(envName)) {
+    throw usageError(`"${envName}" is not an environment name.`, 'Use a name like local, dev, staging or prod.');
+  }
+  const file = path.join(options.projectDir ?? process.cwd(), `.env.${envName}`);
+  let fromFile: Environment = {};
+  try {
+    fromFile = dotenv.parse(readFileSync(file));
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    if (!missing || options.envName !== undefined) {
+      throw new TacosError(missing ? `No env file for environment "${envName}" (${file}).` : `Cannot read ${file}.`, {
+        hint: missing ? 'Create it with `tacos env init`, or pick another environment with --env.' : undefined,
+        code: 'ENV_FILE',
+        cause: error,
+      });
+    }
+  }
+  return {...fromFile, ...(options.processEnv ?? process.env)};
+}
+
+/** Typed reads of environment variables; every error names the variable and what it takes. */
+export class EnvReader {
+  constructor(private readonly env: Environment) {}
+
+  string(name: string, fallback: string): string {
+    const value = this.raw(name);
+    return value === undefined ? fallback : value;
+  }
+
+  optional(name: string): string | undefined {
+    return this.raw(name);
+  }
+
+  /** The first of several names that is set (aliases), else the fallback. */
+  oneOf(names: string[], fallback: string): string {
+    for (const name of names) {
+      const value = this.raw(name);
+      if (value !== undefined) return value;
+    }
+    return fallback;
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const normal = value.toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(normal)) return true;
+    if (['false', '0', 'no', 'off'].includes(normal)) return false;
+    throw invalid(name, value, 'true or false');
+  }
+
+  int(name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const parsed = Number(value);
+    if (!/^-?\d+$/.test(value) || parsed < min || parsed > max) {
+      throw invalid(name, value, `a whole number from ${min} to ${max}`);
+    }
+    return parsed;
+  }
+
+  number(name: string, fallback: number, min = 0): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const parsed = Number(value);
+    if (!Number.isFinite(parsed) || parsed < min) throw invalid(name, value, `a number of at least ${min}`);
+    return parsed;
+  }
+
+  port(name: string, fallback: number): number {
+    return this.int(name, fallback, 0, 65_535);
+  }
+
+  /** A duration in milliseconds: `600ms`, `2s`, `5m`, `1h`, or a bare number of milliseconds. */
+  durationMs(name: string, fallback: number): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const parsed = parseDurationMs(value);
+    if (parsed === undefined) throw invalid(name, value, 'a duration such as 600ms, 2s or 5m');
+    return parsed;
+  }
+
+  oneOfValues<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const match = allowed.find((candidate) => candidate === value.toLowerCase());
+    if (!match) throw invalid(name, value, allowed.join(', '));
+    return match;
+  }
+
+  private raw(name: string): string | undefined {
+    const value = this.env[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  }
+}
+
+const DURATION_UNITS_MS: Record<string, number> = {ms: 1, s: 1000, m: 60_000, h: 3_600_000};
+
+export function parseDurationMs(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!match) return undefined;
+  return Math.round(Number(match[1]) * DURATION_UNITS_MS[match[2] ?? 'ms']);
+}
+
+function invalid(name: string, value: string, expected: string): TacosError {
+  return new TacosError(`${name}=${value} is not valid: expected ${expected}.`, {
+    hint: `Fix ${name} in the env file or the environment.`,
+    code: 'INVALID_CONFIG',
+  });
+}

@@ -1,0 +1,81 @@
+import {EnvReader, type Environment} from '../config.js';
+import {LOG_LEVELS, type LogLevel} from '../logging.js';
+import type {RedisSettings} from '../redis/client.js';
+import type {QueueSettings} from './queue/queue-service.js';
+
+export interface AuthSettings {
+  production: boolean;
+  jwtSecret?: string;
+  jwtIssuer?: string;
+  jwtAudience?: string;
+  jwksEndpoint?: string;
+  /** Accepted as a bearer token outside production only. */
+  devBypassToken?: string;
+}
+
+export interface GatewayConfig {
+  host: string;
+  httpPort: number;
+  environment: string;
+  grpcEnabled: boolean;
+  grpcPort: number;
+  grpcTls?: {certFile: string; keyFile: string};
+  redis: RedisSettings;
+  auth: AuthSettings;
+  queue: QueueSettings;
+  logLevel: LogLevel;
+  /** Largest request body the REST API reads. */
+  bodyLimitBytes: number;
+  /** How long a stop waits for calls in flight. */
+  shutdownGraceMs: number;
+}
+
+export const DEV_BYPASS_TOKEN_DEFAULT = 'tacos-dev-token';
+
+/** The gateway's settings from the environment (DESIGN.md §3); a bad value names its variable. */
+export function readGatewayConfig(env: Environment): GatewayConfig {
+  const read = new EnvReader(env);
+  const environment = read.string('SERVER_ENVIRONMENT', 'development');
+  const production = environment === 'production';
+  const tls = read.bool('GRPC_USE_TLS', false);
+  return {
+    host: read.string('SERVER_HOST', '127.0.0.1'),
+    httpPort: read.port('SERVER_PORT', 8000),
+    environment,
+    grpcEnabled: read.bool('GRPC_ENABLED', false),
+    grpcPort: read.port('GRPC_PORT', 9090),
+    grpcTls: tls
+      ? {certFile: read.string('GRPC_TLS_CERT', 'certs/server.crt'), keyFile: read.string('GRPC_TLS_KEY', 'certs/server.key')}
+      : undefined,
+    redis: {
+      address: read.string('REDIS_ADDRESS', 'localhost:6379'),
+      password: read.optional('REDIS_PASSWORD'),
+      database: read.int('REDIS_DATABASE', 0, 0, 15),
+      clusterMode: read.bool('REDIS_CLUSTER_MODE', false),
+      commandTimeoutMs: read.durationMs('REDIS_COMMAND_TIMEOUT', 800),
+    },
+    auth: {
+      production,
+      jwtSecret: read.optional('JWT_SECRET'),
+      jwtIssuer: read.optional('JWT_ISSUER'),
+      jwtAudience: read.optional('JWT_AUDIENCE'),
+      jwksEndpoint: read.optional('JWT_JWKS_ENDPOINT'),
+      devBypassToken: production ? undefined : read.string('DEV_BYPASS_TOKEN', DEV_BYPASS_TOKEN_DEFAULT),
+    },
+    queue: {
+      heartbeatTtlMs: read.durationMs('QUEUE_HEARTBEAT_TTL', 300_000),
+      retentionMs: read.durationMs('QUEUE_TOKEN_RETENTION', 600_000),
+      instantPositions: read.int('QUEUE_INSTANT_ADMISSION_POSITIONS', 10, 0),
+      maxAdmissionPosition: read.int('QUEUE_MAX_ADMISSION_POSITION', 100, 1),
+      minWaitMs: read.durationMs('QUEUE_ADMISSION_MIN_WAIT', 5000),
+      admissionBurst: read.int('QUEUE_ADMISSION_BURST', 20, 1),
+      admissionRatePerSecond: read.number('QUEUE_ADMISSION_RATE', 10, 0.001),
+      reservationTokenTtlMs: read.durationMs('RESERVATION_TOKEN_TTL', 30_000),
+      idempotencyTtlMs: read.durationMs('IDEMPOTENCY_TTL', 600_000),
+      sweepIntervalMs: read.durationMs('QUEUE_SWEEP_INTERVAL', 1000),
+    },
+    logLevel: read.oneOfValues('LOG_LEVEL', LOG_LEVELS, 'info'),
+    bodyLimitBytes: read.int('SERVER_BODY_LIMIT', 16_384, 1024),
+    shutdownGraceMs: read.durationMs('SERVER_SHUTDOWN_GRACE', 10_000),
+  };
+}

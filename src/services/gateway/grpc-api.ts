@@ -1,0 +1,193 @@
+import type {UntypedServiceImplementation} from '@grpc/grpc-js';
+import {TacosError} from '../errors.js';
+import {metadataText, required, requestIdOf, serverStream, timestamp, unary, unimplemented} from '../grpc/handlers.js';
+import type {GrpcServiceBinding} from '../grpc/server.js';
+import type {StatusEncoder} from '../grpc/status-details.js';
+import type {Authenticator} from './auth.js';
+import type {EnterResult, QueueService, QueueState} from './queue/queue-service.js';
+
+export interface GrpcApiDeps {
+  queue: QueueService;
+  authenticator: Authenticator;
+  encode: StatusEncoder;
+  /** Aborted when the gateway stops: streams end so that shutdown does not wait for them. */
+  shutdown: AbortSignal;
+  notReadyReason: () => Promise<string | undefined>;
+  version: string;
+}
+
+/** Methods anyone may call; every other gateway method needs a bearer token. */
+const PUBLIC_METHODS = [
+  /^\/gateway\.v1\.QueueService\//,
+  /^\/gateway\.v1\.WebSocketService\/StreamQueueUpdates$/,
+  /^\/gateway\.v1\.GatewayService\/(HealthCheck|ValidateToken)$/,
+  /^\/grpc\.health\.v1\.Health\//,
+  /^\/grpc\.reflection\.v1(alpha)?\.ServerReflection\//,
+];
+
+export function isPublicMethod(path: string): boolean {
+  return PUBLIC_METHODS.some((pattern) => pattern.test(path));
+}
+
+interface TokenRequest {
+  waiting_token: string;
+}
+
+/** The gRPC door of the gateway: the same queue service the REST door calls. */
+export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
+  const {queue, encode} = deps;
+  const queueService: UntypedServiceImplementation = {
+    JoinQueue: unary(encode, async (request: {event_id: string; user_id: string; session_id: string}, metadata) => {
+      const result = await queue.join({
+        eventId: required(request.event_id, 'event_id'),
+        userId: request.user_id,
+        sessionId: request.session_id,
+        idempotencyKey: metadataText(metadata, 'idempotency-key'),
+      });
+      return {
+        waiting_token: result.waitingToken,
+        position_hint: result.position,
+        eta_seconds: result.etaSeconds,
+        status: 'QUEUE_STATUS_WAITING',
+        expires_at: timestamp(result.expiresAt),
+      };
+    }),
+    GetQueueStatus: unary(encode, async (request: TokenRequest) => {
+      const state = await queue.status(required(request.waiting_token, 'waiting_token'));
+      return {
+        status: queueStatus(state),
+        position: state.status === 'waiting' ? state.position : 0,
+        eta_seconds: state.status === 'waiting' ? state.etaSeconds : 0,
+        admission_ready: isReady(state),
+        expires_at: state.status === 'waiting' ? timestamp(state.expiresAt) : null,
+      };
+    }),
+    RequestAdmission: unary(encode, async (request: TokenRequest, metadata) => {
+      const result = await queue.enter(required(request.waiting_token, 'waiting_token'));
+      return admissionResponse(result, requestIdOf(metadata));
+    }),
+    LeaveQueue: unary(encode, async (request: TokenRequest) => {
+      const {leftAt} = await queue.leave(required(request.waiting_token, 'waiting_token'));
+      return {success: true, left_at: timestamp(leftAt)};
+    }),
+    GetQueueStats: unary(encode, async (request: {event_id: string}) => {
+      const events = await queue.stats(request.event_id || undefined);
+      const now = Date.now();
+      const waiting = events.reduce((sum, event) => sum + event.waiting, 0);
+      const admitted = events.reduce((sum, event) => sum + event.admitted, 0);
+      const perMinute = events.reduce((sum, event) => sum + event.admittedLastMinute, 0);
+      return {
+        events: events.map((event) => ({
+          event_id: event.eventId,
+          total_waiting: event.waiting,
+          total_admitted: event.admitted,
+          admission_rate_per_minute: event.admittedLastMinute,
+          average_wait_time_seconds: event.averageWaitSeconds,
+          last_updated: timestamp(now),
+        })),
+        system: {
+          total_active_queues: events.filter((event) => event.waiting > 0).length,
+          total_waiting_users: waiting,
+          total_admitted_users: admitted,
+          average_admission_rate: events.length ? perMinute / events.length : 0,
+          last_updated: timestamp(now),
+        },
+      };
+    }),
+  };
+
+  const webSocketService: UntypedServiceImplementation = {
+    StreamQueueUpdates: serverStream(encode, deps.shutdown, (request: TokenRequest, metadata, signal) =>
+      queueUpdates(queue, required(request.waiting_token, 'waiting_token'), requestIdOf(metadata), signal),
+    ),
+    StreamReservationUpdates: unimplemented('WebSocketService.StreamReservationUpdates'),
+    StreamPaymentUpdates: unimplemented('WebSocketService.StreamPaymentUpdates'),
+    SendMessage: unimplemented('WebSocketService.SendMessage'),
+  };
+
+  const gatewayService: UntypedServiceImplementation = {
+    HealthCheck: unary(encode, async () => {
+      const started = Date.now();
+      const reason = await deps.notReadyReason();
+      const status = reason ? 'HEALTH_STATUS_UNHEALTHY' : 'HEALTH_STATUS_HEALTHY';
+      return {
+        status,
+        services: {redis: {status, response_time_ms: Date.now() - started, version: deps.version, last_check: timestamp(Date.now())}},
+        timestamp: timestamp(Date.now()),
+      };
+    }),
+    ValidateToken: unary(encode, async (request: {token: string}) => {
+      try {
+        const principal = await deps.authenticator.verify(required(request.token, 'token'));
+        return {
+          valid: true,
+          user: {user_id: principal.userId, roles: [], attributes: {}},
+          scopes: principal.scopes,
+          expires_at: principal.expiresAt === undefined ? null : timestamp(principal.expiresAt),
+        };
+      } catch (error) {
+        if (!(error instanceof TacosError) || error.code !== 'UNAUTHENTICATED') throw error;
+        return {valid: false, error: {code: 'ERROR_CODE_UNAUTHENTICATED', message: error.message}};
+      }
+    }),
+    ...Object.fromEntries(
+      ['GetEventAvailability', 'CreateReservation', 'GetReservation', 'ConfirmReservation', 'CancelReservation', 'CreatePaymentIntent', 'GetPaymentStatus'].map(
+        (name) => [name, unimplemented(`GatewayService.${name}`)],
+      ),
+    ),
+  };
+
+  return [
+    {name: 'gateway.v1.QueueService', implementation: queueService},
+    {name: 'gateway.v1.WebSocketService', implementation: webSocketService},
+    {name: 'gateway.v1.GatewayService', implementation: gatewayService},
+  ];
+}
+
+function isReady(state: QueueState): boolean {
+  return state.status === 'admitted' || (state.status === 'waiting' && state.admissionReady);
+}
+
+function queueStatus(state: QueueState): string {
+  if (isReady(state)) return 'QUEUE_STATUS_READY';
+  return {waiting: 'QUEUE_STATUS_WAITING', admitted: 'QUEUE_STATUS_READY', left: 'QUEUE_STATUS_LEFT', expired: 'QUEUE_STATUS_EXPIRED'}[state.status];
+}
+
+function admissionResponse(result: EnterResult, traceId: string) {
+  switch (result.outcome) {
+    case 'granted':
+      return {
+        admission: 'ADMISSION_STATUS_GRANTED',
+        reservation_token: result.reservationToken,
+        ttl_seconds: result.ttlSeconds,
+        valid_until: timestamp(result.validUntil),
+      };
+    case 'denied':
+      return {admission: 'ADMISSION_STATUS_DENIED', error: {code: 'ERROR_CODE_FAILED_PRECONDITION', message: result.message, trace_id: traceId}};
+    case 'expired':
+      return {admission: 'ADMISSION_STATUS_EXPIRED', error: {code: 'ERROR_CODE_FAILED_PRECONDITION', message: 'The waiting token expired.', trace_id: traceId}};
+    case 'left':
+      return {admission: 'ADMISSION_STATUS_INVALID', error: {code: 'ERROR_CODE_FAILED_PRECONDITION', message: 'The waiting token left the queue.', trace_id: traceId}};
+  }
+}
+
+async function* queueUpdates(queue: QueueService, waitingToken: string, correlationId: string, signal: AbortSignal) {
+  for await (const state of queue.watch(waitingToken, signal)) {
+    if (state.status === 'left') return;
+    const eventType =
+      state.status === 'expired' ? 'QUEUE_EVENT_TYPE_TOKEN_EXPIRED' : isReady(state) ? 'QUEUE_EVENT_TYPE_ADMISSION_READY' : 'QUEUE_EVENT_TYPE_POSITION_CHANGED';
+    yield {
+      type: 'EVENT_TYPE_QUEUE_UPDATE',
+      queue_update: {
+        waiting_token: waitingToken,
+        position: state.status === 'waiting' ? state.position : 0,
+        eta_seconds: state.status === 'waiting' ? state.etaSeconds : 0,
+        event_type: eventType,
+        admission_ready: isReady(state),
+        expires_at: state.status === 'waiting' ? timestamp(state.expiresAt) : null,
+      },
+      timestamp: timestamp(Date.now()),
+      correlation_id: correlationId,
+    };
+  }
+}

@@ -1,0 +1,411 @@
+import {createHash} from 'node:crypto';
+import {ReplyError} from 'ioredis';
+import {TacosError, errorMessage} from '../../errors.js';
+import type {Logger} from '../../logging.js';
+import type {RedisClient} from '../../redis/client.js';
+import {QueueChanges} from './changes.js';
+import {EVENTS_KEY, assertEventId, queueKeys} from './keys.js';
+import * as scripts from './scripts.js';
+import {eventIdOfWaitingToken, newReservationToken, newWaitingToken} from './tokens.js';
+
+export interface QueueSettings {
+  /** A waiting token not polled for this long expires. */
+  heartbeatTtlMs: number;
+  /** How long a token that ended (entered, left, expired) still answers with its state. */
+  retentionMs: number;
+  /** Positions up to this may enter at once. */
+  instantPositions: number;
+  /** Positions above this are refused. */
+  maxAdmissionPosition: number;
+  /** Between the two: the minimum time since joining before entry... */
+  minWaitMs: number;
+  /** ...and a token bucket per event. */
+  admissionBurst: number;
+  admissionRatePerSecond: number;
+  reservationTokenTtlMs: number;
+  idempotencyTtlMs: number;
+  /** How often expired heartbeats are swept, and how often a watcher re-reads its position. */
+  sweepIntervalMs: number;
+}
+
+export const DEFAULT_QUEUE_SETTINGS: QueueSettings = {
+  heartbeatTtlMs: 300_000,
+  retentionMs: 600_000,
+  instantPositions: 10,
+  maxAdmissionPosition: 100,
+  minWaitMs: 5000,
+  admissionBurst: 20,
+  admissionRatePerSecond: 10,
+  reservationTokenTtlMs: 30_000,
+  idempotencyTtlMs: 600_000,
+  sweepIntervalMs: 1000,
+};
+
+export interface JoinRequest {
+  eventId: string;
+  userId: string;
+  sessionId: string;
+  idempotencyKey?: string;
+}
+
+export interface JoinResult {
+  waitingToken: string;
+  position: number;
+  etaSeconds: number;
+  joinedAt: number;
+  expiresAt: number;
+  /** True when an Idempotency-Key repeated an earlier join: this is that join's answer. */
+  replayed: boolean;
+}
+
+export type QueueState =
+  | {
+      status: 'waiting';
+      waitingToken: string;
+      eventId: string;
+      position: number;
+      etaSeconds: number;
+      waitingSeconds: number;
+      /** Enter would be granted now. */
+      admissionReady: boolean;
+      expiresAt: number;
+    }
+  | {status: 'admitted' | 'left' | 'expired'; waitingToken: string; eventId: string; waitingSeconds: number};
+
+export type EnterResult =
+  | {outcome: 'granted'; reservationToken: string; ttlSeconds: number; validUntil: number; position: number}
+  | {outcome: 'denied'; position: number; reason: 'position' | 'wait' | 'rate'; retryAfterMs: number; message: string}
+  | {outcome: 'expired' | 'left'};
+
+export interface EventQueueStats {
+  eventId: string;
+  waiting: number;
+  admitted: number;
+  admittedLastMinute: number;
+  averageWaitSeconds: number;
+}
+
+type ScriptName = keyof typeof scripts;
+type ScriptReply = Array<string | number>;
+
+/**
+ * The waiting room, one sorted set per event in Redis. REST and gRPC both call this class, so a
+ * queue operation behaves the same whichever door it came through.
+ */
+export class QueueService {
+  private readonly changes: QueueChanges;
+  private readonly knownEvents = new Set<string>();
+  private sweeper?: NodeJS.Timeout;
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly settings: QueueSettings,
+    private readonly logger: Logger,
+  ) {
+    for (const [name, script] of Object.entries(scripts)) redis.defineCommand(name, {lua: script.lua});
+    this.changes = new QueueChanges(redis, logger);
+  }
+
+  /** Starts sweeping expired heartbeats, so positions move up on time and not only when touched. */
+  start(): void {
+    this.sweeper ??= setInterval(() => void this.sweep(), this.settings.sweepIntervalMs);
+    this.sweeper.unref();
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
+    this.changes.close();
+  }
+
+  async join(request: JoinRequest): Promise<JoinResult> {
+    assertEventId(request.eventId);
+    const keys = queueKeys(request.eventId);
+    const requestHash = hashJoin(request);
+    const idempotencyKey = request.idempotencyKey;
+    if (idempotencyKey !== undefined) await this.checkIdempotencyAcrossEvents(idempotencyKey, requestHash);
+    const token = newWaitingToken(request.eventId);
+    const tokenTtl = this.settings.heartbeatTtlMs + this.settings.retentionMs;
+    const scriptKeys = [keys.seq, keys.waiting, keys.heartbeat, keys.token(token)];
+    if (idempotencyKey !== undefined) scriptKeys.push(keys.idempotency(idempotencyKey));
+    const reply = await this.run('JOIN', scriptKeys, [
+      token,
+      request.userId,
+      request.sessionId,
+      tokenTtl,
+      requestHash,
+      this.settings.idempotencyTtlMs,
+    ]);
+    await this.remember(request.eventId, idempotencyKey, requestHash);
+    if (reply[0] === 'replay') {
+      const [storedHash, storedToken, position, joinedAt] = String(reply[1]).split('|');
+      if (storedHash !== requestHash) throw idempotencyConflict();
+      return this.joinResult(storedToken, Number(position), Number(joinedAt), true);
+    }
+    return this.joinResult(String(reply[1]), Number(reply[2]), Number(reply[3]), false);
+  }
+
+  /** The token's state; a waiting token's heartbeat is refreshed (a status call is a sign of life). */
+  async status(waitingToken: string, refreshHeartbeat = true): Promise<QueueState> {
+    const eventId = this.eventOf(waitingToken);
+    const keys = queueKeys(eventId);
+    const {heartbeatTtlMs, retentionMs, admissionBurst, admissionRatePerSecond} = this.settings;
+    const reply = await this.run(
+      'STATUS',
+      [keys.waiting, keys.heartbeat, keys.token(waitingToken), keys.bucket],
+      [waitingToken, heartbeatTtlMs, retentionMs, keys.changes, refreshHeartbeat ? 1 : 0, admissionBurst, admissionRatePerSecond],
+    );
+    const state = String(reply[0]);
+    if (state === 'unknown') throw tokenNotFound();
+    const [position, joinedAt, now, bucketLevel] = reply.slice(1).map(Number);
+    const waitingSeconds = Math.max(0, Math.floor((now - joinedAt) / 1000));
+    if (state !== 'waiting') {
+      return {status: state as 'admitted' | 'left' | 'expired', waitingToken, eventId, waitingSeconds};
+    }
+    return {
+      status: 'waiting',
+      waitingToken,
+      eventId,
+      position,
+      etaSeconds: this.etaSeconds(position),
+      waitingSeconds,
+      admissionReady: this.wouldAdmit(position, now - joinedAt, bucketLevel / 1000),
+      expiresAt: now + heartbeatTtlMs,
+    };
+  }
+
+  async enter(waitingToken: string): Promise<EnterResult> {
+    const eventId = this.eventOf(waitingToken);
+    const keys = queueKeys(eventId);
+    const s = this.settings;
+    const reservationToken = newReservationToken();
+    const reply = await this.run(
+      'ENTER',
+      [keys.waiting, keys.heartbeat, keys.token(waitingToken), keys.bucket, keys.admits, keys.stats, keys.reservationToken(reservationToken)],
+      [
+        waitingToken,
+        s.heartbeatTtlMs,
+        s.retentionMs,
+        keys.changes,
+        s.instantPositions,
+        s.maxAdmissionPosition,
+        s.minWaitMs,
+        s.admissionBurst,
+        s.admissionRatePerSecond,
+        s.reservationTokenTtlMs,
+        waitingToken,
+      ],
+    );
+    switch (reply[0]) {
+      case 'granted':
+        return {
+          outcome: 'granted',
+          reservationToken,
+          ttlSeconds: Math.round(s.reservationTokenTtlMs / 1000),
+          validUntil: Number(reply[2]) + s.reservationTokenTtlMs,
+          position: Number(reply[1]),
+        };
+      case 'denied': {
+        const position = Number(reply[1]);
+        const reason = reply[2] as 'position' | 'wait' | 'rate';
+        const retryAfterMs = reason === 'position' ? this.etaSeconds(position) * 1000 : Number(reply[3]);
+        return {outcome: 'denied', position, reason, retryAfterMs, message: denialMessage(position, reason, s)};
+      }
+      case 'admitted':
+        throw new TacosError('This waiting token has already been used to enter.', {
+          code: 'ALREADY_ADMITTED',
+          hint: 'Use the reservation token you were given, or join the queue again.',
+        });
+      case 'expired':
+      case 'left':
+        return {outcome: reply[0]};
+      default:
+        throw tokenNotFound();
+    }
+  }
+
+  /** Leaves the queue at once; leaving twice is fine. */
+  async leave(waitingToken: string): Promise<{leftAt: number}> {
+    const keys = queueKeys(this.eventOf(waitingToken));
+    const reply = await this.run(
+      'LEAVE',
+      [keys.waiting, keys.heartbeat, keys.token(waitingToken)],
+      [waitingToken, this.settings.retentionMs, keys.changes],
+    );
+    if (reply[0] === 'unknown') throw tokenNotFound();
+    return {leftAt: Number(reply[2])};
+  }
+
+  /** Per-event counts: one event, or every event this Redis has seen. */
+  async stats(eventId?: string): Promise<EventQueueStats[]> {
+    if (eventId) assertEventId(eventId);
+    const events = eventId ? [eventId] : (await this.guard(() => this.redis.smembers(EVENTS_KEY))).sort();
+    return Promise.all(
+      events.map(async (id) => {
+        const keys = queueKeys(id);
+        const [waiting, admitted, waitMs, lastMinute] = (await this.run('STATS', [keys.waiting, keys.stats, keys.admits], [])).map(Number);
+        return {
+          eventId: id,
+          waiting,
+          admitted,
+          admittedLastMinute: lastMinute,
+          averageWaitSeconds: admitted > 0 ? Math.round(waitMs / admitted / 1000) : 0,
+        };
+      }),
+    );
+  }
+
+  /**
+   * Takes a reservation token: true once, for the event it was issued for; false when it is
+   * unknown, used or older than its 30 s.
+   */
+  async consumeReservationToken(eventId: string, reservationToken: string): Promise<boolean> {
+    assertEventId(eventId);
+    const value = await this.guard(() => this.redis.getdel(queueKeys(eventId).reservationToken(reservationToken)));
+    return value !== null;
+  }
+
+  /**
+   * The token's state now and after every change (position, ETA, readiness), ending when the token
+   * is admitted, left or expired, or when `signal` aborts. Watching counts as a heartbeat.
+   */
+  async *watch(waitingToken: string, signal: AbortSignal): AsyncGenerator<QueueState> {
+    const eventId = this.eventOf(waitingToken);
+    let wake: (() => void) | undefined;
+    let pending = false;
+    const poke = () => {
+      pending = true;
+      wake?.();
+    };
+    const stopListening = this.changes.listen(eventId, poke);
+    signal.addEventListener('abort', poke);
+    try {
+      let last = '';
+      while (!signal.aborted) {
+        pending = false;
+        const state = await this.status(waitingToken);
+        const fingerprint = JSON.stringify({...state, expiresAt: undefined, waitingSeconds: undefined});
+        if (fingerprint !== last) {
+          last = fingerprint;
+          yield state;
+        }
+        if (state.status !== 'waiting') return;
+        if (!pending) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, this.settings.sweepIntervalMs);
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          wake = undefined;
+        }
+      }
+    } finally {
+      stopListening();
+      signal.removeEventListener('abort', poke);
+    }
+  }
+
+  /** One sweep of every known event; errors are logged, the next sweep tries again. */
+  async sweep(): Promise<void> {
+    try {
+      const events = await this.redis.smembers(EVENTS_KEY);
+      for (const eventId of events) {
+        const keys = queueKeys(eventId);
+        await this.run('SWEEP', [keys.waiting, keys.heartbeat], [this.settings.heartbeatTtlMs, this.settings.retentionMs, keys.changes, keys.tokenPrefix, 1000]);
+      }
+    } catch (error) {
+      this.logger.debug({err: errorMessage(error)}, 'queue sweep skipped');
+    }
+  }
+
+  private joinResult(waitingToken: string, position: number, joinedAt: number, replayed: boolean): JoinResult {
+    return {
+      waitingToken,
+      position,
+      etaSeconds: this.etaSeconds(position),
+      joinedAt,
+      expiresAt: joinedAt + this.settings.heartbeatTtlMs,
+      replayed,
+    };
+  }
+
+  private etaSeconds(position: number): number {
+    const ahead = position - this.settings.instantPositions;
+    return ahead <= 0 ? 0 : Math.ceil(ahead / this.settings.admissionRatePerSecond);
+  }
+
+  private wouldAdmit(position: number, waitedMs: number, bucketLevel: number): boolean {
+    const s = this.settings;
+    if (position <= s.instantPositions) return true;
+    return position <= s.maxAdmissionPosition && waitedMs >= s.minWaitMs && bucketLevel >= 1;
+  }
+
+  private eventOf(waitingToken: string): string {
+    const eventId = eventIdOfWaitingToken(waitingToken);
+    if (eventId === undefined) throw tokenNotFound();
+    return eventId;
+  }
+
+  /** The same Idempotency-Key may not be reused for a join to another event either. */
+  private async checkIdempotencyAcrossEvents(key: string, requestHash: string): Promise<void> {
+    const stored = await this.guard(() => this.redis.get(`tacos:idempotency:${key}`));
+    if (stored !== null && stored !== requestHash) throw idempotencyConflict();
+  }
+
+  private async remember(eventId: string, idempotencyKey: string | undefined, requestHash: string): Promise<void> {
+    const writes: Array<Promise<unknown>> = [];
+    if (!this.knownEvents.has(eventId)) writes.push(this.redis.sadd(EVENTS_KEY, eventId).then(() => this.knownEvents.add(eventId)));
+    if (idempotencyKey !== undefined) {
+      writes.push(this.redis.set(`tacos:idempotency:${idempotencyKey}`, requestHash, 'PX', this.settings.idempotencyTtlMs, 'NX'));
+    }
+    await this.guard(() => Promise.all(writes));
+  }
+
+  private run(name: ScriptName, keys: string[], args: Array<string | number>): Promise<ScriptReply> {
+    const command = (this.redis as unknown as Record<string, (...params: Array<string | number>) => Promise<ScriptReply>>)[name];
+    return this.guard(() => command.call(this.redis, keys.length, ...keys, ...args));
+  }
+
+  /** Redis being away is the caller's 503 / UNAVAILABLE; a script bug is ours. */
+  private async guard<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      if (error instanceof TacosError) throw error;
+      if (error instanceof ReplyError && /^(ERR|WRONGTYPE)/.test(errorMessage(error))) {
+        throw new TacosError(`The queue store failed: ${errorMessage(error)}`, {code: 'INTERNAL', cause: error});
+      }
+      throw new TacosError(`The queue store (Redis) is unavailable: ${errorMessage(error)}`, {
+        code: 'UNAVAILABLE',
+        hint: 'Check that Redis answers at REDIS_ADDRESS; the gateway reconnects on its own.',
+        cause: error,
+      });
+    }
+  }
+}
+
+function hashJoin(request: JoinRequest): string {
+  return createHash('sha256').update(JSON.stringify([request.eventId, request.userId, request.sessionId])).digest('base64url');
+}
+
+function tokenNotFound(): TacosError {
+  return new TacosError('No such waiting token: it was never issued or has been forgotten.', {
+    code: 'TOKEN_NOT_FOUND',
+    hint: 'Join the queue again to get a new waiting token.',
+  });
+}
+
+function idempotencyConflict(): TacosError {
+  return new TacosError('This Idempotency-Key was already used with a different request.', {
+    code: 'IDEMPOTENCY_CONFLICT',
+    hint: 'Use a new Idempotency-Key for a different request.',
+  });
+}
+
+function denialMessage(position: number, reason: 'position' | 'wait' | 'rate', s: QueueSettings): string {
+  if (reason === 'position') return `Not your turn yet: position ${position}; entry opens at position ${s.maxAdmissionPosition}.`;
+  if (reason === 'wait') return `Not your turn yet: position ${position} may enter ${Math.round(s.minWaitMs / 1000)} s after joining.`;
+  return `Not your turn yet: position ${position}; admissions are metered, try again shortly.`;
+}

@@ -1,0 +1,77 @@
+import {Metadata, status as GrpcStatus, type handleServerStreamingCall, type handleUnaryCall, type ServerWritableStream} from '@grpc/grpc-js';
+import {invalidArgument} from '../api-errors.js';
+import {REQUEST_ID_KEY, USER_ID_KEY} from './interceptors.js';
+import type {StatusEncoder} from './status-details.js';
+
+/** google.protobuf.Timestamp as proto-loader takes it (seconds as a string: 64-bit). */
+export function timestamp(ms: number): {seconds: string; nanos: number} {
+  const seconds = Math.floor(ms / 1000);
+  return {seconds: String(seconds), nanos: Math.round(ms - seconds * 1000) * 1_000_000};
+}
+
+export function requestIdOf(metadata: Metadata): string {
+  return String(metadata.get(REQUEST_ID_KEY)[0] ?? '');
+}
+
+/** The user the auth interceptor verified, if the method needed one. */
+export function userIdOf(metadata: Metadata): string | undefined {
+  const value = metadata.get(USER_ID_KEY)[0];
+  return typeof value === 'string' ? value : undefined;
+}
+
+export function metadataText(metadata: Metadata, key: string): string | undefined {
+  const value = metadata.get(key)[0];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** A request field that must not be empty. */
+export function required(value: string | undefined, field: string): string {
+  if (!value) throw invalidArgument(field, `${field} is required`);
+  return value;
+}
+
+/** A unary handler from an async function; any error becomes a status with decoded details. */
+export function unary<Req, Res>(encode: StatusEncoder, handle: (request: Req, metadata: Metadata) => Promise<Res>): handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    handle(call.request, call.metadata).then(
+      (response) => callback(null, response),
+      (error: unknown) => callback(encode(error, requestIdOf(call.metadata))),
+    );
+  };
+}
+
+/**
+ * A server-streaming handler from an async generator; it stops when the client cancels or `shutdown`
+ * aborts, and an error ends the stream with its status.
+ */
+export function serverStream<Req, Res>(
+  encode: StatusEncoder,
+  shutdown: AbortSignal,
+  produce: (request: Req, metadata: Metadata, signal: AbortSignal) => AsyncIterable<Res>,
+): handleServerStreamingCall<Req, Res> {
+  return (call: ServerWritableStream<Req, Res>) => {
+    const controller = new AbortController();
+    const abort = () => controller.abort();
+    call.on('cancelled', abort);
+    shutdown.addEventListener('abort', abort);
+    void (async () => {
+      try {
+        for await (const message of produce(call.request, call.metadata, controller.signal)) {
+          if (controller.signal.aborted) break;
+          call.write(message);
+        }
+        if (shutdown.aborted) call.emit('error', {code: GrpcStatus.UNAVAILABLE, details: 'The server is shutting down; reconnect.'});
+        else if (!call.cancelled) call.end();
+      } catch (error) {
+        if (!call.cancelled) call.emit('error', encode(error, requestIdOf(call.metadata)));
+      } finally {
+        shutdown.removeEventListener('abort', abort);
+      }
+    })();
+  };
+}
+
+/** A method the contract has but this server does not serve. */
+export function unimplemented(what: string): handleUnaryCall<unknown, unknown> {
+  return (_call, callback) => callback({code: GrpcStatus.UNIMPLEMENTED, details: `${what} is not served by this server yet.`});
+}

@@ -1,0 +1,109 @@
+import {randomUUID} from 'node:crypto';
+import {ServerInterceptingCall, status as GrpcStatus, type ServerInterceptor} from '@grpc/grpc-js';
+import type {Logger} from '../logging.js';
+import type {ServerMetrics} from '../metrics.js';
+import {validRequestId} from '../request-id.js';
+import type {StatusEncoder} from './status-details.js';
+
+/** The metadata key handlers read the caller's id from; set only by the auth interceptor. */
+export const USER_ID_KEY = 'x-tacos-user-id';
+export const REQUEST_ID_KEY = 'x-request-id';
+
+/** grpc_code label values as go-grpc-prometheus writes them (codes.Code.String()). */
+const CODE_NAMES = Object.fromEntries(
+  Object.entries(GrpcStatus)
+    .filter(([, value]) => typeof value === 'number')
+    .map(([name, value]) => [
+      value,
+      name === 'OK' ? 'OK' : name === 'CANCELLED' ? 'Canceled' : name.toLowerCase().replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase()),
+    ]),
+) as Record<number, string>;
+
+export function grpcCodeName(code: number): string {
+  return CODE_NAMES[code] ?? String(code);
+}
+
+function callType(requestStream: boolean, responseStream: boolean): string {
+  if (requestStream && responseStream) return 'bidi_stream';
+  if (requestStream) return 'client_stream';
+  return responseStream ? 'server_stream' : 'unary';
+}
+
+/**
+ * Request ids, metrics and one log line per call. It is the innermost interceptor, so it also sees
+ * calls that the auth interceptor refuses.
+ */
+export function observeInterceptor(metrics: ServerMetrics, logger: Logger): ServerInterceptor {
+  return (method, call) => {
+    const [service = '', name = ''] = method.path.slice(1).split('/');
+    const labels = {grpc_type: callType(method.requestStream, method.responseStream), grpc_service: service, grpc_method: name};
+    const started = process.hrtime.bigint();
+    let requestId = '';
+    let finished = false;
+    const finish = (code: number, details: string) => {
+      if (finished) return;
+      finished = true;
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      metrics.grpcHandled.inc({...labels, grpc_code: grpcCodeName(code)});
+      metrics.grpcHandlingSeconds.observe(labels, seconds);
+      logger.info(
+        {req_id: requestId, method: method.path, code: grpcCodeName(code), ms: Math.round(seconds * 10_000) / 10, ...(code ? {details} : {})},
+        'grpc call',
+      );
+    };
+    metrics.grpcStarted.inc(labels);
+    return new ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, nextMetadata) => {
+            requestId = validRequestId(metadata.get(REQUEST_ID_KEY)[0]) ?? randomUUID();
+            metadata.set(REQUEST_ID_KEY, requestId);
+            nextMetadata(metadata);
+          },
+          onCancel: () => finish(GrpcStatus.CANCELLED, 'cancelled by the client'),
+        }),
+      sendMetadata: (metadata, next) => {
+        metadata.set(REQUEST_ID_KEY, requestId);
+        next(metadata);
+      },
+      sendStatus: (status, next) => {
+        finish(status.code, status.details);
+        next(status);
+      },
+    });
+  };
+}
+
+/**
+ * Bearer-token checks for every method `isPublic` does not name; the verified user id reaches the
+ * handler as USER_ID_KEY metadata (a caller's own value of that key is dropped first).
+ */
+export function authInterceptor(
+  isPublic: (path: string) => boolean,
+  authenticate: (authorization: string | undefined) => Promise<{userId: string}>,
+  encodeStatus: StatusEncoder,
+): ServerInterceptor {
+  return (method, call) => {
+    return new ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, nextMetadata) => {
+            metadata.remove(USER_ID_KEY);
+            if (isPublic(method.path)) return nextMetadata(metadata);
+            const authorization = metadata.get('authorization')[0];
+            authenticate(typeof authorization === 'string' ? authorization : undefined).then(
+              (principal) => {
+                metadata.set(USER_ID_KEY, principal.userId);
+                nextMetadata(metadata);
+              },
+              (error: unknown) => {
+                const requestId = String(metadata.get(REQUEST_ID_KEY)[0] ?? '');
+                const {code, details, metadata: trailers} = encodeStatus(error, requestId);
+                call.sendStatus({code, details, metadata: trailers});
+              },
+            );
+          },
+        }),
+    });
+  };
+}

@@ -1,0 +1,68 @@
+import {Cluster, Redis, type ClusterOptions, type RedisOptions} from 'ioredis';
+import {TacosError} from '../errors.js';
+
+export type RedisClient = Redis | Cluster;
+
+export interface RedisSettings {
+  /** `host:port`, or a comma-separated list of cluster seed nodes. */
+  address: string;
+  password?: string;
+  database: number;
+  clusterMode: boolean;
+  /** A command that gets no answer within this fails, so a dead Redis surfaces fast. */
+  commandTimeoutMs: number;
+}
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export function parseHostPort(address: string, defaultPort = 6379): HostPort {
+  const match = /^\[?([^\]]*?)\]?(?::(\d+))?$/.exec(address.trim());
+  const port = match?.[2] === undefined ? defaultPort : Number(match[2]);
+  if (!match || !match[1] || port > 65_535) {
+    throw new TacosError(`"${address}" is not a host:port address.`, {
+      hint: 'Write it as host:port, for example localhost:6379.',
+      code: 'INVALID_CONFIG',
+    });
+  }
+  return {host: match[1], port};
+}
+
+/**
+ * A Redis (or Redis Cluster) client that fails fast instead of queueing while Redis is away, and
+ * reconnects on its own, so the gateway answers 503 within a second and recovers without a restart.
+ */
+export function createRedisClient(settings: RedisSettings, connectionName = 'tacos'): RedisClient {
+  const common: RedisOptions = {
+    password: settings.password,
+    connectionName,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: settings.commandTimeoutMs,
+    connectTimeout: Math.max(settings.commandTimeoutMs, 1000),
+    retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+  };
+  const nodes = settings.address.split(',').map((address) => parseHostPort(address));
+  if (settings.clusterMode) {
+    const options: ClusterOptions = {
+      redisOptions: common,
+      enableOfflineQueue: false,
+      clusterRetryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+      slotsRefreshTimeout: 2000,
+    };
+    return new Cluster(nodes, options);
+  }
+  return new Redis({...common, ...nodes[0], db: settings.database});
+}
+
+/** Closes a client; safe to call twice and on a client that never connected. */
+export async function closeRedisClient(client: RedisClient): Promise<void> {
+  if (client.status === 'end') return;
+  try {
+    await client.quit();
+  } catch {
+    client.disconnect();
+  }
+}

@@ -1,0 +1,40 @@
+import {Writable} from 'node:stream';
+import {readGatewayConfig} from '../../src/services/gateway/config.js';
+import {startGateway, type RunningGateway} from '../../src/services/gateway/gateway.js';
+import {createLogger} from '../../src/services/logging.js';
+
+export interface TestGateway extends RunningGateway {
+  http: string;
+  grpc: string;
+  /** JSON log lines the gateway wrote. */
+  logs: Array<Record<string, unknown>>;
+}
+
+/** The gateway in this process on 127.0.0.1:0 (HTTP and gRPC), configured like the env files do. */
+export async function startTestGateway(env: Record<string, string>): Promise<TestGateway> {
+  const config = readGatewayConfig({SERVER_PORT: '0', GRPC_PORT: '0', GRPC_ENABLED: 'true', LOG_LEVEL: 'info', ...env});
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n').filter(Boolean)) logs.push(JSON.parse(line));
+      done();
+    },
+  });
+  const gateway = await startGateway(config, createLogger('gateway', config.logLevel, sink));
+  return {
+    ...gateway,
+    http: `http://127.0.0.1:${gateway.httpPort}`,
+    grpc: `127.0.0.1:${gateway.grpcPort}`,
+    logs,
+  };
+}
+
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(url, {method: 'POST', headers: {'content-type': 'application/json', ...headers}, body: JSON.stringify(body)});
+  return {status: response.status, headers: response.headers, body: (await response.json()) as Record<string, any>};
+}
+
+export async function getJson(url: string, init: RequestInit = {}) {
+  const response = await fetch(url, init);
+  return {status: response.status, headers: response.headers, body: (await response.json()) as Record<string, any>};
+}

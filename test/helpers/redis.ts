@@ -1,0 +1,84 @@
+import {spawn, type ChildProcess} from 'node:child_process';
+import {mkdtemp, rm} from 'node:fs/promises';
+import {createServer} from 'node:net';
+import {tmpdir} from 'node:os';
+import path from 'node:path';
+import {Redis} from 'ioredis';
+
+/** A free TCP port on 127.0.0.1, as the kernel hands it out. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export interface RedisProcess {
+  port: number;
+  address: string;
+  dir: string;
+  /** Stops the server (SIGKILL when `hard`, to simulate a crash); safe twice. */
+  stop(hard?: boolean): Promise<void>;
+  /** Starts it again on the same port and dir. */
+  restart(): Promise<void>;
+}
+
+async function waitForPing(port: number, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const client = new Redis({port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null});
+    try {
+      await client.connect();
+      await client.ping();
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      client.disconnect();
+    }
+  }
+  throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`);
+}
+
+/** A real redis-server on a free port with its own dir, for one test file. */
+export async function startRedis(extraArgs: string[] = []): Promise<RedisProcess> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'tacos-redis-'));
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const launch = async () => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs], {
+      stdio: 'ignore',
+    });
+    await waitForPing(port);
+  };
+  const kill = async (signal: NodeJS.Signals) => {
+    const running = child;
+    child = undefined;
+    if (!running || running.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      running.once('exit', () => resolve());
+      running.kill(signal);
+    });
+  };
+  await launch();
+  return {
+    port,
+    address: `127.0.0.1:${port}`,
+    dir,
+    stop: async (hard = false) => {
+      await kill(hard ? 'SIGKILL' : 'SIGTERM');
+    },
+    restart: launch,
+  };
+}
+
+/** Stops a Redis and removes its dir. */
+export async function disposeRedis(redis: RedisProcess | undefined): Promise<void> {
+  if (!redis) return;
+  await redis.stop();
+  await rm(redis.dir, {recursive: true, force: true});
+}
