@@ -38,3 +38,15 @@ export async function getJson(url: string, init: RequestInit = {}) {
   const response = await fetch(url, init);
   return {status: response.status, headers: response.headers, body: (await response.json()) as Record<string, any>};
 }
+
+/** Waits (bounded) until the gateway's /readyz says ready, i.e. its Redis answers. */
+export async function waitForReady(gateway: TestGateway, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const response = await fetch(`${gateway.http}/readyz`);
+    await response.arrayBuffer();
+    if (response.status === 200) return;
+    if (Date.now() > deadline) throw new Error(`the gateway at ${gateway.http} was not ready within ${timeoutMs} ms (last /readyz ${response.status})`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

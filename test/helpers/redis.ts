@@ -31,6 +31,7 @@ async function waitForPing(port: number, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const client = new Redis({port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null});
+    client.on('error', () => undefined); // refused while the server starts: expected, retried below
     try {
       await client.connect();
       await client.ping();

@@ -5,13 +5,26 @@ import {startGrpcServer, type RunningGrpcServer} from '../grpc/server.js';
 import {createStatusEncoder} from '../grpc/status-details.js';
 import type {Logger} from '../logging.js';
 import {ServerMetrics} from '../metrics.js';
-import {closeRedisClient, createRedisClient} from '../redis/client.js';
+import {closeRedisClient, createRedisClient, type RedisClient} from '../redis/client.js';
 import {TACOS_VERSION} from '../version.js';
 import {Authenticator} from './auth.js';
 import type {GatewayConfig} from './config.js';
 import {gatewayGrpcServices, isPublicMethod} from './grpc-api.js';
 import {buildHttpApi} from './http-api.js';
 import {QueueService} from './queue/queue-service.js';
+
+async function waitUntilReady(redis: RedisClient, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    redis.on('ready', done);
+  });
+}
 
 export interface RunningGateway {
   httpPort: number;
@@ -49,6 +62,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   redis.on('ready', followRedis('SERVING'));
   redis.on('close', followRedis('NOT_SERVING'));
 
+  // Serve from the first request when Redis is there; when it is not, start anyway (not ready).
+  await waitUntilReady(redis, config.redis.commandTimeoutMs * 2);
   const http = buildHttpApi({queue, metrics, logger, bodyLimitBytes: config.bodyLimitBytes, version: TACOS_VERSION, notReadyReason});
   const stopAll = async () => {
     shutdown.abort();

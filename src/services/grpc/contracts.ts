@@ -1,5 +1,6 @@
 import {execFile} from 'node:child_process';
 import {createRequire} from 'node:module';
+import {readdirSync} from 'node:fs';
 import {mkdir, readdir, readFile, rename, stat} from 'node:fs/promises';
 import path from 'node:path';
 import {promisify} from 'node:util';
@@ -23,6 +24,8 @@ export interface ContractSet {
 }
 
 const SOURCE_DIRS = ['proto', 'third_party'];
+/** Where imports resolve: "proto/..." from the package root, standard protos from third_party/. */
+export const CONTRACT_INCLUDE_DIRS = [PACKAGE_ROOT, path.join(PACKAGE_ROOT, 'third_party')];
 const DESCRIPTOR_PATH = path.join(PACKAGE_ROOT, 'dist', 'contracts.binpb');
 
 let cached: Promise<ContractSet> | undefined;
@@ -57,6 +60,18 @@ async function isStale(): Promise<boolean> {
     }
   }
   return false;
+}
+
+/** Every .proto file of the contracts, as import paths relative to its include dir. */
+export function contractSourceFiles(): string[] {
+  return SOURCE_DIRS.flatMap((dir) => {
+    const root = path.join(PACKAGE_ROOT, dir);
+    const base = dir === 'proto' ? PACKAGE_ROOT : root;
+    return readdirSync(root, {recursive: true, encoding: 'utf8'})
+      .filter((file) => file.endsWith('.proto'))
+      .sort()
+      .map((file) => path.relative(base, path.join(root, file)));
+  });
 }
 
 async function listFiles(dir: string): Promise<string[]> {

@@ -1,5 +1,5 @@
 import {randomUUID} from 'node:crypto';
-import {ServerInterceptingCall, status as GrpcStatus, type ServerInterceptor} from '@grpc/grpc-js';
+import {Metadata, ServerInterceptingCall, status as GrpcStatus, type ServerInterceptor} from '@grpc/grpc-js';
 import type {Logger} from '../logging.js';
 import type {ServerMetrics} from '../metrics.js';
 import {validRequestId} from '../request-id.js';
@@ -68,7 +68,10 @@ export function observeInterceptor(metrics: ServerMetrics, logger: Logger): Serv
       },
       sendStatus: (status, next) => {
         finish(status.code, status.details);
-        next(status);
+        // Errors are often trailers-only: the request id rides in the trailers then.
+        const metadata = status.metadata ?? new Metadata();
+        metadata.set(REQUEST_ID_KEY, requestId);
+        next({...status, metadata});
       },
     });
   };

@@ -10,7 +10,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import {ReflectionService} from '@grpc/reflection';
 import {HealthImplementation, type ServingStatus} from 'grpc-health-check';
 import {TacosError, errorMessage} from '../errors.js';
-import type {ContractSet} from './contracts.js';
+import {CONTRACT_INCLUDE_DIRS, contractSourceFiles, type ContractSet} from './contracts.js';
 
 export const HEALTH_SERVICE = 'grpc.health.v1.Health';
 
@@ -40,14 +40,14 @@ export interface RunningGrpcServer {
   close(graceMs: number): Promise<void>;
 }
 
-const definitions = new WeakMap<ContractSet, protoLoader.PackageDefinition>();
+let definition: protoLoader.PackageDefinition | undefined;
 
-function packageDefinition(contracts: ContractSet): protoLoader.PackageDefinition {
-  let definition = definitions.get(contracts);
-  if (!definition) {
-    definition = protoLoader.loadFileDescriptorSetFromBuffer(Buffer.from(contracts.bytes), LOADER_OPTIONS);
-    definitions.set(contracts, definition);
-  }
+/**
+ * Handlers' (de)serializers, parsed from the .proto sources: protobufjs turns the map fields of a
+ * FileDescriptorSet into repeated entries, which breaks every handler returning a map.
+ */
+export function packageDefinition(): protoLoader.PackageDefinition {
+  definition ??= protoLoader.loadSync(contractSourceFiles(), {...LOADER_OPTIONS, includeDirs: CONTRACT_INCLUDE_DIRS});
   return definition;
 }
 
@@ -57,7 +57,7 @@ function packageDefinition(contracts: ContractSet): protoLoader.PackageDefinitio
  * dependencies, map entries, comments), so strict clients such as grpcurl and Evans accept them.
  */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
-  const definition = packageDefinition(options.contracts);
+  const definition = packageDefinition();
   const server = new Server({interceptors: options.interceptors});
   const names = options.services.map((service) => service.name);
   for (const service of options.services) {

@@ -4,6 +4,17 @@ import {eventIdOfChannel, queueKeys} from './keys.js';
 
 type Listener = () => void;
 
+export interface Listening {
+  /** Settles once Redis has confirmed the subscription (or it could not be made): changes from then on are heard. */
+  subscribed: Promise<void>;
+  stop(): void;
+}
+
+interface EventWatch {
+  listeners: Set<Listener>;
+  subscribed: Promise<void>;
+}
+
 /**
  * Wakes the watchers of an event when its queue changes (someone entered, left or expired), through
  * Redis pub/sub, so every gateway process sees changes made by any other. One subscriber
@@ -11,38 +22,44 @@ type Listener = () => void;
  */
 export class QueueChanges {
   private subscriber?: RedisClient;
-  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly events = new Map<string, EventWatch>();
+  /** Subscriptions asked for while the subscriber was not connected, settled once it is. */
+  private waitingForReady: Array<() => void> = [];
 
   constructor(
     private readonly redis: RedisClient,
     private readonly logger: Logger,
   ) {}
 
-  /** Calls `listener` on every change of the event until the returned function is called. */
-  listen(eventId: string, listener: Listener): () => void {
-    let set = this.listeners.get(eventId);
-    if (!set) {
-      set = new Set();
-      this.listeners.set(eventId, set);
-      this.subscribe(queueKeys(eventId).changes);
+  /** Calls `listener` on every change of the event until `stop` is called. */
+  listen(eventId: string, listener: Listener): Listening {
+    let watch = this.events.get(eventId);
+    if (!watch) {
+      watch = {listeners: new Set(), subscribed: this.subscribe(queueKeys(eventId).changes)};
+      this.events.set(eventId, watch);
     }
-    set.add(listener);
-    return () => {
-      set.delete(listener);
-      if (set.size === 0 && this.listeners.get(eventId) === set) {
-        this.listeners.delete(eventId);
-        this.subscriber?.unsubscribe(queueKeys(eventId).changes).catch(() => undefined);
-      }
+    const current = watch;
+    current.listeners.add(listener);
+    return {
+      subscribed: current.subscribed,
+      stop: () => {
+        current.listeners.delete(listener);
+        if (current.listeners.size === 0 && this.events.get(eventId) === current) {
+          this.events.delete(eventId);
+          this.subscriber?.unsubscribe(queueKeys(eventId).changes).catch(() => undefined);
+        }
+      },
     };
   }
 
   close(): void {
-    this.listeners.clear();
+    this.events.clear();
+    this.settleWaiting();
     this.subscriber?.disconnect();
     this.subscriber = undefined;
   }
 
-  private subscribe(channel: string): void {
+  private subscribe(channel: string): Promise<void> {
     if (!this.subscriber) {
       const subscriber = this.redis.duplicate();
       subscriber.on('message', (from: string) => this.notify(from));
@@ -51,16 +68,36 @@ export class QueueChanges {
       subscriber.on('error', (error: Error) => this.logger.debug({err: error.message}, 'queue change subscriber'));
       this.subscriber = subscriber;
     }
-    if (this.subscriber.status === 'ready') this.subscriber.subscribe(channel).catch(() => undefined);
+    if (this.subscriber.status === 'ready') {
+      return this.subscriber.subscribe(channel).then(
+        () => undefined,
+        () => undefined,
+      );
+    }
+    return new Promise((resolve) => this.waitingForReady.push(resolve));
   }
 
   private resubscribe(subscriber: RedisClient): void {
-    const channels = [...this.listeners.keys()].map((eventId) => queueKeys(eventId).changes);
-    if (channels.length > 0) subscriber.subscribe(...channels).catch(() => undefined);
+    const channels = [...this.events.keys()].map((eventId) => queueKeys(eventId).changes);
+    const settle = this.takeWaiting();
+    if (channels.length > 0) subscriber.subscribe(...channels).then(settle, settle);
+    else settle();
+  }
+
+  private settleWaiting(): void {
+    this.takeWaiting()();
+  }
+
+  /** Takes the subscriptions waiting for a connection; calling the result settles them. */
+  private takeWaiting(): () => void {
+    const waiting = this.waitingForReady.splice(0);
+    return () => {
+      for (const resolve of waiting) resolve();
+    };
   }
 
   private notify(channel: string): void {
     const eventId = eventIdOfChannel(channel);
-    for (const listener of (eventId && this.listeners.get(eventId)) || []) listener();
+    for (const listener of (eventId && this.events.get(eventId)?.listeners) || []) listener();
   }
 }

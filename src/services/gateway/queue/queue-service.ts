@@ -103,6 +103,7 @@ export class QueueService {
     private readonly logger: Logger,
   ) {
     for (const [name, script] of Object.entries(scripts)) redis.defineCommand(name, {lua: script.lua});
+    redis.on('ready', () => this.knownEvents.clear());
     this.changes = new QueueChanges(redis, logger);
   }
 
@@ -123,7 +124,7 @@ export class QueueService {
     const keys = queueKeys(request.eventId);
     const requestHash = hashJoin(request);
     const idempotencyKey = request.idempotencyKey;
-    if (idempotencyKey !== undefined) await this.checkIdempotencyAcrossEvents(idempotencyKey, requestHash);
+    if (idempotencyKey !== undefined) await this.claimIdempotencyKey(idempotencyKey, requestHash);
     const token = newWaitingToken(request.eventId);
     const tokenTtl = this.settings.heartbeatTtlMs + this.settings.retentionMs;
     const scriptKeys = [keys.seq, keys.waiting, keys.heartbeat, keys.token(token)];
@@ -135,8 +136,9 @@ export class QueueService {
       tokenTtl,
       requestHash,
       this.settings.idempotencyTtlMs,
+      this.settings.heartbeatTtlMs,
     ]);
-    await this.remember(request.eventId, idempotencyKey, requestHash);
+    await this.registerEvent(request.eventId);
     if (reply[0] === 'replay') {
       const [storedHash, storedToken, position, joinedAt] = String(reply[1]).split('|');
       if (storedHash !== requestHash) throw idempotencyConflict();
@@ -184,7 +186,6 @@ export class QueueService {
       [keys.waiting, keys.heartbeat, keys.token(waitingToken), keys.bucket, keys.admits, keys.stats, keys.reservationToken(reservationToken)],
       [
         waitingToken,
-        s.heartbeatTtlMs,
         s.retentionMs,
         keys.changes,
         s.instantPositions,
@@ -277,9 +278,12 @@ export class QueueService {
       pending = true;
       wake?.();
     };
-    const stopListening = this.changes.listen(eventId, poke);
+    const listening = this.changes.listen(eventId, poke);
     signal.addEventListener('abort', poke);
     try {
+      // Read the first state only once changes are heard, or a change in between would wait for the
+      // next poll; bounded, so a subscriber that cannot connect falls back to polling.
+      await settledWithin(listening.subscribed, Math.min(this.settings.sweepIntervalMs, 1000));
       let last = '';
       while (!signal.aborted) {
         pending = false;
@@ -302,7 +306,7 @@ export class QueueService {
         }
       }
     } finally {
-      stopListening();
+      listening.stop();
       signal.removeEventListener('abort', poke);
     }
   }
@@ -313,7 +317,7 @@ export class QueueService {
       const events = await this.redis.smembers(EVENTS_KEY);
       for (const eventId of events) {
         const keys = queueKeys(eventId);
-        await this.run('SWEEP', [keys.waiting, keys.heartbeat], [this.settings.heartbeatTtlMs, this.settings.retentionMs, keys.changes, keys.tokenPrefix, 1000]);
+        await this.run('SWEEP', [keys.waiting, keys.heartbeat], [this.settings.retentionMs, keys.changes, keys.tokenPrefix, 1000]);
       }
     } catch (error) {
       this.logger.debug({err: errorMessage(error)}, 'queue sweep skipped');
@@ -348,19 +352,23 @@ export class QueueService {
     return eventId;
   }
 
-  /** The same Idempotency-Key may not be reused for a join to another event either. */
-  private async checkIdempotencyAcrossEvents(key: string, requestHash: string): Promise<void> {
-    const stored = await this.guard(() => this.redis.get(`tacos:idempotency:${key}`));
+  /**
+   * Claims an Idempotency-Key for this request before joining, so the same key cannot be used for
+   * another request (another event included), even by calls that arrive at the same moment.
+   */
+  private async claimIdempotencyKey(key: string, requestHash: string): Promise<void> {
+    const claimKey = `tacos:idempotency:${key}`;
+    const claimed = await this.guard(() => this.redis.set(claimKey, requestHash, 'PX', this.settings.idempotencyTtlMs, 'NX'));
+    if (claimed !== null) return;
+    const stored = await this.guard(() => this.redis.get(claimKey));
     if (stored !== null && stored !== requestHash) throw idempotencyConflict();
   }
 
-  private async remember(eventId: string, idempotencyKey: string | undefined, requestHash: string): Promise<void> {
-    const writes: Array<Promise<unknown>> = [];
-    if (!this.knownEvents.has(eventId)) writes.push(this.redis.sadd(EVENTS_KEY, eventId).then(() => this.knownEvents.add(eventId)));
-    if (idempotencyKey !== undefined) {
-      writes.push(this.redis.set(`tacos:idempotency:${idempotencyKey}`, requestHash, 'PX', this.settings.idempotencyTtlMs, 'NX'));
-    }
-    await this.guard(() => Promise.all(writes));
+  /** Lists the event for stats and sweeps; once per process, again after Redis reconnects (it may be new). */
+  private async registerEvent(eventId: string): Promise<void> {
+    if (this.knownEvents.has(eventId)) return;
+    await this.guard(() => this.redis.sadd(EVENTS_KEY, eventId));
+    this.knownEvents.add(eventId);
   }
 
   private run(name: ScriptName, keys: string[], args: Array<string | number>): Promise<ScriptReply> {
@@ -384,6 +392,13 @@ export class QueueService {
       });
     }
   }
+}
+
+/** Waits for `promise` to settle, but no longer than `ms`. */
+async function settledWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 function hashJoin(request: JoinRequest): string {

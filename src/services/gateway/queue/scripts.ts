@@ -9,11 +9,15 @@ local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 `;
 
-/** Expire a waiting token whose heartbeat is older than the TTL; true when it did. */
+/**
+ * Expire a waiting token whose heartbeat deadline has passed; true when it did. The heartbeat set
+ * holds deadlines (last sign of life + the TTL of the gateway that saw it), so gateways with other
+ * TTLs on one Redis each keep their own promise.
+ */
 const EXPIRE_IF_STALE = `
-local function expire_if_stale(waiting, heartbeat, token_key, token, ttl, retention, channel)
-  local beat = tonumber(redis.call('ZSCORE', heartbeat, token) or now)
-  if now - beat <= ttl then return false end
+local function expire_if_stale(waiting, heartbeat, token_key, token, retention, channel)
+  local deadline = tonumber(redis.call('ZSCORE', heartbeat, token) or now)
+  if deadline >= now then return false end
   redis.call('ZREM', waiting, token)
   redis.call('ZREM', heartbeat, token)
   redis.call('HSET', token_key, 'state', 'expired')
@@ -39,7 +43,7 @@ export interface ScriptDefinition {
 
 /**
  * KEYS: seq, waiting, heartbeat, token [, idempotency]
- * ARGV: token, user, session, token ttl ms, request hash, idempotency ttl ms
+ * ARGV: token, user, session, token ttl ms, request hash, idempotency ttl ms, heartbeat ttl ms
  * → {'joined', token, position, joinedMs} | {'replay', stored}
  */
 export const JOIN: ScriptDefinition = {
@@ -50,7 +54,7 @@ if #KEYS >= 5 then
 end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('ZADD', KEYS[2], seq, ARGV[1])
-redis.call('ZADD', KEYS[3], now, ARGV[1])
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[7]), ARGV[1])
 redis.call('HSET', KEYS[4], 'state', 'waiting', 'user', ARGV[2], 'session', ARGV[3], 'joined', now)
 redis.call('PEXPIRE', KEYS[4], ARGV[4])
 local position = redis.call('ZRANK', KEYS[2], ARGV[1]) + 1
@@ -73,11 +77,11 @@ if not state then return {'unknown'} end
 local joined = tonumber(redis.call('HGET', KEYS[3], 'joined'))
 if state ~= 'waiting' then return {state, 0, joined, now, 0} end
 local ttl = tonumber(ARGV[2])
-if expire_if_stale(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ttl, ARGV[3], ARGV[4]) then
+if expire_if_stale(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[3], ARGV[4]) then
   return {'expired', 0, joined, now, 0}
 end
 if ARGV[5] == '1' then
-  redis.call('ZADD', KEYS[2], 'XX', now, ARGV[1])
+  redis.call('ZADD', KEYS[2], 'XX', now + ttl, ARGV[1])
   redis.call('PEXPIRE', KEYS[3], ttl + tonumber(ARGV[3]))
 end
 local rank = redis.call('ZRANK', KEYS[1], ARGV[1])
@@ -89,7 +93,7 @@ return {'waiting', rank + 1, joined, now, math.floor(level * 1000)}
 
 /**
  * KEYS: waiting, heartbeat, token, bucket, admits, stats, reservation token
- * ARGV: token, heartbeat ttl ms, retention ms, channel, instant positions, max position,
+ * ARGV: token, retention ms, channel, instant positions, max position,
  *       min wait ms, capacity, refill/s, reservation token ttl ms, reservation token value
  * → {'granted', position, nowMs} | {'denied', position, reason, retryAfterMs} | {state}
  */
@@ -98,19 +102,19 @@ export const ENTER: ScriptDefinition = {
 local state = redis.call('HGET', KEYS[3], 'state')
 if not state then return {'unknown'} end
 if state ~= 'waiting' then return {state} end
-if expire_if_stale(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]) then
+if expire_if_stale(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3]) then
   return {'expired'}
 end
 local rank = redis.call('ZRANK', KEYS[1], ARGV[1])
 if not rank then return {'unknown'} end
 local position = rank + 1
-if position > tonumber(ARGV[6]) then return {'denied', position, 'position', 0} end
+if position > tonumber(ARGV[5]) then return {'denied', position, 'position', 0} end
 local joined = tonumber(redis.call('HGET', KEYS[3], 'joined'))
-if position > tonumber(ARGV[5]) then
+if position > tonumber(ARGV[4]) then
   local waited = now - joined
-  if waited < tonumber(ARGV[7]) then return {'denied', position, 'wait', tonumber(ARGV[7]) - waited} end
-  local refill = tonumber(ARGV[9])
-  local level = bucket_level(KEYS[4], tonumber(ARGV[8]), refill)
+  if waited < tonumber(ARGV[6]) then return {'denied', position, 'wait', tonumber(ARGV[6]) - waited} end
+  local refill = tonumber(ARGV[8])
+  local level = bucket_level(KEYS[4], tonumber(ARGV[7]), refill)
   if level < 1 then
     redis.call('HSET', KEYS[4], 'level', tostring(level), 'at', now)
     return {'denied', position, 'rate', math.ceil((1 - level) * 1000 / refill)}
@@ -120,18 +124,20 @@ end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[3], 'state', 'admitted', 'admitted', now)
-redis.call('PEXPIRE', KEYS[3], ARGV[3])
-redis.call('SET', KEYS[7], ARGV[11], 'PX', ARGV[10])
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
+redis.call('SET', KEYS[7], ARGV[10], 'PX', ARGV[9])
 redis.call('HINCRBY', KEYS[6], 'admitted', 1)
 redis.call('HINCRBY', KEYS[6], 'wait_ms', now - joined)
 redis.call('ZADD', KEYS[5], now, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - 60000)
-redis.call('PUBLISH', ARGV[4], 'admitted')
+redis.call('PUBLISH', ARGV[3], 'admitted')
 return {'granted', position, now}
 `,
 };
 
 /**
+ * Only a waiting token becomes 'left'; one that already ended (admitted, expired, left) keeps its
+ * state, so leaving after entry does not turn an admission into a departure.
  * KEYS: waiting, heartbeat, token
  * ARGV: token, retention ms, channel
  * → {'left', previous state, nowMs} | {'unknown'}
@@ -143,31 +149,31 @@ if not state then return {'unknown'} end
 if state == 'waiting' then
   redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('HSET', KEYS[3], 'state', 'left')
+  redis.call('PEXPIRE', KEYS[3], ARGV[2])
   redis.call('PUBLISH', ARGV[3], 'left')
 end
-redis.call('HSET', KEYS[3], 'state', 'left')
-redis.call('PEXPIRE', KEYS[3], ARGV[2])
 return {'left', state, now}
 `,
 };
 
 /**
- * Expires every waiting token of one event whose heartbeat is older than the TTL.
+ * Expires every waiting token of one event whose heartbeat deadline has passed.
  * KEYS: waiting, heartbeat
- * ARGV: heartbeat ttl ms, retention ms, channel, token key prefix, limit
+ * ARGV: retention ms, channel, token key prefix, limit
  * → number expired
  */
 export const SWEEP: ScriptDefinition = {
   lua: `${NOW}
-local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[1]), 'LIMIT', 0, tonumber(ARGV[5]))
+local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now, 'LIMIT', 0, tonumber(ARGV[4]))
 for _, token in ipairs(stale) do
   redis.call('ZREM', KEYS[1], token)
   redis.call('ZREM', KEYS[2], token)
-  local token_key = ARGV[4] .. token
+  local token_key = ARGV[3] .. token
   redis.call('HSET', token_key, 'state', 'expired')
-  redis.call('PEXPIRE', token_key, ARGV[2])
+  redis.call('PEXPIRE', token_key, ARGV[1])
 end
-if #stale > 0 then redis.call('PUBLISH', ARGV[3], 'expired') end
+if #stale > 0 then redis.call('PUBLISH', ARGV[2], 'expired') end
 return #stale
 `,
 };
