@@ -350,14 +350,14 @@ describe('auth interceptor', () => {
     }
   });
 
-  it('lets a valid HS256 token through (UNIMPLEMENTED for now, not UNAUTHENTICATED)', async () => {
+  it('lets a valid HS256 token through to the handler (which then wants event_id)', async () => {
     const {error} = await createReservation(bearer(await hs256(JWT_SECRET, {sub: 'user-1'})));
-    expect(error?.code).toBe(grpc.status.UNIMPLEMENTED);
+    expect(error?.code).toBe(grpc.status.INVALID_ARGUMENT);
   });
 
   it('accepts the development bypass token in development only', async () => {
     const development = await createReservation(bearer(DEV_TOKEN));
-    expect(development.error?.code).toBe(grpc.status.UNIMPLEMENTED);
+    expect(development.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
 
     production = await startTestGateway({
       REDIS_ADDRESS: redis!.address,
@@ -373,7 +373,7 @@ describe('auth interceptor', () => {
     expect(refused.error?.code).toBe(grpc.status.UNAUTHENTICATED);
     // A real token still works there, so the refusal above is about the bypass token.
     const real = await createReservation(bearer(await hs256(JWT_SECRET, {sub: 'user-1'})), prod);
-    expect(real.error?.code).toBe(grpc.status.UNIMPLEMENTED);
+    expect(real.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
     await production.close();
     await production.close();
     production = undefined;

@@ -9,8 +9,14 @@ export interface AuthSettings {
   jwtIssuer?: string;
   jwtAudience?: string;
   jwksEndpoint?: string;
-  /** Accepted as a bearer token outside production only. */
+  /** Accepted as a bearer token only when SERVER_ENVIRONMENT is development, dev, local or test. */
   devBypassToken?: string;
+}
+
+export interface BackendSettings {
+  grpcAddress: string;
+  httpBaseUrl: string;
+  timeoutMs: number;
 }
 
 export interface GatewayConfig {
@@ -20,23 +26,31 @@ export interface GatewayConfig {
   grpcEnabled: boolean;
   grpcPort: number;
   grpcTls?: {certFile: string; keyFile: string};
+  /** With GRPC_ENABLED, the share (0..100) of backend calls sent over gRPC; the rest go over HTTP. */
+  grpcTrafficPercent: number;
+  backends: {reservation: BackendSettings; payment: BackendSettings};
+  breaker: {failures: number; cooldownMs: number};
   redis: RedisSettings;
   auth: AuthSettings;
   queue: QueueSettings;
   logLevel: LogLevel;
   /** Largest request body the REST API reads. */
   bodyLimitBytes: number;
+  corsOrigins: string[];
   /** How long a stop waits for calls in flight. */
   shutdownGraceMs: number;
 }
 
 export const DEV_BYPASS_TOKEN_DEFAULT = 'tacos-dev-token';
+export const DEV_JWT_SECRET = 'tacos-dev-secret';
 
 /** The gateway's settings from the environment (DESIGN.md §3); a bad value names its variable. */
 export function readGatewayConfig(env: Environment): GatewayConfig {
   const read = new EnvReader(env);
   const environment = read.string('SERVER_ENVIRONMENT', 'development');
-  const production = environment === 'production';
+  // Shortcuts are on only where the environment says it is one for development, whatever its spelling.
+  const production = /^prod(uction)?$/i.test(environment);
+  const developing = /^(development|dev|local|test)$/i.test(environment);
   const tls = read.bool('GRPC_USE_TLS', false);
   return {
     host: read.string('SERVER_HOST', '127.0.0.1'),
@@ -47,6 +61,23 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
     grpcTls: tls
       ? {certFile: read.string('GRPC_TLS_CERT', 'certs/server.crt'), keyFile: read.string('GRPC_TLS_KEY', 'certs/server.key')}
       : undefined,
+    grpcTrafficPercent: read.int('GRPC_TRAFFIC_PERCENT', 100, 0, 100),
+    backends: {
+      reservation: {
+        grpcAddress: read.oneOf(['BACKEND_RESERVATION_GRPC_ADDRESS', 'BACKEND_RESERVATION_API_GRPC_ADDRESS'], 'localhost:8011'),
+        httpBaseUrl: read.string('BACKEND_RESERVATION_API_BASE_URL', 'http://localhost:8010'),
+        timeoutMs: read.durationMs('BACKEND_RESERVATION_API_TIMEOUT', 600),
+      },
+      payment: {
+        grpcAddress: read.oneOf(['BACKEND_PAYMENT_GRPC_ADDRESS', 'BACKEND_PAYMENT_API_GRPC_ADDRESS'], 'localhost:8031'),
+        httpBaseUrl: read.string('BACKEND_PAYMENT_API_BASE_URL', 'http://localhost:8030'),
+        timeoutMs: read.durationMs('BACKEND_PAYMENT_API_TIMEOUT', 400),
+      },
+    },
+    breaker: {
+      failures: read.int('BACKEND_BREAKER_FAILURES', 5, 1),
+      cooldownMs: read.durationMs('BACKEND_BREAKER_COOLDOWN', 5000),
+    },
     redis: {
       address: read.string('REDIS_ADDRESS', 'localhost:6379'),
       password: read.optional('REDIS_PASSWORD'),
@@ -56,11 +87,12 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
     },
     auth: {
       production,
-      jwtSecret: read.optional('JWT_SECRET'),
+      // Development has a known secret so `tacos token` works out of the box; production must set one.
+      jwtSecret: developing ? read.string('JWT_SECRET', DEV_JWT_SECRET) : read.optional('JWT_SECRET'),
       jwtIssuer: read.optional('JWT_ISSUER'),
       jwtAudience: read.optional('JWT_AUDIENCE'),
       jwksEndpoint: read.optional('JWT_JWKS_ENDPOINT'),
-      devBypassToken: production ? undefined : read.string('DEV_BYPASS_TOKEN', DEV_BYPASS_TOKEN_DEFAULT),
+      devBypassToken: developing ? read.string('DEV_BYPASS_TOKEN', DEV_BYPASS_TOKEN_DEFAULT) : undefined,
     },
     queue: {
       heartbeatTtlMs: read.durationMs('QUEUE_HEARTBEAT_TTL', 300_000),
@@ -76,6 +108,7 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
     },
     logLevel: read.oneOfValues('LOG_LEVEL', LOG_LEVELS, 'info'),
     bodyLimitBytes: read.int('SERVER_BODY_LIMIT', 16_384, 1024),
+    corsOrigins: read.string('CORS_ALLOW_ORIGINS', '*').split(',').map((origin) => origin.trim()).filter(Boolean),
     shutdownGraceMs: read.durationMs('SERVER_SHUTDOWN_GRACE', 10_000),
   };
 }

@@ -1,13 +1,17 @@
-import {TacosError, errorMessage} from '../errors.js';
+import {errorMessage} from '../errors.js';
+import {listenHttp} from '../http/listen.js';
 import {loadContractSet} from '../grpc/contracts.js';
 import {authInterceptor, observeInterceptor} from '../grpc/interceptors.js';
-import {startGrpcServer, type RunningGrpcServer} from '../grpc/server.js';
+import {packageDefinition, startGrpcServer, type RunningGrpcServer} from '../grpc/server.js';
 import {createStatusEncoder} from '../grpc/status-details.js';
 import type {Logger} from '../logging.js';
 import {ServerMetrics} from '../metrics.js';
 import {closeRedisClient, createRedisClient, type RedisClient} from '../redis/client.js';
 import {TACOS_VERSION} from '../version.js';
 import {Authenticator} from './auth.js';
+import {createBackendClients} from './backends.js';
+import {BookingService} from './booking.js';
+import {addBookingRoutes} from './booking-routes.js';
 import type {GatewayConfig} from './config.js';
 import {gatewayGrpcServices, isPublicMethod} from './grpc-api.js';
 import {buildHttpApi} from './http-api.js';
@@ -36,7 +40,7 @@ export interface RunningGateway {
 
 /** Starts the gateway: REST on SERVER_PORT, gRPC on GRPC_PORT when enabled, the queue on Redis. */
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
-  const contracts = config.grpcEnabled ? await loadContractSet() : undefined;
+  const contracts = await loadContractSet();
   const redis = createRedisClient(config.redis, 'tacos-gateway');
   redis.on('error', (error: Error) => logger.debug({err: error.message}, 'redis connection'));
   const queue = new QueueService(redis, config.queue, logger);
@@ -64,30 +68,36 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
 
   // Serve from the first request when Redis is there; when it is not, start anyway (not ready).
   await waitUntilReady(redis, config.redis.commandTimeoutMs * 2);
-  const http = buildHttpApi({queue, metrics, logger, bodyLimitBytes: config.bodyLimitBytes, version: TACOS_VERSION, notReadyReason});
+  const authenticator = new Authenticator(config.auth);
+  const backends = createBackendClients(config, contracts, logger);
+  const booking = new BookingService(backends.reservation, backends.payment, queue);
+  const http = buildHttpApi({
+    queue,
+    metrics,
+    logger,
+    bodyLimitBytes: config.bodyLimitBytes,
+    corsOrigins: config.corsOrigins,
+    version: TACOS_VERSION,
+    notReadyReason,
+  });
+  addBookingRoutes(http, {booking, authenticator, registry: contracts.registry, definition: packageDefinition()});
   const stopAll = async () => {
     shutdown.abort();
     await Promise.allSettled([http.close(), grpc?.close(config.shutdownGraceMs)]);
-    queue.close();
-    await closeRedisClient(redis);
+    await queue.close();
+    await Promise.allSettled([closeRedisClient(redis), backends.reservation.close(), backends.payment.close()]);
   };
   try {
-    await http.listen({host: config.host, port: config.httpPort}).catch((error: unknown) => {
-      throw new TacosError(`Cannot serve HTTP on ${config.host}:${config.httpPort}: ${errorMessage(error)}`, {
-        hint: 'Another process may hold the port: pick another with SERVER_PORT, or stop that process.',
-        code: 'PORT_IN_USE',
-        cause: error,
-      });
-    });
-    if (contracts) {
-      const authenticator = new Authenticator(config.auth);
+    await listenHttp(http, config.host, config.httpPort, 'SERVER_PORT');
+    if (config.grpcEnabled) {
       const encode = createStatusEncoder(contracts.registry);
       grpc = await startGrpcServer({
         host: config.host,
         port: config.grpcPort,
         contracts,
         tls: config.grpcTls,
-        services: gatewayGrpcServices({queue, authenticator, encode, shutdown: shutdown.signal, notReadyReason, version: TACOS_VERSION}),
+        portVariable: 'GRPC_PORT',
+        services: gatewayGrpcServices({queue, booking, authenticator, encode, shutdown: shutdown.signal, notReadyReason, version: TACOS_VERSION}),
         interceptors: [observeInterceptor(metrics, logger), authInterceptor(isPublicMethod, (header) => authenticator.authenticate(header), encode)],
       });
       if (redis.status !== 'ready') followRedis('NOT_SERVING')();

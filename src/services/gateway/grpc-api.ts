@@ -1,13 +1,15 @@
 import type {UntypedServiceImplementation} from '@grpc/grpc-js';
 import {TacosError} from '../errors.js';
-import {metadataText, required, requestIdOf, serverStream, timestamp, unary, unimplemented} from '../grpc/handlers.js';
+import {metadataText, required, requestIdOf, serverStream, timestamp, unary, unimplemented, userIdOf} from '../grpc/handlers.js';
 import type {GrpcServiceBinding} from '../grpc/server.js';
 import type {StatusEncoder} from '../grpc/status-details.js';
 import type {Authenticator} from './auth.js';
-import type {EnterResult, QueueService, QueueState} from './queue/queue-service.js';
+import type {BookingService, Caller} from './booking.js';
+import {eventStatsMessage, isAdmissionReady, type EnterResult, type QueueService, type QueueState} from './queue/queue-service.js';
 
 export interface GrpcApiDeps {
   queue: QueueService;
+  booking: BookingService;
   authenticator: Authenticator;
   encode: StatusEncoder;
   /** Aborted when the gateway stops: streams end so that shutdown does not wait for them. */
@@ -36,6 +38,9 @@ interface TokenRequest {
 /** The gRPC door of the gateway: the same queue service the REST door calls. */
 export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
   const {queue, encode} = deps;
+  // The auth interceptor has verified the caller of these methods and put the user id in metadata.
+  const booked = (handle: (request: Record<string, any>, caller: Caller) => Promise<object>) =>
+    unary(encode, (request: Record<string, any>, metadata) => handle(request, {userId: userIdOf(metadata) ?? '', requestId: requestIdOf(metadata)}));
   const queueService: UntypedServiceImplementation = {
     JoinQueue: unary(encode, async (request: {event_id: string; user_id: string; session_id: string}, metadata) => {
       const result = await queue.join({
@@ -58,7 +63,7 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
         status: queueStatus(state),
         position: state.status === 'waiting' ? state.position : 0,
         eta_seconds: state.status === 'waiting' ? state.etaSeconds : 0,
-        admission_ready: isReady(state),
+        admission_ready: isAdmissionReady(state),
         expires_at: state.status === 'waiting' ? timestamp(state.expiresAt) : null,
       };
     }),
@@ -77,14 +82,7 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
       const admitted = events.reduce((sum, event) => sum + event.admitted, 0);
       const perMinute = events.reduce((sum, event) => sum + event.admittedLastMinute, 0);
       return {
-        events: events.map((event) => ({
-          event_id: event.eventId,
-          total_waiting: event.waiting,
-          total_admitted: event.admitted,
-          admission_rate_per_minute: event.admittedLastMinute,
-          average_wait_time_seconds: event.averageWaitSeconds,
-          last_updated: timestamp(now),
-        })),
+        events: events.map((event) => ({...eventStatsMessage(event), last_updated: timestamp(now)})),
         system: {
           total_active_queues: events.filter((event) => event.waiting > 0).length,
           total_waiting_users: waiting,
@@ -130,11 +128,13 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
         return {valid: false, error: {code: 'ERROR_CODE_UNAUTHENTICATED', message: error.message}};
       }
     }),
-    ...Object.fromEntries(
-      ['GetEventAvailability', 'CreateReservation', 'GetReservation', 'ConfirmReservation', 'CancelReservation', 'CreatePaymentIntent', 'GetPaymentStatus'].map(
-        (name) => [name, unimplemented(`GatewayService.${name}`)],
-      ),
-    ),
+    GetEventAvailability: booked((request, caller) => deps.booking.eventAvailability(request, caller)),
+    CreateReservation: booked((request, caller) => deps.booking.createReservation(request, caller)),
+    GetReservation: booked((request, caller) => deps.booking.getReservation(request, caller)),
+    ConfirmReservation: booked((request, caller) => deps.booking.confirmReservation(request, caller)),
+    CancelReservation: booked((request, caller) => deps.booking.cancelReservation(request, caller)),
+    CreatePaymentIntent: booked((request, caller) => deps.booking.createPaymentIntent(request, caller)),
+    GetPaymentStatus: booked((request, caller) => deps.booking.getPaymentStatus(request, caller)),
   };
 
   return [
@@ -144,12 +144,8 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
   ];
 }
 
-function isReady(state: QueueState): boolean {
-  return state.status === 'admitted' || (state.status === 'waiting' && state.admissionReady);
-}
-
 function queueStatus(state: QueueState): string {
-  if (isReady(state)) return 'QUEUE_STATUS_READY';
+  if (isAdmissionReady(state)) return 'QUEUE_STATUS_READY';
   return {waiting: 'QUEUE_STATUS_WAITING', admitted: 'QUEUE_STATUS_READY', left: 'QUEUE_STATUS_LEFT', expired: 'QUEUE_STATUS_EXPIRED'}[state.status];
 }
 
@@ -175,7 +171,7 @@ async function* queueUpdates(queue: QueueService, waitingToken: string, correlat
   for await (const state of queue.watch(waitingToken, signal)) {
     if (state.status === 'left') return;
     const eventType =
-      state.status === 'expired' ? 'QUEUE_EVENT_TYPE_TOKEN_EXPIRED' : isReady(state) ? 'QUEUE_EVENT_TYPE_ADMISSION_READY' : 'QUEUE_EVENT_TYPE_POSITION_CHANGED';
+      state.status === 'expired' ? 'QUEUE_EVENT_TYPE_TOKEN_EXPIRED' : isAdmissionReady(state) ? 'QUEUE_EVENT_TYPE_ADMISSION_READY' : 'QUEUE_EVENT_TYPE_POSITION_CHANGED';
     yield {
       type: 'EVENT_TYPE_QUEUE_UPDATE',
       queue_update: {
@@ -183,7 +179,7 @@ async function* queueUpdates(queue: QueueService, waitingToken: string, correlat
         position: state.status === 'waiting' ? state.position : 0,
         eta_seconds: state.status === 'waiting' ? state.etaSeconds : 0,
         event_type: eventType,
-        admission_ready: isReady(state),
+        admission_ready: isAdmissionReady(state),
         expires_at: state.status === 'waiting' ? timestamp(state.expiresAt) : null,
       },
       timestamp: timestamp(Date.now()),

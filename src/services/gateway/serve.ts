@@ -1,5 +1,6 @@
 import {loadEnvironment} from '../config.js';
 import {createLogger} from '../logging.js';
+import {waitForStopSignal} from '../signals.js';
 import {readGatewayConfig} from './config.js';
 import {startGateway} from './gateway.js';
 
@@ -11,10 +12,7 @@ export async function serveGateway(options: {envName?: string}): Promise<void> {
   const config = readGatewayConfig(loadEnvironment({envName: options.envName}));
   const logger = createLogger('gateway', config.logLevel);
   const gateway = await startGateway(config, logger);
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  const signal = await waitForStopSignal();
   logger.info({signal}, 'gateway stopping');
   await gateway.close();
   logger.info('gateway stopped');

@@ -30,10 +30,18 @@ export function required(value: string | undefined, field: string): string {
   return value;
 }
 
-/** A unary handler from an async function; any error becomes a status with decoded details. */
-export function unary<Req, Res>(encode: StatusEncoder, handle: (request: Req, metadata: Metadata) => Promise<Res>): handleUnaryCall<Req, Res> {
+/**
+ * A unary handler from an async function; any error becomes a status with decoded details. The
+ * signal aborts when the caller gives up (deadline or cancel).
+ */
+export function unary<Req, Res>(
+  encode: StatusEncoder,
+  handle: (request: Req, metadata: Metadata, signal: AbortSignal) => Promise<Res>,
+): handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    handle(call.request, call.metadata).then(
+    const controller = new AbortController();
+    call.once('cancelled', () => controller.abort());
+    handle(call.request, call.metadata, controller.signal).then(
       (response) => callback(null, response),
       (error: unknown) => callback(encode(error, requestIdOf(call.metadata))),
     );

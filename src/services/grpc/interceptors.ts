@@ -30,8 +30,8 @@ function callType(requestStream: boolean, responseStream: boolean): string {
 }
 
 /**
- * Request ids, metrics and one log line per call. It is the innermost interceptor, so it also sees
- * calls that the auth interceptor refuses.
+ * Request ids, metrics and one log line per call. Listed first, it wraps the call closest to the
+ * transport, so it also sees calls that interceptors listed after it (auth) refuse.
  */
 export function observeInterceptor(metrics: ServerMetrics, logger: Logger): ServerInterceptor {
   return (method, call) => {

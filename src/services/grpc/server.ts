@@ -30,6 +30,8 @@ export interface GrpcServerOptions {
   services: GrpcServiceBinding[];
   interceptors: ServerInterceptor[];
   tls?: {certFile: string; keyFile: string};
+  /** The variable that sets the port, named when it is taken. */
+  portVariable: string;
 }
 
 export interface RunningGrpcServer {
@@ -77,7 +79,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   }).catch((error: unknown) => {
     server.forceShutdown();
     throw new TacosError(`Cannot serve gRPC on ${options.host}:${options.port}: ${errorMessage(error)}`, {
-      hint: 'Another process may hold the port: pick another with GRPC_PORT, or stop that process.',
+      hint: `Another process may hold the port: pick another with ${options.portVariable}, or stop that process.`,
       code: 'PORT_IN_USE',
       cause: error,
     });

@@ -43,6 +43,8 @@ export function createRedisClient(settings: RedisSettings, connectionName = 'tac
     commandTimeout: settings.commandTimeoutMs,
     connectTimeout: Math.max(settings.commandTimeoutMs, 1000),
     retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+    // After a failover the old primary refuses writes: reconnect to find the new one.
+    reconnectOnError: (error) => /^READONLY/.test(error.message),
   };
   const nodes = settings.address.split(',').map((address) => parseHostPort(address));
   if (settings.clusterMode) {

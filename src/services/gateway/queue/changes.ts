@@ -4,6 +4,8 @@ import {eventIdOfChannel, queueKeys} from './keys.js';
 
 type Listener = () => void;
 
+const COALESCE_MS = 50;
+
 export interface Listening {
   /** Settles once Redis has confirmed the subscription (or it could not be made): changes from then on are heard. */
   subscribed: Promise<void>;
@@ -23,6 +25,7 @@ interface EventWatch {
 export class QueueChanges {
   private subscriber?: RedisClient;
   private readonly events = new Map<string, EventWatch>();
+  private readonly wakeups = new Map<string, NodeJS.Timeout>();
   /** Subscriptions asked for while the subscriber was not connected, settled once it is. */
   private waitingForReady: Array<() => void> = [];
 
@@ -53,6 +56,8 @@ export class QueueChanges {
   }
 
   close(): void {
+    for (const timer of this.wakeups.values()) clearTimeout(timer);
+    this.wakeups.clear();
     this.events.clear();
     this.settleWaiting();
     this.subscriber?.disconnect();
@@ -96,8 +101,19 @@ export class QueueChanges {
     };
   }
 
+  /**
+   * Wakes an event's watchers once per burst of changes (each then reads its position): a busy
+   * event publishes many changes a second, and its watchers need not re-read for every one.
+   */
   private notify(channel: string): void {
     const eventId = eventIdOfChannel(channel);
-    for (const listener of (eventId && this.events.get(eventId)?.listeners) || []) listener();
+    if (!eventId || this.wakeups.has(eventId)) return;
+    this.wakeups.set(
+      eventId,
+      setTimeout(() => {
+        this.wakeups.delete(eventId);
+        for (const listener of this.events.get(eventId)?.listeners ?? []) listener();
+      }, COALESCE_MS),
+    );
   }
 }

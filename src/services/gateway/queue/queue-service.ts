@@ -1,5 +1,6 @@
 import {createHash} from 'node:crypto';
 import {ReplyError} from 'ioredis';
+import {invalidArgument} from '../../api-errors.js';
 import {TacosError, errorMessage} from '../../errors.js';
 import type {Logger} from '../../logging.js';
 import type {RedisClient} from '../../redis/client.js';
@@ -77,6 +78,26 @@ export type EnterResult =
   | {outcome: 'denied'; position: number; reason: 'position' | 'wait' | 'rate'; retryAfterMs: number; message: string}
   | {outcome: 'expired' | 'left'};
 
+/** Ready means: enter would be granted now, or the token has entered already. */
+export function isAdmissionReady(state: QueueState): boolean {
+  return state.status === 'admitted' || (state.status === 'waiting' && state.admissionReady);
+}
+
+/** One event's counts as both doors send them (gateway.v1.EventQueueStats field names). */
+export function eventStatsMessage(event: EventQueueStats) {
+  return {
+    event_id: event.eventId,
+    total_waiting: event.waiting,
+    total_admitted: event.admitted,
+    admission_rate_per_minute: event.admittedLastMinute,
+    average_wait_time_seconds: event.averageWaitSeconds,
+  };
+}
+
+export interface ConsumedReservationToken {
+  restore(): Promise<void>;
+}
+
 export interface EventQueueStats {
   eventId: string;
   waiting: number;
@@ -86,6 +107,20 @@ export interface EventQueueStats {
 }
 
 type ScriptName = keyof typeof scripts;
+
+const REGISTRY_REFRESH_MS = 10_000;
+const MAX_ID_LENGTH = 128;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** The same limits whichever door a join came through. */
+function assertJoinRequest(request: JoinRequest): void {
+  assertEventId(request.eventId);
+  if (request.userId.length > MAX_ID_LENGTH) throw invalidArgument('user_id', `user_id must be at most ${MAX_ID_LENGTH} characters.`);
+  if (request.sessionId.length > MAX_ID_LENGTH) throw invalidArgument('session_id', `session_id must be at most ${MAX_ID_LENGTH} characters.`);
+  if (request.idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(request.idempotencyKey)) {
+    throw invalidArgument('Idempotency-Key', 'Idempotency-Key must be 1-255 visible ASCII characters.');
+  }
+}
 type ScriptReply = Array<string | number>;
 
 /**
@@ -94,37 +129,56 @@ type ScriptReply = Array<string | number>;
  */
 export class QueueService {
   private readonly changes: QueueChanges;
-  private readonly knownEvents = new Set<string>();
-  private sweeper?: NodeJS.Timeout;
+  /** When this process last told the registry an event is active (ms), to do so every ~10 s, not per join. */
+  private readonly registeredAt = new Map<string, number>();
+  private sweepTimer?: NodeJS.Timeout;
+  private sweeping?: Promise<void>;
+  private closed = false;
 
   constructor(
     private readonly redis: RedisClient,
     private readonly settings: QueueSettings,
     private readonly logger: Logger,
   ) {
-    for (const [name, script] of Object.entries(scripts)) redis.defineCommand(name, {lua: script.lua});
-    redis.on('ready', () => this.knownEvents.clear());
+    for (const [name, lua] of Object.entries(scripts)) redis.defineCommand(name, {lua});
+    // A Redis that comes back may be a new one: register events again.
+    redis.on('ready', () => this.registeredAt.clear());
     this.changes = new QueueChanges(redis, logger);
   }
 
-  /** Starts sweeping expired heartbeats, so positions move up on time and not only when touched. */
+  /**
+   * Starts sweeping expired heartbeats, so positions move up on time and not only when touched. One
+   * sweep at a time: the next is scheduled when the last has finished.
+   */
   start(): void {
-    this.sweeper ??= setInterval(() => void this.sweep(), this.settings.sweepIntervalMs);
-    this.sweeper.unref();
+    if (this.sweepTimer || this.closed) return;
+    const next = () => {
+      this.sweepTimer = setTimeout(() => {
+        this.sweeping = this.sweep().finally(() => {
+          this.sweeping = undefined;
+          if (!this.closed) next();
+        });
+      }, this.settings.sweepIntervalMs);
+      this.sweepTimer.unref();
+    };
+    next();
   }
 
-  close(): void {
-    clearInterval(this.sweeper);
-    this.sweeper = undefined;
+  /** Stops sweeping (waiting for a sweep under way) and the change listener; safe twice. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.sweepTimer);
     this.changes.close();
+    await this.sweeping;
   }
 
   async join(request: JoinRequest): Promise<JoinResult> {
-    assertEventId(request.eventId);
+    assertJoinRequest(request);
     const keys = queueKeys(request.eventId);
     const requestHash = hashJoin(request);
     const idempotencyKey = request.idempotencyKey;
     if (idempotencyKey !== undefined) await this.claimIdempotencyKey(idempotencyKey, requestHash);
+    await this.registerEvent(request.eventId);
     const token = newWaitingToken(request.eventId);
     const tokenTtl = this.settings.heartbeatTtlMs + this.settings.retentionMs;
     const scriptKeys = [keys.seq, keys.waiting, keys.heartbeat, keys.token(token)];
@@ -138,7 +192,6 @@ export class QueueService {
       this.settings.idempotencyTtlMs,
       this.settings.heartbeatTtlMs,
     ]);
-    await this.registerEvent(request.eventId);
     if (reply[0] === 'replay') {
       const [storedHash, storedToken, position, joinedAt] = String(reply[1]).split('|');
       if (storedHash !== requestHash) throw idempotencyConflict();
@@ -148,14 +201,14 @@ export class QueueService {
   }
 
   /** The token's state; a waiting token's heartbeat is refreshed (a status call is a sign of life). */
-  async status(waitingToken: string, refreshHeartbeat = true): Promise<QueueState> {
+  async status(waitingToken: string): Promise<QueueState> {
     const eventId = this.eventOf(waitingToken);
     const keys = queueKeys(eventId);
     const {heartbeatTtlMs, retentionMs, admissionBurst, admissionRatePerSecond} = this.settings;
     const reply = await this.run(
       'STATUS',
       [keys.waiting, keys.heartbeat, keys.token(waitingToken), keys.bucket],
-      [waitingToken, heartbeatTtlMs, retentionMs, keys.changes, refreshHeartbeat ? 1 : 0, admissionBurst, admissionRatePerSecond],
+      [waitingToken, heartbeatTtlMs, retentionMs, keys.changes, admissionBurst, admissionRatePerSecond],
     );
     const state = String(reply[0]);
     if (state === 'unknown') throw tokenNotFound();
@@ -240,7 +293,7 @@ export class QueueService {
   /** Per-event counts: one event, or every event this Redis has seen. */
   async stats(eventId?: string): Promise<EventQueueStats[]> {
     if (eventId) assertEventId(eventId);
-    const events = eventId ? [eventId] : (await this.guard(() => this.redis.smembers(EVENTS_KEY))).sort();
+    const events = eventId ? [eventId] : (await this.guard(() => this.redis.zrange(EVENTS_KEY, 0, -1))).sort();
     return Promise.all(
       events.map(async (id) => {
         const keys = queueKeys(id);
@@ -257,13 +310,16 @@ export class QueueService {
   }
 
   /**
-   * Takes a reservation token: true once, for the event it was issued for; false when it is
-   * unknown, used or older than its 30 s.
+   * Takes a reservation token: once, for the event it was issued for; undefined when it is unknown,
+   * used or older than its 30 s. `restore` gives it back with the time it had left (for a
+   * reservation that failed for reasons not the user's).
    */
-  async consumeReservationToken(eventId: string, reservationToken: string): Promise<boolean> {
+  async consumeReservationToken(eventId: string, reservationToken: string): Promise<ConsumedReservationToken | undefined> {
     assertEventId(eventId);
-    const value = await this.guard(() => this.redis.getdel(queueKeys(eventId).reservationToken(reservationToken)));
-    return value !== null;
+    const key = queueKeys(eventId).reservationToken(reservationToken);
+    const [value, ttlMs] = await this.run('TAKE', [key], []);
+    if (value === '') return undefined;
+    return {restore: () => this.guard(() => this.redis.set(key, value, 'PX', Math.max(1, Number(ttlMs)), 'NX')).then(() => undefined)};
   }
 
   /**
@@ -311,13 +367,22 @@ export class QueueService {
     }
   }
 
-  /** One sweep of every known event; errors are logged, the next sweep tries again. */
+  /**
+   * One sweep of every registered event: expired heartbeats leave the line, and an event idle for
+   * the retention time with nobody waiting leaves the registry, its keys set to expire. Errors are
+   * logged; the next sweep tries again.
+   */
   async sweep(): Promise<void> {
     try {
-      const events = await this.redis.smembers(EVENTS_KEY);
-      for (const eventId of events) {
+      const registry = await this.redis.zrange(EVENTS_KEY, 0, -1, 'WITHSCORES');
+      const idleSince = Date.now() - this.settings.retentionMs;
+      for (let i = 0; i < registry.length && !this.closed; i += 2) {
+        const [eventId, lastActive] = [registry[i], registry[i + 1]];
         const keys = queueKeys(eventId);
-        await this.run('SWEEP', [keys.waiting, keys.heartbeat], [this.settings.retentionMs, keys.changes, keys.tokenPrefix, 1000]);
+        const [, waiting] = await this.run('SWEEP', [keys.waiting, keys.heartbeat], [keys.changes, 1000]);
+        if (Number(waiting) > 0 || Number(lastActive) > idleSince) continue;
+        const [pruned] = await this.run('PRUNE', [keys.waiting, keys.seq, keys.bucket, keys.stats, keys.admits], [this.settings.retentionMs]);
+        if (Number(pruned) === 1) await this.run('UNREGISTER', [EVENTS_KEY], [eventId, lastActive]);
       }
     } catch (error) {
       this.logger.debug({err: errorMessage(error)}, 'queue sweep skipped');
@@ -340,10 +405,11 @@ export class QueueService {
     return ahead <= 0 ? 0 : Math.ceil(ahead / this.settings.admissionRatePerSecond);
   }
 
+  /** What ENTER would say now, without taking a bucket token. */
   private wouldAdmit(position: number, waitedMs: number, bucketLevel: number): boolean {
     const s = this.settings;
-    if (position <= s.instantPositions) return true;
-    return position <= s.maxAdmissionPosition && waitedMs >= s.minWaitMs && bucketLevel >= 1;
+    if (position > s.maxAdmissionPosition || bucketLevel < 1) return false;
+    return position <= s.instantPositions || waitedMs >= s.minWaitMs;
   }
 
   private eventOf(waitingToken: string): string {
@@ -366,9 +432,10 @@ export class QueueService {
 
   /** Lists the event for stats and sweeps; once per process, again after Redis reconnects (it may be new). */
   private async registerEvent(eventId: string): Promise<void> {
-    if (this.knownEvents.has(eventId)) return;
-    await this.guard(() => this.redis.sadd(EVENTS_KEY, eventId));
-    this.knownEvents.add(eventId);
+    const now = Date.now();
+    if (now - (this.registeredAt.get(eventId) ?? 0) < REGISTRY_REFRESH_MS) return;
+    await this.guard(() => this.redis.zadd(EVENTS_KEY, now, eventId));
+    this.registeredAt.set(eventId, now);
   }
 
   private run(name: ScriptName, keys: string[], args: Array<string | number>): Promise<ScriptReply> {
@@ -382,7 +449,8 @@ export class QueueService {
       return await operation();
     } catch (error) {
       if (error instanceof TacosError) throw error;
-      if (error instanceof ReplyError && /^(ERR|WRONGTYPE)/.test(errorMessage(error))) {
+      // A script that fails is our bug; other refusals (READONLY, max clients, LOADING) are Redis being unavailable.
+      if (error instanceof ReplyError && /^(ERR (Error running script|user_script)|WRONGTYPE)/.test(errorMessage(error))) {
         throw new TacosError(`The queue store failed: ${errorMessage(error)}`, {code: 'INTERNAL', cause: error});
       }
       throw new TacosError(`The queue store (Redis) is unavailable: ${errorMessage(error)}`, {

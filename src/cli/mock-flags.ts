@@ -1,0 +1,31 @@
+import {Flags} from '@oclif/core';
+import {parseDurationMs} from '../services/config.js';
+import {usageError} from '../services/errors.js';
+import {envFlag} from './base-command.js';
+
+/** A duration flag (`50ms`, `2s`) parsed to milliseconds. */
+export const durationFlag = Flags.custom<number>({
+  helpValue: 'DURATION',
+  parse: async (input) => {
+    const ms = parseDurationMs(input);
+    if (ms === undefined) throw usageError(`"${input}" is not a duration such as 50ms or 2s.`);
+    return ms;
+  },
+});
+
+/** The flags every mock takes. */
+export const mockFlags = {
+  env: envFlag,
+  'http-port': Flags.integer({description: 'HTTP port (0: any free port).', min: 0, max: 65_535}),
+  'grpc-port': Flags.integer({description: 'gRPC port (0: any free port).', min: 0, max: 65_535}),
+  latency: durationFlag({description: 'Latency added to every call; changeable at run time with PUT /admin/faults.'}),
+  'error-rate': Flags.custom<number>({
+    helpValue: '0..1',
+    description: 'Share of calls that fail with UNAVAILABLE / 503.',
+    parse: async (input) => {
+      const rate = Number(input);
+      if (!(rate >= 0 && rate <= 1)) throw usageError(`--error-rate ${input} must be a number from 0 to 1.`);
+      return rate;
+    },
+  })(),
+};

@@ -1,0 +1,148 @@
+import type {BackendClient} from '../backends/backend-client.js';
+import {TacosError} from '../errors.js';
+import {required} from '../grpc/handlers.js';
+import type {QueueService} from './queue/queue-service.js';
+
+const RESERVATION = 'reservation.v1.ReservationService';
+const INVENTORY = 'reservation.v1.InventoryService';
+const PAYMENT = 'payment.v1.PaymentService';
+
+/** Who is calling: the verified user and the request id that follows the call to the backends. */
+export interface Caller {
+  userId: string;
+  requestId: string;
+}
+
+type Message = Record<string, any>;
+
+/**
+ * Reservations and payments through the gateway, shared by its REST and gRPC doors. Requests and
+ * responses are gateway.v1 messages as handlers see them; the backends are reached through their
+ * clients (gRPC or HTTP, with deadlines and a circuit breaker).
+ */
+export class BookingService {
+  constructor(
+    private readonly reservation: BackendClient,
+    private readonly payment: BackendClient,
+    private readonly queue: QueueService,
+  ) {}
+
+  async eventAvailability(request: Message, caller: Caller): Promise<Message> {
+    const inventory = await this.reservation.call(
+      INVENTORY,
+      'GetInventoryStatus',
+      {event_id: required(request.event_id, 'event_id'), section: request.section},
+      caller.requestId,
+    );
+    return {event: inventory.event, sections: inventory.sections, total_available: inventory.stats?.available_seats ?? 0};
+  }
+
+  /** Needs the queue's reservation token for the event, and uses it up (given back if the backend failed). */
+  async createReservation(request: Message, caller: Caller): Promise<Message> {
+    const eventId = required(request.event_id, 'event_id');
+    const token = await this.queue.consumeReservationToken(eventId, required(request.reservation_token, 'reservation_token'));
+    if (!token) {
+      throw new TacosError('The reservation token is unknown, already used, or older than its 30 s.', {
+        code: 'RESERVATION_TOKEN_INVALID',
+        hint: 'Enter through the queue again (POST /api/v1/queue/enter) for a new reservation token.',
+      });
+    }
+    try {
+      const created = await this.reservation.call(
+        RESERVATION,
+        'CreateReservation',
+        {
+          event_id: eventId,
+          seat_ids: request.seat_ids,
+          quantity: request.quantity,
+          user_id: caller.userId,
+          reservation_token: request.reservation_token,
+          idempotency_key: request.idempotency_key,
+          metadata: {source: 'gateway', session_id: request.metadata?.session_id ?? '', user_agent: request.metadata?.user_agent ?? '', ip_address: request.metadata?.ip_address ?? ''},
+        },
+        caller.requestId,
+      );
+      return {...created, error: null};
+    } catch (error) {
+      if (error instanceof TacosError && ['UPSTREAM_TIMEOUT', 'UPSTREAM_ERROR', 'UNAVAILABLE'].includes(error.code)) await token.restore();
+      throw error;
+    }
+  }
+
+  async getReservation(request: Message, caller: Caller): Promise<Message> {
+    const found = await this.reservation.call(
+      RESERVATION,
+      'GetReservation',
+      {reservation_id: required(request.reservation_id, 'reservation_id'), user_id: caller.userId},
+      caller.requestId,
+    );
+    return {reservation: found.reservation};
+  }
+
+  /** Confirms only against a payment that completed for this reservation: otherwise 412. */
+  async confirmReservation(request: Message, caller: Caller): Promise<Message> {
+    const reservationId = required(request.reservation_id, 'reservation_id');
+    const paymentIntentId = required(request.payment_intent_id, 'payment_intent_id');
+    const {payment} = await this.payment.call(PAYMENT, 'GetPaymentStatus', {payment_intent_id: paymentIntentId, user_id: caller.userId}, caller.requestId);
+    if (payment?.status !== 'PAYMENT_STATUS_COMPLETED' || (payment.reservation_id && payment.reservation_id !== reservationId)) {
+      const why = payment?.status === 'PAYMENT_STATUS_COMPLETED' ? 'was made for another reservation' : `is ${String(payment?.status ?? 'unknown').replace('PAYMENT_STATUS_', '').toLowerCase()}`;
+      throw new TacosError(`Payment ${paymentIntentId} ${why}: the reservation is not confirmed.`, {code: 'PAYMENT_NOT_APPROVED'});
+    }
+    const confirmed = await this.reservation.call(
+      RESERVATION,
+      'ConfirmReservation',
+      {reservation_id: reservationId, payment_intent_id: paymentIntentId, user_id: caller.userId, idempotency_key: request.idempotency_key},
+      caller.requestId,
+    );
+    return {...confirmed, error: null};
+  }
+
+  async cancelReservation(request: Message, caller: Caller): Promise<Message> {
+    const cancelled = await this.reservation.call(
+      RESERVATION,
+      'CancelReservation',
+      {reservation_id: required(request.reservation_id, 'reservation_id'), user_id: caller.userId, reason: request.reason, idempotency_key: request.idempotency_key},
+      caller.requestId,
+    );
+    return {...cancelled, error: null};
+  }
+
+  async createPaymentIntent(request: Message, caller: Caller): Promise<Message> {
+    const created = await this.payment.call(
+      PAYMENT,
+      'CreatePaymentIntent',
+      {
+        reservation_id: required(request.reservation_id, 'reservation_id'),
+        amount: request.amount,
+        user_id: caller.userId,
+        method: request.method,
+        scenario: request.scenario,
+        webhook_url: request.webhook_url,
+        idempotency_key: request.idempotency_key,
+      },
+      caller.requestId,
+    );
+    return {...created, error: null};
+  }
+
+  async getPaymentStatus(request: Message, caller: Caller): Promise<Message> {
+    const found = await this.payment.call(
+      PAYMENT,
+      'GetPaymentStatus',
+      {payment_intent_id: required(request.payment_intent_id, 'payment_intent_id'), user_id: caller.userId},
+      caller.requestId,
+    );
+    return {payment: found.payment};
+  }
+
+  /** payment.v1.ProcessPayment, for the REST route the Go gateway had (no GatewayService method). */
+  async processPayment(request: Message, caller: Caller): Promise<Message> {
+    const processed = await this.payment.call(
+      PAYMENT,
+      'ProcessPayment',
+      {payment_intent_id: required(request.payment_intent_id, 'payment_intent_id'), payment_details: request.payment_details, idempotency_key: request.idempotency_key},
+      caller.requestId,
+    );
+    return {...processed, error: null};
+  }
+}

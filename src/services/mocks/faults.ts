@@ -1,0 +1,39 @@
+import {setTimeout as sleep} from 'node:timers/promises';
+import {TacosError, usageError} from '../errors.js';
+import type {FaultSettings} from './kit.js';
+
+/** Added latency and an error rate for every call; the admin route changes them at run time. */
+export class Faults {
+  private settings: FaultSettings;
+
+  constructor(
+    initial: FaultSettings,
+    private readonly random: () => number = Math.random,
+  ) {
+    this.settings = checkFaults(initial);
+  }
+
+  get current(): FaultSettings {
+    return {...this.settings};
+  }
+
+  update(change: Partial<FaultSettings>): FaultSettings {
+    this.settings = checkFaults({...this.settings, ...change});
+    return this.current;
+  }
+
+  /** Waits the latency (or until the caller gives up), then fails the call at the error rate. */
+  async apply(signal: AbortSignal): Promise<void> {
+    const {latencyMs, errorRate} = this.settings;
+    if (latencyMs > 0) await sleep(latencyMs, undefined, {signal}).catch(() => undefined);
+    if (errorRate > 0 && this.random() < errorRate) {
+      throw new TacosError('Injected fault: the mock failed this call on purpose (error rate).', {code: 'UNAVAILABLE'});
+    }
+  }
+}
+
+export function checkFaults(settings: FaultSettings): FaultSettings {
+  if (!Number.isFinite(settings.latencyMs) || settings.latencyMs < 0) throw usageError(`latency must be 0 or more milliseconds (got ${settings.latencyMs}).`);
+  if (!(settings.errorRate >= 0 && settings.errorRate <= 1)) throw usageError(`error rate must be between 0 and 1 (got ${settings.errorRate}).`);
+  return settings;
+}

@@ -1,0 +1,144 @@
+import type {JsonObject} from '@bufbuild/protobuf';
+import type {UntypedServiceImplementation} from '@grpc/grpc-js';
+import {Counter} from 'prom-client';
+import {parseDurationMs} from '../config.js';
+import {usageError} from '../errors.js';
+import {loadContractSet} from '../grpc/contracts.js';
+import {requestIdOf, unary} from '../grpc/handlers.js';
+import {observeInterceptor} from '../grpc/interceptors.js';
+import {methodCodec} from '../grpc/json-codec.js';
+import {packageDefinition, startGrpcServer} from '../grpc/server.js';
+import {createStatusEncoder} from '../grpc/status-details.js';
+import {createHttpServer} from '../http/server.js';
+import type {Logger} from '../logging.js';
+import {ServerMetrics} from '../metrics.js';
+import {listenHttp} from '../http/listen.js';
+import type {Faults} from './faults.js';
+import type {CallContext, MockDefinition} from './kit.js';
+
+export interface MockServerOptions {
+  definition: MockDefinition;
+  host: string;
+  httpPort: number;
+  grpcPort: number;
+  faults: Faults;
+  logger: Logger;
+}
+
+export interface RunningMock {
+  httpPort: number;
+  grpcPort: number;
+  faults: Faults;
+  /** Stops both doors and the mock's timers; safe twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves a mock over gRPC and over HTTP/JSON with the same handlers: its REST routes, plus
+ * `POST /<package.Service>/<Method>` for any method. Faults apply to both doors; every call is
+ * counted by protocol and method (mock_calls_total).
+ */
+export async function startMockServer(options: MockServerOptions): Promise<RunningMock> {
+  const {definition, faults, logger} = options;
+  const contracts = await loadContractSet();
+  const loaded = packageDefinition();
+  const metrics = new ServerMetrics();
+  const calls = new Counter({
+    name: 'mock_calls_total',
+    help: 'Calls the mock served, by protocol and method.',
+    labelNames: ['protocol', 'service', 'method'] as const,
+    registers: [metrics.registry],
+  });
+  const encode = createStatusEncoder(contracts.registry);
+
+  const invoke = async (service: string, method: string, request: object, context: CallContext): Promise<object> => {
+    calls.inc({protocol: context.protocol, service, method});
+    await faults.apply(context.signal);
+    return definition.services[service][method](request, context);
+  };
+
+  const http = createHttpServer({logger, metrics, bodyLimitBytes: 1_048_576, notReadyReason: async () => undefined});
+  for (const [service, handlers] of Object.entries(definition.services)) {
+    for (const method of Object.keys(handlers)) {
+      const codec = methodCodec(contracts.registry, loaded, service, method);
+      const routes = [
+        {verb: 'POST' as const, path: `/${service}/${method}`},
+        ...definition.routes.filter((route) => route.service === service && route.method === method),
+      ];
+      for (const route of routes) {
+        http.route({
+          method: route.verb,
+          url: route.path,
+          handler: async (request, reply) => {
+            const controller = new AbortController();
+            reply.raw.once('close', () => reply.raw.writableFinished || controller.abort());
+            const json = {...(request.query as JsonObject), ...(request.body as JsonObject | undefined), ...(request.params as JsonObject)};
+            const response = await invoke(service, method, codec.requestFromJson(json), {
+              protocol: 'http',
+              signal: controller.signal,
+              requestId: request.id,
+            });
+            return codec.responseToJson(response);
+          },
+        });
+      }
+    }
+  }
+  http.get('/admin/faults', async () => faultsBody(faults));
+  http.put('/admin/faults', async (request) => {
+    const body = (request.body ?? {}) as {latency?: unknown; error_rate?: unknown};
+    faults.update({
+      ...(body.latency === undefined ? {} : {latencyMs: latencyOf(body.latency)}),
+      ...(body.error_rate === undefined ? {} : {errorRate: Number(body.error_rate)}),
+    });
+    logger.info(faultsBody(faults), 'faults changed');
+    return faultsBody(faults);
+  });
+
+  const grpcServices = Object.entries(definition.services).map(([service, handlers]) => {
+    const implementation: UntypedServiceImplementation = {};
+    for (const method of Object.keys(handlers)) {
+      implementation[method] = unary(encode, (request: object, metadata, signal) =>
+        invoke(service, method, request, {protocol: 'grpc', signal, requestId: requestIdOf(metadata)}),
+      );
+    }
+    return {name: service, implementation};
+  });
+
+  let grpc: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
+  const stopAll = async () => {
+    definition.close();
+    await Promise.allSettled([http.close(), grpc?.close(2000)]);
+  };
+  try {
+    await listenHttp(http, options.host, options.httpPort, `${definition.name.toUpperCase()}_HTTP_PORT`);
+    grpc = await startGrpcServer({
+      host: options.host,
+      port: options.grpcPort,
+      contracts,
+      services: grpcServices,
+      interceptors: [observeInterceptor(metrics, logger)],
+      portVariable: `${definition.name.toUpperCase()}_GRPC_PORT`,
+    });
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+  const address = http.server.address();
+  const httpPort = typeof address === 'object' && address ? address.port : options.httpPort;
+  logger.info({http: `http://${options.host}:${httpPort}`, grpc: `grpc://${options.host}:${grpc.port}`, ...faultsBody(faults)}, `${definition.name} mock listening`);
+  let closing: Promise<void> | undefined;
+  return {httpPort, grpcPort: grpc.port, faults, close: () => (closing ??= stopAll())};
+}
+
+function faultsBody(faults: Faults) {
+  const {latencyMs, errorRate} = faults.current;
+  return {latency_ms: latencyMs, error_rate: errorRate};
+}
+
+/** `2s`, `150ms`, or a number of milliseconds. */
+function latencyOf(value: unknown): number {
+  const ms = typeof value === 'number' ? value : parseDurationMs(String(value));
+  if (ms === undefined || !Number.isFinite(ms)) throw usageError(`latency "${String(value)}" is not a duration such as 50ms or 2s.`);
+  return ms;
+}

@@ -1,0 +1,307 @@
+import {randomBytes} from 'node:crypto';
+import {invalidArgument} from '../../api-errors.js';
+import {TacosError} from '../../errors.js';
+import {type Catalog, type CatalogEvent, type CatalogSection, type SeatInfo, seatsOfSection} from './catalog.js';
+
+export type SeatStatus = 'SEAT_STATUS_AVAILABLE' | 'SEAT_STATUS_RESERVED' | 'SEAT_STATUS_SOLD';
+export type HoldStatus = 'HOLD_STATUS_ACTIVE' | 'HOLD_STATUS_EXPIRED' | 'HOLD_STATUS_RELEASED' | 'HOLD_STATUS_COMMITTED';
+export type ReservationStatus =
+  | 'RESERVATION_STATUS_HOLD'
+  | 'RESERVATION_STATUS_CONFIRMED'
+  | 'RESERVATION_STATUS_CANCELLED'
+  | 'RESERVATION_STATUS_EXPIRED';
+
+export interface SeatRecord {
+  info: SeatInfo;
+  status: SeatStatus;
+  /** The hold that has the seat, while RESERVED or SOLD. */
+  holdId: string;
+}
+
+export interface EventRecord {
+  event: CatalogEvent;
+  /** In catalogue order: the order in which seats are picked for a quantity. */
+  seats: SeatRecord[];
+  byId: Map<string, SeatRecord>;
+}
+
+/** A claim on seats (the inventory's view); a reservation owns one, or a client of ReserveSeat does. */
+export interface Hold {
+  id: string;
+  reservationId: string;
+  eventId: string;
+  userId: string;
+  /** The seats claimed; kept after the hold ends so a finished reservation still shows its seats. */
+  seatIds: string[];
+  expiresAt: number;
+  status: HoldStatus;
+  orderId: string;
+  /** Set when the hold belongs to a ReservationService reservation. */
+  reservation?: ReservationRecord;
+  timer?: NodeJS.Timeout;
+}
+
+export interface ReservationRecord {
+  id: string;
+  /** Creation order, for newest-first listing and stable cursors. */
+  seq: number;
+  eventId: string;
+  userId: string;
+  status: ReservationStatus;
+  hold: Hold;
+  createdAt: number;
+  updatedAt: number;
+  paymentIntentId: string;
+  orderId: string;
+  metadata: object | null;
+  confirmedAt: number;
+  cancelledAt: number;
+}
+
+// setTimeout fires at once for delays above 2^31-1 ms; longer holds re-arm when it fires.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Seats, holds and reservations of the mock, all in memory; every change is synchronous, so calls cannot interleave. */
+export class ReservationState {
+  readonly events = new Map<string, EventRecord>();
+  readonly reservations = new Map<string, ReservationRecord>();
+  readonly holdsByReservation = new Map<string, Hold>();
+  private readonly active = new Set<Hold>();
+  private readonly answers = new Map<string, {fingerprint: string; response: object}>();
+  private seq = 0;
+  private closed = false;
+
+  constructor(
+    catalog: Catalog,
+    readonly holdMs: number,
+    readonly now: () => number,
+  ) {
+    for (const event of catalog.events) {
+      const seats = event.sections.flatMap((section) => seatsOfSection(section)).map((info): SeatRecord => ({info, status: 'SEAT_STATUS_AVAILABLE', holdId: ''}));
+      this.events.set(event.id, {event, seats, byId: new Map(seats.map((seat) => [seat.info.id, seat]))});
+    }
+  }
+
+  event(eventId: string): EventRecord {
+    if (!eventId) throw invalidArgument('event_id', 'event_id is required.');
+    const record = this.events.get(eventId);
+    if (!record) throw new TacosError(`No event "${eventId}" in the catalogue.`, {code: 'NOT_FOUND'});
+    return record;
+  }
+
+  section(record: EventRecord, sectionId: string): CatalogSection {
+    const section = record.event.sections.find((candidate) => candidate.id === sectionId);
+    if (!section) throw new TacosError(`Event "${record.event.id}" has no section "${sectionId}".`, {code: 'NOT_FOUND'});
+    return section;
+  }
+
+  /** Named seats that must exist (INVALID_ARGUMENT naming seat_ids otherwise), in the order given. */
+  namedSeats(record: EventRecord, seatIds: string[], sectionId = ''): SeatRecord[] {
+    const duplicate = seatIds.find((id, index) => seatIds.indexOf(id) !== index);
+    if (duplicate) throw invalidArgument('seat_ids', `seat_ids names the seat "${duplicate}" twice.`);
+    const unknown = seatIds.filter((id) => {
+      const seat = record.byId.get(id);
+      return !seat || (sectionId !== '' && seat.info.sectionId !== sectionId);
+    });
+    if (unknown.length > 0) {
+      const where = sectionId ? `section "${sectionId}" of event "${record.event.id}"` : `event "${record.event.id}"`;
+      throw invalidArgument('seat_ids', `seat_ids names seats that ${where} does not have: ${unknown.join(', ')}.`);
+    }
+    return seatIds.map((id) => record.byId.get(id)!);
+  }
+
+  /** The seats a hold asks for: named ones (all available) or the first `quantity` available ones. */
+  pickSeats(record: EventRecord, seatIds: string[], quantity: number): SeatRecord[] {
+    if (!Number.isInteger(quantity) || quantity < 0) throw invalidArgument('quantity', `quantity must be a whole number of seats, 0 or more (got ${quantity}).`);
+    if (seatIds.length > 0) {
+      if (quantity !== 0 && quantity !== seatIds.length) {
+        throw invalidArgument('quantity', `quantity (${quantity}) must equal the number of seat_ids (${seatIds.length}), or be 0.`);
+      }
+      const seats = this.namedSeats(record, seatIds);
+      const taken = seats.filter((seat) => seat.status !== 'SEAT_STATUS_AVAILABLE').map((seat) => seat.info.id);
+      if (taken.length > 0) throw new TacosError(`These seats are no longer available: ${taken.join(', ')}.`, {code: 'INVENTORY_CONFLICT'});
+      return seats;
+    }
+    if (quantity === 0) throw invalidArgument('quantity', 'Name seats in seat_ids or ask for a quantity above 0.');
+    const free = record.seats.filter((seat) => seat.status === 'SEAT_STATUS_AVAILABLE');
+    if (free.length < quantity) {
+      throw new TacosError(`Only ${free.length} seat(s) of event "${record.event.id}" are available; ${quantity} were asked for.`, {code: 'INSUFFICIENT_INVENTORY'});
+    }
+    return free.slice(0, quantity);
+  }
+
+  /** Holds `seats` until `expiresAt`; the timer gives them back then even if nobody looks. */
+  hold(seats: SeatRecord[], owner: {reservationId: string; eventId: string; userId: string; expiresAt: number}): Hold {
+    const hold: Hold = {...owner, id: newId('hold'), seatIds: seats.map((seat) => seat.info.id), status: 'HOLD_STATUS_ACTIVE', orderId: ''};
+    for (const seat of seats) {
+      seat.status = 'SEAT_STATUS_RESERVED';
+      seat.holdId = hold.id;
+    }
+    this.holdsByReservation.set(hold.reservationId, hold);
+    this.active.add(hold);
+    this.arm(hold);
+    return hold;
+  }
+
+  newReservation(hold: Hold, fields: {userId: string; metadata: object | null}): ReservationRecord {
+    const now = this.now();
+    const reservation: ReservationRecord = {
+      id: hold.reservationId,
+      seq: ++this.seq,
+      eventId: hold.eventId,
+      userId: fields.userId,
+      status: 'RESERVATION_STATUS_HOLD',
+      hold,
+      createdAt: now,
+      updatedAt: now,
+      paymentIntentId: '',
+      orderId: '',
+      metadata: fields.metadata,
+      confirmedAt: 0,
+      cancelledAt: 0,
+    };
+    hold.reservation = reservation;
+    this.reservations.set(reservation.id, reservation);
+    return reservation;
+  }
+
+  /** A reservation id no reservation or hold uses yet. */
+  freshReservationId(): string {
+    let id: string;
+    do id = newId('rsv');
+    while (this.holdsByReservation.has(id));
+    return id;
+  }
+
+  /** Expires `hold` if its time has come: timers may lag, and an injected clock may run ahead of them. */
+  settle(hold: Hold): void {
+    if (hold.status === 'HOLD_STATUS_ACTIVE' && this.now() >= hold.expiresAt) this.end(hold, 'HOLD_STATUS_EXPIRED');
+  }
+
+  /** Settles every hold, so counts never include a hold past its time. */
+  sweep(): void {
+    for (const hold of [...this.active]) this.settle(hold);
+  }
+
+  extend(hold: Hold, ms: number): void {
+    hold.expiresAt += ms;
+    this.arm(hold);
+  }
+
+  /** Sells the held seats; returns the order id. */
+  commit(hold: Hold, paymentIntentId: string): string {
+    const orderId = newId('ord');
+    for (const id of hold.seatIds) this.seat(hold, id).status = 'SEAT_STATUS_SOLD';
+    hold.orderId = orderId;
+    this.end(hold, 'HOLD_STATUS_COMMITTED');
+    const reservation = hold.reservation;
+    if (reservation) {
+      reservation.status = 'RESERVATION_STATUS_CONFIRMED';
+      reservation.orderId = orderId;
+      reservation.paymentIntentId = paymentIntentId || reservation.paymentIntentId;
+      reservation.confirmedAt = reservation.updatedAt;
+    }
+    return orderId;
+  }
+
+  /** Gives back some (or all) held seats; the hold ends when none are left. */
+  release(hold: Hold, seatIds: string[]): void {
+    for (const id of seatIds) this.free(hold, id);
+    if (seatIds.length === hold.seatIds.length) {
+      this.end(hold, 'HOLD_STATUS_RELEASED');
+    } else {
+      hold.seatIds = hold.seatIds.filter((id) => !seatIds.includes(id));
+      if (hold.reservation) hold.reservation.updatedAt = this.now();
+    }
+  }
+
+  /**
+   * Runs `compute` once per idempotency key of a method: a repeat with the same request gets the
+   * first answer again, a repeat with another request IDEMPOTENCY_CONFLICT. Errors are not kept, so
+   * a failed call can be retried with its key.
+   */
+  idempotent<T extends object>(method: string, key: string, request: object, compute: () => T): T {
+    if (!key) return compute();
+    const fingerprint = stableJson(request);
+    const slot = `${method}\u0000${key}`;
+    const earlier = this.answers.get(slot);
+    if (earlier) {
+      if (earlier.fingerprint !== fingerprint) {
+        throw new TacosError(`The idempotency_key "${key}" was already used for a different ${method} request.`, {
+          code: 'IDEMPOTENCY_CONFLICT',
+          hint: 'Use a new idempotency_key for a different request.',
+        });
+      }
+      return structuredClone(earlier.response) as T;
+    }
+    const response = compute();
+    this.answers.set(slot, {fingerprint, response: structuredClone(response)});
+    return response;
+  }
+
+  /** Stops every hold timer; holds still expire when touched. Safe twice. */
+  close(): void {
+    this.closed = true;
+    for (const hold of this.active) {
+      clearTimeout(hold.timer);
+      hold.timer = undefined;
+    }
+  }
+
+  private arm(hold: Hold): void {
+    clearTimeout(hold.timer);
+    hold.timer = undefined;
+    if (this.closed) return;
+    const delay = Math.min(Math.max(hold.expiresAt - this.now(), 0), MAX_TIMER_MS);
+    hold.timer = setTimeout(() => {
+      hold.timer = undefined;
+      this.settle(hold);
+      if (hold.status === 'HOLD_STATUS_ACTIVE') this.arm(hold);
+    }, delay);
+    // An idle mock must not keep the process alive for a pending hold.
+    hold.timer.unref();
+  }
+
+  private end(hold: Hold, status: Exclude<HoldStatus, 'HOLD_STATUS_ACTIVE'>): void {
+    clearTimeout(hold.timer);
+    hold.timer = undefined;
+    this.active.delete(hold);
+    if (status === 'HOLD_STATUS_EXPIRED' || status === 'HOLD_STATUS_RELEASED') {
+      for (const id of hold.seatIds) this.free(hold, id);
+    }
+    hold.status = status;
+    const reservation = hold.reservation;
+    if (!reservation) return;
+    reservation.updatedAt = this.now();
+    if (status === 'HOLD_STATUS_EXPIRED') reservation.status = 'RESERVATION_STATUS_EXPIRED';
+    if (status === 'HOLD_STATUS_RELEASED') {
+      reservation.status = 'RESERVATION_STATUS_CANCELLED';
+      reservation.cancelledAt = reservation.updatedAt;
+    }
+  }
+
+  private seat(hold: Hold, id: string): SeatRecord {
+    return this.events.get(hold.eventId)!.byId.get(id)!;
+  }
+
+  private free(hold: Hold, id: string): void {
+    const seat = this.seat(hold, id);
+    // Only this hold's own claim is given back, never a seat another hold has taken since.
+    if (seat.holdId !== hold.id || seat.status !== 'SEAT_STATUS_RESERVED') return;
+    seat.status = 'SEAT_STATUS_AVAILABLE';
+    seat.holdId = '';
+  }
+}
+
+export function newId(prefix: string): string {
+  return `${prefix}_${randomBytes(9).toString('base64url').replace(/[-_]/g, 'x')}`;
+}
+
+/** JSON with sorted keys, so two equal requests compare equal whatever their field order. */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) =>
+    inner && typeof inner === 'object' && !Array.isArray(inner)
+      ? Object.fromEntries(Object.entries(inner as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : inner,
+  );
+}
