@@ -10,6 +10,7 @@ interface ErrorShape {
 
 const SHAPES: Record<string, ErrorShape> = {
   INVALID_ARGUMENT: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
+  USAGE: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
   UNAUTHENTICATED: {http: 401, grpc: GrpcStatus.UNAUTHENTICATED, contract: 'ERROR_CODE_UNAUTHENTICATED'},
   FORBIDDEN: {http: 403, grpc: GrpcStatus.PERMISSION_DENIED, contract: 'ERROR_CODE_FORBIDDEN'},
   RESERVATION_TOKEN_INVALID: {http: 403, grpc: GrpcStatus.PERMISSION_DENIED, contract: 'ERROR_CODE_FORBIDDEN'},

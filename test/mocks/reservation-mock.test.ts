@@ -373,7 +373,7 @@ describe('GetReservation', () => {
     expect(reservation.hold_expires_at).toEqual(created.hold_expires_at);
     // Without a user id the caller is not checked (the gateway passes the authenticated one).
     expect((await rsv('GetReservation', getReq(created.reservation_id))).reservation.reservation_id).toBe(created.reservation_id);
-    expect(await failure(rsv('GetReservation', getReq(created.reservation_id, 'mallory')))).toMatchObject({code: 'FORBIDDEN'});
+    expect(await failure(rsv('GetReservation', getReq(created.reservation_id, 'mallory')))).toMatchObject({code: 'NOT_FOUND'});
     expect(await failure(rsv('GetReservation', getReq('rsv_unknown')))).toMatchObject({code: 'NOT_FOUND'});
     expect(await failure(rsv('GetReservation', getReq('')))).toMatchObject({code: 'INVALID_ARGUMENT', field: 'reservation_id'});
 
@@ -406,7 +406,7 @@ describe('ConfirmReservation', () => {
     expect(twice.code).toBe('FAILED_PRECONDITION');
     expect(twice.message).toMatch(/already confirmed/);
     expect(twice.message).toContain(confirmed.order_id);
-    expect(await failure(rsv('ConfirmReservation', confirmReq({reservation_id: created.reservation_id, user_id: 'u2'})))).toMatchObject({code: 'FORBIDDEN'});
+    expect(await failure(rsv('ConfirmReservation', confirmReq({reservation_id: created.reservation_id, user_id: 'u2'})))).toMatchObject({code: 'NOT_FOUND'});
     expect(await failure(rsv('ConfirmReservation', confirmReq({reservation_id: 'rsv_nope'})))).toMatchObject({code: 'NOT_FOUND'});
   });
 

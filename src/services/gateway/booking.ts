@@ -1,4 +1,5 @@
 import type {BackendClient} from '../backends/backend-client.js';
+import {invalidArgument} from '../api-errors.js';
 import {TacosError} from '../errors.js';
 import {required} from '../grpc/handlers.js';
 import type {QueueService} from './queue/queue-service.js';
@@ -57,7 +58,8 @@ export class BookingService {
           quantity: request.quantity,
           user_id: caller.userId,
           reservation_token: request.reservation_token,
-          idempotency_key: request.idempotency_key,
+          // A retry after a timeout (the token given back) gets the first answer, not a second hold.
+          idempotency_key: request.idempotency_key || `rt:${request.reservation_token}`,
           metadata: {source: 'gateway', session_id: request.metadata?.session_id ?? '', user_agent: request.metadata?.user_agent ?? '', ip_address: request.metadata?.ip_address ?? ''},
         },
         caller.requestId,
@@ -107,13 +109,26 @@ export class BookingService {
     return {...cancelled, error: null};
   }
 
+  /** The amount is the reservation's total (taken from it when not given; refused when it differs). */
   async createPaymentIntent(request: Message, caller: Caller): Promise<Message> {
+    const reservationId = required(request.reservation_id, 'reservation_id');
+    const {reservation} = await this.reservation.call(RESERVATION, 'GetReservation', {reservation_id: reservationId, user_id: caller.userId}, caller.requestId);
+    if (reservation?.status !== 'RESERVATION_STATUS_HOLD') {
+      throw new TacosError(`Reservation ${reservationId} is ${String(reservation?.status).replace('RESERVATION_STATUS_', '').toLowerCase()}: only a held reservation can be paid.`, {
+        code: 'FAILED_PRECONDITION',
+      });
+    }
+    const total = reservation.total_amount as {amount: string; currency: string};
+    const asked = request.amount as {amount: string; currency: string} | null;
+    if (asked && (asked.amount !== '0' || asked.currency) && (asked.amount !== total.amount || asked.currency !== total.currency)) {
+      throw invalidArgument('amount', `amount must equal the reservation's total, ${total.amount} ${total.currency} (got ${asked.amount} ${asked.currency}).`);
+    }
     const created = await this.payment.call(
       PAYMENT,
       'CreatePaymentIntent',
       {
-        reservation_id: required(request.reservation_id, 'reservation_id'),
-        amount: request.amount,
+        reservation_id: reservationId,
+        amount: total,
         user_id: caller.userId,
         method: request.method,
         scenario: request.scenario,

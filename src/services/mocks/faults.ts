@@ -26,6 +26,8 @@ export class Faults {
   async apply(signal: AbortSignal): Promise<void> {
     const {latencyMs, errorRate} = this.settings;
     if (latencyMs > 0) await sleep(latencyMs, undefined, {signal}).catch(() => undefined);
+    // The caller gave up while we waited: serving the call now would act (hold seats) for nobody.
+    if (signal.aborted) throw new TacosError('The caller gave up before the mock answered.', {code: 'UPSTREAM_TIMEOUT'});
     if (errorRate > 0 && this.random() < errorRate) {
       throw new TacosError('Injected fault: the mock failed this call on purpose (error rate).', {code: 'UNAVAILABLE'});
     }

@@ -373,20 +373,32 @@ export class QueueService {
    * logged; the next sweep tries again.
    */
   async sweep(): Promise<void> {
+    let registry: string[];
     try {
-      const registry = await this.redis.zrange(EVENTS_KEY, 0, -1, 'WITHSCORES');
-      const idleSince = Date.now() - this.settings.retentionMs;
-      for (let i = 0; i < registry.length && !this.closed; i += 2) {
-        const [eventId, lastActive] = [registry[i], registry[i + 1]];
-        const keys = queueKeys(eventId);
-        const [, waiting] = await this.run('SWEEP', [keys.waiting, keys.heartbeat], [keys.changes, 1000]);
-        if (Number(waiting) > 0 || Number(lastActive) > idleSince) continue;
-        const [pruned] = await this.run('PRUNE', [keys.waiting, keys.seq, keys.bucket, keys.stats, keys.admits], [this.settings.retentionMs]);
-        if (Number(pruned) === 1) await this.run('UNREGISTER', [EVENTS_KEY], [eventId, lastActive]);
-      }
+      registry = await this.redis.zrange(EVENTS_KEY, 0, -1, 'WITHSCORES');
     } catch (error) {
-      this.logger.debug({err: errorMessage(error)}, 'queue sweep skipped');
+      this.logger.debug({err: errorMessage(error)}, 'queue sweep skipped: Redis unavailable');
+      return;
     }
+    const idleSince = Date.now() - this.settings.retentionMs;
+    for (let i = 0; i < registry.length && !this.closed; i += 2) {
+      const [eventId, lastActive] = [registry[i], registry[i + 1]];
+      try {
+        await this.sweepEvent(eventId, Number(lastActive) <= idleSince ? lastActive : undefined);
+      } catch (error) {
+        // One event's failure must not stop the others' lines from moving.
+        this.logger.warn({event_id: eventId, err: errorMessage(error)}, 'queue sweep of an event failed');
+      }
+    }
+  }
+
+  /** Expires the event's stale heartbeats; an idle event (`idleScore` given) with nobody waiting is unregistered. */
+  private async sweepEvent(eventId: string, idleScore: string | undefined): Promise<void> {
+    const keys = queueKeys(eventId);
+    const [, waiting] = await this.run('SWEEP', [keys.waiting, keys.heartbeat], [keys.changes, 1000]);
+    if (Number(waiting) > 0 || idleScore === undefined) return;
+    const [pruned] = await this.run('PRUNE', [keys.waiting, keys.seq, keys.bucket, keys.stats, keys.admits], [this.settings.retentionMs]);
+    if (Number(pruned) === 1) await this.run('UNREGISTER', [EVENTS_KEY], [eventId, idleScore]);
   }
 
   private joinResult(waitingToken: string, position: number, joinedAt: number, replayed: boolean): JoinResult {

@@ -167,12 +167,12 @@ return {#stale, redis.call('ZCARD', KEYS[1])}
  * Lets an idle event's keys expire when nobody waits; a join makes the counter persist again.
  * KEYS: waiting, seq, bucket, stats, admits
  * ARGV: retention ms
- * → 1 when set to expire, 0 when someone waits
+ * → {1} when set to expire, {0} when someone waits
  */
 export const PRUNE = `
-if redis.call('ZCARD', KEYS[1]) > 0 then return 0 end
+if redis.call('ZCARD', KEYS[1]) > 0 then return {0} end
 for i = 2, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
-return 1
+return {1}
 `;
 
 /**

@@ -174,8 +174,9 @@ function find(state: ReservationState, request: {reservation_id?: unknown; user_
   if (!reservation) throw new TacosError(`No reservation "${id}".`, {code: 'NOT_FOUND'});
   const userId = text(request.user_id);
   // A reservation made without a user belongs to nobody in particular, so anyone may use it.
+  // Another user's reservation does not exist for them (the contract: NOT_FOUND, nothing leaked).
   if (userId && reservation.userId && userId !== reservation.userId) {
-    throw new TacosError(`Reservation "${id}" belongs to another user.`, {code: 'FORBIDDEN'});
+    throw new TacosError(`No reservation "${id}".`, {code: 'NOT_FOUND'});
   }
   state.settle(reservation.hold);
   return reservation;

@@ -1,0 +1,82 @@
+import {mkdir, readFile, rename, rm, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {processStartTime} from './proc.js';
+
+export type ServiceName = 'redis' | 'reservation' | 'payment' | 'gateway';
+
+export interface ProcessIdentity {
+  pid: number;
+  /** /proc start time: the pid alone may be reused by another program. */
+  startTime: string;
+}
+
+export interface ServiceState {
+  name: ServiceName;
+  state: 'starting' | 'ready' | 'restarting' | 'exited' | 'reused';
+  process?: ProcessIdentity;
+  urls: string[];
+  ports: number[];
+  logFile?: string;
+  restarts: number;
+}
+
+export interface StackState {
+  /** The `tacos up` process that supervises the services. */
+  supervisor: ProcessIdentity;
+  env: string;
+  startedAt: string;
+  detached: boolean;
+  services: ServiceState[];
+}
+
+/** The state dir: `.tacos/` in the project, or TACOS_STATE_DIR. */
+export function stateDir(projectDir = process.cwd()): string {
+  return process.env.TACOS_STATE_DIR ?? path.join(projectDir, '.tacos');
+}
+
+const stateFile = (dir: string) => path.join(dir, 'state.json');
+
+export async function writeState(dir: string, state: StackState): Promise<void> {
+  await mkdir(dir, {recursive: true});
+  const tmp = `${stateFile(dir)}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`);
+  await rename(tmp, stateFile(dir));
+}
+
+export async function readState(dir: string): Promise<StackState | undefined> {
+  try {
+    return JSON.parse(await readFile(stateFile(dir), 'utf8')) as StackState;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function removeState(dir: string): Promise<void> {
+  await rm(stateFile(dir), {force: true});
+}
+
+/** The process is the one recorded: alive, and not a reused pid. */
+export async function isSameProcess(identity: ProcessIdentity | undefined): Promise<boolean> {
+  if (!identity) return false;
+  return (await processStartTime(identity.pid)) === identity.startTime;
+}
+
+export async function identify(pid: number): Promise<ProcessIdentity> {
+  return {pid, startTime: (await processStartTime(pid)) ?? ''};
+}
+
+/**
+ * The running stack, or undefined. A state whose supervisor is gone (dead, or its pid now another
+ * program's) is stale: services it recorded that still run (same pid and start time) are stopped,
+ * and the state is removed, never trusted.
+ */
+export async function readLiveState(dir: string): Promise<{state?: StackState; staleRemoved: boolean}> {
+  const state = await readState(dir);
+  if (!state) return {staleRemoved: false};
+  if (await isSameProcess(state.supervisor)) return {state, staleRemoved: false};
+  for (const service of state.services) {
+    if (service.process && (await isSameProcess(service.process))) process.kill(service.process.pid, 'SIGTERM');
+  }
+  await removeState(dir);
+  return {staleRemoved: true};
+}
