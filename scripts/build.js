@@ -10,6 +10,9 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const require = createRequire(import.meta.url);
 
 rmSync(path.join(root, 'dist'), {recursive: true, force: true});
+rmSync(path.join(root, 'oclif.manifest.json'), {force: true});
 execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json')], {stdio: 'inherit', cwd: root});
 const {compileContracts} = await import(path.join(root, 'dist/services/grpc/contracts.js'));
 await compileContracts(path.join(root, 'dist', 'contracts.binpb'));
+// The command manifest: oclif then loads only the command that runs, not every command's imports.
+execFileSync(process.execPath, [require.resolve('oclif/bin/run.js'), 'manifest'], {stdio: 'ignore', cwd: root});

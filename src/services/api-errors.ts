@@ -30,6 +30,8 @@ const SHAPES: Record<string, ErrorShape> = {
   PAYLOAD_TOO_LARGE: {http: 413, grpc: GrpcStatus.RESOURCE_EXHAUSTED, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
   UNSUPPORTED_MEDIA_TYPE: {http: 415, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
   RATE_LIMITED: {http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED, contract: 'ERROR_CODE_RATE_LIMITED'},
+  // The caller left: nobody reads this answer (499 as nginx logs it).
+  CANCELLED: {http: 499, grpc: GrpcStatus.CANCELLED, contract: 'ERROR_CODE_TIMEOUT'},
   INTERNAL: {http: 500, grpc: GrpcStatus.INTERNAL, contract: 'ERROR_CODE_INTERNAL'},
   UPSTREAM_ERROR: {http: 502, grpc: GrpcStatus.UNAVAILABLE, contract: 'ERROR_CODE_UPSTREAM_ERROR'},
   UNAVAILABLE: {http: 503, grpc: GrpcStatus.UNAVAILABLE, contract: 'ERROR_CODE_UNAVAILABLE'},

@@ -62,6 +62,18 @@ export class EnvReader {
     return fallback;
   }
 
+  /** An http(s) URL. */
+  url(name: string, fallback: string): URL {
+    const value = this.raw(name) ?? fallback;
+    try {
+      const url = new URL(value);
+      if (url.protocol === 'http:' || url.protocol === 'https:') return url;
+    } catch {
+      // Reported below.
+    }
+    throw invalid(name, value, 'an http:// or https:// URL');
+  }
+
   bool(name: string, fallback: boolean): boolean {
     const value = this.raw(name);
     if (value === undefined) return fallback;

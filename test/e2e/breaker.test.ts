@@ -15,7 +15,8 @@ import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
 import {admit, backendEnv, bearer, callsSince, mockCalls, send, startStackGateway, startTestMock, type Answer} from '../helpers/stack.js';
 
 const DEADLINE_MS = 400;
-const COOLDOWN_MS = 1000;
+// Longer than the slow calls that open both roads (gRPC, then HTTP), so neither half-opens meanwhile.
+const COOLDOWN_MS = 3000;
 const FAILURES = 3;
 /** A timed-out call answers after the deadline, and well before the mock's 2 s. */
 const TIMEOUT_BOUNDS = {min: DEADLINE_MS - 50, max: 1500};
@@ -51,7 +52,7 @@ async function breakerGateway(grpcEnabled: boolean): Promise<TestGateway> {
     BACKEND_PAYMENT_API_TIMEOUT: `${DEADLINE_MS}ms`,
     BACKEND_RESERVATION_API_TIMEOUT: `${DEADLINE_MS}ms`,
     BACKEND_BREAKER_FAILURES: String(FAILURES),
-    BACKEND_BREAKER_COOLDOWN: '1s',
+    BACKEND_BREAKER_COOLDOWN: `${COOLDOWN_MS}ms`,
   });
   gateways.push(gateway);
   return gateway;
@@ -94,15 +95,17 @@ describe.each([
 
     await setPaymentFaults({latency: '2s'});
     const before = await mockCalls(payment!, 'GetPaymentStatus');
-    for (let call = 1; call <= FAILURES; call++) {
+    // Over gRPC, its circuit opening sends the calls over HTTP, until that circuit opens too.
+    const slowCalls = road === 'grpc' ? 2 * FAILURES : FAILURES;
+    for (let call = 1; call <= slowCalls; call++) {
       const answer = await paymentStatus();
       expectError(answer, 504, 'UPSTREAM_TIMEOUT');
       expect(answer.ms, `call ${call}`).toBeGreaterThanOrEqual(TIMEOUT_BOUNDS.min);
       expect(answer.ms, `call ${call}`).toBeLessThan(TIMEOUT_BOUNDS.max);
     }
     const openedAt = Date.now();
-    // The slow calls did reach the backend, over the configured road.
-    expect(callsSince(before, await mockCalls(payment!, 'GetPaymentStatus'))).toEqual({grpc: road === 'grpc' ? FAILURES : 0, http: road === 'http' ? FAILURES : 0});
+    // The slow calls did reach the backend: over the configured road, then (gRPC) over the other.
+    expect(callsSince(before, await mockCalls(payment!, 'GetPaymentStatus'))).toEqual({grpc: road === 'grpc' ? FAILURES : 0, http: FAILURES});
 
     const reached = await mockCalls(payment!, 'GetPaymentStatus');
     for (let call = 1; call <= 2; call++) {
@@ -235,7 +238,8 @@ describe('gRPC door: GatewayService answers DEADLINE_EXCEEDED, then UNAVAILABLE 
   it('slow backend: DEADLINE_EXCEEDED in about the deadline, then UNAVAILABLE at once, then OK after the cool-down', async () => {
     expect((await paymentStatus()).code).toBe(grpc.status.OK);
     payment!.faults.update({latencyMs: 2000});
-    for (let call = 1; call <= FAILURES; call++) {
+    // The gateway's backend calls go over gRPC, then over HTTP once gRPC's circuit is open.
+    for (let call = 1; call <= 2 * FAILURES; call++) {
       const answer = await paymentStatus();
       expect(answer.code, `call ${call}`).toBe(grpc.status.DEADLINE_EXCEEDED);
       expect(answer.ms, `call ${call}`).toBeGreaterThanOrEqual(TIMEOUT_BOUNDS.min);

@@ -93,6 +93,28 @@ describe('tacos serve reservation', () => {
 });
 
 describe('tacos serve payment', () => {
+  it('--latency 20s with a call in flight: SIGTERM stops it within 2 s (exit 0), the call answers 503 UNAVAILABLE', async () => {
+    const cli = serve(['payment', '--http-port', '0', '--grpc-port', '0', '--latency', '20s']);
+    const {http} = await listening(cli, 'payment');
+    const inFlight = fetch(`${http}/api/v1/payments`).then(
+      async (response) => ({status: response.status, body: (await response.json()) as Record<string, any>}),
+      (error: unknown) => ({status: 0, body: {error: String(error)}}),
+    );
+    // The call is sleeping on the latency once the mock counts it.
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline && !/mock_calls_total\{[^}]*method="ListPayments"[^}]*\} 1/.test(await (await fetch(`${http}/metrics`)).text())) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const started = performance.now();
+    cli.child.kill('SIGTERM');
+    const code = await Promise.race([cli.exited, new Promise((resolve) => setTimeout(() => resolve('still running after 5 s'), 5000))]);
+    expect(code, cli.stderr()).toBe(0);
+    expect(performance.now() - started).toBeLessThan(2000);
+    const answer = await inFlight;
+    expect(answer.status, JSON.stringify(answer.body)).toBe(503);
+    expect(answer.body.error?.code).toBe('UNAVAILABLE');
+  });
+
   it('--scenario FAIL: an intent created over HTTP and processed over gRPC fails; SIGTERM stops it with exit 0', async () => {
     const cli = serve(['payment', '--http-port', '0', '--grpc-port', '0', '--scenario', 'FAIL']);
     const {http, grpc} = await listening(cli, 'payment');

@@ -386,3 +386,98 @@ describe('close()', () => {
     expect(await portIsFree(grpcPort)).toBe(true);
   });
 });
+
+describe('close() with injected latency', () => {
+  it('latency 20s and calls in flight on both doors: close() resolves in under 2 s, the calls fail UNAVAILABLE', async () => {
+    const slow = await mock('reservation', {latencyMs: 20_000});
+    const inventory = await client(INVENTORY, slow.grpc);
+    const overHttp = request('GET', `${slow.http}/api/v1/events/${CONCERT}/inventory`).catch((error: unknown) => ({status: 0, error}));
+    const overGrpc = outcome(unaryCall(inventory, 'GetInventoryStatus', {event_id: CONCERT}));
+    // Both calls are sleeping on the latency once the mock has counted them.
+    const counted = async () => {
+      const {http, grpc: overGrpcCount} = await callCounts(slow.http, INVENTORY, 'GetInventoryStatus');
+      return http + overGrpcCount;
+    };
+    for (let i = 0; i < 100 && (await counted()) < 2; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await callCounts(slow.http, INVENTORY, 'GetInventoryStatus')).toEqual({http: 1, grpc: 1});
+
+    const started = performance.now();
+    await slow.running.close();
+    expect(performance.now() - started).toBeLessThan(2000);
+
+    const rest = await overHttp;
+    expect(rest.status, JSON.stringify(rest)).toBe(503);
+    expectEnvelope((rest as {body: Json}).body, 'UNAVAILABLE');
+    const {error} = await overGrpc;
+    expect(error?.code).toBe(grpc.status.UNAVAILABLE);
+  });
+});
+
+describe('links, bind address and settings from the environment', () => {
+  it('payment_url of both mocks is the REST route of the resource on the port actually bound (a GET there answers 200)', async () => {
+    const created = await request('POST', `${reservation.http}/api/v1/reservations`, {event_id: CONCERT, quantity: 1, user_id: 'links'});
+    expect(created.status, JSON.stringify(created.body)).toBe(200);
+    expect(created.body.payment_url).toBe(`${reservation.http}/api/v1/reservations/${created.body.reservation_id}`);
+    const shown = await request('GET', created.body.payment_url);
+    expect(shown.status).toBe(200);
+    expect(shown.body.reservation.reservation_id).toBe(created.body.reservation_id);
+    // The default hold (DEFAULT_HOLD_MS, 60 s).
+    const holdMs = Date.parse(created.body.hold_expires_at) - Date.now();
+    expect(holdMs).toBeGreaterThan(55_000);
+    expect(holdMs).toBeLessThanOrEqual(60_000);
+
+    const intent = await request('POST', `${payment.http}/api/v1/payments/intents`, {reservation_id: 'rsv_links', amount: {amount: '1000', currency: 'KRW'}, user_id: 'links'});
+    expect(intent.status, JSON.stringify(intent.body)).toBe(200);
+    expect(intent.body.payment_url).toBe(`${payment.http}/api/v1/payments/${intent.body.payment_intent_id}`);
+    const status = await request('GET', intent.body.payment_url);
+    expect(status.status).toBe(200);
+    expect(status.body.payment.payment_intent_id).toBe(intent.body.payment_intent_id);
+  });
+
+  it('webhook_url may name any host only with PAYMENT_WEBHOOK_ALLOW_ANY_HOST=true (default false)', async () => {
+    const body = {reservation_id: 'rsv_hook', amount: {amount: '1000', currency: 'KRW'}, webhook_url: 'http://hooks.example.com/payments'};
+    const refused = await request('POST', `${payment.http}/api/v1/payments/intents`, body);
+    expect(refused.status).toBe(400);
+    expectEnvelope(refused.body, 'INVALID_ARGUMENT');
+
+    const open = await startMock('payment', {httpPort: 0, grpcPort: 0}, {...QUIET, PAYMENT_WEBHOOK_ALLOW_ANY_HOST: 'true'});
+    mocks.push(open);
+    const accepted = await request('POST', `http://127.0.0.1:${open.httpPort}/api/v1/payments/intents`, body);
+    expect(accepted.status, JSON.stringify(accepted.body)).toBe(200);
+
+    await expect(startMock('payment', {httpPort: 0, grpcPort: 0}, {...QUIET, PAYMENT_WEBHOOK_ALLOW_ANY_HOST: 'sometimes'})).rejects.toThrow(
+      /PAYMENT_WEBHOOK_ALLOW_ANY_HOST/,
+    );
+  });
+
+  it('binds MOCK_HOST (default 127.0.0.1), not the gateway\'s SERVER_HOST', async (context) => {
+    // Every 127/8 address is loopback on Linux; elsewhere 127.0.0.2 may not exist.
+    if (!(await canListen('127.0.0.2'))) context.skip();
+    const kept = await startMock('reservation', {httpPort: 0, grpcPort: 0}, {...QUIET, SERVER_HOST: '0.0.0.0'});
+    mocks.push(kept);
+    expect((await request('GET', `http://127.0.0.1:${kept.httpPort}/healthz`)).status).toBe(200);
+    // Bound to 127.0.0.1 only: another address of this machine is refused, /admin/faults included.
+    await expect(fetch(`http://127.0.0.2:${kept.httpPort}/admin/faults`)).rejects.toThrow();
+
+    const moved = await startMock('reservation', {httpPort: 0, grpcPort: 0}, {...QUIET, MOCK_HOST: '127.0.0.2'});
+    mocks.push(moved);
+    const created = await request('POST', `http://127.0.0.2:${moved.httpPort}/api/v1/reservations`, {event_id: CONCERT, quantity: 1});
+    expect(created.status).toBe(200);
+    expect(created.body.payment_url).toBe(`http://127.0.0.2:${moved.httpPort}/api/v1/reservations/${created.body.reservation_id}`);
+  });
+
+  it('refuses a retention that is not a positive duration, naming the variable', async () => {
+    for (const variable of ['MOCK_IDEMPOTENCY_TTL', 'MOCK_FINISHED_RETENTION', 'MOCK_CONFIRMED_RETENTION']) {
+      await expect(startMock('payment', {httpPort: 0, grpcPort: 0}, {...QUIET, [variable]: '0'})).rejects.toThrow(new RegExp(variable));
+      await expect(startMock('reservation', {httpPort: 0, grpcPort: 0}, {...QUIET, [variable]: 'soon'})).rejects.toThrow(new RegExp(variable));
+    }
+  });
+});
+
+function canListen(host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(0, host, () => server.close(() => resolve(true)));
+  });
+}

@@ -6,7 +6,7 @@
 import {createHmac} from 'node:crypto';
 import {createServer, type IncomingHttpHeaders, type Server} from 'node:http';
 import type {AddressInfo} from 'node:net';
-import {afterEach, describe, expect, it} from 'vitest';
+import {afterEach, describe, expect, it, vi} from 'vitest';
 import {PAYMENT_ROUTES} from '../../src/services/backends/routes.js';
 import {TacosError} from '../../src/services/errors.js';
 import type {CallContext, RpcHandler} from '../../src/services/mocks/kit.js';
@@ -721,5 +721,114 @@ describe('SimulateWebhook', () => {
     await expectError(SimulateWebhook(webhookRequest(id, {delay_seconds: -1})), 'INVALID_ARGUMENT', 'delay_seconds');
     await expectError(SimulateWebhook(webhookRequest(id, {target_status: 'PAYMENT_STATUS_UNSPECIFIED'})), 'INVALID_ARGUMENT', 'target_status');
     await expectError(SimulateWebhook(webhookRequest(id, {target_status: 'PAYMENT_STATUS_PENDING'})), 'FAILED_PRECONDITION');
+  });
+});
+
+describe('retention', () => {
+  const RETENTION = {finishedMs: 10_000, confirmedMs: 60_000, idempotencyTtlMs: 5000};
+  const ALL = {user_id: '', status: 'PAYMENT_STATUS_UNSPECIFIED', reservation_id: '', pagination: null};
+
+  it('forgets failed, cancelled and expired intents after finishedMs, completed ones after confirmedMs; forgotten ones are NOT_FOUND', async () => {
+    let clock = 1_750_000_000_000;
+    const mock = startMock({now: () => clock, retention: RETENTION});
+    const {ProcessPayment, CancelPayment, ListPayments, GetPaymentStatus} = api(mock);
+    // Never looked at again: it expires after 15 minutes on its own, then is kept finishedMs.
+    const abandoned = await createIntent(mock);
+    clock += 15 * 60_000;
+    const failed = await createIntent(mock, {scenario: 'PAYMENT_SCENARIO_FAIL'});
+    await ProcessPayment(processRequest(failed));
+    const cancelled = await createIntent(mock);
+    await CancelPayment(cancelRequest(cancelled));
+    const completed = await createIntent(mock);
+    await ProcessPayment(processRequest(completed));
+    const pending = await createIntent(mock);
+    const ids = async () => (await ListPayments(ALL)).payments.map((payment: any) => payment.payment_intent_id as string);
+    expect(await ids()).toHaveLength(5);
+
+    clock += 9_999;
+    expect(await ids()).toHaveLength(5);
+    clock += 1;
+    expect((await ids()).sort()).toEqual([completed, pending].sort());
+    for (const gone of [abandoned, failed, cancelled]) {
+      await expectError(GetPaymentStatus({payment_intent_id: gone, user_id: ''}), 'NOT_FOUND');
+      await expectError(CancelPayment(cancelRequest(gone)), 'NOT_FOUND');
+    }
+
+    // A pending intent is never forgotten while pending: it expires at 15 minutes, then is kept finishedMs.
+    clock += 50_000;
+    await expectError(GetPaymentStatus({payment_intent_id: completed, user_id: ''}), 'NOT_FOUND');
+    expect(await statusOf(mock, pending)).toBe('PAYMENT_STATUS_PENDING');
+    clock += 15 * 60_000 - 60_000;
+    expect(await ids()).toEqual([pending]);
+    expect(await statusOf(mock, pending)).toBe('PAYMENT_STATUS_EXPIRED');
+    clock += RETENTION.finishedMs;
+    expect(await ids()).toEqual([]);
+  });
+
+  it('never forgets an intent while it is processing', async () => {
+    let clock = 1_750_000_000_000;
+    const mock = startMock({now: () => clock, retention: RETENTION, defaultScenario: 'DELAY', delayMs: 300});
+    const id = await createIntent(mock);
+    const processing = api(mock).ProcessPayment(processRequest(id));
+    clock += 15 * 60_000 + RETENTION.confirmedMs;
+    expect(await statusOf(mock, id)).toBe('PAYMENT_STATUS_PROCESSING');
+    expect((await processing).status).toBe('PAYMENT_STATUS_COMPLETED');
+    expect(await statusOf(mock, id)).toBe('PAYMENT_STATUS_COMPLETED');
+  });
+
+  it('repeats an idempotency_key\'s answer for idempotencyTtlMs only; then the key is new again', async () => {
+    let clock = 1_750_000_000_000;
+    const mock = startMock({now: () => clock, retention: RETENTION});
+    const {CreatePaymentIntent} = api(mock);
+    const first = await CreatePaymentIntent(intentRequest({idempotency_key: 'key-1'}));
+    clock += 4_999;
+    expect(await CreatePaymentIntent(intentRequest({idempotency_key: 'key-1'}))).toEqual(first);
+    await expectError(CreatePaymentIntent(intentRequest({idempotency_key: 'key-1', amount: {amount: '999', currency: 'KRW'}})), 'IDEMPOTENCY_CONFLICT');
+    clock += 1;
+    const second = await CreatePaymentIntent(intentRequest({idempotency_key: 'key-1'}));
+    expect(second.payment_intent_id).not.toBe(first.payment_intent_id);
+    clock += 5000;
+    const other = await CreatePaymentIntent(intentRequest({idempotency_key: 'key-1', amount: {amount: '999', currency: 'KRW'}}));
+    expect(other.payment_intent_id).not.toBe(second.payment_intent_id);
+  });
+
+  it('stays bounded under steady traffic: 1,000 intents paid with a FAIL scenario, about a retention window listed', async () => {
+    let clock = 1_750_000_000_000;
+    const mock = startMock({now: () => clock, retention: RETENTION, defaultScenario: 'FAIL'});
+    for (let round = 0; round < 50; round++) {
+      for (let i = 0; i < 20; i++) {
+        const id = await createIntent(mock, {idempotency_key: `k-${round}-${i}`});
+        await api(mock).ProcessPayment(processRequest(id, {idempotency_key: `p-${round}-${i}`}));
+      }
+      clock += 1000;
+    }
+    const total = (await api(mock).ListPayments(ALL)).page_info.total_count;
+    expect(total).toBeLessThanOrEqual(220);
+    expect(total).toBeGreaterThanOrEqual(180);
+  });
+
+  it('refuses a retention that is not a positive number of milliseconds', () => {
+    expect(() => startMock({retention: {idempotencyTtlMs: -1}})).toThrow(/idempotencyTtlMs/);
+  });
+});
+
+describe('waiting on the closing signal', () => {
+  it('DELAY, TIMEOUT and webhooks do not tie a signal per call to the mock\'s closing signal (AbortSignal.any leaks on Node 20)', async () => {
+    const any = vi.spyOn(AbortSignal, 'any');
+    try {
+      const receiver = await startReceiver();
+      const mock = startMock({defaultScenario: 'DELAY', delayMs: 1});
+      for (let i = 0; i < 20; i++) await api(mock).ProcessPayment(processRequest(await createIntent(mock, {webhook_url: receiver.url})));
+      const timeout = await createIntent(mock, {scenario: 'PAYMENT_SCENARIO_TIMEOUT'});
+      const caller = new AbortController();
+      const waiting = api(mock).ProcessPayment(processRequest(timeout), callContext(caller.signal));
+      caller.abort();
+      await expectError(waiting, 'UPSTREAM_TIMEOUT');
+      await mock.webhooksIdle();
+      expect(mock.webhooksDelivered).toBe(20);
+      expect(any).not.toHaveBeenCalled();
+    } finally {
+      any.mockRestore();
+    }
   });
 });

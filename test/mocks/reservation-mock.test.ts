@@ -8,6 +8,7 @@ import {TacosError} from '../../src/services/errors.js';
 import type {CallContext, MockDefinition} from '../../src/services/mocks/kit.js';
 import {type Catalog, loadCatalog} from '../../src/services/mocks/reservation/catalog.js';
 import {createReservationMock} from '../../src/services/mocks/reservation/reservation-mock.js';
+import type {Retention} from '../../src/services/mocks/util.js';
 
 const RESERVATION = 'reservation.v1.ReservationService';
 const INVENTORY = 'reservation.v1.InventoryService';
@@ -35,12 +36,13 @@ afterEach(() => {
 });
 
 /** A mock with a hand-driven clock unless `realTime`; `tick` moves the clock on. */
-function setup(options: {holdMs?: number; realTime?: boolean; catalog?: Catalog} = {}) {
+function setup(options: {holdMs?: number; realTime?: boolean; catalog?: Catalog; retention?: Partial<Retention>} = {}) {
   let clock = START;
   const mock = createReservationMock({
     catalog: options.catalog ?? catalog,
     holdMs: options.holdMs ?? 60_000,
     now: options.realTime ? undefined : () => clock,
+    retention: options.retention,
   });
   opened.push(mock);
   const context = (): CallContext => ({protocol: 'grpc', signal: new AbortController().signal, requestId: 't'});
@@ -196,7 +198,8 @@ describe('CreateReservation', () => {
       {id: 'R-A1', section: 'R', row: 'A', number: '1', price: {amount: '154000', currency: 'KRW'}, status: 'SEAT_STATUS_RESERVED'},
     ]);
     expect(created.total_amount).toEqual({amount: String(198000 + 154000), currency: 'KRW'});
-    expect(created.payment_url).toMatch(new RegExp(`^http://localhost:\\d+/.*${created.reservation_id}`));
+    // No checkout page: the link is the reservation's REST route on the mock (default port 8010).
+    expect(created.payment_url).toBe(`http://127.0.0.1:8010/api/v1/reservations/${created.reservation_id}`);
 
     const check = await inv('CheckAvailability', checkReq({event_id: CONCERT, seat_ids: ['VIP-A1', 'VIP-A2']}));
     expect(check).toMatchObject({available: false, unavailable_seat_ids: ['VIP-A1']});
@@ -674,5 +677,112 @@ describe('InventoryService', () => {
     expect(box.sections).toHaveLength(1);
     expect(box.stats).toMatchObject({total_seats: 1, available_seats: 0, availability_percentage: 0});
     expect(await failure(inv('GetInventoryStatus', {event_id: 'evt_nope', section: ''}))).toMatchObject({code: 'NOT_FOUND'});
+  });
+});
+
+describe('retention', () => {
+  const RETENTION = {finishedMs: 10_000, confirmedMs: 60_000, idempotencyTtlMs: 5000};
+
+  it('forgets cancelled and expired reservations after finishedMs, confirmed ones after confirmedMs; forgotten ones are NOT_FOUND', async () => {
+    const {rsv, inv, tick} = setup({holdMs: 600_000, retention: RETENTION});
+    const expired = await rsv('CreateReservation', createReq({event_id: CONCERT, quantity: 1, user_id: 'u1'}));
+    tick(600_000);
+    const cancelled = await rsv('CreateReservation', createReq({event_id: CONCERT, quantity: 1, user_id: 'u1'}));
+    await rsv('CancelReservation', cancelReq({reservation_id: cancelled.reservation_id}));
+    const confirmed = await rsv('CreateReservation', createReq({event_id: CONCERT, seat_ids: ['VIP-A1'], user_id: 'u1'}));
+    await rsv('ConfirmReservation', confirmReq({reservation_id: confirmed.reservation_id, payment_intent_id: 'pi'}));
+    const held = await rsv('CreateReservation', createReq({event_id: CONCERT, seat_ids: ['VIP-A2'], user_id: 'u1'}));
+    const status = async (id: string) => (await rsv('GetReservation', getReq(id))).reservation.status;
+    expect(await status(expired.reservation_id)).toBe('RESERVATION_STATUS_EXPIRED');
+
+    tick(9_999);
+    expect(await status(cancelled.reservation_id)).toBe('RESERVATION_STATUS_CANCELLED');
+    tick(1);
+    for (const gone of [expired, cancelled]) {
+      expect((await failure(rsv('GetReservation', getReq(gone.reservation_id)))).code).toBe('NOT_FOUND');
+      expect((await failure(rsv('ConfirmReservation', confirmReq({reservation_id: gone.reservation_id, payment_intent_id: 'pi'})))).code).toBe('NOT_FOUND');
+      expect((await inv('ReleaseHold', releaseReq({reservation_id: gone.reservation_id}))).status).toBe('RELEASE_STATUS_NOT_FOUND');
+    }
+    expect(await status(confirmed.reservation_id)).toBe('RESERVATION_STATUS_CONFIRMED');
+    expect(await status(held.reservation_id)).toBe('RESERVATION_STATUS_HOLD');
+    const listed = await rsv('ListReservations', listReq({user_id: 'u1'}));
+    expect(listed.reservations.map((reservation: Message) => reservation.reservation_id)).toEqual([held.reservation_id, confirmed.reservation_id]);
+
+    tick(50_000);
+    expect((await failure(rsv('GetReservation', getReq(confirmed.reservation_id)))).code).toBe('NOT_FOUND');
+    // The sale stands: forgetting the record does not give the seat back.
+    expect((await sectionCounts(inv, CONCERT, 'VIP')).sold_seats).toBe(1);
+    // An active hold is never forgotten, however long it is kept waiting.
+    expect(await status(held.reservation_id)).toBe('RESERVATION_STATUS_HOLD');
+    expect((await sectionCounts(inv, CONCERT, 'VIP')).reserved_seats).toBe(1);
+    expect((await rsv('ConfirmReservation', confirmReq({reservation_id: held.reservation_id, payment_intent_id: 'pi'}))).status).toBe('RESERVATION_STATUS_CONFIRMED');
+  });
+
+  it('keeps the active hold of a reservation id that held before, when the old hold is forgotten', async () => {
+    const {inv, tick} = setup({retention: RETENTION});
+    await inv('ReserveSeat', reserveReq({reservation_id: 'ext-r', event_id: CONCERT, quantity: 1}));
+    await inv('ReleaseHold', releaseReq({reservation_id: 'ext-r'}));
+    tick(5000);
+    const again = await inv('ReserveSeat', reserveReq({reservation_id: 'ext-r', event_id: CONCERT, seat_ids: ['R-A1']}));
+    expect(again.status).toBe('HOLD_STATUS_ACTIVE');
+    // The first hold's retention ends here; the second hold is active and stays.
+    tick(5000);
+    expect((await inv('CommitReservation', commitReq({reservation_id: 'ext-r', payment_intent_id: 'pi'}))).status).toBe('COMMIT_STATUS_SUCCESS');
+    tick(RETENTION.confirmedMs);
+    expect((await failure(inv('CommitReservation', commitReq({reservation_id: 'ext-r', payment_intent_id: 'pi'})))).code).toBe('NOT_FOUND');
+  });
+
+  it('repeats an idempotency_key\'s answer for idempotencyTtlMs only; then the key is new again', async () => {
+    const {rsv, tick} = setup({retention: RETENTION});
+    const request = createReq({event_id: CONCERT, quantity: 1, user_id: 'u1', idempotency_key: 'k-1'});
+    const first = await rsv('CreateReservation', request);
+    tick(4_999);
+    expect(await rsv('CreateReservation', request)).toEqual(first);
+    expect((await failure(rsv('CreateReservation', {...request, quantity: 2}))).code).toBe('IDEMPOTENCY_CONFLICT');
+    tick(1);
+    const second = await rsv('CreateReservation', request);
+    expect(second.reservation_id).not.toBe(first.reservation_id);
+    // Another request under the expired key is no conflict either.
+    tick(5000);
+    expect((await rsv('CreateReservation', {...request, quantity: 2})).reserved_seats).toHaveLength(2);
+  });
+
+  it('stays bounded under steady traffic: 1,000 reservations made and cancelled, about a retention window listed', async () => {
+    const {rsv, tick} = setup({retention: RETENTION});
+    for (let round = 0; round < 50; round++) {
+      for (let i = 0; i < 20; i++) {
+        const created = await rsv('CreateReservation', createReq({event_id: CONCERT, quantity: 1, user_id: 'busy', idempotency_key: `k-${round}-${i}`}));
+        await rsv('CancelReservation', cancelReq({reservation_id: created.reservation_id, idempotency_key: `c-${round}-${i}`}));
+      }
+      tick(1000);
+    }
+    const listed = await rsv('ListReservations', listReq({user_id: 'busy'}));
+    // 10 s of retention at 20 a second: 200 or so of the 1,000.
+    expect(listed.page_info.total_count).toBeLessThanOrEqual(220);
+    expect(listed.page_info.total_count).toBeGreaterThanOrEqual(180);
+  });
+
+  it('refuses a retention that is not a positive number of milliseconds', () => {
+    expect(() => createReservationMock({catalog, holdMs: 1000, retention: {finishedMs: 0}})).toThrow(/finishedMs/);
+  });
+});
+
+describe('hold timer', () => {
+  it('expires each of several holds on its own time without anyone looking, an extended one at its new time', async () => {
+    const {rsv} = setup({holdMs: 300, realTime: true});
+    const extendedOne = await rsv('CreateReservation', createReq({event_id: MUSICAL, seat_ids: ['BOX-A1']}));
+    const extended = await rsv('ExtendHold', extendReq({reservation_id: extendedOne.reservation_id, extension_seconds: 1}));
+    const plain = await rsv('CreateReservation', createReq({event_id: CONCERT, quantity: 1}));
+    await sleep(1700);
+    // updated_at is when each hold expired: by the timer, not when read here.
+    for (const [id, expiresAt] of [
+      [plain.reservation_id, ms(plain.hold_expires_at)],
+      [extendedOne.reservation_id, ms(extended.new_expires_at)],
+    ] as const) {
+      const {reservation} = await rsv('GetReservation', getReq(id));
+      expect(reservation.status).toBe('RESERVATION_STATUS_EXPIRED');
+      expect(ms(reservation.updated_at)).toBeGreaterThanOrEqual(expiresAt);
+      expect(ms(reservation.updated_at) - expiresAt).toBeLessThan(250);
+    }
   });
 });

@@ -1,4 +1,4 @@
-import {BrokenCircuitError, ConsecutiveBreaker, circuitBreaker, handleWhen, type CircuitBreakerPolicy} from 'cockatiel';
+import {BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen, type CircuitBreakerPolicy} from 'cockatiel';
 import {TacosError} from '../errors.js';
 import type {Logger} from '../logging.js';
 import {isBackendFailure} from './errors.js';
@@ -14,39 +14,59 @@ export interface BackendClientSettings {
   breakerCooldownMs: number;
 }
 
+/** What the gateway's caller brings to a backend call. */
+export interface CallContext {
+  requestId: string;
+  /** Aborted when the caller gives up: the backend call is cancelled too. */
+  signal?: AbortSignal;
+}
+
+interface Road {
+  transport: Transport;
+  breaker: CircuitBreakerPolicy;
+}
+
 /**
  * The one road to a backend: per call it picks gRPC or HTTP (GRPC_TRAFFIC_PERCENT of the calls over
- * gRPC when GRPC_ENABLED), sets the deadline, and goes through a circuit breaker, so a backend that
- * keeps failing is answered UNAVAILABLE at once and probed again after a cool-down.
+ * gRPC when GRPC_ENABLED), sets the deadline, and goes through that transport's circuit breaker. A
+ * transport that keeps failing is skipped (its calls take the other one while it is open); when
+ * both are open the gateway answers UNAVAILABLE at once, and probes again after a cool-down.
  */
 export class BackendClient {
-  private readonly breaker: CircuitBreakerPolicy;
+  private readonly roads: Partial<Record<Protocol, Road>>;
   private closing?: Promise<void>;
 
   constructor(
     private readonly settings: BackendClientSettings,
-    private readonly transports: {grpc?: Transport; http: Transport},
+    transports: {grpc?: Transport; http: Transport},
     logger: Logger,
     private readonly random: () => number = Math.random,
   ) {
-    this.breaker = circuitBreaker(handleWhen(isBackendFailure), {
-      halfOpenAfter: settings.breakerCooldownMs,
-      breaker: new ConsecutiveBreaker(settings.breakerFailures),
-    });
-    this.breaker.onBreak(() => logger.warn({backend: settings.name}, 'circuit opened: backend failing, calls refused'));
-    this.breaker.onReset(() => logger.info({backend: settings.name}, 'circuit closed: backend answering again'));
+    const road = (transport: Transport): Road => {
+      const breaker = circuitBreaker(handleWhen(isBackendFailure), {
+        halfOpenAfter: settings.breakerCooldownMs,
+        breaker: new ConsecutiveBreaker(settings.breakerFailures),
+      });
+      const labels = {backend: settings.name, protocol: transport.protocol};
+      breaker.onBreak(() => logger.warn(labels, 'circuit opened: backend failing, calls refused'));
+      breaker.onReset(() => logger.info(labels, 'circuit closed: backend answering again'));
+      return {transport, breaker};
+    };
+    this.roads = {http: road(transports.http), ...(transports.grpc ? {grpc: road(transports.grpc)} : {})};
   }
 
-  /** Which door the next call takes. */
+  /** Which door the next call takes: the traffic split, unless that door's circuit is open and the other's is not. */
   pickProtocol(): Protocol {
-    const {grpc} = this.transports;
-    return grpc && this.random() * 100 < this.settings.grpcPercent ? 'grpc' : 'http';
+    const wanted: Protocol = this.roads.grpc && this.random() * 100 < this.settings.grpcPercent ? 'grpc' : 'http';
+    const other: Protocol = wanted === 'grpc' ? 'http' : 'grpc';
+    const open = (protocol: Protocol) => this.roads[protocol]?.breaker.state === CircuitState.Open;
+    return open(wanted) && this.roads[other] && !open(other) && this.roads[other] ? other : wanted;
   }
 
-  async call<T = Record<string, any>>(service: string, method: string, request: object, requestId: string): Promise<T> {
-    const transport = this.pickProtocol() === 'grpc' ? this.transports.grpc! : this.transports.http;
+  async call<T = Record<string, any>>(service: string, method: string, request: object, context: CallContext): Promise<T> {
+    const {transport, breaker} = this.roads[this.pickProtocol()]!;
     try {
-      return (await this.breaker.execute(() => transport.call(service, method, request, this.settings.timeoutMs, requestId))) as T;
+      return (await breaker.execute(() => transport.call(service, method, request, this.settings.timeoutMs, context))) as T;
     } catch (error) {
       if (error instanceof BrokenCircuitError) {
         throw new TacosError(`The ${this.settings.name} backend keeps failing; calls are refused for now (circuit open).`, {
@@ -59,7 +79,7 @@ export class BackendClient {
   }
 
   close(): Promise<void> {
-    this.closing ??= Promise.allSettled([this.transports.grpc?.close(), this.transports.http.close()]).then(() => undefined);
+    this.closing ??= Promise.allSettled(Object.values(this.roads).map((road) => road.transport.close())).then(() => undefined);
     return this.closing;
   }
 }

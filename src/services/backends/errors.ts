@@ -43,11 +43,25 @@ export function fromGrpcError(backend: string, error: ServiceError, registry: Fi
   return backendError(backend, code, error.details || errorMessage(error), error);
 }
 
-/** A backend's HTTP error answer (our envelope, or anything else) as ours. */
+/**
+ * A backend's HTTP error answer as ours. Only our error envelope is read as the backend's answer;
+ * any other body (a proxy's page, a wrong base URL) is the road failing, whatever its status.
+ */
 export function fromHttpError(backend: string, status: number, body: unknown): TacosError {
-  const envelope = (body as {error?: {code?: string; message?: string}} | undefined)?.error;
-  const code = envelope?.code && PASSED_ON.has(envelope.code) ? envelope.code : BY_HTTP_STATUS[status];
-  return backendError(backend, code, envelope?.message ?? `HTTP ${status}`, undefined);
+  const envelope = (body as {error?: {code?: string; message?: string; field?: string}} | undefined)?.error;
+  if (!envelope?.code) return backendError(backend, undefined, `HTTP ${status} without an error envelope`, undefined);
+  const code = PASSED_ON.has(envelope.code) ? envelope.code : BY_HTTP_STATUS[status];
+  return backendError(backend, code, envelope.message ?? `HTTP ${status}`, undefined, envelope.field);
+}
+
+/** The caller gave up (deadline, cancel, disconnect): not the backend's failure. */
+export function callerGone(backend: string): TacosError {
+  return new TacosError(`The caller gave up before the ${backend} backend answered.`, {code: 'CANCELLED'});
+}
+
+/** A 2xx answer that is not the method's response message. */
+export function undecodableAnswer(backend: string, error: unknown): TacosError {
+  return backendError(backend, undefined, `its answer is not the expected message (${errorMessage(error)})`, error);
 }
 
 /** The deadline passed or the connection failed before an answer. */
@@ -55,11 +69,11 @@ export function transportError(backend: string, error: unknown, timedOut: boolea
   return backendError(backend, timedOut ? 'UPSTREAM_TIMEOUT' : undefined, errorMessage(error), error);
 }
 
-function backendError(backend: string, code: string | undefined, message: string, cause: unknown): TacosError {
+function backendError(backend: string, code: string | undefined, message: string, cause: unknown, field?: string): TacosError {
   if (code === 'UPSTREAM_TIMEOUT') {
     return new TacosError(`The ${backend} backend did not answer in time.`, {code, cause, hint: 'See BACKEND_*_TIMEOUT.'});
   }
-  if (code) return new TacosError(message, {code, cause});
+  if (code) return new TacosError(message, {code, cause, field});
   return new TacosError(`The ${backend} backend failed: ${message}`, {code: 'UPSTREAM_ERROR', cause});
 }
 

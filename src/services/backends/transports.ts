@@ -3,7 +3,8 @@ import {credentials, makeGenericClientConstructor, Metadata, type Client, type S
 import type {PackageDefinition} from '@grpc/proto-loader';
 import {Pool} from 'undici';
 import {methodCodec, type MethodCodec} from '../grpc/json-codec.js';
-import {fromGrpcError, fromHttpError, transportError} from './errors.js';
+import type {CallContext} from './backend-client.js';
+import {callerGone, fromGrpcError, fromHttpError, transportError, undecodableAnswer} from './errors.js';
 import {routeRequest, type BackendRoute} from './routes.js';
 
 export type Protocol = 'grpc' | 'http';
@@ -11,7 +12,7 @@ export type Protocol = 'grpc' | 'http';
 /** One way to reach a backend: a method call with a deadline, errors as TacosErrors. */
 export interface Transport {
   readonly protocol: Protocol;
-  call(service: string, method: string, request: object, timeoutMs: number, requestId: string): Promise<object>;
+  call(service: string, method: string, request: object, timeoutMs: number, context: CallContext): Promise<object>;
   close(): Promise<void>;
 }
 
@@ -25,16 +26,23 @@ export class GrpcTransport implements Transport {
     private readonly address: string,
     private readonly definition: PackageDefinition,
     private readonly registry: FileRegistry,
+    /** Reconnect attempts never wait longer than the breaker's cool-down (grpc-js would wait up to 120 s). */
+    private readonly maxReconnectBackoffMs: number,
   ) {}
 
-  call(service: string, method: string, request: object, timeoutMs: number, requestId: string): Promise<object> {
+  call(service: string, method: string, request: object, timeoutMs: number, context: CallContext): Promise<object> {
     const client = this.client(service);
     const metadata = new Metadata();
-    metadata.set('x-request-id', requestId);
+    metadata.set('x-request-id', context.requestId);
+    if (context.signal?.aborted) return Promise.reject(callerGone(this.backend));
     return new Promise((resolve, reject) => {
-      client[method](request, metadata, {deadline: Date.now() + timeoutMs}, (error: ServiceError | null, response: object) =>
-        error ? reject(fromGrpcError(this.backend, error, this.registry)) : resolve(response),
-      );
+      const cancel = () => call.cancel();
+      const call = client[method](request, metadata, {deadline: Date.now() + timeoutMs}, (error: ServiceError | null, response: object) => {
+        context.signal?.removeEventListener('abort', cancel);
+        if (!error) resolve(response);
+        else reject(context.signal?.aborted ? callerGone(this.backend) : fromGrpcError(this.backend, error, this.registry));
+      });
+      context.signal?.addEventListener('abort', cancel, {once: true});
     });
   }
 
@@ -47,7 +55,10 @@ export class GrpcTransport implements Transport {
     let client = this.clients.get(service);
     if (!client) {
       const Constructor = makeGenericClientConstructor(this.definition[service] as ServiceDefinition, service);
-      client = new Constructor(this.address, credentials.createInsecure()) as Client & Record<string, Function>;
+      client = new Constructor(this.address, credentials.createInsecure(), {
+        'grpc.initial_reconnect_backoff_ms': 250,
+        'grpc.max_reconnect_backoff_ms': this.maxReconnectBackoffMs,
+      }) as Client & Record<string, Function>;
       this.clients.set(service, client);
     }
     return client;
@@ -58,39 +69,48 @@ export class GrpcTransport implements Transport {
 export class HttpTransport implements Transport {
   readonly protocol = 'http';
   private readonly pool: Pool;
+  /** A path prefix of the base URL (a backend behind an ingress), put before every route. */
+  private readonly basePath: string;
   private readonly codecs = new Map<string, MethodCodec>();
 
   constructor(
     private readonly backend: string,
-    baseUrl: string,
+    baseUrl: URL,
     private readonly routes: BackendRoute[],
     private readonly definition: PackageDefinition,
     private readonly registry: FileRegistry,
   ) {
-    this.pool = new Pool(baseUrl, {connections: 64, pipelining: 1});
+    this.pool = new Pool(baseUrl.origin, {connections: 64, pipelining: 1});
+    this.basePath = baseUrl.pathname.replace(/\/+$/, '');
   }
 
-  async call(service: string, method: string, request: object, timeoutMs: number, requestId: string): Promise<object> {
+  async call(service: string, method: string, request: object, timeoutMs: number, context: CallContext): Promise<object> {
     const route = this.routes.find((candidate) => candidate.service === service && candidate.method === method);
     const codec = this.codec(service, method);
     const json = codec.requestToJson(request) as JsonObject;
     const {path, query, body} = route ? routeRequest(route, json) : {path: `/${service}/${method}`, query: new URLSearchParams(), body: json};
-    const signal = AbortSignal.timeout(timeoutMs);
+    const deadline = AbortSignal.timeout(timeoutMs);
     let answer: {status: number; body: unknown};
     try {
       const response = await this.pool.request({
         method: route?.verb ?? 'POST',
-        path: query.size ? `${path}?${query}` : path,
-        headers: {'content-type': 'application/json', accept: 'application/json', 'x-request-id': requestId},
+        path: `${this.basePath}${path}${query.size ? `?${query}` : ''}`,
+        headers: {'content-type': 'application/json', accept: 'application/json', 'x-request-id': context.requestId},
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal,
+        signal: context.signal ? AbortSignal.any([deadline, context.signal]) : deadline,
       });
-      answer = {status: response.statusCode, body: await response.body.json()};
+      const text = await response.body.text();
+      answer = {status: response.statusCode, body: parseJson(text)};
     } catch (error) {
-      throw transportError(this.backend, error, signal.aborted);
+      if (context.signal?.aborted) throw callerGone(this.backend);
+      throw transportError(this.backend, error, deadline.aborted);
     }
     if (answer.status >= 400) throw fromHttpError(this.backend, answer.status, answer.body);
-    return codec.responseFromJson(answer.body as JsonObject);
+    try {
+      return codec.responseFromJson(answer.body as JsonObject);
+    } catch (error) {
+      throw undecodableAnswer(this.backend, error);
+    }
   }
 
   async close(): Promise<void> {
@@ -105,5 +125,13 @@ export class HttpTransport implements Transport {
       this.codecs.set(key, codec);
     }
     return codec;
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return text;
   }
 }

@@ -5,6 +5,7 @@ import {methodCodec} from '../grpc/json-codec.js';
 import type {HttpServer} from '../http/server.js';
 import type {Authenticator} from './auth.js';
 import type {BookingService, Caller} from './booking.js';
+import {callerSignal} from '../http/server.js';
 
 export interface BookingRoutesDeps {
   booking: BookingService;
@@ -55,8 +56,11 @@ export function addBookingRoutes(app: HttpServer, deps: BookingRoutesDeps): void
         users.set(request, principal.userId);
       },
       handler: async (request, reply) => {
-        const json = {...(request.query as JsonObject), ...(request.body as JsonObject | undefined), ...(request.params as JsonObject)};
-        const response = await route.invoke(deps.booking, codec.requestFromJson(json), {userId: users.get(request) ?? '', requestId: request.id});
+        const message = codec.requestFromHttp(request.params as Record<string, string>, request.query as Record<string, unknown>, request.body) as Record<string, any>;
+        // The Idempotency-Key header counts as the body's idempotency_key, as on /queue/join.
+        const header = request.headers['idempotency-key'];
+        if (typeof header === 'string' && 'idempotency_key' in message && !message.idempotency_key) message.idempotency_key = header;
+        const response = await route.invoke(deps.booking, message, {userId: users.get(request) ?? '', requestId: request.id, signal: callerSignal(reply)});
         const {error: _unused, ...answer} = codec.responseToJson(response) as JsonObject;
         reply.code(route.status ?? 200);
         return route.field ? answer[route.field] : answer;

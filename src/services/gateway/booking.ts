@@ -1,4 +1,4 @@
-import type {BackendClient} from '../backends/backend-client.js';
+import type {BackendClient, CallContext} from '../backends/backend-client.js';
 import {invalidArgument} from '../api-errors.js';
 import {TacosError} from '../errors.js';
 import {required} from '../grpc/handlers.js';
@@ -8,10 +8,9 @@ const RESERVATION = 'reservation.v1.ReservationService';
 const INVENTORY = 'reservation.v1.InventoryService';
 const PAYMENT = 'payment.v1.PaymentService';
 
-/** Who is calling: the verified user and the request id that follows the call to the backends. */
-export interface Caller {
+/** Who is calling: the verified user, the request id that follows the call, and the signal of the caller leaving. */
+export interface Caller extends CallContext {
   userId: string;
-  requestId: string;
 }
 
 type Message = Record<string, any>;
@@ -32,9 +31,7 @@ export class BookingService {
     const inventory = await this.reservation.call(
       INVENTORY,
       'GetInventoryStatus',
-      {event_id: required(request.event_id, 'event_id'), section: request.section},
-      caller.requestId,
-    );
+      {event_id: required(request.event_id, 'event_id'), section: request.section}, caller);
     return {event: inventory.event, sections: inventory.sections, total_available: inventory.stats?.available_seats ?? 0};
   }
 
@@ -59,14 +56,15 @@ export class BookingService {
           user_id: caller.userId,
           reservation_token: request.reservation_token,
           // A retry after a timeout (the token given back) gets the first answer, not a second hold.
-          idempotency_key: request.idempotency_key || `rt:${request.reservation_token}`,
+          // A retry after a timeout (the token given back) gets the first answer, not a second hold.
+          idempotency_key: userKey(caller, request.idempotency_key || `rt:${request.reservation_token}`),
           metadata: {source: 'gateway', session_id: request.metadata?.session_id ?? '', user_agent: request.metadata?.user_agent ?? '', ip_address: request.metadata?.ip_address ?? ''},
-        },
-        caller.requestId,
-      );
+        }, caller);
       return {...created, error: null};
     } catch (error) {
-      if (error instanceof TacosError && ['UPSTREAM_TIMEOUT', 'UPSTREAM_ERROR', 'UNAVAILABLE'].includes(error.code)) await token.restore();
+      // No hold was made for this token (a taken seat, a backend away, the caller gone): it stays
+      // usable. Only a key reused for another request keeps it spent.
+      if (!(error instanceof TacosError && error.code === 'IDEMPOTENCY_CONFLICT')) await token.restore();
       throw error;
     }
   }
@@ -75,9 +73,7 @@ export class BookingService {
     const found = await this.reservation.call(
       RESERVATION,
       'GetReservation',
-      {reservation_id: required(request.reservation_id, 'reservation_id'), user_id: caller.userId},
-      caller.requestId,
-    );
+      {reservation_id: required(request.reservation_id, 'reservation_id'), user_id: caller.userId}, caller);
     return {reservation: found.reservation};
   }
 
@@ -85,7 +81,7 @@ export class BookingService {
   async confirmReservation(request: Message, caller: Caller): Promise<Message> {
     const reservationId = required(request.reservation_id, 'reservation_id');
     const paymentIntentId = required(request.payment_intent_id, 'payment_intent_id');
-    const {payment} = await this.payment.call(PAYMENT, 'GetPaymentStatus', {payment_intent_id: paymentIntentId, user_id: caller.userId}, caller.requestId);
+    const {payment} = await this.payment.call(PAYMENT, 'GetPaymentStatus', {payment_intent_id: paymentIntentId, user_id: caller.userId}, caller);
     if (payment?.status !== 'PAYMENT_STATUS_COMPLETED' || (payment.reservation_id && payment.reservation_id !== reservationId)) {
       const why = payment?.status === 'PAYMENT_STATUS_COMPLETED' ? 'was made for another reservation' : `is ${String(payment?.status ?? 'unknown').replace('PAYMENT_STATUS_', '').toLowerCase()}`;
       throw new TacosError(`Payment ${paymentIntentId} ${why}: the reservation is not confirmed.`, {code: 'PAYMENT_NOT_APPROVED'});
@@ -93,9 +89,7 @@ export class BookingService {
     const confirmed = await this.reservation.call(
       RESERVATION,
       'ConfirmReservation',
-      {reservation_id: reservationId, payment_intent_id: paymentIntentId, user_id: caller.userId, idempotency_key: request.idempotency_key},
-      caller.requestId,
-    );
+      {reservation_id: reservationId, payment_intent_id: paymentIntentId, user_id: caller.userId, idempotency_key: userKey(caller, request.idempotency_key)}, caller);
     return {...confirmed, error: null};
   }
 
@@ -103,16 +97,14 @@ export class BookingService {
     const cancelled = await this.reservation.call(
       RESERVATION,
       'CancelReservation',
-      {reservation_id: required(request.reservation_id, 'reservation_id'), user_id: caller.userId, reason: request.reason, idempotency_key: request.idempotency_key},
-      caller.requestId,
-    );
+      {reservation_id: required(request.reservation_id, 'reservation_id'), user_id: caller.userId, reason: request.reason, idempotency_key: userKey(caller, request.idempotency_key)}, caller);
     return {...cancelled, error: null};
   }
 
   /** The amount is the reservation's total (taken from it when not given; refused when it differs). */
   async createPaymentIntent(request: Message, caller: Caller): Promise<Message> {
     const reservationId = required(request.reservation_id, 'reservation_id');
-    const {reservation} = await this.reservation.call(RESERVATION, 'GetReservation', {reservation_id: reservationId, user_id: caller.userId}, caller.requestId);
+    const {reservation} = await this.reservation.call(RESERVATION, 'GetReservation', {reservation_id: reservationId, user_id: caller.userId}, caller);
     if (reservation?.status !== 'RESERVATION_STATUS_HOLD') {
       throw new TacosError(`Reservation ${reservationId} is ${String(reservation?.status).replace('RESERVATION_STATUS_', '').toLowerCase()}: only a held reservation can be paid.`, {
         code: 'FAILED_PRECONDITION',
@@ -133,10 +125,8 @@ export class BookingService {
         method: request.method,
         scenario: request.scenario,
         webhook_url: request.webhook_url,
-        idempotency_key: request.idempotency_key,
-      },
-      caller.requestId,
-    );
+        idempotency_key: userKey(caller, request.idempotency_key),
+      }, caller);
     return {...created, error: null};
   }
 
@@ -144,20 +134,23 @@ export class BookingService {
     const found = await this.payment.call(
       PAYMENT,
       'GetPaymentStatus',
-      {payment_intent_id: required(request.payment_intent_id, 'payment_intent_id'), user_id: caller.userId},
-      caller.requestId,
-    );
+      {payment_intent_id: required(request.payment_intent_id, 'payment_intent_id'), user_id: caller.userId}, caller);
     return {payment: found.payment};
   }
 
   /** payment.v1.ProcessPayment, for the REST route the Go gateway had (no GatewayService method). */
   async processPayment(request: Message, caller: Caller): Promise<Message> {
+    // ProcessPaymentRequest names no user: check the intent is the caller's (another user's is not found).
+    await this.getPaymentStatus(request, caller);
     const processed = await this.payment.call(
       PAYMENT,
       'ProcessPayment',
-      {payment_intent_id: required(request.payment_intent_id, 'payment_intent_id'), payment_details: request.payment_details, idempotency_key: request.idempotency_key},
-      caller.requestId,
-    );
+      {payment_intent_id: required(request.payment_intent_id, 'payment_intent_id'), payment_details: request.payment_details, idempotency_key: userKey(caller, request.idempotency_key)}, caller);
     return {...processed, error: null};
   }
+}
+
+/** Idempotency keys are the caller's own: another user's same key is another request. */
+function userKey(caller: Caller, key: string | undefined): string {
+  return key ? `${caller.userId}:${key}` : '';
 }

@@ -15,7 +15,7 @@ export interface AuthSettings {
 
 export interface BackendSettings {
   grpcAddress: string;
-  httpBaseUrl: string;
+  httpBaseUrl: URL;
   timeoutMs: number;
 }
 
@@ -65,12 +65,12 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
     backends: {
       reservation: {
         grpcAddress: read.oneOf(['BACKEND_RESERVATION_GRPC_ADDRESS', 'BACKEND_RESERVATION_API_GRPC_ADDRESS'], 'localhost:8011'),
-        httpBaseUrl: read.string('BACKEND_RESERVATION_API_BASE_URL', 'http://localhost:8010'),
+        httpBaseUrl: read.url('BACKEND_RESERVATION_API_BASE_URL', 'http://localhost:8010'),
         timeoutMs: read.durationMs('BACKEND_RESERVATION_API_TIMEOUT', 600),
       },
       payment: {
         grpcAddress: read.oneOf(['BACKEND_PAYMENT_GRPC_ADDRESS', 'BACKEND_PAYMENT_API_GRPC_ADDRESS'], 'localhost:8031'),
-        httpBaseUrl: read.string('BACKEND_PAYMENT_API_BASE_URL', 'http://localhost:8030'),
+        httpBaseUrl: read.url('BACKEND_PAYMENT_API_BASE_URL', 'http://localhost:8030'),
         timeoutMs: read.durationMs('BACKEND_PAYMENT_API_TIMEOUT', 400),
       },
     },

@@ -40,7 +40,7 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
   const {queue, encode} = deps;
   // The auth interceptor has verified the caller of these methods and put the user id in metadata.
   const booked = (handle: (request: Record<string, any>, caller: Caller) => Promise<object>) =>
-    unary(encode, (request: Record<string, any>, metadata) => handle(request, {userId: userIdOf(metadata) ?? '', requestId: requestIdOf(metadata)}));
+    unary(encode, (request: Record<string, any>, metadata, signal) => handle(request, {userId: userIdOf(metadata) ?? '', requestId: requestIdOf(metadata), signal}));
   const queueService: UntypedServiceImplementation = {
     JoinQueue: unary(encode, async (request: {event_id: string; user_id: string; session_id: string}, metadata) => {
       const result = await queue.join({

@@ -71,6 +71,13 @@ export function createHttpServer(options: HttpServerOptions) {
 
 export type HttpServer = ReturnType<typeof createHttpServer>;
 
+/** Aborts when the client goes away before its answer is sent (a closed connection, a timeout). */
+export function callerSignal(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => reply.raw.writableFinished || controller.abort());
+  return controller.signal;
+}
+
 /** Fastify's own errors (validation, body parsing, size) as our codes. */
 function httpError(error: FastifyError): unknown {
   if (error instanceof TacosError) return error;

@@ -1,6 +1,7 @@
 import {setTimeout as sleep} from 'node:timers/promises';
 import {TacosError, usageError} from '../errors.js';
 import type {FaultSettings} from './kit.js';
+import {linkedSignal} from './util.js';
 
 /** Added latency and an error rate for every call; the admin route changes them at run time. */
 export class Faults {
@@ -22,10 +23,23 @@ export class Faults {
     return this.current;
   }
 
-  /** Waits the latency (or until the caller gives up), then fails the call at the error rate. */
-  async apply(signal: AbortSignal): Promise<void> {
+  /**
+   * Waits the latency (or until the caller gives up, or the mock starts closing), then fails the call
+   * at the error rate. A mock closing fails the call with UNAVAILABLE at once, so a shutdown does not
+   * wait out a long injected latency.
+   */
+  async apply(signal: AbortSignal, closing?: AbortSignal): Promise<void> {
     const {latencyMs, errorRate} = this.settings;
-    if (latencyMs > 0) await sleep(latencyMs, undefined, {signal}).catch(() => undefined);
+    if (latencyMs > 0) {
+      // Not AbortSignal.any: tied to the long-lived closing signal, it would keep one signal per call.
+      const linked = linkedSignal(closing ? [signal, closing] : [signal]);
+      try {
+        await sleep(latencyMs, undefined, {signal: linked.signal}).catch(() => undefined);
+      } finally {
+        linked.dispose();
+      }
+    }
+    if (closing?.aborted) throw new TacosError('The mock is shutting down.', {code: 'UNAVAILABLE'});
     // The caller gave up while we waited: serving the call now would act (hold seats) for nobody.
     if (signal.aborted) throw new TacosError('The caller gave up before the mock answered.', {code: 'UPSTREAM_TIMEOUT'});
     if (errorRate > 0 && this.random() < errorRate) {

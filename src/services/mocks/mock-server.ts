@@ -1,4 +1,3 @@
-import type {JsonObject} from '@bufbuild/protobuf';
 import type {UntypedServiceImplementation} from '@grpc/grpc-js';
 import {Counter} from 'prom-client';
 import {parseDurationMs} from '../config.js';
@@ -9,7 +8,7 @@ import {observeInterceptor} from '../grpc/interceptors.js';
 import {methodCodec} from '../grpc/json-codec.js';
 import {packageDefinition, startGrpcServer} from '../grpc/server.js';
 import {createStatusEncoder} from '../grpc/status-details.js';
-import {createHttpServer} from '../http/server.js';
+import {callerSignal, createHttpServer} from '../http/server.js';
 import type {Logger} from '../logging.js';
 import {ServerMetrics} from '../metrics.js';
 import {listenHttp} from '../http/listen.js';
@@ -51,9 +50,12 @@ export async function startMockServer(options: MockServerOptions): Promise<Runni
   });
   const encode = createStatusEncoder(contracts.registry);
 
+  // Aborted first thing on close(): calls sleeping on injected latency fail UNAVAILABLE at once
+  // instead of holding the shutdown for the whole latency.
+  const closing = new AbortController();
   const invoke = async (service: string, method: string, request: object, context: CallContext): Promise<object> => {
     calls.inc({protocol: context.protocol, service, method});
-    await faults.apply(context.signal);
+    await faults.apply(context.signal, closing.signal);
     return definition.services[service][method](request, context);
   };
 
@@ -70,14 +72,8 @@ export async function startMockServer(options: MockServerOptions): Promise<Runni
           method: route.verb,
           url: route.path,
           handler: async (request, reply) => {
-            const controller = new AbortController();
-            reply.raw.once('close', () => reply.raw.writableFinished || controller.abort());
-            const json = {...(request.query as JsonObject), ...(request.body as JsonObject | undefined), ...(request.params as JsonObject)};
-            const response = await invoke(service, method, codec.requestFromJson(json), {
-              protocol: 'http',
-              signal: controller.signal,
-              requestId: request.id,
-            });
+            const message = codec.requestFromHttp(request.params as Record<string, string>, request.query as Record<string, unknown>, request.body);
+            const response = await invoke(service, method, message, {protocol: 'http', signal: callerSignal(reply), requestId: request.id});
             return codec.responseToJson(response);
           },
         });
@@ -107,6 +103,7 @@ export async function startMockServer(options: MockServerOptions): Promise<Runni
 
   let grpc: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
   const stopAll = async () => {
+    closing.abort();
     definition.close();
     await Promise.allSettled([http.close(), grpc?.close(2000)]);
   };
@@ -127,8 +124,8 @@ export async function startMockServer(options: MockServerOptions): Promise<Runni
   const address = http.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : options.httpPort;
   logger.info({http: `http://${options.host}:${httpPort}`, grpc: `grpc://${options.host}:${grpc.port}`, ...faultsBody(faults)}, `${definition.name} mock listening`);
-  let closing: Promise<void> | undefined;
-  return {httpPort, grpcPort: grpc.port, faults, close: () => (closing ??= stopAll())};
+  let stopped: Promise<void> | undefined;
+  return {httpPort, grpcPort: grpc.port, faults, close: () => (stopped ??= stopAll())};
 }
 
 function faultsBody(faults: Faults) {

@@ -1,14 +1,17 @@
 import {EnvReader, loadEnvironment, type Environment} from '../config.js';
+import {TacosError} from '../errors.js';
 import {createLogger, LOG_LEVELS} from '../logging.js';
 import {waitForStopSignal} from '../signals.js';
 import {Faults} from './faults.js';
 import type {MockDefinition} from './kit.js';
 import {startMockServer, type RunningMock} from './mock-server.js';
 import {PAYMENT_SCENARIOS, createPaymentMock, type PaymentScenarioName} from './payment/payment-mock.js';
-
-export {PAYMENT_SCENARIOS};
-import {createReservationMock} from './reservation/reservation-mock.js';
 import {loadCatalog} from './reservation/catalog.js';
+import {createReservationMock, DEFAULT_HOLD_MS} from './reservation/reservation-mock.js';
+import {DEFAULT_RETENTION, localBaseUrl, type Retention} from './util.js';
+
+// `tacos serve payment` lists the scenarios from here.
+export {PAYMENT_SCENARIOS};
 
 export type MockName = 'reservation' | 'payment';
 
@@ -30,7 +33,11 @@ export interface MockOptions {
 
 const DEFAULT_PORTS: Record<MockName, {http: number; grpc: number}> = {reservation: {http: 8010, grpc: 8011}, payment: {http: 8030, grpc: 8031}};
 
-/** Starts a mock backend on its ports (Traffic Tacos scheme: X010 REST, X011 gRPC). */
+/**
+ * Starts a mock backend on its ports (Traffic Tacos scheme: X010 REST, X011 gRPC), bound to
+ * MOCK_HOST (127.0.0.1 by default). Not SERVER_HOST: that one is the gateway's, and a mock's
+ * unauthenticated PUT /admin/faults must not follow the gateway onto a public address.
+ */
 export async function startMock(name: MockName, options: MockOptions, env: Environment): Promise<RunningMock> {
   const read = new EnvReader(env);
   const prefix = name.toUpperCase();
@@ -39,11 +46,19 @@ export async function startMock(name: MockName, options: MockOptions, env: Envir
     latencyMs: options.latencyMs ?? read.durationMs(`${prefix}_LATENCY`, 0),
     errorRate: options.errorRate ?? read.number(`${prefix}_ERROR_RATE`, 0),
   });
+  const host = read.string('MOCK_HOST', '127.0.0.1');
+  const httpPort = options.httpPort ?? read.port(`${prefix}_HTTP_PORT`, DEFAULT_PORTS[name].http);
+  const retention = retentionFromEnv(read);
+  // Links the mock hands out name its own HTTP address, known for sure once it listens (port 0).
+  let boundUrl: string | undefined;
+  const publicUrl = () => boundUrl ?? localBaseUrl(host, httpPort);
   const definition: MockDefinition =
     name === 'reservation'
       ? createReservationMock({
           catalog: await loadCatalog(options.catalogFile ?? read.optional('RESERVATION_CATALOG')),
-          holdMs: options.holdMs ?? read.durationMs('RESERVATION_HOLD_TTL', 60_000),
+          holdMs: options.holdMs ?? read.durationMs('RESERVATION_HOLD_TTL', DEFAULT_HOLD_MS),
+          retention,
+          publicUrl,
         })
       : createPaymentMock({
           defaultScenario: options.scenario ?? (read.string('PAYMENT_SCENARIO', 'APPROVE').toUpperCase() as PaymentScenarioName),
@@ -51,15 +66,39 @@ export async function startMock(name: MockName, options: MockOptions, env: Envir
           seed: options.seed ?? read.int('PAYMENT_RANDOM_SEED', 42),
           randomApproveRate: read.number('PAYMENT_RANDOM_APPROVE_RATE', 0.7),
           webhookSecret: read.string('WEBHOOK_SECRET', 'tacos-dev-webhook-secret'),
+          allowAnyWebhookHost: read.bool('PAYMENT_WEBHOOK_ALLOW_ANY_HOST', false),
+          retention,
+          publicUrl,
         });
-  return startMockServer({
+  const running = await startMockServer({
     definition,
-    host: read.string('SERVER_HOST', '127.0.0.1'),
-    httpPort: options.httpPort ?? read.port(`${prefix}_HTTP_PORT`, DEFAULT_PORTS[name].http),
+    host,
+    httpPort,
     grpcPort: options.grpcPort ?? read.port(`${prefix}_GRPC_PORT`, DEFAULT_PORTS[name].grpc),
     faults,
     logger,
   });
+  boundUrl = localBaseUrl(host, running.httpPort);
+  return running;
+}
+
+/** MOCK_IDEMPOTENCY_TTL, MOCK_FINISHED_RETENTION and MOCK_CONFIRMED_RETENTION: positive durations. */
+function retentionFromEnv(read: EnvReader): Retention {
+  const positive = (variable: string, fallback: number): number => {
+    const ms = read.durationMs(variable, fallback);
+    if (!(ms > 0)) {
+      throw new TacosError(`${variable}=${ms} is not valid: expected a positive duration such as 30m or 24h.`, {
+        hint: `Fix ${variable} in the env file or the environment.`,
+        code: 'INVALID_CONFIG',
+      });
+    }
+    return ms;
+  };
+  return {
+    idempotencyTtlMs: positive('MOCK_IDEMPOTENCY_TTL', DEFAULT_RETENTION.idempotencyTtlMs),
+    finishedMs: positive('MOCK_FINISHED_RETENTION', DEFAULT_RETENTION.finishedMs),
+    confirmedMs: positive('MOCK_CONFIRMED_RETENTION', DEFAULT_RETENTION.confirmedMs),
+  };
 }
 
 /** Runs a mock until SIGINT or SIGTERM, then stops it cleanly. */

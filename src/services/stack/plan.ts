@@ -74,15 +74,22 @@ export async function planStack(options: StackOptions, env: Environment): Promis
     specs.push({
       name: 'gateway',
       command: options.gatewayCommand ? {file: options.gatewayCommand, args: [], shell: true} : tacos('serve', 'gateway'),
-      // The gateway talks to the mocks this stack runs (unless --no-mocks: the env's addresses).
-      env: mockAddresses,
+      // The gateway talks to the mocks this stack runs (unless --no-mocks: the env's addresses). Our
+      // gateway reads the env file itself; another one (--gateway-cmd) gets its values, as compose does.
+      env: options.gatewayCommand ? {...definedValues(env), ...mockAddresses} : mockAddresses,
       ports: [{port: gateway.httpPort, variable: 'SERVER_PORT'}, ...(gateway.grpcEnabled ? [{port: gateway.grpcPort, variable: 'GRPC_PORT'}] : [])],
       urls: [`http://127.0.0.1:${gateway.httpPort}`, ...(gateway.grpcEnabled ? [`grpc://${grpcAddress}`] : [])],
-      dependsOn: specs.map((spec) => spec.name),
+      // It needs Redis to be ready; the backends it calls only when asked (and its breaker copes),
+      // so it starts alongside the mocks.
+      dependsOn: ['redis'],
       ready: async () => (await httpOk(`http://127.0.0.1:${gateway.httpPort}/readyz`)) && (!gateway.grpcEnabled || (await grpcServing(grpcAddress))),
     });
   }
   return specs;
+}
+
+function definedValues(env: Environment): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
 }
 
 async function redisSpec(address: string, password: string | undefined, clusterMode: boolean, stateDir: string): Promise<ServiceSpec> {
@@ -108,7 +115,7 @@ async function redisSpec(address: string, password: string | undefined, clusterM
   };
 }
 
-function hasRedisServer(): boolean {
+export function hasRedisServer(): boolean {
   try {
     execFileSync('redis-server', ['--version'], {stdio: 'ignore'});
     return true;

@@ -1,19 +1,33 @@
 import {createHash} from 'node:crypto';
 import {TacosError} from '../../errors.js';
+import {DEFAULT_IDEMPOTENCY_TTL_MS, PRUNE_BATCH} from '../util.js';
 
 /**
  * First answers by idempotency key, one key space per method. A failed call is forgotten, so a retry
  * with the same key runs again (nothing happened the first time); a call still running is shared.
+ * An answer is kept for `ttlMs` from the first call; after that the key is new again. prune()
+ * forgets the expired ones (the map is in the order of first calls, which is the order they expire in).
  */
 export class IdempotencyStore {
-  private readonly entries = new Map<string, {fingerprint: string; answer: Promise<object>}>();
+  private readonly entries = new Map<string, {fingerprint: string; answer: Promise<object>; storedAt: number; settled: boolean}>();
+
+  constructor(
+    private readonly ttlMs: number = DEFAULT_IDEMPOTENCY_TTL_MS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** How many answers are kept. */
+  get size(): number {
+    return this.entries.size;
+  }
 
   run(method: string, key: unknown, request: object, produce: () => Promise<object>, signal?: AbortSignal): Promise<object> {
     if (typeof key !== 'string' || key === '') return produce();
     const id = `${method}\u0000${key}`;
     const fingerprint = fingerprintOf(request);
+    const now = this.now();
     const existing = this.entries.get(id);
-    if (existing) {
+    if (existing && !(existing.settled && this.expired(existing, now))) {
       if (existing.fingerprint !== fingerprint) {
         return Promise.reject(
           new TacosError(`idempotency_key ${JSON.stringify(key)} was already used for a different ${method} request.`, {code: 'IDEMPOTENCY_CONFLICT'}),
@@ -21,12 +35,34 @@ export class IdempotencyStore {
       }
       return untilAborted(existing.answer, signal).then(copy);
     }
+    this.entries.delete(id);
     const answer = produce();
-    this.entries.set(id, {fingerprint, answer});
-    answer.catch(() => {
-      if (this.entries.get(id)?.answer === answer) this.entries.delete(id);
-    });
+    const entry = {fingerprint, answer, storedAt: now, settled: false};
+    this.entries.set(id, entry);
+    answer.then(
+      () => {
+        entry.settled = true;
+      },
+      () => {
+        if (this.entries.get(id) === entry) this.entries.delete(id);
+      },
+    );
     return answer.then(copy);
+  }
+
+  /** Forgets up to `limit` answers past their TTL; one still being produced stays (and stops the walk). */
+  prune(limit = PRUNE_BATCH): void {
+    const now = this.now();
+    let removed = 0;
+    for (const [id, entry] of this.entries) {
+      if (removed >= limit || !entry.settled || !this.expired(entry, now)) break;
+      this.entries.delete(id);
+      removed++;
+    }
+  }
+
+  private expired(entry: {storedAt: number}, now: number): boolean {
+    return entry.storedAt + this.ttlMs <= now;
   }
 }
 

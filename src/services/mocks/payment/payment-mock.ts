@@ -5,12 +5,10 @@ import {PAYMENT_ROUTES} from '../../backends/routes.js';
 import {TacosError, usageError} from '../../errors.js';
 import {timestamp} from '../../grpc/handlers.js';
 import type {CallContext, MockDefinition, RpcHandler} from '../kit.js';
+import {DEFAULT_PAGE_SIZE, DueQueue, linkedSignal, MAX_PAGE_SIZE, newId, publicUrlOf, retentionOf, text, type PublicUrl, type Retention} from '../util.js';
 import {IdempotencyStore} from './idempotency.js';
 import {mulberry32} from './prng.js';
 import {checkWebhookUrl, WebhookSender, webhookType, type WebhookEvent} from './webhooks.js';
-
-export {mulberry32} from './prng.js';
-export {checkWebhookUrl, WEBHOOK_SIGNATURE_HEADER, webhookSignature, webhookType, type WebhookEvent} from './webhooks.js';
 
 export const PAYMENT_SERVICE = 'payment.v1.PaymentService';
 export const PAYMENT_SCENARIOS = ['APPROVE', 'FAIL', 'DELAY', 'RANDOM', 'TIMEOUT'] as const;
@@ -31,8 +29,13 @@ export interface PaymentMockOptions {
   timeoutCapMs?: number;
   /** Lets webhook_url name any host, not only loopback ones. */
   allowAnyWebhookHost?: boolean;
-  /** Base of payment_url; default http://localhost:8030 (the mock's HTTP port). */
-  publicUrl?: string;
+  /** Base of payment_url: the mock's own HTTP address, or a getter of it (known once listening); default http://127.0.0.1:8030. */
+  publicUrl?: PublicUrl;
+  /**
+   * How long idempotency answers and finished intents are kept (defaults in util.ts: 24 h; 1 h for a
+   * failed, cancelled, refunded or expired intent; 24 h for a completed one).
+   */
+  retention?: Partial<Retention>;
   fetch?: typeof fetch;
   now?: () => number;
 }
@@ -112,36 +115,72 @@ const FINAL_STATUSES = new Set<string>([S.COMPLETED, S.FAILED, S.CANCELLED, S.RE
 
 const INTENT_TTL_MS = 15 * 60_000;
 const DEFAULT_TIMEOUT_CAP_MS = 60_000;
-const DEFAULT_PAGE_SIZE = 20;
-const MAX_PAGE_SIZE = 100;
 const MAX_WEBHOOK_DELAY_SECONDS = 300;
 const DECLINE_REASON = 'card_declined';
 
-/** The payment provider simulator: payment.v1.PaymentService in memory, for `tacos serve payment`. */
+/**
+ * The payment provider simulator: payment.v1.PaymentService in memory, for `tacos serve payment`.
+ *
+ * Retention: an intent is forgotten `retention.finishedMs` after it failed, was cancelled, refunded
+ * or expired (a pending intent expires 15 minutes after it was created, even if nobody asks about
+ * it again), and `retention.confirmedMs` after it completed; a forgotten intent answers NOT_FOUND,
+ * as an unknown one does. An intent pending or processing is never forgotten. Pruning is lazy:
+ * every call first expires and removes what fell due, a batch at a time.
+ */
 export function createPaymentMock(options: PaymentMockOptions): PaymentMock {
   checkOptions(options);
+  const retention = retentionOf(options.retention, usageError);
   const now = options.now ?? Date.now;
   const timeoutCapMs = options.timeoutCapMs ?? DEFAULT_TIMEOUT_CAP_MS;
-  const publicUrl = (options.publicUrl ?? 'http://localhost:8030').replace(/\/+$/, '');
+  const publicUrl = publicUrlOf(options.publicUrl, 'http://127.0.0.1:8030');
   const random = mulberry32(options.seed);
   const webhooks = new WebhookSender(options.webhookSecret, options.fetch ?? globalThis.fetch);
-  const idempotency = new IdempotencyStore();
+  const idempotency = new IdempotencyStore(retention.idempotencyTtlMs, now);
   const intents = new Map<string, Intent>();
+  // Intents by when to look at them again: pending ones at their expiry, finished ones at the end of their retention.
+  const pendingQueue = new DueQueue<string>(INTENT_TTL_MS);
+  const finishedQueue = new DueQueue<string>(retention.finishedMs);
+  const completedQueue = new DueQueue<string>(retention.confirmedMs);
   // Aborted by close(): DELAY and TIMEOUT calls stop waiting instead of outliving the server.
   const closing = new AbortController();
   let nextSeq = 0;
 
   function find(id: string): Intent {
     const intent = intents.get(id);
+    // Never created, or forgotten after its retention (see above): the same NOT_FOUND.
     if (!intent) throw notFound(id);
-    // Expiry is applied when an intent is looked at: nothing else depends on it happening on time.
-    if (intent.status === S.PENDING && now() >= intent.expiresAt) setStatus(intent, S.EXPIRED, intent.expiresAt);
+    expireIfDue(intent);
     return intent;
+  }
+
+  /** A pending intent past its expiry becomes EXPIRED, as of its expiry. */
+  function expireIfDue(intent: Intent): void {
+    if (intent.status === S.PENDING && now() >= intent.expiresAt) setStatus(intent, S.EXPIRED, intent.expiresAt);
   }
 
   function setStatus(intent: Intent, status: string, at = now()): void {
     intent.status = status;
     intent.updatedAt = at;
+    pendingQueue.delete(intent.id);
+    finishedQueue.delete(intent.id);
+    completedQueue.delete(intent.id);
+    if (status === S.COMPLETED) completedQueue.add(intent.id, at);
+    else if (FINAL_STATUSES.has(status)) finishedQueue.add(intent.id, at);
+    else if (status === S.PENDING) pendingQueue.add(intent.id, intent.createdAt);
+    // PROCESSING: the call under way sets the next status.
+  }
+
+  /** Expires pending intents past their time and forgets finished ones past their retention; never a live one. */
+  function prune(): void {
+    const at = now();
+    for (const id of pendingQueue.takeDue(at)) {
+      const intent = intents.get(id);
+      if (intent) expireIfDue(intent);
+    }
+    for (const id of [...finishedQueue.takeDue(at), ...completedQueue.takeDue(at)]) {
+      if (FINAL_STATUSES.has(intents.get(id)?.status ?? '')) intents.delete(id);
+    }
+    idempotency.prune();
   }
 
   function announce(intent: Intent, status = intent.status, id = newId('evt')): Promise<boolean> {
@@ -174,12 +213,16 @@ export function createPaymentMock(options: PaymentMockOptions): PaymentMock {
 
   /** Waits ms, or less if the caller gives up or the mock closes; then says why it stopped early. */
   async function wait(ms: number, signal: AbortSignal): Promise<'elapsed' | 'aborted'> {
+    // Not AbortSignal.any: tied to the long-lived closing signal, it would keep one signal per call.
+    const linked = linkedSignal([signal, closing.signal]);
     try {
-      await sleep(ms, undefined, {signal: AbortSignal.any([signal, closing.signal]), ref: false});
+      await sleep(ms, undefined, {signal: linked.signal, ref: false});
       return 'elapsed';
     } catch {
       if (closing.signal.aborted) throw new TacosError('The payment mock is shutting down.', {code: 'UNAVAILABLE'});
       return 'aborted';
+    } finally {
+      linked.dispose();
     }
   }
 
@@ -233,12 +276,13 @@ export function createPaymentMock(options: PaymentMockOptions): PaymentMock {
           result: null,
         };
         intents.set(intent.id, intent);
+        pendingQueue.add(intent.id, at);
         return {
           payment_intent_id: intent.id,
           status: intent.status,
           client_secret: `${intent.id}_secret_${randomBytes(16).toString('hex')}`,
           // The mock has no checkout page; its status route is where the payment can be followed.
-          payment_url: `${publicUrl}/api/v1/payments/${intent.id}`,
+          payment_url: `${publicUrl()}/api/v1/payments/${encodeURIComponent(intent.id)}`,
           expires_at: timestamp(intent.expiresAt),
           error: null,
         };
@@ -381,10 +425,21 @@ export function createPaymentMock(options: PaymentMockOptions): PaymentMock {
     else setStatus(intent, target, at);
   }
 
+  // Every call first forgets what is past its retention.
+  const tidied: Record<string, RpcHandler> = Object.fromEntries(
+    Object.entries(handlers).map(([method, handler]): [string, RpcHandler] => [
+      method,
+      async (request, context) => {
+        prune();
+        return handler(request, context);
+      },
+    ]),
+  );
+
   let closed = false;
   return {
     name: 'payment',
-    services: {[PAYMENT_SERVICE]: handlers},
+    services: {[PAYMENT_SERVICE]: tidied},
     routes: PAYMENT_ROUTES,
     get webhooksDelivered() {
       return webhooks.delivered;
@@ -420,18 +475,10 @@ function notFound(id: string): TacosError {
   return new TacosError(`Payment intent ${id} was not found.`, {code: 'NOT_FOUND'});
 }
 
-function text(value: unknown): string {
-  return typeof value === 'string' ? value : value === null || value === undefined ? '' : String(value);
-}
-
 function requiredText(value: unknown, field: string): string {
   const result = text(value);
   if (!result) throw invalidArgument(field, `${field} is required.`);
   return result;
-}
-
-function newId(prefix: string): string {
-  return `${prefix}_${randomBytes(12).toString('hex')}`;
 }
 
 /** An enum field as its name; proto-loader gives names, but a number (an unknown value) may come. */

@@ -1,5 +1,6 @@
 import {createHmac} from 'node:crypto';
 import {invalidArgument} from '../../api-errors.js';
+import {linkedSignal} from '../util.js';
 
 /** What a receiver gets: the body of every webhook POST. */
 export interface WebhookEvent {
@@ -101,6 +102,8 @@ export class WebhookSender {
   private async post(url: string, event: WebhookEvent): Promise<boolean> {
     if (this.closing.signal.aborted) return false;
     const body = JSON.stringify(event);
+    // Not AbortSignal.any: tied to the long-lived closing signal, it would keep one signal per delivery.
+    const signal = linkedSignal([AbortSignal.timeout(DELIVERY_TIMEOUT_MS), this.closing.signal]);
     try {
       const response = await this.fetchImpl(url, {
         method: 'POST',
@@ -108,7 +111,7 @@ export class WebhookSender {
         body,
         // A redirect could lead off the loopback host the URL was checked against.
         redirect: 'manual',
-        signal: AbortSignal.any([AbortSignal.timeout(DELIVERY_TIMEOUT_MS), this.closing.signal]),
+        signal: signal.signal,
       });
       // Nobody reads the answer; release the connection.
       await response.body?.cancel().catch(() => undefined);
@@ -118,6 +121,8 @@ export class WebhookSender {
       }
     } catch {
       // Unreachable receiver, timeout or close(): counted below, like an error answer.
+    } finally {
+      signal.dispose();
     }
     this.failures += 1;
     return false;

@@ -2,7 +2,8 @@ import {invalidArgument} from '../../api-errors.js';
 import {TacosError} from '../../errors.js';
 import {timestamp} from '../../grpc/handlers.js';
 import type {RpcHandler} from '../kit.js';
-import {eventMessage, int, money, seatInfos, seatMessage, text, texts, timestampMs} from './messages.js';
+import {text} from '../util.js';
+import {eventMessage, int, money, seatInfos, seatMessage, texts, timestampMs} from './messages.js';
 import type {Hold, ReservationState, SeatRecord} from './state.js';
 
 /**
@@ -13,7 +14,6 @@ import type {Hold, ReservationState, SeatRecord} from './state.js';
 export function inventoryService(state: ReservationState): Record<string, RpcHandler> {
   return {
     async CheckAvailability(request) {
-      state.sweep();
       const record = state.event(text(request.event_id));
       const sectionId = text(request.section);
       if (sectionId) state.section(record, sectionId);
@@ -59,8 +59,7 @@ export function inventoryService(state: ReservationState): Record<string, RpcHan
       const askedExpiry = timestampMs(request.hold_expires_at, 'hold_expires_at');
       const asked = {reservation_id: reservationId, event_id: eventId, seat_ids: [...seatIds].sort(), quantity, user_id: userId, hold_expires_at: askedExpiry ?? 0};
       return state.idempotent('ReserveSeat', text(request.idempotency_key), asked, () => {
-        state.sweep();
-        if (state.reservations.has(reservationId)) {
+          if (state.reservations.has(reservationId)) {
           throw new TacosError(`"${reservationId}" is a ReservationService reservation; it already has its hold.`, {code: 'FAILED_PRECONDITION'});
         }
         const earlier = state.holdsByReservation.get(reservationId);
@@ -153,7 +152,6 @@ export function inventoryService(state: ReservationState): Record<string, RpcHan
     },
 
     async GetInventoryStatus(request) {
-      state.sweep();
       const record = state.event(text(request.event_id));
       const sectionId = text(request.section);
       const sections = sectionId ? [state.section(record, sectionId)] : record.event.sections;

@@ -1,5 +1,6 @@
 import {invalidArgument} from '../../api-errors.js';
 import {timestamp} from '../../grpc/handlers.js';
+import {text} from '../util.js';
 import type {SeatInfo} from './catalog.js';
 import type {EventRecord, ReservationRecord, ReservationState, SeatStatus} from './state.js';
 
@@ -68,10 +69,6 @@ export function eventMessage(record: EventRecord): object {
 }
 
 // Readers of request fields: the HTTP door may hand over a field unset, so nothing is assumed filled.
-
-export function text(value: unknown): string {
-  return typeof value === 'string' ? value : value === undefined || value === null ? '' : String(value);
-}
 
 export function int(value: unknown, field: string): number {
   const number = value === undefined || value === null || value === '' ? 0 : Number(value);

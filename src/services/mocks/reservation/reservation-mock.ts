@@ -1,13 +1,11 @@
 import {RESERVATION_ROUTES} from '../../backends/routes.js';
 import {usageError} from '../../errors.js';
-import type {MockDefinition} from '../kit.js';
+import type {MockDefinition, RpcHandler} from '../kit.js';
+import {publicUrlOf, retentionOf, type PublicUrl, type Retention} from '../util.js';
 import type {Catalog} from './catalog.js';
 import {inventoryService} from './inventory-service.js';
 import {reservationService} from './reservation-service.js';
 import {ReservationState} from './state.js';
-
-export {DEFAULT_CATALOG_FILE, loadCatalog, parseCatalog, seatsOfSection} from './catalog.js';
-export type {Catalog, CatalogAddress, CatalogEvent, CatalogMoney, CatalogSection, CatalogVenue, SeatInfo} from './catalog.js';
 
 /** How long a hold lasts unless configured otherwise (DESIGN.md §5). */
 export const DEFAULT_HOLD_MS = 60_000;
@@ -16,19 +14,35 @@ export interface ReservationMockOptions {
   catalog: Catalog;
   /** How long CreateReservation (and ReserveSeat without hold_expires_at) holds seats. */
   holdMs: number;
-  /** The clock of timestamps and expiry checks; hold timers still run in real time. */
+  /** The clock of timestamps, expiry checks and retention; the hold timer still runs in real time. */
   now?: () => number;
+  /** How long idempotency answers and finished reservations are kept; defaults in util.ts (24 h, 1 h, 24 h). */
+  retention?: Partial<Retention>;
+  /** Base of the payment_url CreateReservation answers (the mock's own HTTP address); default http://127.0.0.1:8010. */
+  publicUrl?: PublicUrl;
 }
 
 /** The reservation backend: ReservationService and InventoryService over one in-memory seat ledger. */
 export function createReservationMock(options: ReservationMockOptions): MockDefinition {
   if (!Number.isFinite(options.holdMs) || options.holdMs <= 0) throw usageError(`The hold time must be a positive number of milliseconds (got ${options.holdMs}).`);
-  const state = new ReservationState(options.catalog, options.holdMs, options.now ?? Date.now);
+  const state = new ReservationState(options.catalog, options.holdMs, options.now ?? Date.now, retentionOf(options.retention, usageError));
+  // Every call first settles the holds that are due and forgets what is past its retention.
+  const tidied = (handlers: Record<string, RpcHandler>): Record<string, RpcHandler> =>
+    Object.fromEntries(
+      Object.entries(handlers).map(([method, handler]): [string, RpcHandler] => [
+        method,
+        async (request, context) => {
+          state.settleDue();
+          state.prune();
+          return handler(request, context);
+        },
+      ]),
+    );
   return {
     name: 'reservation',
     services: {
-      'reservation.v1.ReservationService': reservationService(state),
-      'reservation.v1.InventoryService': inventoryService(state),
+      'reservation.v1.ReservationService': tidied(reservationService(state, publicUrlOf(options.publicUrl, 'http://127.0.0.1:8010'))),
+      'reservation.v1.InventoryService': tidied(inventoryService(state)),
     },
     routes: RESERVATION_ROUTES,
     close: () => state.close(),

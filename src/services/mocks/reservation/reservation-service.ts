@@ -2,15 +2,14 @@ import {invalidArgument} from '../../api-errors.js';
 import {TacosError} from '../../errors.js';
 import {timestamp} from '../../grpc/handlers.js';
 import type {RpcHandler} from '../kit.js';
-import {int, reservationMessage, seatInfos, seatMessage, text, texts, totalOf} from './messages.js';
+import {DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, text} from '../util.js';
+import {int, reservationMessage, seatInfos, seatMessage, texts, totalOf} from './messages.js';
 import type {ReservationRecord, ReservationState} from './state.js';
 
-const DEFAULT_PAGE_SIZE = 20;
-const MAX_PAGE_SIZE = 100;
 const MAX_EXTENSION_SECONDS = 300;
 
 /** reservation.v1.ReservationService over the mock's state. */
-export function reservationService(state: ReservationState): Record<string, RpcHandler> {
+export function reservationService(state: ReservationState, publicUrl: () => string): Record<string, RpcHandler> {
   return {
     async CreateReservation(request) {
       const eventId = text(request.event_id);
@@ -21,7 +20,6 @@ export function reservationService(state: ReservationState): Record<string, RpcH
       // between retries (IP, user agent): neither makes two requests different.
       const asked = {event_id: eventId, seat_ids: [...seatIds].sort(), quantity, user_id: userId};
       return state.idempotent('CreateReservation', text(request.idempotency_key), asked, () => {
-        state.sweep();
         const record = state.event(eventId);
         const seats = state.pickSeats(record, seatIds, quantity);
         const expiresAt = state.now() + state.holdMs;
@@ -35,7 +33,8 @@ export function reservationService(state: ReservationState): Record<string, RpcH
           hold_expires_at: timestamp(expiresAt),
           reserved_seats: infos.map((info) => seatMessage(info, 'SEAT_STATUS_RESERVED')),
           total_amount: totalOf(infos, record),
-          payment_url: `http://localhost:8030/checkout/${reservation.id}`,
+          // The mock has no checkout page: the link is the reservation's own REST route.
+          payment_url: `${publicUrl()}/api/v1/reservations/${encodeURIComponent(reservation.id)}`,
         };
       });
     },
@@ -95,7 +94,6 @@ export function reservationService(state: ReservationState): Record<string, RpcH
     },
 
     async ListReservations(request) {
-      state.sweep();
       const userId = text(request.user_id);
       const status = text(request.status);
       const eventId = text(request.event_id);

@@ -1,6 +1,6 @@
-import {randomBytes} from 'node:crypto';
 import {invalidArgument} from '../../api-errors.js';
 import {TacosError} from '../../errors.js';
+import {DEFAULT_RETENTION, DueQueue, newId, PRUNE_BATCH, type Retention} from '../util.js';
 import {type Catalog, type CatalogEvent, type CatalogSection, type SeatInfo, seatsOfSection} from './catalog.js';
 
 export type SeatStatus = 'SEAT_STATUS_AVAILABLE' | 'SEAT_STATUS_RESERVED' | 'SEAT_STATUS_SOLD';
@@ -38,7 +38,6 @@ export interface Hold {
   orderId: string;
   /** Set when the hold belongs to a ReservationService reservation. */
   reservation?: ReservationRecord;
-  timer?: NodeJS.Timeout;
 }
 
 export interface ReservationRecord {
@@ -58,16 +57,37 @@ export interface ReservationRecord {
   cancelledAt: number;
 }
 
-// setTimeout fires at once for delays above 2^31-1 ms; longer holds re-arm when it fires.
+// setTimeout fires at once for delays above 2^31-1 ms; a longer wait re-arms when it fires.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** Seats, holds and reservations of the mock, all in memory; every change is synchronous, so calls cannot interleave. */
+/**
+ * Seats, holds and reservations of the mock, all in memory; every change is synchronous, so calls
+ * cannot interleave.
+ *
+ * Holds expire on time by one timer, armed for the earliest deadline of a heap of them; a call that
+ * looks at the state first settles the holds whose time has come (settleDue: O(1) when none has),
+ * so an injected clock that runs ahead of the timer is honoured too.
+ *
+ * Retention: a finished hold (expired or released, with its cancelled or expired reservation) is
+ * forgotten `retention.finishedMs` after it ended, a committed one (a confirmed reservation)
+ * `retention.confirmedMs` after; an idempotency_key's answer after `retention.idempotencyTtlMs`.
+ * A forgotten reservation is answered as if it never existed: NOT_FOUND (ReleaseHold:
+ * RELEASE_STATUS_NOT_FOUND). Active holds are never forgotten. Pruning is lazy: prune() runs at
+ * the start of every call (see reservation-mock.ts) and removes what fell due, a batch at a time.
+ */
 export class ReservationState {
   readonly events = new Map<string, EventRecord>();
   readonly reservations = new Map<string, ReservationRecord>();
   readonly holdsByReservation = new Map<string, Hold>();
   private readonly active = new Set<Hold>();
-  private readonly answers = new Map<string, {fingerprint: string; response: object}>();
+  /** In the order stored, which is the order they expire in (one TTL for all). */
+  private readonly answers = new Map<string, {fingerprint: string; response: object; storedAt: number}>();
+  /** Deadlines of active holds; an entry whose hold ended or moved its deadline is stale and skipped. */
+  private readonly deadlines = new MinHeap<{at: number; hold: Hold}>((a, b) => a.at - b.at);
+  private readonly finished: DueQueue<Hold>;
+  private readonly confirmed: DueQueue<Hold>;
+  private timer?: NodeJS.Timeout;
+  private timerAt = Number.POSITIVE_INFINITY;
   private seq = 0;
   private closed = false;
 
@@ -75,11 +95,14 @@ export class ReservationState {
     catalog: Catalog,
     readonly holdMs: number,
     readonly now: () => number,
+    readonly retention: Retention = DEFAULT_RETENTION,
   ) {
     for (const event of catalog.events) {
       const seats = event.sections.flatMap((section) => seatsOfSection(section)).map((info): SeatRecord => ({info, status: 'SEAT_STATUS_AVAILABLE', holdId: ''}));
       this.events.set(event.id, {event, seats, byId: new Map(seats.map((seat) => [seat.info.id, seat]))});
     }
+    this.finished = new DueQueue(retention.finishedMs);
+    this.confirmed = new DueQueue(retention.confirmedMs);
   }
 
   event(eventId: string): EventRecord {
@@ -139,7 +162,7 @@ export class ReservationState {
     }
     this.holdsByReservation.set(hold.reservationId, hold);
     this.active.add(hold);
-    this.arm(hold);
+    this.schedule(hold);
     return hold;
   }
 
@@ -169,23 +192,41 @@ export class ReservationState {
   freshReservationId(): string {
     let id: string;
     do id = newId('rsv');
-    while (this.holdsByReservation.has(id));
+    while (this.holdsByReservation.has(id) || this.reservations.has(id));
     return id;
   }
 
-  /** Expires `hold` if its time has come: timers may lag, and an injected clock may run ahead of them. */
+  /** Expires `hold` if its time has come: the timer may lag, and an injected clock may run ahead of it. */
   settle(hold: Hold): void {
     if (hold.status === 'HOLD_STATUS_ACTIVE' && this.now() >= hold.expiresAt) this.end(hold, 'HOLD_STATUS_EXPIRED');
   }
 
-  /** Settles every hold, so counts never include a hold past its time. */
-  sweep(): void {
-    for (const hold of [...this.active]) this.settle(hold);
+  /** Expires every hold whose time has come, earliest first; O(1) when none has. */
+  settleDue(): void {
+    const now = this.now();
+    for (let top = this.deadlines.peek(); top && top.at <= now; top = this.deadlines.peek()) {
+      this.deadlines.pop();
+      if (top.hold.status === 'HOLD_STATUS_ACTIVE' && top.hold.expiresAt === top.at) this.end(top.hold, 'HOLD_STATUS_EXPIRED');
+    }
+  }
+
+  /** Forgets idempotency answers past their TTL and finished holds past their retention (never an active hold). */
+  prune(): void {
+    const now = this.now();
+    let removed = 0;
+    for (const [slot, answer] of this.answers) {
+      if (answer.storedAt + this.retention.idempotencyTtlMs > now || removed >= PRUNE_BATCH) break;
+      this.answers.delete(slot);
+      removed++;
+    }
+    for (const queue of [this.finished, this.confirmed]) {
+      for (const hold of queue.takeDue(now)) this.forget(hold);
+    }
   }
 
   extend(hold: Hold, ms: number): void {
     hold.expiresAt += ms;
-    this.arm(hold);
+    this.schedule(hold);
   }
 
   /** Sells the held seats; returns the order id. */
@@ -218,13 +259,19 @@ export class ReservationState {
   /**
    * Runs `compute` once per idempotency key of a method: a repeat with the same request gets the
    * first answer again, a repeat with another request IDEMPOTENCY_CONFLICT. Errors are not kept, so
-   * a failed call can be retried with its key.
+   * a failed call can be retried with its key. An answer is kept for retention.idempotencyTtlMs.
    */
   idempotent<T extends object>(method: string, key: string, request: object, compute: () => T): T {
     if (!key) return compute();
     const fingerprint = stableJson(request);
     const slot = `${method}\u0000${key}`;
-    const earlier = this.answers.get(slot);
+    const now = this.now();
+    let earlier = this.answers.get(slot);
+    if (earlier && earlier.storedAt + this.retention.idempotencyTtlMs <= now) {
+      // Past its TTL the key is new again.
+      this.answers.delete(slot);
+      earlier = undefined;
+    }
     if (earlier) {
       if (earlier.fingerprint !== fingerprint) {
         throw new TacosError(`The idempotency_key "${key}" was already used for a different ${method} request.`, {
@@ -235,37 +282,58 @@ export class ReservationState {
       return structuredClone(earlier.response) as T;
     }
     const response = compute();
-    this.answers.set(slot, {fingerprint, response: structuredClone(response)});
+    this.answers.set(slot, {fingerprint, response: structuredClone(response), storedAt: now});
     return response;
   }
 
-  /** Stops every hold timer; holds still expire when touched. Safe twice. */
+  /** Stops the expiry timer; holds still expire when touched. Safe twice. */
   close(): void {
     this.closed = true;
-    for (const hold of this.active) {
-      clearTimeout(hold.timer);
-      hold.timer = undefined;
-    }
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
   }
 
-  private arm(hold: Hold): void {
-    clearTimeout(hold.timer);
-    hold.timer = undefined;
+  /** Notes the hold's (new) deadline and makes sure the timer fires by then. */
+  private schedule(hold: Hold): void {
+    this.deadlines.push({at: hold.expiresAt, hold});
+    // Stale entries (extended or ended holds) go when they come up; rebuild if they pile up.
+    if (this.deadlines.size > 2 * this.active.size + 1024) {
+      this.deadlines.replace([...this.active].map((active) => ({at: active.expiresAt, hold: active})));
+    }
+    this.arm();
+  }
+
+  private arm(): void {
     if (this.closed) return;
-    const delay = Math.min(Math.max(hold.expiresAt - this.now(), 0), MAX_TIMER_MS);
-    hold.timer = setTimeout(() => {
-      hold.timer = undefined;
-      this.settle(hold);
-      if (hold.status === 'HOLD_STATUS_ACTIVE') this.arm(hold);
-    }, delay);
+    const next = this.deadlines.peek();
+    if (!next || (this.timer && this.timerAt <= next.at)) return;
+    clearTimeout(this.timer);
+    this.timerAt = next.at;
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.timerAt = Number.POSITIVE_INFINITY;
+        this.settleDue();
+        this.arm();
+      },
+      Math.min(Math.max(next.at - this.now(), 0), MAX_TIMER_MS),
+    );
     // An idle mock must not keep the process alive for a pending hold.
-    hold.timer.unref();
+    this.timer.unref();
+  }
+
+  /** Drops a finished hold, and its reservation, from the maps; a newer hold of the same reservation id stays. */
+  private forget(hold: Hold): void {
+    if (hold.status === 'HOLD_STATUS_ACTIVE') return;
+    if (this.holdsByReservation.get(hold.reservationId) === hold) this.holdsByReservation.delete(hold.reservationId);
+    const reservation = hold.reservation;
+    if (reservation && this.reservations.get(reservation.id) === reservation) this.reservations.delete(reservation.id);
   }
 
   private end(hold: Hold, status: Exclude<HoldStatus, 'HOLD_STATUS_ACTIVE'>): void {
-    clearTimeout(hold.timer);
-    hold.timer = undefined;
     this.active.delete(hold);
+    (status === 'HOLD_STATUS_COMMITTED' ? this.confirmed : this.finished).add(hold, this.now());
     if (status === 'HOLD_STATUS_EXPIRED' || status === 'HOLD_STATUS_RELEASED') {
       for (const id of hold.seatIds) this.free(hold, id);
     }
@@ -293,10 +361,6 @@ export class ReservationState {
   }
 }
 
-export function newId(prefix: string): string {
-  return `${prefix}_${randomBytes(9).toString('base64url').replace(/[-_]/g, 'x')}`;
-}
-
 /** JSON with sorted keys, so two equal requests compare equal whatever their field order. */
 export function stableJson(value: unknown): string {
   return JSON.stringify(value, (_key, inner: unknown) =>
@@ -304,4 +368,63 @@ export function stableJson(value: unknown): string {
       ? Object.fromEntries(Object.entries(inner as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
       : inner,
   );
+}
+
+/** A binary min-heap. */
+class MinHeap<T> {
+  private items: T[] = [];
+
+  constructor(private readonly before: (a: T, b: T) => number) {}
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peek(): T | undefined {
+    return this.items[0];
+  }
+
+  push(item: T): void {
+    const {items} = this;
+    items.push(item);
+    let index = items.length - 1;
+    while (index > 0) {
+      const parent = (index - 1) >> 1;
+      if (this.before(items[index], items[parent]) >= 0) break;
+      [items[index], items[parent]] = [items[parent], items[index]];
+      index = parent;
+    }
+  }
+
+  pop(): T | undefined {
+    const {items} = this;
+    const top = items[0];
+    const last = items.pop();
+    if (items.length > 0 && last !== undefined) {
+      items[0] = last;
+      this.down(0);
+    }
+    return top;
+  }
+
+  /** Replaces the contents with `items`. */
+  replace(items: T[]): void {
+    this.items = items;
+    for (let index = (items.length >> 1) - 1; index >= 0; index--) this.down(index);
+  }
+
+  private down(start: number): void {
+    const {items} = this;
+    let index = start;
+    for (;;) {
+      const left = 2 * index + 1;
+      const right = left + 1;
+      let smallest = index;
+      if (left < items.length && this.before(items[left], items[smallest]) < 0) smallest = left;
+      if (right < items.length && this.before(items[right], items[smallest]) < 0) smallest = right;
+      if (smallest === index) return;
+      [items[index], items[smallest]] = [items[smallest], items[index]];
+      index = smallest;
+    }
+  }
 }
