@@ -1,5 +1,5 @@
 import {setTimeout as sleep} from 'node:timers/promises';
-import {isSameProcess, readLiveState, removeState, stateDir} from './state.js';
+import {isSameProcess, readLiveState, removeState, signalGroup, stateDir} from './state.js';
 import {STOP_GRACE_MS} from './supervisor.js';
 
 /**
@@ -11,19 +11,22 @@ export async function down(): Promise<string[] | undefined> {
   const dir = stateDir();
   const {state} = await readLiveState(dir);
   if (!state) return undefined;
-  process.kill(state.supervisor.pid, 'SIGTERM');
+  signalProcess(state.supervisor.pid, 'SIGTERM');
   const deadline = Date.now() + STOP_GRACE_MS * state.services.length + 5000;
   while (Date.now() < deadline && (await isSameProcess(state.supervisor))) await sleep(50);
   for (const service of state.services) {
-    if (service.process && (await isSameProcess(service.process))) {
-      try {
-        process.kill(-service.process.pid, 'SIGKILL');
-      } catch {
-        // Gone between the check and the kill.
-      }
-    }
+    if (service.process && (await isSameProcess(service.process))) signalGroup(service.process.pid, 'SIGKILL');
   }
-  if (await isSameProcess(state.supervisor)) process.kill(state.supervisor.pid, 'SIGKILL');
+  if (await isSameProcess(state.supervisor)) signalProcess(state.supervisor.pid, 'SIGKILL');
   await removeState(dir);
   return state.services.filter((service) => service.state !== 'reused').map((service) => service.name).reverse();
+}
+
+/** A process that exits between our check and the signal is fine. */
+function signalProcess(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Already gone.
+  }
 }

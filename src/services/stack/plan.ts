@@ -73,7 +73,8 @@ export async function planStack(options: StackOptions, env: Environment): Promis
     const grpcAddress = `127.0.0.1:${gateway.grpcPort}`;
     specs.push({
       name: 'gateway',
-      command: options.gatewayCommand ? {file: options.gatewayCommand, args: [], shell: true} : tacos('serve', 'gateway'),
+      // Another gateway runs under a watcher that stops its whole process tree with the stack.
+      command: options.gatewayCommand ? {file: process.execPath, args: [BIN, 'serve', 'command', '--run', options.gatewayCommand], shell: false} : tacos('serve', 'gateway'),
       // The gateway talks to the mocks this stack runs (unless --no-mocks: the env's addresses). Our
       // gateway reads the env file itself; another one (--gateway-cmd) gets its values, as compose does.
       env: options.gatewayCommand ? {...definedValues(env), ...mockAddresses} : mockAddresses,

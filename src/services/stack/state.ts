@@ -61,6 +61,18 @@ export async function isSameProcess(identity: ProcessIdentity | undefined): Prom
   return (await processStartTime(identity.pid)) === identity.startTime;
 }
 
+/** Signals a process's group (the process alone if it leads none); one that is already gone is fine. */
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  for (const target of [-pid, pid]) {
+    try {
+      process.kill(target, signal);
+      return;
+    } catch {
+      // No such group (or already gone): try the process itself.
+    }
+  }
+}
+
 export async function identify(pid: number): Promise<ProcessIdentity> {
   return {pid, startTime: (await processStartTime(pid)) ?? ''};
 }
@@ -75,7 +87,8 @@ export async function readLiveState(dir: string): Promise<{state?: StackState; s
   if (!state) return {staleRemoved: false};
   if (await isSameProcess(state.supervisor)) return {state, staleRemoved: false};
   for (const service of state.services) {
-    if (service.process && (await isSameProcess(service.process))) process.kill(service.process.pid, 'SIGTERM');
+    // Each service leads its process group: the group goes, whatever the service started.
+    if (service.process && (await isSameProcess(service.process))) signalGroup(service.process.pid, 'SIGTERM');
   }
   await removeState(dir);
   return {staleRemoved: true};

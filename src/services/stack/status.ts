@@ -32,11 +32,11 @@ export async function probeServices(state: StackState): Promise<ServiceStatus[]>
   );
 }
 
+/** What the probe found wins over what the state recorded; the record explains a silence. */
 function stateWord(service: ServiceState, running: boolean, answering: boolean): string {
   if (!running) return 'stopped';
-  if (service.state === 'reused') return answering ? 'reused' : 'unhealthy';
-  if (service.state === 'starting' || service.state === 'restarting') return service.state;
-  return answering ? 'ready' : 'unhealthy';
+  if (answering) return service.state === 'reused' ? 'reused' : 'ready';
+  return service.state === 'starting' || service.state === 'restarting' ? service.state : 'unhealthy';
 }
 
 function probeUrl(url: string): Promise<boolean> {

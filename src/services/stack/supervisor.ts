@@ -11,7 +11,7 @@ import {WATCH_PARENT_ENV} from '../signals.js';
 import type {ServiceSpec} from './plan.js';
 import {portOwner} from './proc.js';
 import {waitUntil} from './probes.js';
-import {identify, removeState, writeState, type ServiceName, type ServiceState, type StackState} from './state.js';
+import {identify, removeState, signalGroup, writeState, type ServiceName, type ServiceState, type StackState} from './state.js';
 
 export interface SupervisorOptions {
   specs: ServiceSpec[];
@@ -95,14 +95,6 @@ class ServiceRun {
     if (this.lastLines.length > LAST_LINES) this.lastLines.shift();
     this.log?.write(`${line}\n`);
     this.echo?.(this.spec.name, line);
-  }
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // Already gone.
   }
 }
 
