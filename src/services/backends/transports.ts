@@ -1,5 +1,9 @@
 import type {FileRegistry, JsonObject} from '@bufbuild/protobuf';
-import {credentials, makeGenericClientConstructor, Metadata, type Client, type ServiceDefinition, type ServiceError} from '@grpc/grpc-js';
+import {Metadata, type ServiceError} from '@grpc/grpc-js';
+import {PaymentServiceClient} from '../../generated/contracts/payment/v1/PaymentServiceClient.js';
+import {InventoryServiceClient} from '../../generated/contracts/reservation/v1/InventoryServiceClient.js';
+import {ReservationServiceClient} from '../../generated/contracts/reservation/v1/ReservationServiceClient.js';
+import {GeneratedClient, type CallOptions, type ClientSettings} from '../../generated/contracts/runtime.js';
 import type {PackageDefinition} from '@grpc/proto-loader';
 import {Pool} from 'undici';
 import {methodCodec, type MethodCodec} from '../grpc/json-codec.js';
@@ -16,10 +20,17 @@ export interface Transport {
   close(): Promise<void>;
 }
 
-/** gRPC over one channel to the backend's address. */
+/** The generated clients (tacos gen, template ts-grpc-js) of the services the gateway calls. */
+const GENERATED_CLIENTS: Record<string, new (settings: ClientSettings) => GeneratedClient> = {
+  'reservation.v1.ReservationService': ReservationServiceClient,
+  'reservation.v1.InventoryService': InventoryServiceClient,
+  'payment.v1.PaymentService': PaymentServiceClient,
+};
+
+/** gRPC over one channel to the backend's address, through the generated typed clients. */
 export class GrpcTransport implements Transport {
   readonly protocol = 'grpc';
-  private readonly clients = new Map<string, Client & Record<string, Function>>();
+  private readonly clients = new Map<string, GeneratedClient>();
 
   constructor(
     private readonly backend: string,
@@ -30,20 +41,16 @@ export class GrpcTransport implements Transport {
     private readonly maxReconnectBackoffMs: number,
   ) {}
 
-  call(service: string, method: string, request: object, timeoutMs: number, context: CallContext): Promise<object> {
-    const client = this.client(service);
+  async call(service: string, method: string, request: object, timeoutMs: number, context: CallContext): Promise<object> {
+    const client = this.client(service) as unknown as Record<string, (request: object, options: CallOptions) => Promise<object>>;
     const metadata = new Metadata();
     metadata.set('x-request-id', context.requestId);
-    if (context.signal?.aborted) return Promise.reject(callerGone(this.backend));
-    return new Promise((resolve, reject) => {
-      const cancel = () => call.cancel();
-      const call = client[method](request, metadata, {deadline: Date.now() + timeoutMs}, (error: ServiceError | null, response: object) => {
-        context.signal?.removeEventListener('abort', cancel);
-        if (!error) resolve(response);
-        else reject(context.signal?.aborted ? callerGone(this.backend) : fromGrpcError(this.backend, error, this.registry));
-      });
-      context.signal?.addEventListener('abort', cancel, {once: true});
-    });
+    if (context.signal?.aborted) throw callerGone(this.backend);
+    try {
+      return await client[method](request, {timeoutMs, metadata, signal: context.signal});
+    } catch (error) {
+      throw context.signal?.aborted ? callerGone(this.backend) : fromGrpcError(this.backend, error as ServiceError, this.registry);
+    }
   }
 
   async close(): Promise<void> {
@@ -51,14 +58,16 @@ export class GrpcTransport implements Transport {
     this.clients.clear();
   }
 
-  private client(service: string) {
+  private client(service: string): GeneratedClient {
     let client = this.clients.get(service);
     if (!client) {
-      const Constructor = makeGenericClientConstructor(this.definition[service] as ServiceDefinition, service);
-      client = new Constructor(this.address, credentials.createInsecure(), {
-        'grpc.initial_reconnect_backoff_ms': 250,
-        'grpc.max_reconnect_backoff_ms': this.maxReconnectBackoffMs,
-      }) as Client & Record<string, Function>;
+      const Client = GENERATED_CLIENTS[service];
+      if (!Client) throw new Error(`no generated client for ${service}`);
+      client = new Client({
+        address: this.address,
+        definition: this.definition,
+        channelOptions: {'grpc.initial_reconnect_backoff_ms': 250, 'grpc.max_reconnect_backoff_ms': this.maxReconnectBackoffMs},
+      });
       this.clients.set(service, client);
     }
     return client;

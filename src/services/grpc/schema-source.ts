@@ -5,12 +5,11 @@ import {mkdir, readFile, rename, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {fromBinary, toBinary} from '@bufbuild/protobuf';
 import {FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto} from '@bufbuild/protobuf/wkt';
-import {Metadata} from '@grpc/grpc-js';
+import {Client, Metadata} from '@grpc/grpc-js';
 import {TacosError, errorMessage, usageError} from '../errors.js';
 import {stateDir} from '../stack/state.js';
-import {reflect} from './reflection-client.js';
 import {buildSchema, type Schema} from './schema.js';
-import type {Target} from './target.js';
+import {connect, type Target} from './target.js';
 
 export interface SchemaOptions {
   target: Target;
@@ -18,6 +17,7 @@ export interface SchemaOptions {
   reflectHeaders: Array<[string, string]>;
   refresh: boolean;
   timeoutMs: number;
+  connectTimeoutMs?: number;
   /** .proto files instead of reflection, with their import dirs. */
   protoFiles?: string[];
   importDirs?: string[];
@@ -40,8 +40,17 @@ export async function loadSchema(options: SchemaOptions): Promise<Schema> {
     const cached = await readFile(cacheFile, 'utf8').then((text) => JSON.parse(text) as CachedSchema, () => undefined);
     if (cached) return buildSchema(cached.files.map((file) => fromBinary(FileDescriptorProtoSchema, Buffer.from(file, 'base64'))), cached.services);
   }
+  // Fail fast and say why (nothing listening, TLS mismatch) before reflection says only UNAVAILABLE.
+  const probe = new Client(options.target.address, options.target.credentials, options.target.channelOptions);
+  try {
+    await connect(probe, options.target, options.connectTimeoutMs ?? 5000);
+  } finally {
+    probe.close();
+  }
   const metadata = new Metadata();
   for (const [key, value] of options.reflectHeaders) metadata.add(key, value);
+  // Loaded only on a cache miss: the reflection client and its protos cost start-up time.
+  const {reflect} = await import('./reflection-client.js');
   const reflected = await reflect({
     address: options.target.address,
     credentials: options.target.credentials,

@@ -60,6 +60,9 @@ export function buildSchema(received: FileDescriptorProto[], serviceNames?: stri
     for (const desc of file.enumType) definedIn.set(`${scope}.${desc.name}`, file.name);
     for (const desc of file.service) definedIn.set(`${scope}.${desc.name}`, file.name);
   };
+  for (const file of files.values()) index(file);
+  for (const file of files.values()) qualifyTypeNames(file, definedIn);
+  definedIn.clear();
   for (const file of files.values()) {
     renameMapEntries(file);
     index(file);
@@ -68,7 +71,7 @@ export function buildSchema(received: FileDescriptorProto[], serviceNames?: stri
   for (const file of [...files.values()]) {
     for (const name of [...file.dependency, ...referencedTypes(file).map((type) => wellKnownFileOf(type))]) {
       const known = name && WELL_KNOWN.get(name);
-      if (known && !files.has(known.name)) {
+      if (known && !files.has(known.name) && !known.messageType.some((desc) => definedIn.has(`.google.protobuf.${desc.name}`))) {
         files.set(known.name, known);
         index(known);
       }
@@ -159,4 +162,43 @@ function dependencyOrder(files: Map<string, FileDescriptorProto>): FileDescripto
   };
   for (const file of files.values()) visit(file);
   return ordered;
+}
+
+/**
+ * protobufjs's toDescriptor (behind @grpc/reflection and --proto) writes type names relative to the
+ * message that uses them ("Labels", "google.protobuf.Timestamp"); resolve them as protoc does,
+ * innermost scope first, into fully qualified names (".pkg.Msg.Labels").
+ */
+function qualifyTypeNames(file: FileDescriptorProto, definedIn: Map<string, string>): void {
+  const qualify = (name: string, scope: string): string => {
+    if (!name || name.startsWith('.')) return name;
+    const parts = scope.split('.').filter(Boolean);
+    for (let i = parts.length; i >= 0; i--) {
+      const candidate = `.${[...parts.slice(0, i), name].join('.')}`;
+      if (definedIn.has(candidate)) return candidate;
+    }
+    return `.${name}`;
+  };
+  const message = (desc: DescriptorProto, scope: string) => {
+    const own = `${scope}.${desc.name}`;
+    for (const field of [...desc.field, ...desc.extension]) {
+      // protobufjs writes json_name "" (set, but empty): every field would print as "".
+      if (field.jsonName === '') field.jsonName = field.name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+      if (field.typeName) field.typeName = qualify(field.typeName, own);
+      if (field.extendee) field.extendee = qualify(field.extendee, own);
+    }
+    for (const nested of desc.nestedType) message(nested, own);
+  };
+  const scope = file.package ? `.${file.package}` : '';
+  for (const desc of file.messageType) message(desc, scope);
+  for (const field of file.extension) {
+    if (field.typeName) field.typeName = qualify(field.typeName, scope);
+    if (field.extendee) field.extendee = qualify(field.extendee, scope);
+  }
+  for (const service of file.service) {
+    for (const method of service.method) {
+      method.inputType = qualify(method.inputType, scope);
+      method.outputType = qualify(method.outputType, scope);
+    }
+  }
 }

@@ -1,9 +1,11 @@
 import {readFile} from 'node:fs/promises';
+import {connect as tlsConnect} from 'node:tls';
+import {isIP} from 'node:net';
 import {connectivityState, credentials as grpcCredentials, type ChannelCredentials, type Client, type ChannelOptions} from '@grpc/grpc-js';
 import {loadEnvironment} from '../config.js';
 import {TacosError, errorMessage, usageError} from '../errors.js';
 import {readGatewayConfig} from '../gateway/config.js';
-import {tcpOpen} from '../stack/probes.js';
+import {tcpOpen} from '../net.js';
 
 export interface TargetOptions {
   envName?: string;
@@ -25,6 +27,8 @@ export interface Target {
   credentials: ChannelCredentials;
   channelOptions: ChannelOptions;
   tls: boolean;
+  /** How the certificate is checked (for explaining a failed handshake). */
+  verify?: {ca: Buffer | null; servername?: string; insecure: boolean};
 }
 
 const LOOPBACK = /^(localhost|127(\.\d+){3}|\[?::1\]?)$/;
@@ -60,6 +64,7 @@ export async function resolveTarget(options: TargetOptions): Promise<Target> {
     credentials: grpcCredentials.createSsl(ca, key, cert, options.insecure ? {checkServerIdentity: () => undefined, rejectUnauthorized: false} : {}),
     channelOptions,
     tls,
+    verify: {ca, servername: options.servername, insecure: Boolean(options.insecure)},
   };
 }
 
@@ -90,6 +95,15 @@ export async function connect(client: Client, target: Target, timeoutMs: number)
 async function explainFailure(target: Target): Promise<TacosError> {
   const match = /^(.*):(\d+)$/.exec(target.address);
   const listening = match ? await tcpOpen(match[1].replace(/^\[|\]$/g, ''), Number(match[2])) : false;
+  if (listening && target.tls && match) {
+    const problem = await certificateProblem(match[1].replace(/^\[|\]$/g, ''), Number(match[2]), target);
+    if (problem) {
+      return new TacosError(`The certificate of ${target.address} is not trusted: ${problem}.`, {
+        hint: 'Give its CA with --cacert FILE (and --servername NAME if it names another host), or skip verification with --insecure.',
+        code: 'CONNECT_FAILED',
+      });
+    }
+  }
   if (!listening) {
     return new TacosError(`Nothing answers at ${target.address}.`, {hint: 'Is `tacos up` running? Or give --addr HOST:PORT.', code: 'CONNECT_FAILED'});
   }
@@ -97,4 +111,23 @@ async function explainFailure(target: Target): Promise<TacosError> {
     `${target.address} accepts connections but not ${target.tls ? 'TLS' : 'plaintext'} gRPC: it probably speaks ${target.tls ? 'plaintext' : 'TLS'}.`,
     {hint: target.tls ? 'Try --plaintext.' : 'Try --tls (and --insecure for a self-signed certificate).', code: 'CONNECT_FAILED'},
   );
+}
+
+/** A TLS handshake of our own: the verification error, if the server speaks TLS but its certificate is refused. */
+function certificateProblem(host: string, port: number, target: Target): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const servername = target.verify?.servername ?? (isIP(host) ? undefined : host);
+    const socket = tlsConnect({host, port, servername, ca: target.verify?.ca ?? undefined, rejectUnauthorized: false, ALPNProtocols: ['h2']});
+    const done = (problem?: string) => {
+      socket.destroy();
+      resolve(problem);
+    };
+    socket.setTimeout(2000, () => done());
+    socket.once('error', () => done());
+    socket.once('secureConnect', () => {
+      if (target.verify?.insecure) return done();
+      const error = socket.authorizationError ?? (servername ? undefined : undefined);
+      done(error ? String((error as Error).message ?? error) : undefined);
+    });
+  });
 }

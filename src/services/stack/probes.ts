@@ -1,22 +1,8 @@
-import {connect} from 'node:net';
+export {tcpOpen} from '../net.js';
 import {credentials, type Client, type ServiceDefinition} from '@grpc/grpc-js';
 import {makeGenericClientConstructor} from '@grpc/grpc-js';
 import {Redis} from 'ioredis';
 import {packageDefinition} from '../grpc/server.js';
-
-/** A TCP connect within the timeout. */
-export function tcpOpen(host: string, port: number, timeoutMs = 500): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({host, port});
-    const done = (open: boolean) => {
-      socket.destroy();
-      resolve(open);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
 
 /** Redis answers PING (with AUTH when a password is set). */
 export async function redisAnswers(host: string, port: number, password?: string, timeoutMs = 500): Promise<boolean> {

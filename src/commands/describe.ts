@@ -1,0 +1,18 @@
+import {Args} from '@oclif/core';
+import {TacosCommand} from '../cli/base-command.js';
+import {connectionFlags, connectionOptions} from '../cli/grpc-flags.js';
+import {openTarget} from '../services/grpc/call-runner.js';
+import {describeSymbol} from '../services/grpc/describe.js';
+
+export default class Describe extends TacosCommand {
+  static override summary = 'Show a service, method, message or enum as proto source, with its comments.';
+  static override examples = ['<%= config.bin %> describe gateway.v1.QueueService', '<%= config.bin %> describe JoinQueueRequest', '<%= config.bin %> describe QueueService.JoinQueue'];
+  static override args = {symbol: Args.string({description: 'The symbol (full or short name).', required: true})};
+  static override flags = connectionFlags;
+
+  async run(): Promise<void> {
+    const {args, flags} = await this.parse(Describe);
+    const {schema} = await openTarget(connectionOptions(flags));
+    this.log(describeSymbol(schema, args.symbol));
+  }
+}

@@ -1,0 +1,18 @@
+import {Args} from '@oclif/core';
+import {TacosCommand} from '../cli/base-command.js';
+import {connectionFlags, connectionOptions} from '../cli/grpc-flags.js';
+import {openTarget} from '../services/grpc/call-runner.js';
+import {listMethods, listServices} from '../services/grpc/describe.js';
+
+export default class List extends TacosCommand {
+  static override summary = "List a server's services, or a service's methods with their streaming kind.";
+  static override examples = ['<%= config.bin %> list', '<%= config.bin %> list QueueService', '<%= config.bin %> list --addr localhost:8011'];
+  static override args = {service: Args.string({description: 'A service (full or short name).'})};
+  static override flags = connectionFlags;
+
+  async run(): Promise<void> {
+    const {args, flags} = await this.parse(List);
+    const {schema} = await openTarget(connectionOptions(flags));
+    for (const line of args.service ? listMethods(schema, args.service) : listServices(schema)) this.log(line);
+  }
+}
