@@ -35,7 +35,7 @@ export default class Gen extends TacosCommand {
     for (const result of results) {
       if (mode === 'dry-run') for (const file of result.files) this.log(`would write ${file}`);
       else if (mode === 'check') this.log(`${result.template}: ${result.files.length} files up to date in ${result.outDir}`);
-      else this.log(`${result.template}: ${result.written.length} written, ${result.unchanged.length} unchanged in ${result.outDir}`);
+      else this.log(`${result.template}: ${result.written.length} written, ${result.unchanged.length} unchanged${result.removed.length ? `, ${result.removed.length} removed (no longer generated)` : ''} in ${result.outDir}`);
     }
   }
 }

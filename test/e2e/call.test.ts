@@ -64,7 +64,7 @@ describe('tacos call against a server with reflection v1alpha only', () => {
     expect(jsonObjects(result.stdout)[0].got).toMatchObject({fInt64: '0', fBool: false, color: 'COLOR_UNSPECIFIED', repeatedString: [], counts: {}});
   });
 
-  it('-d @file, -d @- and piped stdin', async () => {
+  it('-d @file, -d @- (stdin), and no -d off a terminal (an empty request)', async () => {
     const file = path.join(project, 'request.json');
     await writeFile(file, JSON.stringify({title: 'file', by_id: {[BIG]: {name: 'big'}}}));
     const fromFile = await tacos(['call', '--addr', srv().address, 'AllTypes.Unary', '-d', `@${file}`]);
@@ -75,9 +75,10 @@ describe('tacos call against a server with reflection v1alpha only', () => {
     expect(dash.code).toBe(0);
     expect(jsonObjects(dash.stdout)[0].got).toEqual({title: 'stdin'});
 
+    // Without -d off a terminal: an empty request, as grpcurl sends; an open stdin is never waited for.
     const piped = await tacos(['call', '--addr', srv().address, 'AllTypes.Unary'], {input: '{"title":"piped"}\n'});
     expect(piped.code).toBe(0);
-    expect(jsonObjects(piped.stdout)[0].got).toEqual({title: 'piped'});
+    expect(jsonObjects(piped.stdout)[0].got).toEqual({});
   });
 
   it('streams: server streaming prints three messages; client and bidi streaming take several JSON objects from stdin', async () => {

@@ -42,26 +42,29 @@ export interface ClientSettings {
 
 type Method = protoLoader.MethodDefinition<object, object>;
 
-/** What every generated client shares: one channel, and a call of each streaming kind. */
+/**
+ * What every generated client shares: one channel, and a call of each streaming kind. Its members
+ * start with `$` so that no rpc name (`unary`, `client` ...) can clash with them.
+ */
 export class GeneratedClient {
-  protected readonly client: grpc.Client;
-  private readonly methods: Record<string, Method>;
+  protected readonly $client: grpc.Client;
+  private readonly $methods: Record<string, Method>;
 
   constructor(service: string, settings: ClientSettings) {
     const methods = settings.definition[service] as Record<string, Method> | undefined;
     if (!methods) throw new Error(`${service} is not in the loaded definition`);
-    this.methods = methods;
-    this.client = new grpc.Client(settings.address, settings.credentials ?? grpc.credentials.createInsecure(), settings.channelOptions);
+    this.$methods = methods;
+    this.$client = new grpc.Client(settings.address, settings.credentials ?? grpc.credentials.createInsecure(), settings.channelOptions);
   }
 
   close(): void {
-    this.client.close();
+    this.$client.close();
   }
 
-  protected unary<Req, Res>(method: string, request: Req, options: CallOptions = {}): Promise<Res> {
-    const definition = this.methods[method];
+  protected $unary<Req, Res>(method: string, request: Req, options: CallOptions = {}): Promise<Res> {
+    const definition = this.$methods[method];
     return new Promise((resolve, reject) => {
-      const call = this.client.makeUnaryRequest<Req, Res>(
+      const call = this.$client.makeUnaryRequest<Req, Res>(
         definition.path,
         definition.requestSerialize as (value: Req) => Buffer,
         definition.responseDeserialize as (value: Buffer) => Res,
@@ -74,9 +77,9 @@ export class GeneratedClient {
     });
   }
 
-  protected serverStream<Req, Res>(method: string, request: Req, options: CallOptions = {}): AsyncIterable<Res> {
-    const definition = this.methods[method];
-    const call = this.client.makeServerStreamRequest<Req, Res>(
+  protected $serverStream<Req, Res>(method: string, request: Req, options: CallOptions = {}): AsyncIterable<Res> {
+    const definition = this.$methods[method];
+    const call = this.$client.makeServerStreamRequest<Req, Res>(
       definition.path,
       definition.requestSerialize as (value: Req) => Buffer,
       definition.responseDeserialize as (value: Buffer) => Res,
@@ -88,10 +91,10 @@ export class GeneratedClient {
     return call;
   }
 
-  protected clientStream<Req, Res>(method: string, requests: AsyncIterable<Req> | Iterable<Req>, options: CallOptions = {}): Promise<Res> {
-    const definition = this.methods[method];
+  protected $clientStream<Req, Res>(method: string, requests: AsyncIterable<Req> | Iterable<Req>, options: CallOptions = {}): Promise<Res> {
+    const definition = this.$methods[method];
     return new Promise((resolve, reject) => {
-      const call = this.client.makeClientStreamRequest<Req, Res>(
+      const call = this.$client.makeClientStreamRequest<Req, Res>(
         definition.path,
         definition.requestSerialize as (value: Req) => Buffer,
         definition.responseDeserialize as (value: Buffer) => Res,
@@ -104,9 +107,9 @@ export class GeneratedClient {
     });
   }
 
-  protected bidi<Req, Res>(method: string, requests: AsyncIterable<Req> | Iterable<Req>, options: CallOptions = {}): AsyncIterable<Res> {
-    const definition = this.methods[method];
-    const call = this.client.makeBidiStreamRequest<Req, Res>(
+  protected $bidi<Req, Res>(method: string, requests: AsyncIterable<Req> | Iterable<Req>, options: CallOptions = {}): AsyncIterable<Res> {
+    const definition = this.$methods[method];
+    const call = this.$client.makeBidiStreamRequest<Req, Res>(
       definition.path,
       definition.requestSerialize as (value: Req) => Buffer,
       definition.responseDeserialize as (value: Buffer) => Res,

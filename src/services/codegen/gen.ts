@@ -1,7 +1,8 @@
 import path from 'node:path';
 import {TacosError} from '../errors.js';
 import {PACKAGE_ROOT} from '../paths.js';
-import {DEFAULT_TEMPLATES_DIR, listTemplates, renderTemplate, staleFiles, writeGenerated} from './generate.js';
+import {rm} from 'node:fs/promises';
+import {DEFAULT_TEMPLATES_DIR, listTemplates, orphanedFiles, renderTemplate, staleFiles, writeGenerated} from './generate.js';
 import {buildModel} from './model.js';
 
 export interface GenOptions {
@@ -20,6 +21,8 @@ export interface GenResult {
   files: string[];
   written: string[];
   unchanged: string[];
+  /** Files this template generated before but no longer does, deleted. */
+  removed: string[];
 }
 
 /**
@@ -37,9 +40,11 @@ export async function gen(options: GenOptions): Promise<GenResult[]> {
     const outDir = options.outDir && names.length > 1 ? path.join(options.outDir, name) : options.outDir;
     const rendered = await renderTemplate({template: name, templatesDir, protoDir, outDir}, model);
     const files = rendered.files.map((file) => path.join(rendered.outDir, file.path));
-    if (options.mode === 'check') stale.push(...(await staleFiles(rendered.outDir, rendered.files)));
+    const orphans = await orphanedFiles(rendered.outDir, name, rendered.files);
+    if (options.mode === 'check') stale.push(...(await staleFiles(rendered.outDir, rendered.files)), ...orphans.map((file) => `${file} (no longer generated)`));
     const report = options.mode === 'write' ? await writeGenerated(rendered.outDir, rendered.files) : {written: [], unchanged: []};
-    results.push({template: name, outDir: rendered.outDir, files, ...report});
+    if (options.mode === 'write') await Promise.all(orphans.map((file) => rm(file)));
+    results.push({template: name, outDir: rendered.outDir, files, ...report, removed: options.mode === 'write' ? orphans : []});
   }
   if (stale.length > 0) {
     throw new TacosError(`Generated files are stale (or missing): ${stale.join(', ')}.`, {hint: 'Run `tacos gen` (with the same --template/--out) and commit the result.', code: 'GEN_STALE'});

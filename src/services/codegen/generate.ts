@@ -81,7 +81,9 @@ export async function renderTemplate(options: GenerateOptions, model?: CodegenMo
       }
     }
   }
-  return {template, outDir: options.outDir ?? template.defaultOut, files};
+  // A template's own output dir is in the project of the .proto files (the proto dir's parent), wherever tacos runs.
+  const outDir = options.outDir ?? path.resolve(path.dirname(path.resolve(options.protoDir)), template.defaultOut);
+  return {template, outDir, files};
 }
 
 /** Per service, package or file when the path's placeholders name one (`{{service.name}}`, `{{goClientFile package}}`). */
@@ -114,6 +116,24 @@ export async function writeGenerated(outDir: string, files: GeneratedFile[]): Pr
     report.written.push(target);
   }
   return report;
+}
+
+/**
+ * Files in the output dir that this template generated once but would not now (a service or
+ * package removed): recognised by the header, so hand-written files are never touched.
+ */
+export async function orphanedFiles(outDir: string, template: string, files: GeneratedFile[]): Promise<string[]> {
+  const expected = new Set(files.map((file) => path.join(outDir, file.path)));
+  const marker = `tacos gen (template ${template})`;
+  const entries = await readdir(outDir, {recursive: true, withFileTypes: true}).catch(() => []);
+  const orphans: string[] = [];
+  for (const entry of entries.filter((candidate) => candidate.isFile())) {
+    const file = path.join(entry.parentPath, entry.name);
+    if (expected.has(file)) continue;
+    const head = (await readFile(file, 'utf8').catch(() => '')).slice(0, 200);
+    if (head.includes(marker)) orphans.push(file);
+  }
+  return orphans.sort();
 }
 
 /** The files whose content on disk differs from what would be generated (missing ones included). */

@@ -32,6 +32,17 @@ const TS_WELL_KNOWN: Record<string, string> = {
   'google.protobuf.Empty': 'Record<string, never>',
   'google.protobuf.Struct': '{fields: Record<string, unknown>}',
   'google.protobuf.Value': 'Record<string, unknown>',
+  'google.protobuf.ListValue': '{values: Record<string, unknown>[]}',
+  'google.protobuf.FieldMask': '{paths: string[]}',
+  'google.protobuf.DoubleValue': '{value: number}',
+  'google.protobuf.FloatValue': '{value: number}',
+  'google.protobuf.Int64Value': '{value: string}',
+  'google.protobuf.UInt64Value': '{value: string}',
+  'google.protobuf.Int32Value': '{value: number}',
+  'google.protobuf.UInt32Value': '{value: number}',
+  'google.protobuf.BoolValue': '{value: boolean}',
+  'google.protobuf.StringValue': '{value: string}',
+  'google.protobuf.BytesValue': '{value: Buffer}',
 };
 
 const GO_SCALARS: Record<string, string> = {
@@ -68,10 +79,12 @@ export function registerHelpers(engine: Engine, model: CodegenModel): void {
   /** A message or enum's TypeScript name, seen from `from` (a package name). */
   const tsRef = (fullName: string, from: string, output: boolean): string => {
     if (TS_WELL_KNOWN[fullName]) return TS_WELL_KNOWN[fullName];
-    if (/^google\.protobuf\.\w+Value$/.test(fullName)) return '{value: unknown}';
     const pkg = typePackage.get(fullName);
+    if (pkg === undefined) {
+      throw new Error(`${fullName} is neither in the .proto files given nor a well-known type this template knows; give its file in the proto dir`);
+    }
     const name = `${localName.get(fullName) ?? fullName.split('.').pop()}${output && !enums.has(fullName) ? '__Output' : ''}`;
-    return pkg === undefined || pkg === from ? name : `${alias(pkg)}.${name}`;
+    return pkg === from ? name : `${alias(pkg)}.${name}`;
   };
   const tsElement = (field: FieldModel, from: string, output: boolean) =>
     field.kind === 'scalar' ? TS_SCALARS[field.type] ?? 'unknown' : tsRef(field.type, from, output);

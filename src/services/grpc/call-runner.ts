@@ -41,7 +41,7 @@ export interface Terminal {
 
 export interface Connected {
   target: Target;
-  schema: Schema;
+  schema: Schema & {cachedAt?: string};
   registry: Registry;
   callHeaders: Array<[string, string]>;
 }
@@ -83,14 +83,23 @@ export interface Prompter {
  * responses as they arrive, then the status. Returns the exit code: 0, or 64 + the gRPC code.
  */
 export async function runCall(options: CallRunOptions, terminal: Terminal, prompter: () => Promise<Prompter>): Promise<number> {
-  const connected = await openTarget(options);
-  const {schema, registry} = connected;
   if (!options.method && !terminal.interactive) throw usageError('Name the method to call, e.g. QueueService.JoinQueue.', '`tacos list` shows the services.');
-  const method = options.method ? findMethod(schema, options.method) : await (await prompter()).method(schema);
+  let connected = await openTarget(options);
+  let method: DescMethod;
+  try {
+    method = options.method ? findMethod(connected.schema, options.method) : await (await prompter()).method(connected.schema);
+  } catch (error) {
+    // A name the cached schema does not know may be new on the server: ask it once more.
+    if (!connected.schema.cachedAt || !options.method) throw error;
+    connected = await openTarget({...options, refresh: true});
+    method = findMethod(connected.schema, options.method);
+  }
+  const {schema, registry} = connected;
   let requests: JsonValue[];
   if (options.data !== undefined) requests = await readRequestData(options.data, terminal.readStdin);
   else if (terminal.interactive) requests = await (await prompter()).request(method, registry);
-  else requests = await readRequestData(await terminal.readStdin(), async () => '');
+  // Without -d and without a terminal: an empty request, as grpcurl sends (stdin only with -d @-).
+  else requests = [];
   // No request at all is an empty message, as grpcurl sends (unary and server streaming need one).
   if (requests.length === 0 && (method.methodKind === 'unary' || method.methodKind === 'server_streaming')) requests = [{}];
 
@@ -126,6 +135,7 @@ export async function runCall(options: CallRunOptions, terminal: Terminal, promp
   } else {
     if (options.verbose) terminal.out(`Response trailers:\n${formatMetadata(trailers)}\n`);
     if (status.code !== 0) terminal.err(formatError(status.code, status.details, decodeDetails(status, detailTypes)));
+    if (status.code === 12 && schema.cachedAt) terminal.err(`The schema was cached at ${schema.cachedAt}: if the server changed, rerun with --refresh.\n`);
   }
   return exitCodeOf(status.code);
 }

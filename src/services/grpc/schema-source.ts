@@ -5,9 +5,10 @@ import {mkdir, readFile, rename, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {fromBinary, toBinary} from '@bufbuild/protobuf';
 import {FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto} from '@bufbuild/protobuf/wkt';
-import {Client, Metadata} from '@grpc/grpc-js';
+import {Client} from '@grpc/grpc-js';
 import {TacosError, errorMessage, usageError} from '../errors.js';
 import {stateDir} from '../stack/state.js';
+import {metadataOf} from './call.js';
 import {buildSchema, type Schema} from './schema.js';
 import {connect, type Target} from './target.js';
 
@@ -26,6 +27,7 @@ export interface SchemaOptions {
 interface CachedSchema {
   services: string[];
   files: string[];
+  cachedAt: string;
 }
 
 /**
@@ -33,12 +35,15 @@ interface CachedSchema {
  * the answer cached per target and reflection headers in .tacos/cache/, so a second call does not
  * ask again (--refresh asks anew).
  */
-export async function loadSchema(options: SchemaOptions): Promise<Schema> {
+export async function loadSchema(options: SchemaOptions): Promise<Schema & {cachedAt?: string}> {
   if (options.protoFiles?.length) return buildSchema(await parseProtoFiles(options.protoFiles, options.importDirs ?? []));
   const cacheFile = path.join(stateDir(), 'cache', 'reflection', `${cacheKey(options)}.json`);
   if (!options.refresh) {
     const cached = await readFile(cacheFile, 'utf8').then((text) => JSON.parse(text) as CachedSchema, () => undefined);
-    if (cached) return buildSchema(cached.files.map((file) => fromBinary(FileDescriptorProtoSchema, Buffer.from(file, 'base64'))), cached.services);
+    if (cached) {
+      const schema = buildSchema(cached.files.map((file) => fromBinary(FileDescriptorProtoSchema, Buffer.from(file, 'base64'))), cached.services);
+      return {...schema, cachedAt: cached.cachedAt};
+    }
   }
   // Fail fast and say why (nothing listening, TLS mismatch) before reflection says only UNAVAILABLE.
   const probe = new Client(options.target.address, options.target.credentials, options.target.channelOptions);
@@ -47,8 +52,7 @@ export async function loadSchema(options: SchemaOptions): Promise<Schema> {
   } finally {
     probe.close();
   }
-  const metadata = new Metadata();
-  for (const [key, value] of options.reflectHeaders) metadata.add(key, value);
+  const metadata = metadataOf(options.reflectHeaders);
   // Loaded only on a cache miss: the reflection client and its protos cost start-up time.
   const {reflect} = await import('./reflection-client.js');
   const reflected = await reflect({
@@ -67,7 +71,7 @@ export async function loadSchema(options: SchemaOptions): Promise<Schema> {
   const schema = buildSchema(reflected.files, reflected.services);
   await mkdir(path.dirname(cacheFile), {recursive: true});
   const tmp = `${cacheFile}.${process.pid}.tmp`;
-  const cached: CachedSchema = {services: reflected.services, files: reflected.files.map((file) => Buffer.from(toBinary(FileDescriptorProtoSchema, file)).toString('base64'))};
+  const cached: CachedSchema = {cachedAt: new Date().toISOString(), services: reflected.services, files: reflected.files.map((file) => Buffer.from(toBinary(FileDescriptorProtoSchema, file)).toString('base64'))};
   await writeFile(tmp, JSON.stringify(cached));
   await rename(tmp, cacheFile);
   return schema;

@@ -15,22 +15,22 @@ export class WebSocketServiceClient extends GeneratedClient {
   // Streams position changes and system notices for a waiting token until it is admitted,
   // expires or the client goes away.
   StreamQueueUpdates(request: gateway_v1.StreamQueueUpdatesRequest, options?: CallOptions): AsyncIterable<gateway_v1.StreamQueueUpdatesResponse__Output> {
-    return this.serverStream('StreamQueueUpdates', request, options);
+    return this.$serverStream('StreamQueueUpdates', request, options);
   }
 
   // Streams state changes of a user's reservations.
   StreamReservationUpdates(request: gateway_v1.StreamReservationUpdatesRequest, options?: CallOptions): AsyncIterable<gateway_v1.StreamReservationUpdatesResponse__Output> {
-    return this.serverStream('StreamReservationUpdates', request, options);
+    return this.$serverStream('StreamReservationUpdates', request, options);
   }
 
   // Streams state changes of a user's payments.
   StreamPaymentUpdates(request: gateway_v1.StreamPaymentUpdatesRequest, options?: CallOptions): AsyncIterable<gateway_v1.StreamPaymentUpdatesResponse__Output> {
-    return this.serverStream('StreamPaymentUpdates', request, options);
+    return this.$serverStream('StreamPaymentUpdates', request, options);
   }
 
   // Sends a notification to a connected user or session.
 
   SendMessage(request: gateway_v1.SendMessageRequest, options?: CallOptions): Promise<gateway_v1.SendMessageResponse__Output> {
-    return this.unary('SendMessage', request, options);
+    return this.$unary('SendMessage', request, options);
   }
 }
