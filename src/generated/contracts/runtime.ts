@@ -88,7 +88,7 @@ export class GeneratedClient {
       callOptions(options),
     );
     cancelOnAbort(call, options.signal);
-    return call;
+    return messages(call);
   }
 
   protected $clientStream<Req, Res>(method: string, requests: AsyncIterable<Req> | Iterable<Req>, options: CallOptions = {}): Promise<Res> {
@@ -118,7 +118,7 @@ export class GeneratedClient {
     );
     cancelOnAbort(call, options.signal);
     void send(call, requests);
-    return call;
+    return messages(call);
   }
 }
 
@@ -127,10 +127,25 @@ function callOptions(options: CallOptions): grpc.CallOptions {
   return deadline ? {deadline} : {};
 }
 
+/** Cancels the call when the signal aborts; the listener goes when the call ends (signals may be shared). */
 function cancelOnAbort(call: grpc.Call, signal: AbortSignal | undefined): void {
   if (!signal) return;
-  if (signal.aborted) call.cancel();
-  else signal.addEventListener('abort', () => call.cancel(), {once: true});
+  if (signal.aborted) {
+    call.cancel();
+    return;
+  }
+  const abort = () => call.cancel();
+  signal.addEventListener('abort', abort, {once: true});
+  call.on('status', () => signal.removeEventListener('abort', abort));
+}
+
+/** The responses of a stream; leaving the loop early (break, throw) cancels the call instead of leaving it open. */
+async function* messages<Res>(call: grpc.ClientReadableStream<Res> | grpc.ClientDuplexStream<unknown, Res>): AsyncIterable<Res> {
+  try {
+    for await (const message of call) yield message as Res;
+  } finally {
+    call.cancel();
+  }
 }
 
 /** Writes the requests, then half-closes; a failing request source cancels the call. */

@@ -13,55 +13,46 @@ export class GatewayServiceClient extends GeneratedClient {
   }
 
   // Health of the gateway and of the services it depends on.
-
   HealthCheck(request: gateway_v1.HealthCheckRequest, options?: CallOptions): Promise<gateway_v1.HealthCheckResponse__Output> {
     return this.$unary('HealthCheck', request, options);
   }
 
   // Checks an access token and returns the user it belongs to.
-
   ValidateToken(request: gateway_v1.ValidateTokenRequest, options?: CallOptions): Promise<gateway_v1.ValidateTokenResponse__Output> {
     return this.$unary('ValidateToken', request, options);
   }
 
   // Seats still on sale for an event, per section.
-
   GetEventAvailability(request: gateway_v1.GetEventAvailabilityRequest, options?: CallOptions): Promise<gateway_v1.GetEventAvailabilityResponse__Output> {
     return this.$unary('GetEventAvailability', request, options);
   }
 
   // Holds seats for an admitted user; the hold lasts until hold_expires_at.
-
   CreateReservation(request: gateway_v1.CreateReservationRequest, options?: CallOptions): Promise<gateway_v1.CreateReservationResponse__Output> {
     return this.$unary('CreateReservation', request, options);
   }
 
   // Looks up one reservation of the user.
-
   GetReservation(request: gateway_v1.GetReservationRequest, options?: CallOptions): Promise<gateway_v1.GetReservationResponse__Output> {
     return this.$unary('GetReservation', request, options);
   }
 
   // Turns a held reservation into an order once its payment succeeded.
-
   ConfirmReservation(request: gateway_v1.ConfirmReservationRequest, options?: CallOptions): Promise<gateway_v1.ConfirmReservationResponse__Output> {
     return this.$unary('ConfirmReservation', request, options);
   }
 
   // Cancels a reservation and releases its seats.
-
   CancelReservation(request: gateway_v1.CancelReservationRequest, options?: CallOptions): Promise<gateway_v1.CancelReservationResponse__Output> {
     return this.$unary('CancelReservation', request, options);
   }
 
   // Starts paying for a reservation.
-
   CreatePaymentIntent(request: gateway_v1.CreatePaymentIntentRequest, options?: CallOptions): Promise<gateway_v1.CreatePaymentIntentResponse__Output> {
     return this.$unary('CreatePaymentIntent', request, options);
   }
 
   // Current state of a payment.
-
   GetPaymentStatus(request: gateway_v1.GetPaymentStatusRequest, options?: CallOptions): Promise<gateway_v1.GetPaymentStatusResponse__Output> {
     return this.$unary('GetPaymentStatus', request, options);
   }

@@ -13,31 +13,26 @@ export class QueueServiceClient extends GeneratedClient {
   }
 
   // Puts a user in the waiting room of an event and hands back a waiting token.
-
   JoinQueue(request: gateway_v1.JoinQueueRequest, options?: CallOptions): Promise<gateway_v1.JoinQueueResponse__Output> {
     return this.$unary('JoinQueue', request, options);
   }
 
   // Reports the position and state of a waiting token.
-
   GetQueueStatus(request: gateway_v1.GetQueueStatusRequest, options?: CallOptions): Promise<gateway_v1.GetQueueStatusResponse__Output> {
     return this.$unary('GetQueueStatus', request, options);
   }
 
   // Trades a waiting token whose turn has come for a short-lived reservation token.
-
   RequestAdmission(request: gateway_v1.RequestAdmissionRequest, options?: CallOptions): Promise<gateway_v1.RequestAdmissionResponse__Output> {
     return this.$unary('RequestAdmission', request, options);
   }
 
   // Leaves the queue and gives up the waiting token.
-
   LeaveQueue(request: gateway_v1.LeaveQueueRequest, options?: CallOptions): Promise<gateway_v1.LeaveQueueResponse__Output> {
     return this.$unary('LeaveQueue', request, options);
   }
 
   // Queue statistics for one event, or for all events when event_id is empty.
-
   GetQueueStats(request: gateway_v1.GetQueueStatsRequest, options?: CallOptions): Promise<gateway_v1.GetQueueStatsResponse__Output> {
     return this.$unary('GetQueueStats', request, options);
   }

@@ -29,7 +29,6 @@ export class WebSocketServiceClient extends GeneratedClient {
   }
 
   // Sends a notification to a connected user or session.
-
   SendMessage(request: gateway_v1.SendMessageRequest, options?: CallOptions): Promise<gateway_v1.SendMessageResponse__Output> {
     return this.$unary('SendMessage', request, options);
   }

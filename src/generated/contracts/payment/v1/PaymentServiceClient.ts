@@ -12,37 +12,31 @@ export class PaymentServiceClient extends GeneratedClient {
   }
 
   // Starts a payment for a reservation; the result is an intent in PENDING state.
-
   CreatePaymentIntent(request: payment_v1.CreatePaymentIntentRequest, options?: CallOptions): Promise<payment_v1.CreatePaymentIntentResponse__Output> {
     return this.$unary('CreatePaymentIntent', request, options);
   }
 
   // Charges an intent with the given payment details.
-
   ProcessPayment(request: payment_v1.ProcessPaymentRequest, options?: CallOptions): Promise<payment_v1.ProcessPaymentResponse__Output> {
     return this.$unary('ProcessPayment', request, options);
   }
 
   // Current state of a payment.
-
   GetPaymentStatus(request: payment_v1.GetPaymentStatusRequest, options?: CallOptions): Promise<payment_v1.GetPaymentStatusResponse__Output> {
     return this.$unary('GetPaymentStatus', request, options);
   }
 
   // Cancels a pending payment, or refunds a completed one in full or in part.
-
   CancelPayment(request: payment_v1.CancelPaymentRequest, options?: CallOptions): Promise<payment_v1.CancelPaymentResponse__Output> {
     return this.$unary('CancelPayment', request, options);
   }
 
   // Lists payments, newest first.
-
   ListPayments(request: payment_v1.ListPaymentsRequest, options?: CallOptions): Promise<payment_v1.ListPaymentsResponse__Output> {
     return this.$unary('ListPayments', request, options);
   }
 
   // Makes the simulated provider send a webhook for an intent (testing only).
-
   SimulateWebhook(request: payment_v1.SimulateWebhookRequest, options?: CallOptions): Promise<payment_v1.SimulateWebhookResponse__Output> {
     return this.$unary('SimulateWebhook', request, options);
   }

@@ -11,31 +11,26 @@ export class InventoryServiceClient extends GeneratedClient {
   }
 
   // Checks whether named seats, or a quantity of seats, are available.
-
   CheckAvailability(request: reservation_v1.CheckAvailabilityRequest, options?: CallOptions): Promise<reservation_v1.CheckAvailabilityResponse__Output> {
     return this.$unary('CheckAvailability', request, options);
   }
 
   // Holds seats for a reservation until hold_expires_at.
-
   ReserveSeat(request: reservation_v1.ReserveSeatRequest, options?: CallOptions): Promise<reservation_v1.ReserveSeatResponse__Output> {
     return this.$unary('ReserveSeat', request, options);
   }
 
   // Marks held seats as sold once the reservation is paid.
-
   CommitReservation(request: reservation_v1.CommitReservationRequest, options?: CallOptions): Promise<reservation_v1.CommitReservationResponse__Output> {
     return this.$unary('CommitReservation', request, options);
   }
 
   // Returns held seats to the pool (cancellation or expiry).
-
   ReleaseHold(request: reservation_v1.ReleaseHoldRequest, options?: CallOptions): Promise<reservation_v1.ReleaseHoldResponse__Output> {
     return this.$unary('ReleaseHold', request, options);
   }
 
   // Seat counts of an event, per section and in total.
-
   GetInventoryStatus(request: reservation_v1.GetInventoryStatusRequest, options?: CallOptions): Promise<reservation_v1.GetInventoryStatusResponse__Output> {
     return this.$unary('GetInventoryStatus', request, options);
   }

@@ -11,37 +11,31 @@ export class ReservationServiceClient extends GeneratedClient {
   }
 
   // Holds seats for an admitted user; the hold lasts until hold_expires_at.
-
   CreateReservation(request: reservation_v1.CreateReservationRequest, options?: CallOptions): Promise<reservation_v1.CreateReservationResponse__Output> {
     return this.$unary('CreateReservation', request, options);
   }
 
   // Looks up one reservation of the user.
-
   GetReservation(request: reservation_v1.GetReservationRequest, options?: CallOptions): Promise<reservation_v1.GetReservationResponse__Output> {
     return this.$unary('GetReservation', request, options);
   }
 
   // Turns a held reservation into an order once its payment succeeded.
-
   ConfirmReservation(request: reservation_v1.ConfirmReservationRequest, options?: CallOptions): Promise<reservation_v1.ConfirmReservationResponse__Output> {
     return this.$unary('ConfirmReservation', request, options);
   }
 
   // Cancels a reservation and releases its seats.
-
   CancelReservation(request: reservation_v1.CancelReservationRequest, options?: CallOptions): Promise<reservation_v1.CancelReservationResponse__Output> {
     return this.$unary('CancelReservation', request, options);
   }
 
   // Lists a user's reservations, newest first.
-
   ListReservations(request: reservation_v1.ListReservationsRequest, options?: CallOptions): Promise<reservation_v1.ListReservationsResponse__Output> {
     return this.$unary('ListReservations', request, options);
   }
 
   // Pushes back the expiry of a hold, within the limits the service allows.
-
   ExtendHold(request: reservation_v1.ExtendHoldRequest, options?: CallOptions): Promise<reservation_v1.ExtendHoldResponse__Output> {
     return this.$unary('ExtendHold', request, options);
   }
