@@ -2,9 +2,7 @@ import {readFile} from 'node:fs/promises';
 import {connect as tlsConnect} from 'node:tls';
 import {isIP} from 'node:net';
 import {connectivityState, credentials as grpcCredentials, type ChannelCredentials, type Client, type ChannelOptions} from '@grpc/grpc-js';
-import {loadEnvironment} from '../config.js';
 import {TacosError, errorMessage, usageError} from '../errors.js';
-import {readGatewayConfig} from '../gateway/config.js';
 import {tcpOpen} from '../net.js';
 
 export interface TargetOptions {
@@ -40,7 +38,11 @@ const LOOPBACK = /^(localhost|127(\.\d+){3}|\[?::1\]?)$/;
 export async function resolveTarget(options: TargetOptions): Promise<Target> {
   let address = options.address;
   if (!address && (options.host || options.port)) address = `${options.host ?? '127.0.0.1'}:${options.port ?? 9090}`;
-  if (!address) address = `127.0.0.1:${readGatewayConfig(loadEnvironment({envName: options.envName})).grpcPort}`;
+  if (!address) {
+    // The environment is read only when no address is given (it costs start-up time).
+    const [{loadEnvironment}, {readGatewayConfig}] = await Promise.all([import('../config.js'), import('../gateway/config.js')]);
+    address = `127.0.0.1:${readGatewayConfig(loadEnvironment({envName: options.envName})).grpcPort}`;
+  }
   const unix = address.startsWith('unix:');
   const host = unix ? '' : address.replace(/:\d+$/, '');
   if (!unix && !/:\d+$/.test(address)) throw usageError(`"${address}" is not host:port (or unix:PATH).`);
