@@ -41,7 +41,8 @@ class ServiceRun {
     readonly spec: ServiceSpec,
     readonly logFile: string,
   ) {
-    this.state = {name: spec.name, state: spec.command ? 'starting' : 'reused', urls: spec.urls, ports: spec.ports.map((p) => p.port), logFile, restarts: 0};
+    // A reused Redis is not ours: no log file of its.
+    this.state = {name: spec.name, state: spec.command ? 'starting' : 'reused', urls: spec.urls, ports: spec.ports.map((p) => p.port), logFile: spec.command ? logFile : undefined, restarts: 0};
   }
 
   async start(): Promise<void> {
