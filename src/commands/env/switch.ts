@@ -1,0 +1,51 @@
+import {confirm} from '@inquirer/prompts';
+import {Args, Flags} from '@oclif/core';
+import {TacosCommand} from '../../cli/base-command.js';
+import {switchEnvironments} from '../../services/env/switch.js';
+
+export default class EnvSwitch extends TacosCommand {
+  static override summary = 'Switch environments to gRPC or HTTP (GRPC_ENABLED), editing only that value.';
+  static override description =
+    'Sets GRPC_ENABLED to true (grpc) or false (http), and GRPC_TRAFFIC_PERCENT with --percent, in the env files picked (default: .env.local). Only those values change: comments, order, quotes, export prefixes, inline comments, line endings, a BOM and the file mode are kept; a missing key is appended. Files are written atomically, and only when something changes. Production environments (named prod/production, or SERVER_ENVIRONMENT=production) ask for a confirmation; without a terminal, pass --yes. Nothing is written when any picked file cannot be parsed.';
+  static override examples = [
+    '<%= config.bin %> env switch grpc',
+    '<%= config.bin %> env switch grpc --env dev,staging --percent 10 --dry-run',
+    '<%= config.bin %> env switch http --all --backup',
+    '<%= config.bin %> env switch grpc --env prod --percent 5 --yes',
+  ];
+  static override args = {
+    transport: Args.string({description: 'grpc (GRPC_ENABLED=true) or http (GRPC_ENABLED=false).', required: true, options: ['grpc', 'http']}),
+  };
+  static override flags = {
+    env: Flags.string({char: 'e', description: 'Environments to switch, comma-separated (default: local, i.e. .env.local).', helpValue: 'NAME[,NAME]', exclusive: ['all']}),
+    all: Flags.boolean({description: 'Switch every environment (.env.<name>, not .env.example).', exclusive: ['env']}),
+    percent: Flags.integer({description: 'Also set GRPC_TRAFFIC_PERCENT (0-100): the share of backend calls sent over gRPC.', min: 0, max: 100}),
+    'dry-run': Flags.boolean({description: 'Print a diff per file and change nothing.'}),
+    yes: Flags.boolean({char: 'y', description: 'Switch production without asking.'}),
+    backup: Flags.boolean({description: 'Keep the old file as .env.<name>.bak.'}),
+  };
+
+  async run(): Promise<void> {
+    const {args, flags} = await this.parse(EnvSwitch);
+    const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+    const results = await switchEnvironments({
+      transport: args.transport as 'grpc' | 'http',
+      projectDir: process.cwd(),
+      env: flags.env,
+      all: flags.all,
+      percent: flags.percent,
+      dryRun: flags['dry-run'],
+      yes: flags.yes,
+      backup: flags.backup,
+      confirm: interactive ? (message) => confirm({message, default: false}) : undefined,
+    });
+    for (const result of results) {
+      for (const warning of result.warnings) this.warn(warning);
+      const label = `.env.${result.name}`;
+      const set = Object.entries(result.changes).map(([key, value]) => `${key}=${value}`).join(', ');
+      if (result.status === 'unchanged') this.log(`${label}: already ${args.transport} (not rewritten)`);
+      else if (result.status === 'would-change') this.log(`${result.diff}${label}: would set ${set} (dry run, not written)`);
+      else this.log(`${label}: changed (${set})${result.backup ? `, old file kept as ${label}.bak` : ''}`);
+    }
+  }
+}
