@@ -65,15 +65,17 @@ export async function readEnvFile(projectDir: string, name: string): Promise<Env
   return {name, file, text, document, values, production: isProduction(name, values)};
 }
 
-/** Production: named prod/production, or SERVER_ENVIRONMENT says so. */
+const PRODUCTION_WORD = /(^|[-_.])(prod|prd|production|live)([-_.]|$)/i;
+
+/** Production, erring on the side of asking: its name says so (prod-us, prd, live ...), or an environment variable does. */
 export function isProduction(name: string, values: Record<string, string>): boolean {
-  const environment = values.SERVER_ENVIRONMENT?.trim().toLowerCase();
-  return ['prod', 'production'].includes(name.toLowerCase()) || environment === 'prod' || environment === 'production';
+  if (PRODUCTION_WORD.test(name)) return true;
+  return ['SERVER_ENVIRONMENT', 'NODE_ENV', 'APP_ENV', 'ENVIRONMENT'].some((key) => PRODUCTION_WORD.test(values[key]?.trim() ?? ''));
 }
 
 /** Keys whose values are never printed. */
 export function isSecretKey(key: string): boolean {
-  return /SECRET|PASSWORD|TOKEN|KEY/i.test(key);
+  return /SECRET|PASSWORD|PASS|TOKEN|KEY|CREDENTIAL|DSN|AUTH|PRIVATE/i.test(key);
 }
 
 export const MASK = '****';

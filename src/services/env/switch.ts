@@ -3,7 +3,8 @@ import {TacosError, usageError} from '../errors.js';
 import {unifiedDiff} from './diff.js';
 import {parseEnvDocument, setValues, type EnvDocument} from './document.js';
 import {MASK, isSecretKey, readEnvFile, selectEnvironments, type EnvFile} from './files.js';
-import {backupFile, writeFileAtomic} from './write.js';
+import path from 'node:path';
+import {backupFile, commitWrite, discardWrite, prepareWrite, type PreparedWrite} from './write.js';
 
 export type Transport = 'grpc' | 'http';
 
@@ -71,6 +72,7 @@ export async function switchEnvironments(options: SwitchOptions): Promise<Switch
   }
 
   const results: SwitchFileResult[] = [];
+  const writes: PreparedWrite[] = [];
   for (const {env, changes, next, warnings} of plans) {
     const changed = next !== env.text;
     const result: SwitchFileResult = {
@@ -83,10 +85,27 @@ export async function switchEnvironments(options: SwitchOptions): Promise<Switch
       warnings,
     };
     if (changed && !options.dryRun) {
-      if (options.backup) result.backup = await backupFile(env.file);
-      await writeFileAtomic(env.file, next);
+      // Every new file is written beside its target first; only then are they renamed into place,
+      // so a failure (a full disk, a read-only file) changes nothing.
+      try {
+        if (options.backup) result.backup = await backupFile(env.file);
+        writes.push(await prepareWrite(env.file, env.text, next));
+      } catch (error) {
+        await Promise.all(writes.map(discardWrite));
+        throw error;
+      }
     }
     results.push(result);
+  }
+  for (const [index, write] of writes.entries()) {
+    try {
+      await commitWrite(write);
+    } catch (error) {
+      await Promise.all(writes.slice(index + 1).map(discardWrite));
+      const done = writes.slice(0, index).map((done) => path.basename(done.target));
+      if (done.length && error instanceof TacosError) throw new TacosError(`${error.message} Already switched: ${done.join(', ')}.`, {hint: error.hint, code: error.code});
+      throw error;
+    }
   }
   return results;
 }
@@ -126,10 +145,13 @@ function equivalent(key: string, raw: string, wanted: string): boolean {
   return value === wanted;
 }
 
-/** The document's text with the values of secret-looking keys masked, line for line. */
+const SWITCHED_KEYS = new Set(['GRPC_ENABLED', 'GRPC_TRAFFIC_PERCENT']);
+
+/** The document's text with every value but the switched keys' masked, line for line. */
 export function maskSecrets(document: EnvDocument): string {
   let body = document.body;
-  const secrets = document.entries.filter((entry) => isSecretKey(entry.key) && entry.raw !== '').sort((a, b) => b.valueStart - a.valueStart);
+  // Only the keys a switch changes are shown: any other value (a password in a URL ...) is masked.
+  const secrets = document.entries.filter((entry) => !SWITCHED_KEYS.has(entry.key) && entry.raw !== '').sort((a, b) => b.valueStart - a.valueStart);
   for (const entry of secrets) {
     const masked = entry.raw.replace(/[^\r\n]+/g, MASK);
     body = body.slice(0, entry.valueStart) + masked + body.slice(entry.valueEnd);
