@@ -16,6 +16,7 @@ import {FieldDescriptorProto_Label, FieldDescriptorProtoSchema, type SourceCodeI
 import {usageError} from '../errors.js';
 import type {Schema} from './schema.js';
 import {closestNames} from '../closest-names.js';
+import {scalarZeroJson} from './json-zero.js';
 
 /**
  * `tacos list` and `tacos describe`: what grpcurl's `list`, `describe` and `-msg-template` show,
@@ -404,20 +405,20 @@ function messageExample(desc: DescMessage, path: string, ancestors: Set<string>,
 function fieldExample(field: DescField, path: string, ancestors: Set<string>, notes: string[]): JsonValue {
   switch (field.fieldKind) {
     case 'scalar':
-      return scalarExample(field.scalar);
+      return scalarZeroJson(field.scalar);
     case 'enum':
       return enumExample(field.enum, path, notes);
     case 'message':
       return messageValue(field.message, path, ancestors, notes);
     case 'list': {
       const item = `${path}[]`;
-      if (field.listKind === 'scalar') return [scalarExample(field.scalar)];
+      if (field.listKind === 'scalar') return [scalarZeroJson(field.scalar)];
       if (field.listKind === 'enum') return [enumExample(field.enum, item, notes)];
       return [messageValue(field.message, item, ancestors, notes)];
     }
     case 'map': {
       const value = `${path}.*`;
-      const example = field.mapKind === 'scalar' ? scalarExample(field.scalar) : field.mapKind === 'enum' ? enumExample(field.enum, value, notes) : messageValue(field.message, value, ancestors, notes);
+      const example = field.mapKind === 'scalar' ? scalarZeroJson(field.scalar) : field.mapKind === 'enum' ? enumExample(field.enum, value, notes) : messageValue(field.message, value, ancestors, notes);
       return {[mapKeyExample(field.mapKey)]: example};
     }
   }
@@ -436,24 +437,6 @@ function enumExample(desc: DescEnum, path: string, notes: string[]): JsonValue {
   return desc.values[0].name;
 }
 
-function scalarExample(scalar: ScalarType): JsonValue {
-  switch (scalar) {
-    case ScalarType.STRING:
-    case ScalarType.BYTES:
-      return '';
-    case ScalarType.BOOL:
-      return false;
-    // proto3 JSON writes 64-bit integers as strings, since JSON numbers lose precision past 2^53.
-    case ScalarType.INT64:
-    case ScalarType.UINT64:
-    case ScalarType.SINT64:
-    case ScalarType.FIXED64:
-    case ScalarType.SFIXED64:
-      return '0';
-    default:
-      return 0;
-  }
-}
 
 /** JSON object keys are strings: map keys are written as their scalar in text. */
 function mapKeyExample(scalar: ScalarType): string {

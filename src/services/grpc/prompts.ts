@@ -18,6 +18,7 @@ import {DurationSchema, FeatureSet_FieldPresence, TimestampSchema} from '@bufbui
 import {TacosError} from '../errors.js';
 import type {Prompter} from './call-runner.js';
 import type {Schema} from './schema.js';
+import {scalarZeroJson} from './json-zero.js';
 
 export interface PromptIO {
   input?: NodeJS.ReadableStream;
@@ -248,7 +249,7 @@ class Filler {
       if (key === undefined) return entries;
       const valueLabel = `${label}[${String(key)}]`;
       let value: JsonValue | undefined;
-      if (field.mapKind === 'scalar') value = (await this.scalar(field.scalar, valueLabel, 'set')) ?? scalarZero(field.scalar);
+      if (field.mapKind === 'scalar') value = (await this.scalar(field.scalar, valueLabel, 'set')) ?? scalarZeroJson(field.scalar);
       else if (field.mapKind === 'enum') value = await this.enumValue(field.enum, valueLabel, 'set');
       else if (isTextual(field.message)) value = await this.wellKnown(field.message, valueLabel, 'set');
       else value = await this.message(field.message, valueLabel, lineage);
@@ -304,7 +305,7 @@ class Filler {
     const wrapped = WRAPPERS[desc.typeName];
     if (wrapped !== undefined) {
       const value = await this.scalar(wrapped, label, hint ? 'optional' : presence === 'set' ? 'set' : 'optional', hint);
-      return value === undefined && presence === 'set' ? scalarZero(wrapped) : value;
+      return value === undefined && presence === 'set' ? scalarZeroJson(wrapped) : value;
     }
     const format = TEXT_FORMATS[desc.typeName];
     const notes = [desc.typeName, format.hint, hint ?? (presence === 'optional' ? 'empty leaves unset' : undefined)];
@@ -359,28 +360,11 @@ function enumJson(desc: DescEnum, name: string | undefined): JsonValue | undefin
 }
 
 function zeroValue(field: DescField): JsonValue {
-  if (field.fieldKind === 'scalar') return scalarZero(field.scalar);
+  if (field.fieldKind === 'scalar') return scalarZeroJson(field.scalar);
   if (field.fieldKind === 'enum') return enumJson(field.enum, field.enum.values.find((v) => v.number === 0)?.name ?? field.enum.values[0]?.name) ?? 0;
   return {};
 }
 
-function scalarZero(type: ScalarType): JsonValue {
-  switch (type) {
-    case ScalarType.BOOL:
-      return false;
-    case ScalarType.STRING:
-    case ScalarType.BYTES:
-      return '';
-    case ScalarType.INT64:
-    case ScalarType.UINT64:
-    case ScalarType.SINT64:
-    case ScalarType.FIXED64:
-    case ScalarType.SFIXED64:
-      return '0';
-    default:
-      return 0;
-  }
-}
 
 function isZero(value: JsonValue): boolean {
   return value === '' || value === '0' || value === false || (value === 0 && !Object.is(value, -0));
