@@ -5,15 +5,24 @@ import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {Redis} from 'ioredis';
 
-/** A free TCP port on 127.0.0.1, as the kernel hands it out. */
+/**
+ * A free TCP port on 127.0.0.1 for a server a test starts later (a redis-server, a stack's env
+ * file). It is taken below the kernel's ephemeral range (32768+), from which servers listening on
+ * port 0 and outgoing connections get theirs, so those can never take it in the meantime.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await canBind(port)) return port;
+  }
+  throw new Error('no free port between 20000 and 32000 after 200 tries');
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 
