@@ -104,6 +104,7 @@ export async function runCall(options: CallRunOptions, terminal: Terminal, promp
   if (requests.length === 0 && (method.methodKind === 'unary' || method.methodKind === 'server_streaming')) requests = [{}];
 
   const messages: JsonValue[] = [];
+  let unknownFields = false;
   let headers: Record<string, string[]> = {};
   const result = await invoke({
     target: connected.target,
@@ -115,6 +116,9 @@ export async function runCall(options: CallRunOptions, terminal: Terminal, promp
     registry,
     output: options,
     events: {
+      unknownFields: () => {
+        unknownFields = true;
+      },
       headers: (metadata) => {
         headers = metadataObject(metadata);
         if (options.verbose && !options.json) terminal.out(`Response headers:\n${formatMetadata(headers)}\n`);
@@ -136,6 +140,9 @@ export async function runCall(options: CallRunOptions, terminal: Terminal, promp
     if (options.verbose) terminal.out(`Response trailers:\n${formatMetadata(trailers)}\n`);
     if (status.code !== 0) terminal.err(formatError(status.code, status.details, decodeDetails(status, detailTypes)));
     if (status.code === 12 && schema.cachedAt) terminal.err(`The schema was cached at ${schema.cachedAt}: if the server changed, rerun with --refresh.\n`);
+    if (unknownFields) {
+      terminal.err(`The response has fields the ${schema.cachedAt ? `schema cached at ${schema.cachedAt}` : 'schema'} does not know; they are not shown${schema.cachedAt ? ' (rerun with --refresh)' : ''}.\n`);
+    }
   }
   return exitCodeOf(status.code);
 }

@@ -92,8 +92,11 @@ export interface OutputOptions {
 }
 
 /** A response in the proto3 JSON mapping, fields in declaration order. */
-export function decodeResponse(desc: DescMessage, bytes: Uint8Array, registry: Registry, output: OutputOptions): JsonValue {
-  return declarationOrder(desc, toJson(desc, fromBinary(desc, bytes), {registry, alwaysEmitImplicit: output.emitDefaults, useProtoFieldName: output.protoNames}), output.protoNames);
+export function decodeResponse(desc: DescMessage, bytes: Uint8Array, registry: Registry, output: OutputOptions, onUnknownFields?: () => void): JsonValue {
+  const message = fromBinary(desc, bytes);
+  // Fields the schema does not know (a newer server) have no JSON form: say so rather than drop them quietly.
+  if ((message as {$unknown?: unknown[]}).$unknown?.length) onUnknownFields?.();
+  return declarationOrder(desc, toJson(desc, message, {registry, alwaysEmitImplicit: output.emitDefaults, useProtoFieldName: output.protoNames}), output.protoNames);
 }
 
 /** toJson of protobuf-es orders fields by number; proto3 JSON as protojson prints it follows the declaration. */
@@ -119,6 +122,8 @@ function declarationOrder(desc: DescMessage, json: JsonValue, protoNames: boolea
 export interface CallEvents {
   headers(metadata: Metadata): void;
   message(json: JsonValue): void;
+  /** A response carried fields the schema does not know. */
+  unknownFields?(): void;
 }
 
 export interface CallResult {
@@ -145,7 +150,7 @@ export async function invoke(options: InvokeOptions): Promise<CallResult> {
     await connect(client, options.target, options.connectTimeoutMs);
     const path = `/${method.parent.typeName}/${method.name}`;
     const serialize = (bytes: Uint8Array) => Buffer.from(bytes);
-    const deserialize = (bytes: Buffer) => decodeResponse(method.output, bytes, options.registry, options.output);
+    const deserialize = (bytes: Buffer) => decodeResponse(method.output, bytes, options.registry, options.output, options.events.unknownFields);
     const callOptions = options.timeoutMs ? {deadline: Date.now() + options.timeoutMs} : {};
     const streamingResponse = method.methodKind === 'server_streaming' || method.methodKind === 'bidi_streaming';
     const streamingRequest = method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming';
