@@ -1,4 +1,4 @@
-import {Command, Flags} from '@oclif/core';
+import {Command} from '@oclif/core';
 import {TacosError} from '../services/errors.js';
 
 /** Every tacos command: the one place where errors become output and exit codes. */
@@ -11,9 +11,3 @@ export abstract class TacosCommand extends Command {
     return super.catch(error);
   }
 }
-
-export const envFlag = Flags.string({
-  char: 'e',
-  description: 'Environment: reads .env.<NAME> from the project directory (default: local).',
-  helpValue: 'NAME',
-});

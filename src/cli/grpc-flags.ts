@@ -1,6 +1,5 @@
 import {Flags} from '@oclif/core';
-import {envFlag} from './base-command.js';
-import {durationFlag} from './mock-flags.js';
+import {durationFlag, envFlag} from './flags.js';
 import type {ConnectionOptions} from '../services/grpc/call-runner.js';
 
 /** How to reach a gRPC server and learn its schema: the flags of call, list and describe. */

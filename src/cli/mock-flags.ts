@@ -1,17 +1,6 @@
 import {Flags} from '@oclif/core';
-import {parseDurationMs} from '../services/config.js';
 import {usageError} from '../services/errors.js';
-import {envFlag} from './base-command.js';
-
-/** A duration flag (`50ms`, `2s`) parsed to milliseconds. */
-export const durationFlag = Flags.custom<number>({
-  helpValue: 'DURATION',
-  parse: async (input) => {
-    const ms = parseDurationMs(input);
-    if (ms === undefined) throw usageError(`"${input}" is not a duration such as 50ms or 2s.`);
-    return ms;
-  },
-});
+import {durationFlag, envFlag} from './flags.js';
 
 /** The flags every mock takes. */
 export const mockFlags = {

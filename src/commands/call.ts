@@ -2,7 +2,7 @@ import {text} from 'node:stream/consumers';
 import {Args, Flags} from '@oclif/core';
 import {TacosCommand} from '../cli/base-command.js';
 import {connectionFlags, connectionOptions} from '../cli/grpc-flags.js';
-import {durationFlag} from '../cli/mock-flags.js';
+import {durationFlag} from '../cli/flags.js';
 import {usageError} from '../services/errors.js';
 import {findMethod} from '../services/grpc/call.js';
 import {openTarget, runCall} from '../services/grpc/call-runner.js';

@@ -1,4 +1,5 @@
-import {TacosCommand, envFlag} from '../cli/base-command.js';
+import {TacosCommand} from '../cli/base-command.js';
+import {envFlag} from '../cli/flags.js';
 import {doctor} from '../services/stack/doctor.js';
 
 export default class Doctor extends TacosCommand {

@@ -1,5 +1,6 @@
 import {Flags} from '@oclif/core';
-import {TacosCommand, envFlag} from '../cli/base-command.js';
+import {TacosCommand} from '../cli/base-command.js';
+import {envFlag} from '../cli/flags.js';
 import {parseDurationMs} from '../services/config.js';
 import {usageError} from '../services/errors.js';
 import {createDevToken} from '../services/gateway/token.js';

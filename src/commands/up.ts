@@ -1,5 +1,6 @@
 import {Flags} from '@oclif/core';
-import {TacosCommand, envFlag} from '../cli/base-command.js';
+import {TacosCommand} from '../cli/base-command.js';
+import {envFlag} from '../cli/flags.js';
 import {usageError} from '../services/errors.js';
 import {SERVICE_ORDER} from '../services/stack/plan.js';
 import type {ServiceName} from '../services/stack/state.js';

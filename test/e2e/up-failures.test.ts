@@ -11,7 +11,7 @@ import {createServer, type Server} from 'node:net';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {afterEach, describe, expect, it} from 'vitest';
-import {alive, allGone, createProject, describeProcess, heldPorts, isGone, processesIn, readText, startTimeOf, until, type Project} from '../helpers/up-project.js';
+import {alive, allGone, createProject, describeProcess, down, expectNothingLeft, heldPorts, isGone, processesIn, readText, startTimeOf, until, type Project} from '../helpers/up-project.js';
 
 let project: Project | undefined;
 const servers: Server[] = [];
@@ -27,19 +27,7 @@ afterEach(async () => {
   await Promise.all(scratch.splice(0).map((dir) => rm(dir, {recursive: true, force: true})));
 });
 
-/** `tacos down`, which must say what it stopped; the supervisor's log in the message when it does not. */
-async function down(p: Project, expected: RegExp): Promise<void> {
-  const result = await p.run(['down']);
-  const log = await readText(path.join(p.stateDir, 'logs', 'supervisor.log'));
-  expect(result.code, `down: ${result.stdout}${result.stderr}\nsupervisor.log: ${log}`).toBe(0);
-  expect(result.stdout, `down: ${result.stderr}\nsupervisor.log: ${log}`).toMatch(expected);
-}
 
-async function expectNothingLeft(p: Project, pids: number[], ports: number[]): Promise<void> {
-  expect(alive(pids).map(describeProcess), 'processes of the stack still running').toEqual([]);
-  expect(processesIn(p.dir).map(describeProcess), 'processes still running in the project dir').toEqual([]);
-  expect(await heldPorts(ports), 'ports still held').toEqual([]);
-}
 
 /** A pid that belonged to a process that has exited. */
 async function deadPid(): Promise<number> {

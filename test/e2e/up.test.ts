@@ -13,7 +13,7 @@ import {Redis} from 'ioredis';
 import {afterEach, describe, expect, it} from 'vitest';
 import {healthStatus} from '../helpers/grpc-probes.js';
 import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
-import {alive, createProject, describeProcess, heldPorts, isGone, processesIn, readText, type Project} from '../helpers/up-project.js';
+import {createProject, describeProcess, down, expectNothingLeft, heldPorts, isGone, type Project} from '../helpers/up-project.js';
 
 const DEV_TOKEN = 'Bearer tacos-dev-token';
 const CONCERT = 'evt_2026_concert';
@@ -49,20 +49,7 @@ function request(url: string, init: RequestInit = {}): Promise<{status: number; 
   });
 }
 
-/** `tacos down`, which must say what it stopped; the supervisor's log in the message when it does not. */
-async function down(p: Project, expected: RegExp): Promise<void> {
-  const result = await p.run(['down']);
-  const log = await readText(path.join(p.stateDir, 'logs', 'supervisor.log'));
-  expect(result.code, `down: ${result.stdout}${result.stderr}\nsupervisor.log: ${log}`).toBe(0);
-  expect(result.stdout, `down: ${result.stderr}\nsupervisor.log: ${log}`).toMatch(expected);
-}
 
-/** Asserts that nothing of the stack runs and none of its ports is held. */
-async function expectNothingLeft(p: Project, pids: number[], ports: number[]): Promise<void> {
-  expect(alive(pids).map(describeProcess), 'processes of the stack still running').toEqual([]);
-  expect(processesIn(p.dir).map(describeProcess), 'processes still running in the project dir').toEqual([]);
-  expect(await heldPorts(ports), 'ports still held').toEqual([]);
-}
 
 describe('tacos up --detach, status, logs, down', {timeout: 60_000}, () => {
   it('starts the whole stack in the background, serves real calls, and down leaves no process and no port behind', async () => {

@@ -11,6 +11,7 @@ import {mkdtemp, readFile, realpath, rm, writeFile} from 'node:fs/promises';
 import {createServer} from 'node:net';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
+import {expect} from 'vitest';
 import {BIN, type CliResult} from './cli.js';
 import {freePort} from './redis.js';
 
@@ -393,4 +394,19 @@ export function describeProcess(pid: number): string {
 /** A file's text, or '' when it is missing. */
 export async function readText(file: string): Promise<string> {
   return readFile(file, 'utf8').catch(() => '');
+}
+
+/** `tacos down`, which must say what it stopped; the supervisor's log in the message when it does not. */
+export async function down(p: Project, expected: RegExp): Promise<void> {
+  const result = await p.run(['down']);
+  const log = await readText(path.join(p.stateDir, 'logs', 'supervisor.log'));
+  expect(result.code, `down: ${result.stdout}${result.stderr}\nsupervisor.log: ${log}`).toBe(0);
+  expect(result.stdout, `down: ${result.stderr}\nsupervisor.log: ${log}`).toMatch(expected);
+}
+
+/** Asserts that nothing of the stack runs and none of its ports is held. */
+export async function expectNothingLeft(p: Project, pids: number[], ports: number[]): Promise<void> {
+  expect(alive(pids).map(describeProcess), 'processes of the stack still running').toEqual([]);
+  expect(processesIn(p.dir).map(describeProcess), 'processes still running in the project dir').toEqual([]);
+  expect(await heldPorts(ports), 'ports still held').toEqual([]);
 }

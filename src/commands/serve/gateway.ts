@@ -1,4 +1,5 @@
-import {TacosCommand, envFlag} from '../../cli/base-command.js';
+import {TacosCommand} from '../../cli/base-command.js';
+import {envFlag} from '../../cli/flags.js';
 import {serveGateway} from '../../services/gateway/serve.js';
 
 export default class ServeGateway extends TacosCommand {

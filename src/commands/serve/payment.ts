@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core';
 import {TacosCommand} from '../../cli/base-command.js';
-import {durationFlag, mockFlags} from '../../cli/mock-flags.js';
+import {durationFlag} from '../../cli/flags.js';
+import {mockFlags} from '../../cli/mock-flags.js';
 import {PAYMENT_SCENARIOS, serveMock} from '../../services/mocks/serve.js';
 import type {PaymentScenarioName} from '../../services/mocks/payment/payment-mock.js';
 

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core';
 import {TacosCommand} from '../../cli/base-command.js';
-import {durationFlag, mockFlags} from '../../cli/mock-flags.js';
+import {durationFlag} from '../../cli/flags.js';
+import {mockFlags} from '../../cli/mock-flags.js';
 import {serveMock} from '../../services/mocks/serve.js';
 
 export default class ServeReservation extends TacosCommand {

@@ -134,10 +134,6 @@ export function valuesOf(document: EnvDocument): Record<string, string> {
   return values;
 }
 
-export function documentText(document: EnvDocument): string {
-  return document.bom + document.body;
-}
-
 /**
  * Sets KEY to `value` (which needs no quoting) everywhere it appears, keeping each entry's quotes;
  * appends `KEY=value` when it is missing. Returns the new document text.

@@ -1,4 +1,3 @@
-export {tcpOpen} from '../net.js';
 import {credentials, type Client, type ServiceDefinition} from '@grpc/grpc-js';
 import {makeGenericClientConstructor} from '@grpc/grpc-js';
 import {Redis} from 'ioredis';
