@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import {execute} from '@oclif/core';
+import {execute} from '@oclif/core/execute';
 
 // grpc-js sends an IP address as TLS SNI (127.0.0.1), which Node flags as DEP0123 on stderr.
 const emitWarning = process.emitWarning;

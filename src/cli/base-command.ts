@@ -1,4 +1,4 @@
-import {Command} from '@oclif/core';
+import {Command} from '@oclif/core/command';
 import {TacosError} from '../services/errors.js';
 
 /** Every tacos command: the one place where errors become output and exit codes. */

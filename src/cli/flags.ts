@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import {parseDurationMs} from '../services/config.js';
 import {usageError} from '../services/errors.js';
 

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import {durationFlag, envFlag} from './flags.js';
 import type {ConnectionOptions} from '../services/grpc/call-runner.js';
 

@@ -1,5 +1,6 @@
 import {text} from 'node:stream/consumers';
-import {Args, Flags} from '@oclif/core';
+import * as Args from '@oclif/core/args';
+import * as Flags from '@oclif/core/flags';
 import {TacosCommand} from '../cli/base-command.js';
 import {connectionFlags, connectionOptions} from '../cli/grpc-flags.js';
 import {durationFlag} from '../cli/flags.js';

@@ -1,4 +1,4 @@
-import {Args} from '@oclif/core';
+import * as Args from '@oclif/core/args';
 import {TacosCommand} from '../cli/base-command.js';
 import {connectionFlags, connectionOptions} from '../cli/grpc-flags.js';
 import {openTarget} from '../services/grpc/call-runner.js';

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import {TacosCommand} from '../cli/base-command.js';
 import {DEFAULT_TEMPLATES_DIR, listTemplates} from '../services/codegen/generate.js';
 import {gen} from '../services/codegen/gen.js';

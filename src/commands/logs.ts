@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core';
+import * as Args from '@oclif/core/args';
+import * as Flags from '@oclif/core/flags';
 import {TacosCommand} from '../cli/base-command.js';
 import {showLogs} from '../services/stack/logs.js';
 

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import {TacosCommand} from '../cli/base-command.js';
 import {readLiveState, stateDir} from '../services/stack/state.js';
 import {probeServices, statusTable} from '../services/stack/status.js';

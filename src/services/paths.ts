@@ -1,4 +1,17 @@
+import {existsSync} from 'node:fs';
+import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 
-/** The tacos package root (the same from src/ under tsx and from dist/ once built). */
-export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/**
+ * The tacos package root: the nearest folder above this module with a package.json. Found, not
+ * fixed, because the built commands are bundled (dist/commands, dist/chunks) at other depths than
+ * src/services/ under tsx.
+ */
+export const PACKAGE_ROOT = packageRootAbove(path.dirname(fileURLToPath(import.meta.url)));
+
+function packageRootAbove(dir: string): string {
+  for (let current = dir; ; current = path.dirname(current)) {
+    if (existsSync(path.join(current, 'package.json'))) return current + path.sep;
+    if (path.dirname(current) === current) throw new Error(`No package.json above ${dir}`);
+  }
+}

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import {TacosCommand} from '../../cli/base-command.js';
 import {TacosError} from '../../services/errors.js';
 import {LISTED_KEYS, listEnvironments} from '../../services/env/list.js';

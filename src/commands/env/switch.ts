@@ -1,5 +1,6 @@
 import {confirm} from '@inquirer/prompts';
-import {Args, Flags} from '@oclif/core';
+import * as Args from '@oclif/core/args';
+import * as Flags from '@oclif/core/flags';
 import {TacosCommand} from '../../cli/base-command.js';
 import {switchEnvironments} from '../../services/env/switch.js';
 

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import {TacosCommand} from '../../cli/base-command.js';
 import {runWatched} from '../../services/stack/watched-command.js';
 

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import {TacosCommand} from '../../cli/base-command.js';
 import {durationFlag} from '../../cli/flags.js';
 import {mockFlags} from '../../cli/mock-flags.js';
