@@ -46,4 +46,13 @@ export class ServerMetrics {
   constructor() {
     collectDefaultMetrics({register: this.registry});
   }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The exposition text /metrics serves. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
 }

@@ -63,8 +63,8 @@ export function createHttpServer(options: HttpServerOptions) {
     return {status: 'ready'};
   });
   app.get('/metrics', async (_request, reply) => {
-    reply.type(options.metrics.registry.contentType);
-    return options.metrics.registry.metrics();
+    reply.type(options.metrics.contentType);
+    return options.metrics.text();
   });
   return app;
 }
