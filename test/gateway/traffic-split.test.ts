@@ -31,14 +31,14 @@ afterAll(async () => {
   await disposeRedis(redis);
 });
 
-/** `count` availability requests through a gateway so configured; where they arrived. */
-async function split(env: Record<string, string>, count: number) {
+/** `count` availability requests through a gateway so configured (with these request headers); where they arrived. */
+async function split(env: Record<string, string>, count: number, headers: Record<string, string> = {}) {
   const gateway = await startStackGateway(backendEnv(reservation!, payment!, redis!.address), {LOG_LEVEL: 'error', ...env});
   gateways.push(gateway);
   try {
     const before = await mockCalls(reservation!, METHOD);
     const statuses = await bounded(count, CONCURRENCY, async () => {
-      const answer = await send(gateway.http, 'GET', '/api/v1/events/evt_2026_concert/availability', {auth});
+      const answer = await send(gateway.http, 'GET', '/api/v1/events/evt_2026_concert/availability', {auth, headers});
       return answer.status;
     });
     const arrived = callsSince(before, await mockCalls(reservation!, METHOD));
@@ -84,5 +84,42 @@ describe('GRPC_ENABLED and GRPC_TRAFFIC_PERCENT', () => {
     await expect(startStackGateway(backendEnv(reservation!, payment!, redis!.address), {GRPC_ENABLED: 'true', GRPC_TRAFFIC_PERCENT: '150'})).rejects.toThrow(
       /GRPC_TRAFFIC_PERCENT/,
     );
+  });
+});
+
+describe('x-tacos-backend-protocol (the A/B runs of tacos bench)', () => {
+  it('forces every call over the transport asked for, whatever the split', async () => {
+    const env = {GRPC_ENABLED: 'true', GRPC_TRAFFIC_PERCENT: '50'};
+    const overGrpc = await split(env, 100, {'x-tacos-backend-protocol': 'grpc'});
+    expect(countOf(overGrpc.statuses, 200)).toBe(100);
+    expect(overGrpc.arrived).toEqual({grpc: 100, http: 0});
+    const overHttp = await split(env, 100, {'x-tacos-backend-protocol': 'http'});
+    expect(countOf(overHttp.statuses, 200)).toBe(100);
+    expect(overHttp.arrived).toEqual({grpc: 0, http: 100});
+  });
+
+  it('asking for gRPC when GRPC_ENABLED is false, or for an unknown transport, is a 400 that says so', async () => {
+    const gateway = await startStackGateway(backendEnv(reservation!, payment!, redis!.address), {LOG_LEVEL: 'error', GRPC_ENABLED: 'false'});
+    gateways.push(gateway);
+    const path = '/api/v1/events/evt_2026_concert/availability';
+    const grpcOff = await send(gateway.http, 'GET', path, {auth, headers: {'x-tacos-backend-protocol': 'grpc'}});
+    expect(grpcOff.status).toBe(400);
+    expect(grpcOff.text).toMatch(/GRPC_ENABLED is false/);
+    const unknown = await send(gateway.http, 'GET', path, {auth, headers: {'x-tacos-backend-protocol': 'carrier-pigeon'}});
+    expect(unknown.status).toBe(400);
+    expect(unknown.text).toMatch(/x-tacos-backend-protocol must be grpc or http/);
+  });
+
+  it('is ignored in production: the split decides', async () => {
+    const production = {GRPC_ENABLED: 'true', GRPC_TRAFFIC_PERCENT: '0', SERVER_ENVIRONMENT: 'production', JWT_SECRET: 'split-tester-secret-0123456789abcdef'};
+    const gateway = await startStackGateway(backendEnv(reservation!, payment!, redis!.address), {LOG_LEVEL: 'error', ...production});
+    gateways.push(gateway);
+    const before = await mockCalls(reservation!, METHOD);
+    const answer = await send(gateway.http, 'GET', '/api/v1/events/evt_2026_concert/availability', {
+      auth: await bearer('split-tester', production.JWT_SECRET),
+      headers: {'x-tacos-backend-protocol': 'grpc'},
+    });
+    expect(answer.status).toBe(200);
+    expect(callsSince(before, await mockCalls(reservation!, METHOD))).toEqual({grpc: 0, http: 1});
   });
 });

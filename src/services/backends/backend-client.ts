@@ -19,6 +19,8 @@ export interface CallContext {
   requestId: string;
   /** Aborted when the caller gives up: the backend call is cancelled too. */
   signal?: AbortSignal;
+  /** Forces the transport (the A/B runs of `tacos bench`); unset, the traffic split decides. */
+  protocol?: Protocol;
 }
 
 interface Road {
@@ -64,7 +66,14 @@ export class BackendClient {
   }
 
   async call<T = Record<string, any>>(service: string, method: string, request: object, context: CallContext): Promise<T> {
-    const {transport, breaker} = this.roads[this.pickProtocol()]!;
+    const road = this.roads[context.protocol ?? this.pickProtocol()];
+    if (!road) {
+      throw new TacosError(`The ${this.settings.name} backend is not called over gRPC here: GRPC_ENABLED is false.`, {
+        code: 'INVALID_ARGUMENT',
+        hint: 'Ask for x-tacos-backend-protocol: http, or turn gRPC on (tacos env switch grpc).',
+      });
+    }
+    const {transport, breaker} = road;
     try {
       return (await breaker.execute(() => transport.call(service, method, request, this.settings.timeoutMs, context))) as T;
     } catch (error) {

@@ -4,7 +4,7 @@ import type {FastifyRequest} from 'fastify';
 import {methodCodec} from '../grpc/json-codec.js';
 import type {HttpServer} from '../http/server.js';
 import type {Authenticator} from './auth.js';
-import type {BookingService, Caller} from './booking.js';
+import {BACKEND_PROTOCOL_HEADER, requestedBackendProtocol, type BookingService, type Caller} from './booking.js';
 import {callerSignal} from '../http/server.js';
 
 export interface BookingRoutesDeps {
@@ -12,6 +12,8 @@ export interface BookingRoutesDeps {
   authenticator: Authenticator;
   registry: FileRegistry;
   definition: PackageDefinition;
+  /** SERVER_ENVIRONMENT is production: development aids are off. */
+  production: boolean;
 }
 
 interface RestRoute {
@@ -60,7 +62,12 @@ export function addBookingRoutes(app: HttpServer, deps: BookingRoutesDeps): void
         // The Idempotency-Key header counts as the body's idempotency_key, as on /queue/join.
         const header = request.headers['idempotency-key'];
         if (typeof header === 'string' && 'idempotency_key' in message && !message.idempotency_key) message.idempotency_key = header;
-        const response = await route.invoke(deps.booking, message, {userId: users.get(request) ?? '', requestId: request.id, signal: callerSignal(reply)});
+        const response = await route.invoke(deps.booking, message, {
+          userId: users.get(request) ?? '',
+          requestId: request.id,
+          signal: callerSignal(reply),
+          protocol: requestedBackendProtocol(request.headers[BACKEND_PROTOCOL_HEADER], deps.production),
+        });
         const {error: _unused, ...answer} = codec.responseToJson(response) as JsonObject;
         reply.code(route.status ?? 200);
         return route.field ? answer[route.field] : answer;

@@ -1,4 +1,5 @@
 import type {BackendClient, CallContext} from '../backends/backend-client.js';
+import type {Protocol} from '../backends/transports.js';
 import {invalidArgument} from '../api-errors.js';
 import {TacosError} from '../errors.js';
 import {required} from '../grpc/handlers.js';
@@ -7,6 +8,19 @@ import type {QueueService} from './queue/queue-service.js';
 const RESERVATION = 'reservation.v1.ReservationService';
 const INVENTORY = 'reservation.v1.InventoryService';
 const PAYMENT = 'payment.v1.PaymentService';
+
+/** The request header (gRPC metadata key) that picks the backend transport of one call, outside production. */
+export const BACKEND_PROTOCOL_HEADER = 'x-tacos-backend-protocol';
+
+/**
+ * The transport a caller asked for with x-tacos-backend-protocol, so that `tacos bench` can run the
+ * same path over gRPC and over HTTP. A development aid: production ignores it.
+ */
+export function requestedBackendProtocol(value: unknown, production: boolean): Protocol | undefined {
+  if (production || value === undefined || value === '') return undefined;
+  if (value === 'grpc' || value === 'http') return value;
+  throw invalidArgument(BACKEND_PROTOCOL_HEADER, `${BACKEND_PROTOCOL_HEADER} must be grpc or http.`);
+}
 
 /** Who is calling: the verified user, the request id that follows the call, and the signal of the caller leaving. */
 export interface Caller extends CallContext {

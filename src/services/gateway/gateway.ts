@@ -80,7 +80,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     version: TACOS_VERSION,
     notReadyReason,
   });
-  addBookingRoutes(http, {booking, authenticator, registry: contracts.registry, definition: packageDefinition()});
+  addBookingRoutes(http, {booking, authenticator, registry: contracts.registry, definition: packageDefinition(), production: config.auth.production});
   const stopAll = async () => {
     shutdown.abort();
     await Promise.allSettled([http.close(), grpc?.close(config.shutdownGraceMs)]);
@@ -97,7 +97,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         contracts,
         tls: config.grpcTls,
         portVariable: 'GRPC_PORT',
-        services: gatewayGrpcServices({queue, booking, authenticator, encode, shutdown: shutdown.signal, notReadyReason, version: TACOS_VERSION}),
+        services: gatewayGrpcServices({queue, booking, authenticator, encode, shutdown: shutdown.signal, notReadyReason, version: TACOS_VERSION, production: config.auth.production}),
         interceptors: [observeInterceptor(metrics, logger), authInterceptor(isPublicMethod, (header) => authenticator.authenticate(header), encode)],
       });
       if (redis.status !== 'ready') followRedis('NOT_SERVING')();

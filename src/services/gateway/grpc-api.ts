@@ -4,7 +4,7 @@ import {metadataText, required, requestIdOf, serverStream, timestamp, unary, uni
 import type {GrpcServiceBinding} from '../grpc/server.js';
 import type {StatusEncoder} from '../grpc/status-details.js';
 import type {Authenticator} from './auth.js';
-import type {BookingService, Caller} from './booking.js';
+import {BACKEND_PROTOCOL_HEADER, requestedBackendProtocol, type BookingService, type Caller} from './booking.js';
 import {eventStatsMessage, isAdmissionReady, type EnterResult, type QueueService, type QueueState} from './queue/queue-service.js';
 
 export interface GrpcApiDeps {
@@ -16,6 +16,8 @@ export interface GrpcApiDeps {
   shutdown: AbortSignal;
   notReadyReason: () => Promise<string | undefined>;
   version: string;
+  /** SERVER_ENVIRONMENT is production: development aids are off. */
+  production: boolean;
 }
 
 /** Methods anyone may call; every other gateway method needs a bearer token. */
@@ -40,7 +42,14 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
   const {queue, encode} = deps;
   // The auth interceptor has verified the caller of these methods and put the user id in metadata.
   const booked = (handle: (request: Record<string, any>, caller: Caller) => Promise<object>) =>
-    unary(encode, (request: Record<string, any>, metadata, signal) => handle(request, {userId: userIdOf(metadata) ?? '', requestId: requestIdOf(metadata), signal}));
+    unary(encode, (request: Record<string, any>, metadata, signal) =>
+      handle(request, {
+        userId: userIdOf(metadata) ?? '',
+        requestId: requestIdOf(metadata),
+        signal,
+        protocol: requestedBackendProtocol(metadataText(metadata, BACKEND_PROTOCOL_HEADER), deps.production),
+      }),
+    );
   const queueService: UntypedServiceImplementation = {
     JoinQueue: unary(encode, async (request: {event_id: string; user_id: string; session_id: string}, metadata) => {
       const result = await queue.join({
