@@ -39,12 +39,15 @@ function stateWord(service: ServiceState, running: boolean, answering: boolean):
   return service.state === 'starting' || service.state === 'restarting' ? service.state : 'unhealthy';
 }
 
+/** A service that answers within this is not called unhealthy: generous, since a loaded machine (a load test) is slow. */
+const PROBE_TIMEOUT_MS = 2000;
+
 function probeUrl(url: string): Promise<boolean> {
   const {protocol, hostname, port} = new URL(url);
   const host = hostname.replace(/^\[|\]$/g, '');
-  if (protocol === 'redis:') return redisAnswers(host, Number(port), process.env.REDIS_PASSWORD);
-  if (protocol === 'grpc:') return grpcServing(`${host}:${port}`);
-  return httpOk(`${url}/readyz`);
+  if (protocol === 'redis:') return redisAnswers(host, Number(port), process.env.REDIS_PASSWORD, PROBE_TIMEOUT_MS);
+  if (protocol === 'grpc:') return grpcServing(`${host}:${port}`, '', PROBE_TIMEOUT_MS);
+  return httpOk(`${url}/readyz`, PROBE_TIMEOUT_MS);
 }
 
 /** The status table: service, state, pid, URLs, log file. */
