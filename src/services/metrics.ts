@@ -1,6 +1,36 @@
-import {Counter, Histogram, Registry, collectDefaultMetrics} from 'prom-client';
+import cluster, {type Worker} from 'node:cluster';
+import {AggregatorRegistry, Counter, Histogram, Registry, collectDefaultMetrics} from 'prom-client';
+import {errorMessage} from './errors.js';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * Under node:cluster every worker counts what it serves, and /metrics on any worker answers for the
+ * whole gateway: the worker asks the primary (ASK), which collects each listening worker's metrics
+ * (COLLECT / COLLECTED) and sums them with prom-client's AggregatorRegistry.aggregate (ANSWER).
+ * Not AggregatorRegistry.clusterMetrics(): it asks every connected worker, a replacement still
+ * starting included, which cannot answer yet, so that scrape would wait 5 s and fail.
+ */
+const ASK = 'tacos:metrics:ask';
+const ANSWER = 'tacos:metrics:answer';
+const COLLECT = 'tacos:metrics:collect';
+const COLLECTED = 'tacos:metrics:collected';
+/** Per worker, in the primary; the worker waits a little longer for the primary's answer. */
+const COLLECT_TIMEOUT_MS = 3000;
+const ASK_TIMEOUT_MS = 5000;
+
+type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+interface MetricsMessage {
+  type: string;
+  id: number;
+  text?: string;
+  metrics?: MetricsJson;
+  error?: string;
+}
+
+function isMessage(message: unknown, type: string): message is MetricsMessage {
+  return typeof message === 'object' && message !== null && (message as {type?: unknown}).type === type;
+}
 
 /** Prometheus metrics of one server, with the names the Go gateway and go-grpc-prometheus use. */
 export class ServerMetrics {
@@ -45,14 +75,101 @@ export class ServerMetrics {
 
   constructor() {
     collectDefaultMetrics({register: this.registry});
+    if (cluster.isWorker) workerMetrics.share(this.registry);
   }
 
   get contentType(): string {
     return this.registry.contentType;
   }
 
-  /** The exposition text /metrics serves. */
+  /** The exposition text /metrics serves: in a cluster worker, that of all the workers. */
   text(): Promise<string> {
-    return this.registry.metrics();
+    return cluster.isWorker ? workerMetrics.askPrimary() : this.registry.metrics();
   }
+}
+
+/** A cluster worker's half: sends its own metrics when the primary collects, asks it for the sum. */
+class WorkerMetrics {
+  private readonly registries: Registry[] = [];
+  private readonly asks = new Map<number, (answer: MetricsMessage | Error) => void>();
+  private nextId = 0;
+
+  share(registry: Registry): void {
+    if (this.registries.length === 0) process.on('message', (message) => this.onMessage(message));
+    this.registries.push(registry);
+  }
+
+  askPrimary(): Promise<string> {
+    const id = this.nextId++;
+    return new Promise<string>((resolve, reject) => {
+      const settle = (answer: MetricsMessage | Error) => {
+        clearTimeout(timer);
+        this.asks.delete(id);
+        if (answer instanceof Error) reject(answer);
+        else if (answer.error !== undefined) reject(new Error(`Cannot collect the gateway workers' metrics: ${answer.error}`));
+        else resolve(answer.text ?? '');
+      };
+      const timer = setTimeout(() => settle(new Error(`The gateway's primary process sent no metrics within ${ASK_TIMEOUT_MS} ms.`)), ASK_TIMEOUT_MS);
+      this.asks.set(id, settle);
+      process.send?.({type: ASK, id}, (error: Error | null) => error && settle(error));
+    });
+  }
+
+  private onMessage(message: unknown): void {
+    if (isMessage(message, COLLECT)) {
+      void Promise.all(this.registries.map((registry) => registry.getMetricsAsJSON()))
+        .then((metrics) => ({metrics: metrics.flat()}), (error: unknown) => ({error: errorMessage(error)}))
+        // A primary already gone cannot be answered: nothing to do.
+        .then((reply) => process.send?.({type: COLLECTED, id: message.id, ...reply}, () => undefined));
+    } else if (isMessage(message, ANSWER)) {
+      this.asks.get(message.id)?.(message);
+    }
+  }
+}
+
+const workerMetrics = new WorkerMetrics();
+
+/**
+ * The primary's half: answers each worker's ASK with the sum of the metrics of `members()` (the
+ * workers that are listening). Returns the function that stops answering.
+ */
+export function answerClusterMetrics(members: () => Worker[]): () => void {
+  // undefined: the worker went away meanwhile, with nothing left to count.
+  const collecting = new Map<number, {worker: Worker; settle: (reply: MetricsMessage | Error | undefined) => void}>();
+  let nextId = 0;
+
+  const collect = (worker: Worker) =>
+    new Promise<MetricsJson>((resolve, reject) => {
+      const id = nextId++;
+      const settle = (reply: MetricsMessage | Error | undefined) => {
+        clearTimeout(timer);
+        collecting.delete(id);
+        if (reply instanceof Error) reject(reply);
+        else if (reply?.error !== undefined) reject(new Error(reply.error));
+        else resolve(reply?.metrics ?? []);
+      };
+      const timer = setTimeout(() => settle(new Error(`worker ${worker.process.pid} did not answer within ${COLLECT_TIMEOUT_MS} ms`)), COLLECT_TIMEOUT_MS);
+      collecting.set(id, {worker, settle});
+      worker.send({type: COLLECT, id}, (error) => error && settle(undefined));
+    });
+
+  const answer = (worker: Worker, id: number) =>
+    void Promise.all(members().map(collect))
+      .then((all) => AggregatorRegistry.aggregate(all.filter((metrics) => metrics.length > 0)).metrics())
+      .then((text) => ({text}), (error: unknown) => ({error: errorMessage(error)}))
+      .then((reply) => worker.isConnected() && worker.send({type: ANSWER, id, ...reply}, () => undefined));
+
+  const onMessage = (worker: Worker, message: unknown) => {
+    if (isMessage(message, COLLECTED)) collecting.get(message.id)?.settle(message);
+    else if (isMessage(message, ASK)) answer(worker, message.id);
+  };
+  const onExit = (worker: Worker) => {
+    for (const each of collecting.values()) if (each.worker === worker) each.settle(undefined);
+  };
+  cluster.on('message', onMessage);
+  cluster.on('exit', onExit);
+  return () => {
+    cluster.off('message', onMessage);
+    cluster.off('exit', onExit);
+  };
 }

@@ -16,7 +16,7 @@ import {BIN, type CliResult} from './cli.js';
 import {freePort} from './redis.js';
 
 /** Variables of the caller's environment that would override the project's env file (the process environment wins). */
-const STACK_VARIABLE = /^(SERVER_|GRPC_|RESERVATION_|PAYMENT_|REDIS_|BACKEND_|QUEUE_|JWT_|DEV_BYPASS|WEBHOOK_|CORS_|TACOS_|LOG_LEVEL$|NO_COLOR$|FORCE_COLOR$)/;
+const STACK_VARIABLE = /^(SERVER_|GRPC_|GATEWAY_|RESERVATION_|PAYMENT_|REDIS_|BACKEND_|QUEUE_|JWT_|DEV_BYPASS|WEBHOOK_|CORS_|TACOS_|LOG_LEVEL$|NO_COLOR$|FORCE_COLOR$)/;
 
 /** The caller's environment without anything that configures the stack. */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
