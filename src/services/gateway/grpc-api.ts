@@ -42,11 +42,11 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
   const {queue, encode} = deps;
   // The auth interceptor has verified the caller of these methods and put the user id in metadata.
   const booked = (handle: (request: Record<string, any>, caller: Caller) => Promise<object>) =>
-    unary(encode, (request: Record<string, any>, metadata, signal) =>
+    unary(encode, (request: Record<string, any>, metadata, cancellation) =>
       handle(request, {
         userId: userIdOf(metadata) ?? '',
         requestId: requestIdOf(metadata),
-        signal,
+        signal: cancellation(),
         protocol: requestedBackendProtocol(metadataText(metadata, BACKEND_PROTOCOL_HEADER), deps.production),
       }),
     );

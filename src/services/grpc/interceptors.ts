@@ -1,6 +1,6 @@
 import {randomUUID} from 'node:crypto';
 import {Metadata, ServerInterceptingCall, status as GrpcStatus, type ServerInterceptor} from '@grpc/grpc-js';
-import type {Logger} from '../logging.js';
+import {accessLogger, type Logger} from '../logging.js';
 import type {ServerMetrics} from '../metrics.js';
 import {validRequestId} from '../request-id.js';
 import type {StatusEncoder} from './status-details.js';
@@ -34,6 +34,7 @@ function callType(requestStream: boolean, responseStream: boolean): string {
  * transport, so it also sees calls that interceptors listed after it (auth) refuse.
  */
 export function observeInterceptor(metrics: ServerMetrics, logger: Logger): ServerInterceptor {
+  const access = accessLogger(logger);
   return (method, call) => {
     const [service = '', name = ''] = method.path.slice(1).split('/');
     const labels = {grpc_type: callType(method.requestStream, method.responseStream), grpc_service: service, grpc_method: name};
@@ -46,7 +47,7 @@ export function observeInterceptor(metrics: ServerMetrics, logger: Logger): Serv
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.grpcHandled.inc({...labels, grpc_code: grpcCodeName(code)});
       metrics.grpcHandlingSeconds.observe(labels, seconds);
-      logger.info(
+      access.info(
         {req_id: requestId, method: method.path, code: grpcCodeName(code), ms: Math.round(seconds * 10_000) / 10, ...(code ? {details} : {})},
         'grpc call',
       );

@@ -2,7 +2,7 @@ import {randomUUID} from 'node:crypto';
 import Fastify, {LogController, type FastifyError, type FastifyReply, type FastifyRequest} from 'fastify';
 import {toApiError} from '../api-errors.js';
 import {TacosError} from '../errors.js';
-import type {Logger} from '../logging.js';
+import {accessLogger, type Logger} from '../logging.js';
 import type {ServerMetrics} from '../metrics.js';
 import {validRequestId} from '../request-id.js';
 
@@ -33,6 +33,7 @@ export function createHttpServer(options: HttpServerOptions) {
     return503OnClosing: false,
   });
 
+  const access = accessLogger(options.logger);
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
@@ -49,7 +50,7 @@ export function createHttpServer(options: HttpServerOptions) {
     const labels = {method: request.method, route, status_code: String(reply.statusCode)};
     options.metrics.httpRequests.inc(labels);
     options.metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
-    request.log.info({method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10}, 'http request');
+    access.info({req_id: request.id, method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10}, 'http request');
   });
   app.setErrorHandler((error: FastifyError, request, reply) => sendError(request, reply, httpError(error)));
   app.setNotFoundHandler((request, reply) =>

@@ -94,8 +94,8 @@ export async function startMockServer(options: MockServerOptions): Promise<Runni
   const grpcServices = Object.entries(definition.services).map(([service, handlers]) => {
     const implementation: UntypedServiceImplementation = {};
     for (const method of Object.keys(handlers)) {
-      implementation[method] = unary(encode, (request: object, metadata, signal) =>
-        invoke(service, method, request, {protocol: 'grpc', signal, requestId: requestIdOf(metadata)}),
+      implementation[method] = unary(encode, (request: object, metadata, cancellation) =>
+        invoke(service, method, request, {protocol: 'grpc', signal: cancellation(), requestId: requestIdOf(metadata)}),
       );
     }
     return {name: service, implementation};

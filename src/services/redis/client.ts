@@ -45,6 +45,8 @@ export function createRedisClient(settings: RedisSettings, connectionName = 'tac
     retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
     // After a failover the old primary refuses writes: reconnect to find the new one.
     reconnectOnError: (error) => /^READONLY/.test(error.message),
+    // Commands issued in the same tick go out in one write: under load, fewer syscalls per request.
+    enableAutoPipelining: true,
   };
   const nodes = settings.address.split(',').map((address) => parseHostPort(address));
   if (settings.clusterMode) {

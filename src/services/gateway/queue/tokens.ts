@@ -1,11 +1,29 @@
-import {randomBytes} from 'node:crypto';
+import {randomFillSync} from 'node:crypto';
+
+/**
+ * Random bytes for tokens, drawn from the CSPRNG 4 KiB at a time: one randomBytes(16) per join costs
+ * about 10 µs (a call into OpenSSL each time), a slice of the pool well under 1 µs. The same idea as
+ * Node's own randomUUID cache.
+ */
+const pool = Buffer.alloc(4096);
+let poolOffset = pool.length;
+
+function randomText(bytes: number): string {
+  if (poolOffset + bytes > pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const text = pool.toString('base64url', poolOffset, poolOffset + bytes);
+  poolOffset += bytes;
+  return text;
+}
 
 /**
  * A waiting token names its event (so status and enter need nothing else) and carries 128 random
  * bits: `<base64url(eventId)>.<random>`.
  */
 export function newWaitingToken(eventId: string): string {
-  return `${Buffer.from(eventId).toString('base64url')}.${randomBytes(16).toString('base64url')}`;
+  return `${Buffer.from(eventId).toString('base64url')}.${randomText(16)}`;
 }
 
 export function eventIdOfWaitingToken(token: string): string | undefined {
@@ -14,5 +32,5 @@ export function eventIdOfWaitingToken(token: string): string | undefined {
 }
 
 export function newReservationToken(): string {
-  return `rt_${randomBytes(18).toString('base64url')}`;
+  return `rt_${randomText(18)}`;
 }

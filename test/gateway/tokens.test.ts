@@ -1,0 +1,20 @@
+/** Tokens come from a pool of CSPRNG bytes: each must still be unique, well-formed, and name its event. */
+import {describe, expect, it} from 'vitest';
+import {eventIdOfWaitingToken, newReservationToken, newWaitingToken} from '../../src/services/gateway/queue/tokens.js';
+
+describe('queue tokens', () => {
+  it('10,000 waiting tokens (many pool refills) are distinct, 128 random bits each, and name their event', () => {
+    const tokens = Array.from({length: 10_000}, (_, i) => newWaitingToken(`evt_${i % 7}`));
+    expect(new Set(tokens).size).toBe(tokens.length);
+    tokens.forEach((token, i) => {
+      expect(token).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{22}$/);
+      expect(eventIdOfWaitingToken(token)).toBe(`evt_${i % 7}`);
+    });
+  });
+
+  it('reservation tokens interleaved with waiting tokens are distinct too', () => {
+    const tokens = Array.from({length: 5_000}, (_, i) => (i % 2 ? newReservationToken() : newWaitingToken('evt')));
+    expect(new Set(tokens.map((token) => token.slice(-22))).size).toBe(tokens.length);
+    expect(tokens[1]).toMatch(/^rt_[A-Za-z0-9_-]{24}$/);
+  });
+});
