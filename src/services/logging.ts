@@ -38,8 +38,11 @@ const accessLoggers = new WeakMap<Logger, Logger>();
 export function accessLogger(logger: Logger): Logger {
   let access = accessLoggers.get(logger);
   if (!access) {
-    const stream = (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym];
-    access = pino({...lineOptions(logger.level), base: logger.bindings()}, stream);
+    const internals = logger as unknown as Record<symbol, unknown>;
+    // Every binding, pid included (bindings() leaves pid and hostname out): `,"service":"gateway",...`.
+    const chindings = String(internals[pino.symbols.chindingsSym] ?? '');
+    const base = chindings ? (JSON.parse(`{${chindings.slice(1)}}`) as Record<string, unknown>) : {};
+    access = pino({...lineOptions(logger.level), base}, internals[pino.symbols.streamSym] as DestinationStream);
     accessLoggers.set(logger, access);
   }
   return access;

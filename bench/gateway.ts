@@ -1,0 +1,141 @@
+/**
+ * The gateway's speed against two minimal baselines doing the same join (bench/baselines: node:http
+ * and grpc-js, one EVALSHA of the gateway's own JOIN script), all in one run on this machine:
+ *   - REST join: the gateway (logging, metrics, validation on) vs node:http      goal >= 75%
+ *   - gRPC JoinQueue: the gateway vs grpc-js                                      goal >= 75%
+ *   - `serve gateway --workers 2` vs one worker, REST and gRPC                     goal >= 1.3x
+ * Load from wrk (REST) and h2load (gRPC) through `tacos bench --engine`, rounds interleaved so a
+ * slow moment of the machine hits every target alike; the median round counts.
+ *   npm run bench:gateway [-- --rounds 3 --duration 10s]
+ */
+import {execFile, spawn, type ChildProcess} from 'node:child_process';
+import {mkdtemp, open, readFile, rm} from 'node:fs/promises';
+import {createServer} from 'node:net';
+import {cpus, release, tmpdir} from 'node:os';
+import path from 'node:path';
+import {fileURLToPath} from 'node:url';
+import {promisify} from 'node:util';
+import {Redis} from 'ioredis';
+
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = path.join(root, 'bin', 'run.js');
+const argument = (name: string, fallback: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : fallback);
+const rounds = Math.min(9, Math.max(1, Number(argument('--rounds', '3'))));
+const duration = argument('--duration', '10s');
+const CONCURRENCY = 50;
+const GRPC_CONNECTIONS = 5;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const {port} = server.address() as {port: number};
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const work = await mkdtemp(path.join(tmpdir(), 'tacos-bench-gateway-'));
+const children: ChildProcess[] = [];
+
+/** Starts a process whose stdout goes to a file, and waits (bounded) until that file shows `ready`. */
+async function start(name: string, command: string[], env: Record<string, string>, ready: RegExp): Promise<void> {
+  const log = path.join(work, `${name}.log`);
+  const file = await open(log, 'w');
+  const child = spawn(process.execPath, command, {cwd: work, env: {...process.env, ...env}, stdio: ['ignore', file.fd, 'inherit']});
+  children.push(child);
+  const deadline = Date.now() + 30_000;
+  while (!ready.test(await readFile(log, 'utf8'))) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${name} did not start (see ${log})`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await file.close();
+}
+
+interface Target {
+  name: string;
+  protocol: 'http' | 'grpc';
+  address: string;
+}
+
+/** CPU time a process has used so far, in ms (utime + stime from /proc, in clock ticks of 10 ms). */
+async function cpuMs(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+interface Measured {
+  rps: number;
+  ok: number;
+}
+
+/** requests/s of one `tacos bench` run at the target (wrk for REST, h2load for gRPC). */
+async function measure(target: Target): Promise<Measured> {
+  const args = [BIN, 'bench', '--scenario', 'join', '--protocol', target.protocol, '--duration', duration, '--concurrency', String(CONCURRENCY), '--json'];
+  if (target.protocol === 'http') args.push('--engine', 'wrk', '--http-url', target.address, '--connections', String(CONCURRENCY));
+  else args.push('--engine', 'h2load', '--grpc-addr', target.address, '--connections', String(GRPC_CONNECTIONS));
+  const {stdout} = await promisify(execFile)(process.execPath, args, {cwd: work, timeout: 120_000, maxBuffer: 16 << 20});
+  const [run] = JSON.parse(stdout).runs as Array<{requestsPerSecond: number; ok: number; errors: Record<string, number>}>;
+  const errors = Object.values(run.errors).reduce((sum, count) => sum + count, 0);
+  if (errors) throw new Error(`${target.name}: ${errors} errors (${JSON.stringify(run.errors)})`);
+  return {rps: run.requestsPerSecond, ok: run.ok};
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+try {
+  const [redisPort, ...ports] = await Promise.all(Array.from({length: 7}, freePort));
+  const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work], {stdio: 'ignore'});
+  children.push(redis);
+  const client = new Redis({port: redisPort, lazyConnect: true, retryStrategy: (attempt) => (attempt > 50 ? null : 100)});
+  await client.connect();
+  const redisAddress = `127.0.0.1:${redisPort}`;
+  const [httpBaseline, grpcBaseline, http1, grpc1, http2, grpc2] = ports;
+  const gatewayEnv = (http: number, grpc: number) => ({SERVER_PORT: String(http), GRPC_PORT: String(grpc), GRPC_ENABLED: 'true', REDIS_ADDRESS: redisAddress, LOG_LEVEL: 'info', SERVER_ENVIRONMENT: 'development'});
+  await start('baseline-http', [path.join(root, 'bench/baselines/http.mjs'), String(httpBaseline)], {REDIS_ADDRESS: redisAddress}, /listening/);
+  await start('baseline-grpc', [path.join(root, 'bench/baselines/grpc.mjs'), String(grpcBaseline)], {REDIS_ADDRESS: redisAddress}, /listening/);
+  await start('gateway-1', [BIN, 'serve', 'gateway'], gatewayEnv(http1, grpc1), /"gateway listening"/);
+  await start('gateway-2', [BIN, 'serve', 'gateway', '--workers', '2'], gatewayEnv(http2, grpc2), /"gateway workers listening"/);
+
+  const targets: Target[] = [
+    {name: 'node:http baseline', protocol: 'http', address: `http://127.0.0.1:${httpBaseline}`},
+    {name: 'gateway REST', protocol: 'http', address: `http://127.0.0.1:${http1}`},
+    {name: 'gateway REST, 2 workers', protocol: 'http', address: `http://127.0.0.1:${http2}`},
+    {name: 'grpc-js baseline', protocol: 'grpc', address: `127.0.0.1:${grpcBaseline}`},
+    {name: 'gateway gRPC', protocol: 'grpc', address: `127.0.0.1:${grpc1}`},
+    {name: 'gateway gRPC, 2 workers', protocol: 'grpc', address: `127.0.0.1:${grpc2}`},
+  ];
+  const figures = new Map(targets.map((target) => [target.name, [] as number[]]));
+  // Redis CPU per join (warm-up included, so a little high): what sizes the shards of 30k RPS.
+  const redisMicrosPerJoin: number[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    for (const target of targets) {
+      await client.flushall(); // every run starts from an empty queue
+      const redisBefore = await cpuMs(redis.pid!);
+      const {rps, ok} = await measure(target);
+      redisMicrosPerJoin.push((((await cpuMs(redis.pid!)) - redisBefore) * 1000) / ok);
+      figures.get(target.name)!.push(rps);
+      console.error(`round ${round}/${rounds}: ${target.name} ${rps.toFixed(0)} req/s`);
+    }
+  }
+  client.disconnect();
+
+  const rps = (name: string) => median(figures.get(name)!);
+  const goals = [
+    {what: 'gateway REST / node:http baseline', ratio: rps('gateway REST') / rps('node:http baseline'), goal: 0.75},
+    {what: 'gateway gRPC / grpc-js baseline', ratio: rps('gateway gRPC') / rps('grpc-js baseline'), goal: 0.75},
+    {what: 'REST, 2 workers / 1 worker', ratio: rps('gateway REST, 2 workers') / rps('gateway REST'), goal: 1.3},
+    {what: 'gRPC, 2 workers / 1 worker', ratio: rps('gateway gRPC, 2 workers') / rps('gateway gRPC'), goal: 1.3},
+  ];
+  console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, Linux ${release()}, Node ${process.version}`);
+  console.log(`load: tacos bench --engine wrk (REST, ${CONCURRENCY} connections) / h2load (gRPC, ${GRPC_CONNECTIONS} connections x ${CONCURRENCY / GRPC_CONNECTIONS} streams), ${duration} per run, ${rounds} interleaved rounds, median`);
+  console.log('');
+  for (const target of targets) console.log(`${target.name.padEnd(26)} ${rps(target.name).toFixed(0).padStart(7)} req/s   (rounds: ${figures.get(target.name)!.map((value) => value.toFixed(0)).join(', ')})`);
+  console.log(`Redis CPU per join (EVALSHA): median ${median(redisMicrosPerJoin).toFixed(0)} µs`);
+  console.log('');
+  for (const {what, ratio, goal} of goals) console.log(`${what.padEnd(36)} ${ratio.toFixed(2)}  (goal ${goal >= 1 ? `>= ${goal}x` : `>= ${goal * 100}%`}): ${ratio >= goal ? 'met' : 'NOT met'}`);
+} finally {
+  for (const child of children.reverse()) child.kill('SIGTERM');
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await rm(work, {recursive: true, force: true});
+}
