@@ -10,7 +10,7 @@
  */
 import {execFile, spawn, type ChildProcess} from 'node:child_process';
 import {mkdtemp, open, readFile, rm} from 'node:fs/promises';
-import {createServer} from 'node:net';
+import {connect, createServer} from 'node:net';
 import {cpus, release, tmpdir} from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -32,6 +32,21 @@ async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** Waits (bounded) until something accepts connections on the port. */
+async function accepting(port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => resolve(true)).once('error', () => resolve(false));
+      socket.unref();
+      setTimeout(() => socket.destroy(), 200);
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`nothing accepts connections on port ${port}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 const work = await mkdtemp(path.join(tmpdir(), 'tacos-bench-gateway-'));
@@ -86,8 +101,8 @@ try {
   const [redisPort, ...ports] = await Promise.all(Array.from({length: 7}, freePort));
   const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work], {stdio: 'ignore'});
   children.push(redis);
-  const client = new Redis({port: redisPort, lazyConnect: true, retryStrategy: (attempt) => (attempt > 50 ? null : 100)});
-  await client.connect();
+  await accepting(redisPort);
+  const client = new Redis({port: redisPort});
   const redisAddress = `127.0.0.1:${redisPort}`;
   const [httpBaseline, grpcBaseline, http1, grpc1, http2, grpc2] = ports;
   const gatewayEnv = (http: number, grpc: number) => ({SERVER_PORT: String(http), GRPC_PORT: String(grpc), GRPC_ENABLED: 'true', REDIS_ADDRESS: redisAddress, LOG_LEVEL: 'info', SERVER_ENVIRONMENT: 'development'});

@@ -81,6 +81,9 @@ function compare(runs: RunResult[]): Ratio | null {
   };
 }
 
+/** Above this share of the machine's CPU, a builtin generator on the same machine skews what it measures. */
+const SHARED_MACHINE_SHARE = 0.2;
+
 function generatorWarnings(run: RunResult): string[] {
   const busy = run.generator.eventLoopUtilization.flatMap((utilization, index) =>
     utilization > BUSY_THRESHOLD ? [`${run.label}: generator thread ${index + 1} was ${Math.round(utilization * 100)}% busy, so it may have been the bottleneck (try --threads ${run.shape.threads + 1}).`] : [],
@@ -88,6 +91,12 @@ function generatorWarnings(run: RunResult): string[] {
   const perThread = run.generator.cpuPercentOfCore === null ? 0 : run.generator.cpuPercentOfCore / run.shape.threads;
   if (run.engine !== 'builtin' && perThread > BUSY_THRESHOLD * 100) {
     busy.push(`${run.label}: ${run.engine} used ${Math.round(perThread)}% of a core per thread, so it may have been the bottleneck (try --threads ${run.shape.threads + 1}).`);
+  }
+  // On a machine shared with the stack, a generator that is not saturated still takes CPU from what it measures.
+  if (run.engine === 'builtin' && (run.generator.cpuPercentOfMachine ?? 0) > SHARED_MACHINE_SHARE * 100) {
+    busy.push(
+      `${run.label}: the generator used ${Math.round(run.generator.cpuPercentOfMachine!)}% of this machine's CPU, taken from the stack it measures if both run here; --engine h2load or wrk cost far less per request.`,
+    );
   }
   return busy;
 }
