@@ -4,7 +4,7 @@ import {loadContractSet} from '../grpc/contracts.js';
 import {authInterceptor, observeInterceptor} from '../grpc/interceptors.js';
 import {packageDefinition, startGrpcServer, type RunningGrpcServer} from '../grpc/server.js';
 import {createStatusEncoder} from '../grpc/status-details.js';
-import type {Logger} from '../logging.js';
+import {accessLogger, type Logger} from '../logging.js';
 import {ServerMetrics} from '../metrics.js';
 import {closeRedisClient, createRedisClient, type RedisClient} from '../redis/client.js';
 import {TACOS_VERSION} from '../version.js';
@@ -98,7 +98,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         tls: config.grpcTls,
         portVariable: 'GRPC_PORT',
         services: gatewayGrpcServices({queue, booking, authenticator, encode, shutdown: shutdown.signal, notReadyReason, version: TACOS_VERSION, production: config.auth.production}),
-        interceptors: [observeInterceptor(metrics, logger), authInterceptor(isPublicMethod, (header) => authenticator.authenticate(header), encode)],
+        interceptors: [observeInterceptor(metrics, accessLogger(logger)), authInterceptor(isPublicMethod, (header) => authenticator.authenticate(header), encode)],
       });
       if (redis.status !== 'ready') followRedis('NOT_SERVING')();
     }

@@ -1,6 +1,6 @@
 import {randomUUID} from 'node:crypto';
 import {Metadata, ServerInterceptingCall, status as GrpcStatus, type ServerInterceptor} from '@grpc/grpc-js';
-import {accessLogger, type Logger} from '../logging.js';
+import type {Logger} from '../logging.js';
 import type {ServerMetrics} from '../metrics.js';
 import {validRequestId} from '../request-id.js';
 import type {StatusEncoder} from './status-details.js';
@@ -30,11 +30,10 @@ function callType(requestStream: boolean, responseStream: boolean): string {
 }
 
 /**
- * Request ids, metrics and one log line per call. Listed first, it wraps the call closest to the
+ * Request ids, metrics and one line per call on `access` (the access logger). Listed first, it wraps the call closest to the
  * transport, so it also sees calls that interceptors listed after it (auth) refuse.
  */
-export function observeInterceptor(metrics: ServerMetrics, logger: Logger): ServerInterceptor {
-  const access = accessLogger(logger);
+export function observeInterceptor(metrics: ServerMetrics, access: Logger): ServerInterceptor {
   return (method, call) => {
     const [service = '', name = ''] = method.path.slice(1).split('/');
     const labels = {grpc_type: callType(method.requestStream, method.responseStream), grpc_service: service, grpc_method: name};

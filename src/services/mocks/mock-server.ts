@@ -9,7 +9,7 @@ import {methodCodec} from '../grpc/json-codec.js';
 import {packageDefinition, startGrpcServer} from '../grpc/server.js';
 import {createStatusEncoder} from '../grpc/status-details.js';
 import {callerSignal, createHttpServer} from '../http/server.js';
-import type {Logger} from '../logging.js';
+import {accessLogger, type Logger} from '../logging.js';
 import {ServerMetrics} from '../metrics.js';
 import {listenHttp} from '../http/listen.js';
 import type {Faults} from './faults.js';
@@ -114,7 +114,7 @@ export async function startMockServer(options: MockServerOptions): Promise<Runni
       port: options.grpcPort,
       contracts,
       services: grpcServices,
-      interceptors: [observeInterceptor(metrics, logger)],
+      interceptors: [observeInterceptor(metrics, accessLogger(logger))],
       portVariable: `${definition.name.toUpperCase()}_GRPC_PORT`,
     });
   } catch (error) {
