@@ -4,10 +4,9 @@
  * both: nghttp2-client and wrk).
  */
 import {execFileSync} from 'node:child_process';
-import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+import {describe, expect, it} from 'vitest';
 import {runCli} from '../helpers/cli.js';
-import {startTestGateway, waitForReady, type TestGateway} from '../helpers/gateway.js';
-import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
+import {gatewayFixture} from './fixture.js';
 import {expectCleanRun, tableRow, expectOrderedLatencies} from './figures.js';
 
 function installed(tool: string): boolean {
@@ -20,21 +19,9 @@ function installed(tool: string): boolean {
   }
 }
 
-let redis: RedisProcess | undefined;
-let gateway: TestGateway | undefined;
+const {redis, gateway, targetFlags} = gatewayFixture();
 
-beforeAll(async () => {
-  redis = await startRedis();
-  gateway = await startTestGateway({REDIS_ADDRESS: redis.address, LOG_LEVEL: 'warn'});
-  await waitForReady(gateway);
-});
 
-afterAll(async () => {
-  await gateway?.close();
-  await disposeRedis(redis);
-});
-
-const targetFlags = () => ['--http-url', gateway!.http, '--grpc-addr', gateway!.grpc];
 
 describe.runIf(installed('h2load'))('h2load', () => {
   it('runs join over gRPC (HTTP/2 streams) and over REST (--h1), with figures from its log', async () => {

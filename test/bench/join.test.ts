@@ -7,33 +7,20 @@
 import {spawn} from 'node:child_process';
 import {setTimeout as sleep} from 'node:timers/promises';
 import {Redis} from 'ioredis';
-import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+import {describe, expect, it} from 'vitest';
 import {runBench} from '../../src/services/bench/bench.js';
 import {resolveBenchOptions, type BenchRequest} from '../../src/services/bench/options.js';
 import {BIN, REPO_ROOT, runCli} from '../helpers/cli.js';
-import {startTestGateway, waitForReady, type TestGateway} from '../helpers/gateway.js';
-import {disposeRedis, freePort, startRedis, type RedisProcess} from '../helpers/redis.js';
+import {startTestGateway, waitForReady} from '../helpers/gateway.js';
+import {disposeRedis, freePort, startRedis} from '../helpers/redis.js';
+import {gatewayFixture} from './fixture.js';
 import {expectCleanRun, expectOrderedLatencies, tableRow} from './figures.js';
 
-let redis: RedisProcess | undefined;
-let gateway: TestGateway | undefined;
+const {redis, gateway, targetFlags} = gatewayFixture();
 
-beforeAll(async () => {
-  redis = await startRedis();
-  gateway = await startTestGateway({REDIS_ADDRESS: redis.address, LOG_LEVEL: 'warn'});
-  await waitForReady(gateway);
-});
-
-afterAll(async () => {
-  await gateway?.close();
-  await disposeRedis(redis);
-});
-
-function join(request: Partial<BenchRequest>, target = gateway!): BenchRequest {
+function join(request: Partial<BenchRequest>, target = gateway()): BenchRequest {
   return {scenario: 'join', protocol: 'both', engine: 'builtin', httpUrl: target.http, grpcAddress: target.grpc, durationMs: 1000, concurrency: 4, threads: 2, ...request};
 }
-
-const targetFlags = () => ['--http-url', gateway!.http, '--grpc-addr', gateway!.grpc];
 
 /** Resolves once the event's queue holds `count` joins: the load (the warm-up at least) is under way. */
 async function joinsArrived(redisPort: number, eventId: string, count = 20): Promise<void> {
@@ -149,7 +136,7 @@ describe('the CLI', () => {
     const http = await runCli(['bench', '--http-url', 'http://192.0.2.10:8000', '--protocol', 'http']);
     expect(http.code).toBe(2);
     expect(http.stderr).toContain('loopback');
-    const grpc = await runCli(['bench', '--http-url', gateway!.http, '--grpc-addr', 'example.com:9090']);
+    const grpc = await runCli(['bench', '--http-url', gateway().http, '--grpc-addr', 'example.com:9090']);
     expect(grpc.code).toBe(2);
     expect(grpc.stderr).toContain('The gRPC target example.com:9090 is not on this machine');
   });
@@ -166,7 +153,7 @@ describe('the CLI', () => {
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     try {
       // The warm-up (1 s) is under way; then some measuring.
-      await joinsArrived(redis!.port, 'bench_sigint');
+      await joinsArrived(redis().port, 'bench_sigint');
       await sleep(1500);
       const interruptedAt = performance.now();
       child.kill('SIGINT');
