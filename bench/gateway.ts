@@ -10,12 +10,14 @@
  */
 import {execFile, spawn, type ChildProcess} from 'node:child_process';
 import {mkdtemp, open, readFile, rm} from 'node:fs/promises';
-import {connect, createServer} from 'node:net';
 import {cpus, release, tmpdir} from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {promisify} from 'node:util';
 import {Redis} from 'ioredis';
+import {tcpOpen} from '../src/services/net.js';
+import {waitUntil} from '../src/services/stack/probes.js';
+import {freePort} from './free-port.js';
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(root, 'bin', 'run.js');
@@ -26,30 +28,6 @@ const CONCURRENCY = 50;
 // An even number, so that round-robin gives two workers the same share of the connections.
 const GRPC_CONNECTIONS = 10;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as {port: number};
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Waits (bounded) until something accepts connections on the port. */
-async function accepting(port: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1', () => resolve(true)).once('error', () => resolve(false));
-      socket.unref();
-      setTimeout(() => socket.destroy(), 200);
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`nothing accepts connections on port ${port}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 const work = await mkdtemp(path.join(tmpdir(), 'tacos-bench-gateway-'));
 const children: ChildProcess[] = [];
 
@@ -59,11 +37,8 @@ async function start(name: string, command: string[], env: Record<string, string
   const file = await open(log, 'w');
   const child = spawn(process.execPath, command, {cwd: work, env: {...process.env, ...env}, stdio: ['ignore', file.fd, 'inherit']});
   children.push(child);
-  const deadline = Date.now() + 30_000;
-  while (!ready.test(await readFile(log, 'utf8'))) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${name} did not start (see ${log})`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const settled = await waitUntil(async () => child.exitCode !== null || ready.test(await readFile(log, 'utf8')), 30_000, undefined, 100);
+  if (!settled || child.exitCode !== null) throw new Error(`${name} did not start (see ${log})`);
   await file.close();
 }
 
@@ -102,7 +77,7 @@ try {
   const [redisPort, ...ports] = await Promise.all(Array.from({length: 7}, freePort));
   const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work], {stdio: 'ignore'});
   children.push(redis);
-  await accepting(redisPort);
+  if (!(await waitUntil(() => tcpOpen('127.0.0.1', redisPort), 10_000))) throw new Error(`redis-server did not listen on ${redisPort}`);
   const client = new Redis({port: redisPort});
   const redisAddress = `127.0.0.1:${redisPort}`;
   const [httpBaseline, grpcBaseline, http1, grpc1, http2, grpc2] = ports;

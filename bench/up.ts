@@ -6,23 +6,14 @@
  */
 import {execFileSync} from 'node:child_process';
 import {mkdtemp, rm, writeFile} from 'node:fs/promises';
-import {createServer} from 'node:net';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
+import {freePort} from './free-port.js';
 
 const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'run.js');
 const GOAL_MS = 3000;
 const rounds = Math.min(10, Math.max(1, Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 5));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as {port: number};
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const tacos = (cwd: string, ...args: string[]) => execFileSync(process.execPath, [BIN, ...args], {cwd, stdio: 'pipe', timeout: 60_000});
 

@@ -37,7 +37,9 @@ async function bundleCommands(outdir) {
     .filter((name) => name !== '@bufbuild/protobuf')
     .flatMap((name) => [name, `${name}/*`]);
   await build({
-    entryPoints: filesUnder(path.join(outdir, 'commands')).filter((file) => file.endsWith('.js')),
+    entryPoints: readdirSync(path.join(outdir, 'commands'), {recursive: true})
+      .filter((file) => file.endsWith('.js'))
+      .map((file) => path.join(outdir, 'commands', file)),
     outdir,
     outbase: outdir,
     entryNames: '[dir]/[name]',
@@ -54,10 +56,4 @@ async function bundleCommands(outdir) {
     external,
     logLevel: 'warning',
   });
-}
-
-function filesUnder(dir) {
-  return readdirSync(dir, {withFileTypes: true}).flatMap((entry) =>
-    entry.isDirectory() ? filesUnder(path.join(dir, entry.name)) : [path.join(dir, entry.name)],
-  );
 }

@@ -1,4 +1,4 @@
-import {connect} from 'node:net';
+import {connect, isIP} from 'node:net';
 
 /** A TCP connect within the timeout. */
 export function tcpOpen(host: string, port: number, timeoutMs = 500): Promise<boolean> {
@@ -12,4 +12,14 @@ export function tcpOpen(host: string, port: number, timeoutMs = 500): Promise<bo
     socket.once('connect', () => done(true));
     socket.once('error', () => done(false));
   });
+}
+
+const LOOPBACK_NAMES = new Set(['localhost', 'ip6-localhost']);
+
+/** This machine only: a loopback name or address (127.0.0.0/8, ::1), with or without IPv6 brackets. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (LOOPBACK_NAMES.has(bare)) return true;
+  if (isIP(bare) === 4) return bare.startsWith('127.');
+  return isIP(bare) === 6 && (bare === '::1' || /^::ffff:127\./.test(bare));
 }

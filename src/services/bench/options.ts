@@ -1,9 +1,9 @@
-import {isIP} from 'node:net';
 import {availableParallelism} from 'node:os';
 import {loadEnvironment} from '../config.js';
 import type {Protocol} from '../backends/transports.js';
 import {usageError} from '../errors.js';
 import {readGatewayConfig} from '../gateway/config.js';
+import {isLoopbackHost} from '../net.js';
 import {requireTool} from './external-tool.js';
 
 export const SCENARIOS = ['join', 'journey'] as const;
@@ -144,16 +144,6 @@ export function runShape(options: BenchOptions, client: Protocol): RunShape {
 /** `count` split into `parts` shares that differ by at most one. */
 export function shareOf(count: number, parts: number, index: number): number {
   return Math.floor(count / parts) + (index < count % parts ? 1 : 0);
-}
-
-const LOOPBACK_NAMES = new Set(['localhost', 'ip6-localhost']);
-
-/** Load goes to this machine only: loopback names and addresses (127.0.0.0/8, ::1). */
-function isLoopbackHost(host: string): boolean {
-  const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  if (LOOPBACK_NAMES.has(bare)) return true;
-  if (isIP(bare) === 4) return bare.startsWith('127.');
-  return isIP(bare) === 6 && (bare === '::1' || /^::ffff:127\./.test(bare));
 }
 
 function refuseRemote(what: string, value: string): never {

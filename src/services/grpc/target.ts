@@ -3,7 +3,7 @@ import {connect as tlsConnect} from 'node:tls';
 import {isIP} from 'node:net';
 import {connectivityState, credentials as grpcCredentials, type ChannelCredentials, type Client, type ChannelOptions} from '@grpc/grpc-js';
 import {TacosError, errorMessage, usageError} from '../errors.js';
-import {tcpOpen} from '../net.js';
+import {isLoopbackHost, tcpOpen} from '../net.js';
 
 export interface TargetOptions {
   envName?: string;
@@ -29,8 +29,6 @@ export interface Target {
   verify?: {ca: Buffer | null; servername?: string; insecure: boolean};
 }
 
-const LOOPBACK = /^(localhost|127(\.\d+){3}|\[?::1\]?)$/;
-
 /**
  * Where a call goes and how: the active environment's gateway (127.0.0.1:GRPC_PORT) unless told
  * otherwise; plaintext for loopback and unix sockets, TLS for anything else, as grpcurl users expect.
@@ -47,7 +45,7 @@ export async function resolveTarget(options: TargetOptions): Promise<Target> {
   const host = unix ? '' : address.replace(/:\d+$/, '');
   if (!unix && !/:\d+$/.test(address)) throw usageError(`"${address}" is not host:port (or unix:PATH).`);
   if (options.tls && options.plaintext) throw usageError('--tls and --plaintext contradict each other.');
-  const tls = options.tls || Boolean(options.insecure || options.cacert || options.cert) || (!options.plaintext && !unix && !LOOPBACK.test(host));
+  const tls = options.tls || Boolean(options.insecure || options.cacert || options.cert) || (!options.plaintext && !unix && !isLoopbackHost(host));
   const channelOptions: ChannelOptions = {'grpc.use_local_subchannel_pool': 1};
   if (options.servername) channelOptions['grpc.ssl_target_name_override'] = options.servername;
   if (!tls) return {address, credentials: grpcCredentials.createInsecure(), channelOptions, tls};

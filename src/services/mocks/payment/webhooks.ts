@@ -1,5 +1,6 @@
 import {createHmac} from 'node:crypto';
 import {invalidArgument} from '../../api-errors.js';
+import {isLoopbackHost} from '../../net.js';
 import {linkedSignal} from '../util.js';
 
 /** What a receiver gets: the body of every webhook POST. */
@@ -22,8 +23,6 @@ export interface WebhookEvent {
 
 export const WEBHOOK_SIGNATURE_HEADER = 'X-Webhook-Signature';
 const DELIVERY_TIMEOUT_MS = 5000;
-// Hostnames as URL.hostname spells them (IPv6 keeps its brackets).
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
 /** `sha256=<hex HMAC-SHA256(body, secret)>`, over the exact bytes sent. */
 export function webhookSignature(body: string | Buffer, secret: string): string {
@@ -49,7 +48,7 @@ export function checkWebhookUrl(url: string, allowAnyHost: boolean): void {
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
     throw invalidArgument('webhook_url', `webhook_url must be an http:// or https:// URL (got ${parsed.protocol}).`);
   }
-  if (!allowAnyHost && !LOOPBACK_HOSTS.has(parsed.hostname.toLowerCase())) {
+  if (!allowAnyHost && !isLoopbackHost(parsed.hostname)) {
     throw invalidArgument(
       'webhook_url',
       `webhook_url must point at this machine (127.0.0.1, ::1 or localhost), not ${parsed.hostname}; the payment mock can be started to allow any host.`,
