@@ -22,9 +22,9 @@ export function createLogger(service: string, level: LogLevel, destination?: Des
       // Secrets never reach a log line, whatever the call site passes.
       redact: {paths: ['*.authorization', '*.password', '*.token', 'headers.authorization'], censor: '[redacted]'},
     },
-    // Lines are written in batches (8 KiB, or every 250 ms): one write per request cost the gateway
-    // about a fifth of its CPU under load. pino flushes what is left when the process exits.
-    destination ?? pino.destination({sync: false, minLength: 8192, periodicFlush: 250}),
+    // Not batched (sonic-boom's minLength): with a batch pending, a service whose stdout pipe broke
+    // (tacos up killed) could stay alive instead of stopping.
+    destination ?? pino.destination({sync: false}),
   );
 }
 
