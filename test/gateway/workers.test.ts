@@ -218,7 +218,12 @@ describe('tacos serve gateway --workers', {timeout: 60_000}, () => {
       if (gateway.cli.child.exitCode !== null) return true;
       for (const pid of descendants(primary)) {
         pidsSeen.add(pid);
-        if (!killed.has(pid)) process.kill(pid, 'SIGKILL');
+        try {
+          if (!killed.has(pid)) process.kill(pid, 'SIGKILL');
+        } catch (error) {
+          // Listed a moment ago, gone since (ESRCH): a worker the primary was stopping.
+          if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+        }
         killed.add(pid);
       }
       return undefined;
