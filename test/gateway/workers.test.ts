@@ -48,17 +48,31 @@ interface Cluster {
   workers: number[];
 }
 
-/** `tacos serve gateway ARGS` with gRPC on, on free ports; resolves once every worker listens. */
+/**
+ * `tacos serve gateway ARGS` with gRPC on, on free ports; resolves once every worker listens. A
+ * port picked free can be taken by a parallel test file before the gateway binds it: that start
+ * is retried on other ports.
+ */
 async function serve(args: string[], env: Record<string, string> = {}): Promise<Cluster> {
-  const ports = [await freePort(), await freePort()];
-  const cli = startCli(['serve', 'gateway', ...args], {
-    cwd: project,
-    env: {REDIS_ADDRESS: redis.address, SERVER_PORT: String(ports[0]), GRPC_PORT: String(ports[1]), GRPC_ENABLED: 'true', LOG_LEVEL: 'info', ...env},
-  });
-  running.push(cli);
-  const ready = await cli.waitForLine((line) => line.msg === 'gateway workers listening', 30_000);
-  for (const pid of ready.workers) pidsSeen.add(pid);
-  return {cli, http: ready.http, grpc: String(ready.grpc).replace('grpc://', ''), ports, workers: ready.workers};
+  for (let attempt = 1; ; attempt++) {
+    const ports = [await freePort(), await freePort()];
+    const cli = startCli(['serve', 'gateway', ...args], {
+      cwd: project,
+      env: {REDIS_ADDRESS: redis.address, SERVER_PORT: String(ports[0]), GRPC_PORT: String(ports[1]), GRPC_ENABLED: 'true', LOG_LEVEL: 'info', ...env},
+    });
+    running.push(cli);
+    try {
+      const ready = await Promise.race([
+        cli.waitForLine((line) => line.msg === 'gateway workers listening', 30_000),
+        cli.exited.then((code) => Promise.reject(new Error(`tacos serve gateway exited ${code} before listening: ${cli.stderr()}`))),
+      ]);
+      for (const pid of ready.workers) pidsSeen.add(pid);
+      return {cli, http: ready.http, grpc: String(ready.grpc).replace('grpc://', ''), ports, workers: ready.workers};
+    } catch (error) {
+      const portTaken = cli.child.exitCode !== null && /EADDRINUSE/.test(JSON.stringify(cli.lines) + cli.stderr());
+      if (!portTaken || attempt === 3) throw error;
+    }
+  }
 }
 
 /** A REST call on a connection of its own (no keep-alive): the cluster hands each connection to a worker. */
