@@ -134,6 +134,21 @@ describe('CORS', () => {
     const joinedOrigin = joined.headers.get('access-control-allow-origin');
     expect(joinedOrigin === null || (joinedOrigin !== '*' && joinedOrigin !== BROWSER_ORIGIN), `allow-origin: ${joinedOrigin}`).toBe(true);
   });
+
+  it('gives a join (served from node:http directly) the CORS headers @fastify/cors gives other routes', async () => {
+    const corsHeaders = (headers: Headers) => Object.fromEntries([...headers].filter(([name]) => name.startsWith('access-control-') || name === 'vary'));
+    for (const [base, origin] of [
+      [restricted.http, 'http://a.example'],
+      [restricted.http, BROWSER_ORIGIN],
+      [open.http, BROWSER_ORIGIN],
+    ]) {
+      const joined = await postJson(`${base}/api/v1/queue/join`, {event_id: 'evt_cors'}, {origin});
+      const entered = await postJson(`${base}/api/v1/queue/enter`, {waiting_token: 'garbage'}, {origin});
+      expect([joined.status, entered.status]).toEqual([202, 404]);
+      expect(corsHeaders(joined.headers), `${base} ${origin}`).toEqual(corsHeaders(entered.headers));
+      expect(corsHeaders(joined.headers)['access-control-expose-headers']).toMatch(/X-Request-ID/);
+    }
+  });
 });
 
 describe('the development bypass token', () => {
@@ -372,7 +387,14 @@ describe('while the gateway is closing', () => {
     }
   }
 
-  it('finishes the request in flight, and answers a new one with our 503 UNAVAILABLE envelope and its x-request-id', async () => {
+  const joinBody = '{"event_id":"evt_during_close"}';
+  it.each([
+    ['a queue read (fastify)', 'GET /api/v1/queue/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-ID: during-close-1\r\n\r\n'],
+    [
+      'a join (its direct path)',
+      `POST /api/v1/queue/join HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-ID: during-close-1\r\nContent-Type: application/json\r\nContent-Length: ${joinBody.length}\r\n\r\n${joinBody}`,
+    ],
+  ])('finishes the request in flight, and answers a new one, %s, with our 503 UNAVAILABLE envelope and its x-request-id', async (_name, newRequest) => {
     const closing = await gateway({BACKEND_RESERVATION_API_TIMEOUT: '10s', SERVER_SHUTDOWN_GRACE: '10s'});
     const socket = connect(closing.httpPort, '127.0.0.1');
     await once(socket, 'connect');
@@ -394,7 +416,7 @@ describe('while the gateway is closing', () => {
       }
       expect(refused, 'new connections are refused once close() runs').toBe(true);
       // A new request on the connection that is still open.
-      socket.write('GET /api/v1/queue/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-ID: during-close-1\r\n\r\n');
+      socket.write(newRequest);
 
       const [inFlight, during] = await answers;
       // The request in flight was finished: the backend's answer (no such reservation), not a shutdown error.
@@ -405,6 +427,7 @@ describe('while the gateway is closing', () => {
       expect(during.status, during.body).toBe(503);
       expect(during.headers['x-request-id']).toBe('during-close-1');
       expect(JSON.parse(during.body)).toEqual({error: {code: 'UNAVAILABLE', message: expect.any(String), trace_id: 'during-close-1'}});
+      expect(during.headers.connection).toBe('close');
       await closed;
     } finally {
       backend.faults.update({latencyMs: 0});

@@ -310,6 +310,100 @@ describe('bad input: a 4xx with the error envelope, never a 500 or a hang', () =
   });
 });
 
+describe('join is answered alike by its direct path and by fastify', () => {
+  // A JSON body of known length is served straight from node:http; the same body streamed (chunked,
+  // no Content-Length) goes through fastify. Both must give the same answer.
+  const streamed = (text: string) =>
+    new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(text));
+        controller.close();
+      },
+    });
+  const VOLATILE_HEADERS = new Set(['date', 'content-length', 'x-request-id', 'keep-alive', 'connection']);
+
+  /** Status, the headers that do not change per request, and the body with its request id checked and taken out. */
+  function comparable(answer: Answer, mask: (body: any) => any = (body) => body) {
+    const headers = Object.fromEntries([...answer.headers].filter(([name]) => !VOLATILE_HEADERS.has(name)));
+    const body = answer.json === undefined ? answer.text : structuredClone(answer.json);
+    if (body?.error) {
+      expect(body.error.trace_id).toBe(answer.headers.get('x-request-id'));
+      delete body.error.trace_id;
+    }
+    return {status: answer.status, headers, body: mask(body)};
+  }
+
+  async function bothPaths(text: string, headers: Record<string, string> = {}) {
+    const all = {'content-type': 'application/json', 'x-request-id': 'same-id-both-paths', ...headers};
+    const direct = await send('POST', '/api/v1/queue/join', {raw: text, headers: all});
+    const viaFastify = await send('POST', '/api/v1/queue/join', {raw: streamed(text), headers: all});
+    expect(direct.headers.get('x-request-id')).toBe('same-id-both-paths');
+    expect(viaFastify.headers.get('x-request-id')).toBe('same-id-both-paths');
+    return {direct, viaFastify};
+  }
+
+  it.each([
+    ['malformed JSON', '{"event_id": "evt_1"'],
+    ['trailing garbage', '{"event_id": "evt_1"} x'],
+    ['an array', '[{"event_id":"evt_1"}]'],
+    ['null', 'null'],
+    ['__proto__', '{"event_id":"evt_1","__proto__":{"admin":true}}'],
+    ['constructor.prototype', '{"event_id":"evt_1","constructor":{"prototype":{"admin":true}}}'],
+    ['no event_id', '{"user_id":"u1"}'],
+    ['a numeric event_id', '{"event_id":42}'],
+    ['a bad event_id', '{"event_id":"evt }{ 1"}'],
+    ['a long user_id', `{"event_id":"evt_1","user_id":"${'u'.repeat(129)}"}`],
+  ])('refusing %s', async (_name, text) => {
+    const {direct, viaFastify} = await bothPaths(text);
+    expect(direct.status).toBe(400);
+    expect(comparable(direct)).toEqual(comparable(viaFastify));
+  });
+
+  it('refusing a bad Idempotency-Key', async () => {
+    const {direct, viaFastify} = await bothPaths('{"event_id":"evt_both"}', {'idempotency-key': 'a key with spaces'});
+    expect(direct.status).toBe(400);
+    expect(comparable(direct)).toEqual(comparable(viaFastify));
+  });
+
+  it('joining, with CORS headers for a browser, and the same tokens for a replayed Idempotency-Key', async () => {
+    const event = `evt_both_${Date.now()}`;
+    const headers = {origin: 'http://localhost:3000'};
+    const {direct, viaFastify} = await bothPaths(JSON.stringify({event_id: event, user_id: 'u1'}), headers);
+    expect(direct.status).toBe(202);
+    expect(direct.headers.get('access-control-allow-origin')).toBe('*');
+    const tokenless = (body: any) => ({...body, waiting_token: typeof body.waiting_token, position_hint: typeof body.position_hint});
+    expect(comparable(direct, tokenless)).toEqual(comparable(viaFastify, tokenless));
+    expect([direct.json.position_hint, viaFastify.json.position_hint]).toEqual([1, 2]);
+
+    const keyed = {...headers, 'idempotency-key': `both-paths-${Date.now()}`};
+    const first = await send('POST', '/api/v1/queue/join', {body: {event_id: event}, headers: keyed});
+    const replayed = await bothPaths(JSON.stringify({event_id: event}), keyed);
+    expect(replayed.direct.headers.get('idempotent-replayed')).toBe('true');
+    expect(replayed.direct.json).toEqual(first.json);
+    expect(comparable(replayed.direct)).toEqual(comparable(replayed.viaFastify));
+    expect(await waitingCount(event)).toBe(3);
+  });
+
+  it('counting both in the metrics and logging both, with their request ids', async () => {
+    const joinedOk = async () => {
+      const samples = parseMetrics((await send('GET', '/metrics')).text);
+      return samples.find((sample) => sample.name === 'http_server_requests_total' && sample.labels.route === '/api/v1/queue/join' && sample.labels.status_code === '202')?.value ?? 0;
+    };
+    const before = await joinedOk();
+    const event = JSON.stringify({event_id: `evt_logged_${Date.now()}`});
+    const direct = await send('POST', '/api/v1/queue/join', {raw: event, headers: {'content-type': 'application/json', 'x-request-id': 'logged-direct'}});
+    const viaFastify = await send('POST', '/api/v1/queue/join', {raw: streamed(event), headers: {'content-type': 'application/json', 'x-request-id': 'logged-fastify'}});
+    expect([direct.status, viaFastify.status]).toEqual([202, 202]);
+    await until('both joins counted', 3000, joinedOk, (count) => count === before + 2);
+    const lines = gw().logs.filter((line) => line.msg === 'http request' && String(line.req_id).startsWith('logged-'));
+    const shape = {level: 'info', service: 'gateway', method: 'POST', route: '/api/v1/queue/join', status: 202, ms: expect.any(Number)};
+    expect(lines).toEqual([
+      expect.objectContaining({...shape, req_id: 'logged-direct'}),
+      expect.objectContaining({...shape, req_id: 'logged-fastify'}),
+    ]);
+  });
+});
+
 describe('Idempotency-Key on join', () => {
   it('the same key and body answer the first response again without a new entry', async () => {
     const event = `evt_idem_${Date.now()}`;

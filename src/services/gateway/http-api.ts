@@ -1,27 +1,43 @@
-import cors from '@fastify/cors';
-import type {FastifyRequest} from 'fastify';
+import type {IncomingHttpHeaders} from 'node:http';
 import {TacosError} from '../errors.js';
+import type {JsonRoute} from '../http/direct-route.js';
 import {createHttpServer, type HttpServerOptions} from '../http/server.js';
 import {eventStatsMessage, isAdmissionReady, type QueueService, type QueueState} from './queue/queue-service.js';
 
 export interface HttpApiDeps extends HttpServerOptions {
   queue: QueueService;
   version: string;
-  /** Origins browsers may call from (CORS_ALLOW_ORIGINS); `*` for any. */
-  corsOrigins: string[];
 }
 
-const joinSchema = {
-  body: {
-    type: 'object',
-    required: ['event_id'],
-    properties: {
-      event_id: {type: 'string'},
-      user_id: {type: 'string', maxLength: 128},
-      session_id: {type: 'string', maxLength: 128},
+interface JoinBody {
+  event_id: string;
+  user_id?: string;
+  session_id?: string;
+}
+
+/** The sale's opening is a burst of joins: this route is served directly (direct-route.ts). */
+function joinRoute(queue: QueueService): JsonRoute<JoinBody> {
+  return {
+    url: '/api/v1/queue/join',
+    bodySchema: {
+      type: 'object',
+      required: ['event_id'],
+      properties: {
+        event_id: {type: 'string'},
+        user_id: {type: 'string', maxLength: 128},
+        session_id: {type: 'string', maxLength: 128},
+      },
     },
-  },
-} as const;
+    async handle(body, headers) {
+      const result = await queue.join({eventId: body.event_id, userId: body.user_id ?? '', sessionId: body.session_id ?? '', idempotencyKey: idempotencyKey(headers)});
+      return {
+        status: 202,
+        headers: result.replayed ? {'idempotent-replayed': 'true'} : undefined,
+        body: {waiting_token: result.waitingToken, position_hint: result.position, status: 'waiting'},
+      };
+    },
+  };
+}
 
 const tokenQuerySchema = {
   querystring: {type: 'object', required: ['token'], properties: {token: {type: 'string', minLength: 1}}},
@@ -33,28 +49,8 @@ const enterSchema = {
 
 /** The REST door of the gateway: health, metrics and the waiting-room queue under /api/v1. */
 export function buildHttpApi(deps: HttpApiDeps) {
-  const app = createHttpServer(deps);
-  // Browsers call the gateway from the frontend's origin: answer their preflights.
-  void app.register(cors, {
-    origin: deps.corsOrigins.includes('*') ? '*' : deps.corsOrigins,
-    methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-    allowedHeaders: ['Content-Type', 'Authorization', 'Idempotency-Key', 'X-Request-ID', 'X-Trace-Id'],
-    exposedHeaders: ['X-Request-ID', 'Retry-After', 'Idempotent-Replayed'],
-    credentials: !deps.corsOrigins.includes('*'),
-    maxAge: 86_400,
-  });
+  const app = createHttpServer({...deps, jsonRoutes: [joinRoute(deps.queue)]});
   app.get('/version', async () => ({name: 'tacos-gateway', version: deps.version, node: process.version}));
-  app.post('/api/v1/queue/join', {schema: joinSchema}, async (request, reply) => {
-    const body = request.body as {event_id: string; user_id?: string; session_id?: string};
-    const result = await deps.queue.join({
-      eventId: body.event_id,
-      userId: body.user_id ?? '',
-      sessionId: body.session_id ?? '',
-      idempotencyKey: idempotencyKey(request),
-    });
-    if (result.replayed) reply.header('idempotent-replayed', 'true');
-    return reply.code(202).send({waiting_token: result.waitingToken, position_hint: result.position, status: 'waiting'});
-  });
 
   app.get('/api/v1/queue/status', {schema: tokenQuerySchema}, async (request) => {
     const {token} = request.query as {token: string};
@@ -107,8 +103,8 @@ function statusBody(state: QueueState) {
 }
 
 /** The Idempotency-Key header (the queue service checks its form); sent twice, it is no key. */
-function idempotencyKey(request: FastifyRequest): string | undefined {
-  const value = request.headers['idempotency-key'];
+function idempotencyKey(headers: IncomingHttpHeaders): string | undefined {
+  const value = headers['idempotency-key'];
   if (Array.isArray(value)) throw new TacosError('Send one Idempotency-Key header, not several.', {code: 'INVALID_ARGUMENT', field: 'Idempotency-Key'});
   return value;
 }

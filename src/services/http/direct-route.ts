@@ -1,0 +1,106 @@
+import type {IncomingHttpHeaders, IncomingMessage, ServerResponse} from 'node:http';
+import {Ajv, type ValidateFunction} from 'ajv';
+import {parse as parseJson} from 'secure-json-parse';
+
+/** What a JSON route answers: the status, headers of its own, and the body (sent as JSON). */
+export interface JsonAnswer {
+  status: number;
+  headers?: Record<string, string>;
+  body: unknown;
+}
+
+/** A POST route with a JSON body, its schema and its work, whichever path serves it. */
+export interface JsonRoute<Body = any> {
+  url: string;
+  bodySchema: object;
+  handle(body: Body, headers: IncomingHttpHeaders): Promise<JsonAnswer>;
+}
+
+// The options our fastify servers give its ajv (see server.ts): wrong types are reported, never coerced.
+export const AJV_OPTIONS = {coerceTypes: false, removeAdditional: false, allErrors: false, useDefaults: true} as const;
+const ajv = new Ajv(AJV_OPTIONS);
+
+/** One compiled validator per schema, shared by fastify's route and the direct path. */
+export function bodyValidator(route: JsonRoute): ValidateFunction {
+  return ajv.compile(route.bodySchema);
+}
+
+/** A request refused before the route's work, in the shape of fastify's own errors, so both paths map it alike. */
+export class RequestFailure extends Error {
+  constructor(
+    message: string,
+    readonly statusCode: number,
+    readonly validation?: ValidateFunction['errors'],
+  ) {
+    super(message);
+  }
+}
+
+const JSON_CONTENT_TYPE = /^application\/json\s*(;\s*charset=utf-8\s*)?$/i;
+
+/**
+ * Whether the direct path can serve this request exactly as fastify would: a JSON body of known,
+ * allowed length and nothing unusual. Anything else (chunked or empty bodies, other media types,
+ * a query string) goes to fastify, whose answers for those are the reference.
+ */
+export function directlyServable(request: IncomingMessage, bodyLimitBytes: number): boolean {
+  const {headers} = request;
+  const length = Number(headers['content-length']);
+  return (
+    headers['transfer-encoding'] === undefined &&
+    length > 0 &&
+    length <= bodyLimitBytes &&
+    JSON_CONTENT_TYPE.test(headers['content-type'] ?? '')
+  );
+}
+
+/** The parts of a server the direct path shares with fastify's. */
+export interface DirectContext {
+  /** Takes or makes the request id and sets it and the CORS headers on the response; returns the id. */
+  begin(request: IncomingMessage, response: ServerResponse): string;
+  /** Why a new request is refused now (the server is closing), or undefined. */
+  refusal(): unknown;
+  /** The error envelope of a failure, as status and body; logs what is our fault. */
+  failure(error: unknown, requestId: string): {status: number; body: unknown};
+  /** The access line and metrics of one finished request. */
+  observe(method: string, route: string, status: number, ms: number, requestId: string): void;
+}
+
+/**
+ * Serves one request of a JSON route straight from node:http: the body read and parsed as fastify
+ * parses JSON (secure-json-parse, prototype poisoning refused), the same validator, the route's
+ * work, and the same envelope, headers, log line and metrics as the fastify path.
+ */
+export function serveDirect(route: JsonRoute, validate: ValidateFunction, context: DirectContext, request: IncomingMessage, response: ServerResponse): void {
+  const started = performance.now();
+  const requestId = context.begin(request, response);
+  response.once('close', () => context.observe('POST', route.url, response.statusCode, performance.now() - started, requestId));
+  const send = (answer: JsonAnswer) => {
+    const text = JSON.stringify(answer.body);
+    response.writeHead(answer.status, {...answer.headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text)});
+    response.end(text);
+  };
+  const refused = context.refusal();
+  if (refused !== undefined) {
+    send(context.failure(refused, requestId));
+    return;
+  }
+  const chunks: Buffer[] = [];
+  request.on('data', (chunk: Buffer) => chunks.push(chunk));
+  request.on('error', () => response.destroy());
+  request.on('end', () => {
+    answer(route, validate, Buffer.concat(chunks), request.headers).then(send, (error: unknown) => send(context.failure(error, requestId)));
+  });
+}
+
+async function answer(route: JsonRoute, validate: ValidateFunction, raw: Buffer, headers: IncomingHttpHeaders): Promise<JsonAnswer> {
+  let body: unknown;
+  try {
+    body = parseJson(raw, {protoAction: 'error', constructorAction: 'error'});
+  } catch {
+    // fastify's FST_ERR_CTP_INVALID_JSON_BODY, word for word.
+    throw new RequestFailure("Body is not valid JSON but content-type is set to 'application/json'", 400);
+  }
+  if (!validate(body)) throw new RequestFailure('The body is not valid.', 400, validate.errors);
+  return route.handle(body, headers);
+}
