@@ -384,6 +384,24 @@ describe('join is answered alike by its direct path and by fastify', () => {
     expect(await waitingCount(event)).toBe(3);
   });
 
+  it('logging a join whose caller left before the answer with the status it got, as fastify does', async () => {
+    const admin = new Redis({port: redis!.port, host: '127.0.0.1', maxRetriesPerRequest: 0});
+    try {
+      // Writes wait in Redis for 600 ms: the caller leaves while its join is held there.
+      await admin.call('CLIENT', 'PAUSE', '600', 'WRITE');
+      const body = JSON.stringify({event_id: `evt_left_${Date.now()}`});
+      const socket = connect(gw().httpPort, '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.write(`POST /api/v1/queue/join HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-ID: left-early\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      socket.destroy();
+      const {value: line} = await until('the join is logged', 3000, async () => gw().logs.find((entry) => entry.req_id === 'left-early'), Boolean);
+      expect(line).toMatchObject({msg: 'http request', route: '/api/v1/queue/join', status: 202});
+    } finally {
+      admin.disconnect();
+    }
+  });
+
   it('counting both in the metrics and logging both, with their request ids', async () => {
     const joinedOk = async () => {
       const samples = parseMetrics((await send('GET', '/metrics')).text);

@@ -58,7 +58,7 @@ export function directlyServable(request: IncomingMessage, bodyLimitBytes: numbe
 export interface DirectContext {
   /** Takes or makes the request id and sets it and the CORS headers on the response; returns the id. */
   begin(request: IncomingMessage, response: ServerResponse): string;
-  /** Why a new request is refused now (the server is closing), or undefined. */
+  /** Why a new request is refused now (the server is closing), or undefined; it gets its envelope and the connection closes. */
   refusal(): unknown;
   /** The error envelope of a failure, as status and body; logs what is our fault. */
   failure(error: unknown, requestId: string): {status: number; body: unknown};
@@ -74,14 +74,16 @@ export interface DirectContext {
 export function serveDirect(route: JsonRoute, validate: ValidateFunction, context: DirectContext, request: IncomingMessage, response: ServerResponse): void {
   const started = performance.now();
   const requestId = context.begin(request, response);
-  response.once('close', () => context.observe('POST', route.url, response.statusCode, performance.now() - started, requestId));
   const send = (answer: JsonAnswer) => {
     const text = JSON.stringify(answer.body);
     response.writeHead(answer.status, {...answer.headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text)});
     response.end(text);
+    // Once answered, as fastify's onResponse: a caller gone before the answer is logged with the answer's status.
+    context.observe('POST', route.url, answer.status, performance.now() - started, requestId);
   };
   const refused = context.refusal();
   if (refused !== undefined) {
+    response.setHeader('connection', 'close');
     send(context.failure(refused, requestId));
     return;
   }

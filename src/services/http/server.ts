@@ -38,7 +38,6 @@ export function createHttpServer(options: HttpServerOptions) {
       const requestId = requestIdOf(request);
       response.setHeader('x-request-id', requestId);
       for (const [name, value] of cors?.headers(request.headers.origin) ?? []) response.setHeader(name, value);
-      if (closing) response.setHeader('connection', 'close');
       return requestId;
     },
     refusal: () => (closing ? shuttingDown() : undefined),
