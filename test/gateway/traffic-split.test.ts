@@ -3,9 +3,11 @@
  * they arrive (the reservation mock's mock_calls_total by protocol). The split is per call, so a
  * canary percentage moves that share of traffic, not that share of gateways or connections.
  */
+import * as grpc from '@grpc/grpc-js';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import type {RunningMock} from '../../src/services/mocks/mock-server.js';
 import type {TestGateway} from '../helpers/gateway.js';
+import {contractClient, unaryCall} from '../helpers/grpc-client.js';
 import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
 import {backendEnv, bearer, bounded, callsSince, mockCalls, send, startStackGateway, startTestMock} from '../helpers/stack.js';
 
@@ -108,6 +110,25 @@ describe('x-tacos-backend-protocol (the A/B runs of tacos bench)', () => {
     const unknown = await send(gateway.http, 'GET', path, {auth, headers: {'x-tacos-backend-protocol': 'carrier-pigeon'}});
     expect(unknown.status).toBe(400);
     expect(unknown.text).toMatch(/x-tacos-backend-protocol must be grpc or http/);
+  });
+
+  it('an unknown transport asked for over the gRPC door, as metadata, is INVALID_ARGUMENT that says so', async () => {
+    const gateway = await startStackGateway(backendEnv(reservation!, payment!, redis!.address), {LOG_LEVEL: 'error', GRPC_ENABLED: 'true'});
+    gateways.push(gateway);
+    const service = await contractClient('gateway.v1.GatewayService', gateway.grpc);
+    try {
+      const metadata = new grpc.Metadata();
+      metadata.set('authorization', auth);
+      metadata.set('x-tacos-backend-protocol', 'carrier-pigeon');
+      const refused = await unaryCall(service, 'GetEventAvailability', {event_id: 'evt_2026_concert'}, metadata).then(
+        () => undefined,
+        (error: grpc.ServiceError) => error,
+      );
+      expect(refused?.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(refused?.details).toMatch(/x-tacos-backend-protocol must be grpc or http/);
+    } finally {
+      service.close();
+    }
   });
 
   it('is ignored in production: the split decides', async () => {

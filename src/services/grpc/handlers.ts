@@ -57,7 +57,15 @@ export function unary<Req, Res>(
       call.off('cancelled', abort);
       callback(error, response);
     };
-    handle(call.request, call.metadata, cancellation).then(
+    let handled: Promise<Res>;
+    try {
+      handled = handle(call.request, call.metadata, cancellation);
+    } catch (error) {
+      // Thrown before the handler's promise exists (reading metadata, say): the same status, not
+      // grpc-js's UNKNOWN "Unknown error".
+      handled = Promise.reject(error);
+    }
+    handled.then(
       (response) => answer(null, response),
       (error: unknown) => answer(encode(error, requestIdOf(call.metadata))),
     );
