@@ -17,7 +17,8 @@ import {promisify} from 'node:util';
 import {Redis} from 'ioredis';
 import {tcpOpen} from '../src/services/net.js';
 import {waitUntil} from '../src/services/stack/probes.js';
-import {freePort} from './free-port.js';
+import {processCpuMicros} from '../src/services/stack/proc.js';
+import {freePorts} from './free-port.js';
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(root, 'bin', 'run.js');
@@ -48,12 +49,6 @@ interface Target {
   address: string;
 }
 
-/** CPU time a process has used so far, in ms (utime + stime from /proc, in clock ticks of 10 ms). */
-async function cpuMs(pid: number): Promise<number> {
-  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
 interface Measured {
   rps: number;
   ok: number;
@@ -73,12 +68,13 @@ async function measure(target: Target): Promise<Measured> {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
+let client: Redis | undefined;
 try {
-  const [redisPort, ...ports] = await Promise.all(Array.from({length: 7}, freePort));
+  const [redisPort, ...ports] = await freePorts(7);
   const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work], {stdio: 'ignore'});
   children.push(redis);
   if (!(await waitUntil(() => tcpOpen('127.0.0.1', redisPort), 10_000))) throw new Error(`redis-server did not listen on ${redisPort}`);
-  const client = new Redis({port: redisPort});
+  client = new Redis({port: redisPort});
   const redisAddress = `127.0.0.1:${redisPort}`;
   const [httpBaseline, grpcBaseline, http1, grpc1, http2, grpc2] = ports;
   const gatewayEnv = (http: number, grpc: number) => ({SERVER_PORT: String(http), GRPC_PORT: String(grpc), GRPC_ENABLED: 'true', REDIS_ADDRESS: redisAddress, LOG_LEVEL: 'info', SERVER_ENVIRONMENT: 'development'});
@@ -101,14 +97,13 @@ try {
   for (let round = 1; round <= rounds; round++) {
     for (const target of targets) {
       await client.flushall(); // every run starts from an empty queue
-      const redisBefore = await cpuMs(redis.pid!);
+      const redisBefore = processCpuMicros(redis.pid) ?? 0;
       const {rps, ok} = await measure(target);
-      redisMicrosPerJoin.push((((await cpuMs(redis.pid!)) - redisBefore) * 1000) / ok);
+      redisMicrosPerJoin.push(((processCpuMicros(redis.pid) ?? 0) - redisBefore) / ok);
       figures.get(target.name)!.push(rps);
       console.error(`round ${round}/${rounds}: ${target.name} ${rps.toFixed(0)} req/s`);
     }
   }
-  client.disconnect();
 
   const rps = (name: string) => median(figures.get(name)!);
   // Each ratio is taken within a round (runs seconds apart), then the median over the rounds: the
@@ -128,8 +123,11 @@ try {
   console.log('');
   for (const {what, ratio, goal} of goals) console.log(`${what.padEnd(36)} ${ratio.toFixed(2)} (median of the rounds' ratios; goal ${goal >= 1 ? `>= ${goal}x` : `>= ${goal * 100}%`}): ${ratio >= goal ? 'met' : 'NOT met'}`);
 } finally {
+  // Before Redis stops: a client left connected would log every failed reconnect.
+  client?.disconnect();
+  const running = () => children.filter((child) => child.exitCode === null && child.signalCode === null);
   for (const child of children.reverse()) child.kill('SIGTERM');
-  await new Promise((resolve) => setTimeout(resolve, 1500));
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await waitUntil(async () => running().length === 0, 1500);
+  for (const child of running()) child.kill('SIGKILL');
   await rm(work, {recursive: true, force: true});
 }

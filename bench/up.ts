@@ -9,7 +9,7 @@ import {mkdtemp, rm, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
-import {freePort} from './free-port.js';
+import {freePorts} from './free-port.js';
 
 const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'run.js');
 const GOAL_MS = 3000;
@@ -18,7 +18,7 @@ const rounds = Math.min(10, Math.max(1, Number(process.argv[process.argv.indexOf
 const tacos = (cwd: string, ...args: string[]) => execFileSync(process.execPath, [BIN, ...args], {cwd, stdio: 'pipe', timeout: 60_000});
 
 const project = await mkdtemp(path.join(tmpdir(), 'tacos-bench-up-'));
-const ports = await Promise.all(Array.from({length: 7}, freePort));
+const ports = await freePorts(7);
 await writeFile(
   path.join(project, '.env.local'),
   [

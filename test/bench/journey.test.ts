@@ -46,10 +46,15 @@ it('runs the journey with the backend calls over HTTP: every answer 200, each on
   expect(report.ratio).toBeNull();
 });
 
-it('runs both journeys from the CLI, one row each', async () => {
+it('runs both journeys from the CLI, one row each, each over the transport it names', async () => {
+  const before = await mockCalls(reservation!, 'GetInventoryStatus');
   const result = await runCli(['bench', '--scenario', 'journey', '--http-url', gateway!.http, '--duration', '1s', '--concurrency', '4', '--json']);
   expect(result.code, result.stderr).toBe(0);
   const report = JSON.parse(result.stdout);
   expect(report.runs.map((run: {label: string}) => run.label)).toEqual(['journey, backend over gRPC', 'journey, backend over HTTP']);
+  expectCleanRun(report.runs[0], 'journey, backend over gRPC');
   expectCleanRun(report.runs[1], 'journey, backend over HTTP');
+  const after = await mockCalls(reservation!, 'GetInventoryStatus');
+  expect(after.grpc - before.grpc).toBeGreaterThan(report.runs[0].requests);
+  expect(after.http - before.http).toBeGreaterThan(report.runs[1].requests);
 });

@@ -1,30 +1,11 @@
 import {spawn, type ChildProcess} from 'node:child_process';
 import {mkdtemp, rm} from 'node:fs/promises';
-import {createServer} from 'node:net';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {Redis} from 'ioredis';
+import {freePort} from '../../bench/free-port.js';
 
-/**
- * A free TCP port on 127.0.0.1 for a server a test starts later (a redis-server, a stack's env
- * file). It is taken below the kernel's ephemeral range (32768+), from which servers listening on
- * port 0 and outgoing connections get theirs, so those can never take it in the meantime.
- */
-export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    if (await canBind(port)) return port;
-  }
-  throw new Error('no free port between 20000 and 32000 after 200 tries');
-}
-
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
+export {freePort};
 
 export interface RedisProcess {
   port: number;

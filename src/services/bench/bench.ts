@@ -84,7 +84,8 @@ function compare(runs: RunResult[]): Ratio | null {
 /** Above this share of the machine's CPU, a builtin generator on the same machine skews what it measures. */
 const SHARED_MACHINE_SHARE = 0.2;
 
-function generatorWarnings(run: RunResult): string[] {
+/** What the user should know about the generator of a run: a saturated thread or tool, or a builtin generator taking much of a shared machine. */
+export function generatorWarnings(run: RunResult): string[] {
   const busy = run.generator.eventLoopUtilization.flatMap((utilization, index) =>
     utilization > BUSY_THRESHOLD ? [`${run.label}: generator thread ${index + 1} was ${Math.round(utilization * 100)}% busy, so it may have been the bottleneck (try --threads ${run.shape.threads + 1}).`] : [],
   );

@@ -1,9 +1,10 @@
 import {spawn} from 'node:child_process';
-import {accessSync, constants, readFileSync} from 'node:fs';
+import {accessSync, constants} from 'node:fs';
 import {mkdtemp, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {usageError} from '../errors.js';
+import {processCpuMicros} from '../stack/proc.js';
 import type {ProgressObserver} from './engine.js';
 
 const INSTALL_HINTS: Record<string, string> = {
@@ -57,8 +58,6 @@ export interface ToolRunOptions {
 
 const CPU_SAMPLE_MS = 100;
 const KILL_GRACE_MS = 3000;
-/** Linux reports process CPU times in clock ticks of 1/100 s. */
-const CLOCK_TICKS_PER_SECOND = 100;
 
 /** Runs a load tool to its end (bounded), Ctrl-C passed on, its CPU time sampled. */
 export function runTool(file: string, args: string[], options: ToolRunOptions): Promise<ToolRun> {
@@ -101,16 +100,4 @@ export function runTool(file: string, args: string[], options: ToolRunOptions): 
       resolve({code, stdout, stderr, cpuMicros, interrupted});
     });
   });
-}
-
-function processCpuMicros(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    // Fields after the command name (which may hold spaces, hence the last ')'): utime is the 12th, stime the 13th.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND) * 1e6;
-  } catch {
-    return undefined;
-  }
 }

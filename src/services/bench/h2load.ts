@@ -6,18 +6,10 @@ import {createInterface} from 'node:readline';
 import {TacosError} from '../errors.js';
 import type {Engine} from './engine.js';
 import {requireTool, runTool, withTempDir} from './external-tool.js';
-import {encodeGrpcRequest} from './load-client.js';
+import {grpcRequestFrames} from './load-client.js';
 import {runShape} from './options.js';
 import {cpuLoad, latencyFromHistogram, perSecond, type RunResult} from './results.js';
 import {fillTemplate, type RunPlan} from './scenarios.js';
-
-/** The body of a unary gRPC request: a 5-byte frame header (not compressed, big-endian length), then the message. */
-function grpcFrame(message: Uint8Array): Buffer {
-  const frame = Buffer.alloc(5 + message.length);
-  frame.writeUInt32BE(message.length, 1);
-  frame.set(message, 5);
-  return frame;
-}
 
 /** Every h2load request sends the same body: its joins are all made as one user. */
 const H2LOAD_SEQUENCE = 'h2load';
@@ -42,7 +34,7 @@ export const runH2load: Engine = async (plan, {options, contracts, signal, progr
     let okStatus: number;
     if (request.kind === 'grpc') {
       const body = path.join(dir, 'request.bin');
-      await writeFile(body, grpcFrame(encodeGrpcRequest(contracts.registry, request, H2LOAD_SEQUENCE)));
+      await writeFile(body, grpcRequestFrames(contracts.registry, request)(H2LOAD_SEQUENCE));
       args.push('-d', body, '-H', 'content-type: application/grpc', '-H', 'te: trailers');
       url = `http://${request.address}${request.path}`;
       okStatus = 200;

@@ -62,11 +62,20 @@ function connectionErrorCode(error: unknown): string {
   return code.startsWith('UND_ERR_') ? code.slice('UND_ERR_'.length) : code;
 }
 
-/** The request message of a gRPC run, encoded with the contracts. */
-export function encodeGrpcRequest(registry: Registry, spec: GrpcRequestSpec, sequence: number | string): Uint8Array {
+/**
+ * The body of a gRPC run's request for a sequence number: the message encoded with the contracts,
+ * in its 5-byte frame (not compressed, big-endian length).
+ */
+export function grpcRequestFrames(registry: Registry, spec: GrpcRequestSpec): (sequence: number | string) => Buffer {
   const schema = registry.getMessage(spec.requestType);
   if (!schema) throw new Error(`${spec.requestType} is not in the contracts`);
-  return toBinary(schema, fromJson(schema, JSON.parse(fillTemplate(spec.requestTemplate, sequence))));
+  return (sequence) => {
+    const message = toBinary(schema, fromJson(schema, JSON.parse(fillTemplate(spec.requestTemplate, sequence))));
+    const frame = Buffer.alloc(5 + message.length);
+    frame.writeUInt32BE(message.length, 1);
+    frame.set(message, 5);
+    return frame;
+  };
 }
 
 /** gRPC status names by number, for counting errors by code. */
@@ -97,13 +106,10 @@ function grpcClient(spec: GrpcRequestSpec, sessions: number, timeoutMs: number, 
     }
     return current;
   };
+  const frameOf = grpcRequestFrames(registry, spec);
   return {
     send(sequence, lane) {
-      const message = encodeGrpcRequest(registry, spec, sequence);
-      const frame = Buffer.allocUnsafe(5 + message.length);
-      frame[0] = 0;
-      frame.writeUInt32BE(message.length, 1);
-      frame.set(message, 5);
+      const frame = frameOf(sequence);
       return new Promise<Outcome>((resolve) => {
         let httpStatus = 0;
         let grpcStatus: string | undefined;

@@ -1,4 +1,24 @@
+import {readFileSync} from 'node:fs';
 import {readFile, readdir, readlink} from 'node:fs/promises';
+
+/** Linux counts a process's CPU time in clock ticks of 10 ms (USER_HZ). */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** The fields of a /proc/PID/stat text after the command name (which may hold spaces and parentheses): the state first. */
+function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** The CPU time (user and system) a process has used so far, in µs; undefined once it is gone. */
+export function processCpuMicros(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const fields = statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND) * 1e6;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * The kernel's start time of a running process (clock ticks since boot), read from /proc; with the
@@ -7,8 +27,7 @@ import {readFile, readdir, readlink} from 'node:fs/promises';
  */
 export async function processStartTime(pid: number): Promise<string | undefined> {
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const fields = statFields(await readFile(`/proc/${pid}/stat`, 'utf8'));
     return fields[0] === 'Z' ? undefined : fields[19];
   } catch {
     return undefined;
