@@ -28,7 +28,8 @@ interface MetricsMessage {
   error?: string;
 }
 
-function isMessage(message: unknown, type: string): message is MetricsMessage {
+/** Whether a message over cluster IPC is ours of this type (the channel also carries node:cluster's own). */
+export function isIpcMessage<T extends {type: string} = MetricsMessage>(message: unknown, type: T['type']): message is T {
   return typeof message === 'object' && message !== null && (message as {type?: unknown}).type === type;
 }
 
@@ -116,12 +117,12 @@ class WorkerMetrics {
   }
 
   private onMessage(message: unknown): void {
-    if (isMessage(message, COLLECT)) {
+    if (isIpcMessage(message, COLLECT)) {
       void Promise.all(this.registries.map((registry) => registry.getMetricsAsJSON()))
         .then((metrics) => ({metrics: metrics.flat()}), (error: unknown) => ({error: errorMessage(error)}))
         // A primary already gone cannot be answered: nothing to do.
         .then((reply) => process.send?.({type: COLLECTED, id: message.id, ...reply}, () => undefined));
-    } else if (isMessage(message, ANSWER)) {
+    } else if (isIpcMessage(message, ANSWER)) {
       this.asks.get(message.id)?.(message);
     }
   }
@@ -160,8 +161,8 @@ export function answerClusterMetrics(members: () => Worker[]): () => void {
       .then((reply) => worker.isConnected() && worker.send({type: ANSWER, id, ...reply}, () => undefined));
 
   const onMessage = (worker: Worker, message: unknown) => {
-    if (isMessage(message, COLLECTED)) collecting.get(message.id)?.settle(message);
-    else if (isMessage(message, ASK)) answer(worker, message.id);
+    if (isIpcMessage(message, COLLECTED)) collecting.get(message.id)?.settle(message);
+    else if (isIpcMessage(message, ASK)) answer(worker, message.id);
   };
   const onExit = (worker: Worker) => {
     for (const each of collecting.values()) if (each.worker === worker) each.settle(undefined);

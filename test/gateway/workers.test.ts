@@ -201,6 +201,10 @@ describe('tacos serve gateway --workers', {timeout: 60_000}, () => {
     process.kill(victim, 'SIGKILL');
     const died = await gateway.cli.waitForLine((line) => line.msg === 'gateway worker died; starting another');
     expect(died).toMatchObject({level: 'warn', pid: victim, signal: 'SIGKILL'});
+    // While the replacement starts (it cannot answer yet), /metrics still answers: from the listening workers.
+    const scrapedMeanwhile = await call(`${gateway.http}/metrics`);
+    expect(scrapedMeanwhile.status, scrapedMeanwhile.text).toBe(200);
+    expect(scrapedMeanwhile.text).toContain('http_server_requests_total');
     const listening = await gateway.cli.waitForLine((line) => line.msg === 'gateway listening' && !gateway.workers.includes(line.pid));
     const replacement = listening.pid as number;
     pidsSeen.add(replacement);

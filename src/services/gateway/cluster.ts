@@ -2,10 +2,10 @@ import cluster, {type Worker} from 'node:cluster';
 import {setTimeout as sleep} from 'node:timers/promises';
 import {TacosError, errorMessage, usageError} from '../errors.js';
 import type {Logger} from '../logging.js';
-import {answerClusterMetrics} from '../metrics.js';
+import {answerClusterMetrics, isIpcMessage} from '../metrics.js';
 import {waitForStopSignal} from '../signals.js';
 import type {GatewayConfig} from './config.js';
-import {startGateway, type RunningGateway} from './gateway.js';
+import {startGateway, stopGateway, type RunningGateway} from './gateway.js';
 
 export const MAX_WORKERS = 64;
 /** More unexpected worker exits than there are workers within this window: a crash loop. */
@@ -28,10 +28,6 @@ interface FailedMessage {
   hint?: string;
   code: string;
   exitCode: number;
-}
-
-function isMessage<T extends ReadyMessage | FailedMessage>(message: unknown, type: T['type']): message is T {
-  return typeof message === 'object' && message !== null && (message as {type?: unknown}).type === type;
 }
 
 /** `--workers` as given on the command line. */
@@ -77,11 +73,7 @@ export async function runGatewayWorker(config: GatewayConfig, logger: Logger): P
     return;
   }
   await sendToPrimary({type: READY, httpPort: gateway.httpPort, grpcPort: gateway.grpcPort});
-  const signal = await stopRequested;
-  logger.info({signal}, 'gateway stopping');
-  await gateway.close();
-  logger.info('gateway stopped');
-  logger.flush();
+  await stopGateway(gateway, logger, await stopRequested);
   // The IPC channel would keep the worker alive; disconnecting also tells the primary the exit is planned.
   cluster.worker?.disconnect();
 }
@@ -154,8 +146,8 @@ export async function runGatewayPrimary(config: GatewayConfig, logger: Logger, c
     const worker = cluster.fork();
     exits.set(worker, new Promise((resolve) => worker.once('exit', () => resolve())));
     worker.on('message', (message: unknown) => {
-      if (isMessage<ReadyMessage>(message, READY)) onReady(worker, message);
-      else if (isMessage<FailedMessage>(message, FAILED)) {
+      if (isIpcMessage<ReadyMessage>(message, READY)) onReady(worker, message);
+      else if (isIpcMessage<FailedMessage>(message, FAILED)) {
         reported.set(worker, message);
         // A worker that cannot start says why (a port taken...): that is the gateway's failure.
         if (!started) fail(new TacosError(message.message, {hint: message.hint, code: message.code, exitCode: message.exitCode}));

@@ -118,3 +118,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     close: () => (closing ??= stopAll()),
   };
 }
+
+/** Stops a running gateway for `signal` (finishing what is in flight), with the lines that say so. */
+export async function stopGateway(gateway: RunningGateway, logger: Logger, signal: string): Promise<void> {
+  logger.info({signal}, 'gateway stopping');
+  await gateway.close();
+  logger.info('gateway stopped');
+  logger.flush();
+}

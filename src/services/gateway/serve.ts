@@ -4,7 +4,7 @@ import {createLogger} from '../logging.js';
 import {waitForStopSignal} from '../signals.js';
 import {MAX_WORKERS, runGatewayPrimary, runGatewayWorker} from './cluster.js';
 import {readGatewayConfig} from './config.js';
-import {startGateway} from './gateway.js';
+import {startGateway, stopGateway} from './gateway.js';
 
 /**
  * Runs the gateway until SIGINT or SIGTERM, then stops taking new work, finishes what is in flight,
@@ -21,9 +21,5 @@ export async function serveGateway(options: {envName?: string; workers?: number}
   if (cluster.isWorker) return runGatewayWorker(config, logger.child({pid: process.pid}));
   if (workers > 1) return runGatewayPrimary(config, logger, workers);
   const gateway = await startGateway(config, logger);
-  const signal = await waitForStopSignal();
-  logger.info({signal}, 'gateway stopping');
-  await gateway.close();
-  logger.info('gateway stopped');
-  logger.flush();
+  await stopGateway(gateway, logger, await waitForStopSignal());
 }

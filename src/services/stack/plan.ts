@@ -33,6 +33,7 @@ export interface ServiceSpec {
 }
 
 const BIN = path.join(PACKAGE_ROOT, 'bin', 'run.js');
+// The names a redis-server started by `up` answers on (not net.ts's isLoopbackHost: 127.0.0.2 is loopback too, but that server does not listen there).
 const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '::1']);
 
 /** What `tacos up` will run, from the environment: each service, its ports, URLs and readiness probe. */
