@@ -3,7 +3,7 @@ import {accessSync, constants} from 'node:fs';
 import {mkdtemp, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
-import {usageError} from '../errors.js';
+import {TacosError, usageError} from '../errors.js';
 import {processCpuMicros} from '../stack/proc.js';
 import type {ProgressObserver} from './engine.js';
 
@@ -58,6 +58,11 @@ export interface ToolRunOptions {
 
 const CPU_SAMPLE_MS = 100;
 const KILL_GRACE_MS = 3000;
+
+/** A load tool that failed, with the last lines it printed. */
+export function toolFailure(name: string, run: ToolRun): TacosError {
+  return new TacosError(`${name} failed (exit code ${run.code}): ${(run.stderr || run.stdout).trim().split('\n').slice(-3).join(' ')}`, {code: 'BENCH_ENGINE'});
+}
 
 /** Runs a load tool to its end (bounded), Ctrl-C passed on, its CPU time sampled. */
 export function runTool(file: string, args: string[], options: ToolRunOptions): Promise<ToolRun> {

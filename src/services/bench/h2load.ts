@@ -3,9 +3,8 @@ import {writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {createHistogram} from 'node:perf_hooks';
 import {createInterface} from 'node:readline';
-import {TacosError} from '../errors.js';
 import type {Engine} from './engine.js';
-import {requireTool, runTool, withTempDir} from './external-tool.js';
+import {requireTool, runTool, toolFailure, withTempDir} from './external-tool.js';
 import {grpcRequestFrames} from './load-client.js';
 import {runShape} from './options.js';
 import {cpuLoad, latencyFromHistogram, perSecond, type RunResult} from './results.js';
@@ -59,7 +58,7 @@ export const runH2load: Engine = async (plan, {options, contracts, signal, progr
       label: plan.label,
     });
     if (run.code !== 0 && !run.interrupted) {
-      throw new TacosError(`h2load failed (exit code ${run.code}): ${(run.stderr || run.stdout).trim().split('\n').slice(-3).join(' ')}`, {code: 'BENCH_ENGINE'});
+      throw toolFailure('h2load', run);
     }
     const figures = await readLog(log, okStatus);
     const notes: string[] = [];

@@ -19,7 +19,7 @@ export interface WorkerSetup {
 
 /** Slots of the shared counters. */
 export const COUNTER = {warmupClaimed: 0, measureClaimed: 1, completed: 2, failed: 3} as const;
-export const COUNTER_SLOTS = 4;
+export const COUNTER_SLOTS = Object.keys(COUNTER).length;
 
 export type ToWorker = {type: 'start'} | {type: 'measure'} | {type: 'stop'; cancel: boolean};
 

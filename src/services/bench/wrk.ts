@@ -1,8 +1,8 @@
 import {writeFile} from 'node:fs/promises';
 import path from 'node:path';
-import {TacosError, usageError} from '../errors.js';
+import {usageError} from '../errors.js';
 import type {Engine} from './engine.js';
-import {requireTool, runTool, withTempDir, type ToolRun} from './external-tool.js';
+import {requireTool, runTool, toolFailure, withTempDir, type ToolRun} from './external-tool.js';
 import {runShape} from './options.js';
 import {cpuLoad, perSecond, type RunResult} from './results.js';
 import {fillTemplate, type HttpRequestSpec} from './scenarios.js';
@@ -101,7 +101,7 @@ export const runWrk: Engine = async (plan, {options, signal, progress}) => {
     const measured = signal.aborted ? undefined : await run(durationS, plan.label, 0);
     const figures = measured && figuresOf(measured);
     if (measured && !figures && !measured.interrupted) {
-      throw new TacosError(`wrk failed (exit code ${measured.code}): ${(measured.stderr || measured.stdout).trim().split('\n').slice(-3).join(' ')}`, {code: 'BENCH_ENGINE'});
+      throw toolFailure('wrk', measured);
     }
     const notes = ['wrk: latencies of every answer, errors included.'];
     if (request.bodyTemplate !== undefined) notes.push('wrk sends the same body every time: every join is the same user.');
