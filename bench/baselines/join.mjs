@@ -1,6 +1,5 @@
 // The work of one join, and nothing else: the gateway's own JOIN Lua script (from the build, so
 // it is the same script) through ioredis's EVALSHA, with the same keys and arguments.
-import {createHash} from 'node:crypto';
 import {Redis} from 'ioredis';
 import {JOIN} from '../../dist/services/gateway/queue/scripts.js';
 import {queueKeys} from '../../dist/services/gateway/queue/keys.js';
@@ -21,7 +20,7 @@ export function connectRedis() {
 export async function join(redis, eventId, userId = '', sessionId = '') {
   const keys = queueKeys(eventId);
   const token = newWaitingToken(eventId);
-  const hash = createHash('sha256').update(JSON.stringify([eventId, userId, sessionId])).digest('base64url');
-  const reply = await redis.join(4, keys.seq, keys.waiting, keys.heartbeat, keys.token(token), token, userId, sessionId, TOKEN_TTL_MS, hash, IDEMPOTENCY_TTL_MS, HEARTBEAT_TTL_MS);
+  // No Idempotency-Key: no request hash, as the gateway.
+  const reply = await redis.join(4, keys.seq, keys.waiting, keys.heartbeat, keys.token(token), token, userId, sessionId, TOKEN_TTL_MS, '', IDEMPOTENCY_TTL_MS, HEARTBEAT_TTL_MS);
   return {waitingToken: String(reply[1]), position: Number(reply[2])};
 }

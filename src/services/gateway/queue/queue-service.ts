@@ -175,8 +175,9 @@ export class QueueService {
   async join(request: JoinRequest): Promise<JoinResult> {
     assertJoinRequest(request);
     const keys = queueKeys(request.eventId);
-    const requestHash = hashJoin(request);
     const idempotencyKey = request.idempotencyKey;
+    // The script compares it only with a key stored under an Idempotency-Key.
+    const requestHash = idempotencyKey === undefined ? '' : hashJoin(request);
     if (idempotencyKey !== undefined) await this.claimIdempotencyKey(idempotencyKey, requestHash);
     await this.registerEvent(request.eventId);
     const token = newWaitingToken(request.eventId);
