@@ -552,6 +552,33 @@ describe('startup', () => {
   });
 });
 
+describe('REDIS_AUTO_PIPELINING=true', () => {
+  it('joins in one burst, on a Redis that has not loaded the scripts, each with its own place', async () => {
+    const client = new Redis({port: redis!.port, lazyConnect: true});
+    await client.connect();
+    try {
+      // The pipeline must load the script itself (NOSCRIPT), as after a Redis restart.
+      await client.script('FLUSH');
+    } finally {
+      client.disconnect();
+    }
+    const pipelined = await startTestGateway({REDIS_ADDRESS: redis!.address, SERVER_ENVIRONMENT: 'development', REDIS_AUTO_PIPELINING: 'true'});
+    extraGateways.push(pipelined);
+    try {
+      await waitForReady(pipelined);
+      const event = `evt_pipelined_${Date.now()}`;
+      const answers = await Promise.all(Array.from({length: 20}, (_, n) => send('POST', '/api/v1/queue/join', {base: pipelined.http, body: {event_id: event, user_id: `u${n}`}})));
+      expect(answers.map((answer) => answer.status)).toEqual(Array(20).fill(202));
+      const positions = answers.map((answer) => answer.json.position_hint as number).sort((a, b) => a - b);
+      expect(positions).toEqual(Array.from({length: 20}, (_, n) => n + 1));
+      const status = await send('GET', `/api/v1/queue/status?token=${encodeURIComponent(answers[0].json.waiting_token)}`, {base: pipelined.http});
+      expect(status.status).toBe(200);
+    } finally {
+      await pipelined.close();
+    }
+  });
+});
+
 describe('graceful stop', () => {
   it('close() twice resolves both times, finishes what it took, and frees both ports and its Redis connections', async () => {
     const baseline = await gatewayConnections();

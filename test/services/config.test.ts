@@ -47,7 +47,7 @@ describe('gateway configuration', () => {
   it('has the documented defaults', () => {
     const config = readGatewayConfig({});
     expect(config).toMatchObject({host: '127.0.0.1', httpPort: 8000, grpcPort: 9090, grpcEnabled: false, environment: 'development'});
-    expect(config.redis).toMatchObject({address: 'localhost:6379', database: 0, clusterMode: false});
+    expect(config.redis).toMatchObject({address: 'localhost:6379', database: 0, clusterMode: false, autoPipelining: false});
     expect(config.queue).toMatchObject({heartbeatTtlMs: 300_000, instantPositions: 10, maxAdmissionPosition: 100, reservationTokenTtlMs: 30_000});
     expect(config.auth.devBypassToken).toBe('tacos-dev-token');
   });
@@ -63,6 +63,7 @@ describe('gateway configuration', () => {
     ['SERVER_PORT', '70000', 'a whole number from 0 to 65535'],
     ['QUEUE_HEARTBEAT_TTL', 'soon', 'a duration'],
     ['LOG_LEVEL', 'loud', 'fatal, error'],
+    ['REDIS_AUTO_PIPELINING', 'sometimes', 'true or false'],
   ])('names %s=%s and what it takes', (name, value, expected) => {
     expect(() => readGatewayConfig({[name]: value})).toThrowError(new RegExp(`${name}=${value} is not valid: expected ${expected}`));
   });

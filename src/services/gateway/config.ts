@@ -84,6 +84,7 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
       database: read.int('REDIS_DATABASE', 0, 0, 15),
       clusterMode: read.bool('REDIS_CLUSTER_MODE', false),
       commandTimeoutMs: read.durationMs('REDIS_COMMAND_TIMEOUT', 800),
+      autoPipelining: read.bool('REDIS_AUTO_PIPELINING', false),
     },
     auth: {
       production,

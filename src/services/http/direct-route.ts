@@ -56,8 +56,8 @@ export function directlyServable(request: IncomingMessage, bodyLimitBytes: numbe
 
 /** The parts of a server the direct path shares with fastify's. */
 export interface DirectContext {
-  /** Takes or makes the request id and sets it and the CORS headers on the response; returns the id. */
-  begin(request: IncomingMessage, response: ServerResponse): string;
+  /** Takes or makes the request id; returns it and the headers every answer carries (the id, CORS). */
+  begin(request: IncomingMessage): {requestId: string; headers: Record<string, string>};
   /** Why a new request is refused now (the server is closing), or undefined; it gets its envelope and the connection closes. */
   refusal(): unknown;
   /** The error envelope of a failure, as status and body; logs what is our fault. */
@@ -73,17 +73,18 @@ export interface DirectContext {
  */
 export function serveDirect(route: JsonRoute, validate: ValidateFunction, context: DirectContext, request: IncomingMessage, response: ServerResponse): void {
   const started = performance.now();
-  const requestId = context.begin(request, response);
+  const {requestId, headers} = context.begin(request);
   const send = (answer: JsonAnswer) => {
     const text = JSON.stringify(answer.body);
-    response.writeHead(answer.status, {...answer.headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text)});
+    // All headers in one writeHead: node validates them once (setHeader before it would be a second pass).
+    response.writeHead(answer.status, Object.assign(headers, answer.headers, {'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text))}));
     response.end(text);
     // Once answered, as fastify's onResponse: a caller gone before the answer is logged with the answer's status.
     context.observe('POST', route.url, answer.status, performance.now() - started, requestId);
   };
   const refused = context.refusal();
   if (refused !== undefined) {
-    response.setHeader('connection', 'close');
+    headers.connection = 'close';
     send(context.failure(refused, requestId));
     return;
   }

@@ -34,11 +34,11 @@ export function createHttpServer(options: HttpServerOptions) {
   const requestIdOf = (request: IncomingMessage) => validRequestId(request.headers['x-request-id']) ?? randomUUID();
   const direct = new Map((options.jsonRoutes ?? []).map((route) => [route.url, {route, validate: bodyValidator(route)}]));
   const context: DirectContext = {
-    begin(request, response) {
+    begin(request) {
       const requestId = requestIdOf(request);
-      response.setHeader('x-request-id', requestId);
-      for (const [name, value] of cors?.headers(request.headers.origin) ?? []) response.setHeader(name, value);
-      return requestId;
+      const headers: Record<string, string> = {'x-request-id': requestId};
+      for (const [name, value] of cors?.headers(request.headers.origin) ?? []) headers[name] = value;
+      return {requestId, headers};
     },
     refusal: () => (closing ? shuttingDown() : undefined),
     failure(error, requestId) {

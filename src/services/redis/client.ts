@@ -11,6 +11,12 @@ export interface RedisSettings {
   clusterMode: boolean;
   /** A command that gets no answer within this fails, so a dead Redis surfaces fast. */
   commandTimeoutMs: number;
+  /**
+   * ioredis auto-pipelining: commands wait until setImmediate and go out together. Redis spends about
+   * a third less CPU per join, but at 50 requests in flight the REST join lost 15-20 % of its
+   * requests/s to the wait (BENCHMARKS.md); so it is off unless Redis's CPU is the limit.
+   */
+  autoPipelining?: boolean;
 }
 
 export interface HostPort {
@@ -45,8 +51,7 @@ export function createRedisClient(settings: RedisSettings, connectionName = 'tac
     retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
     // After a failover the old primary refuses writes: reconnect to find the new one.
     reconnectOnError: (error) => /^READONLY/.test(error.message),
-    // Commands issued in the same tick go out in one write: under load, fewer syscalls per request.
-    enableAutoPipelining: true,
+    enableAutoPipelining: settings.autoPipelining ?? false,
   };
   const nodes = settings.address.split(',').map((address) => parseHostPort(address));
   if (settings.clusterMode) {
