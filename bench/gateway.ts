@@ -6,6 +6,8 @@
  *   - `serve gateway --workers 2` vs one worker, REST and gRPC                     goal >= 1.3x
  * Load from wrk (REST) and h2load (gRPC) through `tacos bench --engine`, rounds interleaved so a
  * slow moment of the machine hits every target alike; each ratio is the median of the rounds' ratios.
+ * It also reads from /proc the CPU per request of each server, of Redis and of the load tool: on two
+ * cores shared by all three, they bound what a second worker can add, and it prints that bound.
  *   npm run bench:gateway [-- --rounds 5 --duration 10s]
  */
 import {execFile, spawn, type ChildProcess} from 'node:child_process';
@@ -17,7 +19,7 @@ import {promisify} from 'node:util';
 import {Redis} from 'ioredis';
 import {tcpOpen} from '../src/services/net.js';
 import {waitUntil} from '../src/services/stack/probes.js';
-import {processCpuMicros} from '../src/services/stack/proc.js';
+import {processCpuMicros, processTreeCpuMicros} from '../src/services/stack/proc.js';
 import {freePorts} from './free-port.js';
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -25,6 +27,8 @@ const BIN = path.join(root, 'bin', 'run.js');
 const argument = (name: string, fallback: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : fallback);
 const rounds = Math.min(9, Math.max(1, Number(argument('--rounds', '5'))));
 const duration = argument('--duration', '10s');
+// Whole seconds, as wrk counts them; its requests are counted in the CPU per request below.
+const WARMUP_SECONDS = 1;
 const CONCURRENCY = 50;
 // An even number, so that round-robin gives two workers the same share of the connections.
 const GRPC_CONNECTIONS = 10;
@@ -32,8 +36,8 @@ const GRPC_CONNECTIONS = 10;
 const work = await mkdtemp(path.join(tmpdir(), 'tacos-bench-gateway-'));
 const children: ChildProcess[] = [];
 
-/** Starts a process whose stdout goes to a file, and waits (bounded) until that file shows `ready`. */
-async function start(name: string, command: string[], env: Record<string, string>, ready: RegExp): Promise<void> {
+/** Starts a process whose stdout goes to a file, and waits (bounded) until that file shows `ready`; returns its pid. */
+async function start(name: string, command: string[], env: Record<string, string>, ready: RegExp): Promise<number> {
   const log = path.join(work, `${name}.log`);
   const file = await open(log, 'w');
   const child = spawn(process.execPath, command, {cwd: work, env: {...process.env, ...env}, stdio: ['ignore', file.fd, 'inherit']});
@@ -41,29 +45,41 @@ async function start(name: string, command: string[], env: Record<string, string
   const settled = await waitUntil(async () => child.exitCode !== null || ready.test(await readFile(log, 'utf8')), 30_000, undefined, 100);
   if (!settled || child.exitCode !== null) throw new Error(`${name} did not start (see ${log})`);
   await file.close();
+  return child.pid!;
 }
 
 interface Target {
   name: string;
   protocol: 'http' | 'grpc';
   address: string;
+  /** The server's process (a cluster's primary: its workers are counted with it). */
+  pid: number;
 }
 
 interface Measured {
   rps: number;
   ok: number;
+  /** The load tool's CPU per request, in µs. */
+  toolMicros: number;
+}
+
+/** CPU per request, in µs, of what shares the two cores during a run. */
+interface CpuShares {
+  server: number;
+  redis: number;
+  tool: number;
 }
 
 /** requests/s of one `tacos bench` run at the target (wrk for REST, h2load for gRPC). */
 async function measure(target: Target): Promise<Measured> {
-  const args = [BIN, 'bench', '--scenario', 'join', '--protocol', target.protocol, '--duration', duration, '--concurrency', String(CONCURRENCY), '--json'];
+  const args = [BIN, 'bench', '--scenario', 'join', '--protocol', target.protocol, '--duration', duration, '--warmup', `${WARMUP_SECONDS}s`, '--concurrency', String(CONCURRENCY), '--json'];
   if (target.protocol === 'http') args.push('--engine', 'wrk', '--http-url', target.address, '--connections', String(CONCURRENCY));
   else args.push('--engine', 'h2load', '--grpc-addr', target.address, '--connections', String(GRPC_CONNECTIONS));
   const {stdout} = await promisify(execFile)(process.execPath, args, {cwd: work, timeout: 120_000, maxBuffer: 16 << 20});
-  const [run] = JSON.parse(stdout).runs as Array<{requestsPerSecond: number; ok: number; errors: Record<string, number>}>;
+  const [run] = JSON.parse(stdout).runs as Array<{requestsPerSecond: number; ok: number; errors: Record<string, number>; generator: {cpuPercentOfCore: number | null}}>;
   const errors = Object.values(run.errors).reduce((sum, count) => sum + count, 0);
   if (errors) throw new Error(`${target.name}: ${errors} errors (${JSON.stringify(run.errors)})`);
-  return {rps: run.requestsPerSecond, ok: run.ok};
+  return {rps: run.requestsPerSecond, ok: run.ok, toolMicros: ((run.generator.cpuPercentOfCore ?? 0) / 100) * (1e6 / run.requestsPerSecond)};
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -78,28 +94,34 @@ try {
   const redisAddress = `127.0.0.1:${redisPort}`;
   const [httpBaseline, grpcBaseline, http1, grpc1, http2, grpc2] = ports;
   const gatewayEnv = (http: number, grpc: number) => ({SERVER_PORT: String(http), GRPC_PORT: String(grpc), GRPC_ENABLED: 'true', REDIS_ADDRESS: redisAddress, LOG_LEVEL: 'info', SERVER_ENVIRONMENT: 'development'});
-  await start('baseline-http', [path.join(root, 'bench/baselines/http.mjs'), String(httpBaseline)], {REDIS_ADDRESS: redisAddress}, /listening/);
-  await start('baseline-grpc', [path.join(root, 'bench/baselines/grpc.mjs'), String(grpcBaseline)], {REDIS_ADDRESS: redisAddress}, /listening/);
-  await start('gateway-1', [BIN, 'serve', 'gateway'], gatewayEnv(http1, grpc1), /"gateway listening"/);
-  await start('gateway-2', [BIN, 'serve', 'gateway', '--workers', '2'], gatewayEnv(http2, grpc2), /"gateway workers listening"/);
+  const baselineHttpPid = await start('baseline-http', [path.join(root, 'bench/baselines/http.mjs'), String(httpBaseline)], {REDIS_ADDRESS: redisAddress}, /listening/);
+  const baselineGrpcPid = await start('baseline-grpc', [path.join(root, 'bench/baselines/grpc.mjs'), String(grpcBaseline)], {REDIS_ADDRESS: redisAddress}, /listening/);
+  const gateway1Pid = await start('gateway-1', [BIN, 'serve', 'gateway'], gatewayEnv(http1, grpc1), /"gateway listening"/);
+  const gateway2Pid = await start('gateway-2', [BIN, 'serve', 'gateway', '--workers', '2'], gatewayEnv(http2, grpc2), /"gateway workers listening"/);
 
   const targets: Target[] = [
-    {name: 'node:http baseline', protocol: 'http', address: `http://127.0.0.1:${httpBaseline}`},
-    {name: 'gateway REST', protocol: 'http', address: `http://127.0.0.1:${http1}`},
-    {name: 'gateway REST, 2 workers', protocol: 'http', address: `http://127.0.0.1:${http2}`},
-    {name: 'grpc-js baseline', protocol: 'grpc', address: `127.0.0.1:${grpcBaseline}`},
-    {name: 'gateway gRPC', protocol: 'grpc', address: `127.0.0.1:${grpc1}`},
-    {name: 'gateway gRPC, 2 workers', protocol: 'grpc', address: `127.0.0.1:${grpc2}`},
+    {name: 'node:http baseline', protocol: 'http', address: `http://127.0.0.1:${httpBaseline}`, pid: baselineHttpPid},
+    {name: 'gateway REST', protocol: 'http', address: `http://127.0.0.1:${http1}`, pid: gateway1Pid},
+    {name: 'gateway REST, 2 workers', protocol: 'http', address: `http://127.0.0.1:${http2}`, pid: gateway2Pid},
+    {name: 'grpc-js baseline', protocol: 'grpc', address: `127.0.0.1:${grpcBaseline}`, pid: baselineGrpcPid},
+    {name: 'gateway gRPC', protocol: 'grpc', address: `127.0.0.1:${grpc1}`, pid: gateway1Pid},
+    {name: 'gateway gRPC, 2 workers', protocol: 'grpc', address: `127.0.0.1:${grpc2}`, pid: gateway2Pid},
   ];
   const figures = new Map(targets.map((target) => [target.name, [] as number[]]));
-  // Redis CPU per join (warm-up included, so a little high): what sizes the shards of 30k RPS.
-  const redisMicrosPerJoin: number[] = [];
+  const shares = new Map(targets.map((target) => [target.name, [] as CpuShares[]]));
   for (let round = 1; round <= rounds; round++) {
     for (const target of targets) {
       await client.flushall(); // every run starts from an empty queue
       const redisBefore = processCpuMicros(redis.pid) ?? 0;
-      const {rps, ok} = await measure(target);
-      redisMicrosPerJoin.push(((processCpuMicros(redis.pid) ?? 0) - redisBefore) / ok);
+      const serverBefore = processTreeCpuMicros(target.pid);
+      const {rps, ok, toolMicros} = await measure(target);
+      // The warm-up's requests were served too, at about the same rate.
+      const served = ok + rps * WARMUP_SECONDS;
+      shares.get(target.name)!.push({
+        server: (processTreeCpuMicros(target.pid) - serverBefore) / served,
+        redis: ((processCpuMicros(redis.pid) ?? 0) - redisBefore) / served,
+        tool: toolMicros,
+      });
       figures.get(target.name)!.push(rps);
       console.error(`round ${round}/${rounds}: ${target.name} ${rps.toFixed(0)} req/s`);
     }
@@ -109,19 +131,29 @@ try {
   // Each ratio is taken within a round (runs seconds apart), then the median over the rounds: the
   // machine's speed drifts between rounds more than between neighbouring runs.
   const ratio = (of: string, to: string) => median(figures.get(of)!.map((value, round) => value / figures.get(to)![round]));
+  const cpu = (name: string, part: keyof CpuShares) => median(shares.get(name)!.map((share) => share[part]));
+  // Two workers share the two cores with Redis and the load tool: at best, the cores divided by
+  // all of a request's CPU. One worker is held by its own core: each round, that ceiling over its rate.
+  const ceiling = (oneWorker: string) =>
+    median(shares.get(oneWorker)!.map(({server, redis, tool}, round) => (cpus().length * 1e6) / (server + redis + tool) / figures.get(oneWorker)![round]));
   const goals = [
     {what: 'gateway REST / node:http baseline', ratio: ratio('gateway REST', 'node:http baseline'), goal: 0.75},
     {what: 'gateway gRPC / grpc-js baseline', ratio: ratio('gateway gRPC', 'grpc-js baseline'), goal: 0.75},
-    {what: 'REST, 2 workers / 1 worker', ratio: ratio('gateway REST, 2 workers', 'gateway REST'), goal: 1.3},
-    {what: 'gRPC, 2 workers / 1 worker', ratio: ratio('gateway gRPC, 2 workers', 'gateway gRPC'), goal: 1.3},
+    {what: 'REST, 2 workers / 1 worker', ratio: ratio('gateway REST, 2 workers', 'gateway REST'), goal: 1.3, ceiling: ceiling('gateway REST')},
+    {what: 'gRPC, 2 workers / 1 worker', ratio: ratio('gateway gRPC, 2 workers', 'gateway gRPC'), goal: 1.3, ceiling: ceiling('gateway gRPC')},
   ];
   console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, Linux ${release()}, Node ${process.version}`);
   console.log(`load: tacos bench --engine wrk (REST, ${CONCURRENCY} connections) / h2load (gRPC, ${GRPC_CONNECTIONS} connections x ${CONCURRENCY / GRPC_CONNECTIONS} streams), ${duration} per run, ${rounds} interleaved rounds, median`);
   console.log('');
   for (const target of targets) console.log(`${target.name.padEnd(26)} ${rps(target.name).toFixed(0).padStart(7)} req/s   (rounds: ${figures.get(target.name)!.map((value) => value.toFixed(0)).join(', ')})`);
-  console.log(`Redis CPU per join (EVALSHA): median ${median(redisMicrosPerJoin).toFixed(0)} µs`);
   console.log('');
-  for (const {what, ratio, goal} of goals) console.log(`${what.padEnd(36)} ${ratio.toFixed(2)} (median of the rounds' ratios; goal ${goal >= 1 ? `>= ${goal}x` : `>= ${goal * 100}%`}): ${ratio >= goal ? 'met' : 'NOT met'}`);
+  console.log(`CPU per request, µs (median): ${'server'.padStart(8)} ${'Redis'.padStart(7)} ${'load tool'.padStart(10)}`);
+  for (const target of targets) console.log(`  ${target.name.padEnd(27)} ${cpu(target.name, 'server').toFixed(0).padStart(8)} ${cpu(target.name, 'redis').toFixed(0).padStart(7)} ${cpu(target.name, 'tool').toFixed(0).padStart(10)}`);
+  console.log('');
+  for (const {what, ratio, goal, ceiling} of goals) {
+    const bound = ceiling === undefined ? '' : `; ${cpus().length} cores shared with Redis and the load tool allow at most ${ceiling.toFixed(2)}x`;
+    console.log(`${what.padEnd(36)} ${ratio.toFixed(2)} (median of the rounds' ratios; goal ${goal >= 1 ? `>= ${goal}x` : `>= ${goal * 100}%`}${bound}): ${ratio >= goal ? 'met' : 'NOT met'}`);
+  }
 } finally {
   // Before Redis stops: a client left connected would log every failed reconnect.
   client?.disconnect();

@@ -20,6 +20,18 @@ export function processCpuMicros(pid: number | undefined): number | undefined {
   }
 }
 
+/** The CPU time of a process and of its children (a cluster's workers), in µs; 0 for what is gone. */
+export function processTreeCpuMicros(pid: number): number {
+  let children: number[] = [];
+  try {
+    // The children of its main thread: node:cluster forks its workers from there.
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    // Gone, or a kernel without /proc/PID/task/TID/children: the process alone.
+  }
+  return (processCpuMicros(pid) ?? 0) + children.reduce((sum, child) => sum + processTreeCpuMicros(child), 0);
+}
+
 /**
  * The kernel's start time of a running process (clock ticks since boot), read from /proc; with the
  * pid it names one process for good, so a pid reused by another program is told apart. Undefined
