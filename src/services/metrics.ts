@@ -89,31 +89,68 @@ export class ServerMetrics {
   }
 }
 
+/**
+ * Requests over cluster IPC that wait, at most a while, for the reply carrying their id: the worker's
+ * ASK to the primary and the primary's COLLECT from each worker. `Peer` tells who was asked.
+ */
+class PendingReplies<Peer> {
+  private readonly waiting = new Map<number, {peer: Peer; settle: (reply: MetricsMessage | Error | undefined) => void}>();
+  private nextId = 0;
+
+  /**
+   * Sends through `send` a request with a new id. Resolves with the reply, or an Error (no reply
+   * within `timeoutMs`, or what `failed` was given), or undefined: the peer is gone (`abandon`).
+   */
+  request(
+    peer: Peer,
+    timeoutMs: number,
+    timedOut: () => Error,
+    send: (id: number, failed: (reason: Error | undefined) => void) => void,
+  ): Promise<MetricsMessage | Error | undefined> {
+    return new Promise((resolve) => {
+      const id = this.nextId++;
+      const settle = (reply: MetricsMessage | Error | undefined) => {
+        clearTimeout(timer);
+        this.waiting.delete(id);
+        resolve(reply);
+      };
+      const timer = setTimeout(() => settle(timedOut()), timeoutMs);
+      this.waiting.set(id, {peer, settle});
+      send(id, settle);
+    });
+  }
+
+  /** A reply: it settles its request, if that is still waiting. */
+  reply(message: MetricsMessage): void {
+    this.waiting.get(message.id)?.settle(message);
+  }
+
+  /** The peer went away: its requests settle with nothing to count. */
+  abandon(peer: Peer): void {
+    for (const each of this.waiting.values()) if (each.peer === peer) each.settle(undefined);
+  }
+}
+
 /** A cluster worker's half: sends its own metrics when the primary collects, asks it for the sum. */
 class WorkerMetrics {
   private readonly registries: Registry[] = [];
-  private readonly asks = new Map<number, (answer: MetricsMessage | Error) => void>();
-  private nextId = 0;
+  private readonly asks = new PendingReplies<'primary'>();
 
   share(registry: Registry): void {
     if (this.registries.length === 0) process.on('message', (message) => this.onMessage(message));
     this.registries.push(registry);
   }
 
-  askPrimary(): Promise<string> {
-    const id = this.nextId++;
-    return new Promise<string>((resolve, reject) => {
-      const settle = (answer: MetricsMessage | Error) => {
-        clearTimeout(timer);
-        this.asks.delete(id);
-        if (answer instanceof Error) reject(answer);
-        else if (answer.error !== undefined) reject(new Error(`Cannot collect the gateway workers' metrics: ${answer.error}`));
-        else resolve(answer.text ?? '');
-      };
-      const timer = setTimeout(() => settle(new Error(`The gateway's primary process sent no metrics within ${ASK_TIMEOUT_MS} ms.`)), ASK_TIMEOUT_MS);
-      this.asks.set(id, settle);
-      process.send?.({type: ASK, id}, (error: Error | null) => error && settle(error));
-    });
+  async askPrimary(): Promise<string> {
+    const reply = await this.asks.request(
+      'primary',
+      ASK_TIMEOUT_MS,
+      () => new Error(`The gateway's primary process sent no metrics within ${ASK_TIMEOUT_MS} ms.`),
+      (id, failed) => process.send?.({type: ASK, id}, (error: Error | null) => error && failed(error)),
+    );
+    if (reply instanceof Error) throw reply;
+    if (reply?.error !== undefined) throw new Error(`Cannot collect the gateway workers' metrics: ${reply.error}`);
+    return reply?.text ?? '';
   }
 
   private onMessage(message: unknown): void {
@@ -123,7 +160,7 @@ class WorkerMetrics {
         // A primary already gone cannot be answered: nothing to do.
         .then((reply) => process.send?.({type: COLLECTED, id: message.id, ...reply}, () => undefined));
     } else if (isIpcMessage(message, ANSWER)) {
-      this.asks.get(message.id)?.(message);
+      this.asks.reply(message);
     }
   }
 }
@@ -135,24 +172,20 @@ const workerMetrics = new WorkerMetrics();
  * workers that are listening). Returns the function that stops answering.
  */
 export function answerClusterMetrics(members: () => Worker[]): () => void {
-  // undefined: the worker went away meanwhile, with nothing left to count.
-  const collecting = new Map<number, {worker: Worker; settle: (reply: MetricsMessage | Error | undefined) => void}>();
-  let nextId = 0;
+  const collecting = new PendingReplies<Worker>();
 
-  const collect = (worker: Worker) =>
-    new Promise<MetricsJson>((resolve, reject) => {
-      const id = nextId++;
-      const settle = (reply: MetricsMessage | Error | undefined) => {
-        clearTimeout(timer);
-        collecting.delete(id);
-        if (reply instanceof Error) reject(reply);
-        else if (reply?.error !== undefined) reject(new Error(reply.error));
-        else resolve(reply?.metrics ?? []);
-      };
-      const timer = setTimeout(() => settle(new Error(`worker ${worker.process.pid} did not answer within ${COLLECT_TIMEOUT_MS} ms`)), COLLECT_TIMEOUT_MS);
-      collecting.set(id, {worker, settle});
-      worker.send({type: COLLECT, id}, (error) => error && settle(undefined));
-    });
+  const collect = async (worker: Worker): Promise<MetricsJson> => {
+    const reply = await collecting.request(
+      worker,
+      COLLECT_TIMEOUT_MS,
+      () => new Error(`worker ${worker.process.pid} did not answer within ${COLLECT_TIMEOUT_MS} ms`),
+      // Not sent: the worker is going away, with nothing left to count.
+      (id, failed) => worker.send({type: COLLECT, id}, (error) => error && failed(undefined)),
+    );
+    if (reply instanceof Error) throw reply;
+    if (reply?.error !== undefined) throw new Error(reply.error);
+    return reply?.metrics ?? [];
+  };
 
   const answer = (worker: Worker, id: number) =>
     void Promise.all(members().map(collect))
@@ -161,12 +194,10 @@ export function answerClusterMetrics(members: () => Worker[]): () => void {
       .then((reply) => worker.isConnected() && worker.send({type: ANSWER, id, ...reply}, () => undefined));
 
   const onMessage = (worker: Worker, message: unknown) => {
-    if (isIpcMessage(message, COLLECTED)) collecting.get(message.id)?.settle(message);
+    if (isIpcMessage(message, COLLECTED)) collecting.reply(message);
     else if (isIpcMessage(message, ASK)) answer(worker, message.id);
   };
-  const onExit = (worker: Worker) => {
-    for (const each of collecting.values()) if (each.worker === worker) each.settle(undefined);
-  };
+  const onExit = (worker: Worker) => collecting.abandon(worker);
   cluster.on('message', onMessage);
   cluster.on('exit', onExit);
   return () => {
