@@ -12,7 +12,7 @@
  */
 import {execFile, spawn, type ChildProcess} from 'node:child_process';
 import {mkdtemp, open, readFile, rm} from 'node:fs/promises';
-import {cpus, release, tmpdir} from 'node:os';
+import {availableParallelism, cpus, release, tmpdir} from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {promisify} from 'node:util';
@@ -79,7 +79,9 @@ async function measure(target: Target): Promise<Measured> {
   const [run] = JSON.parse(stdout).runs as Array<{requestsPerSecond: number; ok: number; errors: Record<string, number>; generator: {cpuPercentOfCore: number | null}}>;
   const errors = Object.values(run.errors).reduce((sum, count) => sum + count, 0);
   if (errors) throw new Error(`${target.name}: ${errors} errors (${JSON.stringify(run.errors)})`);
-  return {rps: run.requestsPerSecond, ok: run.ok, toolMicros: ((run.generator.cpuPercentOfCore ?? 0) / 100) * (1e6 / run.requestsPerSecond)};
+  const toolCpu = run.generator.cpuPercentOfCore;
+  if (toolCpu === null) throw new Error(`${target.name}: the load tool's CPU could not be read from /proc`);
+  return {rps: run.requestsPerSecond, ok: run.ok, toolMicros: (toolCpu / 100) * (1e6 / run.requestsPerSecond)};
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -135,7 +137,7 @@ try {
   // Two workers share the two cores with Redis and the load tool: at best, the cores divided by
   // all of a request's CPU. One worker is held by its own core: each round, that ceiling over its rate.
   const ceiling = (oneWorker: string) =>
-    median(shares.get(oneWorker)!.map(({server, redis, tool}, round) => (cpus().length * 1e6) / (server + redis + tool) / figures.get(oneWorker)![round]));
+    median(shares.get(oneWorker)!.map(({server, redis, tool}, round) => (availableParallelism() * 1e6) / (server + redis + tool) / figures.get(oneWorker)![round]));
   const goals = [
     {what: 'gateway REST / node:http baseline', ratio: ratio('gateway REST', 'node:http baseline'), goal: 0.75},
     {what: 'gateway gRPC / grpc-js baseline', ratio: ratio('gateway gRPC', 'grpc-js baseline'), goal: 0.75},
@@ -151,7 +153,7 @@ try {
   for (const target of targets) console.log(`  ${target.name.padEnd(27)} ${cpu(target.name, 'server').toFixed(0).padStart(8)} ${cpu(target.name, 'redis').toFixed(0).padStart(7)} ${cpu(target.name, 'tool').toFixed(0).padStart(10)}`);
   console.log('');
   for (const {what, ratio, goal, ceiling} of goals) {
-    const bound = ceiling === undefined ? '' : `; ${cpus().length} cores shared with Redis and the load tool allow at most ${ceiling.toFixed(2)}x`;
+    const bound = ceiling === undefined ? '' : `; ${availableParallelism()} cores shared with Redis and the load tool allow at most ${ceiling.toFixed(2)}x`;
     console.log(`${what.padEnd(36)} ${ratio.toFixed(2)} (median of the rounds' ratios; goal ${goal >= 1 ? `>= ${goal}x` : `>= ${goal * 100}%`}${bound}): ${ratio >= goal ? 'met' : 'NOT met'}`);
   }
 } finally {

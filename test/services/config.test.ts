@@ -52,6 +52,10 @@ describe('gateway configuration', () => {
     expect(config.auth.devBypassToken).toBe('tacos-dev-token');
   });
 
+  it('turns Redis auto-pipelining on with REDIS_AUTO_PIPELINING=true', () => {
+    expect(readGatewayConfig({REDIS_AUTO_PIPELINING: 'true'}).redis.autoPipelining).toBe(true);
+  });
+
   it('turns the development bypass off in production, whatever the env file says', () => {
     const config = readGatewayConfig(loadEnvironment({envName: 'staging', projectDir: dir, processEnv: {}}));
     expect(config.auth.production).toBe(true);

@@ -5,6 +5,7 @@ import {parse as parseJson} from 'secure-json-parse';
 /** What a JSON route answers: the status, headers of its own, and the body (sent as JSON). */
 export interface JsonAnswer {
   status: number;
+  /** Lowercase names: the direct path passes them to writeHead as they are, next to its own. */
   headers?: Record<string, string>;
   body: unknown;
 }
@@ -92,7 +93,13 @@ export function serveDirect(route: JsonRoute, validate: ValidateFunction, contex
   request.on('data', (chunk: Buffer) => chunks.push(chunk));
   request.on('error', () => response.destroy());
   request.on('end', () => {
-    answer(route, validate, Buffer.concat(chunks), request.headers).then(send, (error: unknown) => send(context.failure(error, requestId)));
+    answer(route, validate, Buffer.concat(chunks), request.headers)
+      .then(send, (error: unknown) => send(context.failure(error, requestId)))
+      // Sending failed (a header value node refuses, say): our bug, logged; the caller's connection closes.
+      .catch((error: unknown) => {
+        context.failure(error, requestId);
+        response.destroy();
+      });
   });
 }
 

@@ -1,3 +1,4 @@
+import {setTimeout as sleep} from 'node:timers/promises';
 import {Cluster, Redis, type ClusterOptions, type RedisOptions} from 'ioredis';
 import {TacosError} from '../errors.js';
 
@@ -66,12 +67,18 @@ export function createRedisClient(settings: RedisSettings, connectionName = 'tac
   return new Redis({...common, ...nodes[0], db: settings.database});
 }
 
-/** Closes a client; safe to call twice and on a client that never connected. */
+/** How long a close waits for the connection to be gone after QUIT or a disconnect. */
+const CLOSE_WAIT_MS = 1000;
+
+/** Closes a client and waits (bounded) until its connection is gone; safe to call twice and on a client that never connected. */
 export async function closeRedisClient(client: RedisClient): Promise<void> {
   if (client.status === 'end') return;
+  // Not events.once: it would reject on an 'error' the closing connection may still emit.
+  const ended = new Promise((resolve) => client.once('end', resolve));
   try {
     await client.quit();
   } catch {
     client.disconnect();
   }
+  await Promise.race([ended, sleep(CLOSE_WAIT_MS, undefined, {ref: false})]);
 }
