@@ -1,5 +1,6 @@
 import {mkdtemp, rm, writeFile} from 'node:fs/promises';
-import {createServer, type Server} from 'node:net';
+import {once} from 'node:events';
+import {connect, createServer, type Server} from 'node:net';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
@@ -82,6 +83,28 @@ describe('tacos serve gateway', () => {
     expect((await ended).code).toBe(14); // UNAVAILABLE: reconnect elsewhere
     queue.close();
     updates.close();
+  });
+
+  it('a client that stalls cannot hold the stop past SERVER_SHUTDOWN_GRACE, and a second SIGTERM does not cut it short', async () => {
+    const gateway = serve([], {SERVER_SHUTDOWN_GRACE: '1s'});
+    const ready = await gateway.waitForLine(listening);
+    const {port} = new URL(String(ready.http));
+    // A join whose body never arrives in full: the request stays in flight.
+    const stalled = connect(Number(port), '127.0.0.1');
+    await once(stalled, 'connect');
+    stalled.write('POST /api/v1/queue/join HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"event_id":');
+    stalled.on('error', () => undefined).resume();
+    const dropped = once(stalled, 'close');
+    // Answered after the stalled request's bytes arrived: by then the gateway holds it in flight.
+    expect((await fetch(`${ready.http}/healthz`)).status).toBe(200);
+
+    gateway.child.kill('SIGTERM');
+    await gateway.waitForLine((line) => line.msg === 'gateway stopping');
+    gateway.child.kill('SIGTERM');
+    // The stalled client would wait forever; the grace (1 s) ends it well before this test's limit.
+    expect(await gateway.exited).toBe(0);
+    expect(gateway.lines.at(-1)?.msg).toBe('gateway stopped');
+    await dropped;
   });
 
   it('names a missing env file and exits 1', async () => {

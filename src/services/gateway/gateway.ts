@@ -1,5 +1,6 @@
 import {errorMessage} from '../errors.js';
 import {listenHttp} from '../http/listen.js';
+import {closeHttpServer} from '../http/server.js';
 import {loadContractSet} from '../grpc/contracts.js';
 import {authInterceptor, observeInterceptor} from '../grpc/interceptors.js';
 import {packageDefinition, startGrpcServer, type RunningGrpcServer} from '../grpc/server.js';
@@ -83,7 +84,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   addBookingRoutes(http, {booking, authenticator, registry: contracts.registry, definition: packageDefinition(), production: config.auth.production});
   const stopAll = async () => {
     shutdown.abort();
-    await Promise.allSettled([http.close(), grpc?.close(config.shutdownGraceMs)]);
+    await Promise.allSettled([closeHttpServer(http, config.shutdownGraceMs), grpc?.close(config.shutdownGraceMs)]);
     await queue.close();
     await Promise.allSettled([closeRedisClient(redis), backends.reservation.close(), backends.payment.close()]);
   };

@@ -1,5 +1,6 @@
 import {randomUUID} from 'node:crypto';
 import {createServer, type IncomingMessage} from 'node:http';
+import {setTimeout as sleep} from 'node:timers/promises';
 import fastifyCors from '@fastify/cors';
 import Fastify, {LogController, type FastifyError, type FastifyReply, type FastifyRequest} from 'fastify';
 import {toApiError} from '../api-errors.js';
@@ -150,6 +151,17 @@ function corsPolicy(origins: string[]) {
 }
 
 export type HttpServer = ReturnType<typeof createHttpServer>;
+
+/**
+ * Closes a server: requests in flight may finish for `graceMs`, then the connections left are
+ * dropped, so a client that stalls (a body never sent in full) cannot hold the stop.
+ */
+export async function closeHttpServer(app: HttpServer, graceMs: number): Promise<void> {
+  const closed = app.close();
+  const inTime = await Promise.race([closed.then(() => true), sleep(graceMs, false, {ref: false})]);
+  if (!inTime) app.server.closeAllConnections();
+  await closed;
+}
 
 /** Aborts when the client goes away before its answer is sent (a closed connection, a timeout). */
 export function callerSignal(reply: FastifyReply): AbortSignal {

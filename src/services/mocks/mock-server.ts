@@ -8,12 +8,15 @@ import {observeInterceptor} from '../grpc/interceptors.js';
 import {methodCodec} from '../grpc/json-codec.js';
 import {packageDefinition, startGrpcServer} from '../grpc/server.js';
 import {createStatusEncoder} from '../grpc/status-details.js';
-import {callerSignal, createHttpServer} from '../http/server.js';
+import {callerSignal, closeHttpServer, createHttpServer} from '../http/server.js';
 import {accessLogger, type Logger} from '../logging.js';
 import {ServerMetrics} from '../metrics.js';
 import {listenHttp} from '../http/listen.js';
 import type {Faults} from './faults.js';
 import type {CallContext, MockDefinition} from './kit.js';
+
+/** What a stopping mock gives calls in flight before it drops them (its injected delays included). */
+const STOP_GRACE_MS = 2000;
 
 export interface MockServerOptions {
   definition: MockDefinition;
@@ -105,7 +108,7 @@ export async function startMockServer(options: MockServerOptions): Promise<Runni
   const stopAll = async () => {
     closing.abort();
     definition.close();
-    await Promise.allSettled([http.close(), grpc?.close(2000)]);
+    await Promise.allSettled([closeHttpServer(http, STOP_GRACE_MS), grpc?.close(STOP_GRACE_MS)]);
   };
   try {
     await listenHttp(http, options.host, options.httpPort, `${definition.name.toUpperCase()}_HTTP_PORT`);
