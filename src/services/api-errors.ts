@@ -27,9 +27,12 @@ const SHAPES: Record<string, ErrorShape> = {
   TOKEN_EXPIRED: {http: 410, grpc: GrpcStatus.FAILED_PRECONDITION, contract: 'ERROR_CODE_FAILED_PRECONDITION'},
   RESERVATION_EXPIRED: {http: 410, grpc: GrpcStatus.FAILED_PRECONDITION, contract: 'ERROR_CODE_RESERVATION_EXPIRED'},
   PAYMENT_NOT_APPROVED: {http: 412, grpc: GrpcStatus.FAILED_PRECONDITION, contract: 'ERROR_CODE_PAYMENT_NOT_APPROVED'},
+  METHOD_NOT_ALLOWED: {http: 405, grpc: GrpcStatus.UNIMPLEMENTED, contract: 'ERROR_CODE_NOT_FOUND'},
+  REQUEST_TIMEOUT: {http: 408, grpc: GrpcStatus.DEADLINE_EXCEEDED, contract: 'ERROR_CODE_TIMEOUT'},
   PAYLOAD_TOO_LARGE: {http: 413, grpc: GrpcStatus.RESOURCE_EXHAUSTED, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
   UNSUPPORTED_MEDIA_TYPE: {http: 415, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
   RATE_LIMITED: {http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED, contract: 'ERROR_CODE_RATE_LIMITED'},
+  HEADERS_TOO_LARGE: {http: 431, grpc: GrpcStatus.RESOURCE_EXHAUSTED, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
   // The caller left: nobody reads this answer (499 as nginx logs it).
   CANCELLED: {http: 499, grpc: GrpcStatus.CANCELLED, contract: 'ERROR_CODE_TIMEOUT'},
   INTERNAL: {http: 500, grpc: GrpcStatus.INTERNAL, contract: 'ERROR_CODE_INTERNAL'},

@@ -3,6 +3,7 @@
  * process on 127.0.0.1:0, plain fetch as the client. Every request carries a deadline, so a hang
  * fails the test instead of stalling it.
  */
+import {once} from 'node:events';
 import {readFileSync} from 'node:fs';
 import {connect} from 'node:net';
 import path from 'node:path';
@@ -262,6 +263,8 @@ describe('bad input: a 4xx with the error envelope, never a 500 or a hang', () =
     ['form body', 'POST', '/api/v1/queue/join', {raw: 'event_id=evt_1', headers: {'content-type': 'application/x-www-form-urlencoded'}}, 415, 'UNSUPPORTED_MEDIA_TYPE'],
     ['unknown route', 'GET', '/api/v1/nope', {}, 404, 'NOT_FOUND'],
     ['unknown route with a body', 'POST', '/api/v2/queue/join', {body: {event_id: 'evt_1'}}, 404, 'NOT_FOUND'],
+    ['join with GET', 'GET', '/api/v1/queue/join', {}, 405, 'METHOD_NOT_ALLOWED'],
+    ['status with POST', 'POST', '/api/v1/queue/status?token=x', {body: {}}, 405, 'METHOD_NOT_ALLOWED'],
   ];
 
   it.each(cases)('%s', async (_name, method, pathname, options, status, code, field) => {
@@ -292,13 +295,42 @@ describe('bad input: a 4xx with the error envelope, never a 500 or a hang', () =
     if (answer) expectEnvelope(answer, 413, 'PAYLOAD_TOO_LARGE');
   });
 
-  it('a text/plain body is refused as a 4xx without joining anyone', async () => {
+  it('a text/plain body (what a browser sends without a preflight) is 415, as other media types, without joining anyone', async () => {
     const before = await waitingCount('evt_textplain');
     const answer = await send('POST', '/api/v1/queue/join', {raw: '{"event_id":"evt_textplain"}', headers: {'content-type': 'text/plain'}});
-    expect([400, 415]).toContain(answer.status);
-    expect(answer.json?.error?.code).toMatch(/^(INVALID_ARGUMENT|UNSUPPORTED_MEDIA_TYPE)$/);
-    expect(answer.json.error.trace_id).toBe(answer.headers.get('x-request-id'));
+    expectEnvelope(answer, 415, 'UNSUPPORTED_MEDIA_TYPE');
     expect(await waitingCount('evt_textplain')).toBe(before);
+  });
+
+  it('a known path asked with another method is 405 with Allow, HEAD included', async () => {
+    const answer = await send('GET', '/api/v1/queue/join');
+    expect(answer.headers.get('allow')).toBe('POST');
+    const head = await fetch(`${gw().http}/api/v1/queue/join`, {method: 'HEAD', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS)});
+    expect([head.status, head.headers.get('allow')]).toEqual([405, 'POST']);
+  });
+
+  it('a plain OPTIONS (no Origin) is answered, not refused as a bad preflight', async () => {
+    const answer = await fetch(`${gw().http}/api/v1/queue/join`, {method: 'OPTIONS', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS)});
+    expect(answer.status).toBe(204);
+  });
+
+  it.each([
+    ['a control byte in a header', 'X-Request-ID: a\x01b\r\n', 'Content-Length: 2\r\n'],
+    ['both Content-Length and Transfer-Encoding', 'Transfer-Encoding: chunked\r\n', 'Content-Length: 2\r\n'],
+  ])('a request node cannot read as HTTP (%s) gets the error envelope, and its connection closes', async (_name, header, length) => {
+    const socket = connect(gw().httpPort, '127.0.0.1');
+    socket.on('error', () => undefined);
+    let reply = '';
+    socket.on('data', (chunk) => (reply += chunk));
+    const closed = once(socket, 'close');
+    socket.write(`POST /api/v1/queue/join HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n${header}${length}\r\n{}`);
+    await closed;
+    const [head, body] = reply.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(head).toMatch(/\r\ncontent-type: application\/json; charset=utf-8\r\n/);
+    const requestId = /\r\nx-request-id: ([^\r]+)/.exec(head)?.[1];
+    expect(requestId).toMatch(SAFE_REQUEST_ID);
+    expect(JSON.parse(body).error).toMatchObject({code: 'INVALID_ARGUMENT', trace_id: requestId});
   });
 
   it('after all that the gateway still serves, and no request ended in a 5xx', async () => {

@@ -1,5 +1,5 @@
 import {randomUUID} from 'node:crypto';
-import {createServer, type IncomingMessage} from 'node:http';
+import {STATUS_CODES, createServer, type IncomingMessage} from 'node:http';
 import {setTimeout as sleep} from 'node:timers/promises';
 import fastifyCors from '@fastify/cors';
 import Fastify, {LogController, type FastifyError, type FastifyReply, type FastifyRequest} from 'fastify';
@@ -63,6 +63,19 @@ export function createHttpServer(options: HttpServerOptions) {
     genReqId: requestIdOf,
     ajv: {customOptions: AJV_OPTIONS},
     forceCloseConnections: 'idle',
+    clientErrorHandler: (error, socket) => {
+      // The connection is gone: nobody to answer.
+      if (error.code === 'ECONNRESET' || socket.destroyed) return;
+      const requestId = randomUUID();
+      const {status, body} = context.failure(clientError(error.code), requestId);
+      const text = JSON.stringify(body);
+      if (socket.writable) {
+        socket.write(
+          `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${text}`,
+        );
+      }
+      socket.destroy(error);
+    },
     // Requests that arrive while closing get our envelope (below), not fastify's own 503.
     return503OnClosing: false,
     serverFactory: (handler, settings) => {
@@ -94,14 +107,26 @@ export function createHttpServer(options: HttpServerOptions) {
     context.observe(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime, request.id);
   });
   app.setErrorHandler((error: FastifyError, request, reply) => sendError(request, reply, error));
-  app.setNotFoundHandler((request, reply) =>
-    sendError(request, reply, new TacosError(`No route ${request.method} ${request.url.split('?')[0]}.`, {code: 'NOT_FOUND'})),
-  );
+  // Every route's method and path, so that a known path asked with another method gets 405 and Allow.
+  const routes: Array<{method: string; path: RegExp}> = [];
+  app.addHook('onRoute', (route) => {
+    const pattern = route.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:\w+/g, '[^/]+');
+    for (const method of [route.method].flat()) if (method !== 'HEAD' && method !== 'OPTIONS') routes.push({method, path: new RegExp(`^${pattern}$`)});
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0];
+    const allowed = [...new Set(routes.filter((route) => route.path.test(path)).map((route) => route.method))];
+    if (allowed.length === 0) return sendError(request, reply, new TacosError(`No route ${request.method} ${path}.`, {code: 'NOT_FOUND'}));
+    reply.header('allow', allowed.join(', '));
+    return sendError(request, reply, new TacosError(`${path} does not take ${request.method}; it takes ${allowed.join(', ')}.`, {code: 'METHOD_NOT_ALLOWED'}));
+  });
   function sendError(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
     const {status, body} = context.failure(error, request.id);
     return reply.code(status).send(body);
   }
   if (cors) void app.register(fastifyCors, cors.options);
+  // Every body route takes JSON: text/plain (what a browser sends without a preflight) is 415 like other media types.
+  app.removeContentTypeParser('text/plain');
 
   for (const {route, validate} of direct.values()) {
     app.post(route.url, {schema: {body: route.bodySchema}, validatorCompiler: () => validate}, async (request, reply) => {
@@ -124,6 +149,13 @@ export function createHttpServer(options: HttpServerOptions) {
 
 const shuttingDown = () => new TacosError('The server is shutting down; try again.', {code: 'UNAVAILABLE'});
 
+/** A request node could not read as HTTP (a control byte in a header, a body both sized and chunked...), as our error. */
+function clientError(code: string | undefined): TacosError {
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return new TacosError('The request did not arrive in time.', {code: 'REQUEST_TIMEOUT'});
+  if (code === 'HPE_HEADER_OVERFLOW') return new TacosError('The request headers are larger than allowed.', {code: 'HEADERS_TOO_LARGE'});
+  return new TacosError(`The request is not valid HTTP/1.1 (${code ?? 'unreadable'}).`, {code: 'INVALID_ARGUMENT'});
+}
+
 const EXPOSED_HEADERS = ['X-Request-ID', 'Retry-After', 'Idempotent-Replayed'];
 
 /**
@@ -141,6 +173,8 @@ function corsPolicy(origins: string[]) {
       exposedHeaders: EXPOSED_HEADERS,
       credentials: !any,
       maxAge: 86_400,
+      // A plain OPTIONS (no Origin: curl, a load balancer's probe) gets the methods, not a text/plain 400.
+      strictPreflight: false,
     },
     headers(origin: string | undefined): Array<[string, string]> {
       if (any) return [['access-control-allow-origin', '*'], ['access-control-expose-headers', exposed]];
