@@ -4,6 +4,8 @@
  * defective kind (@grpc/reflection over proto-loader, grpc-node#2595).
  */
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises';
+import {createServer} from 'node:http';
+import type {AddressInfo} from 'node:net';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
@@ -106,6 +108,21 @@ describe('connection failures fail fast and say what is wrong', () => {
     expect(result.err).toMatch(/probably speaks TLS/);
     expect(result.err).toMatch(/--tls/);
     expect(result.ms).toBeLessThan(2000);
+  });
+
+  it('plaintext against an HTTP/1.1 server (a REST port): fails fast saying so, and where gRPC is', async () => {
+    const rest = createServer((_request, response) => response.end('{}'));
+    await new Promise<void>((resolve) => rest.listen(0, '127.0.0.1', resolve));
+    try {
+      const result = await call({address: `127.0.0.1:${(rest.address() as AddressInfo).port}`, method: 'AllTypes.Unary', data: '{}', connectTimeoutMs: 5000});
+      expect(result.code).toBe(1);
+      expect(result.err).toMatch(/answers HTTP\/1\.1, not gRPC/);
+      expect(result.err).toMatch(/GRPC_PORT/);
+      expect(result.err).not.toMatch(/--tls/);
+    } finally {
+      rest.closeAllConnections();
+      await new Promise((resolve) => rest.close(resolve));
+    }
   });
 
   it('TLS against a plaintext server: fails fast saying it probably speaks plaintext', async () => {

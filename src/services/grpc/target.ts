@@ -1,6 +1,6 @@
 import {readFile} from 'node:fs/promises';
 import {connect as tlsConnect} from 'node:tls';
-import {isIP} from 'node:net';
+import {connect as netConnect, isIP} from 'node:net';
 import {connectivityState, credentials as grpcCredentials, type ChannelCredentials, type Client, type ChannelOptions} from '@grpc/grpc-js';
 import {TacosError, errorMessage, usageError} from '../errors.js';
 import {isLoopbackHost, tcpOpen} from '../net.js';
@@ -107,10 +107,36 @@ async function explainFailure(target: Target): Promise<TacosError> {
   if (!listening) {
     return new TacosError(`Nothing answers at ${target.address}.`, {hint: 'Is `tacos up` running? Or give --addr HOST:PORT.', code: 'CONNECT_FAILED'});
   }
+  if (!target.tls && match && (await speaksHttp1(match[1].replace(/^\[|\]$/g, ''), Number(match[2])))) {
+    return new TacosError(`${target.address} answers HTTP/1.1, not gRPC: it is an HTTP server (the gateway's REST port, say).`, {
+      hint: "Give the gRPC port with --addr: the gateway's is GRPC_PORT (9090, with GRPC_ENABLED=true).",
+      code: 'CONNECT_FAILED',
+    });
+  }
   return new TacosError(
     `${target.address} accepts connections but not ${target.tls ? 'TLS' : 'plaintext'} gRPC: it probably speaks ${target.tls ? 'plaintext' : 'TLS'}.`,
     {hint: target.tls ? 'Try --plaintext.' : 'Try --tls (and --insecure for a self-signed certificate).', code: 'CONNECT_FAILED'},
   );
+}
+
+/** Whether the server answers the HTTP/2 connection preface as an HTTP/1.x server does (with a status line). */
+function speaksHttp1(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = netConnect({host, port});
+    let answer = '';
+    const done = () => {
+      socket.destroy();
+      resolve(answer.startsWith('HTTP/1.'));
+    };
+    socket.setTimeout(1000, done);
+    socket.once('error', done);
+    socket.once('close', done);
+    socket.once('connect', () => socket.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'));
+    socket.on('data', (chunk: Buffer) => {
+      answer += chunk.toString('latin1');
+      if (answer.length >= 8) done();
+    });
+  });
 }
 
 /** A TLS handshake of our own: the verification error, if the server speaks TLS but its certificate is refused. */
