@@ -619,3 +619,20 @@ describe('9. many concurrent joins lose nothing', () => {
     }
   });
 });
+
+describe('10. the ETA counts the minimum wait', () => {
+  it('a token above the instant positions is told the wait that enter will ask of it, not only the rate', async () => {
+    // At 10 a second, position 1 would be 1 s away; the minimum wait is 5 s.
+    const gateway = await startTestGateway({REDIS_ADDRESS: redis!.address, QUEUE_INSTANT_ADMISSION_POSITIONS: '0', QUEUE_ADMISSION_MIN_WAIT: '5s', QUEUE_ADMISSION_RATE: '10'});
+    gateways.push(gateway);
+    await waitForReady(gateway);
+    const {token} = await joinRest(gateway, newEvent('eta-min-wait'));
+    const status = await restStatus(gateway, token);
+    expect(status.body).toMatchObject({status: 'waiting', ready_for_entry: false});
+    expect(status.body.eta_sec).toBeGreaterThanOrEqual(4);
+    expect(status.body.eta_sec).toBeLessThanOrEqual(5);
+    const entry = await restEnter(gateway, token);
+    expect(entry.status).toBe(403);
+    expect(Number(entry.headers.get('retry-after'))).toBeLessThanOrEqual(status.body.eta_sec);
+  });
+});

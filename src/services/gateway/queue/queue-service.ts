@@ -223,7 +223,7 @@ export class QueueService {
       waitingToken,
       eventId,
       position,
-      etaSeconds: this.etaSeconds(position),
+      etaSeconds: this.etaSeconds(position, now - joinedAt),
       waitingSeconds,
       admissionReady: this.wouldAdmit(position, now - joinedAt, bucketLevel / 1000),
       expiresAt: now + heartbeatTtlMs,
@@ -406,16 +406,22 @@ export class QueueService {
     return {
       waitingToken,
       position,
-      etaSeconds: this.etaSeconds(position),
+      etaSeconds: this.etaSeconds(position, Date.now() - joinedAt),
       joinedAt,
       expiresAt: joinedAt + this.settings.heartbeatTtlMs,
       replayed,
     };
   }
 
-  private etaSeconds(position: number): number {
+  /**
+   * Seconds until entry, as the admission rate and, when `waitedMs` (how long the token has waited)
+   * is known, the minimum wait tell: a position above the instant ones enters no sooner than both.
+   */
+  private etaSeconds(position: number, waitedMs?: number): number {
     const ahead = position - this.settings.instantPositions;
-    return ahead <= 0 ? 0 : Math.ceil(ahead / this.settings.admissionRatePerSecond);
+    if (ahead <= 0) return 0;
+    const byRate = Math.ceil(ahead / this.settings.admissionRatePerSecond);
+    return waitedMs === undefined ? byRate : Math.max(byRate, Math.ceil((this.settings.minWaitMs - waitedMs) / 1000));
   }
 
   /** What ENTER would say now, without taking a bucket token. */
