@@ -302,6 +302,14 @@ describe('bad input: a 4xx with the error envelope, never a 500 or a hang', () =
     expect(await waitingCount('evt_textplain')).toBe(before);
   });
 
+  it('a body with a __proto__ or constructor.prototype key is refused saying so, not as invalid JSON', async () => {
+    for (const raw of ['{"event_id":"evt_1","__proto__":{"admin":true}}', '{"event_id":"evt_1","constructor":{"prototype":{"admin":true}}}']) {
+      const answer = await send('POST', '/api/v1/queue/join', {raw, headers: {'content-type': 'application/json'}});
+      expectEnvelope(answer, 400, 'INVALID_ARGUMENT');
+      expect(answer.json.error.message).toMatch(/__proto__ or constructor\.prototype/);
+    }
+  });
+
   it('a known path asked with another method is 405 with Allow, HEAD included', async () => {
     const answer = await send('GET', '/api/v1/queue/join');
     expect(answer.headers.get('allow')).toBe('POST');

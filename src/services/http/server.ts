@@ -8,7 +8,7 @@ import {TacosError} from '../errors.js';
 import {accessLogger, type Logger} from '../logging.js';
 import type {ServerMetrics} from '../metrics.js';
 import {validRequestId} from '../request-id.js';
-import {AJV_OPTIONS, bodyValidator, directlyServable, serveDirect, type DirectContext, type JsonRoute} from './direct-route.js';
+import {AJV_OPTIONS, bodyValidator, directlyServable, parseJsonBody, serveDirect, type DirectContext, type JsonRoute, type RequestFailure} from './direct-route.js';
 
 export interface HttpServerOptions {
   logger: Logger;
@@ -126,7 +126,14 @@ export function createHttpServer(options: HttpServerOptions) {
   }
   if (cors) void app.register(fastifyCors, cors.options);
   // Every body route takes JSON: text/plain (what a browser sends without a preflight) is 415 like other media types.
-  app.removeContentTypeParser('text/plain');
+  app.removeContentTypeParser(['text/plain', 'application/json']);
+  app.addContentTypeParser('application/json', {parseAs: 'buffer'}, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as Buffer));
+    } catch (error) {
+      done(error as RequestFailure, undefined);
+    }
+  });
 
   for (const {route, validate} of direct.values()) {
     app.post(route.url, {schema: {body: route.bodySchema}, validatorCompiler: () => validate}, async (request, reply) => {
