@@ -264,6 +264,7 @@ describe('bad input: a 4xx with the error envelope, never a 500 or a hang', () =
     ['unknown route', 'GET', '/api/v1/nope', {}, 404, 'NOT_FOUND'],
     ['unknown route with a body', 'POST', '/api/v2/queue/join', {body: {event_id: 'evt_1'}}, 404, 'NOT_FOUND'],
     ['join with GET', 'GET', '/api/v1/queue/join', {}, 405, 'METHOD_NOT_ALLOWED'],
+    ['a gzip-encoded body', 'POST', '/api/v1/queue/join', {raw: '{"event_id":"evt_1"}', headers: {...json, 'content-encoding': 'gzip'}}, 415, 'UNSUPPORTED_MEDIA_TYPE'],
     ['status with POST', 'POST', '/api/v1/queue/status?token=x', {body: {}}, 405, 'METHOD_NOT_ALLOWED'],
   ];
 
@@ -315,6 +316,12 @@ describe('bad input: a 4xx with the error envelope, never a 500 or a hang', () =
     expect(answer.headers.get('allow')).toBe('POST');
     const head = await fetch(`${gw().http}/api/v1/queue/join`, {method: 'HEAD', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS)});
     expect([head.status, head.headers.get('allow')]).toEqual([405, 'POST']);
+  });
+
+  it('a join at the path with a trailing slash is a join (its CORS preflight is answered too)', async () => {
+    const answer = await send('POST', '/api/v1/queue/join/', {body: {event_id: 'evt_trailing_slash'}});
+    expect(answer.status, answer.text).toBe(202);
+    expect(answer.json.position_hint).toBe(1);
   });
 
   it('a plain OPTIONS (no Origin) is answered, not refused as a bad preflight', async () => {

@@ -41,14 +41,15 @@ const JSON_CONTENT_TYPE = /^application\/json\s*(;\s*charset=utf-8\s*)?$/i;
 
 /**
  * Whether the direct path can serve this request exactly as fastify would: a JSON body of known,
- * allowed length and nothing unusual. Anything else (chunked or empty bodies, other media types,
- * a query string) goes to fastify, whose answers for those are the reference.
+ * allowed length and nothing unusual. Anything else (chunked, encoded or empty bodies, other media
+ * types, a query string) goes to fastify, whose answers for those are the reference.
  */
 export function directlyServable(request: IncomingMessage, bodyLimitBytes: number): boolean {
   const {headers} = request;
   const length = Number(headers['content-length']);
   return (
     headers['transfer-encoding'] === undefined &&
+    headers['content-encoding'] === undefined &&
     length > 0 &&
     length <= bodyLimitBytes &&
     JSON_CONTENT_TYPE.test(headers['content-type'] ?? '')

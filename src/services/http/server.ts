@@ -63,6 +63,8 @@ export function createHttpServer(options: HttpServerOptions) {
     genReqId: requestIdOf,
     ajv: {customOptions: AJV_OPTIONS},
     forceCloseConnections: 'idle',
+    // /api/v1/queue/join/ is /api/v1/queue/join (its CORS preflight already was).
+    routerOptions: {ignoreTrailingSlash: true},
     clientErrorHandler: (error, socket) => {
       // The connection is gone: nobody to answer.
       if (error.code === 'ECONNRESET' || socket.destroyed) return;
@@ -127,7 +129,11 @@ export function createHttpServer(options: HttpServerOptions) {
   if (cors) void app.register(fastifyCors, cors.options);
   // Every body route takes JSON: text/plain (what a browser sends without a preflight) is 415 like other media types.
   app.removeContentTypeParser(['text/plain', 'application/json']);
-  app.addContentTypeParser('application/json', {parseAs: 'buffer'}, (_request, body, done) => {
+  app.addContentTypeParser('application/json', {parseAs: 'buffer'}, (request, body, done) => {
+    const encoding = request.headers['content-encoding'];
+    if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
+      return done(new TacosError(`Content-Encoding ${encoding} is not accepted: send the JSON body uncompressed.`, {code: 'UNSUPPORTED_MEDIA_TYPE'}), undefined);
+    }
     try {
       done(null, parseJsonBody(body as Buffer));
     } catch (error) {
