@@ -129,7 +129,7 @@ try {
     }
   }
 
-  const rps = (name: string) => median(figures.get(name)!);
+  const medianRps = (name: string) => median(figures.get(name)!);
   // Each ratio is taken within a round (runs seconds apart), then the median over the rounds: the
   // machine's speed drifts between rounds more than between neighbouring runs.
   const ratio = (of: string, to: string) => median(figures.get(of)!.map((value, round) => value / figures.get(to)![round]));
@@ -147,7 +147,7 @@ try {
   console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, Linux ${release()}, Node ${process.version}`);
   console.log(`load: tacos bench --engine wrk (REST, ${CONCURRENCY} connections) / h2load (gRPC, ${GRPC_CONNECTIONS} connections x ${CONCURRENCY / GRPC_CONNECTIONS} streams), ${duration} per run, ${rounds} interleaved rounds, median`);
   console.log('');
-  for (const target of targets) console.log(`${target.name.padEnd(26)} ${rps(target.name).toFixed(0).padStart(7)} req/s   (rounds: ${figures.get(target.name)!.map((value) => value.toFixed(0)).join(', ')})`);
+  for (const target of targets) console.log(`${target.name.padEnd(26)} ${medianRps(target.name).toFixed(0).padStart(7)} req/s   (rounds: ${figures.get(target.name)!.map((value) => value.toFixed(0)).join(', ')})`);
   console.log('');
   console.log(`CPU per request, µs (median): ${'server'.padStart(8)} ${'Redis'.padStart(7)} ${'load tool'.padStart(10)}`);
   for (const target of targets) console.log(`  ${target.name.padEnd(27)} ${cpu(target.name, 'server').toFixed(0).padStart(8)} ${cpu(target.name, 'redis').toFixed(0).padStart(7)} ${cpu(target.name, 'tool').toFixed(0).padStart(10)}`);

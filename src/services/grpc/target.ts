@@ -94,20 +94,20 @@ export async function connect(client: Client, target: Target, timeoutMs: number)
 
 async function explainFailure(target: Target): Promise<TacosError> {
   const match = /^(.*):(\d+)$/.exec(target.address);
-  const listening = match ? await tcpOpen(match[1].replace(/^\[|\]$/g, ''), Number(match[2])) : false;
-  if (listening && target.tls && match) {
-    const problem = await certificateProblem(match[1].replace(/^\[|\]$/g, ''), Number(match[2]), target);
+  const host = match?.[1].replace(/^\[|\]$/g, '');
+  const port = Number(match?.[2]);
+  if (host === undefined || !(await tcpOpen(host, port))) {
+    return new TacosError(`Nothing answers at ${target.address}.`, {hint: 'Is `tacos up` running? Or give --addr HOST:PORT.', code: 'CONNECT_FAILED'});
+  }
+  if (target.tls) {
+    const problem = await certificateProblem(host, port, target);
     if (problem) {
       return new TacosError(`The certificate of ${target.address} is not trusted: ${problem}.`, {
         hint: 'Give its CA with --cacert FILE (and --servername NAME if it names another host), or skip verification with --insecure.',
         code: 'CONNECT_FAILED',
       });
     }
-  }
-  if (!listening) {
-    return new TacosError(`Nothing answers at ${target.address}.`, {hint: 'Is `tacos up` running? Or give --addr HOST:PORT.', code: 'CONNECT_FAILED'});
-  }
-  if (!target.tls && match && (await speaksHttp1(match[1].replace(/^\[|\]$/g, ''), Number(match[2])))) {
+  } else if (await speaksHttp1(host, port)) {
     return new TacosError(`${target.address} answers HTTP/1.1, not gRPC: it is an HTTP server (the gateway's REST port, say).`, {
       hint: "Give the gRPC port with --addr: the gateway's is GRPC_PORT (9090, with GRPC_ENABLED=true).",
       code: 'CONNECT_FAILED',

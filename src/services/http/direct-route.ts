@@ -77,9 +77,17 @@ export function serveDirect(route: JsonRoute, validate: ValidateFunction, contex
   const started = performance.now();
   const {requestId, headers} = context.begin(request);
   const send = (answer: JsonAnswer) => {
-    const text = JSON.stringify(answer.body);
-    // All headers in one writeHead: node validates them once (setHeader before it would be a second pass).
-    response.writeHead(answer.status, Object.assign(headers, answer.headers, {'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text))}));
+    let text: string;
+    try {
+      text = JSON.stringify(answer.body);
+      // All headers in one writeHead: node validates them once (setHeader before it would be a second pass).
+      response.writeHead(answer.status, Object.assign(headers, answer.headers, {'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text))}));
+    } catch (error) {
+      // A header value node refuses, a body JSON cannot write: our bug, logged; the caller's connection closes.
+      context.failure(error, requestId);
+      response.destroy();
+      return;
+    }
     response.end(text);
     // Once answered, as fastify's onResponse: a caller gone before the answer is logged with the answer's status.
     context.observe('POST', route.url, answer.status, performance.now() - started, requestId);
@@ -94,13 +102,7 @@ export function serveDirect(route: JsonRoute, validate: ValidateFunction, contex
   request.on('data', (chunk: Buffer) => chunks.push(chunk));
   request.on('error', () => response.destroy());
   request.on('end', () => {
-    answer(route, validate, Buffer.concat(chunks), request.headers)
-      .then(send, (error: unknown) => send(context.failure(error, requestId)))
-      // Sending failed (a header value node refuses, say): our bug, logged; the caller's connection closes.
-      .catch((error: unknown) => {
-        context.failure(error, requestId);
-        response.destroy();
-      });
+    answer(route, validate, Buffer.concat(chunks), request.headers).then(send, (error: unknown) => send(context.failure(error, requestId)));
   });
 }
 

@@ -127,7 +127,8 @@ export function createHttpServer(options: HttpServerOptions) {
     return reply.code(status).send(body);
   }
   if (cors) void app.register(fastifyCors, cors.options);
-  // Every body route takes JSON: text/plain (what a browser sends without a preflight) is 415 like other media types.
+  // Every body route takes JSON, parsed as the direct path parses it; text/plain (what a browser
+  // sends without a preflight) is 415 like any other media type.
   app.removeContentTypeParser(['text/plain', 'application/json']);
   app.addContentTypeParser('application/json', {parseAs: 'buffer'}, (request, body, done) => {
     const encoding = request.headers['content-encoding'];
