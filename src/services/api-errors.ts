@@ -10,14 +10,18 @@ interface ErrorShape {
 
 const SHAPES: Record<string, ErrorShape> = {
   INVALID_ARGUMENT: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
+  // Sign-in's codes are the Go gateway's (REST.md 1.3), which the web client maps to its own messages.
+  INVALID_REQUEST: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
   USAGE: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
   UNAUTHENTICATED: {http: 401, grpc: GrpcStatus.UNAUTHENTICATED, contract: 'ERROR_CODE_UNAUTHENTICATED'},
+  INVALID_CREDENTIALS: {http: 401, grpc: GrpcStatus.UNAUTHENTICATED, contract: 'ERROR_CODE_UNAUTHENTICATED'},
   FORBIDDEN: {http: 403, grpc: GrpcStatus.PERMISSION_DENIED, contract: 'ERROR_CODE_FORBIDDEN'},
   RESERVATION_TOKEN_INVALID: {http: 403, grpc: GrpcStatus.PERMISSION_DENIED, contract: 'ERROR_CODE_FORBIDDEN'},
   NOT_READY: {http: 403, grpc: GrpcStatus.FAILED_PRECONDITION, contract: 'ERROR_CODE_FAILED_PRECONDITION'},
   NOT_FOUND: {http: 404, grpc: GrpcStatus.NOT_FOUND, contract: 'ERROR_CODE_NOT_FOUND'},
   TOKEN_NOT_FOUND: {http: 404, grpc: GrpcStatus.NOT_FOUND, contract: 'ERROR_CODE_NOT_FOUND'},
   ALREADY_EXISTS: {http: 409, grpc: GrpcStatus.ALREADY_EXISTS, contract: 'ERROR_CODE_ALREADY_EXISTS'},
+  USERNAME_EXISTS: {http: 409, grpc: GrpcStatus.ALREADY_EXISTS, contract: 'ERROR_CODE_ALREADY_EXISTS'},
   ALREADY_ADMITTED: {http: 409, grpc: GrpcStatus.ALREADY_EXISTS, contract: 'ERROR_CODE_ALREADY_EXISTS'},
   FAILED_PRECONDITION: {http: 409, grpc: GrpcStatus.FAILED_PRECONDITION, contract: 'ERROR_CODE_FAILED_PRECONDITION'},
   INVENTORY_CONFLICT: {http: 409, grpc: GrpcStatus.ABORTED, contract: 'ERROR_CODE_INVENTORY_CONFLICT'},

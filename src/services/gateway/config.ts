@@ -5,6 +5,8 @@ import type {QueueSettings} from './queue/queue-service.js';
 
 export interface AuthSettings {
   production: boolean;
+  /** SERVER_ENVIRONMENT is development, dev, local or test: development aids (test users, dev secret) are on. */
+  development: boolean;
   jwtSecret?: string;
   jwtIssuer?: string;
   jwtAudience?: string;
@@ -88,6 +90,7 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
     },
     auth: {
       production,
+      development: developing,
       // Development has a known secret so `tacos token` works out of the box; production must set one.
       jwtSecret: developing ? read.string('JWT_SECRET', DEV_JWT_SECRET) : read.optional('JWT_SECRET'),
       jwtIssuer: read.optional('JWT_ISSUER'),

@@ -13,10 +13,13 @@ import {Authenticator} from './auth.js';
 import {createBackendClients} from './backends.js';
 import {BookingService} from './booking.js';
 import {addBookingRoutes} from './booking-routes.js';
+import {addAuthRoutes} from './auth-routes.js';
 import type {GatewayConfig} from './config.js';
 import {gatewayGrpcServices, isPublicMethod} from './grpc-api.js';
 import {buildHttpApi} from './http-api.js';
 import {QueueService} from './queue/queue-service.js';
+import {UserTokens} from './token.js';
+import {UserStore, seedDevelopmentUsers} from './users.js';
 
 async function waitUntilReady(redis: RedisClient, timeoutMs: number): Promise<void> {
   if (redis.status === 'ready') return;
@@ -82,6 +85,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     notReadyReason,
   });
   addBookingRoutes(http, {booking, authenticator, registry: contracts.registry, definition: packageDefinition(), production: config.auth.production});
+  const users = new UserStore(redis);
+  const tokens = new UserTokens(config.auth);
+  addAuthRoutes(http, {users, tokens});
+  if (!tokens.canSign) logger.warn('JWT_SECRET is not set: /api/v1/auth/register and /login answer 503 until it is');
   const stopAll = async () => {
     shutdown.abort();
     await Promise.allSettled([closeHttpServer(http, config.shutdownGraceMs), grpc?.close(config.shutdownGraceMs)]);
@@ -108,6 +115,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     throw error;
   }
   queue.start();
+  // Development only: the test users the web client's login page hints at.
+  if (config.auth.development) seedDevelopmentUsers(users, redis, logger, shutdown.signal);
 
   const address = http.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;

@@ -1,7 +1,7 @@
 import {SignJWT} from 'jose';
 import {loadEnvironment} from '../config.js';
 import {TacosError, usageError} from '../errors.js';
-import {readGatewayConfig} from './config.js';
+import {readGatewayConfig, type AuthSettings} from './config.js';
 
 export interface DevTokenOptions {
   envName?: string;
@@ -27,4 +27,56 @@ export async function createDevToken(options: DevTokenOptions): Promise<string> 
   if (auth.jwtIssuer) token = token.setIssuer(auth.jwtIssuer);
   if (auth.jwtAudience) token = token.setAudience(auth.jwtAudience);
   return token.sign(new TextEncoder().encode(auth.jwtSecret));
+}
+
+/** Lifetime of the tokens sign-in issues, as the Go gateway's (REST.md 1.3). */
+export const USER_TOKEN_TTL_SECONDS = 86_400;
+const GO_ISSUER = 'traffic-tacos-gateway';
+const GO_AUDIENCE = 'traffic-tacos-api';
+
+export interface SignedIn {
+  userId: string;
+  username: string;
+  role: string;
+}
+
+/**
+ * The tokens /auth/register and /auth/login answer: HS256 with JWT_SECRET, no kid, the Go gateway's
+ * claims, and JWT_ISSUER / JWT_AUDIENCE when set so that this gateway's own checks accept them.
+ * Without JWT_SECRET (production leaves it unset unless told) nothing is signed: a development
+ * secret never signs outside development.
+ */
+export class UserTokens {
+  private readonly key?: Uint8Array;
+  private readonly issuer: string;
+  private readonly audience: string;
+
+  constructor(auth: AuthSettings) {
+    if (auth.jwtSecret) this.key = new TextEncoder().encode(auth.jwtSecret);
+    this.issuer = auth.jwtIssuer ?? GO_ISSUER;
+    this.audience = auth.jwtAudience ?? GO_AUDIENCE;
+  }
+
+  get canSign(): boolean {
+    return this.key !== undefined;
+  }
+
+  /** The signing key; 503 without one, checked before any work so that no user is made without a token. */
+  requireKey(): Uint8Array {
+    if (!this.key) throw new TacosError('Sign-in is not available on this gateway: it has no key to sign tokens with.', {code: 'UNAVAILABLE'});
+    return this.key;
+  }
+
+  async sign(user: SignedIn): Promise<string> {
+    const key = this.requireKey();
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({user_id: user.userId, username: user.username, role: user.role})
+      .setProtectedHeader({alg: 'HS256', typ: 'JWT'})
+      .setSubject(user.userId)
+      .setIssuedAt(now)
+      .setExpirationTime(now + USER_TOKEN_TTL_SECONDS)
+      .setIssuer(this.issuer)
+      .setAudience(this.audience)
+      .sign(key);
+  }
 }
