@@ -174,7 +174,8 @@ export class UserStore {
   /** The user these credentials are of; INVALID_CREDENTIALS, alike for an unknown name and a wrong password. */
   async authenticate(credentials: Credentials): Promise<User> {
     const userId = await this.guard(() => this.redis.get(usernameKey(credentials.username)));
-    const record = userId ? await this.guard(() => this.redis.hgetall(userKey(userId))) : {};
+    // An unknown name reads a record too (one that cannot exist), so both paths make the same round trips.
+    const record = await this.guard(() => this.redis.hgetall(userKey(userId ?? 'none')));
     const hash = record.password_hash;
     const matches = await verifyPassword(credentials.password, hash ?? (await this.dummyHash));
     if (!hash || !matches) throw new TacosError('Invalid username or password', {code: 'INVALID_CREDENTIALS'});
