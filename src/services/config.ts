@@ -114,6 +114,16 @@ export class EnvReader {
     return parsed;
   }
 
+  /** A comma-separated list; each item must pass `valid` (described by `expected`). */
+  list(name: string, fallback: string[], valid: (item: string) => boolean, expected: string): string[] {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const items = value.split(',').map((item) => item.trim()).filter(Boolean);
+    const bad = items.find((item) => !valid(item));
+    if (bad !== undefined) throw invalid(name, value, `${expected} (not "${bad}")`);
+    return items;
+  }
+
   oneOfValues<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
     const value = this.raw(name);
     if (value === undefined) return fallback;

@@ -90,6 +90,22 @@ describe('the service', () => {
       await disposeRedis(ownRedis);
     }
   });
+
+  it('says when the gateway limits each client, and names the limit as the cause of a refused check', async () => {
+    const limited = await startTestGateway({REDIS_ADDRESS: redis().address, LOG_LEVEL: 'silent', RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_RPS: '1000', RATE_LIMIT_BURST: '1000', REDIS_DATABASE: '3'});
+    const spent = await startTestGateway({REDIS_ADDRESS: redis().address, LOG_LEVEL: 'silent', RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_RPS: '0.01', RATE_LIMIT_BURST: '1', REDIS_DATABASE: '4'});
+    try {
+      await Promise.all([waitForReady(limited), waitForReady(spent)]);
+      const report = await runBench(resolveBenchOptions(join({protocol: 'http', maxRequests: 20}, limited)), {signal: new AbortController().signal});
+      expect(report.warnings.join('\n')).toMatch(/limits each client to 1000 requests per second.*RATE_LIMIT_ENABLED=false/);
+
+      await fetch(`${spent.http}/api/v1/queue/stats`).then((response) => response.arrayBuffer());
+      const refused = runBench(resolveBenchOptions(join({protocol: 'http', maxRequests: 20}, spent)), {signal: new AbortController().signal});
+      await expect(refused).rejects.toMatchObject({message: expect.stringMatching(/answered 429 RATE_LIMITED/), hint: expect.stringMatching(/rate limit.*RATE_LIMIT_ENABLED=false/)});
+    } finally {
+      await Promise.all([limited.close(), spent.close()]);
+    }
+  });
 });
 
 describe('the CLI', () => {

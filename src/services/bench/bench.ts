@@ -47,7 +47,7 @@ export async function runBench(options: BenchOptions, context: {signal: AbortSig
     options.scenario === 'journey' ? await createDevToken({envName: options.envName, userId: 'bench', ttlSeconds: Math.ceil(loadMs / 1000) * 2 + 600}) : undefined;
   const plans = planRuns(options, token);
   const contracts = await loadContractSet();
-  await checkTargets(plans, contracts.registry, options.timeoutMs);
+  const notices = await checkTargets(plans, contracts.registry, options.timeoutMs);
   const runs: RunResult[] = [];
   for (const plan of plans) {
     if (context.signal.aborted) break;
@@ -63,7 +63,7 @@ export async function runBench(options: BenchOptions, context: {signal: AbortSig
     options: rest,
     runs,
     ratio: compare(runs),
-    warnings: runs.flatMap(generatorWarnings),
+    warnings: [...notices, ...runs.flatMap(generatorWarnings)],
     machine: {cpuModel: cpus()[0]?.model.trim() ?? 'unknown', cpus: availableParallelism(), node: process.version, platform: `${platform()} ${arch()}`},
     interrupted: context.signal.aborted,
   };

@@ -11,6 +11,8 @@ export interface Outcome {
   code: string;
   /** What answered, for the check before the load (read only when asked for). */
   detail?: string;
+  /** The X-RateLimit-Limit the gateway announced (read with the detail): its per-client limit is on. */
+  rateLimit?: string;
 }
 
 /** Sends one kind of request over a fixed set of connections; used by the load threads and by the check before the load. */
@@ -42,10 +44,14 @@ function httpClient(spec: HttpRequestSpec, connections: number, timeoutMs: numbe
           headers: spec.headers,
           body: template === undefined ? undefined : fillTemplate(template, sequence),
         });
-        let detail: string | undefined;
-        if (withDetail) detail = (await response.body.text()).slice(0, DETAIL_CHARS);
-        else await response.body.dump();
-        return {ok: response.statusCode === spec.okStatus, code: String(response.statusCode), detail};
+        const ok = response.statusCode === spec.okStatus;
+        const code = String(response.statusCode);
+        if (!withDetail) {
+          await response.body.dump();
+          return {ok, code};
+        }
+        const limit = response.headers['x-ratelimit-limit'];
+        return {ok, code, detail: (await response.body.text()).slice(0, DETAIL_CHARS), rateLimit: typeof limit === 'string' ? limit : undefined};
       } catch (error) {
         return {ok: false, code: connectionErrorCode(error), detail: errorMessage(error)};
       }

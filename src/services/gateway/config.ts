@@ -1,5 +1,6 @@
 import {EnvReader, type Environment} from '../config.js';
 import {LOG_LEVELS, type LogLevel} from '../logging.js';
+import {isProxyEntry, type RateLimitSettings} from '../http/rate-limit.js';
 import type {RedisSettings} from '../redis/client.js';
 import type {QueueSettings} from './queue/queue-service.js';
 
@@ -38,7 +39,9 @@ export interface GatewayConfig {
   logLevel: LogLevel;
   /** Largest request body the REST API reads. */
   bodyLimitBytes: number;
+  /** Origins browsers may call from; `*` for any; empty for no CORS. */
   corsOrigins: string[];
+  rateLimit: RateLimitSettings;
   /** How long a stop waits for calls in flight. */
   shutdownGraceMs: number;
 }
@@ -112,7 +115,25 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
     },
     logLevel: read.oneOfValues('LOG_LEVEL', LOG_LEVELS, 'info'),
     bodyLimitBytes: read.int('SERVER_BODY_LIMIT', 16_384, 1024),
-    corsOrigins: read.string('CORS_ALLOW_ORIGINS', '*').split(',').map((origin) => origin.trim()).filter(Boolean),
+    // Any origin in development (the web client's dev server, a test page); production lists its own.
+    corsOrigins: read.list('CORS_ALLOW_ORIGINS', production ? [] : ['*'], isOrigin, '* or origins such as http://localhost:3000'),
+    rateLimit: {
+      enabled: read.bool('RATE_LIMIT_ENABLED', production),
+      ratePerSecond: read.number('RATE_LIMIT_RPS', 50, 0.001),
+      burst: read.int('RATE_LIMIT_BURST', 100, 1),
+      trustedProxies: read.list('TRUSTED_PROXIES', [], isProxyEntry, 'IP addresses or CIDRs such as 10.0.0.5,10.1.0.0/16'),
+    },
     shutdownGraceMs: read.durationMs('SERVER_SHUTDOWN_GRACE', 10_000),
   };
+}
+
+/** `*`, or an origin as a browser sends it: scheme://host[:port], nothing after. */
+function isOrigin(value: string): boolean {
+  if (value === '*') return true;
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value;
+  } catch {
+    return false;
+  }
 }

@@ -1,5 +1,6 @@
 import {errorMessage} from '../errors.js';
 import {listenHttp} from '../http/listen.js';
+import {RedisRateLimiter} from '../http/rate-limit.js';
 import {closeHttpServer} from '../http/server.js';
 import {loadContractSet} from '../grpc/contracts.js';
 import {authInterceptor, observeInterceptor} from '../grpc/interceptors.js';
@@ -81,6 +82,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
     corsOrigins: config.corsOrigins,
+    rateLimiter: config.rateLimit.enabled ? new RedisRateLimiter(redis, config.rateLimit, logger) : undefined,
     version: TACOS_VERSION,
     notReadyReason,
   });

@@ -1,6 +1,7 @@
 import type {IncomingHttpHeaders, IncomingMessage, ServerResponse} from 'node:http';
 import {Ajv, type ValidateFunction} from 'ajv';
 import {parse as parseJson} from 'secure-json-parse';
+import type {RateDecision} from './rate-limit.js';
 
 /** What a JSON route answers: the status, headers of its own, and the body (sent as JSON). */
 export interface JsonAnswer {
@@ -62,6 +63,8 @@ export interface DirectContext {
   begin(request: IncomingMessage): {requestId: string; headers: Record<string, string>};
   /** Why a new request is refused now (the server is closing), or undefined; it gets its envelope and the connection closes. */
   refusal(): unknown;
+  /** The rate limit's decision for this request, when one applies (asked while the body arrives). */
+  limit(request: IncomingMessage): Promise<RateDecision> | undefined;
   /** The error envelope of a failure, as status and body; logs what is our fault. */
   failure(error: unknown, requestId: string): {status: number; body: unknown};
   /** The access line and metrics of one finished request. */
@@ -98,11 +101,13 @@ export function serveDirect(route: JsonRoute, validate: ValidateFunction, contex
     send(context.failure(refused, requestId));
     return;
   }
+  const limit = context.limit(request);
   const chunks: Buffer[] = [];
   request.on('data', (chunk: Buffer) => chunks.push(chunk));
   request.on('error', () => response.destroy());
   request.on('end', () => {
-    answer(route, validate, Buffer.concat(chunks), request.headers).then(send, (error: unknown) => send(context.failure(error, requestId)));
+    const work = () => answer(route, validate, Buffer.concat(chunks), request.headers);
+    (limit ? limited(limit, headers).then(work) : work()).then(send, (error: unknown) => send(context.failure(error, requestId)));
   });
 }
 
@@ -121,6 +126,13 @@ export function parseJsonBody(raw: Buffer): unknown {
     }
     throw new RequestFailure("Body is not valid JSON but content-type is set to 'application/json'", 400);
   }
+}
+
+/** Adds the limit's headers to the answer's; a refusal fails the request before the route's work. */
+async function limited(limit: Promise<RateDecision>, headers: Record<string, string>): Promise<void> {
+  const decision = await limit;
+  Object.assign(headers, decision.headers);
+  if (decision.refusal) throw decision.refusal;
 }
 
 async function answer(route: JsonRoute, validate: ValidateFunction, raw: Buffer, headers: IncomingHttpHeaders): Promise<JsonAnswer> {

@@ -8,6 +8,7 @@ import {TacosError} from '../errors.js';
 import {accessLogger, type Logger} from '../logging.js';
 import type {ServerMetrics} from '../metrics.js';
 import {validRequestId} from '../request-id.js';
+import type {RateDecision, RequestLimiter} from './rate-limit.js';
 import {AJV_OPTIONS, bodyValidator, directlyServable, parseJsonBody, serveDirect, type DirectContext, type JsonRoute, type RequestFailure} from './direct-route.js';
 
 export interface HttpServerOptions {
@@ -16,8 +17,10 @@ export interface HttpServerOptions {
   bodyLimitBytes: number;
   /** Why the server cannot serve now (for /readyz), or undefined when it can. */
   notReadyReason: () => Promise<string | undefined>;
-  /** Origins browsers may call from (`*` for any); no CORS when absent. */
+  /** Origins browsers may call from (`*` for any); no CORS when absent or empty. */
   corsOrigins?: string[];
+  /** The per-client limit of `/api/v1` requests (preflights are not counted). */
+  rateLimiter?: RequestLimiter;
   /** POST routes with JSON bodies that are also served straight from node:http (direct-route.ts). */
   jsonRoutes?: JsonRoute[];
 }
@@ -30,7 +33,8 @@ export interface HttpServerOptions {
  */
 export function createHttpServer(options: HttpServerOptions) {
   const access = accessLogger(options.logger);
-  const cors = options.corsOrigins ? corsPolicy(options.corsOrigins) : undefined;
+  const cors = options.corsOrigins?.length ? corsPolicy(options.corsOrigins) : undefined;
+  const limited = (method: string | undefined, url: string | undefined) => options.rateLimiter !== undefined && method !== 'OPTIONS' && LIMITED_PATH.test(url ?? '');
   let closing = false;
   const requestIdOf = (request: IncomingMessage) => validRequestId(request.headers['x-request-id']) ?? randomUUID();
   const direct = new Map((options.jsonRoutes ?? []).map((route) => [route.url, {route, validate: bodyValidator(route)}]));
@@ -42,6 +46,7 @@ export function createHttpServer(options: HttpServerOptions) {
       return {requestId, headers};
     },
     refusal: () => (closing ? shuttingDown() : undefined),
+    limit: (request) => (limited(request.method, request.url) ? options.rateLimiter?.check(request) : undefined),
     failure(error, requestId) {
       const api = toApiError(httpError(error));
       if (api.code === 'INTERNAL') options.logger.error({err: error, req_id: requestId}, 'internal error');
@@ -103,6 +108,11 @@ export function createHttpServer(options: HttpServerOptions) {
     if (closing) {
       reply.header('connection', 'close');
       return sendError(request, reply, shuttingDown());
+    }
+    if (limited(request.method, request.url)) {
+      const decision = (await options.rateLimiter?.check(request.raw)) as RateDecision;
+      reply.headers(decision.headers);
+      if (decision.refusal) return sendError(request, reply, decision.refusal);
     }
   });
   app.addHook('onResponse', async (request, reply) => {
@@ -170,7 +180,10 @@ function clientError(code: string | undefined): TacosError {
   return new TacosError(`The request is not valid HTTP/1.1 (${code ?? 'unreadable'}).`, {code: 'INVALID_ARGUMENT'});
 }
 
-const EXPOSED_HEADERS = ['X-Request-ID', 'Retry-After', 'Idempotent-Replayed'];
+/** The routes a client's rate limit counts: the API, not health, metrics or version. */
+const LIMITED_PATH = /^\/api\/v1(\/|\?|$)/;
+
+const EXPOSED_HEADERS = ['X-Request-ID', 'Retry-After', 'Idempotent-Replayed', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'X-RateLimit-Window'];
 
 /**
  * CORS for browsers: @fastify/cors answers preflights and adds its headers to fastify's answers;
@@ -183,7 +196,8 @@ function corsPolicy(origins: string[]) {
     options: {
       origin: any ? '*' : origins,
       methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-      allowedHeaders: ['Content-Type', 'Authorization', 'Idempotency-Key', 'X-Request-ID', 'X-Trace-Id'],
+      // What the web client sends (REST.md 3.2), and the Go gateway's list besides.
+      allowedHeaders: ['Content-Type', 'Accept', 'Authorization', 'Idempotency-Key', 'X-Request-ID', 'X-Trace-Id', 'X-Requested-With'],
       exposedHeaders: EXPOSED_HEADERS,
       credentials: !any,
       maxAge: 86_400,
