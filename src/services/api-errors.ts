@@ -10,6 +10,10 @@ interface ErrorShape {
 
 const SHAPES: Record<string, ErrorShape> = {
   INVALID_ARGUMENT: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
+  // The payment amount is not a whole number above 0 (the Go gateway's code for it).
+  INVALID_AMOUNT: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
+  // A payment process action other than approve or fail (the Go gateway's code for it).
+  INVALID_ACTION: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
   USAGE: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
   UNAUTHENTICATED: {http: 401, grpc: GrpcStatus.UNAUTHENTICATED, contract: 'ERROR_CODE_UNAUTHENTICATED'},
   FORBIDDEN: {http: 403, grpc: GrpcStatus.PERMISSION_DENIED, contract: 'ERROR_CODE_FORBIDDEN'},

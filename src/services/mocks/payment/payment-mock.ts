@@ -13,6 +13,11 @@ import {checkWebhookUrl, WebhookSender, webhookType, type WebhookEvent} from './
 export const PAYMENT_SERVICE = 'payment.v1.PaymentService';
 export const PAYMENT_SCENARIOS = ['APPROVE', 'FAIL', 'DELAY', 'RANDOM', 'TIMEOUT'] as const;
 export type PaymentScenarioName = (typeof PAYMENT_SCENARIOS)[number];
+/**
+ * An intent whose metadata tags carry this key with "true" is processed by the provider on its own
+ * right after it is created (its scenario decides the outcome), for clients that never call process.
+ */
+export const SETTLE_AT_ONCE_TAG = 'settle_at_once';
 
 export interface PaymentMockOptions {
   /** Scenario of an intent whose request and metadata name none. */
@@ -247,6 +252,21 @@ export function createPaymentMock(options: PaymentMockOptions): PaymentMock {
     }
   }
 
+  /** Asks the provider (the scenario) and records its answer; a failure leaves the intent pending. */
+  async function process(intent: Intent, signal: AbortSignal): Promise<void> {
+    setStatus(intent, S.PROCESSING);
+    let approved: boolean;
+    try {
+      approved = await decide(intent, signal);
+    } catch (error) {
+      // Nothing was charged: the intent can be processed (or cancelled) again.
+      setStatus(intent, S.PENDING);
+      throw error;
+    }
+    settle(intent, approved, now());
+    void announce(intent);
+  }
+
   const handlers: Record<string, RpcHandler> = {
     async CreatePaymentIntent(request: any) {
       return idempotency.run('CreatePaymentIntent', request.idempotency_key, request, async () => {
@@ -277,6 +297,11 @@ export function createPaymentMock(options: PaymentMockOptions): PaymentMock {
         };
         intents.set(intent.id, intent);
         pendingQueue.add(intent.id, at);
+        if (intent.metadata.tags[SETTLE_AT_ONCE_TAG] === 'true') {
+          // After this answer (which says PENDING); only close() stops it. A failure (TIMEOUT, or the
+          // mock closing) leaves the intent pending, as a failed process call does.
+          setImmediate(() => process(intent, closing.signal).catch(() => undefined));
+        }
         return {
           payment_intent_id: intent.id,
           status: intent.status,
@@ -303,17 +328,7 @@ export function createPaymentMock(options: PaymentMockOptions): PaymentMock {
           }
           const method = enumName(request.payment_details?.method, METHODS);
           if (method !== METHODS[0]) intent.method = method;
-          setStatus(intent, S.PROCESSING);
-          let approved: boolean;
-          try {
-            approved = await decide(intent, context.signal);
-          } catch (error) {
-            // Nothing was charged: the intent can be processed (or cancelled) again.
-            setStatus(intent, S.PENDING);
-            throw error;
-          }
-          settle(intent, approved, now());
-          void announce(intent);
+          await process(intent, context.signal);
           return {
             payment_id: intent.paymentId,
             status: intent.status,
