@@ -182,7 +182,7 @@ describe('8. the queue on a Redis Cluster', () => {
         const twice = await restEnter(second.token);
         expect(twice.status).toBe(409);
         expect(twice.body.error.code).toBe('ALREADY_ADMITTED');
-        expect((await restStatus(second.token)).body).toMatchObject({status: 'ready', ready_for_entry: true});
+        expect((await restStatus(second.token)).body).toMatchObject({status: 'admitted', ready_for_entry: false});
 
         const granted = await unaryCall(queueClient, 'RequestAdmission', {waiting_token: third.token});
         expect(granted.admission).toBe('ADMISSION_STATUS_GRANTED');

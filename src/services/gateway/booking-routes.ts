@@ -45,7 +45,7 @@ const ROUTES: RestRoute[] = [
     verb: 'POST', paths: ['/api/v1/reservations'], service: GATEWAY, method: 'CreateReservation', status: 201,
     invoke: (b, r, c) => b.createReservation(r, c),
     toRest: (answer, response, caller) => {
-      const seatIds = (answer.reserved_seats ?? []).map((seat: Json) => seat.seat_id);
+      const seatIds = (answer.reserved_seats ?? []).map((seat: Json) => seat.id);
       return {...answer, event_id: response.event_id, seat_ids: seatIds, quantity: seatIds.length, user_id: caller.userId};
     },
   },
@@ -56,7 +56,7 @@ const ROUTES: RestRoute[] = [
     verb: 'POST', paths: paymentPaths('intent'), service: GATEWAY, method: 'CreatePaymentIntent',
     fromRest: intentFromRest,
     // A named scenario is the web client's test switch: it never calls process, so the payment settles by itself.
-    invoke: (b, r, c) => b.createPaymentIntent(r, c, {anyPositiveAmount: true, settleAtOnce: Boolean(r.scenario)}),
+    invoke: (b, r, c) => b.createPaymentIntent(r, c, {anyPositiveAmount: true, settleAtOnce: r.scenario !== 'PAYMENT_SCENARIO_UNSPECIFIED'}),
     toRest: (answer, response) => ({...answer, ...flatAmount(response.amount), reservation_id: response.reservation_id}),
   },
   {
