@@ -131,7 +131,7 @@ describe.each([
     await sleep(Math.max(0, openedAt + COOLDOWN_MS + 200 - Date.now()));
     const probe = await paymentStatus();
     expect(probe.status, probe.text).toBe(200);
-    expect(probe.json.status).toBe('PAYMENT_STATUS_PENDING');
+    expect(probe.json.status).toBe('PENDING');
     const closed = await paymentStatus();
     expect(closed.status, closed.text).toBe(200);
     expect(callsSince(reached, await mockCalls(payment!, 'GetPaymentStatus'))[road]).toBe(2);

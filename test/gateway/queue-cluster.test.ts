@@ -229,8 +229,8 @@ describe('8. the queue on a Redis Cluster', () => {
       const {token} = await join(eventId, false);
       const granted = await restEnter(token);
       expect(granted.status).toBe(200);
-      expect(await service.consumeReservationToken(eventId, granted.body.reservation_token)).toBeDefined();
-      expect(await service.consumeReservationToken(eventId, granted.body.reservation_token)).toBeUndefined();
+      expect(await service.consumeReservationToken(granted.body.reservation_token)).toMatchObject({eventId});
+      expect(await service.consumeReservationToken(granted.body.reservation_token)).toBeUndefined();
     }
   });
 
