@@ -107,7 +107,7 @@ describe('queue, as the web client and k6 use it', () => {
   it('the tab-close beacon (text/plain, no custom headers) leaves the queue, by query or by body', async () => {
     const beacon = async (query: string, text: string) => {
       const response = await fetch(`${gateway!.http}/api/v1/queue/leave${query}`, {method: 'POST', headers: {'content-type': 'text/plain;charset=UTF-8'}, body: text});
-      return {status: response.status, json: await response.json()};
+      return {status: response.status, json: (await response.json()) as any};
     };
     for (const byQuery of [true, false]) {
       const joined = await api('POST', '/api/v1/queue/join', {body: {event_id: QUEUED_EVENT, user_id: 'anonymous'}});
@@ -211,7 +211,11 @@ describe('payments, as the web client makes them', () => {
     expect(odd.json.amount).toBe(PRICE);
   });
 
-  it('a process action other than approve or fail is 400 INVALID_ACTION', async () => {
+  it("answers the Go gateway's payment error codes: INVALID_ACTION, MISSING_RESERVATION_ID, MISSING_PAYMENT_INTENT_ID, PAYMENT_NOT_FOUND", async () => {
     expectError(await api('POST', '/api/v1/payments/process', {body: {payment_intent_id: 'pi_x', action: 'refund'}}), 400, 'INVALID_ACTION');
+    expectError(await api('POST', '/api/v1/payments/intent', {body: {amount: PRICE, currency: 'KRW'}}), 400, 'MISSING_RESERVATION_ID');
+    expectError(await api('POST', '/api/v1/payment/process', {body: {action: 'approve'}}), 400, 'MISSING_PAYMENT_INTENT_ID');
+    for (const path of ['payment', 'payments']) expectError(await api('GET', `/api/v1/${path}/pi_never_made/status`), 404, 'PAYMENT_NOT_FOUND');
+    expectError(await api('POST', '/api/v1/payments/process', {body: {payment_intent_id: 'pi_never_made'}}), 404, 'PAYMENT_NOT_FOUND');
   });
 });

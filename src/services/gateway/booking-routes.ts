@@ -31,6 +31,8 @@ interface RestRoute {
   invoke: (booking: BookingService, request: Record<string, any>, caller: Caller) => Promise<Record<string, any>>;
   /** The answer in the Go gateway's shape (its fields, with its JSON types), from proto3 JSON and the raw answer. */
   toRest?: (answer: Json, response: Record<string, any>, caller: Caller, body: Json) => Json;
+  /** Payment routes name an unknown intent PAYMENT_NOT_FOUND, as the Go gateway does. */
+  payment?: boolean;
 }
 
 type Json = Record<string, any>;
@@ -54,19 +56,20 @@ const ROUTES: RestRoute[] = [
   {verb: 'POST', paths: ['/api/v1/reservations/:reservation_id/cancel'], service: GATEWAY, method: 'CancelReservation', invoke: (b, r, c) => b.cancelReservation(r, c)},
   {
     verb: 'POST', paths: paymentPaths('intent'), service: GATEWAY, method: 'CreatePaymentIntent',
-    fromRest: intentFromRest,
+    fromRest: (body) => intentFromRest(requireId(body, 'reservation_id', 'MISSING_RESERVATION_ID')),
     // A named scenario is the web client's test switch: it never calls process, so the payment settles by itself.
     invoke: (b, r, c) => b.createPaymentIntent(r, c, {anyPositiveAmount: true, settleAtOnce: r.scenario !== 'PAYMENT_SCENARIO_UNSPECIFIED'}),
     toRest: (answer, response) => ({...answer, ...flatAmount(response.amount), reservation_id: response.reservation_id}),
   },
   {
-    verb: 'GET', paths: paymentPaths(':payment_intent_id/status'), service: GATEWAY, method: 'GetPaymentStatus', invoke: (b, r, c) => b.getPaymentStatus(r, c),
+    verb: 'GET', paths: paymentPaths(':payment_intent_id/status'), service: GATEWAY, method: 'GetPaymentStatus', payment: true, invoke: (b, r, c) => b.getPaymentStatus(r, c),
     toRest: (answer) => ({...answer.payment, ...flatAmount(answer.payment.amount)}),
   },
   {
-    verb: 'POST', paths: paymentPaths('process'), service: 'payment.v1.PaymentService', method: 'ProcessPayment',
+    verb: 'POST', paths: paymentPaths('process'), service: 'payment.v1.PaymentService', method: 'ProcessPayment', payment: true,
     // The action is checked as the Go gateway does, and not forwarded: the intent's scenario decides.
     fromRest: ({action, ...body}) => {
+      requireId(body, 'payment_intent_id', 'MISSING_PAYMENT_INTENT_ID');
       if (action !== undefined && action !== 'approve' && action !== 'fail') {
         throw new TacosError(`action must be approve or fail (got ${JSON.stringify(action)}).`, {code: 'INVALID_ACTION', field: 'action'});
       }
@@ -94,6 +97,12 @@ function intentFromRest(body: Json): Json {
   if (money !== undefined && typeof money !== 'string') throw invalidArgument('currency', 'currency must be a text such as "KRW".');
   request.amount = {amount: String(units), currency: money || 'KRW'};
   return request;
+}
+
+/** The body with this id present (a non-empty text), else the Go gateway's error code for its absence. */
+function requireId(body: Json, field: string, code: string): Json {
+  if (typeof body[field] !== 'string' || body[field] === '') throw new TacosError(`${field} is required.`, {code, field});
+  return body;
 }
 
 /** Money (int64 amount as a proto3 JSON string) as the Go gateway's two fields: a number and a currency. */
@@ -144,7 +153,9 @@ export function addBookingRoutes(app: HttpServer, deps: BookingRoutesDeps): void
             signal: callerSignal(reply),
             protocol: requestedBackendProtocol(request.headers[BACKEND_PROTOCOL_HEADER], deps.production),
           };
-          const response = await route.invoke(deps.booking, message, caller);
+          const response = await route.invoke(deps.booking, message, caller).catch((error: unknown) => {
+            throw route.payment && error instanceof TacosError && error.code === 'NOT_FOUND' ? new TacosError(error.message, {code: 'PAYMENT_NOT_FOUND', cause: error}) : error;
+          });
           const {error: _unused, ...answer} = plainValues(codec.responseToJson(response)) as JsonObject;
           const shaped = route.toRest ? route.toRest(answer, plainValues(response) as Json, caller, (request.body ?? {}) as Json) : answer;
           logDifferences(request, message, shaped);
