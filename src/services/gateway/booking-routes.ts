@@ -110,7 +110,7 @@ function flatAmount(money: Json | undefined): {amount: number; currency: string}
   return {amount: Number(money?.amount ?? 0), currency: money?.currency ?? 'KRW'};
 }
 
-/** Enum names (RESERVATION_STATUS_HOLD) as the plain words clients read (HOLD); int64 money amounts as numbers. */
+/** Status enum names (RESERVATION_STATUS_HOLD) as the plain words clients read (HOLD); int64 money amounts as numbers. */
 function plainValues(value: unknown, key = ''): unknown {
   if (Array.isArray(value)) return value.map((item) => plainValues(item));
   if (value !== null && typeof value === 'object') {
@@ -120,14 +120,16 @@ function plainValues(value: unknown, key = ''): unknown {
     if (typeof object.amount === 'string' && typeof object.currency === 'string' && /^-?\d+$/.test(object.amount)) object.amount = Number(object.amount);
     return object;
   }
-  if (key === 'status' && typeof value === 'string') return value.replace(/^(RESERVATION|PAYMENT)_STATUS_/, '');
+  if (key === 'status' && typeof value === 'string') return value.replace(/^(RESERVATION|PAYMENT|SEAT)_STATUS_/, '');
   return value;
 }
 
 /**
  * The REST routes of reservations and payments: bearer-token auth, the body (plus path and query)
- * read as the method's request in proto3 JSON, the same BookingService as the gRPC door, and the
- * answer in proto3 JSON with the .proto field names.
+ * read as the method's request in proto3 JSON (after the Go gateway's body forms are translated),
+ * the same BookingService as the gRPC door, and the answer in proto3 JSON with the .proto field
+ * names plus the Go gateway's fields with its JSON types: plain status words, amounts as numbers.
+ * Only REST changes shape; the gRPC door keeps proto semantics.
  */
 export function addBookingRoutes(app: HttpServer, deps: BookingRoutesDeps): void {
   const users = new WeakMap<FastifyRequest, string>();
