@@ -25,7 +25,8 @@ beforeAll(async () => {
   redis = await startRedis();
   reservation = await startTestMock('reservation');
   payment = await startTestMock('payment', {scenario: 'RANDOM', delayMs: 300});
-  gateway = await startStackGateway(backendEnv(reservation, payment, redis.address), {GRPC_ENABLED: 'true', GRPC_TRAFFIC_PERCENT: '100'});
+  // Info: the tests read the lines noting another event or amount than the body named.
+  gateway = await startStackGateway(backendEnv(reservation, payment, redis.address), {GRPC_ENABLED: 'true', GRPC_TRAFFIC_PERCENT: '100', LOG_LEVEL: 'info'});
   auth = await bearer('web-user');
 });
 
@@ -143,6 +144,8 @@ describe('reservations, as the web client makes them', () => {
       total_amount: {amount: PRICE, currency: 'KRW'},
     });
     expect(Number.isNaN(Date.parse(body.hold_expires_at))).toBe(false);
+    // The log says the reservation went to another event than the body named.
+    expect(gateway!.logs).toContainEqual(expect.objectContaining({asked_event_id: CLIENT_DEFAULT_EVENT, event_id: QUEUED_EVENT}));
 
     const shown = await api('GET', `/api/v1/reservations/${body.reservation_id}`);
     expect(shown.json).toMatchObject({reservation_id: body.reservation_id, event_id: QUEUED_EVENT, status: 'HOLD', quantity: 1});
@@ -209,6 +212,8 @@ describe('payments, as the web client makes them', () => {
     const odd = await api('POST', '/api/v1/payments/intent', {body: {reservation_id: id, amount: 99, currency: 'KRW'}});
     expect(odd.status, odd.text).toBe(200);
     expect(odd.json.amount).toBe(PRICE);
+    // The log notes what was sent against what is charged.
+    expect(gateway!.logs).toContainEqual(expect.objectContaining({asked_amount: 99, asked_currency: 'KRW', amount: PRICE, currency: 'KRW'}));
   });
 
   it("answers the Go gateway's payment error codes: INVALID_ACTION, MISSING_RESERVATION_ID, MISSING_PAYMENT_INTENT_ID, PAYMENT_NOT_FOUND", async () => {

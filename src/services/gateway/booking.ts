@@ -3,13 +3,12 @@ import type {Protocol} from '../backends/transports.js';
 import {invalidArgument} from '../api-errors.js';
 import {TacosError} from '../errors.js';
 import {required} from '../grpc/handlers.js';
-import {SETTLE_AT_ONCE_TAG} from '../mocks/payment/payment-mock.js';
+import {SETTLE_AT_ONCE_TAG} from '../mocks/payment/settle-at-once.js';
 import type {QueueService} from './queue/queue-service.js';
 
 const RESERVATION = 'reservation.v1.ReservationService';
 const INVENTORY = 'reservation.v1.InventoryService';
 const PAYMENT = 'payment.v1.PaymentService';
-
 
 /** The request header (gRPC metadata key) that picks the backend transport of one call, outside production. */
 export const BACKEND_PROTOCOL_HEADER = 'x-tacos-backend-protocol';

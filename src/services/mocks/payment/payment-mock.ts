@@ -8,16 +8,12 @@ import type {CallContext, MockDefinition, RpcHandler} from '../kit.js';
 import {DEFAULT_PAGE_SIZE, DueQueue, linkedSignal, MAX_PAGE_SIZE, newId, publicUrlOf, retentionOf, text, type PublicUrl, type Retention} from '../util.js';
 import {IdempotencyStore} from './idempotency.js';
 import {mulberry32} from './prng.js';
+import {SETTLE_AT_ONCE_TAG} from './settle-at-once.js';
 import {checkWebhookUrl, WebhookSender, webhookType, type WebhookEvent} from './webhooks.js';
 
 export const PAYMENT_SERVICE = 'payment.v1.PaymentService';
 export const PAYMENT_SCENARIOS = ['APPROVE', 'FAIL', 'DELAY', 'RANDOM', 'TIMEOUT'] as const;
 export type PaymentScenarioName = (typeof PAYMENT_SCENARIOS)[number];
-/**
- * An intent whose metadata tags carry this key with "true" is processed by the provider on its own
- * right after it is created (its scenario decides the outcome), for clients that never call process.
- */
-export const SETTLE_AT_ONCE_TAG = 'settle_at_once';
 
 export interface PaymentMockOptions {
   /** Scenario of an intent whose request and metadata name none. */
