@@ -203,12 +203,15 @@ describe('payments, as the web client makes them', () => {
     expect(shown.json).toMatchObject({status: processed.json.status, amount: PRICE, currency: 'KRW', reservation_id: id});
   });
 
-  it("charges the reservation's total whatever positive amount is sent; <= 0 or not a number is 400 INVALID_AMOUNT", async () => {
+  it("charges the reservation's total whatever positive amount is sent; <= 0 or not a number is 400 INVALID_AMOUNT; an unknown scenario is 400 naming the known ones", async () => {
     const created = await reserveOneSeat();
     const id = created.json.reservation_id as string;
     for (const amount of [0, -5, 'abc', 1.5, {amount: '0', currency: 'KRW'}]) {
       expectError(await api('POST', '/api/v1/payments/intent', {body: {reservation_id: id, amount, currency: 'KRW'}}), 400, 'INVALID_AMOUNT');
     }
+    const unknownScenario = await api('POST', '/api/v1/payments/intent', {body: {reservation_id: id, amount: PRICE, currency: 'KRW', scenario: 'maybe'}});
+    expectError(unknownScenario, 400, 'INVALID_ARGUMENT');
+    expect(unknownScenario.json.error.message).toMatch(/^scenario must be one of approve, fail, delay.*"maybe"/);
     const odd = await api('POST', '/api/v1/payments/intent', {body: {reservation_id: id, amount: 99, currency: 'KRW'}});
     expect(odd.status, odd.text).toBe(200);
     expect(odd.json.amount).toBe(PRICE);

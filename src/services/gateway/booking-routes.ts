@@ -27,7 +27,7 @@ interface RestRoute {
   method: string;
   status?: number;
   /** The body as the Go gateway and the web client send it, made a proto3 JSON request. */
-  fromRest?: (body: Json) => Json;
+  fromRest?: (body: Json, registry: FileRegistry) => Json;
   invoke: (booking: BookingService, request: Record<string, any>, caller: Caller) => Promise<Record<string, any>>;
   /** The answer in the Go gateway's shape (its fields, with its JSON types), from proto3 JSON and the raw answer. */
   toRest?: (answer: Json, response: Record<string, any>, caller: Caller, body: Json) => Json;
@@ -56,7 +56,7 @@ const ROUTES: RestRoute[] = [
   {verb: 'POST', paths: ['/api/v1/reservations/:reservation_id/cancel'], service: GATEWAY, method: 'CancelReservation', invoke: (b, r, c) => b.cancelReservation(r, c)},
   {
     verb: 'POST', paths: paymentPaths('intent'), service: GATEWAY, method: 'CreatePaymentIntent',
-    fromRest: (body) => intentFromRest(requireId(body, 'reservation_id', 'MISSING_RESERVATION_ID')),
+    fromRest: (body, registry) => intentFromRest(requireId(body, 'reservation_id', 'MISSING_RESERVATION_ID'), registry),
     // A named scenario is the web client's test switch: it never calls process, so the payment settles by itself.
     invoke: (b, r, c) => b.createPaymentIntent(r, c, {anyPositiveAmount: true, settleAtOnce: r.scenario !== 'PAYMENT_SCENARIO_UNSPECIFIED'}),
     toRest: (answer, response) => ({...answer, ...flatAmount(response.amount), reservation_id: response.reservation_id}),
@@ -81,10 +81,10 @@ const ROUTES: RestRoute[] = [
 ];
 
 /** The Go gateway's intent body (amount a number, currency apart; scenario a lower-case word) as proto3 JSON. */
-function intentFromRest(body: Json): Json {
+function intentFromRest(body: Json, registry: FileRegistry): Json {
   const {amount, currency, scenario, ...rest} = body;
   const request: Json = {...rest};
-  if (typeof scenario === 'string' && scenario !== '') request.scenario = scenario.startsWith('PAYMENT_SCENARIO_') ? scenario : `PAYMENT_SCENARIO_${scenario.toUpperCase()}`;
+  if (typeof scenario === 'string' && scenario !== '') request.scenario = scenarioName(scenario, registry);
   else if (scenario !== undefined) request.scenario = scenario;
   // The object form {amount, currency} (our gRPC Money) is checked as the Go number form is.
   const value = amount !== null && typeof amount === 'object' ? amount.amount : amount;
@@ -97,6 +97,18 @@ function intentFromRest(body: Json): Json {
   if (money !== undefined && typeof money !== 'string') throw invalidArgument('currency', 'currency must be a text such as "KRW".');
   request.amount = {amount: String(units), currency: money || 'KRW'};
   return request;
+}
+
+/** A scenario as the web client writes it (approve) or by its enum name (PAYMENT_SCENARIO_APPROVE): the enum name. */
+function scenarioName(scenario: string, registry: FileRegistry): string {
+  const prefix = 'PAYMENT_SCENARIO_';
+  const names = registry.getEnum('payment.v1.PaymentScenario')?.values.map((value) => value.name) ?? [];
+  const name = scenario.startsWith(prefix) ? scenario : prefix + scenario.toUpperCase();
+  if (!names.includes(name)) {
+    const words = names.filter((known) => known !== `${prefix}UNSPECIFIED`).map((known) => known.slice(prefix.length).toLowerCase());
+    throw invalidArgument('scenario', `scenario must be one of ${words.join(', ')} (got ${JSON.stringify(scenario)}).`);
+  }
+  return name;
 }
 
 /** The body with this id present (a non-empty text), else the Go gateway's error code for its absence. */
@@ -144,7 +156,7 @@ export function addBookingRoutes(app: HttpServer, deps: BookingRoutesDeps): void
           users.set(request, principal.userId);
         },
         handler: async (request, reply) => {
-          const body = request.body !== null && typeof request.body === 'object' && !Array.isArray(request.body) && route.fromRest ? route.fromRest(request.body as Json) : request.body;
+          const body = request.body !== null && typeof request.body === 'object' && !Array.isArray(request.body) && route.fromRest ? route.fromRest(request.body as Json, deps.registry) : request.body;
           const message = codec.requestFromHttp(request.params as Record<string, string>, request.query as Record<string, unknown>, body) as Record<string, any>;
           // The Idempotency-Key header counts as the body's idempotency_key, as on /queue/join.
           const header = request.headers['idempotency-key'];
