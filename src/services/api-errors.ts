@@ -12,6 +12,13 @@ const SHAPES: Record<string, ErrorShape> = {
   INVALID_ARGUMENT: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
   // Sign-in's codes are the Go gateway's (REST.md 1.3), which the web client maps to its own messages.
   INVALID_REQUEST: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
+  // The payment amount is not a whole number above 0 (the Go gateway's code for it).
+  INVALID_AMOUNT: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
+  // A payment process action other than approve or fail (the Go gateway's code for it).
+  INVALID_ACTION: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
+  // Required ids missing from a payment body (the Go gateway's codes for them).
+  MISSING_RESERVATION_ID: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
+  MISSING_PAYMENT_INTENT_ID: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
   USAGE: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
   UNAUTHENTICATED: {http: 401, grpc: GrpcStatus.UNAUTHENTICATED, contract: 'ERROR_CODE_UNAUTHENTICATED'},
   INVALID_CREDENTIALS: {http: 401, grpc: GrpcStatus.UNAUTHENTICATED, contract: 'ERROR_CODE_UNAUTHENTICATED'},
@@ -19,6 +26,8 @@ const SHAPES: Record<string, ErrorShape> = {
   RESERVATION_TOKEN_INVALID: {http: 403, grpc: GrpcStatus.PERMISSION_DENIED, contract: 'ERROR_CODE_FORBIDDEN'},
   NOT_READY: {http: 403, grpc: GrpcStatus.FAILED_PRECONDITION, contract: 'ERROR_CODE_FAILED_PRECONDITION'},
   NOT_FOUND: {http: 404, grpc: GrpcStatus.NOT_FOUND, contract: 'ERROR_CODE_NOT_FOUND'},
+  // An unknown (or another user's) payment intent on the REST payment routes (the Go gateway's code).
+  PAYMENT_NOT_FOUND: {http: 404, grpc: GrpcStatus.NOT_FOUND, contract: 'ERROR_CODE_NOT_FOUND'},
   TOKEN_NOT_FOUND: {http: 404, grpc: GrpcStatus.NOT_FOUND, contract: 'ERROR_CODE_NOT_FOUND'},
   ALREADY_EXISTS: {http: 409, grpc: GrpcStatus.ALREADY_EXISTS, contract: 'ERROR_CODE_ALREADY_EXISTS'},
   USERNAME_EXISTS: {http: 409, grpc: GrpcStatus.ALREADY_EXISTS, contract: 'ERROR_CODE_ALREADY_EXISTS'},

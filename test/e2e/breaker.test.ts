@@ -131,7 +131,7 @@ describe.each([
     await sleep(Math.max(0, openedAt + COOLDOWN_MS + 200 - Date.now()));
     const probe = await paymentStatus();
     expect(probe.status, probe.text).toBe(200);
-    expect(probe.json.status).toBe('PAYMENT_STATUS_PENDING');
+    expect(probe.json.status).toBe('PENDING');
     const closed = await paymentStatus();
     expect(closed.status, closed.text).toBe(200);
     expect(callsSince(reached, await mockCalls(payment!, 'GetPaymentStatus'))[road]).toBe(2);
@@ -194,7 +194,7 @@ describe.each([
   it('answers the backend gives on purpose (404 for an unknown payment) never open the circuit', async () => {
     for (let call = 1; call <= FAILURES + 2; call++) {
       const missing = await send(gateway.http, 'GET', `/api/v1/payment/pi_does_not_exist_${call}/status`, {auth});
-      expectError(missing, 404, 'NOT_FOUND');
+      expectError(missing, 404, 'PAYMENT_NOT_FOUND');
     }
     const found = await paymentStatus();
     expect(found.status, found.text).toBe(200);

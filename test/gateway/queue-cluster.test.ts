@@ -182,7 +182,7 @@ describe('8. the queue on a Redis Cluster', () => {
         const twice = await restEnter(second.token);
         expect(twice.status).toBe(409);
         expect(twice.body.error.code).toBe('ALREADY_ADMITTED');
-        expect((await restStatus(second.token)).body).toMatchObject({status: 'ready', ready_for_entry: true});
+        expect((await restStatus(second.token)).body).toMatchObject({status: 'admitted', ready_for_entry: false});
 
         const granted = await unaryCall(queueClient, 'RequestAdmission', {waiting_token: third.token});
         expect(granted.admission).toBe('ADMISSION_STATUS_GRANTED');
@@ -229,8 +229,8 @@ describe('8. the queue on a Redis Cluster', () => {
       const {token} = await join(eventId, false);
       const granted = await restEnter(token);
       expect(granted.status).toBe(200);
-      expect(await service.consumeReservationToken(eventId, granted.body.reservation_token)).toBeDefined();
-      expect(await service.consumeReservationToken(eventId, granted.body.reservation_token)).toBeUndefined();
+      expect(await service.consumeReservationToken(granted.body.reservation_token)).toMatchObject({eventId});
+      expect(await service.consumeReservationToken(granted.body.reservation_token)).toBeUndefined();
     }
   });
 

@@ -329,8 +329,9 @@ describe('3. who may enter when', () => {
     expect(waitingStatus.body).toMatchObject({status: 'waiting', position: 11, ready_for_entry: false});
     expect((await grpcStatus(gw, at(11))).status).toBe('QUEUE_STATUS_WAITING');
 
-    // 1-10: ready, and all enter at once, over either door.
-    expect((await restStatus(gw, at(10))).body).toMatchObject({status: 'ready', position: 10, ready_for_entry: true});
+    // 1-10: ready, and all enter at once, over either door. REST says waiting + ready_for_entry, the
+    // pair on which the web client enters by itself.
+    expect((await restStatus(gw, at(10))).body).toMatchObject({status: 'waiting', position: 10, ready_for_entry: true});
     expect(await grpcStatus(gw, at(1))).toMatchObject({status: 'QUEUE_STATUS_READY', admission_ready: true});
     const entered = await Promise.all(
       byPosition.slice(0, 10).map(async (token, index) =>
@@ -427,7 +428,8 @@ describe('4. a granted token', () => {
 
     const status = await restStatus(gw, viaRest);
     expect(status.status).toBe(200);
-    expect(status.body).toMatchObject({status: 'ready', ready_for_entry: true});
+    // Entered: admitted, and not again ready for an entry.
+    expect(status.body).toMatchObject({status: 'admitted', admitted: true, ready_for_entry: false});
     expect(await grpcStatus(gw, viaRest)).toMatchObject({status: 'QUEUE_STATUS_READY', admission_ready: true});
 
     const grantedGrpc = await grpcEnter(gw, viaGrpc);
@@ -446,7 +448,7 @@ describe('4. a granted token', () => {
     const [token] = await joinInOrder(gw, eventId, 1);
     expect((await restEnter(gw, token)).status).toBe(200);
     expect((await restLeave(gw, token)).status).toBe(200);
-    expect((await restStatus(gw, token)).body).toMatchObject({status: 'ready', ready_for_entry: true});
+    expect((await restStatus(gw, token)).body).toMatchObject({status: 'admitted', ready_for_entry: false});
     const again = await restEnter(gw, token);
     expect(again.status).toBe(409);
     expect(again.body.error.code).toBe('ALREADY_ADMITTED');
@@ -471,16 +473,16 @@ describe('5. the reservation token', () => {
     expect(readGatewayConfig({RESERVATION_TOKEN_TTL: '1s'}).queue.reservationTokenTtlMs).toBe(1000);
   });
 
-  it('is taken once, for its own event only', async () => {
+  it('is taken once, and names the event it was issued for', async () => {
     const eventId = newEvent('rtoken');
     const [token] = await joinInOrder(gw, eventId, 1);
     const {body} = await restEnter(gw, token);
     const reservationToken = body.reservation_token as string;
     const service = await makeService(0);
-    expect(await service.consumeReservationToken(newEvent('rtoken-other'), reservationToken)).toBeUndefined();
-    expect(await service.consumeReservationToken(eventId, 'rt_not-a-token-we-issued')).toBeUndefined();
-    expect(await service.consumeReservationToken(eventId, reservationToken)).toBeDefined();
-    expect(await service.consumeReservationToken(eventId, reservationToken)).toBeUndefined();
+    expect(await service.consumeReservationToken('rt_not-a-token-we-issued')).toBeUndefined();
+    expect(await service.consumeReservationToken(`rt_${token}`)).toBeUndefined();
+    expect(await service.consumeReservationToken(reservationToken)).toMatchObject({eventId});
+    expect(await service.consumeReservationToken(reservationToken)).toBeUndefined();
   });
 
   it('is gone after its TTL, unused', async () => {
@@ -496,11 +498,11 @@ describe('5. the reservation token', () => {
     const fresh = await service.enter((await service.join({eventId, userId: 'u2', sessionId: 's'})).waitingToken);
     if (fresh.outcome !== 'granted' || fromService.outcome !== 'granted') throw new Error('not granted');
     // Within the TTL it is taken...
-    expect(await service.consumeReservationToken(eventId, fresh.reservationToken)).toBeDefined();
+    expect(await service.consumeReservationToken(fresh.reservationToken)).toBeDefined();
     await sleep(1200);
     // ...after it, the unused ones are gone.
-    expect(await service.consumeReservationToken(eventId, fromGateway.body.reservation_token)).toBeUndefined();
-    expect(await service.consumeReservationToken(eventId, fromService.reservationToken)).toBeUndefined();
+    expect(await service.consumeReservationToken(fromGateway.body.reservation_token)).toBeUndefined();
+    expect(await service.consumeReservationToken(fromService.reservationToken)).toBeUndefined();
   });
 });
 
@@ -519,7 +521,7 @@ describe('6. heartbeat and leave', () => {
     while (Date.now() - started < 2500) {
       const status = await restStatus(fast, polled);
       expect(status.status).toBe(200);
-      expect(status.body.status).toBe('ready');
+      expect(status.body).toMatchObject({status: 'waiting', ready_for_entry: true});
       await sleep(200);
     }
     expect(await positionOf(fast, polled)).toBe(1);

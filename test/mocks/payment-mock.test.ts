@@ -11,6 +11,7 @@ import {PAYMENT_ROUTES} from '../../src/services/backends/routes.js';
 import {TacosError} from '../../src/services/errors.js';
 import type {CallContext, RpcHandler} from '../../src/services/mocks/kit.js';
 import {createPaymentMock, type PaymentMock, type PaymentMockOptions} from '../../src/services/mocks/payment/payment-mock.js';
+import {SETTLE_AT_ONCE_TAG} from '../../src/services/mocks/payment/settle-at-once.js';
 
 const SECRET = 'test-webhook-secret';
 const SERVICE = 'payment.v1.PaymentService';
@@ -185,6 +186,30 @@ describe('the payment mock definition', () => {
 });
 
 describe('CreatePaymentIntent', () => {
+  it(`settles an intent tagged ${SETTLE_AT_ONCE_TAG} by itself, by its scenario; an untagged one waits for ProcessPayment`, async () => {
+    const mock = startMock({delayMs: 200});
+    const tagged = (scenario: string) => ({scenario, metadata: {source: 'web', user_agent: '', ip_address: '', session_id: '', scenario: 'PAYMENT_SCENARIO_UNSPECIFIED', tags: {[SETTLE_AT_ONCE_TAG]: 'true'}}});
+    const approved = await api(mock).CreatePaymentIntent(intentRequest(tagged('PAYMENT_SCENARIO_APPROVE')));
+    // The answer is the intent as created; it settles right after.
+    expect(approved.status).toBe('PAYMENT_STATUS_PENDING');
+    const declined = await createIntent(mock, tagged('PAYMENT_SCENARIO_FAIL'));
+    const delayed = await createIntent(mock, tagged('PAYMENT_SCENARIO_DELAY'));
+    const untagged = await createIntent(mock, {scenario: 'PAYMENT_SCENARIO_APPROVE'});
+    // Bounded: 3 s at most per intent.
+    const settled = async (id: string): Promise<string> => {
+      for (let attempt = 0; attempt < 300; attempt++) {
+        const status = await statusOf(mock, id);
+        if (status !== 'PAYMENT_STATUS_PENDING' && status !== 'PAYMENT_STATUS_PROCESSING') return status;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      throw new Error(`payment ${id} did not settle`);
+    };
+    expect(await settled(approved.payment_intent_id)).toBe('PAYMENT_STATUS_COMPLETED');
+    expect(await settled(declined)).toBe('PAYMENT_STATUS_FAILED');
+    expect(await settled(delayed)).toBe('PAYMENT_STATUS_COMPLETED');
+    expect(await statusOf(mock, untagged)).toBe('PAYMENT_STATUS_PENDING');
+  });
+
   it('returns a pending intent with an id, a client secret, a payment URL and a 15-minute expiry', async () => {
     const clock = 1_750_000_000_123;
     const mock = startMock({now: () => clock});

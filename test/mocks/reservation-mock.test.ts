@@ -122,11 +122,11 @@ async function sectionCounts(inv: ReturnType<typeof setup>['inv'], eventId: stri
 
 describe('catalogue', () => {
   it('ships a small catalogue with generated seat ids and a one-seat section', async () => {
-    const seats = catalog.events.flatMap((event) => event.sections).reduce((sum, section) => sum + section.rows * section.seats_per_row, 0);
-    expect(catalog.events.map((event) => event.id)).toEqual(expect.arrayContaining([CONCERT, MUSICAL]));
+    const sections = catalog.events.filter((event) => [CONCERT, MUSICAL].includes(event.id)).flatMap((event) => event.sections);
+    const seats = sections.reduce((sum, section) => sum + section.rows * section.seats_per_row, 0);
     expect(seats).toBeGreaterThan(100);
     expect(seats).toBeLessThan(1000);
-    expect(catalog.events.flatMap((event) => event.sections).some((section) => section.rows * section.seats_per_row === 1)).toBe(true);
+    expect(sections.some((section) => section.rows * section.seats_per_row === 1)).toBe(true);
 
     const {inv} = setup();
     const check = await inv('CheckAvailability', checkReq({event_id: CONCERT, seat_ids: ['VIP-A1', 'VIP-B10', 'S-E20']}));
@@ -139,6 +139,40 @@ describe('catalogue', () => {
     const beyond = await failure(inv('CheckAvailability', checkReq({event_id: CONCERT, seat_ids: ['VIP-C1', 'VIP-A11']})));
     expect(beyond).toMatchObject({code: 'INVALID_ARGUMENT', field: 'seat_ids'});
     expect(beyond.message).toContain('VIP-C1, VIP-A11');
+  });
+
+  it("ships the web client's events: nine floors of stepped rows with aisles, seats <floor>-<row>-<n> at 120000 KRW", async () => {
+    const clientEvents = ['evt_2025_1001', 'evt_2025_1002', 'evt_2025_1004', 'evt_2025_1005', 'evt_2025_1006'];
+    expect(catalog.events.map((event) => event.id)).toEqual(expect.arrayContaining([CONCERT, MUSICAL, ...clientEvents]));
+    const iu = catalog.events.find((event) => event.id === 'evt_2025_1001')!;
+    expect(iu.name).toBe('IU 2025 CONCERT [THE GOLDEN HOUR : ENCORE]');
+    expect(iu.sections.map((section) => [section.id, section.rows])).toEqual([
+      ['VIP', 15], ['R', 16], ['S', 17], ['A', 18], ['B', 19], ['C', 20], ['D', 21], ['E', 22], ['F', 23],
+    ]);
+    // Row r of R rows has 10 + 2 * floor(10 r / R) seats; VIP 5 and 6 are aisles.
+    expect(iu.sections[0].row_seats!.slice(0, 7)).toEqual([10, 12, 14, 14, 0, 0, 18]);
+    expect(iu.sections.every((section) => section.price.amount === 120000 && section.price.currency === 'KRW')).toBe(true);
+
+    const {inv} = setup();
+    const check = await inv('CheckAvailability', checkReq({event_id: 'evt_2025_1001', seat_ids: ['VIP-3-12', 'VIP-15-30', 'F-23-30']}));
+    expect(check.available).toBe(true);
+    expect(check.available_seats.map((seat: Message) => [seat.id, seat.section, seat.row, seat.number])).toEqual([
+      ['VIP-3-12', 'VIP', '3', '12'],
+      ['VIP-15-30', 'VIP', '15', '30'],
+      ['F-23-30', 'F', '23', '30'],
+    ]);
+    // An aisle row has no seats, and row 3 of VIP has 14: both are named as unknown.
+    const aisle = await failure(inv('CheckAvailability', checkReq({event_id: 'evt_2025_1001', seat_ids: ['VIP-5-1', 'VIP-3-15']})));
+    expect(aisle).toMatchObject({code: 'INVALID_ARGUMENT', field: 'seat_ids'});
+    expect(aisle.message).toContain('VIP-5-1, VIP-3-15');
+  });
+
+  it('refuses a row_seats list with a negative count, naming the row', async () => {
+    const file = path.join(dir, 'bad-rows.json');
+    const event = {...catalog.events[0], sections: [{id: 'VIP', name: 'VIP', row_seats: [10, -1], price: {amount: 1, currency: 'KRW'}}]};
+    await writeFile(file, JSON.stringify({events: [event]}));
+    const error = await failure(loadCatalog(file));
+    expect(error.message).toContain('sections[0].row_seats[1] must be a whole number from 0 (an aisle)');
   });
 
   it('names the event and field at fault in a malformed file', async () => {

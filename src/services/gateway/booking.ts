@@ -3,6 +3,7 @@ import type {Protocol} from '../backends/transports.js';
 import {invalidArgument} from '../api-errors.js';
 import {TacosError} from '../errors.js';
 import {required} from '../grpc/handlers.js';
+import {SETTLE_AT_ONCE_TAG} from '../mocks/payment/settle-at-once.js';
 import type {QueueService} from './queue/queue-service.js';
 
 const RESERVATION = 'reservation.v1.ReservationService';
@@ -49,10 +50,14 @@ export class BookingService {
     return {event: inventory.event, sections: inventory.sections, total_available: inventory.stats?.available_seats ?? 0};
   }
 
-  /** Needs the queue's reservation token for the event, and uses it up (given back if the backend failed). */
+  /**
+   * Needs a reservation token from the queue, and uses it up (given back if the backend failed). The
+   * token is bound to the event it was issued for: the reservation is made for that event whatever
+   * event_id says (the web client always sends its default event), and the answer's event_id names it.
+   */
   async createReservation(request: Message, caller: Caller): Promise<Message> {
-    const eventId = required(request.event_id, 'event_id');
-    const token = await this.queue.consumeReservationToken(eventId, required(request.reservation_token, 'reservation_token'));
+    required(request.event_id, 'event_id');
+    const token = await this.queue.consumeReservationToken(required(request.reservation_token, 'reservation_token'));
     if (!token) {
       throw new TacosError('The reservation token is unknown, already used, or older than its 30 s.', {
         code: 'RESERVATION_TOKEN_INVALID',
@@ -64,17 +69,17 @@ export class BookingService {
         RESERVATION,
         'CreateReservation',
         {
-          event_id: eventId,
+          event_id: token.eventId,
           seat_ids: request.seat_ids,
           quantity: request.quantity,
           user_id: caller.userId,
           reservation_token: request.reservation_token,
           // A retry after a timeout (the token given back) gets the first answer, not a second hold.
-          // A retry after a timeout (the token given back) gets the first answer, not a second hold.
           idempotency_key: userKey(caller, request.idempotency_key || `rt:${request.reservation_token}`),
           metadata: {source: 'gateway', session_id: request.metadata?.session_id ?? '', user_agent: request.metadata?.user_agent ?? '', ip_address: request.metadata?.ip_address ?? ''},
         }, caller);
-      return {...created, error: null};
+      // event_id is not in the gRPC answer (ignored there); REST answers it, as the Go gateway does.
+      return {...created, error: null, event_id: token.eventId};
     } catch (error) {
       // No hold was made for this token (a taken seat, a backend away, the caller gone): it stays
       // usable. Only a key reused for another request keeps it spent.
@@ -115,8 +120,12 @@ export class BookingService {
     return {...cancelled, error: null};
   }
 
-  /** The amount is the reservation's total (taken from it when not given; refused when it differs). */
-  async createPaymentIntent(request: Message, caller: Caller): Promise<Message> {
+  /**
+   * The charge is always the reservation's total. An amount that differs is refused, unless the
+   * caller allows it (REST, whose web client always sends a fixed amount): then it only has to be
+   * above 0. The answer carries the amount charged (ignored by gRPC, read by REST).
+   */
+  async createPaymentIntent(request: Message, caller: Caller, options: {anyPositiveAmount?: boolean; settleAtOnce?: boolean} = {}): Promise<Message> {
     const reservationId = required(request.reservation_id, 'reservation_id');
     const {reservation} = await this.reservation.call(RESERVATION, 'GetReservation', {reservation_id: reservationId, user_id: caller.userId}, caller);
     if (reservation?.status !== 'RESERVATION_STATUS_HOLD') {
@@ -126,7 +135,7 @@ export class BookingService {
     }
     const total = reservation.total_amount as {amount: string; currency: string};
     const asked = request.amount as {amount: string; currency: string} | null;
-    if (asked && (asked.amount !== '0' || asked.currency) && (asked.amount !== total.amount || asked.currency !== total.currency)) {
+    if (!options.anyPositiveAmount && asked && (asked.amount !== '0' || asked.currency) && (asked.amount !== total.amount || asked.currency !== total.currency)) {
       throw invalidArgument('amount', `amount must equal the reservation's total, ${total.amount} ${total.currency} (got ${asked.amount} ${asked.currency}).`);
     }
     const created = await this.payment.call(
@@ -140,8 +149,10 @@ export class BookingService {
         scenario: request.scenario,
         webhook_url: request.webhook_url,
         idempotency_key: userKey(caller, request.idempotency_key),
+        // The web client never calls process: the payment service settles the intent by its scenario.
+        metadata: options.settleAtOnce ? {source: 'web', tags: {[SETTLE_AT_ONCE_TAG]: 'true'}} : undefined,
       }, caller);
-    return {...created, error: null};
+    return {...created, error: null, amount: total, reservation_id: reservationId};
   }
 
   async getPaymentStatus(request: Message, caller: Caller): Promise<Message> {

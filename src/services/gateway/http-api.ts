@@ -1,4 +1,5 @@
 import type {IncomingHttpHeaders} from 'node:http';
+import {invalidArgument} from '../api-errors.js';
 import {TacosError} from '../errors.js';
 import type {JsonRoute} from '../http/direct-route.js';
 import {createHttpServer, type HttpServerOptions} from '../http/server.js';
@@ -79,6 +80,17 @@ export function buildHttpApi(deps: HttpApiDeps) {
     return {status: 'left'};
   });
 
+  // The tab-close beacon (navigator.sendBeacon): a POST with a text/plain body and no custom headers.
+  // Its own plugin scope parses text/plain, so every other route still refuses it (415).
+  app.register(async (beacon) => {
+    beacon.addContentTypeParser('text/plain', {parseAs: 'string', bodyLimit: 1024}, (_request, text, done) => done(null, text));
+    beacon.post('/api/v1/queue/leave', async (request) => {
+      const {token} = request.query as {token?: string};
+      await deps.queue.leave(token || beaconToken(request.body));
+      return {status: 'left'};
+    });
+  });
+
   app.get('/api/v1/queue/stats', async (request) => {
     const {event_id: eventId} = request.query as {event_id?: string};
     const events = await deps.queue.stats(eventId || undefined);
@@ -88,18 +100,35 @@ export function buildHttpApi(deps: HttpApiDeps) {
   return app;
 }
 
-/** The REST shape of a token's state; after admission it says ready, as clients poll for. */
+/**
+ * The REST shape of a token's state. A token that may enter stays "waiting" with ready_for_entry
+ * true: the web client enters by itself only on that pair. After entry it says "admitted" (the Go
+ * gateway answers 404 TOKEN_EXPIRED there, which is not what happened).
+ */
 function statusBody(state: QueueState) {
-  const ready = isAdmissionReady(state);
   const waiting = state.status === 'waiting';
   return {
-    status: ready ? 'ready' : state.status,
+    status: state.status,
     position: waiting ? state.position : 0,
     eta_sec: waiting ? state.etaSeconds : 0,
     waiting_time: state.waitingSeconds,
-    ready_for_entry: ready,
+    ready_for_entry: waiting && isAdmissionReady(state),
     admitted: state.status === 'admitted',
   };
+}
+
+/** The waiting token of a beacon's body, {"waiting_token":"..."} sent as text. */
+function beaconToken(body: unknown): string {
+  let token: unknown;
+  try {
+    token = (typeof body === 'string' ? JSON.parse(body) : body)?.waiting_token;
+  } catch {
+    // Not JSON: no token, said below.
+  }
+  if (typeof token !== 'string' || token === '') {
+    throw invalidArgument('token', 'Name the waiting token: ?token=... or a body {"waiting_token":"..."}.');
+  }
+  return token;
 }
 
 /** The Idempotency-Key header (the queue service checks its form); sent twice, it is no key. */

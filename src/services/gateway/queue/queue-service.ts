@@ -7,7 +7,7 @@ import type {RedisClient} from '../../redis/client.js';
 import {QueueChanges} from './changes.js';
 import {EVENTS_KEY, assertEventId, queueKeys} from './keys.js';
 import * as scripts from './scripts.js';
-import {eventIdOfWaitingToken, newReservationToken, newWaitingToken} from './tokens.js';
+import {eventIdOfReservationToken, eventIdOfWaitingToken, newReservationToken, newWaitingToken} from './tokens.js';
 
 export interface QueueSettings {
   /** A waiting token not polled for this long expires. */
@@ -95,6 +95,8 @@ export function eventStatsMessage(event: EventQueueStats) {
 }
 
 export interface ConsumedReservationToken {
+  /** The event the token was issued for: the reservation is made for it. */
+  eventId: string;
   restore(): Promise<void>;
 }
 
@@ -234,7 +236,7 @@ export class QueueService {
     const eventId = this.eventOf(waitingToken);
     const keys = queueKeys(eventId);
     const s = this.settings;
-    const reservationToken = newReservationToken();
+    const reservationToken = newReservationToken(eventId);
     const reply = await this.run(
       'ENTER',
       [keys.waiting, keys.heartbeat, keys.token(waitingToken), keys.bucket, keys.admits, keys.stats, keys.reservationToken(reservationToken)],
@@ -311,16 +313,17 @@ export class QueueService {
   }
 
   /**
-   * Takes a reservation token: once, for the event it was issued for; undefined when it is unknown,
-   * used or older than its 30 s. `restore` gives it back with the time it had left (for a
-   * reservation that failed for reasons not the user's).
+   * Takes a reservation token: once, for the event it was issued for (which it names); undefined when
+   * it is unknown, used or older than its 30 s. `restore` gives it back with the time it had left (for
+   * a reservation that failed for reasons not the user's).
    */
-  async consumeReservationToken(eventId: string, reservationToken: string): Promise<ConsumedReservationToken | undefined> {
-    assertEventId(eventId);
+  async consumeReservationToken(reservationToken: string): Promise<ConsumedReservationToken | undefined> {
+    const eventId = eventIdOfReservationToken(reservationToken);
+    if (eventId === undefined) return undefined;
     const key = queueKeys(eventId).reservationToken(reservationToken);
     const [value, ttlMs] = await this.run('TAKE', [key], []);
     if (value === '') return undefined;
-    return {restore: () => this.guard(() => this.redis.set(key, value, 'PX', Math.max(1, Number(ttlMs)), 'NX')).then(() => undefined)};
+    return {eventId, restore: () => this.guard(() => this.redis.set(key, value, 'PX', Math.max(1, Number(ttlMs)), 'NX')).then(() => undefined)};
   }
 
   /**

@@ -31,6 +31,14 @@ export function eventIdOfWaitingToken(token: string): string | undefined {
   return match ? Buffer.from(match[1], 'base64url').toString() : undefined;
 }
 
-export function newReservationToken(): string {
-  return `rt_${randomText(18)}`;
+/**
+ * A reservation token names the event it was issued for, as a waiting token does, so a reservation
+ * can be made for the event the user queued for: `rt_<base64url(eventId)>.<random>`.
+ */
+export function newReservationToken(eventId: string): string {
+  return `rt_${newWaitingToken(eventId)}`;
+}
+
+export function eventIdOfReservationToken(token: string): string | undefined {
+  return token.startsWith('rt_') ? eventIdOfWaitingToken(token.slice(3)) : undefined;
 }

@@ -8,6 +8,7 @@ import type {CallContext, MockDefinition, RpcHandler} from '../kit.js';
 import {DEFAULT_PAGE_SIZE, DueQueue, linkedSignal, MAX_PAGE_SIZE, newId, publicUrlOf, retentionOf, text, type PublicUrl, type Retention} from '../util.js';
 import {IdempotencyStore} from './idempotency.js';
 import {mulberry32} from './prng.js';
+import {SETTLE_AT_ONCE_TAG} from './settle-at-once.js';
 import {checkWebhookUrl, WebhookSender, webhookType, type WebhookEvent} from './webhooks.js';
 
 export const PAYMENT_SERVICE = 'payment.v1.PaymentService';
@@ -247,6 +248,21 @@ export function createPaymentMock(options: PaymentMockOptions): PaymentMock {
     }
   }
 
+  /** Asks the provider (the scenario) and records its answer; a failure leaves the intent pending. */
+  async function process(intent: Intent, signal: AbortSignal): Promise<void> {
+    setStatus(intent, S.PROCESSING);
+    let approved: boolean;
+    try {
+      approved = await decide(intent, signal);
+    } catch (error) {
+      // Nothing was charged: the intent can be processed (or cancelled) again.
+      setStatus(intent, S.PENDING);
+      throw error;
+    }
+    settle(intent, approved, now());
+    void announce(intent);
+  }
+
   const handlers: Record<string, RpcHandler> = {
     async CreatePaymentIntent(request: any) {
       return idempotency.run('CreatePaymentIntent', request.idempotency_key, request, async () => {
@@ -277,6 +293,11 @@ export function createPaymentMock(options: PaymentMockOptions): PaymentMock {
         };
         intents.set(intent.id, intent);
         pendingQueue.add(intent.id, at);
+        if (intent.metadata.tags[SETTLE_AT_ONCE_TAG] === 'true') {
+          // After this answer (which says PENDING); only close() stops it. A failure (TIMEOUT, or the
+          // mock closing) leaves the intent pending, as a failed process call does.
+          setImmediate(() => process(intent, closing.signal).catch(() => undefined));
+        }
         return {
           payment_intent_id: intent.id,
           status: intent.status,
@@ -303,17 +324,7 @@ export function createPaymentMock(options: PaymentMockOptions): PaymentMock {
           }
           const method = enumName(request.payment_details?.method, METHODS);
           if (method !== METHODS[0]) intent.method = method;
-          setStatus(intent, S.PROCESSING);
-          let approved: boolean;
-          try {
-            approved = await decide(intent, context.signal);
-          } catch (error) {
-            // Nothing was charged: the intent can be processed (or cancelled) again.
-            setStatus(intent, S.PENDING);
-            throw error;
-          }
-          settle(intent, approved, now());
-          void announce(intent);
+          await process(intent, context.signal);
           return {
             payment_id: intent.paymentId,
             status: intent.status,

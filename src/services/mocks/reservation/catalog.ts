@@ -10,8 +10,10 @@ import {PACKAGE_ROOT} from '../../paths.js';
  *   Venue:   {id, name, address: {street, city, state?, postal_code?, country}, total_capacity}
  *            total_capacity must be at least the event's seat count.
  *   Section: {id, name, rows (1-26), seats_per_row (1-100), price: {amount, currency}}
+ *            or {id, name, row_seats: [seats of row 1, of row 2, ...] (0-100 each; 0 = an aisle row), price}
  *            amount is a whole number in the currency's minor unit; one currency per event.
- * Seats are not listed: section S with rows R and seats_per_row N has the seats S-A1 .. S-<R-th letter><N>.
+ * Seats are not listed: section S with rows R and seats_per_row N has the seats S-A1 .. S-<R-th letter><N>;
+ * with row_seats, rows are numbered from 1 and seats are S-<row>-<n> (VIP-3-12), as the web client draws them.
  * Unknown fields are refused, so a misspelt field name is reported instead of silently ignored.
  */
 
@@ -40,6 +42,8 @@ export interface CatalogSection {
   name: string;
   rows: number;
   seats_per_row: number;
+  /** Seats of each row (row 1 first), when rows differ; rows are then numbered, not lettered. */
+  row_seats?: number[];
   price: CatalogMoney;
 }
 
@@ -72,22 +76,28 @@ export const DEFAULT_CATALOG_FILE = path.join(PACKAGE_ROOT, 'mocks', 'catalog.js
 
 const ROW_LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 const MAX_SEATS_PER_ROW = 100;
+const MAX_ROWS = 100;
 const MAX_AMOUNT = 1_000_000_000_000;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 const EVENT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const SECTION_ID = /^[A-Za-z0-9_-]{1,32}$/;
 const HINT = 'Fix the file, or pass --catalog with another one. The format is described in the README (mock backends).';
 
-/** The seats of a section, in order: row A seat 1, 2, ..., then row B... */
+/** The seats of a section, in order: row A (or 1) seat 1, 2, ..., then row B (or 2)... */
 export function seatsOfSection(section: CatalogSection): SeatInfo[] {
   const seats: SeatInfo[] = [];
   for (let row = 0; row < section.rows; row++) {
-    for (let number = 1; number <= section.seats_per_row; number++) {
-      const letter = ROW_LETTERS[row];
-      seats.push({id: `${section.id}-${letter}${number}`, sectionId: section.id, row: letter, number: String(number), price: section.price});
+    const count = section.row_seats ? section.row_seats[row] : section.seats_per_row;
+    for (let number = 1; number <= count; number++) {
+      const id = section.row_seats ? `${section.id}-${row + 1}-${number}` : `${section.id}-${ROW_LETTERS[row]}${number}`;
+      seats.push({id, sectionId: section.id, row: section.row_seats ? String(row + 1) : ROW_LETTERS[row], number: String(number), price: section.price});
     }
   }
   return seats;
+}
+
+function seatCount(section: CatalogSection): number {
+  return section.row_seats ? section.row_seats.reduce((sum, count) => sum + count, 0) : section.rows * section.seats_per_row;
 }
 
 /** Reads and checks a catalogue file (the one in the package by default). */
@@ -174,7 +184,7 @@ function parseEvent(raw: unknown, at: string, fail: Fail): CatalogEvent {
   if (other >= 0) fail(join(at, `sections[${other}].price.currency`), `is ${sections[other].price.currency}, but the event's first section is priced in ${currency} (one currency per event)`);
 
   const venue = parseVenue(event.venue, join(at, 'venue'), fail);
-  const seats = sections.reduce((sum, section) => sum + section.rows * section.seats_per_row, 0);
+  const seats = sections.reduce((sum, section) => sum + seatCount(section), 0);
   if (venue.total_capacity < seats) fail(join(at, 'venue.total_capacity'), `is ${venue.total_capacity}, fewer than the ${seats} seats of the sections`);
 
   return {
@@ -206,19 +216,34 @@ function parseVenue(raw: unknown, at: string, fail: Fail): CatalogVenue {
 }
 
 function parseSection(raw: unknown, at: string, fail: Fail): CatalogSection {
-  const section = object(raw, at, ['id', 'name', 'rows', 'seats_per_row', 'price'], [], fail);
+  const byRow = raw !== null && typeof raw === 'object' && 'row_seats' in raw;
+  const section = object(raw, at, byRow ? ['id', 'name', 'row_seats', 'price'] : ['id', 'name', 'rows', 'seats_per_row', 'price'], [], fail);
   const priceAt = join(at, 'price');
   const price = object(section.price, priceAt, ['amount', 'currency'], [], fail);
+  const layout = byRow ? rowSeats(section.row_seats, join(at, 'row_seats'), fail) : undefined;
   return {
     id: text(section, 'id', at, fail, SECTION_ID, 'letters, digits, _ and - (at most 32)'),
     name: text(section, 'name', at, fail),
-    rows: integer(section, 'rows', at, fail, 1, ROW_LETTERS.length),
-    seats_per_row: integer(section, 'seats_per_row', at, fail, 1, MAX_SEATS_PER_ROW),
+    rows: layout ? layout.length : integer(section, 'rows', at, fail, 1, ROW_LETTERS.length),
+    seats_per_row: layout ? Math.max(...layout) : integer(section, 'seats_per_row', at, fail, 1, MAX_SEATS_PER_ROW),
+    ...(layout ? {row_seats: layout} : {}),
     price: {
       amount: integer(price, 'amount', priceAt, fail, 0, MAX_AMOUNT, 'a whole number of minor units (e.g. cents)'),
       currency: text(price, 'currency', priceAt, fail, /^[A-Z]{3}$/, 'an ISO 4217 code such as "KRW"'),
     },
   };
+}
+
+function rowSeats(value: unknown, at: string, fail: Fail): number[] {
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_ROWS) fail(at, `must be a list of 1 to ${MAX_ROWS} seat counts, one per row`);
+  const counts = value as unknown[];
+  counts.forEach((count, index) => {
+    if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > MAX_SEATS_PER_ROW) {
+      fail(`${at}[${index}]`, `must be a whole number from 0 (an aisle) to ${MAX_SEATS_PER_ROW} (got ${JSON.stringify(count)})`);
+    }
+  });
+  if (!counts.some((count) => (count as number) > 0)) fail(at, 'must give at least one row a seat');
+  return counts as number[];
 }
 
 function object(value: unknown, at: string, required: string[], optional: string[], fail: Fail): Fields {
