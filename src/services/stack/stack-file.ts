@@ -54,7 +54,7 @@ export function loadStackFile(file: string): UserService[] {
   };
   if (doc.errors.length > 0) {
     const error = doc.errors[0];
-    fail(error.pos[0], `not valid YAML: ${error.message.split('\n')[0]}`, 'Fix the YAML syntax at that line (indentation, a missing colon or quote).');
+    fail(error.pos[0], `not valid YAML: ${error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}.`, 'Fix the YAML syntax at that line (indentation, a missing colon or quote).');
   }
   const root = doc.contents;
   if (!isMap(root)) return fail(root ?? 0, 'the stack file is not a map with a `services:` key.', 'Start it with `services:` and one entry per service.');
