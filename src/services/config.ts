@@ -37,7 +37,9 @@ export function loadEnvironment(options: LoadEnvironmentOptions = {}): Environme
       });
     }
   }
-  return {...fromFile, ...(options.processEnv ?? process.env)};
+  // DESIGN.md §3: the `local` environment (so `tacos up` with no env file too) serves gRPC unless told otherwise.
+  const defaults: Environment = envName === DEFAULT_ENV_NAME ? {GRPC_ENABLED: 'true'} : {};
+  return {...defaults, ...fromFile, ...(options.processEnv ?? process.env)};
 }
 
 /** Typed reads of environment variables; every error names the variable and what it takes. */

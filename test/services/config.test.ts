@@ -25,8 +25,8 @@ describe('loadEnvironment', () => {
     expect(env.GRPC_PORT).toBe('7000');
   });
 
-  it('works without .env.local', () => {
-    expect(loadEnvironment({projectDir: path.join(dir, 'nowhere'), processEnv: {A: '1'}})).toEqual({A: '1'});
+  it('works without .env.local, with gRPC on (the local defaults)', () => {
+    expect(loadEnvironment({projectDir: path.join(dir, 'nowhere'), processEnv: {A: '1'}})).toEqual({A: '1', GRPC_ENABLED: 'true'});
   });
 
   it('refuses a named environment whose file is missing, with a hint', () => {

@@ -25,6 +25,8 @@ export interface Target {
   credentials: ChannelCredentials;
   channelOptions: ChannelOptions;
   tls: boolean;
+  /** The address is the active environment's gateway (none was given): a stack without gRPC explains a silence. */
+  gateway?: boolean;
   /** How the certificate is checked (for explaining a failed handshake). */
   verify?: {ca: Buffer | null; servername?: string; insecure: boolean};
 }
@@ -36,6 +38,7 @@ export interface Target {
 export async function resolveTarget(options: TargetOptions): Promise<Target> {
   let address = options.address;
   if (!address && (options.host || options.port)) address = `${options.host ?? '127.0.0.1'}:${options.port ?? 9090}`;
+  const gateway = !address;
   if (!address) {
     // The environment is read only when no address is given (it costs start-up time).
     const [{loadEnvironment}, {readGatewayConfig}] = await Promise.all([import('../config.js'), import('../gateway/config.js')]);
@@ -48,7 +51,7 @@ export async function resolveTarget(options: TargetOptions): Promise<Target> {
   const tls = options.tls || Boolean(options.insecure || options.cacert || options.cert) || (!options.plaintext && !unix && !isLoopbackHost(host));
   const channelOptions: ChannelOptions = {'grpc.use_local_subchannel_pool': 1};
   if (options.servername) channelOptions['grpc.ssl_target_name_override'] = options.servername;
-  if (!tls) return {address, credentials: grpcCredentials.createInsecure(), channelOptions, tls};
+  if (!tls) return {address, credentials: grpcCredentials.createInsecure(), channelOptions, tls, gateway};
   const read = async (file: string | undefined, what: string) => {
     if (!file) return null;
     try {
@@ -64,6 +67,7 @@ export async function resolveTarget(options: TargetOptions): Promise<Target> {
     credentials: grpcCredentials.createSsl(ca, key, cert, options.insecure ? {checkServerIdentity: () => undefined, rejectUnauthorized: false} : {}),
     channelOptions,
     tls,
+    gateway,
     verify: {ca, servername: options.servername, insecure: Boolean(options.insecure)},
   };
 }
@@ -97,6 +101,13 @@ async function explainFailure(target: Target): Promise<TacosError> {
   const host = match?.[1].replace(/^\[|\]$/g, '');
   const port = Number(match?.[2]);
   if (host === undefined || !(await tcpOpen(host, port))) {
+    const stackEnv = target.gateway ? await stackWithoutGrpc() : undefined;
+    if (stackEnv) {
+      return new TacosError(`Nothing answers at ${target.address}: the stack \`tacos up\` runs (env ${stackEnv}) has gRPC off.`, {
+        hint: `Turn it on with \`tacos env switch grpc --env ${stackEnv}\` (or GRPC_ENABLED=true in .env.${stackEnv}), then restart the stack: \`tacos down\`, \`tacos up\`.`,
+        code: 'CONNECT_FAILED',
+      });
+    }
     return new TacosError(`Nothing answers at ${target.address}.`, {hint: 'Is `tacos up` running? Or give --addr HOST:PORT.', code: 'CONNECT_FAILED'});
   }
   if (target.tls) {
@@ -117,6 +128,16 @@ async function explainFailure(target: Target): Promise<TacosError> {
     `${target.address} accepts connections but not ${target.tls ? 'TLS' : 'plaintext'} gRPC: it probably speaks ${target.tls ? 'plaintext' : 'TLS'}.`,
     {hint: target.tls ? 'Try --plaintext.' : 'Try --tls (and --insecure for a self-signed certificate).', code: 'CONNECT_FAILED'},
   );
+}
+
+/** The env name of the running stack when its gateway serves no gRPC, else undefined. */
+async function stackWithoutGrpc(): Promise<string | undefined> {
+  const {isSameProcess, readState, stateDir} = await import('../stack/state.js');
+  const state = await readState(stateDir());
+  const gateway = state?.services.find((service) => service.name === 'gateway');
+  // A stack file's gateway is the user's own: we cannot tell whether it serves gRPC.
+  if (!state || !gateway || gateway.check || gateway.urls.some((url) => url.startsWith('grpc://'))) return undefined;
+  return (await isSameProcess(state.supervisor)) ? state.env : undefined;
 }
 
 /** Whether the server answers the HTTP/2 connection preface as an HTTP/1.x server does (with a status line). */

@@ -2,13 +2,14 @@ import {mkdtemp, readdir, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {loadEnvironment} from '../config.js';
-import {errorMessage} from '../errors.js';
+import {errorMessage, TacosError} from '../errors.js';
 import {readGatewayConfig} from '../gateway/config.js';
 import {compileContracts} from '../grpc/contracts.js';
 import {parseHostPort} from '../redis/client.js';
 import {hasRedisServer, planStack} from './plan.js';
 import {redisAnswers} from './probes.js';
 import {readLiveState, stateDir} from './state.js';
+import {findStackFile, loadStackFile, STACK_FILE_NAMES, type UserService} from './stack-file.js';
 import {checkPorts} from './supervisor.js';
 
 export interface Check {
@@ -22,7 +23,7 @@ export interface Check {
 const MIN_NODE = [20, 5];
 
 /** What `tacos up` needs, each checked: Node, Redis, free ports, the .proto files, the env files. */
-export async function doctor(envName: string | undefined, projectDir = process.cwd()): Promise<Check[]> {
+export async function doctor(envName: string | undefined, stackFile?: string, projectDir = process.cwd()): Promise<Check[]> {
   const checks: Check[] = [];
   const [major, minor] = process.versions.node.split('.').map(Number);
   const nodeOk = major > MIN_NODE[0] || (major === MIN_NODE[0] && minor >= MIN_NODE[1]);
@@ -30,6 +31,19 @@ export async function doctor(envName: string | undefined, projectDir = process.c
 
   const envCheck = await checkEnvFiles(projectDir);
   checks.push(...envCheck);
+
+  let userServices: UserService[] | undefined;
+  try {
+    const file = findStackFile(projectDir, stackFile);
+    userServices = file ? loadStackFile(file) : [];
+    checks.push({
+      name: 'stack file',
+      ok: true,
+      detail: file ? `${path.relative(projectDir, file) || file}: ${userServices.map((service) => service.name).join(', ')}` : `none (${STACK_FILE_NAMES[0]} adds your own services)`,
+    });
+  } catch (error) {
+    checks.push({name: 'stack file', ok: false, detail: errorMessage(error), fix: error instanceof TacosError ? error.hint : undefined});
+  }
 
   let env;
   try {
@@ -51,9 +65,9 @@ export async function doctor(envName: string | undefined, projectDir = process.c
   const {state} = await readLiveState(stateDir(projectDir));
   if (state) {
     checks.push({name: 'ports', ok: true, detail: 'a tacos stack is running and holds them'});
-  } else if (env) {
+  } else if (env && userServices) {
     try {
-      await checkPorts(await planStack({envName, mocks: true, stateDir: stateDir(projectDir)}, env));
+      await checkPorts(await planStack({envName, mocks: true, userServices, stateDir: stateDir(projectDir)}, env));
       checks.push({name: 'ports', ok: true, detail: 'every port of the stack is free'});
     } catch (error) {
       checks.push({name: 'ports', ok: false, detail: errorMessage(error), fix: 'Stop what holds the port, or set another port in the env file.'});

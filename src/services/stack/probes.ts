@@ -2,6 +2,9 @@ import {credentials, type Client, type ServiceDefinition} from '@grpc/grpc-js';
 import {makeGenericClientConstructor} from '@grpc/grpc-js';
 import {Redis} from 'ioredis';
 import {packageDefinition} from '../grpc/server.js';
+import {tcpOpen} from '../net.js';
+import {parseHostPort} from '../redis/client.js';
+import type {ReadyCheck} from './stack-file.js';
 
 /** Redis answers PING (with AUTH when a password is set). */
 export async function redisAnswers(host: string, port: number, password?: string, timeoutMs = 500): Promise<boolean> {
@@ -53,4 +56,15 @@ export async function waitUntil(probe: () => Promise<boolean>, timeoutMs: number
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
   return false;
+}
+
+/** The probe of a stack file's check. A log check is no probe: the supervisor reads the output; once running, it holds. */
+export function readyProbe(check: ReadyCheck, timeoutMs = 500): () => Promise<boolean> {
+  if ('http' in check) return () => httpOk(check.http, timeoutMs);
+  if ('grpc' in check) return () => grpcServing(check.grpc, '', timeoutMs);
+  if ('tcp' in check) {
+    const {host, port} = parseHostPort(check.tcp);
+    return () => tcpOpen(host, port, timeoutMs);
+  }
+  return async () => true;
 }

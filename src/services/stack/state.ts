@@ -1,8 +1,10 @@
 import {mkdir, readFile, rename, rm, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {processStartTime} from './proc.js';
+import type {ReadyCheck} from './stack-file.js';
 
-export type ServiceName = 'redis' | 'reservation' | 'payment' | 'gateway';
+/** A built-in (redis, reservation, payment, gateway) or a service of the stack file. */
+export type ServiceName = string;
 
 export interface ProcessIdentity {
   pid: number;
@@ -18,6 +20,8 @@ export interface ServiceState {
   ports: number[];
   logFile?: string;
   restarts: number;
+  /** The stack file's readiness check of the service: what `tacos status` probes. */
+  check?: ReadyCheck;
 }
 
 export interface StackState {

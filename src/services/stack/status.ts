@@ -1,5 +1,5 @@
 import {bold, dim, green, red, yellow} from 'colorette';
-import {grpcServing, httpOk, redisAnswers} from './probes.js';
+import {grpcServing, httpOk, readyProbe, redisAnswers} from './probes.js';
 import {isSameProcess, type ServiceState, type StackState} from './state.js';
 
 export interface ServiceStatus {
@@ -18,7 +18,8 @@ export async function probeServices(state: StackState): Promise<ServiceStatus[]>
   return Promise.all(
     state.services.map(async (service) => {
       const running = service.state === 'reused' || (await isSameProcess(service.process));
-      const answering = running && (await Promise.all(service.urls.map(probeUrl))).every(Boolean);
+      // A stack file's service is probed by its own check; a built-in by each URL it serves.
+      const answering = running && (service.check ? await readyProbe(service.check, PROBE_TIMEOUT_MS)() : (await Promise.all(service.urls.map(probeUrl))).every(Boolean));
       return {
         name: service.name,
         state: stateWord(service, running, answering),

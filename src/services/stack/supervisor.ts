@@ -33,6 +33,8 @@ class ServiceRun {
   child?: ChildProcess;
   exited?: Promise<{code: number | null; signal: NodeJS.Signals | null}>;
   readonly lastLines: string[] = [];
+  /** A line of this start's output matched the service's log readiness check. */
+  logMatched = false;
   state: ServiceState;
   echo?: (service: ServiceName, line: string) => void;
   private log?: WriteStream;
@@ -42,16 +44,18 @@ class ServiceRun {
     readonly logFile: string,
   ) {
     // A reused Redis is not ours: no log file of its.
-    this.state = {name: spec.name, state: spec.command ? 'starting' : 'reused', urls: spec.urls, ports: spec.ports.map((p) => p.port), logFile: spec.command ? logFile : undefined, restarts: 0};
+    this.state = {name: spec.name, state: spec.command ? 'starting' : 'reused', urls: spec.urls, ports: spec.ports.map((p) => p.port), logFile: spec.command ? logFile : undefined, restarts: 0, check: spec.check};
   }
 
   async start(): Promise<void> {
     const command = this.spec.command!;
     this.log ??= createWriteStream(this.logFile, {flags: 'w'});
+    this.logMatched = false;
     // Its own process group: Ctrl-C reaches `up` only, which stops the services in order; and a stop
     // signal reaches everything the service started (a shell's children too).
     const child = spawn(command.file, command.args, {
       shell: command.shell,
+      cwd: this.spec.cwd,
       detached: true,
       stdio: ['pipe', 'pipe', 'pipe'],
       env: {...process.env, ...this.spec.env, [WATCH_PARENT_ENV]: '1', FORCE_COLOR: '0'},
@@ -95,6 +99,7 @@ class ServiceRun {
     this.lastLines.push(line);
     if (this.lastLines.length > LAST_LINES) this.lastLines.shift();
     this.log?.write(`${line}\n`);
+    if (this.spec.readyOnLog?.test(line)) this.logMatched = true;
     this.echo?.(this.spec.name, line);
   }
 }
@@ -174,9 +179,11 @@ export class Supervisor {
     run.state.state = 'starting';
     await this.saveState();
     const exitedEarly = run.exited!.then(() => false);
-    const ready = await Promise.race([waitUntil(run.spec.ready, this.options.readyTimeoutMs), exitedEarly]);
+    const probe = run.spec.readyOnLog ? async () => run.logMatched : run.spec.ready;
+    const timeoutMs = run.spec.readyTimeoutMs ?? this.options.readyTimeoutMs;
+    const ready = await Promise.race([waitUntil(probe, timeoutMs), exitedEarly]);
     if (!ready) {
-      const exit = run.child?.exitCode !== null || run.child?.signalCode !== null ? 'exited before it was ready' : `was not ready within ${this.options.readyTimeoutMs / 1000} s`;
+      const exit = run.child?.exitCode !== null || run.child?.signalCode !== null ? 'exited before it was ready' : `was not ready within ${timeoutMs / 1000} s`;
       throw new TacosError(`${run.spec.name} ${exit}.${tail(run)}`, {
         hint: `Its log: ${run.logFile}`,
         code: 'SERVICE_FAILED',

@@ -2,16 +2,19 @@ import {spawn} from 'node:child_process';
 import {closeSync, openSync} from 'node:fs';
 import {mkdir, readFile} from 'node:fs/promises';
 import path from 'node:path';
-import {cyan, green, magenta, yellow} from 'colorette';
+import {blue, cyan, green, magenta, yellow} from 'colorette';
 import {loadEnvironment} from '../config.js';
 import {TacosError} from '../errors.js';
 import {PACKAGE_ROOT} from '../paths.js';
 import {planStack, type StackOptions} from './plan.js';
+import {findStackFile, loadStackFile} from './stack-file.js';
 import {isSameProcess, readLiveState, readState, stateDir, type ServiceName} from './state.js';
 import {probeServices, statusTable} from './status.js';
 import {STOP_GRACE_MS, Supervisor} from './supervisor.js';
 
-export interface UpOptions extends Omit<StackOptions, 'stateDir'> {
+export interface UpOptions extends Omit<StackOptions, 'stateDir' | 'userServices'> {
+  /** --stack-file: else tacos.stack.yaml (or .yml) in the project dir, if there is one. */
+  stackFile?: string;
   detach: boolean;
   /** The background supervisor of a detached stack (no terminal). */
   supervise: boolean;
@@ -28,7 +31,7 @@ export interface Output {
 }
 
 const READY_TIMEOUT_MS = 30_000;
-const COLORS = {redis: magenta, reservation: cyan, payment: yellow, gateway: green} as Record<ServiceName, (text: string) => string>;
+const COLORS: Record<ServiceName, (text: string) => string> = {redis: magenta, reservation: cyan, payment: yellow, gateway: green};
 
 /**
  * `tacos up`: starts the stack and, in the foreground, shows its logs until Ctrl-C, then stops it
@@ -43,9 +46,12 @@ export async function up(options: UpOptions, output: Output): Promise<number> {
     output.out(`${statusTable(await probeServices(running), output.color)}\n`);
     return 0;
   }
+  // A bad stack file stops everything before anything starts (the detached supervisor reads it again).
+  const stackFile = findStackFile(process.cwd(), options.stackFile);
+  const userServices = stackFile ? loadStackFile(stackFile) : [];
   if (options.detach && !options.supervise) return startDetached(dir, options, output);
 
-  const specs = await planStack({...options, stateDir: dir}, loadEnvironment({envName: options.envName}));
+  const specs = await planStack({...options, userServices, stateDir: dir}, loadEnvironment({envName: options.envName}));
   const supervisor = new Supervisor({
     specs,
     stateDir: dir,
@@ -68,7 +74,7 @@ export async function up(options: UpOptions, output: Output): Promise<number> {
     const width = Math.max(...specs.map((spec) => spec.name.length));
     supervisor.echo((service, line) => {
       const prefix = `${service.padEnd(width)} | `;
-      output.out(`${output.color ? COLORS[service](prefix) : prefix}${line}\n`);
+      output.out(`${output.color ? (COLORS[service] ?? blue)(prefix) : prefix}${line}\n`);
     });
   }
   try {

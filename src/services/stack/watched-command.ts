@@ -1,6 +1,6 @@
 import {spawn} from 'node:child_process';
 import {setTimeout as sleep} from 'node:timers/promises';
-import {waitForStopSignal} from '../signals.js';
+import {WATCH_PARENT_ENV, waitForStopSignal} from '../signals.js';
 import {STOP_GRACE_MS} from './supervisor.js';
 
 /**
@@ -9,7 +9,9 @@ import {STOP_GRACE_MS} from './supervisor.js';
  * group gets SIGTERM, then SIGKILL after the grace period. Returns the command's exit code.
  */
 export async function runWatched(command: string): Promise<number> {
-  const child = spawn('/bin/sh', ['-c', command], {stdio: ['ignore', 'inherit', 'inherit']});
+  // The command's stdin is not `up`'s pipe: a tacos service in it must not take that for `up` gone.
+  const {[WATCH_PARENT_ENV]: _watched, ...env} = process.env;
+  const child = spawn('/bin/sh', ['-c', command], {stdio: ['ignore', 'inherit', 'inherit'], env});
   const exited = new Promise<number>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
   const stop = waitForStopSignal();
   const outcome = await Promise.race([exited.then((code) => ({code})), stop.then(() => undefined)]);
