@@ -23,6 +23,8 @@ let api = '';
 
 beforeAll(async () => {
   if (!executable) return;
+  // No queue tuning needed: a lone user is at position 1, within QUEUE_INSTANT_ADMISSION_POSITIONS
+  // (default 10), which enters at once (no QUEUE_ADMISSION_MIN_WAIT, no admission bucket).
   project = await createProject();
   const started = await project.run(['up', '--detach'], {timeoutMs: 60_000});
   expect(started.code, started.stdout + started.stderr).toBe(0);
@@ -44,7 +46,14 @@ interface RecordedCall {
   body: any;
 }
 
-/** Runs the page's flow for a scenario; returns what it recorded, showed and logged. */
+/** A request the browser sent to the gateway, with the headers it really put on the wire. */
+interface SentRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+}
+
+/** Runs the page's flow for a query (scenario=... or flow=leave); returns what it recorded, showed, sent and logged. */
 async function runFlow(query: string) {
   const page = await browser!.newPage();
   const consoleErrors: string[] = [];
@@ -52,16 +61,43 @@ async function runFlow(query: string) {
     if (message.type() === 'error') consoleErrors.push(message.text());
   });
   page.on('pageerror', (error) => consoleErrors.push(error.message));
+  const sending: Array<Promise<SentRequest>> = [];
+  page.on('request', (request) => {
+    if (request.url().startsWith(api)) sending.push(request.allHeaders().then((headers) => ({method: request.method(), path: new URL(request.url()).pathname, headers})));
+  });
   try {
     await page.goto(`${site!.origin}/index.html?api=${encodeURIComponent(api)}&${query}`);
+    // Settles by itself: every call of the page times out after 5 s and its polls are counted.
     const outcome = await page.evaluate(() => (globalThis as any).__done as Promise<string>);
     const calls = (await page.evaluate(() => (globalThis as any).__calls)) as RecordedCall[];
     const result = await page.evaluate(() => (globalThis as any).__result);
     const shown = await page.locator('#status').textContent();
-    return {outcome, calls, result, shown, consoleErrors};
+    return {outcome, calls, result, shown, consoleErrors, sent: await Promise.all(sending)};
   } finally {
     await page.close();
   }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+
+/** The client's headers (REST.md 2.1) on every fetch the page made, from the page's origin: so the gateway saw what the real client sends. */
+function expectClientHeaders(sent: SentRequest[], bearer?: string): void {
+  expect(sent.length).toBeGreaterThan(0);
+  for (const {method, path: route, headers} of sent) {
+    const what = `${method} ${route}: ${JSON.stringify(headers)}`;
+    expect(headers.origin, what).toBe(site!.origin);
+    expect(headers['x-trace-id'], what).toMatch(UUID);
+    expect(headers.accept, what).toBe('application/json');
+    if (method === 'POST') {
+      expect(headers['idempotency-key'], what).toMatch(UUID_V4);
+      expect(headers['content-type'], what).toBe('application/json');
+    }
+    if (route.startsWith('/api/v1/auth/')) expect(headers.authorization, what).toBeUndefined();
+  }
+  // After sign-in every call carries the token, the queue's too; without sign-in none does.
+  const afterLogin = sent.slice(sent.findIndex(({path: route}) => route === '/api/v1/queue/join'));
+  for (const {method, path: route, headers} of afterLogin) expect(headers.authorization, `${method} ${route}`).toBe(bearer && `Bearer ${bearer}`);
 }
 
 function expectEveryCall2xx(calls: RecordedCall[]): void {
@@ -78,9 +114,10 @@ async function queueStatus(token: string): Promise<{status: number; body: any}> 
 
 describe.skipIf(!executable)(`the web client's flow in Chromium (${executable ?? 'no Chromium: set CHROMIUM_PATH or install chromium'})`, {timeout: 150_000}, () => {
   it('signs in, queues, enters, reserves VIP-3-12 and pays (approve): every call 2xx, the fields the client reads, a confirmation, no CORS error', async () => {
-    const {outcome, calls, result, shown, consoleErrors} = await runFlow('scenario=approve');
+    const {outcome, calls, result, shown, consoleErrors, sent} = await runFlow('scenario=approve');
     expect(outcome, shown ?? '').toBe('done');
     expectEveryCall2xx(calls);
+    expectClientHeaders(sent, result.login.token);
     expect(shown).toMatch(/^Booking confirmed: reservation \S+/);
     expect(consoleErrors.filter((text) => /CORS|Access-Control|Failed to fetch/i.test(text))).toEqual([]);
 
@@ -114,9 +151,11 @@ describe.skipIf(!executable)(`the web client's flow in Chromium (${executable ??
   });
 
   it('with scenario "fail" reads the payment status until FAILED and says the payment was refused', async () => {
-    const {outcome, calls, shown, consoleErrors} = await runFlow('scenario=fail');
+    const {outcome, calls, result, shown, consoleErrors, sent} = await runFlow('scenario=fail');
     expect(outcome, shown ?? '').toBe('done');
     expectEveryCall2xx(calls);
+    // The status reads carry the Bearer too (a call of ours, REST.md 2.3's plain fetch sends none).
+    expectClientHeaders(sent, result.login.token);
     expect(shown).toMatch(/Payment refused/);
     const statusCalls = calls.filter((call) => /\/api\/v1\/payments\/[^/]+\/status$/.test(new URL(call.url).pathname));
     expect(statusCalls.at(-1)?.body).toMatchObject({status: 'FAILED'});
@@ -124,10 +163,14 @@ describe.skipIf(!executable)(`the web client's flow in Chromium (${executable ??
   });
 
   it('the beacon leave of a closing queue tab (POST, text/plain, no custom headers) takes the waiting token out of the queue', async () => {
-    const {outcome, calls, result, shown} = await runFlow('flow=leave');
+    const {outcome, calls, result, shown, sent} = await runFlow('flow=leave');
     expect(outcome, shown ?? '').toBe('done');
     expectEveryCall2xx(calls);
     expect(result.beaconQueued).toBe(true);
+    const beacon = sent.find(({path: route}) => route === '/api/v1/queue/leave');
+    expect(beacon, JSON.stringify(sent)).toMatchObject({method: 'POST', headers: {'content-type': expect.stringMatching(/^text\/plain/)}});
+    expect(beacon!.headers['idempotency-key']).toBeUndefined();
+    expectClientHeaders(sent.filter((request) => request !== beacon));
     // The beacon's answer is invisible to the page: ask the gateway (bounded) until the token no longer waits.
     let status = await queueStatus(result.waitingToken);
     for (let attempt = 0; attempt < 40 && status.status === 200 && status.body?.status !== 'left'; attempt++) {
