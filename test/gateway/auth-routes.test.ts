@@ -234,6 +234,7 @@ describe('POST /api/v1/auth/login', () => {
     [{password: 'x'}, 'username', /username is required/],
     [{username: '', password: 'x'}, 'username', /username is required/],
     [{username: ['grace'], password: 'x'}, 'username', /username must be a string/],
+    [{username: 'g'.repeat(129), password: 'x'}, 'username', /at most 128 characters/],
     [{username: 'grace'}, 'password', /password is required/],
     [{username: 'grace', password: 12}, 'password', /password must be a string/],
     [{username: 'grace', password: 'p'.repeat(129)}, 'password', /at most 128 characters/],

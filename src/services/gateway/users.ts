@@ -26,6 +26,8 @@ export interface Credentials {
 // Bounds on what a client may make Redis keep. The web client's own rules (username 3-20 letters
 // and digits, password 6+) all pass; `_ . -` are allowed too, for the names scripts make up.
 const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/;
+/** Login reads a name only to look it up; beyond this no registered name can match, so it is a bad request. */
+const LOGIN_USERNAME_MAX = 128;
 const PASSWORD_MIN = 6;
 const PASSWORD_MAX = 128;
 const DISPLAY_NAME_MAX = 64;
@@ -58,7 +60,7 @@ export function readCredentials(body: unknown): Credentials {
   const fields = bodyObject(body, 'username and password');
   const username = requiredText(fields, 'username');
   const password = requiredText(fields, 'password');
-  if (username.length > 128) throw invalidRequest('username', 'username must be at most 128 characters.');
+  if (username.length > LOGIN_USERNAME_MAX) throw invalidRequest('username', `username must be at most ${LOGIN_USERNAME_MAX} characters.`);
   if (password.length > PASSWORD_MAX) throw invalidRequest('password', `password must be at most ${PASSWORD_MAX} characters.`);
   return {username, password};
 }
