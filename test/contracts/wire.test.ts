@@ -1,6 +1,6 @@
 /**
  * Wire contract test: every package, service, rpc, message, field and enum value that
- * ../shared/contracts/WIRE.md lists must be present, identical, in the descriptors our own
+ * test/fixtures/contracts/WIRE.md (the wire contract, copied into the repo so a clone stands on its own) lists must be present, identical, in the descriptors our own
  * proto/ compiles to (the same FileDescriptorSet the servers and reflection use).
  *
  * WIRE.md is parsed strictly: a list item or service heading this parser does not understand
@@ -15,7 +15,7 @@ import {beforeAll, describe, expect, it} from 'vitest';
 import {loadContractSet} from '../../src/services/grpc/contracts.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const WIRE_PATH = path.resolve(repoRoot, '..', 'shared', 'contracts', 'WIRE.md');
+const WIRE_PATH = path.resolve(repoRoot, 'test', 'fixtures', 'contracts', 'WIRE.md');
 
 // ---------------------------------------------------------------------------------------------
 // WIRE.md parser
