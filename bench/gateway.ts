@@ -8,7 +8,9 @@
  * slow moment of the machine hits every target alike; each ratio is the median of the rounds' ratios.
  * It also reads from /proc the CPU per request of each server, of Redis and of the load tool: on two
  * cores shared by all three, they bound what a second worker can add, and it prints that bound.
- *   npm run bench:gateway [-- --rounds 5 --duration 10s]
+ * With `--against DIR` (a built checkout of another commit, e.g. a `git worktree` of the one before
+ * a change), that build's gateway joins the rounds too, and the change's cost is printed per door:
+ *   npm run bench:gateway [-- --rounds 5 --duration 10s] [--against ../tacos-before]
  */
 import {execFile, spawn, type ChildProcess} from 'node:child_process';
 import {mkdtemp, open, readFile, rm} from 'node:fs/promises';
@@ -27,6 +29,7 @@ const BIN = path.join(root, 'bin', 'run.js');
 const argument = (name: string, fallback: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : fallback);
 const rounds = Math.min(9, Math.max(1, Number(argument('--rounds', '5'))));
 const duration = argument('--duration', '10s');
+const against = process.argv.includes('--against') ? path.resolve(argument('--against', '')) : undefined;
 // Whole seconds, as wrk counts them; its requests are counted in the CPU per request below.
 const WARMUP_SECONDS = 1;
 const CONCURRENCY = 50;
@@ -88,13 +91,13 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 
 let client: Redis | undefined;
 try {
-  const [redisPort, ...ports] = await freePorts(7);
+  const [redisPort, ...ports] = await freePorts(9);
   const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work], {stdio: 'ignore'});
   children.push(redis);
   if (!(await waitUntil(() => tcpOpen('127.0.0.1', redisPort), 10_000))) throw new Error(`redis-server did not listen on ${redisPort}`);
   client = new Redis({port: redisPort});
   const redisAddress = `127.0.0.1:${redisPort}`;
-  const [httpBaseline, grpcBaseline, http1, grpc1, http2, grpc2] = ports;
+  const [httpBaseline, grpcBaseline, http1, grpc1, http2, grpc2, httpAgainst, grpcAgainst] = ports;
   const gatewayEnv = (http: number, grpc: number) => ({SERVER_PORT: String(http), GRPC_PORT: String(grpc), GRPC_ENABLED: 'true', REDIS_ADDRESS: redisAddress, LOG_LEVEL: 'info', SERVER_ENVIRONMENT: 'development'});
   const baselineHttpPid = await start('baseline-http', [path.join(root, 'bench/baselines/http.mjs'), String(httpBaseline)], {REDIS_ADDRESS: redisAddress}, /listening/);
   const baselineGrpcPid = await start('baseline-grpc', [path.join(root, 'bench/baselines/grpc.mjs'), String(grpcBaseline)], {REDIS_ADDRESS: redisAddress}, /listening/);
@@ -109,6 +112,13 @@ try {
     {name: 'gateway gRPC', protocol: 'grpc', address: `127.0.0.1:${grpc1}`, pid: gateway1Pid},
     {name: 'gateway gRPC, 2 workers', protocol: 'grpc', address: `127.0.0.1:${grpc2}`, pid: gateway2Pid},
   ];
+  if (against) {
+    const againstPid = await start('gateway-against', [path.join(against, 'bin', 'run.js'), 'serve', 'gateway'], gatewayEnv(httpAgainst, grpcAgainst), /"gateway listening"/);
+    targets.push(
+      {name: 'gateway REST, --against', protocol: 'http', address: `http://127.0.0.1:${httpAgainst}`, pid: againstPid},
+      {name: 'gateway gRPC, --against', protocol: 'grpc', address: `127.0.0.1:${grpcAgainst}`, pid: againstPid},
+    );
+  }
   const figures = new Map(targets.map((target) => [target.name, [] as number[]]));
   const shares = new Map(targets.map((target) => [target.name, [] as CpuShares[]]));
   for (let round = 1; round <= rounds; round++) {
@@ -152,6 +162,15 @@ try {
   console.log(`CPU per request, µs (median): ${'server'.padStart(8)} ${'Redis'.padStart(7)} ${'load tool'.padStart(10)}`);
   for (const target of targets) console.log(`  ${target.name.padEnd(27)} ${cpu(target.name, 'server').toFixed(0).padStart(8)} ${cpu(target.name, 'redis').toFixed(0).padStart(7)} ${cpu(target.name, 'tool').toFixed(0).padStart(10)}`);
   console.log('');
+  if (against) {
+    console.log(`--against ${against}:`);
+    for (const door of ['REST', 'gRPC']) {
+      const change = ratio(`gateway ${door}`, `gateway ${door}, --against`);
+      const cpuChange = cpu(`gateway ${door}`, 'server') / cpu(`gateway ${door}, --against`, 'server');
+      console.log(`  gateway ${door} / the --against build: ${change.toFixed(3)} of its req/s, ${cpuChange.toFixed(3)} of its CPU per request (medians of the rounds)`);
+    }
+    console.log('');
+  }
   for (const {what, ratio, goal, ceiling} of goals) {
     const bound = ceiling === undefined ? '' : `; ${availableParallelism()} cores shared with Redis and the load tool allow at most ${ceiling.toFixed(2)}x`;
     console.log(`${what.padEnd(36)} ${ratio.toFixed(2)} (median of the rounds' ratios; goal ${goal >= 1 ? `>= ${goal}x` : `>= ${goal * 100}%`}${bound}): ${ratio >= goal ? 'met' : 'NOT met'}`);
