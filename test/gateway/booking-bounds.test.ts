@@ -93,7 +93,7 @@ describe('seats per order', () => {
   it('a gRPC CreateReservation with 60,000 seat ids is refused at the door, five times over, and the circuit stays closed for everyone', {timeout: 120_000}, async () => {
     // Two failures open a road; the old gateway sent these calls on, the mock took seconds each, and
     // the timeouts opened both roads (gRPC, then HTTP): every user's call was refused after that.
-    const gateway = await gatewayWith({BACKEND_BREAKER_FAILURES: '2', BACKEND_RESERVATION_API_TIMEOUT: '300ms'});
+    const gateway = await gatewayWith({BACKEND_BREAKER_FAILURES: '2', BACKEND_RESERVATION_API_TIMEOUT: '2s'});
     const service = await contractClient('gateway.v1.GatewayService', gateway.grpc);
     clients.push(service);
     const metadata = (auth: string) => {
@@ -189,12 +189,12 @@ describe('seats per order', () => {
 
 describe('a reservation whose outcome is unknown', () => {
   it('a timed-out CreateReservation says the reservation may exist, and its token is not reusable', async () => {
-    const gateway = await gatewayWith({BACKEND_RESERVATION_API_TIMEOUT: '300ms'});
+    const gateway = await gatewayWith({BACKEND_RESERVATION_API_TIMEOUT: '1s'});
     const auth = await bearer('frank');
     const token = await admit(gateway.http, CONCERT, 'frank');
     const create = (seat: string, key: string) =>
       send(gateway.http, 'POST', '/api/v1/reservations', {auth, headers: {'idempotency-key': key}, body: {event_id: CONCERT, seat_ids: [seat], reservation_token: token}});
-    reservation!.faults.update({latencyMs: 1000});
+    reservation!.faults.update({latencyMs: 3000});
     const slow = await create('S-E1', 'first');
     expectError(slow, 504, 'UPSTREAM_TIMEOUT');
     expect(slow.json.error.message).toMatch(/may have been made.*token is used up/);
@@ -207,24 +207,33 @@ describe('a reservation whose outcome is unknown', () => {
 });
 
 describe('calls in flight per user', () => {
-  it('the 5th concurrent booking call of one user is refused 429 TOO_MANY_IN_FLIGHT; another user is served meanwhile; the slot frees', async () => {
+  it('the 5th concurrent reservation call of one user is refused 429 TOO_MANY_IN_FLIGHT at the door; another user is served meanwhile; the slot frees', async () => {
     const gateway = await gatewayWith({BACKEND_RESERVATION_API_TIMEOUT: '10s'});
     const grace = await bearer('grace');
     const heidi = await bearer('heidi');
-    const availability = (auth: string) => send(gateway.http, 'GET', `/api/v1/events/${CONCERT}/availability`, {auth});
+    const reserve = async (auth: string, user: string) => {
+      const token = await admit(gateway.http, CONCERT, user);
+      return () => send(gateway.http, 'POST', '/api/v1/reservations', {auth, body: {event_id: CONCERT, quantity: 1, reservation_token: token}});
+    };
+    const calls = [...(await Promise.all(Array.from({length: 5}, () => reserve(grace, 'grace')))), await reserve(heidi, 'heidi')];
+    const before = await mockCalls(reservation!, 'CreateReservation');
     // Each call stays in flight for a while at the backend, so that all of them overlap.
     reservation!.faults.update({latencyMs: 1500});
-    const answers = await Promise.all([...Array.from({length: 5}, () => availability(grace)), availability(heidi)]);
+    const answers = await Promise.all(calls.map((call) => call()));
     const graces = answers.slice(0, 5);
-    expect(graces.filter((answer) => answer.status === 200)).toHaveLength(4);
-    const refused = graces.filter((answer) => answer.status !== 200);
+    expect(graces.filter((answer) => answer.status === 201)).toHaveLength(4);
+    const refused = graces.filter((answer) => answer.status !== 201);
     expect(refused).toHaveLength(1);
     expectError(refused[0], 429, 'TOO_MANY_IN_FLIGHT');
-    expect(answers[5].status, answers[5].text).toBe(200);
+    expect(answers[5].status, answers[5].text).toBe(201);
+    // The refused call never reached the backend.
+    const arrived = await mockCalls(reservation!, 'CreateReservation');
+    expect(arrived.grpc + arrived.http - before.grpc - before.http).toBe(5);
     expect(await refusedAtDoor(gateway, 'TOO_MANY_IN_FLIGHT')).toBe(1);
 
     reservation!.faults.update({latencyMs: 0});
-    expect((await availability(grace)).status).toBe(200);
+    const next = await (await reserve(grace, 'grace'))();
+    expect(next.status, next.text).toBe(201);
   });
 });
 

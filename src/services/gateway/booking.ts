@@ -69,42 +69,39 @@ export class BookingService {
   ) {}
 
   eventAvailability(request: Message, caller: Caller): Promise<Message> {
-    return this.admitted(request, caller, () => this.availability(request, caller));
+    return this.reading(request, () => this.availability(request, caller));
   }
 
   createReservation(request: Message, caller: Caller): Promise<Message> {
-    return this.admitted(request, caller, () => this.reserve(request, caller));
+    return this.changing(request, caller, () => this.reserve(request, caller));
   }
 
   getReservation(request: Message, caller: Caller): Promise<Message> {
-    return this.admitted(request, caller, () => this.findReservation(request, caller));
+    return this.reading(request, () => this.findReservation(request, caller));
   }
 
   confirmReservation(request: Message, caller: Caller): Promise<Message> {
-    return this.admitted(request, caller, () => this.confirm(request, caller));
+    return this.changing(request, caller, () => this.confirm(request, caller));
   }
 
   cancelReservation(request: Message, caller: Caller): Promise<Message> {
-    return this.admitted(request, caller, () => this.cancel(request, caller));
+    return this.changing(request, caller, () => this.cancel(request, caller));
   }
 
   createPaymentIntent(request: Message, caller: Caller, options: IntentOptions = {}): Promise<Message> {
-    return this.admitted(request, caller, () => this.createIntent(request, caller, options));
+    return this.changing(request, caller, () => this.createIntent(request, caller, options));
   }
 
   getPaymentStatus(request: Message, caller: Caller): Promise<Message> {
-    return this.admitted(request, caller, () => this.paymentStatus(request, caller));
+    return this.reading(request, () => this.paymentStatus(request, caller));
   }
 
   processPayment(request: Message, caller: Caller): Promise<Message> {
-    return this.admitted(request, caller, () => this.process(request, caller));
+    return this.changing(request, caller, () => this.process(request, caller));
   }
 
-  /**
-   * Runs `work` if the request is within the limits and the caller has a call slot free: sizes first
-   * (seats, then every text), then the slot, held until the work ends.
-   */
-  private async admitted(request: Message, caller: Caller, work: () => Promise<Message>): Promise<Message> {
+  /** Runs a read if the request is within the limits: seats first (before anything walks the list), then every text. */
+  private reading(request: Message, work: () => Promise<Message>): Promise<Message> {
     const {limits} = this.options;
     try {
       checkSeats(request, limits.maxSeatsPerOrder);
@@ -113,23 +110,35 @@ export class BookingService {
       this.refused(error as TacosError);
       throw error;
     }
-    const running = this.inFlight.get(caller.userId) ?? 0;
-    if (running >= limits.maxInFlightPerUser) {
-      const error = new TacosError(`You have ${running} booking calls in flight; at most ${limits.maxInFlightPerUser} at once.`, {
-        code: 'TOO_MANY_IN_FLIGHT',
-        hint: 'Wait for an answer before the next call (BOOKING_MAX_IN_FLIGHT_PER_USER).',
-      });
-      this.refused(error);
-      throw error;
-    }
-    this.inFlight.set(caller.userId, running + 1);
-    try {
-      return await work();
-    } finally {
-      const left = (this.inFlight.get(caller.userId) ?? 1) - 1;
-      if (left > 0) this.inFlight.set(caller.userId, left);
-      else this.inFlight.delete(caller.userId);
-    }
+    return work();
+  }
+
+  /**
+   * Runs a call that holds or changes something (seats, payments) if the request is within the limits
+   * and the caller has a slot free, held until the call ends. Reads take no slot: many at once from one
+   * user (a load test) are the rate limit's business, and they hold nothing.
+   */
+  private async changing(request: Message, caller: Caller, work: () => Promise<Message>): Promise<Message> {
+    const max = this.options.limits.maxInFlightPerUser;
+    return this.reading(request, async () => {
+      const running = this.inFlight.get(caller.userId) ?? 0;
+      if (running >= max) {
+        const error = new TacosError(`You have ${running} booking calls in flight; at most ${max} at once.`, {
+          code: 'TOO_MANY_IN_FLIGHT',
+          hint: 'Wait for an answer before the next call (BOOKING_MAX_IN_FLIGHT_PER_USER).',
+        });
+        this.refused(error);
+        throw error;
+      }
+      this.inFlight.set(caller.userId, running + 1);
+      try {
+        return await work();
+      } finally {
+        const left = (this.inFlight.get(caller.userId) ?? 1) - 1;
+        if (left > 0) this.inFlight.set(caller.userId, left);
+        else this.inFlight.delete(caller.userId);
+      }
+    });
   }
 
   private refused(error: TacosError): void {
