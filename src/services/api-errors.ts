@@ -19,6 +19,10 @@ const SHAPES: Record<string, ErrorShape> = {
   // Required ids missing from a payment body (the Go gateway's codes for them).
   MISSING_RESERVATION_ID: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
   MISSING_PAYMENT_INTENT_ID: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
+  // One order asks for more seats than the gateway (BOOKING_MAX_SEATS_PER_ORDER) or the event allows.
+  TOO_MANY_SEATS: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
+  // A text a client sends on to the backends is longer than BOOKING_MAX_FIELD_LENGTH.
+  FIELD_TOO_LONG: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
   USAGE: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
   UNAUTHENTICATED: {http: 401, grpc: GrpcStatus.UNAUTHENTICATED, contract: 'ERROR_CODE_UNAUTHENTICATED'},
   INVALID_CREDENTIALS: {http: 401, grpc: GrpcStatus.UNAUTHENTICATED, contract: 'ERROR_CODE_UNAUTHENTICATED'},
@@ -45,10 +49,14 @@ const SHAPES: Record<string, ErrorShape> = {
   PAYLOAD_TOO_LARGE: {http: 413, grpc: GrpcStatus.RESOURCE_EXHAUSTED, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
   UNSUPPORTED_MEDIA_TYPE: {http: 415, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
   RATE_LIMITED: {http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED, contract: 'ERROR_CODE_RATE_LIMITED'},
+  // One user's booking calls in flight are at BOOKING_MAX_IN_FLIGHT_PER_USER.
+  TOO_MANY_IN_FLIGHT: {http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED, contract: 'ERROR_CODE_RATE_LIMITED'},
   HEADERS_TOO_LARGE: {http: 431, grpc: GrpcStatus.RESOURCE_EXHAUSTED, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
   // The caller left: nobody reads this answer (499 as nginx logs it).
   CANCELLED: {http: 499, grpc: GrpcStatus.CANCELLED, contract: 'ERROR_CODE_TIMEOUT'},
   INTERNAL: {http: 500, grpc: GrpcStatus.INTERNAL, contract: 'ERROR_CODE_INTERNAL'},
+  // The backend refused the request for itself (its size, a quota) with no code we pass on.
+  UPSTREAM_REFUSED: {http: 422, grpc: GrpcStatus.FAILED_PRECONDITION, contract: 'ERROR_CODE_UPSTREAM_ERROR'},
   UPSTREAM_ERROR: {http: 502, grpc: GrpcStatus.UNAVAILABLE, contract: 'ERROR_CODE_UPSTREAM_ERROR'},
   UNAVAILABLE: {http: 503, grpc: GrpcStatus.UNAVAILABLE, contract: 'ERROR_CODE_UNAVAILABLE'},
   UPSTREAM_TIMEOUT: {http: 504, grpc: GrpcStatus.DEADLINE_EXCEEDED, contract: 'ERROR_CODE_UPSTREAM_TIMEOUT'},

@@ -74,6 +74,13 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  readonly bookingRefusals = new Counter({
+    name: 'gateway_booking_refused_total',
+    help: 'Booking calls refused at the door before any backend call (too many seats, a text too long, too many in flight), by code.',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({register: this.registry});
     if (cluster.isWorker) workerMetrics.share(this.registry);

@@ -177,18 +177,30 @@ describe.each([
     expect(recovered.status, recovered.text).toBe(200);
   });
 
-  it('a reservation that timed out did not use up the reservation token: the buyer retries with it', async () => {
+  it('a reservation that timed out may exist: its reservation token stays used up, and the answer says so', async () => {
     const token = await admit(gateway.http, 'evt_2026_concert', 'alice');
     const create = () => send(gateway.http, 'POST', '/api/v1/reservations', {auth, body: {event_id: 'evt_2026_concert', quantity: 1, reservation_token: token}});
     reservation!.faults.update({latencyMs: 2000});
     const slow = await create();
     expectError(slow, 504, 'UPSTREAM_TIMEOUT');
     expect(slow.ms).toBeLessThan(TIMEOUT_BOUNDS.max);
+    expect(slow.json.error.message).toMatch(/may have been made/);
 
     reservation!.faults.update({latencyMs: 0});
-    const retried = await create();
-    expect(retried.status, retried.text).toBe(201);
     expectError(await create(), 403, 'RESERVATION_TOKEN_INVALID');
+  });
+
+  it('a reservation the backend refused (a taken seat) keeps its reservation token usable', async () => {
+    const token = await admit(gateway.http, 'evt_2026_concert', 'alice');
+    const other = await admit(gateway.http, 'evt_2026_concert', 'alice');
+    const create = (reservationToken: string, seat: string) =>
+      send(gateway.http, 'POST', '/api/v1/reservations', {auth, body: {event_id: 'evt_2026_concert', seat_ids: [seat], reservation_token: reservationToken}});
+    // One seat pair per road: both runs share the mock.
+    const [taken, free] = road === 'grpc' ? ['S-E20', 'S-E19'] : ['S-E18', 'S-E17'];
+    expect((await create(other, taken)).status).toBe(201);
+    expectError(await create(token, taken), 409, 'INVENTORY_CONFLICT');
+    const retried = await create(token, free);
+    expect(retried.status, retried.text).toBe(201);
   });
 
   it('answers the backend gives on purpose (404 for an unknown payment) never open the circuit', async () => {

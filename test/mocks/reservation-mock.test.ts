@@ -188,6 +188,13 @@ describe('catalogue', () => {
     expect(error.hint).toBeTruthy();
   });
 
+  it('reads max_seats_per_order (1-100, default 10) per event', async () => {
+    expect(catalog.events.find((event) => event.id === MUSICAL)?.max_seats_per_order).toBe(10);
+    const file = path.join(dir, 'bad-limit.json');
+    await writeFile(file, JSON.stringify({events: [{...catalog.events[0], max_seats_per_order: 0}]}));
+    expect((await failure(loadCatalog(file))).message).toContain('max_seats_per_order must be a whole number from 1 to 100 (got 0)');
+  });
+
   it('reports a misspelt field, a missing field, a bad time, text that is not JSON and a missing file', async () => {
     const cases: [string, string, RegExp][] = [
       ['typo.json', JSON.stringify({events: [{...catalog.events[0], sections: [{id: 'A', name: 'A', rows: 1, seat_per_row: 2, price: {amount: 1, currency: 'KRW'}}]}]}), /sections\[0\] has an unknown field "seat_per_row"/],
@@ -275,8 +282,28 @@ describe('CreateReservation', () => {
     expect(check.status).toBe('RESERVATION_STATUS_HOLD');
   });
 
+  it("refuses more seats than the event's max_seats_per_order (default 10) with TOO_MANY_SEATS, and holds nothing", async () => {
+    const {rsv, inv} = setup();
+    const seats = (count: number) => Array.from({length: count}, (_, index) => `R-A${index + 1}`);
+    const eleven = await failure(rsv('CreateReservation', createReq({event_id: CONCERT, seat_ids: seats(11)})));
+    expect(eleven).toMatchObject({code: 'TOO_MANY_SEATS', field: 'seat_ids'});
+    expect(eleven.message).toContain('at most 10 seats');
+    expect(await failure(rsv('CreateReservation', createReq({event_id: CONCERT, quantity: 11})))).toMatchObject({code: 'TOO_MANY_SEATS', field: 'quantity'});
+    expect(await failure(inv('ReserveSeat', reserveReq({reservation_id: 'r-11', event_id: CONCERT, seat_ids: seats(11)})))).toMatchObject({code: 'TOO_MANY_SEATS'});
+    expect(await sectionCounts(inv, CONCERT, 'R')).toMatchObject({reserved_seats: 0});
+
+    const ten = await rsv('CreateReservation', createReq({event_id: CONCERT, seat_ids: seats(10)}));
+    expect(ten.reserved_seats).toHaveLength(10);
+
+    // Another event's own rule: 2 seats per order.
+    const strict = setup({catalog: {events: [{...catalog.events[0], max_seats_per_order: 2}]}});
+    expect(await failure(strict.rsv('CreateReservation', createReq({event_id: CONCERT, quantity: 3})))).toMatchObject({code: 'TOO_MANY_SEATS'});
+    expect((await strict.rsv('CreateReservation', createReq({event_id: CONCERT, quantity: 2}))).reserved_seats).toHaveLength(2);
+  });
+
   it('answers INSUFFICIENT_INVENTORY when fewer seats are left than asked for', async () => {
-    const {rsv} = setup();
+    // The musical sells its 97 seats in orders of up to 100 here, so that 90 go at once.
+    const {rsv} = setup({catalog: {events: catalog.events.map((event) => (event.id === MUSICAL ? {...event, max_seats_per_order: 100} : event))}});
     const total = (await rsv('CreateReservation', createReq({event_id: MUSICAL, quantity: 90}))).reserved_seats.length;
     expect(total).toBe(90);
     const error = await failure(rsv('CreateReservation', createReq({event_id: MUSICAL, quantity: 8})));

@@ -1,7 +1,7 @@
 import {BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen, type CircuitBreakerPolicy} from 'cockatiel';
 import {TacosError} from '../errors.js';
 import type {Logger} from '../logging.js';
-import {isBackendFailure} from './errors.js';
+import {callerGoneBeforeSending, isBackendFailure, notSent} from './errors.js';
 import type {Protocol, Transport} from './transports.js';
 
 export interface BackendClientSettings {
@@ -68,20 +68,24 @@ export class BackendClient {
   async call<T = Record<string, any>>(service: string, method: string, request: object, context: CallContext): Promise<T> {
     const road = this.roads[context.protocol ?? this.pickProtocol()];
     if (!road) {
-      throw new TacosError(`The ${this.settings.name} backend is not called over gRPC here: GRPC_ENABLED is false.`, {
+      throw notSent(new TacosError(`The ${this.settings.name} backend is not called over gRPC here: GRPC_ENABLED is false.`, {
         code: 'INVALID_ARGUMENT',
         hint: 'Ask for x-tacos-backend-protocol: http, or turn gRPC on (tacos env switch grpc).',
-      });
+      }));
     }
     const {transport, breaker} = road;
+    // A caller already gone (cancelled, past its deadline) is not served: nothing is sent.
+    if (context.signal?.aborted) throw callerGoneBeforeSending(this.settings.name);
     try {
       return (await breaker.execute(() => transport.call(service, method, request, this.settings.timeoutMs, context))) as T;
     } catch (error) {
       if (error instanceof BrokenCircuitError) {
-        throw new TacosError(`The ${this.settings.name} backend keeps failing; calls are refused for now (circuit open).`, {
-          code: 'UNAVAILABLE',
-          hint: `It is probed again after ${Math.round(this.settings.breakerCooldownMs / 1000)} s.`,
-        });
+        throw notSent(
+          new TacosError(`The ${this.settings.name} backend keeps failing; calls are refused for now (circuit open).`, {
+            code: 'UNAVAILABLE',
+            hint: `It is probed again after ${Math.round(this.settings.breakerCooldownMs / 1000)} s.`,
+          }),
+        );
       }
       throw error;
     }

@@ -16,6 +16,7 @@ const PASSED_ON = new Set([
   'RESERVATION_EXPIRED',
   'PAYMENT_NOT_APPROVED',
   'IDEMPOTENCY_CONFLICT',
+  'TOO_MANY_SEATS',
 ]);
 
 /** gRPC status codes with no detail we understand, as our codes. */
@@ -26,14 +27,43 @@ const BY_GRPC_STATUS: Partial<Record<GrpcStatus, string>> = {
   [GrpcStatus.PERMISSION_DENIED]: 'FORBIDDEN',
   [GrpcStatus.FAILED_PRECONDITION]: 'FAILED_PRECONDITION',
   [GrpcStatus.ABORTED]: 'INVENTORY_CONFLICT',
+  [GrpcStatus.OUT_OF_RANGE]: 'INVALID_ARGUMENT',
   [GrpcStatus.DEADLINE_EXCEEDED]: 'UPSTREAM_TIMEOUT',
+  // The request itself was refused (too large, over a quota, the gateway's credentials): not a sign
+  // that the backend is failing.
+  [GrpcStatus.RESOURCE_EXHAUSTED]: 'UPSTREAM_REFUSED',
+  [GrpcStatus.UNAUTHENTICATED]: 'UPSTREAM_REFUSED',
 };
 
 const BY_HTTP_STATUS: Record<number, string> = {400: 'INVALID_ARGUMENT', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 409: 'FAILED_PRECONDITION', 410: 'RESERVATION_EXPIRED', 412: 'PAYMENT_NOT_APPROVED', 504: 'UPSTREAM_TIMEOUT'};
 
-/** A backend failure the circuit breaker counts: the backend is slow or broken, not the request. */
+/** HTTP statuses that refuse a request for its size, whoever answers them (a proxy too). */
+const TOO_LARGE_HTTP_STATUS = new Set([413, 414, 431]);
+
+/**
+ * A backend failure the circuit breaker counts: the backend is unavailable, slow or broken. A
+ * request refused for itself (its size, its shape, a business rule) never counts, so one user's
+ * requests cannot open the circuit for everyone.
+ */
 export function isBackendFailure(error: unknown): boolean {
   return error instanceof TacosError && (error.code === 'UPSTREAM_TIMEOUT' || error.code === 'UPSTREAM_ERROR');
+}
+
+/** Errors raised before the request left the gateway. */
+const unsent = new WeakSet<TacosError>();
+
+/** Marks `error` as raised before the request was sent: the backend never saw it. */
+export function notSent(error: TacosError): TacosError {
+  unsent.add(error);
+  return error;
+}
+
+/**
+ * The backend surely did nothing for this call: it answered with a refusal, or it was never asked.
+ * After a timeout or a broken connection nobody knows, and the answer is false.
+ */
+export function backendDidNothing(error: unknown): boolean {
+  return error instanceof TacosError && (unsent.has(error) || PASSED_ON.has(error.code) || error.code === 'UPSTREAM_REFUSED');
 }
 
 /** A backend's gRPC error as ours, reading our ErrorInfo reason from grpc-status-details-bin. */
@@ -45,18 +75,28 @@ export function fromGrpcError(backend: string, error: ServiceError, registry: Fi
 
 /**
  * A backend's HTTP error answer as ours. Only our error envelope is read as the backend's answer;
- * any other body (a proxy's page, a wrong base URL) is the road failing, whatever its status.
+ * any other body (a proxy's page, a wrong base URL) is the road failing, whatever its status, unless
+ * the status refuses the request for its size. An envelope with a 4xx we do not pass on is the
+ * backend refusing this request, not failing.
  */
 export function fromHttpError(backend: string, status: number, body: unknown): TacosError {
   const envelope = (body as {error?: {code?: string; message?: string; field?: string}} | undefined)?.error;
-  if (!envelope?.code) return backendError(backend, undefined, `HTTP ${status} without an error envelope`, undefined);
-  const code = PASSED_ON.has(envelope.code) ? envelope.code : BY_HTTP_STATUS[status];
+  if (!envelope?.code) {
+    const code = TOO_LARGE_HTTP_STATUS.has(status) ? 'UPSTREAM_REFUSED' : undefined;
+    return backendError(backend, code, `HTTP ${status} without an error envelope`, undefined);
+  }
+  const code = PASSED_ON.has(envelope.code) ? envelope.code : (BY_HTTP_STATUS[status] ?? (status < 500 ? 'UPSTREAM_REFUSED' : undefined));
   return backendError(backend, code, envelope.message ?? `HTTP ${status}`, undefined, envelope.field);
 }
 
 /** The caller gave up (deadline, cancel, disconnect): not the backend's failure. */
 export function callerGone(backend: string): TacosError {
   return new TacosError(`The caller gave up before the ${backend} backend answered.`, {code: 'CANCELLED'});
+}
+
+/** The caller gave up (or its deadline passed) before the call was sent: it is not sent. */
+export function callerGoneBeforeSending(backend: string): TacosError {
+  return notSent(new TacosError(`The caller gave up before the call to the ${backend} backend was sent.`, {code: 'CANCELLED'}));
 }
 
 /** A 2xx answer that is not the method's response message. */
@@ -72,6 +112,10 @@ export function transportError(backend: string, error: unknown, timedOut: boolea
 function backendError(backend: string, code: string | undefined, message: string, cause: unknown, field?: string): TacosError {
   if (code === 'UPSTREAM_TIMEOUT') {
     return new TacosError(`The ${backend} backend did not answer in time.`, {code, cause, hint: 'See BACKEND_*_TIMEOUT.'});
+  }
+  if (code === 'UPSTREAM_REFUSED') {
+    // The backend's words stay in the cause (for the log): they may name its internals.
+    return new TacosError(`The ${backend} backend refused the request.`, {code, cause: cause ?? message});
   }
   if (code) return new TacosError(message, {code, cause, field});
   return new TacosError(`The ${backend} backend failed: ${message}`, {code: 'UPSTREAM_ERROR', cause});

@@ -45,7 +45,6 @@ export class GrpcTransport implements Transport {
     const client = this.client(service) as unknown as Record<string, (request: object, options: CallOptions) => Promise<object>>;
     const metadata = new Metadata();
     metadata.set('x-request-id', context.requestId);
-    if (context.signal?.aborted) throw callerGone(this.backend);
     try {
       return await client[method](request, {timeoutMs, metadata, signal: context.signal});
     } catch (error) {

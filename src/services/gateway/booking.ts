@@ -1,8 +1,10 @@
 import type {BackendClient, CallContext} from '../backends/backend-client.js';
+import {backendDidNothing} from '../backends/errors.js';
 import type {Protocol} from '../backends/transports.js';
 import {invalidArgument} from '../api-errors.js';
 import {TacosError} from '../errors.js';
 import {required} from '../grpc/handlers.js';
+import type {Logger} from '../logging.js';
 import {SETTLE_AT_ONCE_TAG} from '../mocks/payment/settle-at-once.js';
 import type {QueueService} from './queue/queue-service.js';
 
@@ -30,19 +32,120 @@ export interface Caller extends CallContext {
 
 type Message = Record<string, any>;
 
+/** What one user may send through the booking calls: refused at the door, before any backend call. */
+export interface BookingLimits {
+  /** Seats one reservation may name or ask for; an event's own rule (the backend's) may be lower. */
+  maxSeatsPerOrder: number;
+  /** Characters of any one text a client sends on (ids, reason, webhook_url, payment details...). */
+  maxTextLength: number;
+  /** Booking calls of one user in flight at once; the next is refused until one ends. */
+  maxInFlightPerUser: number;
+}
+
+export interface BookingOptions {
+  limits: BookingLimits;
+  /** SERVER_ENVIRONMENT is production: the payment mock's test switches from clients are dropped. */
+  production: boolean;
+  logger: Logger;
+  /** Told of each call refused at the door, by its code. */
+  onRefused?: (code: string) => void;
+}
+
 /**
  * Reservations and payments through the gateway, shared by its REST and gRPC doors. Requests and
  * responses are gateway.v1 messages as handlers see them; the backends are reached through their
- * clients (gRPC or HTTP, with deadlines and a circuit breaker).
+ * clients (gRPC or HTTP, with deadlines and a circuit breaker). Every call is checked at the door
+ * first (sizes, the caller's calls in flight), so that one user's request cannot cost the others.
  */
 export class BookingService {
+  /** Calls in flight per user; a user without any has no entry, so the map is as big as the calls in flight. */
+  private readonly inFlight = new Map<string, number>();
+
   constructor(
     private readonly reservation: BackendClient,
     private readonly payment: BackendClient,
     private readonly queue: QueueService,
+    private readonly options: BookingOptions,
   ) {}
 
-  async eventAvailability(request: Message, caller: Caller): Promise<Message> {
+  eventAvailability(request: Message, caller: Caller): Promise<Message> {
+    return this.reading(request, () => this.availability(request, caller));
+  }
+
+  createReservation(request: Message, caller: Caller): Promise<Message> {
+    return this.changing(request, caller, () => this.reserve(request, caller));
+  }
+
+  getReservation(request: Message, caller: Caller): Promise<Message> {
+    return this.reading(request, () => this.findReservation(request, caller));
+  }
+
+  confirmReservation(request: Message, caller: Caller): Promise<Message> {
+    return this.changing(request, caller, () => this.confirm(request, caller));
+  }
+
+  cancelReservation(request: Message, caller: Caller): Promise<Message> {
+    return this.changing(request, caller, () => this.cancel(request, caller));
+  }
+
+  createPaymentIntent(request: Message, caller: Caller, options: IntentOptions = {}): Promise<Message> {
+    return this.changing(request, caller, () => this.createIntent(request, caller, options));
+  }
+
+  getPaymentStatus(request: Message, caller: Caller): Promise<Message> {
+    return this.reading(request, () => this.paymentStatus(request, caller));
+  }
+
+  processPayment(request: Message, caller: Caller): Promise<Message> {
+    return this.changing(request, caller, () => this.process(request, caller));
+  }
+
+  /** Runs a read if the request is within the limits: seats first (before anything walks the list), then every text. */
+  private reading(request: Message, work: () => Promise<Message>): Promise<Message> {
+    const {limits} = this.options;
+    try {
+      checkSeats(request, limits.maxSeatsPerOrder);
+      checkTexts(request, limits.maxTextLength, '');
+    } catch (error) {
+      this.refused(error as TacosError);
+      throw error;
+    }
+    return work();
+  }
+
+  /**
+   * Runs a call that holds or changes something (seats, payments) if the request is within the limits
+   * and the caller has a slot free, held until the call ends. Reads take no slot: many at once from one
+   * user (a load test) are the rate limit's business, and they hold nothing.
+   */
+  private async changing(request: Message, caller: Caller, work: () => Promise<Message>): Promise<Message> {
+    const max = this.options.limits.maxInFlightPerUser;
+    return this.reading(request, async () => {
+      const running = this.inFlight.get(caller.userId) ?? 0;
+      if (running >= max) {
+        const error = new TacosError(`You have ${running} booking calls in flight; at most ${max} at once.`, {
+          code: 'TOO_MANY_IN_FLIGHT',
+          hint: 'Wait for an answer before the next call (BOOKING_MAX_IN_FLIGHT_PER_USER).',
+        });
+        this.refused(error);
+        throw error;
+      }
+      this.inFlight.set(caller.userId, running + 1);
+      try {
+        return await work();
+      } finally {
+        const left = (this.inFlight.get(caller.userId) ?? 1) - 1;
+        if (left > 0) this.inFlight.set(caller.userId, left);
+        else this.inFlight.delete(caller.userId);
+      }
+    });
+  }
+
+  private refused(error: TacosError): void {
+    this.options.onRefused?.(error.code);
+  }
+
+  private async availability(request: Message, caller: Caller): Promise<Message> {
     const inventory = await this.reservation.call(
       INVENTORY,
       'GetInventoryStatus',
@@ -51,11 +154,12 @@ export class BookingService {
   }
 
   /**
-   * Needs a reservation token from the queue, and uses it up (given back if the backend failed). The
-   * token is bound to the event it was issued for: the reservation is made for that event whatever
-   * event_id says (the web client always sends its default event), and the answer's event_id names it.
+   * Needs a reservation token from the queue, and uses it up (given back only when the backend surely
+   * made nothing). The token is bound to the event it was issued for: the reservation is made for that
+   * event whatever event_id says (the web client always sends its default event), and the answer's
+   * event_id names it.
    */
-  async createReservation(request: Message, caller: Caller): Promise<Message> {
+  private async reserve(request: Message, caller: Caller): Promise<Message> {
     required(request.event_id, 'event_id');
     const token = await this.queue.consumeReservationToken(required(request.reservation_token, 'reservation_token'));
     if (!token) {
@@ -74,21 +178,26 @@ export class BookingService {
           quantity: request.quantity,
           user_id: caller.userId,
           reservation_token: request.reservation_token,
-          // A retry after a timeout (the token given back) gets the first answer, not a second hold.
+          // A repeat of a request the backend answered gets the first answer, not a second hold.
           idempotency_key: userKey(caller, request.idempotency_key || `rt:${request.reservation_token}`),
           metadata: {source: 'gateway', session_id: request.metadata?.session_id ?? '', user_agent: request.metadata?.user_agent ?? '', ip_address: request.metadata?.ip_address ?? ''},
         }, caller);
       // event_id is not in the gRPC answer (ignored there); REST answers it, as the Go gateway does.
       return {...created, error: null, event_id: token.eventId};
     } catch (error) {
-      // No hold was made for this token (a taken seat, a backend away, the caller gone): it stays
-      // usable. Only a key reused for another request keeps it spent.
-      if (!(error instanceof TacosError && error.code === 'IDEMPOTENCY_CONFLICT')) await token.restore();
-      throw error;
+      // The backend refused (a taken seat, too many seats) or was never asked (circuit open, caller
+      // gone first): no hold was made, the token stays usable. A key reused for another request keeps
+      // it spent. After a timeout or a broken call a hold may exist: the token stays spent, or one
+      // token could hold seats again and again.
+      if (backendDidNothing(error) && !(error instanceof TacosError && error.code === 'IDEMPOTENCY_CONFLICT')) {
+        await token.restore();
+        throw error;
+      }
+      throw outcomeUnknown(error);
     }
   }
 
-  async getReservation(request: Message, caller: Caller): Promise<Message> {
+  private async findReservation(request: Message, caller: Caller): Promise<Message> {
     const found = await this.reservation.call(
       RESERVATION,
       'GetReservation',
@@ -97,7 +206,7 @@ export class BookingService {
   }
 
   /** Confirms only against a payment that completed for this reservation: otherwise 412. */
-  async confirmReservation(request: Message, caller: Caller): Promise<Message> {
+  private async confirm(request: Message, caller: Caller): Promise<Message> {
     const reservationId = required(request.reservation_id, 'reservation_id');
     const paymentIntentId = required(request.payment_intent_id, 'payment_intent_id');
     const {payment} = await this.payment.call(PAYMENT, 'GetPaymentStatus', {payment_intent_id: paymentIntentId, user_id: caller.userId}, caller);
@@ -112,7 +221,7 @@ export class BookingService {
     return {...confirmed, error: null};
   }
 
-  async cancelReservation(request: Message, caller: Caller): Promise<Message> {
+  private async cancel(request: Message, caller: Caller): Promise<Message> {
     const cancelled = await this.reservation.call(
       RESERVATION,
       'CancelReservation',
@@ -123,9 +232,10 @@ export class BookingService {
   /**
    * The charge is always the reservation's total. An amount that differs is refused, unless the
    * caller allows it (REST, whose web client always sends a fixed amount): then it only has to be
-   * above 0. The answer carries the amount charged (ignored by gRPC, read by REST).
+   * above 0. The answer carries the amount charged (ignored by gRPC, read by REST). In production
+   * the client's scenario and webhook_url (the payment mock's test switches) are not sent on.
    */
-  async createPaymentIntent(request: Message, caller: Caller, options: {anyPositiveAmount?: boolean; settleAtOnce?: boolean} = {}): Promise<Message> {
+  private async createIntent(request: Message, caller: Caller, options: IntentOptions): Promise<Message> {
     const reservationId = required(request.reservation_id, 'reservation_id');
     const {reservation} = await this.reservation.call(RESERVATION, 'GetReservation', {reservation_id: reservationId, user_id: caller.userId}, caller);
     if (reservation?.status !== 'RESERVATION_STATUS_HOLD') {
@@ -138,6 +248,7 @@ export class BookingService {
     if (!options.anyPositiveAmount && asked && (asked.amount !== '0' || asked.currency) && (asked.amount !== total.amount || asked.currency !== total.currency)) {
       throw invalidArgument('amount', `amount must equal the reservation's total, ${total.amount} ${total.currency} (got ${asked.amount} ${asked.currency}).`);
     }
+    const testSwitches = this.testSwitches(request, caller);
     const created = await this.payment.call(
       PAYMENT,
       'CreatePaymentIntent',
@@ -146,8 +257,7 @@ export class BookingService {
         amount: total,
         user_id: caller.userId,
         method: request.method,
-        scenario: request.scenario,
-        webhook_url: request.webhook_url,
+        ...testSwitches,
         idempotency_key: userKey(caller, request.idempotency_key),
         // The web client never calls process: the payment service settles the intent by its scenario.
         metadata: options.settleAtOnce ? {source: 'web', tags: {[SETTLE_AT_ONCE_TAG]: 'true'}} : undefined,
@@ -155,7 +265,18 @@ export class BookingService {
     return {...created, error: null, amount: total, reservation_id: reservationId};
   }
 
-  async getPaymentStatus(request: Message, caller: Caller): Promise<Message> {
+  /** scenario and webhook_url as the client sent them; none in production, where a debug line says so. */
+  private testSwitches(request: Message, caller: Caller): {scenario?: unknown; webhook_url?: unknown} {
+    if (!this.options.production) return {scenario: request.scenario, webhook_url: request.webhook_url};
+    const dropped = [
+      ...(request.scenario && request.scenario !== 'PAYMENT_SCENARIO_UNSPECIFIED' ? ['scenario'] : []),
+      ...(request.webhook_url ? ['webhook_url'] : []),
+    ];
+    if (dropped.length > 0) this.options.logger.debug({req_id: caller.requestId, dropped}, 'production: client test switches not sent to the payment service');
+    return {};
+  }
+
+  private async paymentStatus(request: Message, caller: Caller): Promise<Message> {
     const found = await this.payment.call(
       PAYMENT,
       'GetPaymentStatus',
@@ -164,15 +285,57 @@ export class BookingService {
   }
 
   /** payment.v1.ProcessPayment, for the REST route the Go gateway had (no GatewayService method). */
-  async processPayment(request: Message, caller: Caller): Promise<Message> {
+  private async process(request: Message, caller: Caller): Promise<Message> {
     // ProcessPaymentRequest names no user: check the intent is the caller's (another user's is not found).
-    await this.getPaymentStatus(request, caller);
+    await this.paymentStatus(request, caller);
     const processed = await this.payment.call(
       PAYMENT,
       'ProcessPayment',
       {payment_intent_id: required(request.payment_intent_id, 'payment_intent_id'), payment_details: request.payment_details, idempotency_key: userKey(caller, request.idempotency_key)}, caller);
     return {...processed, error: null};
   }
+}
+
+interface IntentOptions {
+  anyPositiveAmount?: boolean;
+  settleAtOnce?: boolean;
+}
+
+/** seat_ids and quantity within the seats one order may take (before anything walks the list). */
+function checkSeats(request: Message, max: number): void {
+  const seatIds: unknown = request.seat_ids;
+  const named = Array.isArray(seatIds) ? seatIds.length : 0;
+  const quantity = Number(request.quantity ?? 0);
+  if (named <= max && quantity <= max) return;
+  const [field, count] = named > max ? ['seat_ids', named] : ['quantity', quantity];
+  throw new TacosError(`An order takes at most ${max} seats (${field} asks for ${count}).`, {
+    code: 'TOO_MANY_SEATS',
+    field,
+    hint: 'Split the order; the gateway\'s cap is BOOKING_MAX_SEATS_PER_ORDER, and an event may allow fewer.',
+  });
+}
+
+/** Every text of the request (nested ones too) at most `max` characters: none is sent on longer. */
+function checkTexts(value: unknown, max: number, field: string): void {
+  if (typeof value === 'string') {
+    if (value.length > max) {
+      throw new TacosError(`${field} is ${value.length} characters long; at most ${max} are accepted.`, {code: 'FIELD_TOO_LONG', field});
+    }
+  } else if (Array.isArray(value)) {
+    value.forEach((item, index) => checkTexts(item, max, `${field}[${index}]`));
+  } else if (value !== null && typeof value === 'object' && !Buffer.isBuffer(value)) {
+    for (const [key, item] of Object.entries(value)) checkTexts(item, max, field ? `${field}.${key}` : key);
+  }
+}
+
+/** A failed CreateReservation whose hold may exist after all: said so, and that the token is used up. */
+function outcomeUnknown(error: unknown): unknown {
+  if (!(error instanceof TacosError)) return error;
+  return new TacosError(`${error.message} The reservation may have been made; the reservation token is used up.`, {
+    code: error.code,
+    cause: error,
+    hint: 'A hold that was made expires by itself if not paid. Enter through the queue again for a new reservation token.',
+  });
 }
 
 /** Idempotency keys are the caller's own: another user's same key is another request. */

@@ -2,6 +2,7 @@ import {EnvReader, type Environment} from '../config.js';
 import {LOG_LEVELS, type LogLevel} from '../logging.js';
 import {isProxyEntry, type RateLimitSettings} from '../http/rate-limit.js';
 import type {RedisSettings} from '../redis/client.js';
+import type {BookingLimits} from './booking.js';
 import type {QueueSettings} from './queue/queue-service.js';
 
 export interface AuthSettings {
@@ -33,6 +34,8 @@ export interface GatewayConfig {
   grpcTrafficPercent: number;
   backends: {reservation: BackendSettings; payment: BackendSettings};
   breaker: {failures: number; cooldownMs: number};
+  /** Limits of one user's booking calls, checked before any backend call. */
+  booking: BookingLimits;
   redis: RedisSettings;
   auth: AuthSettings;
   queue: QueueSettings;
@@ -82,6 +85,11 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
     breaker: {
       failures: read.int('BACKEND_BREAKER_FAILURES', 5, 1),
       cooldownMs: read.durationMs('BACKEND_BREAKER_COOLDOWN', 5000),
+    },
+    booking: {
+      maxSeatsPerOrder: read.int('BOOKING_MAX_SEATS_PER_ORDER', 10, 1, 1000),
+      maxTextLength: read.int('BOOKING_MAX_FIELD_LENGTH', 512, 16, 65_536),
+      maxInFlightPerUser: read.int('BOOKING_MAX_IN_FLIGHT_PER_USER', 4, 1, 1000),
     },
     redis: {
       address: read.string('REDIS_ADDRESS', 'localhost:6379'),

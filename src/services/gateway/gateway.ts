@@ -75,7 +75,12 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   await waitUntilReady(redis, config.redis.commandTimeoutMs * 2);
   const authenticator = new Authenticator(config.auth);
   const backends = createBackendClients(config, contracts, logger);
-  const booking = new BookingService(backends.reservation, backends.payment, queue);
+  const booking = new BookingService(backends.reservation, backends.payment, queue, {
+    limits: config.booking,
+    production: config.auth.production,
+    logger,
+    onRefused: (code) => metrics.bookingRefusals.inc({code}),
+  });
   const http = buildHttpApi({
     queue,
     metrics,

@@ -5,8 +5,10 @@ import {PACKAGE_ROOT} from '../../paths.js';
 
 /*
  * Catalogue format (JSON): {"events": [Event, ...]}
- *   Event:   {id, name, description?, venue, start_time, end_time, sale_start_time, sale_end_time, sections}
+ *   Event:   {id, name, description?, venue, start_time, end_time, sale_start_time, sale_end_time, sections,
+ *            max_seats_per_order?}
  *            times are RFC 3339 ("2026-12-24T19:00:00+09:00"); end after start, sale end after sale start.
+ *            max_seats_per_order (1-100, default 10): the most seats one reservation or hold may take.
  *   Venue:   {id, name, address: {street, city, state?, postal_code?, country}, total_capacity}
  *            total_capacity must be at least the event's seat count.
  *   Section: {id, name, rows (1-26), seats_per_row (1-100), price: {amount, currency}}
@@ -57,6 +59,8 @@ export interface CatalogEvent {
   sale_start_time: string;
   sale_end_time: string;
   sections: CatalogSection[];
+  /** The most seats one reservation (or inventory hold) of this event may take. */
+  max_seats_per_order: number;
 }
 
 export interface Catalog {
@@ -74,6 +78,9 @@ export interface SeatInfo {
 
 export const DEFAULT_CATALOG_FILE = path.join(PACKAGE_ROOT, 'mocks', 'catalog.json');
 
+/** Seats one order may take when the event does not say (the gateway's BOOKING_MAX_SEATS_PER_ORDER default too). */
+export const DEFAULT_MAX_SEATS_PER_ORDER = 10;
+const MAX_SEATS_PER_ORDER = 100;
 const ROW_LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 const MAX_SEATS_PER_ROW = 100;
 const MAX_ROWS = 100;
@@ -157,7 +164,7 @@ function parseEvent(raw: unknown, at: string, fail: Fail): CatalogEvent {
     raw,
     at,
     ['id', 'name', 'venue', 'start_time', 'end_time', 'sale_start_time', 'sale_end_time', 'sections'],
-    ['description'],
+    ['description', 'max_seats_per_order'],
     fail,
   );
   const id = text(event, 'id', at, fail, EVENT_ID, 'letters, digits and _ . : - (at most 128)');
@@ -194,6 +201,8 @@ function parseEvent(raw: unknown, at: string, fail: Fail): CatalogEvent {
     venue,
     ...times,
     sections,
+    max_seats_per_order:
+      event.max_seats_per_order === undefined ? DEFAULT_MAX_SEATS_PER_ORDER : integer(event, 'max_seats_per_order', at, fail, 1, MAX_SEATS_PER_ORDER),
   };
 }
 

@@ -53,8 +53,9 @@ export function inventoryService(state: ReservationState): Record<string, RpcHan
       const reservationId = text(request.reservation_id);
       if (!reservationId) throw invalidArgument('reservation_id', 'reservation_id is required: the hold is found by it later.');
       const eventId = text(request.event_id);
-      const seatIds = texts(request.seat_ids);
       const quantity = int(request.quantity, 'quantity');
+      state.checkOrderSize(eventId, Array.isArray(request.seat_ids) ? request.seat_ids.length : 0, quantity);
+      const seatIds = texts(request.seat_ids);
       const userId = text(request.user_id);
       const askedExpiry = timestampMs(request.hold_expires_at, 'hold_expires_at');
       const asked = {reservation_id: reservationId, event_id: eventId, seat_ids: [...seatIds].sort(), quantity, user_id: userId, hold_expires_at: askedExpiry ?? 0};

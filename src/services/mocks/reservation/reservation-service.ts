@@ -13,8 +13,9 @@ export function reservationService(state: ReservationState, publicUrl: () => str
   return {
     async CreateReservation(request) {
       const eventId = text(request.event_id);
-      const seatIds = texts(request.seat_ids);
       const quantity = int(request.quantity, 'quantity');
+      state.checkOrderSize(eventId, Array.isArray(request.seat_ids) ? request.seat_ids.length : 0, quantity);
+      const seatIds = texts(request.seat_ids);
       const userId = text(request.user_id);
       // reservation_token is the gateway's business (it checks and consumes it), and metadata varies
       // between retries (IP, user agent): neither makes two requests different.

@@ -118,9 +118,25 @@ export class ReservationState {
     return section;
   }
 
+  /**
+   * Refuses an order for more seats than its event allows (the catalogue's max_seats_per_order),
+   * before anything looks at the seats. An unknown event is refused later, by event().
+   */
+  checkOrderSize(eventId: string, seatCount: number, quantity: number): void {
+    const max = this.events.get(eventId)?.event.max_seats_per_order;
+    if (max === undefined || (seatCount <= max && quantity <= max)) return;
+    const [field, count] = seatCount > max ? ['seat_ids', seatCount] : ['quantity', quantity];
+    throw new TacosError(`Event "${eventId}" sells at most ${max} seats per order (${field} asks for ${count}).`, {code: 'TOO_MANY_SEATS', field});
+  }
+
   /** Named seats that must exist (INVALID_ARGUMENT naming seat_ids otherwise), in the order given. */
   namedSeats(record: EventRecord, seatIds: string[], sectionId = ''): SeatRecord[] {
-    const duplicate = seatIds.find((id, index) => seatIds.indexOf(id) !== index);
+    const seen = new Set<string>();
+    const duplicate = seatIds.find((id) => {
+      if (seen.has(id)) return true;
+      seen.add(id);
+      return false;
+    });
     if (duplicate) throw invalidArgument('seat_ids', `seat_ids names the seat "${duplicate}" twice.`);
     const unknown = seatIds.filter((id) => {
       const seat = record.byId.get(id);
