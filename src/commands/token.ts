@@ -8,7 +8,7 @@ import {createDevToken} from '../services/gateway/token.js';
 export default class Token extends TacosCommand {
   static override summary = 'Print a signed development token for local calls.';
   static override description =
-    'An HS256 JWT signed with the JWT_SECRET of the environment (a known development secret unless the env file sets one), accepted by the gateway as `authorization: Bearer <token>`. Refused when SERVER_ENVIRONMENT=production.';
+    'An HS256 JWT signed with the JWT_SECRET of the environment (a known development secret unless the env file sets one), accepted by the gateway as `authorization: Bearer <token>`. Refused when SERVER_ENVIRONMENT=production, and for a --ttl longer than the gateway accepts (JWT_MAX_LIFETIME, 24h by default).';
   static override examples = [
     '<%= config.bin %> token',
     '<%= config.bin %> token --user alice --ttl 15m',
@@ -17,7 +17,7 @@ export default class Token extends TacosCommand {
   static override flags = {
     env: envFlag,
     user: Flags.string({char: 'u', description: 'User id (the token subject).', default: 'dev-user'}),
-    ttl: Flags.string({description: 'Lifetime, such as 30m or 12h.', default: '1h'}),
+    ttl: Flags.string({description: 'Lifetime, such as 30m or 12h; at most JWT_MAX_LIFETIME (24h by default).', default: '1h'}),
   };
 
   async run(): Promise<void> {

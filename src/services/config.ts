@@ -108,11 +108,11 @@ export class EnvReader {
   }
 
   /** A duration in milliseconds: `600ms`, `2s`, `5m`, `1h`, or a bare number of milliseconds. */
-  durationMs(name: string, fallback: number): number {
+  durationMs(name: string, fallback: number, minMs = 0): number {
     const value = this.raw(name);
     if (value === undefined) return fallback;
     const parsed = parseDurationMs(value);
-    if (parsed === undefined) throw invalid(name, value, 'a duration such as 600ms, 2s or 5m');
+    if (parsed === undefined || parsed < minMs) throw invalid(name, value, `a duration such as 600ms, 2s or 5m${minMs > 0 ? `, at least ${minMs}ms` : ''}`);
     return parsed;
   }
 
@@ -146,6 +146,13 @@ export function parseDurationMs(text: string): number | undefined {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
   if (!match) return undefined;
   return Math.round(Number(match[1]) * DURATION_UNITS_MS[match[2] ?? 'ms']);
+}
+
+/** `24h`, `90m`, `45s`: the largest unit that divides the duration, as parseDurationMs reads it. */
+export function formatSeconds(seconds: number): string {
+  if (seconds >= 3600 && seconds % 3600 === 0) return `${seconds / 3600}h`;
+  if (seconds >= 60 && seconds % 60 === 0) return `${seconds / 60}m`;
+  return `${seconds}s`;
 }
 
 function invalid(name: string, value: string, expected: string): TacosError {

@@ -120,6 +120,25 @@ describe('tacos serve gateway', () => {
     expect(result.stderr).toContain('GRPC_PORT=ninety is not valid');
   });
 
+  it.each(['0.0.0.0', '::', 'gateway.example'])('refuses SERVER_HOST=%s while SERVER_ENVIRONMENT is unset, naming it, and exits 1 without listening', async (host) => {
+    const result = await runCli(['serve', 'gateway'], {cwd: project, env: {REDIS_ADDRESS: redis.address, SERVER_HOST: host, SERVER_ENVIRONMENT: '', SERVER_PORT: '0', GRPC_PORT: '0'}, timeoutMs: 10_000});
+    expect(result.code, result.stdout + result.stderr).toBe(1);
+    expect(result.stderr).toContain(`SERVER_ENVIRONMENT is not set and SERVER_HOST=${host} is not a loopback address`);
+    expect(result.stderr).toMatch(/Hint: Set SERVER_ENVIRONMENT=production/);
+    expect(result.stdout).not.toMatch(/gateway listening/);
+  });
+
+  it('refuses production without JWT_SECRET or JWT_JWKS_ENDPOINT, naming them, and exits 1', async () => {
+    const result = await runCli(['serve', 'gateway'], {
+      cwd: project,
+      env: {REDIS_ADDRESS: redis.address, SERVER_ENVIRONMENT: 'production', JWT_SECRET: '', JWT_JWKS_ENDPOINT: '', SERVER_PORT: '0', GRPC_PORT: '0'},
+      timeoutMs: 10_000,
+    });
+    expect(result.code, result.stdout + result.stderr).toBe(1);
+    expect(result.stderr).toContain('SERVER_ENVIRONMENT=production needs JWT_SECRET or JWT_JWKS_ENDPOINT');
+    expect(result.stdout).not.toMatch(/gateway listening/);
+  });
+
   it('says which port is taken, and exits 1', async () => {
     const blocker: Server = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));

@@ -83,6 +83,20 @@ describe('tacos token', () => {
     expect(result.stderr).toMatch(/ttl/i);
   });
 
+  it('--ttl longer than the gateway accepts (24h, or JWT_MAX_LIFETIME) is a usage error giving the max, and prints no token', async () => {
+    const tooLong = await tacos(['token', '--ttl', '100000h']);
+    expect(tooLong.code, tooLong.stderr).toBe(2);
+    expect(tooLong.stdout).not.toMatch(/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/);
+    expect(tooLong.stderr).toMatch(/--ttl 100000h .*at most 24h/);
+    const overEnv = await tacos(['token', '--ttl', '2h'], {env: {JWT_MAX_LIFETIME: '1h'}});
+    expect(overEnv.code, overEnv.stderr).toBe(2);
+    expect(overEnv.stderr).toMatch(/at most 1h/);
+    const fullDay = await tacos(['token', '--ttl', '24h']);
+    expect(fullDay.code, fullDay.stderr).toBe(0);
+    const claims = claimsOf(fullDay.stdout.trim());
+    expect(claims.exp - claims.iat).toBe(86_400);
+  });
+
   it('refuses to make a token for production (exit 1), reading SERVER_ENVIRONMENT from --env prod', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'tacos-token-prod-'));
     try {

@@ -267,6 +267,20 @@ http.createServer((req, res) => res.end('ok')).listen(Number(process.env.SERVER_
   });
 });
 
+describe('settings the gateway refuses (closed by default)', {timeout: 60_000}, () => {
+  it('up names JWT_SECRET for production without a key, and nothing runs (foreground and --detach)', async () => {
+    project = await createProject({extra: {SERVER_ENVIRONMENT: 'production', JWT_SECRET: '', JWT_JWKS_ENDPOINT: ''}});
+    for (const args of [['up'], ['up', '--detach']]) {
+      const result = await project.run(args);
+      expect(result.code, `${args.join(' ')}: ${result.stdout}${result.stderr}`).toBe(1);
+      expect(result.stderr).toContain('SERVER_ENVIRONMENT=production needs JWT_SECRET or JWT_JWKS_ENDPOINT');
+      expect(processesIn(project.dir).map(describeProcess)).toEqual([]);
+      expect(await heldPorts(project.stackPorts().map((p) => p.port))).toEqual([]);
+      expect(project.state()).toBeUndefined();
+    }
+  });
+});
+
 describe('neither a Redis nor redis-server', {timeout: 60_000}, () => {
   it('up fails saying how to install redis-server or where to point REDIS_ADDRESS, and nothing runs', async () => {
     project = await createProject();

@@ -289,6 +289,60 @@ describe('the tokens sign-in issues', () => {
     expect(await grpcAvailability(gateway, expired)).toBe(grpc.status.UNAUTHENTICATED);
   });
 
+  it('are refused (401 / UNAUTHENTICATED) without an expiry (exp), on both doors, saying so', async () => {
+    const claims = decodeJwt(token);
+    const forever = await new SignJWT({user_id: claims.user_id, username: claims.username, role: 'user'})
+      .setProtectedHeader({alg: 'HS256', typ: 'JWT'})
+      .setSubject(claims.sub!)
+      .setIssuer('traffic-tacos-gateway')
+      .setAudience('traffic-tacos-api')
+      .setIssuedAt()
+      .sign(new TextEncoder().encode(SECRET));
+    const answer = await availability(gateway.http, forever);
+    expectRefused(answer, 401, 'UNAUTHENTICATED');
+    expect(answer.json.error.message).toMatch(/no expiry \(exp\)/);
+    expect(await grpcAvailability(gateway, forever)).toBe(grpc.status.UNAUTHENTICATED);
+  });
+
+  it('are refused (401 / UNAUTHENTICATED) when they live longer than the 24 h cap, however iat is set', async () => {
+    const claims = decodeJwt(token);
+    const now = Math.floor(Date.now() / 1000);
+    const signed = (iat: number, exp: number) =>
+      new SignJWT({user_id: claims.user_id, username: claims.username, role: 'user'})
+        .setProtectedHeader({alg: 'HS256', typ: 'JWT'})
+        .setSubject(claims.sub!)
+        .setIssuer('traffic-tacos-gateway')
+        .setAudience('traffic-tacos-api')
+        .setIssuedAt(iat)
+        .setExpirationTime(exp)
+        .sign(new TextEncoder().encode(SECRET));
+    const tooLong = await signed(now, now + 25 * 3600);
+    // An iat in the future does not shorten the time the token is good for from now.
+    const lateIat = await signed(now + 30 * 86_400, now + 30 * 86_400 + 3600);
+    for (const refused of [tooLong, lateIat]) {
+      const answer = await availability(gateway.http, refused);
+      expectRefused(answer, 401, 'UNAUTHENTICATED');
+      expect(answer.json.error.message).toMatch(/at most 24h/);
+      expect(await grpcAvailability(gateway, refused)).toBe(grpc.status.UNAUTHENTICATED);
+    }
+    // The full day sign-in issues is accepted.
+    const fullDay = await signed(now, now + 86_400);
+    expect((await availability(gateway.http, fullDay)).status).toBe(200);
+    expect(await grpcAvailability(gateway, fullDay)).toBe(grpc.status.OK);
+  });
+
+  it('live JWT_MAX_LIFETIME when it is shorter than a day, and the gateway that set it accepts them', async () => {
+    const shorter = await stackGateway({SERVER_ENVIRONMENT: 'development', JWT_SECRET: SECRET, JWT_MAX_LIFETIME: '1h'});
+    const answer = await login(shorter.http, {username: decodeJwt(token).username, password: 'token-pw-1'});
+    expect(answer.status, answer.text).toBe(200);
+    expect(answer.json.expires_in).toBe(3600);
+    const claims = decodeJwt(answer.json.token);
+    expect(claims.exp! - claims.iat!).toBe(3600);
+    expect((await availability(shorter.http, answer.json.token)).status).toBe(200);
+    // A token of a full day is over this gateway's cap.
+    expect((await availability(shorter.http, token)).status).toBe(401);
+  });
+
   it('are refused (401 / UNAUTHENTICATED) when tampered with: another subject, or another signature', async () => {
     const [header, payload, signature] = token.split('.');
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
@@ -369,9 +423,20 @@ describe('the development users', () => {
     expect(await redisClient(database).keys('tacos:users:name:*')).toEqual([`tacos:users:name:${username}`]);
   });
 
-  it('production without JWT_SECRET signs nothing: 503, and no user is made', async () => {
+  it('production without JWT_SECRET or JWT_JWKS_ENDPOINT refuses to start, naming both', async () => {
+    const starting = stackGateway({SERVER_ENVIRONMENT: 'production'}, 4);
+    await expect(starting).rejects.toThrow(/SERVER_ENVIRONMENT=production needs JWT_SECRET or JWT_JWKS_ENDPOINT/);
+    await expect(starting).rejects.toMatchObject({code: 'INVALID_CONFIG'});
+  });
+
+  it('production with the public development secret refuses to start', async () => {
+    await expect(stackGateway({SERVER_ENVIRONMENT: 'production', JWT_SECRET: 'tacos-dev-secret'}, 4)).rejects.toThrow(/public development secret/);
+  });
+
+  it('production with JWKS only signs nothing: 503, and no user is made', async () => {
     const database = 4;
-    const production = await stackGateway({SERVER_ENVIRONMENT: 'production'}, database);
+    // Never fetched: no RS256 token is sent here.
+    const production = await stackGateway({SERVER_ENVIRONMENT: 'production', JWT_JWKS_ENDPOINT: 'http://127.0.0.1:9/jwks.json'}, database);
     const answer = await register(production.http, {username: uniqueName('judy'), password: 'prod-pw-2', email: 'judy@example.com'});
     expectRefused(answer, 503, 'UNAVAILABLE');
     expect(answer.json.error.message).not.toMatch(/tacos-dev-secret|JWT_SECRET/);

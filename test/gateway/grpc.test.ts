@@ -123,13 +123,14 @@ function withRequestId(id: string): grpc.Metadata {
   return metadata;
 }
 
-async function hs256(secret: string, claims: {sub?: string; iss?: string; aud?: string; exp?: number | string; iat?: number} = {}): Promise<string> {
+/** exp: null for a token without one. */
+async function hs256(secret: string, claims: {sub?: string; iss?: string; aud?: string; exp?: number | string | null; iat?: number} = {}): Promise<string> {
   const jwt = new SignJWT({}).setProtectedHeader({alg: 'HS256', typ: 'JWT'});
   if (claims.sub !== undefined) jwt.setSubject(claims.sub);
   jwt.setIssuer(claims.iss ?? JWT_ISSUER);
   jwt.setAudience(claims.aud ?? JWT_AUDIENCE);
   jwt.setIssuedAt(claims.iat);
-  jwt.setExpirationTime(claims.exp ?? '5m');
+  if (claims.exp !== null) jwt.setExpirationTime(claims.exp ?? '5m');
   return jwt.sign(new TextEncoder().encode(secret));
 }
 
@@ -326,7 +327,7 @@ describe('auth interceptor', () => {
     expect(contractError!.code).toBe(await errorCodeNumber('ERROR_CODE_UNAUTHENTICATED'));
   });
 
-  it('refuses garbage, wrong-secret, expired and wrong-audience tokens', async () => {
+  it('refuses garbage, wrong-secret, expired, never-expiring, too long-lived and wrong-audience tokens', async () => {
     const now = Math.floor(Date.now() / 1000);
     const cases: Array<[string, grpc.Metadata]> = [
       ['garbage', bearer('not-a-jwt')],
@@ -338,6 +339,8 @@ describe('auth interceptor', () => {
       })()],
       ['wrong secret', bearer(await hs256('some-other-secret-0123456789abcdef012345', {sub: 'user-1'}))],
       ['expired', bearer(await hs256(JWT_SECRET, {sub: 'user-1', iat: now - 3600, exp: now - 600}))],
+      ['without exp', bearer(await hs256(JWT_SECRET, {sub: 'user-1', exp: null}))],
+      ['living 100000 h', bearer(await hs256(JWT_SECRET, {sub: 'user-1', iat: now, exp: now + 100_000 * 3600}))],
       ['wrong audience', bearer(await hs256(JWT_SECRET, {sub: 'user-1', aud: 'someone-else'}))],
       ['unsigned (alg none)', bearer(`${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from(JSON.stringify({sub: 'user-1', iss: JWT_ISSUER, aud: JWT_AUDIENCE, exp: now + 300})).toString('base64url')}.`)],
     ];

@@ -434,20 +434,26 @@ describe('links, bind address and settings from the environment', () => {
     expect(status.body.payment.payment_intent_id).toBe(intent.body.payment_intent_id);
   });
 
-  it('webhook_url may name any host only with PAYMENT_WEBHOOK_ALLOW_ANY_HOST=true (default false)', async () => {
-    const body = {reservation_id: 'rsv_hook', amount: {amount: '1000', currency: 'KRW'}, webhook_url: 'http://hooks.example.com/payments'};
-    const refused = await request('POST', `${payment.http}/api/v1/payments/intents`, body);
-    expect(refused.status).toBe(400);
-    expectEnvelope(refused.body, 'INVALID_ARGUMENT');
+  it('webhook_url may name a host only when PAYMENT_WEBHOOK_ALLOW_HOSTS lists it: no local port by default, in any form', async () => {
+    const intent = (webhookUrl: string) => ({reservation_id: 'rsv_hook', amount: {amount: '1000', currency: 'KRW'}, webhook_url: webhookUrl});
+    for (const url of ['http://hooks.example.com/payments', 'http://127.1:6379/', 'http://2130706433:6379/', 'http://[::1]:6379/', 'http://10.0.0.1/']) {
+      const refused = await request('POST', `${payment.http}/api/v1/payments/intents`, intent(url));
+      expect(refused.status, url).toBe(400);
+      expectEnvelope(refused.body, 'INVALID_ARGUMENT');
+    }
 
-    const open = await startMock('payment', {httpPort: 0, grpcPort: 0}, {...QUIET, PAYMENT_WEBHOOK_ALLOW_ANY_HOST: 'true'});
+    const open = await startMock('payment', {httpPort: 0, grpcPort: 0}, {...QUIET, PAYMENT_WEBHOOK_ALLOW_HOSTS: 'hooks.example.com, 127.0.0.1'});
     mocks.push(open);
-    const accepted = await request('POST', `http://127.0.0.1:${open.httpPort}/api/v1/payments/intents`, body);
-    expect(accepted.status, JSON.stringify(accepted.body)).toBe(200);
+    for (const url of ['http://hooks.example.com/payments', 'http://127.1:6379/']) {
+      const accepted = await request('POST', `http://127.0.0.1:${open.httpPort}/api/v1/payments/intents`, intent(url));
+      expect(accepted.status, JSON.stringify(accepted.body)).toBe(200);
+    }
+    expect((await request('POST', `http://127.0.0.1:${open.httpPort}/api/v1/payments/intents`, intent('http://[::1]:6379/'))).status).toBe(400);
 
     await expect(startMock('payment', {httpPort: 0, grpcPort: 0}, {...QUIET, PAYMENT_WEBHOOK_ALLOW_ANY_HOST: 'sometimes'})).rejects.toThrow(
       /PAYMENT_WEBHOOK_ALLOW_ANY_HOST/,
     );
+    await expect(startMock('payment', {httpPort: 0, grpcPort: 0}, {...QUIET, PAYMENT_WEBHOOK_ALLOW_HOSTS: 'http://x/'})).rejects.toThrow(/PAYMENT_WEBHOOK_ALLOW_HOSTS/);
   });
 
   it('binds MOCK_HOST (default 127.0.0.1), not the gateway\'s SERVER_HOST', async (context) => {

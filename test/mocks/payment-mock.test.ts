@@ -25,8 +25,11 @@ afterEach(async () => {
   await Promise.all(receivers.splice(0).map((receiver) => receiver.close()));
 });
 
+/** Webhooks may go to this file's receivers (on 127.0.0.1), allowed explicitly as a user would. */
+const RECEIVER_HOSTS = ['127.0.0.1', 'localhost'];
+
 function startMock(options: Partial<PaymentMockOptions> = {}): PaymentMock {
-  const mock = createPaymentMock({defaultScenario: 'APPROVE', delayMs: 200, seed: 42, randomApproveRate: 0.5, webhookSecret: SECRET, ...options});
+  const mock = createPaymentMock({defaultScenario: 'APPROVE', delayMs: 200, seed: 42, randomApproveRate: 0.5, webhookSecret: SECRET, webhookAllowHosts: RECEIVER_HOSTS, ...options});
   mocks.push(mock);
   return mock;
 }
@@ -259,20 +262,109 @@ describe('CreatePaymentIntent', () => {
     expect(fresh.payment_intent_id).not.toBe(first.payment_intent_id);
     expect((await ListPayments({user_id: '', status: 'PAYMENT_STATUS_UNSPECIFIED', reservation_id: '', pagination: null})).page_info.total_count).toBe(2);
   });
+});
 
-  it('accepts only loopback http(s) webhook URLs unless any host is allowed', async () => {
-    const create = api(startMock()).CreatePaymentIntent;
-    await expectError(create(intentRequest({webhook_url: 'http://example.com/hook'})), 'INVALID_ARGUMENT', 'webhook_url');
-    await expectError(create(intentRequest({webhook_url: 'https://10.0.0.5/hook'})), 'INVALID_ARGUMENT', 'webhook_url');
-    await expectError(create(intentRequest({webhook_url: 'http://127.0.0.1@evil.example/hook'})), 'INVALID_ARGUMENT', 'webhook_url');
-    await expectError(create(intentRequest({webhook_url: 'ftp://127.0.0.1/hook'})), 'INVALID_ARGUMENT', 'webhook_url');
-    await expectError(create(intentRequest({webhook_url: 'not a url'})), 'INVALID_ARGUMENT', 'webhook_url');
-    for (const url of ['http://127.0.0.1:9/hook', 'https://localhost/hook', 'http://[::1]:9/hook']) {
-      expect((await create(intentRequest({webhook_url: url}))).status).toBe('PAYMENT_STATUS_PENDING');
+/** A resolver answering from `names` (a list of addresses, or one per call in turn); others are unknown. */
+function fakeDns(names: Record<string, string[] | string[][]>) {
+  const calls = new Map<string, number>();
+  return async (hostname: string) => {
+    const answers = names[hostname];
+    if (!answers) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), {code: 'ENOTFOUND'});
+    const call = calls.get(hostname) ?? 0;
+    calls.set(hostname, call + 1);
+    const addresses = Array.isArray(answers[0]) ? (answers as string[][])[Math.min(call, answers.length - 1)] : (answers as string[]);
+    return addresses.map((address) => ({address, family: address.includes(':') ? 6 : 4}));
+  };
+}
+
+describe('webhook_url targets', () => {
+  const LOCAL_FORMS = [
+    'http://127.0.0.1:6379/hook',
+    'http://127.1:6379/hook',
+    'http://2130706433:6379/hook',
+    'http://0x7f000001:6379/hook',
+    'http://017700000001:6379/hook',
+    'http://[::1]:6379/hook',
+    'http://[::ffff:127.0.0.1]:6379/hook',
+    'http://0.0.0.0:6379/hook',
+    'http://[::]:6379/hook',
+    'http://10.0.0.1/hook',
+    'https://192.168.1.20/hook',
+    'http://172.16.0.1/hook',
+    'http://169.254.169.254/latest/meta-data',
+    'http://[fe80::1]/hook',
+    'http://[fd00::1]/hook',
+    'http://224.0.0.1/hook',
+    'http://100.64.0.1/hook',
+  ];
+
+  it('refuses every loopback, private, link-local, unspecified and multicast address, in every numeric form, by default', async () => {
+    const create = api(startMock({webhookAllowHosts: [], allowAnyWebhookHost: true, resolveWebhookHost: fakeDns({})})).CreatePaymentIntent;
+    for (const url of LOCAL_FORMS) {
+      const error = await expectError(create(intentRequest({webhook_url: url})), 'INVALID_ARGUMENT', 'webhook_url');
+      expect(error.message, url).toMatch(/PAYMENT_WEBHOOK_ALLOW_HOSTS/);
     }
-    const open = api(startMock({allowAnyWebhookHost: true})).CreatePaymentIntent;
-    expect((await open(intentRequest({webhook_url: 'https://example.com/hook'}))).status).toBe('PAYMENT_STATUS_PENDING');
-    await expectError(open(intentRequest({webhook_url: 'file:///etc/passwd'})), 'INVALID_ARGUMENT', 'webhook_url');
+  });
+
+  it('refuses a host name that resolves to a local address, or to several of which one is local; names the host, not the address', async () => {
+    const create = api(
+      startMock({
+        webhookAllowHosts: [],
+        allowAnyWebhookHost: true,
+        resolveWebhookHost: fakeDns({'rebind.example': ['127.0.0.1'], 'mixed.example': ['93.184.215.14', '10.0.0.7'], 'localhost': ['::1', '127.0.0.1'], 'localhost.': ['127.0.0.1']}),
+      }),
+    ).CreatePaymentIntent;
+    for (const url of ['http://rebind.example/hook', 'http://mixed.example/hook', 'http://localhost:6379/hook', 'http://LOCALHOST./hook']) {
+      const error = await expectError(create(intentRequest({webhook_url: url})), 'INVALID_ARGUMENT', 'webhook_url');
+      expect(error.message, url).toMatch(/resolves to a (loopback|private) address/);
+      expect(error.message, url).not.toMatch(/127\.0\.0\.1|10\.0\.0\.7|::1/);
+    }
+    await expectError(create(intentRequest({webhook_url: 'http://nowhere.example/hook'})), 'INVALID_ARGUMENT', 'webhook_url');
+  });
+
+  it('takes public hosts only with allowAnyWebhookHost (PAYMENT_WEBHOOK_ALLOW_ANY_HOST), and never other schemes or bad URLs', async () => {
+    const dns = fakeDns({'example.com': ['93.184.215.14', '2606:2800:21f:cb07:6820:80da:af6b:8b2c']});
+    const closed = api(startMock({webhookAllowHosts: [], resolveWebhookHost: dns})).CreatePaymentIntent;
+    await expectError(closed(intentRequest({webhook_url: 'https://example.com/hook'})), 'INVALID_ARGUMENT', 'webhook_url');
+    await expectError(closed(intentRequest({webhook_url: 'http://8.8.8.8/hook'})), 'INVALID_ARGUMENT', 'webhook_url');
+    const open = api(startMock({webhookAllowHosts: [], allowAnyWebhookHost: true, resolveWebhookHost: dns})).CreatePaymentIntent;
+    for (const url of ['https://example.com/hook', 'http://8.8.8.8/hook']) {
+      expect((await open(intentRequest({webhook_url: url}))).status, url).toBe('PAYMENT_STATUS_PENDING');
+    }
+    for (const url of ['http://127.0.0.1@evil.example/hook', 'ftp://example.com/hook', 'file:///etc/passwd', 'not a url']) {
+      await expectError(open(intentRequest({webhook_url: url})), 'INVALID_ARGUMENT', 'webhook_url');
+    }
+  });
+
+  it('takes what webhookAllowHosts (PAYMENT_WEBHOOK_ALLOW_HOSTS) lists: an address in any form, a CIDR range, a name', async () => {
+    const dns = fakeDns({'hooks.internal': ['10.9.9.9'], 'other.internal': ['192.168.0.9']});
+    const create = api(startMock({webhookAllowHosts: ['127.0.0.1', '10.0.0.0/8', 'Receiver.Test'], resolveWebhookHost: dns})).CreatePaymentIntent;
+    for (const url of ['http://127.0.0.1:9/hook', 'http://127.1:9/hook', 'http://2130706433:9/hook', 'http://10.1.2.3/hook', 'http://hooks.internal/hook', 'http://receiver.test/hook']) {
+      expect((await create(intentRequest({webhook_url: url}))).status, url).toBe('PAYMENT_STATUS_PENDING');
+    }
+    for (const url of ['http://127.0.0.2:9/hook', 'http://[::1]:9/hook', 'http://192.168.0.9/hook', 'http://other.internal/hook', 'http://localhost:9/hook']) {
+      await expectError(create(intentRequest({webhook_url: url})), 'INVALID_ARGUMENT', 'webhook_url');
+    }
+  });
+
+  it('delivers through the addresses it checked: a listed name reaches its receiver, and a name that turns local after the check gets nothing', async () => {
+    const receiver = await startReceiver();
+    const port = new URL(receiver.url).port;
+    const listed = startMock({webhookAllowHosts: ['receiver.test'], resolveWebhookHost: fakeDns({'receiver.test': ['127.0.0.1']})});
+    const id = await createIntent(listed, {webhook_url: `http://receiver.test:${port}/hooks`});
+    await api(listed).ProcessPayment(processRequest(id));
+    await listed.webhooksIdle();
+    expect(listed.webhooksDelivered).toBe(1);
+    expect(receiver.received).toHaveLength(1);
+
+    // Public at the intent's check (and at the delivery's), this machine when connecting: refused.
+    const rebinding = fakeDns({'rebind.example': [['93.184.215.14'], ['93.184.215.14'], ['127.0.0.1']]});
+    const open = startMock({webhookAllowHosts: [], allowAnyWebhookHost: true, resolveWebhookHost: rebinding});
+    const rebound = await createIntent(open, {webhook_url: `http://rebind.example:${port}/hooks`});
+    await api(open).ProcessPayment(processRequest(rebound));
+    await open.webhooksIdle();
+    expect(open.webhookFailures).toBe(1);
+    expect(receiver.received).toHaveLength(1);
   });
 });
 

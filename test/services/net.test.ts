@@ -1,4 +1,4 @@
-/** What counts as this machine, for bench targets, call's plaintext default and webhook hosts alike. */
+/** What counts as this machine, for bench targets, call's plaintext default and the gateway's SERVER_HOST check alike. */
 import {describe, expect, it} from 'vitest';
 import {isLoopbackHost} from '../../src/services/net.js';
 

@@ -1,5 +1,5 @@
 import type {HttpServer} from '../http/server.js';
-import {USER_TOKEN_TTL_SECONDS, type UserTokens} from './token.js';
+import type {UserTokens} from './token.js';
 import {readCredentials, readRegistration, type User, type UserStore} from './users.js';
 
 export interface AuthRoutesDeps {
@@ -15,7 +15,7 @@ async function signedIn(tokens: UserTokens, user: User) {
     username: user.username,
     display_name: user.displayName,
     role: user.role,
-    expires_in: USER_TOKEN_TTL_SECONDS,
+    expires_in: tokens.lifetimeSeconds,
   };
 }
 

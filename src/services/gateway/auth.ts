@@ -1,5 +1,6 @@
 import {timingSafeEqual} from 'node:crypto';
 import {createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey} from 'jose';
+import {formatSeconds} from '../config.js';
 import {TacosError, errorMessage} from '../errors.js';
 import type {AuthSettings} from './config.js';
 
@@ -13,6 +14,8 @@ export interface Principal {
 
 /** Development user of the bypass token. */
 export const DEV_USER_ID = 'dev-user';
+/** An issuer's clock a little ahead of ours must not push a token of the full lifetime over the cap. */
+const CLOCK_TOLERANCE_SECONDS = 60;
 
 /**
  * Bearer-token checks: HS256 tokens signed with JWT_SECRET, RS256/ES256 tokens through
@@ -44,26 +47,32 @@ export class Authenticator {
     } catch {
       throw unauthenticated('The bearer token is not a JWT.');
     }
+    let payload: JWTPayload | undefined;
     try {
       if (algorithm === 'HS256' && this.settings.jwtSecret) {
-        const {payload} = await jwtVerify(token, new TextEncoder().encode(this.settings.jwtSecret), {...options, algorithms: ['HS256']});
-        return principalOf(payload);
-      }
-      if (this.jwks && (algorithm === 'RS256' || algorithm === 'ES256')) {
-        const {payload} = await jwtVerify(token, this.jwks, {...options, algorithms: ['RS256', 'ES256']});
-        return principalOf(payload);
+        ({payload} = await jwtVerify(token, new TextEncoder().encode(this.settings.jwtSecret), {...options, algorithms: ['HS256']}));
+      } else if (this.jwks && (algorithm === 'RS256' || algorithm === 'ES256')) {
+        ({payload} = await jwtVerify(token, this.jwks, {...options, algorithms: ['RS256', 'ES256']}));
       }
     } catch (error) {
       throw unauthenticated(`The bearer token was refused: ${errorMessage(error)}.`);
     }
-    throw unauthenticated(`Tokens signed with ${algorithm ?? 'no algorithm'} are not accepted here.`);
+    if (!payload) throw unauthenticated(`Tokens signed with ${algorithm ?? 'no algorithm'} are not accepted here.`);
+    return this.principalOf(payload);
   }
-}
 
-function principalOf(payload: JWTPayload): Principal {
-  if (!payload.sub) throw unauthenticated('The bearer token has no subject (sub).');
-  const scope = typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [];
-  return {userId: payload.sub, expiresAt: payload.exp === undefined ? undefined : payload.exp * 1000, scopes: scope, claims: payload};
+  private principalOf(payload: JWTPayload): Principal {
+    if (!payload.sub) throw unauthenticated('The bearer token has no subject (sub).');
+    // A token without exp would be good forever, and a far one nearly so: both are refused.
+    if (payload.exp === undefined) throw unauthenticated('The bearer token has no expiry (exp): tokens must expire.');
+    const max = this.settings.maxTokenLifetimeSeconds;
+    const lifetime = payload.exp - Math.min(payload.iat ?? Infinity, Date.now() / 1000);
+    if (lifetime > max + CLOCK_TOLERANCE_SECONDS) {
+      throw unauthenticated(`The bearer token lives ${formatSeconds(Math.round(lifetime))}: this gateway accepts tokens of at most ${formatSeconds(max)}.`);
+    }
+    const scope = typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [];
+    return {userId: payload.sub, expiresAt: payload.exp * 1000, scopes: scope, claims: payload};
+  }
 }
 
 function sameText(a: string, b: string): boolean {

@@ -1,6 +1,8 @@
 import {EnvReader, type Environment} from '../config.js';
+import {TacosError} from '../errors.js';
 import {LOG_LEVELS, type LogLevel} from '../logging.js';
 import {isProxyEntry, type RateLimitSettings} from '../http/rate-limit.js';
+import {isLoopbackHost} from '../net.js';
 import type {RedisSettings} from '../redis/client.js';
 import type {BookingLimits} from './booking.js';
 import type {QueueSettings} from './queue/queue-service.js';
@@ -15,6 +17,8 @@ export interface AuthSettings {
   jwksEndpoint?: string;
   /** Accepted as a bearer token only when SERVER_ENVIRONMENT is development, dev, local or test. */
   devBypassToken?: string;
+  /** Longest lifetime (exp - iat, and exp - now) of a token the gateway accepts. */
+  maxTokenLifetimeSeconds: number;
 }
 
 export interface BackendSettings {
@@ -27,6 +31,8 @@ export interface GatewayConfig {
   host: string;
   httpPort: number;
   environment: string;
+  /** SERVER_ENVIRONMENT is unset: `environment` is the development default. */
+  environmentDefaulted: boolean;
   grpcEnabled: boolean;
   grpcPort: number;
   grpcTls?: {certFile: string; keyFile: string};
@@ -51,11 +57,14 @@ export interface GatewayConfig {
 
 export const DEV_BYPASS_TOKEN_DEFAULT = 'tacos-dev-token';
 export const DEV_JWT_SECRET = 'tacos-dev-secret';
+/** As long as the tokens sign-in issues live (users.ts, REST.md 1.3). */
+export const MAX_TOKEN_LIFETIME_DEFAULT_MS = 86_400_000;
 
 /** The gateway's settings from the environment (DESIGN.md §3); a bad value names its variable. */
 export function readGatewayConfig(env: Environment): GatewayConfig {
   const read = new EnvReader(env);
-  const environment = read.string('SERVER_ENVIRONMENT', 'development');
+  const environmentSet = read.optional('SERVER_ENVIRONMENT');
+  const environment = environmentSet ?? 'development';
   // Shortcuts are on only where the environment says it is one for development, whatever its spelling.
   const production = /^prod(uction)?$/i.test(environment);
   const developing = /^(development|dev|local|test)$/i.test(environment);
@@ -64,6 +73,7 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
     host: read.string('SERVER_HOST', '127.0.0.1'),
     httpPort: read.port('SERVER_PORT', 8000),
     environment,
+    environmentDefaulted: environmentSet === undefined,
     grpcEnabled: read.bool('GRPC_ENABLED', false),
     grpcPort: read.port('GRPC_PORT', 9090),
     grpcTls: tls
@@ -108,6 +118,7 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
       jwtAudience: read.optional('JWT_AUDIENCE'),
       jwksEndpoint: read.optional('JWT_JWKS_ENDPOINT'),
       devBypassToken: developing ? read.string('DEV_BYPASS_TOKEN', DEV_BYPASS_TOKEN_DEFAULT) : undefined,
+      maxTokenLifetimeSeconds: Math.floor(read.durationMs('JWT_MAX_LIFETIME', MAX_TOKEN_LIFETIME_DEFAULT_MS, 1000) / 1000),
     },
     queue: {
       heartbeatTtlMs: read.durationMs('QUEUE_HEARTBEAT_TTL', 300_000),
@@ -133,6 +144,37 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
     },
     shutdownGraceMs: read.durationMs('SERVER_SHUTDOWN_GRACE', 10_000),
   };
+}
+
+/**
+ * Refuses settings that would open the gateway by default: development shortcuts (the bypass token,
+ * the public dev secret) on an address others reach because SERVER_ENVIRONMENT was forgotten, or an
+ * environment outside development with no key, whose gateway would start "ready" and refuse every token.
+ */
+export function checkClosedByDefault(config: GatewayConfig): void {
+  if (config.environmentDefaulted && !isLoopbackHost(config.host)) {
+    throw new TacosError(
+      `SERVER_ENVIRONMENT is not set and SERVER_HOST=${config.host} is not a loopback address: the gateway refuses to serve development shortcuts (the bypass token, the public development secret) beyond this machine.`,
+      {
+        hint: 'Set SERVER_ENVIRONMENT=production for a shared address (or SERVER_ENVIRONMENT=development if the shortcuts are meant to be reachable), or bind SERVER_HOST=127.0.0.1.',
+        code: 'INVALID_CONFIG',
+      },
+    );
+  }
+  const {auth} = config;
+  if (auth.development) return;
+  if (!auth.jwtSecret && !auth.jwksEndpoint) {
+    throw new TacosError(`SERVER_ENVIRONMENT=${config.environment} needs JWT_SECRET or JWT_JWKS_ENDPOINT: without a key the gateway would refuse every token.`, {
+      hint: 'Set JWT_SECRET (HS256) or JWT_JWKS_ENDPOINT (RS256/ES256) in the env file or the environment.',
+      code: 'INVALID_CONFIG',
+    });
+  }
+  if (auth.jwtSecret === DEV_JWT_SECRET) {
+    throw new TacosError(`SERVER_ENVIRONMENT=${config.environment} cannot use the public development secret as JWT_SECRET: anyone could sign tokens.`, {
+      hint: 'Set JWT_SECRET to a secret of your own (such as `openssl rand -hex 32`).',
+      code: 'INVALID_CONFIG',
+    });
+  }
 }
 
 /** `*`, or an origin as a browser sends it: scheme://host[:port], nothing after. */

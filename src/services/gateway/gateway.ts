@@ -15,7 +15,7 @@ import {createBackendClients} from './backends.js';
 import {BookingService} from './booking.js';
 import {addBookingRoutes} from './booking-routes.js';
 import {addAuthRoutes} from './auth-routes.js';
-import type {GatewayConfig} from './config.js';
+import {checkClosedByDefault, type GatewayConfig} from './config.js';
 import {gatewayGrpcServices, isPublicMethod} from './grpc-api.js';
 import {buildHttpApi} from './http-api.js';
 import {QueueService} from './queue/queue-service.js';
@@ -45,6 +45,7 @@ export interface RunningGateway {
 
 /** Starts the gateway: REST on SERVER_PORT, gRPC on GRPC_PORT when enabled, the queue on Redis. */
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
+  checkClosedByDefault(config);
   const contracts = await loadContractSet();
   const redis = createRedisClient(config.redis, 'tacos-gateway');
   redis.on('error', (error: Error) => logger.debug({err: error.message}, 'redis connection'));

@@ -1,5 +1,5 @@
 import {SignJWT} from 'jose';
-import {loadEnvironment} from '../config.js';
+import {formatSeconds, loadEnvironment} from '../config.js';
 import {TacosError, usageError} from '../errors.js';
 import {readGatewayConfig, type AuthSettings} from './config.js';
 
@@ -18,6 +18,12 @@ export async function createDevToken(options: DevTokenOptions): Promise<string> 
     });
   }
   if (!auth.jwtSecret) throw new TacosError('JWT_SECRET is empty.', {hint: 'Set JWT_SECRET in the env file.'});
+  if (options.ttlSeconds > auth.maxTokenLifetimeSeconds) {
+    throw usageError(
+      `--ttl ${formatSeconds(options.ttlSeconds)} is longer than the gateway accepts: at most ${formatSeconds(auth.maxTokenLifetimeSeconds)}.`,
+      'Give a shorter --ttl, or raise JWT_MAX_LIFETIME in the env file.',
+    );
+  }
   if (!/^[\w.@:-]{1,128}$/.test(options.userId)) throw usageError(`"${options.userId}" is not a user id: use 1-128 letters, digits, _ . @ : or -.`);
   let token = new SignJWT({scope: 'reservations payments'})
     .setProtectedHeader({alg: 'HS256', typ: 'JWT'})
@@ -30,7 +36,7 @@ export async function createDevToken(options: DevTokenOptions): Promise<string> 
 }
 
 /** Lifetime of the tokens sign-in issues, as the Go gateway's (REST.md 1.3). */
-export const USER_TOKEN_TTL_SECONDS = 86_400;
+const USER_TOKEN_TTL_SECONDS = 86_400;
 const GO_ISSUER = 'traffic-tacos-gateway';
 const GO_AUDIENCE = 'traffic-tacos-api';
 
@@ -47,6 +53,8 @@ export interface SignedIn {
  * secret never signs outside development.
  */
 export class UserTokens {
+  /** Seconds a token lives: a day, or less where JWT_MAX_LIFETIME says so (a longer one would be refused). */
+  readonly lifetimeSeconds: number;
   private readonly key?: Uint8Array;
   private readonly issuer: string;
   private readonly audience: string;
@@ -55,6 +63,7 @@ export class UserTokens {
     if (auth.jwtSecret) this.key = new TextEncoder().encode(auth.jwtSecret);
     this.issuer = auth.jwtIssuer ?? GO_ISSUER;
     this.audience = auth.jwtAudience ?? GO_AUDIENCE;
+    this.lifetimeSeconds = Math.min(USER_TOKEN_TTL_SECONDS, auth.maxTokenLifetimeSeconds);
   }
 
   get canSign(): boolean {
@@ -74,7 +83,7 @@ export class UserTokens {
       .setProtectedHeader({alg: 'HS256', typ: 'JWT'})
       .setSubject(user.userId)
       .setIssuedAt(now)
-      .setExpirationTime(now + USER_TOKEN_TTL_SECONDS)
+      .setExpirationTime(now + this.lifetimeSeconds)
       .setIssuer(this.issuer)
       .setAudience(this.audience)
       .sign(key);

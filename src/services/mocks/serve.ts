@@ -6,6 +6,7 @@ import {Faults} from './faults.js';
 import type {MockDefinition} from './kit.js';
 import {startMockServer, type RunningMock} from './mock-server.js';
 import {PAYMENT_SCENARIOS, createPaymentMock, type PaymentScenarioName} from './payment/payment-mock.js';
+import {isWebhookHostEntry} from './payment/webhooks.js';
 import {loadCatalog} from './reservation/catalog.js';
 import {createReservationMock, DEFAULT_HOLD_MS} from './reservation/reservation-mock.js';
 import {DEFAULT_RETENTION, localBaseUrl, type Retention} from './util.js';
@@ -66,6 +67,7 @@ export async function startMock(name: MockName, options: MockOptions, env: Envir
           seed: options.seed ?? read.int('PAYMENT_RANDOM_SEED', 42),
           randomApproveRate: read.number('PAYMENT_RANDOM_APPROVE_RATE', 0.7),
           webhookSecret: read.string('WEBHOOK_SECRET', 'tacos-dev-webhook-secret'),
+          webhookAllowHosts: read.list('PAYMENT_WEBHOOK_ALLOW_HOSTS', [], isWebhookHostEntry, 'host names, IP addresses or CIDRs such as localhost,10.0.0.0/8'),
           allowAnyWebhookHost: read.bool('PAYMENT_WEBHOOK_ALLOW_ANY_HOST', false),
           retention,
           publicUrl,

@@ -2,7 +2,7 @@ import {execFileSync} from 'node:child_process';
 import path from 'node:path';
 import {EnvReader, type Environment} from '../config.js';
 import {TacosError, usageError} from '../errors.js';
-import {readGatewayConfig} from '../gateway/config.js';
+import {checkClosedByDefault, readGatewayConfig} from '../gateway/config.js';
 import {PACKAGE_ROOT} from '../paths.js';
 import {parseHostPort} from '../redis/client.js';
 import {tcpOpen} from '../net.js';
@@ -58,6 +58,8 @@ export async function planStack(options: StackOptions, env: Environment): Promis
   const isMock = (name: ServiceName) => name === 'reservation' || name === 'payment';
   // A stack file's service runs unless --only leaves it out (--no-mocks leaves out our mocks, not yours).
   const wanted = (name: ServiceName) => (options.only ? options.only.includes(name) : options.mocks || !isMock(name) || users.has(name));
+  // Our gateway would refuse these settings once started: say so before anything runs.
+  if (wanted('gateway') && !options.gatewayCommand) checkClosedByDefault(gateway);
   const envArgs = options.envName ? ['--env', options.envName] : [];
   const tacos = (...args: string[]) => ({file: process.execPath, args: [BIN, ...args, ...envArgs], shell: false});
   const specs: ServiceSpec[] = [];

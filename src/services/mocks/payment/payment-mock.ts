@@ -9,7 +9,7 @@ import {DEFAULT_PAGE_SIZE, DueQueue, linkedSignal, MAX_PAGE_SIZE, newId, publicU
 import {IdempotencyStore} from './idempotency.js';
 import {mulberry32} from './prng.js';
 import {SETTLE_AT_ONCE_TAG} from './settle-at-once.js';
-import {checkWebhookUrl, WebhookSender, webhookType, type WebhookEvent} from './webhooks.js';
+import {WebhookSender, WebhookTargets, webhookType, type ResolveHost, type WebhookEvent, type WebhookFetch} from './webhooks.js';
 
 export const PAYMENT_SERVICE = 'payment.v1.PaymentService';
 export const PAYMENT_SCENARIOS = ['APPROVE', 'FAIL', 'DELAY', 'RANDOM', 'TIMEOUT'] as const;
@@ -28,8 +28,12 @@ export interface PaymentMockOptions {
   webhookSecret: string;
   /** Longest a TIMEOUT payment waits for its caller to give up; default 60 s. */
   timeoutCapMs?: number;
-  /** Lets webhook_url name any host, not only loopback ones. */
+  /** Host names, IP addresses and CIDR ranges webhook_url may name, loopback and private ones included; default none. */
+  webhookAllowHosts?: string[];
+  /** Lets webhook_url name any host whose addresses are all public. */
   allowAnyWebhookHost?: boolean;
+  /** How webhook hosts are resolved; default DNS (dns.lookup). */
+  resolveWebhookHost?: ResolveHost;
   /** Base of payment_url: the mock's own HTTP address, or a getter of it (known once listening); default http://127.0.0.1:8030. */
   publicUrl?: PublicUrl;
   /**
@@ -37,7 +41,7 @@ export interface PaymentMockOptions {
    * failed, cancelled, refunded or expired intent; 24 h for a completed one).
    */
   retention?: Partial<Retention>;
-  fetch?: typeof fetch;
+  fetch?: WebhookFetch;
   now?: () => number;
 }
 
@@ -135,7 +139,12 @@ export function createPaymentMock(options: PaymentMockOptions): PaymentMock {
   const timeoutCapMs = options.timeoutCapMs ?? DEFAULT_TIMEOUT_CAP_MS;
   const publicUrl = publicUrlOf(options.publicUrl, 'http://127.0.0.1:8030');
   const random = mulberry32(options.seed);
-  const webhooks = new WebhookSender(options.webhookSecret, options.fetch ?? globalThis.fetch);
+  const webhookTargets = new WebhookTargets({
+    allowHosts: options.webhookAllowHosts ?? [],
+    allowAnyPublicHost: options.allowAnyWebhookHost ?? false,
+    resolve: options.resolveWebhookHost,
+  });
+  const webhooks = new WebhookSender(options.webhookSecret, webhookTargets, options.fetch);
   const idempotency = new IdempotencyStore(retention.idempotencyTtlMs, now);
   const intents = new Map<string, Intent>();
   // Intents by when to look at them again: pending ones at their expiry, finished ones at the end of their retention.
@@ -271,7 +280,7 @@ export function createPaymentMock(options: PaymentMockOptions): PaymentMock {
         const amount = positiveMoney(request.amount, 'amount');
         const scenario = scenarioOf(request.scenario, 'scenario') ?? scenarioOf(request.metadata?.scenario, 'metadata.scenario') ?? options.defaultScenario;
         const webhookUrl = text(request.webhook_url);
-        if (webhookUrl) checkWebhookUrl(webhookUrl, options.allowAnyWebhookHost ?? false);
+        if (webhookUrl) await webhookTargets.check(webhookUrl);
         const at = now();
         const intent: Intent = {
           id: newId('pi'),

@@ -1,6 +1,11 @@
 import {createHmac} from 'node:crypto';
+import type {LookupAddress} from 'node:dns';
+import {lookup} from 'node:dns/promises';
+import {isIP, type LookupFunction} from 'node:net';
+import ipaddr from 'ipaddr.js';
+import {Agent, fetch as undiciFetch} from 'undici';
 import {invalidArgument} from '../../api-errors.js';
-import {isLoopbackHost} from '../../net.js';
+import type {TacosError} from '../../errors.js';
 import {linkedSignal} from '../util.js';
 
 /** What a receiver gets: the body of every webhook POST. */
@@ -34,27 +39,131 @@ export function webhookType(status: string): string {
   return `payment.${status.replace(/^PAYMENT_STATUS_/, '').toLowerCase()}`;
 }
 
+/** Every address a host name resolves to, as dns.lookup with `all` answers. */
+export type ResolveHost = (hostname: string) => Promise<LookupAddress[]>;
+
+const resolveWithDns: ResolveHost = (hostname) => lookup(hostname, {all: true, verbatim: true});
+
+export interface WebhookTargetOptions {
+  /** Host names, IP addresses and CIDR ranges webhooks may go to, loopback and private ones included. */
+  allowHosts: string[];
+  /** Any host whose addresses are all public (globally routable unicast). */
+  allowAnyPublicHost: boolean;
+  resolve?: ResolveHost;
+}
+
+type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
+
+/** A PAYMENT_WEBHOOK_ALLOW_HOSTS entry: a host name, an IP address in any form, or a CIDR range. */
+export function isWebhookHostEntry(entry: string): boolean {
+  return ipaddr.isValidCIDR(entry) || ipaddr.isValid(bare(entry)) || /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(entry);
+}
+
+const NOT_PUBLIC: Partial<Record<string, string>> = {
+  loopback: 'a loopback',
+  private: 'a private',
+  uniqueLocal: 'a private',
+  linkLocal: 'a link-local',
+  unspecified: 'an unspecified',
+  multicast: 'a multicast',
+  broadcast: 'a broadcast',
+};
+
 /**
- * Refuses a webhook_url the mock must not POST to: not http(s), or (unless allowed) not a loopback
- * host. A development mock that posts wherever a request says would be an open relay.
+ * Where the payment mock may POST webhooks. A development mock that posts wherever a request says
+ * would let any caller reach the services of this machine and its network, whatever form the
+ * address takes (127.1, 2130706433, [::ffff:127.0.0.1], a name resolving to 10.0.0.1): every
+ * address is checked after resolution, and only public ones pass unless listed. The connection
+ * uses the addresses checked (`lookup`), so a name cannot resolve elsewhere between check and POST.
  */
-export function checkWebhookUrl(url: string, allowAnyHost: boolean): void {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw invalidArgument('webhook_url', `webhook_url is not a valid URL: ${JSON.stringify(url)}.`);
+export class WebhookTargets {
+  private readonly names = new Set<string>();
+  private readonly ranges: Range[] = [];
+  private readonly resolve: ResolveHost;
+
+  constructor(private readonly options: WebhookTargetOptions) {
+    this.resolve = options.resolve ?? resolveWithDns;
+    for (const entry of options.allowHosts) {
+      const address = bare(entry);
+      if (ipaddr.isValidCIDR(entry)) this.ranges.push(ipaddr.parseCIDR(entry));
+      else if (ipaddr.isValid(address)) this.ranges.push(singleAddress(ipaddr.process(address)));
+      else this.names.add(nameOf(entry));
+    }
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw invalidArgument('webhook_url', `webhook_url must be an http:// or https:// URL (got ${parsed.protocol}).`);
+
+  /** The URL, when webhooks may go there; INVALID_ARGUMENT on webhook_url when not. */
+  async check(url: string): Promise<URL> {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw invalidArgument('webhook_url', `webhook_url is not a valid URL: ${JSON.stringify(url)}.`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw invalidArgument('webhook_url', `webhook_url must be an http:// or https:// URL (got ${parsed.protocol}).`);
+    }
+    const host = bare(parsed.hostname);
+    if (this.names.has(nameOf(host))) return parsed;
+    // The URL parser has already turned every numeric form of an IPv4 address into a.b.c.d.
+    if (isIP(host)) this.checkAddress(host, host, false);
+    else if (!this.options.allowAnyPublicHost && this.ranges.length === 0) throw refused(host, 'is not one');
+    else await this.resolveChecked(host);
+    return parsed;
   }
-  if (!allowAnyHost && !isLoopbackHost(parsed.hostname)) {
-    throw invalidArgument(
-      'webhook_url',
-      `webhook_url must point at this machine (127.0.0.1, ::1 or localhost), not ${parsed.hostname}; the payment mock can be started to allow any host.`,
+
+  /** dns.lookup for the webhook connections: they go only to addresses that passed the check. */
+  readonly lookup: LookupFunction = (hostname, options, callback) => {
+    this.resolveChecked(bare(hostname)).then(
+      (addresses) => (options.all ? callback(null, addresses) : callback(null, addresses[0].address, addresses[0].family)),
+      (error: NodeJS.ErrnoException) => callback(error, ''),
     );
+  };
+
+  private async resolveChecked(host: string): Promise<LookupAddress[]> {
+    let addresses: LookupAddress[];
+    try {
+      addresses = await this.resolve(host);
+    } catch {
+      addresses = [];
+    }
+    if (addresses.length === 0) throw invalidArgument('webhook_url', `webhook_url's host ${host} cannot be resolved.`);
+    if (!this.names.has(nameOf(host))) for (const {address} of addresses) this.checkAddress(host, address, true);
+    return addresses;
+  }
+
+  private checkAddress(host: string, address: string, resolved: boolean): void {
+    const parsed = ipaddr.process(address);
+    if (this.ranges.some((range) => parsed.kind() === range[0].kind() && parsed.match(range))) return;
+    const range = parsed.range();
+    if (range === 'unicast' && this.options.allowAnyPublicHost) return;
+    const verb = resolved ? 'resolves to' : 'is';
+    throw refused(host, range === 'unicast' ? 'is not one' : `${verb} ${NOT_PUBLIC[range] ?? 'a reserved'} address, not one`);
   }
 }
+
+function refused(host: string, why: string): TacosError {
+  return invalidArgument(
+    'webhook_url',
+    `webhook_url's host ${host} ${why} the payment mock posts to: list it in PAYMENT_WEBHOOK_ALLOW_HOSTS (or, for public hosts, set PAYMENT_WEBHOOK_ALLOW_ANY_HOST=true).`,
+  );
+}
+
+/** Without IPv6 brackets. */
+function bare(host: string): string {
+  return host.replace(/^\[(.*)\]$/, '$1');
+}
+
+/** A host name as compared: lower case, without the root's trailing dot. */
+function nameOf(host: string): string {
+  return host.toLowerCase().replace(/\.$/, '');
+}
+
+function singleAddress(address: ipaddr.IPv4 | ipaddr.IPv6): Range {
+  return [address, address.kind() === 'ipv4' ? 32 : 128];
+}
+
+/** undici's fetch, or a stand-in for tests. */
+export type WebhookFetch = typeof undiciFetch;
 
 /** Signs and POSTs webhooks, once, and keeps the timers of scheduled ones so close() can stop them. */
 export class WebhookSender {
@@ -64,10 +173,15 @@ export class WebhookSender {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly closing = new AbortController();
 
+  private readonly agent: Agent;
+
   constructor(
     private readonly secret: string,
-    private readonly fetchImpl: typeof fetch,
-  ) {}
+    private readonly targets: WebhookTargets,
+    private readonly fetchImpl: WebhookFetch = undiciFetch,
+  ) {
+    this.agent = new Agent({connect: {lookup: targets.lookup}});
+  }
 
   /** True when the receiver answered 2xx. Never rejects: a webhook must not fail the RPC behind it. */
   deliver(url: string, event: WebhookEvent): Promise<boolean> {
@@ -96,6 +210,7 @@ export class WebhookSender {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     this.closing.abort();
+    void this.agent.destroy();
   }
 
   private async post(url: string, event: WebhookEvent): Promise<boolean> {
@@ -104,13 +219,16 @@ export class WebhookSender {
     // Not AbortSignal.any: tied to the long-lived closing signal, it would keep one signal per delivery.
     const signal = linkedSignal([AbortSignal.timeout(DELIVERY_TIMEOUT_MS), this.closing.signal]);
     try {
+      // Again at delivery: a URL naming an address connects without a lookup.
+      await this.targets.check(url);
       const response = await this.fetchImpl(url, {
         method: 'POST',
         headers: {'content-type': 'application/json', [WEBHOOK_SIGNATURE_HEADER]: webhookSignature(body, this.secret)},
         body,
-        // A redirect could lead off the loopback host the URL was checked against.
+        // A redirect could lead off the host the URL was checked against.
         redirect: 'manual',
         signal: signal.signal,
+        dispatcher: this.agent,
       });
       // Nobody reads the answer; release the connection.
       await response.body?.cancel().catch(() => undefined);
@@ -119,7 +237,7 @@ export class WebhookSender {
         return true;
       }
     } catch {
-      // Unreachable receiver, timeout or close(): counted below, like an error answer.
+      // A refused or unreachable receiver, timeout or close(): counted below, like an error answer.
     } finally {
       signal.dispose();
     }
