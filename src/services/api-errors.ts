@@ -1,5 +1,6 @@
 import {status as GrpcStatus} from '@grpc/grpc-js';
-import {TacosError} from './errors.js';
+import {TacosError, errorMessage} from './errors.js';
+import type {Logger} from './logging.js';
 
 /** How one error code of ours looks on each door: HTTP status, gRPC status, contract ErrorCode. */
 interface ErrorShape {
@@ -76,6 +77,20 @@ export function toApiError(error: unknown): ApiError {
     return {code: error.code, message: error.message, field: error.field, shape: SHAPES[error.code]};
   }
   return {code: 'INTERNAL', message: 'Internal error', shape: SHAPES.INTERNAL, field: undefined};
+}
+
+/**
+ * Logs, with the request id, what the client of a failed request is not told: an internal error, or
+ * the cause (a library's message, an internal address) of a dependency's failure. The answer keeps
+ * the error's own message. Redis outages also have their own warn lines (redis/client.ts), so a
+ * request failing on one is logged at info.
+ */
+export function logFailure(logger: Logger, error: unknown, api: ApiError, requestId: string): void {
+  if (api.code === 'INTERNAL') {
+    logger.error({err: error, req_id: requestId}, 'internal error');
+  } else if (api.shape.http >= 500 && error instanceof Error && error.cause !== undefined) {
+    logger[api.code === 'UNAVAILABLE' ? 'info' : 'warn']({req_id: requestId, code: api.code, cause: errorMessage(error.cause)}, api.message);
+  }
 }
 
 export function invalidArgument(field: string, message: string): TacosError {

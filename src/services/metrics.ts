@@ -81,6 +81,17 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  /**
+   * Connections and requests a door refused before any route saw them (a connection cap, a request
+   * too slow to arrive, headers too large): `door` is http or grpc, `reason` says which bound.
+   */
+  readonly refusals = new Counter({
+    name: 'tacos_gateway_refusals_total',
+    help: 'Connections and requests refused at a door before reaching a route, by door and reason.',
+    labelNames: ['door', 'reason'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({register: this.registry});
     if (cluster.isWorker) workerMetrics.share(this.registry);

@@ -109,16 +109,21 @@ export function transportError(backend: string, error: unknown, timedOut: boolea
   return backendError(backend, timedOut ? 'UPSTREAM_TIMEOUT' : undefined, errorMessage(error), error);
 }
 
+/**
+ * A backend's outcome (`code`) keeps the backend's message: it is written for the caller. A failure
+ * is said in a fixed sentence; what failed (`message`: a library's words, the backend's address)
+ * rides as the cause, which the gateway logs with the request id (api-errors.ts logFailure).
+ */
 function backendError(backend: string, code: string | undefined, message: string, cause: unknown, field?: string): TacosError {
   if (code === 'UPSTREAM_TIMEOUT') {
-    return new TacosError(`The ${backend} backend did not answer in time.`, {code, cause, hint: 'See BACKEND_*_TIMEOUT.'});
+    return new TacosError(`The ${backend} backend did not answer in time.`, {code, cause: new Error(message, {cause}), hint: 'See BACKEND_*_TIMEOUT.'});
   }
   if (code === 'UPSTREAM_REFUSED') {
     // The backend's words stay in the cause (for the log): they may name its internals.
     return new TacosError(`The ${backend} backend refused the request.`, {code, cause: cause ?? message});
   }
   if (code) return new TacosError(message, {code, cause, field});
-  return new TacosError(`The ${backend} backend failed: ${message}`, {code: 'UPSTREAM_ERROR', cause});
+  return new TacosError(`The ${backend} backend failed; try again shortly.`, {code: 'UPSTREAM_ERROR', cause: new Error(message, {cause})});
 }
 
 function errorInfoReason(error: ServiceError, registry: FileRegistry): string | undefined {

@@ -3,6 +3,7 @@ import {TacosError} from '../errors.js';
 import {LOG_LEVELS, type LogLevel} from '../logging.js';
 import {isProxyEntry, type RateLimitSettings} from '../http/rate-limit.js';
 import {isLoopbackHost} from '../net.js';
+import {DEFAULT_HTTP_LIMITS, type HttpLimits} from '../http/limits.js';
 import type {RedisSettings} from '../redis/client.js';
 import type {BookingLimits} from './booking.js';
 import type {QueueSettings} from './queue/queue-service.js';
@@ -48,6 +49,8 @@ export interface GatewayConfig {
   logLevel: LogLevel;
   /** Largest request body the REST API reads. */
   bodyLimitBytes: number;
+  /** The REST door's timeouts and connection cap. */
+  httpLimits: HttpLimits;
   /** Origins browsers may call from; `*` for any; empty for no CORS. */
   corsOrigins: string[];
   rateLimit: RateLimitSettings;
@@ -134,6 +137,12 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
     },
     logLevel: read.oneOfValues('LOG_LEVEL', LOG_LEVELS, 'info'),
     bodyLimitBytes: read.int('SERVER_BODY_LIMIT', 16_384, 1024),
+    httpLimits: {
+      headersTimeoutMs: read.durationMs('SERVER_HEADERS_TIMEOUT', DEFAULT_HTTP_LIMITS.headersTimeoutMs),
+      requestTimeoutMs: read.durationMs('SERVER_REQUEST_TIMEOUT', DEFAULT_HTTP_LIMITS.requestTimeoutMs),
+      keepAliveTimeoutMs: read.durationMs('SERVER_KEEP_ALIVE_TIMEOUT', DEFAULT_HTTP_LIMITS.keepAliveTimeoutMs),
+      maxConnections: read.int('SERVER_MAX_CONNECTIONS', DEFAULT_HTTP_LIMITS.maxConnections, 1),
+    },
     // Any origin in development (the web client's dev server, a test page); production lists its own.
     corsOrigins: read.list('CORS_ALLOW_ORIGINS', production ? [] : ['*'], isOrigin, '* or origins such as http://localhost:3000'),
     rateLimit: {

@@ -1,4 +1,3 @@
-import {errorMessage} from '../errors.js';
 import {listenHttp} from '../http/listen.js';
 import {RedisRateLimiter} from '../http/rate-limit.js';
 import {closeHttpServer} from '../http/server.js';
@@ -8,7 +7,7 @@ import {packageDefinition, startGrpcServer, type RunningGrpcServer} from '../grp
 import {createStatusEncoder} from '../grpc/status-details.js';
 import {accessLogger, type Logger} from '../logging.js';
 import {ServerMetrics} from '../metrics.js';
-import {closeRedisClient, createRedisClient, type RedisClient} from '../redis/client.js';
+import {closeRedisClient, createRedisClient, logRedisOutages, type RedisClient} from '../redis/client.js';
 import {TACOS_VERSION} from '../version.js';
 import {Authenticator} from './auth.js';
 import {createBackendClients} from './backends.js';
@@ -48,7 +47,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   checkClosedByDefault(config);
   const contracts = await loadContractSet();
   const redis = createRedisClient(config.redis, 'tacos-gateway');
-  redis.on('error', (error: Error) => logger.debug({err: error.message}, 'redis connection'));
+  logRedisOutages(redis, logger, config.redis.address);
   const queue = new QueueService(redis, config.queue, logger);
   const metrics = new ServerMetrics();
   const shutdown = new AbortController();
@@ -59,8 +58,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     try {
       await redis.ping();
       return undefined;
-    } catch (error) {
-      return `Redis at ${config.redis.address} is unreachable: ${errorMessage(error)}`;
+    } catch {
+      // Where Redis is and why it failed are in the log's outage line, not in a public answer.
+      return 'Redis is unreachable';
     }
   };
   // gRPC health follows Redis: NOT_SERVING while the queue's store is away.
@@ -87,6 +87,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     metrics,
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
+    limits: config.httpLimits,
     corsOrigins: config.corsOrigins,
     rateLimiter: config.rateLimit.enabled ? new RedisRateLimiter(redis, config.rateLimit, logger) : undefined,
     version: TACOS_VERSION,
@@ -106,7 +107,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   try {
     await listenHttp(http, config.host, config.httpPort, 'SERVER_PORT');
     if (config.grpcEnabled) {
-      const encode = createStatusEncoder(contracts.registry);
+      const encode = createStatusEncoder(contracts.registry, logger);
       grpc = await startGrpcServer({
         host: config.host,
         port: config.grpcPort,

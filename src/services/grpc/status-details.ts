@@ -1,7 +1,8 @@
 import {Metadata, type ServiceError, type StatusObject} from '@grpc/grpc-js';
 import {create, toBinary, type DescMessage, type FileRegistry} from '@bufbuild/protobuf';
 import {anyPack, type Any} from '@bufbuild/protobuf/wkt';
-import {toApiError} from '../api-errors.js';
+import {logFailure, toApiError} from '../api-errors.js';
+import type {Logger} from '../logging.js';
 
 /** The reason domain of our google.rpc.ErrorInfo details. */
 export const ERROR_DOMAIN = 'tacos.traffic-tacos';
@@ -9,9 +10,10 @@ export const ERROR_DOMAIN = 'tacos.traffic-tacos';
 /**
  * Turns any error into a gRPC status whose grpc-status-details-bin carries google.rpc.Status with
  * the contract's common.v1.Error, a google.rpc.ErrorInfo (our UPPER_SNAKE code as the reason), a
- * google.rpc.BadRequest naming the field at fault, and the request id.
+ * google.rpc.BadRequest naming the field at fault, and the request id. What the caller is not told
+ * (an internal error, a dependency's failure) goes to `logger` with the request id.
  */
-export function createStatusEncoder(registry: FileRegistry) {
+export function createStatusEncoder(registry: FileRegistry, logger: Logger) {
   const message = (name: string): DescMessage => {
     const desc = registry.getMessage(name);
     if (!desc) throw new Error(`${name} is missing from the compiled contracts`);
@@ -26,6 +28,7 @@ export function createStatusEncoder(registry: FileRegistry) {
 
   return (error: unknown, requestId: string): Partial<StatusObject> & ServiceError => {
     const api = toApiError(error);
+    logFailure(logger, error, api, requestId);
     const code = errorCodes?.values.find((value) => value.name === api.shape.contract)?.number ?? 0;
     const details: Any[] = [
       anyPack(contractError, create(contractError, {

@@ -3,11 +3,12 @@ import {STATUS_CODES, createServer, type IncomingMessage} from 'node:http';
 import {setTimeout as sleep} from 'node:timers/promises';
 import fastifyCors from '@fastify/cors';
 import Fastify, {LogController, type FastifyError, type FastifyReply, type FastifyRequest} from 'fastify';
-import {toApiError} from '../api-errors.js';
+import {logFailure, toApiError} from '../api-errors.js';
 import {TacosError} from '../errors.js';
 import {accessLogger, type Logger} from '../logging.js';
 import type {ServerMetrics} from '../metrics.js';
 import {validRequestId} from '../request-id.js';
+import {DEFAULT_HTTP_LIMITS, type HttpLimits} from './limits.js';
 import type {RateDecision, RequestLimiter} from './rate-limit.js';
 import {AJV_OPTIONS, bodyValidator, directlyServable, parseJsonBody, serveDirect, type DirectContext, type JsonRoute, type RequestFailure} from './direct-route.js';
 
@@ -23,6 +24,8 @@ export interface HttpServerOptions {
   rateLimiter?: RequestLimiter;
   /** POST routes with JSON bodies that are also served straight from node:http (direct-route.ts). */
   jsonRoutes?: JsonRoute[];
+  /** How long a client may take and how many connections it may hold; DEFAULT_HTTP_LIMITS when absent. */
+  limits?: HttpLimits;
 }
 
 /**
@@ -33,6 +36,8 @@ export interface HttpServerOptions {
  */
 export function createHttpServer(options: HttpServerOptions) {
   const access = accessLogger(options.logger);
+  const limits = options.limits ?? DEFAULT_HTTP_LIMITS;
+  const refused = (reason: string) => options.metrics.refusals.inc({door: 'http', reason});
   const cors = options.corsOrigins?.length ? corsPolicy(options.corsOrigins) : undefined;
   const limited = (method: string | undefined, url: string | undefined) => options.rateLimiter !== undefined && method !== 'OPTIONS' && LIMITED_PATH.test(url ?? '');
   let closing = false;
@@ -49,7 +54,7 @@ export function createHttpServer(options: HttpServerOptions) {
     limit: (request) => (limited(request.method, request.url) ? options.rateLimiter?.check(request) : undefined),
     failure(error, requestId) {
       const api = toApiError(httpError(error));
-      if (api.code === 'INTERNAL') options.logger.error({err: error, req_id: requestId}, 'internal error');
+      logFailure(options.logger, error, api, requestId);
       return {status: api.shape.http, body: {error: {code: api.code, message: api.message, trace_id: requestId, ...(api.field ? {field: api.field} : {})}}};
     },
     observe(method, route, status, ms, requestId) {
@@ -74,7 +79,9 @@ export function createHttpServer(options: HttpServerOptions) {
       // The connection is gone: nobody to answer.
       if (error.code === 'ECONNRESET' || socket.destroyed) return;
       const requestId = randomUUID();
-      const {status, body} = context.failure(clientError(error.code), requestId);
+      const refusal = clientError(error.code);
+      refused(refusal.reason);
+      const {status, body} = context.failure(refusal.error, requestId);
       const text = JSON.stringify(body);
       if (socket.writable) {
         socket.write(
@@ -85,17 +92,33 @@ export function createHttpServer(options: HttpServerOptions) {
     },
     // Requests that arrive while closing get our envelope (below), not fastify's own 503.
     return503OnClosing: false,
-    serverFactory: (handler, settings) => {
-      const server = createServer((request, response) => {
-        const hot = request.method === 'POST' ? direct.get(request.url ?? '') : undefined;
-        if (hot && directlyServable(request, options.bodyLimitBytes)) serveDirect(hot.route, hot.validate, context, request, response);
-        else handler(request, response);
-      });
-      // What fastify sets on a server it makes itself (its defaults are filled in by now).
-      const timeouts = settings as {keepAliveTimeout: number; requestTimeout: number; connectionTimeout: number};
-      server.keepAliveTimeout = timeouts.keepAliveTimeout;
-      server.requestTimeout = timeouts.requestTimeout;
-      server.setTimeout(timeouts.connectionTimeout);
+    // A URL fastify cannot decode (a bad percent-escape): our envelope, never fastify's echo of the
+    // URL (and of its ?token=). No hook runs for these requests: the headers and the access line are set here.
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-request-id', request.id);
+      for (const [name, value] of cors?.headers(request.headers.origin) ?? []) reply.header(name, value);
+      reply.raw.once('finish', () => context.observe(request.method, 'unmatched', reply.statusCode, reply.elapsedTime, request.id));
+      return sendError(request, reply, frameworkError(error));
+    },
+    serverFactory: (handler) => {
+      // Node refuses a header time above the request time; 0 turns either off, as in Node.
+      const headersTimeout = limits.requestTimeoutMs > 0 ? Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) : limits.headersTimeoutMs;
+      const server = createServer(
+        {
+          headersTimeout,
+          requestTimeout: limits.requestTimeoutMs,
+          keepAliveTimeout: limits.keepAliveTimeoutMs,
+          // Node looks for requests past their time every 30 s by default: a 10 s limit would hold 40.
+          connectionsCheckingInterval: Math.max(100, Math.min(1000, headersTimeout / 2)),
+        },
+        (request, response) => {
+          const hot = request.method === 'POST' ? direct.get(request.url ?? '') : undefined;
+          if (hot && directlyServable(request, options.bodyLimitBytes)) serveDirect(hot.route, hot.validate, context, request, response);
+          else handler(request, response);
+        },
+      );
+      server.maxConnections = limits.maxConnections;
+      server.on('drop', () => refused('connection_cap'));
       return server;
     },
   });
@@ -173,11 +196,21 @@ export function createHttpServer(options: HttpServerOptions) {
 
 const shuttingDown = () => new TacosError('The server is shutting down; try again.', {code: 'UNAVAILABLE'});
 
-/** A request node could not read as HTTP (a control byte in a header, a body both sized and chunked...), as our error. */
-function clientError(code: string | undefined): TacosError {
-  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return new TacosError('The request did not arrive in time.', {code: 'REQUEST_TIMEOUT'});
-  if (code === 'HPE_HEADER_OVERFLOW') return new TacosError('The request headers are larger than allowed.', {code: 'HEADERS_TOO_LARGE'});
-  return new TacosError(`The request is not valid HTTP/1.1 (${code ?? 'unreadable'}).`, {code: 'INVALID_ARGUMENT'});
+/**
+ * A request node could not read as HTTP (a control byte in a header, a body both sized and
+ * chunked...) or that did not arrive in time, as our error and the reason it is counted under.
+ */
+function clientError(code: string | undefined): {error: TacosError; reason: string} {
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return {reason: 'request_timeout', error: new TacosError('The request did not arrive in time.', {code: 'REQUEST_TIMEOUT'})};
+  if (code === 'HPE_HEADER_OVERFLOW') return {reason: 'headers_too_large', error: new TacosError('The request headers are larger than allowed.', {code: 'HEADERS_TOO_LARGE'})};
+  return {reason: 'malformed', error: new TacosError(`The request is not valid HTTP/1.1 (${code ?? 'unreadable'}).`, {code: 'INVALID_ARGUMENT'})};
+}
+
+/** An error fastify meets before routing (a URL it cannot decode, a path parameter too long), as ours. */
+function frameworkError(error: FastifyError): unknown {
+  if (error.code === 'FST_ERR_BAD_URL') return new TacosError('The URL is not valid: it has a malformed percent-escape.', {code: 'INVALID_ARGUMENT'});
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return new TacosError('A part of the URL path is longer than allowed.', {code: 'INVALID_ARGUMENT'});
+  return error;
 }
 
 /** The routes a client's rate limit counts: the API, not health, metrics or version. */

@@ -51,7 +51,7 @@ export async function startMockServer(options: MockServerOptions): Promise<Runni
     labelNames: ['protocol', 'service', 'method'] as const,
     registers: [metrics.registry],
   });
-  const encode = createStatusEncoder(contracts.registry);
+  const encode = createStatusEncoder(contracts.registry, logger);
 
   // Aborted first thing on close(): calls sleeping on injected latency fail UNAVAILABLE at once
   // instead of holding the shutdown for the whole latency.

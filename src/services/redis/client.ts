@@ -1,6 +1,7 @@
 import {setTimeout as sleep} from 'node:timers/promises';
 import {Cluster, Redis, type ClusterOptions, type RedisOptions} from 'ioredis';
 import {TacosError} from '../errors.js';
+import type {Logger} from '../logging.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -65,6 +66,31 @@ export function createRedisClient(settings: RedisSettings, connectionName = 'tac
     return new Cluster(nodes, options);
   }
   return new Redis({...common, ...nodes[0], db: settings.database});
+}
+
+/**
+ * One warn line when the client loses Redis (or cannot reach it at start) and one when it has it
+ * back: once per outage, however many reconnect attempts and failed commands it holds. Each attempt's
+ * error is a debug line. A close asked for (quit) is no outage.
+ */
+export function logRedisOutages(client: RedisClient, logger: Logger, address: string): void {
+  let away = false;
+  let lastError: string | undefined;
+  client.on('error', (error: Error) => {
+    lastError = error.message;
+    logger.debug({redis: address, err: error.message}, 'redis connection');
+  });
+  client.on('reconnecting', () => {
+    if (away) return;
+    away = true;
+    logger.warn({redis: address, err: lastError}, 'Redis unavailable: calls that need it fail until it is back');
+  });
+  client.on('ready', () => {
+    lastError = undefined;
+    if (!away) return;
+    away = false;
+    logger.warn({redis: address}, 'Redis back: serving again');
+  });
 }
 
 /** How long a close waits for the connection to be gone after QUIT or a disconnect. */

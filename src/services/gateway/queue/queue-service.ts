@@ -475,7 +475,7 @@ export class QueueService {
       if (error instanceof ReplyError && /^(ERR (Error running script|user_script)|WRONGTYPE)/.test(errorMessage(error))) {
         throw new TacosError(`The queue store failed: ${errorMessage(error)}`, {code: 'INTERNAL', cause: error});
       }
-      throw new TacosError(`The queue store (Redis) is unavailable: ${errorMessage(error)}`, {
+      throw new TacosError('The queue store (Redis) is unavailable; try again shortly.', {
         code: 'UNAVAILABLE',
         hint: 'Check that Redis answers at REDIS_ADDRESS; the gateway reconnects on its own.',
         cause: error,
