@@ -2,6 +2,8 @@ import {EnvReader, type Environment} from '../config.js';
 import {LOG_LEVELS, type LogLevel} from '../logging.js';
 import {isProxyEntry, type RateLimitSettings} from '../http/rate-limit.js';
 import type {RedisSettings} from '../redis/client.js';
+import {DEFAULT_CATALOG_FILE} from '../mocks/reservation/catalog.js';
+import {EVENT_ID} from './queue/keys.js';
 import type {QueueSettings} from './queue/queue-service.js';
 
 export interface AuthSettings {
@@ -36,6 +38,8 @@ export interface GatewayConfig {
   redis: RedisSettings;
   auth: AuthSettings;
   queue: QueueSettings;
+  /** The catalogue whose events the queue takes joins for (the reservation mock's). */
+  catalogFile: string;
   logLevel: LogLevel;
   /** Largest request body the REST API reads. */
   bodyLimitBytes: number;
@@ -57,6 +61,7 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
   const production = /^prod(uction)?$/i.test(environment);
   const developing = /^(development|dev|local|test)$/i.test(environment);
   const tls = read.bool('GRPC_USE_TLS', false);
+  const redisCommandTimeoutMs = read.durationMs('REDIS_COMMAND_TIMEOUT', 800);
   return {
     host: read.string('SERVER_HOST', '127.0.0.1'),
     httpPort: read.port('SERVER_PORT', 8000),
@@ -88,7 +93,7 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
       password: read.optional('REDIS_PASSWORD'),
       database: read.int('REDIS_DATABASE', 0, 0, 15),
       clusterMode: read.bool('REDIS_CLUSTER_MODE', false),
-      commandTimeoutMs: read.durationMs('REDIS_COMMAND_TIMEOUT', 800),
+      commandTimeoutMs: redisCommandTimeoutMs,
       autoPipelining: read.bool('REDIS_AUTO_PIPELINING', false),
     },
     auth: {
@@ -112,7 +117,15 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
       reservationTokenTtlMs: read.durationMs('RESERVATION_TOKEN_TTL', 30_000),
       idempotencyTtlMs: read.durationMs('IDEMPOTENCY_TTL', 600_000),
       sweepIntervalMs: read.durationMs('QUEUE_SWEEP_INTERVAL', 1000),
+      // The catalogue's events are added when the gateway starts (it reads RESERVATION_CATALOG).
+      events: read.list('QUEUE_EVENTS', [], isEventId, 'event ids such as evt_2026_concert,evt_2026_musical'),
+      openUnknownEvents: developing,
+      maxOpenEvents: read.int('QUEUE_MAX_OPEN_EVENTS', 1000, 1),
+      // A join answers by the time Redis would time out, stored or not.
+      joinTimeoutMs: redisCommandTimeoutMs,
+      statsPageSize: read.int('QUEUE_STATS_PAGE_SIZE', 100, 1, 1000),
     },
+    catalogFile: read.string('RESERVATION_CATALOG', DEFAULT_CATALOG_FILE),
     logLevel: read.oneOfValues('LOG_LEVEL', LOG_LEVELS, 'info'),
     bodyLimitBytes: read.int('SERVER_BODY_LIMIT', 16_384, 1024),
     // Any origin in development (the web client's dev server, a test page); production lists its own.
@@ -125,6 +138,10 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
     },
     shutdownGraceMs: read.durationMs('SERVER_SHUTDOWN_GRACE', 10_000),
   };
+}
+
+function isEventId(value: string): boolean {
+  return EVENT_ID.test(value);
 }
 
 /** `*`, or an origin as a browser sends it: scheme://host[:port], nothing after. */

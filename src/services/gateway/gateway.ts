@@ -18,6 +18,7 @@ import {addAuthRoutes} from './auth-routes.js';
 import type {GatewayConfig} from './config.js';
 import {gatewayGrpcServices, isPublicMethod} from './grpc-api.js';
 import {buildHttpApi} from './http-api.js';
+import {loadCatalog} from '../mocks/reservation/catalog.js';
 import {QueueService} from './queue/queue-service.js';
 import {UserTokens} from './token.js';
 import {UserStore, seedDevelopmentUsers} from './users.js';
@@ -46,9 +47,11 @@ export interface RunningGateway {
 /** Starts the gateway: REST on SERVER_PORT, gRPC on GRPC_PORT when enabled, the queue on Redis. */
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
   const contracts = await loadContractSet();
+  // The queue takes joins for the catalogue's events, besides QUEUE_EVENTS and those opened at run time.
+  const catalog = await loadCatalog(config.catalogFile);
   const redis = createRedisClient(config.redis, 'tacos-gateway');
   redis.on('error', (error: Error) => logger.debug({err: error.message}, 'redis connection'));
-  const queue = new QueueService(redis, config.queue, logger);
+  const queue = new QueueService(redis, {...config.queue, events: [...config.queue.events, ...catalog.events.map((event) => event.id)]}, logger);
   const metrics = new ServerMetrics();
   const shutdown = new AbortController();
   let grpc: RunningGrpcServer | undefined;
@@ -78,6 +81,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const booking = new BookingService(backends.reservation, backends.payment, queue);
   const http = buildHttpApi({
     queue,
+    authenticator,
     metrics,
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
