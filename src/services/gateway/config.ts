@@ -123,6 +123,7 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
       maxOpenEvents: read.int('QUEUE_MAX_OPEN_EVENTS', 1000, 1),
       // A join answers by the time Redis would time out, stored or not.
       joinTimeoutMs: redisCommandTimeoutMs,
+      deadlineMarginMs: read.durationMs('QUEUE_JOIN_DEADLINE_MARGIN', 5),
       statsPageSize: read.int('QUEUE_STATS_PAGE_SIZE', 100, 1, 1000),
     },
     catalogFile: read.string('RESERVATION_CATALOG', DEFAULT_CATALOG_FILE),

@@ -35,6 +35,11 @@ export interface QueueSettings {
   maxOpenEvents: number;
   /** A join not stored by then (or by the caller's own deadline, if sooner) is not stored at all. */
   joinTimeoutMs: number;
+  /**
+   * A caller's deadline is moved this much earlier: a join stored at the last moment could not be
+   * answered in time (a gRPC call of 1-5 ms would be told DEADLINE_EXCEEDED and yet be stored).
+   */
+  deadlineMarginMs: number;
   /** Most events one stats page lists. */
   statsPageSize: number;
 }
@@ -54,6 +59,7 @@ export const DEFAULT_QUEUE_SETTINGS: QueueSettings = {
   openUnknownEvents: true,
   maxOpenEvents: 1000,
   joinTimeoutMs: 800,
+  deadlineMarginMs: 5,
   statsPageSize: 100,
 };
 
@@ -216,7 +222,7 @@ export class QueueService {
    */
   async join(request: JoinRequest): Promise<JoinResult> {
     assertJoinRequest(request);
-    const deadline = Math.min(request.deadline ?? Infinity, Date.now() + this.settings.joinTimeoutMs);
+    const deadline = Math.min((request.deadline ?? Infinity) - this.settings.deadlineMarginMs, Date.now() + this.settings.joinTimeoutMs);
     const keys = queueKeys(request.eventId);
     const idempotencyKey = request.idempotencyKey;
     // The script compares it only with a key stored under an Idempotency-Key.
@@ -382,8 +388,8 @@ export class QueueService {
   }
 
   /**
-   * The counts of the events with waiting tokens, a page at a time (about `limit`, at most the
-   * page size), from `cursor` ('0' or none for the first page).
+   * The counts of the events with waiting tokens, a page at a time (about `limit`, as Redis's ZSCAN
+   * COUNT gives them), from `cursor` ('0' or none for the first page).
    */
   async statsPage(cursor = '0', limit = this.settings.statsPageSize): Promise<EventQueueStatsPage> {
     if (!/^\d{1,20}$/.test(cursor)) throw invalidArgument('cursor', 'cursor must be the next_cursor of the page before.');
@@ -394,8 +400,8 @@ export class QueueService {
       this.guard(() => this.redis.zscan(EVENTS_KEY, cursor, 'COUNT', limit)),
       this.guard(() => this.redis.zcard(EVENTS_KEY)),
     ]);
-    // ZSCAN gives member, score, member, score...; a small set comes whole, so the page is cut here.
-    const ids = members.filter((_, index) => index % 2 === 0).slice(0, limit).sort();
+    // ZSCAN gives member, score, member, score...: about `limit` members (a set of up to 128 comes whole).
+    const ids = members.filter((_, index) => index % 2 === 0).sort();
     const events = await Promise.all(ids.map((id) => this.stats(id)));
     return {events, nextCursor: next === '0' ? undefined : next, activeEvents};
   }
