@@ -34,6 +34,8 @@ const SHAPES: Record<string, ErrorShape> = {
   // An unknown (or another user's) payment intent on the REST payment routes (the Go gateway's code).
   PAYMENT_NOT_FOUND: {http: 404, grpc: GrpcStatus.NOT_FOUND, contract: 'ERROR_CODE_NOT_FOUND'},
   TOKEN_NOT_FOUND: {http: 404, grpc: GrpcStatus.NOT_FOUND, contract: 'ERROR_CODE_NOT_FOUND'},
+  // A join to an event the queue does not take (production: not in the catalogue, config or opened).
+  EVENT_NOT_OPEN: {http: 404, grpc: GrpcStatus.NOT_FOUND, contract: 'ERROR_CODE_NOT_FOUND'},
   ALREADY_EXISTS: {http: 409, grpc: GrpcStatus.ALREADY_EXISTS, contract: 'ERROR_CODE_ALREADY_EXISTS'},
   USERNAME_EXISTS: {http: 409, grpc: GrpcStatus.ALREADY_EXISTS, contract: 'ERROR_CODE_ALREADY_EXISTS'},
   ALREADY_ADMITTED: {http: 409, grpc: GrpcStatus.ALREADY_EXISTS, contract: 'ERROR_CODE_ALREADY_EXISTS'},
@@ -52,6 +54,8 @@ const SHAPES: Record<string, ErrorShape> = {
   RATE_LIMITED: {http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED, contract: 'ERROR_CODE_RATE_LIMITED'},
   // One user's booking calls in flight are at BOOKING_MAX_IN_FLIGHT_PER_USER.
   TOO_MANY_IN_FLIGHT: {http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED, contract: 'ERROR_CODE_RATE_LIMITED'},
+  // As many events are open as QUEUE_MAX_OPEN_EVENTS allows: a new one is not opened.
+  TOO_MANY_EVENTS: {http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED, contract: 'ERROR_CODE_QUOTA_EXCEEDED'},
   HEADERS_TOO_LARGE: {http: 431, grpc: GrpcStatus.RESOURCE_EXHAUSTED, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
   // The caller left: nobody reads this answer (499 as nginx logs it).
   CANCELLED: {http: 499, grpc: GrpcStatus.CANCELLED, contract: 'ERROR_CODE_TIMEOUT'},
@@ -60,6 +64,8 @@ const SHAPES: Record<string, ErrorShape> = {
   UPSTREAM_REFUSED: {http: 422, grpc: GrpcStatus.FAILED_PRECONDITION, contract: 'ERROR_CODE_UPSTREAM_ERROR'},
   UPSTREAM_ERROR: {http: 502, grpc: GrpcStatus.UNAVAILABLE, contract: 'ERROR_CODE_UPSTREAM_ERROR'},
   UNAVAILABLE: {http: 503, grpc: GrpcStatus.UNAVAILABLE, contract: 'ERROR_CODE_UNAVAILABLE'},
+  // Sent, but no answer in time: it may or may not have happened (gRPC's own meaning of DEADLINE_EXCEEDED).
+  OUTCOME_UNKNOWN: {http: 504, grpc: GrpcStatus.DEADLINE_EXCEEDED, contract: 'ERROR_CODE_TIMEOUT'},
   UPSTREAM_TIMEOUT: {http: 504, grpc: GrpcStatus.DEADLINE_EXCEEDED, contract: 'ERROR_CODE_UPSTREAM_TIMEOUT'},
 };
 

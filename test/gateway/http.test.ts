@@ -443,7 +443,8 @@ describe('join is answered alike by its direct path and by fastify', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
       socket.destroy();
       const {value: line} = await until('the join is logged', 3000, async () => gw().logs.find((entry) => entry.req_id === 'left-early'), Boolean);
-      expect(line).toMatchObject({msg: 'http request', route: '/api/v1/queue/join', status: 202});
+      // A caller gone before its join is sent gets no join (499 CANCELLED): nobody would hold its place.
+      expect(line).toMatchObject({msg: 'http request', route: '/api/v1/queue/join', status: 499});
     } finally {
       admin.disconnect();
     }

@@ -6,6 +6,8 @@ import {isLoopbackHost} from '../net.js';
 import {DEFAULT_HTTP_LIMITS, type HttpLimits} from '../http/limits.js';
 import type {RedisSettings} from '../redis/client.js';
 import type {BookingLimits} from './booking.js';
+import {DEFAULT_CATALOG_FILE} from '../mocks/reservation/catalog.js';
+import {EVENT_ID} from './queue/keys.js';
 import type {QueueSettings} from './queue/queue-service.js';
 
 export interface AuthSettings {
@@ -46,6 +48,8 @@ export interface GatewayConfig {
   redis: RedisSettings;
   auth: AuthSettings;
   queue: QueueSettings;
+  /** The catalogue whose events the queue takes joins for (the reservation mock's). */
+  catalogFile: string;
   logLevel: LogLevel;
   /** Largest request body the REST API reads. */
   bodyLimitBytes: number;
@@ -72,6 +76,7 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
   const production = /^prod(uction)?$/i.test(environment);
   const developing = /^(development|dev|local|test)$/i.test(environment);
   const tls = read.bool('GRPC_USE_TLS', false);
+  const redisCommandTimeoutMs = read.durationMs('REDIS_COMMAND_TIMEOUT', 800);
   return {
     host: read.string('SERVER_HOST', '127.0.0.1'),
     httpPort: read.port('SERVER_PORT', 8000),
@@ -109,7 +114,7 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
       password: read.optional('REDIS_PASSWORD'),
       database: read.int('REDIS_DATABASE', 0, 0, 15),
       clusterMode: read.bool('REDIS_CLUSTER_MODE', false),
-      commandTimeoutMs: read.durationMs('REDIS_COMMAND_TIMEOUT', 800),
+      commandTimeoutMs: redisCommandTimeoutMs,
       autoPipelining: read.bool('REDIS_AUTO_PIPELINING', false),
     },
     auth: {
@@ -134,7 +139,16 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
       reservationTokenTtlMs: read.durationMs('RESERVATION_TOKEN_TTL', 30_000),
       idempotencyTtlMs: read.durationMs('IDEMPOTENCY_TTL', 600_000),
       sweepIntervalMs: read.durationMs('QUEUE_SWEEP_INTERVAL', 1000),
+      // The catalogue's events are added when the gateway starts (it reads RESERVATION_CATALOG).
+      events: read.list('QUEUE_EVENTS', [], isEventId, 'event ids such as evt_2026_concert,evt_2026_musical'),
+      openUnknownEvents: developing,
+      maxOpenEvents: read.int('QUEUE_MAX_OPEN_EVENTS', 1000, 1),
+      // A join answers by the time Redis would time out, stored or not.
+      joinTimeoutMs: redisCommandTimeoutMs,
+      deadlineMarginMs: read.durationMs('QUEUE_JOIN_DEADLINE_MARGIN', 5),
+      statsPageSize: read.int('QUEUE_STATS_PAGE_SIZE', 100, 1, 1000),
     },
+    catalogFile: read.string('RESERVATION_CATALOG', DEFAULT_CATALOG_FILE),
     logLevel: read.oneOfValues('LOG_LEVEL', LOG_LEVELS, 'info'),
     bodyLimitBytes: read.int('SERVER_BODY_LIMIT', 16_384, 1024),
     httpLimits: {
@@ -184,6 +198,10 @@ export function checkClosedByDefault(config: GatewayConfig): void {
       code: 'INVALID_CONFIG',
     });
   }
+}
+
+function isEventId(value: string): boolean {
+  return EVENT_ID.test(value);
 }
 
 /** `*`, or an origin as a browser sends it: scheme://host[:port], nothing after. */

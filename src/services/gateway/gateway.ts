@@ -17,6 +17,7 @@ import {addAuthRoutes} from './auth-routes.js';
 import {checkClosedByDefault, type GatewayConfig} from './config.js';
 import {gatewayGrpcServices, isPublicMethod} from './grpc-api.js';
 import {buildHttpApi} from './http-api.js';
+import {loadCatalog} from '../mocks/reservation/catalog.js';
 import {QueueService} from './queue/queue-service.js';
 import {UserTokens} from './token.js';
 import {UserStore, seedDevelopmentUsers} from './users.js';
@@ -46,9 +47,11 @@ export interface RunningGateway {
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
   checkClosedByDefault(config);
   const contracts = await loadContractSet();
+  // The queue takes joins for the catalogue's events, besides QUEUE_EVENTS and those opened at run time.
+  const catalog = await loadCatalog(config.catalogFile);
   const redis = createRedisClient(config.redis, 'tacos-gateway');
   logRedisOutages(redis, logger, config.redis.address);
-  const queue = new QueueService(redis, config.queue, logger);
+  const queue = new QueueService(redis, {...config.queue, events: [...config.queue.events, ...catalog.events.map((event) => event.id)]}, logger);
   const metrics = new ServerMetrics();
   const shutdown = new AbortController();
   let grpc: RunningGrpcServer | undefined;
@@ -84,6 +87,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   });
   const http = buildHttpApi({
     queue,
+    authenticator,
     metrics,
     logger,
     bodyLimitBytes: config.bodyLimitBytes,

@@ -1,6 +1,6 @@
 import type {UntypedServiceImplementation} from '@grpc/grpc-js';
 import {TacosError} from '../errors.js';
-import {metadataText, required, requestIdOf, serverStream, timestamp, unary, unimplemented, userIdOf} from '../grpc/handlers.js';
+import {deadlineOf, metadataText, required, requestIdOf, serverStream, timestamp, unary, unimplemented, userIdOf} from '../grpc/handlers.js';
 import type {GrpcServiceBinding} from '../grpc/server.js';
 import type {StatusEncoder} from '../grpc/status-details.js';
 import type {Authenticator} from './auth.js';
@@ -51,12 +51,14 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
       }),
     );
   const queueService: UntypedServiceImplementation = {
-    JoinQueue: unary(encode, async (request: {event_id: string; user_id: string; session_id: string}, metadata) => {
+    JoinQueue: unary(encode, async (request: {event_id: string; user_id: string; session_id: string}, metadata, _cancellation, call) => {
       const result = await queue.join({
         eventId: required(request.event_id, 'event_id'),
         userId: request.user_id,
         sessionId: request.session_id,
         idempotencyKey: metadataText(metadata, 'idempotency-key'),
+        deadline: deadlineOf(call),
+        cancelled: () => call.cancelled,
       });
       return {
         waiting_token: result.waitingToken,
@@ -84,8 +86,10 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
       const {leftAt} = await queue.leave(required(request.waiting_token, 'waiting_token'));
       return {success: true, left_at: timestamp(leftAt)};
     }),
+    // One event, or the first page of the events with waiting tokens (REST pages on with its cursor).
     GetQueueStats: unary(encode, async (request: {event_id: string}) => {
-      const events = await queue.stats(request.event_id || undefined);
+      const page = request.event_id ? {events: [await queue.stats(request.event_id)], activeEvents: undefined} : await queue.statsPage();
+      const {events} = page;
       const now = Date.now();
       const waiting = events.reduce((sum, event) => sum + event.waiting, 0);
       const admitted = events.reduce((sum, event) => sum + event.admitted, 0);
@@ -93,7 +97,7 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
       return {
         events: events.map((event) => ({...eventStatsMessage(event), last_updated: timestamp(now)})),
         system: {
-          total_active_queues: events.filter((event) => event.waiting > 0).length,
+          total_active_queues: page.activeEvents ?? events.filter((event) => event.waiting > 0).length,
           total_waiting_users: waiting,
           total_admitted_users: admitted,
           average_admission_rate: events.length ? perMinute / events.length : 0,

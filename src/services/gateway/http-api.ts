@@ -3,10 +3,12 @@ import {invalidArgument} from '../api-errors.js';
 import {TacosError} from '../errors.js';
 import type {JsonRoute} from '../http/direct-route.js';
 import {createHttpServer, type HttpServerOptions} from '../http/server.js';
-import {eventStatsMessage, isAdmissionReady, type QueueService, type QueueState} from './queue/queue-service.js';
+import type {Authenticator} from './auth.js';
+import {MAX_OPEN_FOR_MS, eventStatsMessage, isAdmissionReady, type QueueService, type QueueState} from './queue/queue-service.js';
 
 export interface HttpApiDeps extends HttpServerOptions {
   queue: QueueService;
+  authenticator: Authenticator;
   version: string;
 }
 
@@ -29,8 +31,14 @@ function joinRoute(queue: QueueService): JsonRoute<JoinBody> {
         session_id: {type: 'string', maxLength: 128},
       },
     },
-    async handle(body, headers) {
-      const result = await queue.join({eventId: body.event_id, userId: body.user_id ?? '', sessionId: body.session_id ?? '', idempotencyKey: idempotencyKey(headers)});
+    async handle(body, headers, request) {
+      const result = await queue.join({
+        eventId: body.event_id,
+        userId: body.user_id ?? '',
+        sessionId: body.session_id ?? '',
+        idempotencyKey: idempotencyKey(headers),
+        cancelled: () => request.socket.destroyed,
+      });
       return {
         status: 202,
         headers: result.replayed ? {'idempotent-replayed': 'true'} : undefined,
@@ -42,6 +50,25 @@ function joinRoute(queue: QueueService): JsonRoute<JoinBody> {
 
 const tokenQuerySchema = {
   querystring: {type: 'object', required: ['token'], properties: {token: {type: 'string', minLength: 1}}},
+} as const;
+
+const statsQuerySchema = {
+  querystring: {
+    type: 'object',
+    // Query values are text (ajv does not coerce them here).
+    properties: {event_id: {type: 'string'}, cursor: {type: 'string'}, limit: {type: 'string', pattern: '^[0-9]{1,4}$'}},
+  },
+} as const;
+
+/** The scope of the tokens that may open events. */
+const ADMIN_SCOPE = 'queue:admin';
+
+const openEventSchema = {
+  body: {
+    type: 'object',
+    required: ['event_id'],
+    properties: {event_id: {type: 'string'}, open_for_sec: {type: 'integer', minimum: 1, maximum: MAX_OPEN_FOR_MS / 1000, default: 86_400}},
+  },
 } as const;
 
 const enterSchema = {
@@ -91,10 +118,23 @@ export function buildHttpApi(deps: HttpApiDeps) {
     });
   });
 
-  app.get('/api/v1/queue/stats', async (request) => {
-    const {event_id: eventId} = request.query as {event_id?: string};
-    const events = await deps.queue.stats(eventId || undefined);
-    return {events: events.map(eventStatsMessage)};
+  // One event, or a page of the events with waiting tokens: never every event in one call.
+  app.get('/api/v1/queue/stats', {schema: statsQuerySchema}, async (request) => {
+    const {event_id: eventId, cursor, limit} = request.query as {event_id?: string; cursor?: string; limit?: string};
+    if (eventId) return {events: [eventStatsMessage(await deps.queue.stats(eventId))]};
+    const page = await deps.queue.statsPage(cursor || undefined, limit === undefined ? undefined : Number(limit));
+    return {events: page.events.map(eventStatsMessage), ...(page.nextCursor ? {next_cursor: page.nextCursor} : {})};
+  });
+
+  // Opens an event for joins (production refuses unknown ones): a token with the queue:admin scope.
+  app.post('/api/v1/queue/events', {schema: openEventSchema}, async (request) => {
+    const principal = await deps.authenticator.authenticate(request.headers.authorization);
+    if (!principal.scopes.includes(ADMIN_SCOPE) && !principal.scopes.includes('*')) {
+      throw new TacosError(`Opening an event needs a token with the ${ADMIN_SCOPE} scope.`, {code: 'FORBIDDEN'});
+    }
+    const {event_id: eventId, open_for_sec: openForSec} = request.body as {event_id: string; open_for_sec: number};
+    const openUntil = await deps.queue.openEvent(eventId, openForSec * 1000);
+    return {event_id: eventId, open_until: new Date(openUntil).toISOString()};
   });
 
   return app;

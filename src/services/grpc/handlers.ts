@@ -1,4 +1,4 @@
-import {Metadata, status as GrpcStatus, type handleServerStreamingCall, type handleUnaryCall, type ServerErrorResponse, type ServerWritableStream} from '@grpc/grpc-js';
+import {Metadata, status as GrpcStatus, type handleServerStreamingCall, type handleUnaryCall, type ServerErrorResponse, type ServerUnaryCall, type ServerWritableStream} from '@grpc/grpc-js';
 import {invalidArgument} from '../api-errors.js';
 import {REQUEST_ID_KEY, USER_ID_KEY} from './interceptors.js';
 import type {StatusEncoder} from './status-details.js';
@@ -30,6 +30,15 @@ export function required(value: string | undefined, field: string): string {
   return value;
 }
 
+/** What a handler may ask of its call without an AbortController: whether it is over, and its deadline. */
+export type CallState = Pick<ServerUnaryCall<unknown, unknown>, 'cancelled' | 'getDeadline'>;
+
+/** The call's deadline as Unix ms (Infinity when it has none). */
+export function deadlineOf(call: CallState): number {
+  const deadline = call.getDeadline();
+  return deadline instanceof Date ? deadline.getTime() : deadline;
+}
+
 /**
  * A unary handler from an async function; any error becomes a status with decoded details.
  * `cancellation()` gives a signal that aborts when the caller gives up (deadline or cancel); it is
@@ -38,7 +47,7 @@ export function required(value: string | undefined, field: string): string {
  */
 export function unary<Req, Res>(
   encode: StatusEncoder,
-  handle: (request: Req, metadata: Metadata, cancellation: () => AbortSignal) => Promise<Res>,
+  handle: (request: Req, metadata: Metadata, cancellation: () => AbortSignal, call: CallState) => Promise<Res>,
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
     let controller: AbortController | undefined;
@@ -59,7 +68,7 @@ export function unary<Req, Res>(
     };
     let handled: Promise<Res>;
     try {
-      handled = handle(call.request, call.metadata, cancellation);
+      handled = handle(call.request, call.metadata, cancellation, call);
     } catch (error) {
       // Thrown before the handler's promise exists (reading metadata, say): the same status, not
       // grpc-js's UNKNOWN "Unknown error".

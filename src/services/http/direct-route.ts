@@ -15,7 +15,8 @@ export interface JsonAnswer {
 export interface JsonRoute<Body = any> {
   url: string;
   bodySchema: object;
-  handle(body: Body, headers: IncomingHttpHeaders): Promise<JsonAnswer>;
+  /** `request` is the caller's: its socket says whether the caller is still there. */
+  handle(body: Body, headers: IncomingHttpHeaders, request: IncomingMessage): Promise<JsonAnswer>;
 }
 
 // The options our fastify servers give its ajv (see server.ts): wrong types are reported, never coerced.
@@ -106,7 +107,7 @@ export function serveDirect(route: JsonRoute, validate: ValidateFunction, contex
   request.on('data', (chunk: Buffer) => chunks.push(chunk));
   request.on('error', () => response.destroy());
   request.on('end', () => {
-    const work = () => answer(route, validate, Buffer.concat(chunks), request.headers);
+    const work = () => answer(route, validate, Buffer.concat(chunks), request);
     (limit ? limited(limit, headers).then(work) : work()).then(send, (error: unknown) => send(context.failure(error, requestId)));
   });
 }
@@ -135,8 +136,8 @@ async function limited(limit: Promise<RateDecision>, headers: Record<string, str
   if (decision.refusal) throw decision.refusal;
 }
 
-async function answer(route: JsonRoute, validate: ValidateFunction, raw: Buffer, headers: IncomingHttpHeaders): Promise<JsonAnswer> {
+async function answer(route: JsonRoute, validate: ValidateFunction, raw: Buffer, request: IncomingMessage): Promise<JsonAnswer> {
   const body = parseJsonBody(raw);
   if (!validate(body)) throw new RequestFailure('The body is not valid.', 400, validate.errors);
-  return route.handle(body, headers);
+  return route.handle(body, request.headers, request);
 }

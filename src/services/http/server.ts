@@ -177,7 +177,7 @@ export function createHttpServer(options: HttpServerOptions) {
 
   for (const {route, validate} of direct.values()) {
     app.post(route.url, {schema: {body: route.bodySchema}, validatorCompiler: () => validate}, async (request, reply) => {
-      const answer = await route.handle(request.body, request.headers);
+      const answer = await route.handle(request.body, request.headers, request.raw);
       return reply.code(answer.status).headers(answer.headers ?? {}).send(answer.body);
     });
   }

@@ -1,9 +1,18 @@
 import {invalidArgument} from '../../api-errors.js';
 
 /** Event ids are used inside Redis keys and tokens, so they are kept to a safe alphabet. */
-const EVENT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+export const EVENT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
+/** Events with waiting tokens, each scored with the time (ms) its next heartbeat deadline is due for a sweep. */
 export const EVENTS_KEY = 'tacos:queue:events';
+
+/** Events opened at run time (an unknown id in development, or an admin's call), scored with when they close (ms). */
+export const OPEN_EVENTS_KEY = 'tacos:queue:open';
+
+/** An Idempotency-Key's claim across events: the same key cannot join two events. */
+export function idempotencyClaimKey(key: string): string {
+  return `tacos:idempotency:${key}`;
+}
 
 export function assertEventId(eventId: string, field = 'event_id'): void {
   if (!EVENT_ID.test(eventId)) {

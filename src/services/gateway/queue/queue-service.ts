@@ -5,7 +5,7 @@ import {TacosError, errorMessage} from '../../errors.js';
 import type {Logger} from '../../logging.js';
 import type {RedisClient} from '../../redis/client.js';
 import {QueueChanges} from './changes.js';
-import {EVENTS_KEY, assertEventId, queueKeys} from './keys.js';
+import {EVENTS_KEY, OPEN_EVENTS_KEY, assertEventId, idempotencyClaimKey, queueKeys} from './keys.js';
 import * as scripts from './scripts.js';
 import {eventIdOfReservationToken, eventIdOfWaitingToken, newReservationToken, newWaitingToken} from './tokens.js';
 
@@ -27,6 +27,21 @@ export interface QueueSettings {
   idempotencyTtlMs: number;
   /** How often expired heartbeats are swept, and how often a watcher re-reads its position. */
   sweepIntervalMs: number;
+  /** Events that always take joins (QUEUE_EVENTS and the catalogue's). */
+  events: readonly string[];
+  /** Development: an unknown event id opens itself (within maxOpenEvents); elsewhere it is refused. */
+  openUnknownEvents: boolean;
+  /** Events opened at run time (by a join in development, or an admin's call), at most, at once. */
+  maxOpenEvents: number;
+  /** A join not stored by then (or by the caller's own deadline, if sooner) is not stored at all. */
+  joinTimeoutMs: number;
+  /**
+   * A caller's deadline is moved this much earlier: a join stored at the last moment could not be
+   * answered in time (a gRPC call of 1-5 ms would be told DEADLINE_EXCEEDED and yet be stored).
+   */
+  deadlineMarginMs: number;
+  /** Most events one stats page lists. */
+  statsPageSize: number;
 }
 
 export const DEFAULT_QUEUE_SETTINGS: QueueSettings = {
@@ -40,6 +55,12 @@ export const DEFAULT_QUEUE_SETTINGS: QueueSettings = {
   reservationTokenTtlMs: 30_000,
   idempotencyTtlMs: 600_000,
   sweepIntervalMs: 1000,
+  events: [],
+  openUnknownEvents: true,
+  maxOpenEvents: 1000,
+  joinTimeoutMs: 800,
+  deadlineMarginMs: 5,
+  statsPageSize: 100,
 };
 
 export interface JoinRequest {
@@ -47,6 +68,10 @@ export interface JoinRequest {
   userId: string;
   sessionId: string;
   idempotencyKey?: string;
+  /** The caller's own deadline (Unix ms), e.g. a gRPC deadline; the join is not stored after it. */
+  deadline?: number;
+  /** True once the caller has gone (cancelled, disconnected): its join is not sent. */
+  cancelled?: () => boolean;
 }
 
 export interface JoinResult {
@@ -108,9 +133,22 @@ export interface EventQueueStats {
   averageWaitSeconds: number;
 }
 
+/** One page of the events with waiting tokens; `nextCursor` is undefined on the last. */
+export interface EventQueueStatsPage {
+  events: EventQueueStats[];
+  nextCursor?: string;
+  /** Events with waiting tokens, on every page. */
+  activeEvents: number;
+}
+
 type ScriptName = keyof typeof scripts;
 
-const REGISTRY_REFRESH_MS = 10_000;
+/** How long this process trusts what it learnt about an event being open, before asking Redis again. */
+const OPEN_CHECK_MS = 10_000;
+/** Events swept by one batch of script calls. */
+const SWEEP_BATCH = 100;
+/** Longest an admin's call opens an event for. */
+export const MAX_OPEN_FOR_MS = 30 * 24 * 3_600_000;
 const MAX_ID_LENGTH = 128;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -131,8 +169,9 @@ type ScriptReply = Array<string | number>;
  */
 export class QueueService {
   private readonly changes: QueueChanges;
-  /** When this process last told the registry an event is active (ms), to do so every ~10 s, not per join. */
-  private readonly registeredAt = new Map<string, number>();
+  private readonly fixedEvents: ReadonlySet<string>;
+  /** Until when (ms) this process takes an event opened at run time as open without asking Redis. */
+  private readonly openUntil = new Map<string, number>();
   private sweepTimer?: NodeJS.Timeout;
   private sweeping?: Promise<void>;
   private closed = false;
@@ -143,8 +182,9 @@ export class QueueService {
     private readonly logger: Logger,
   ) {
     for (const [name, lua] of Object.entries(scripts)) redis.defineCommand(name, {lua});
-    // A Redis that comes back may be a new one: register events again.
-    redis.on('ready', () => this.registeredAt.clear());
+    this.fixedEvents = new Set(settings.events);
+    // A Redis that comes back may be a new one: ask it again which events are open.
+    redis.on('ready', () => this.openUntil.clear());
     this.changes = new QueueChanges(redis, logger);
   }
 
@@ -174,33 +214,73 @@ export class QueueService {
     await this.sweeping;
   }
 
+  /**
+   * Joins the event's line. The join is stored by its deadline (the caller's, or joinTimeoutMs from
+   * now, whichever is sooner) or not at all, so an answer that says it failed is true; when Redis
+   * took the join but its answer did not come in time, the answer says the outcome is unknown, and
+   * a retry with the same Idempotency-Key returns what happened.
+   */
   async join(request: JoinRequest): Promise<JoinResult> {
     assertJoinRequest(request);
+    const deadline = Math.min((request.deadline ?? Infinity) - this.settings.deadlineMarginMs, Date.now() + this.settings.joinTimeoutMs);
     const keys = queueKeys(request.eventId);
     const idempotencyKey = request.idempotencyKey;
     // The script compares it only with a key stored under an Idempotency-Key.
     const requestHash = idempotencyKey === undefined ? '' : hashJoin(request);
-    if (idempotencyKey !== undefined) await this.claimIdempotencyKey(idempotencyKey, requestHash);
-    await this.registerEvent(request.eventId);
+    if (idempotencyKey !== undefined) {
+      assertSendable(request, deadline);
+      await this.claimIdempotencyKey(idempotencyKey, requestHash);
+    }
+    await this.assertOpen(request, deadline);
+    assertSendable(request, deadline);
     const token = newWaitingToken(request.eventId);
     const tokenTtl = this.settings.heartbeatTtlMs + this.settings.retentionMs;
     const scriptKeys = [keys.seq, keys.waiting, keys.heartbeat, keys.token(token)];
     if (idempotencyKey !== undefined) scriptKeys.push(keys.idempotency(idempotencyKey));
-    const reply = await this.run('JOIN', scriptKeys, [
-      token,
-      request.userId,
-      request.sessionId,
-      tokenTtl,
-      requestHash,
-      this.settings.idempotencyTtlMs,
-      this.settings.heartbeatTtlMs,
-    ]);
+    let reply: ScriptReply;
+    try {
+      reply = await this.run('JOIN', scriptKeys, [
+        token,
+        request.userId,
+        request.sessionId,
+        tokenTtl,
+        requestHash,
+        this.settings.idempotencyTtlMs,
+        this.settings.heartbeatTtlMs,
+        Number.isFinite(deadline) ? Math.floor(deadline) : Number.MAX_SAFE_INTEGER,
+        this.lineTtlMs(),
+      ]);
+    } catch (error) {
+      throw isTimeout(error) ? outcomeUnknown(idempotencyKey !== undefined) : error;
+    }
+    if (reply[0] === 'late') throw notStored();
     if (reply[0] === 'replay') {
       const [storedHash, storedToken, position, joinedAt] = String(reply[1]).split('|');
       if (storedHash !== requestHash) throw idempotencyConflict();
       return this.joinResult(storedToken, Number(position), Number(joinedAt), true);
     }
-    return this.joinResult(String(reply[1]), Number(reply[2]), Number(reply[3]), false);
+    const position = Number(reply[2]);
+    const joinedAt = Number(reply[3]);
+    // The first in line puts the event in the registry, due when its heartbeat is (see sweep()).
+    // The join is stored whatever happens to this: a failure is logged, not answered as the join's.
+    if (position === 1) {
+      await this.register(request.eventId, joinedAt + this.settings.heartbeatTtlMs, '').catch((error: unknown) => {
+        this.logger.warn({event_id: request.eventId, err: errorMessage(error)}, 'queue registry not updated: the event is swept when its keys expire');
+      });
+    }
+    return this.joinResult(String(reply[1]), position, joinedAt, false);
+  }
+
+  /**
+   * Opens an event for joins until `openForMs` from now (an admin's call); refused when as many
+   * events as allowed are open. Returns when it closes (ms).
+   */
+  async openEvent(eventId: string, openForMs: number): Promise<number> {
+    assertEventId(eventId);
+    if (!(openForMs > 0 && openForMs <= MAX_OPEN_FOR_MS)) {
+      throw invalidArgument('open_for_sec', `open_for_sec must be from 1 to ${MAX_OPEN_FOR_MS / 1000}.`);
+    }
+    return this.open(eventId, openForMs);
   }
 
   /** The token's state; a waiting token's heartbeat is refreshed (a status call is a sign of life). */
@@ -210,7 +290,7 @@ export class QueueService {
     const {heartbeatTtlMs, retentionMs, admissionBurst, admissionRatePerSecond} = this.settings;
     const reply = await this.run(
       'STATUS',
-      [keys.waiting, keys.heartbeat, keys.token(waitingToken), keys.bucket],
+      [keys.waiting, keys.heartbeat, keys.token(waitingToken), keys.bucket, keys.seq],
       [waitingToken, heartbeatTtlMs, retentionMs, keys.changes, admissionBurst, admissionRatePerSecond],
     );
     const state = String(reply[0]);
@@ -293,23 +373,37 @@ export class QueueService {
     return {leftAt: Number(reply[2])};
   }
 
-  /** Per-event counts: one event, or every event this Redis has seen. */
-  async stats(eventId?: string): Promise<EventQueueStats[]> {
-    if (eventId) assertEventId(eventId);
-    const events = eventId ? [eventId] : (await this.guard(() => this.redis.zrange(EVENTS_KEY, 0, -1))).sort();
-    return Promise.all(
-      events.map(async (id) => {
-        const keys = queueKeys(id);
-        const [waiting, admitted, waitMs, lastMinute] = (await this.run('STATS', [keys.waiting, keys.stats, keys.admits], [])).map(Number);
-        return {
-          eventId: id,
-          waiting,
-          admitted,
-          admittedLastMinute: lastMinute,
-          averageWaitSeconds: admitted > 0 ? Math.round(waitMs / admitted / 1000) : 0,
-        };
-      }),
-    );
+  /** One event's counts. */
+  async stats(eventId: string): Promise<EventQueueStats> {
+    assertEventId(eventId);
+    const keys = queueKeys(eventId);
+    const [waiting, admitted, waitMs, lastMinute] = (await this.run('STATS', [keys.waiting, keys.stats, keys.admits], [])).map(Number);
+    return {
+      eventId,
+      waiting,
+      admitted,
+      admittedLastMinute: lastMinute,
+      averageWaitSeconds: admitted > 0 ? Math.round(waitMs / admitted / 1000) : 0,
+    };
+  }
+
+  /**
+   * The counts of the events with waiting tokens, a page at a time (about `limit`, as Redis's ZSCAN
+   * COUNT gives them), from `cursor` ('0' or none for the first page).
+   */
+  async statsPage(cursor = '0', limit = this.settings.statsPageSize): Promise<EventQueueStatsPage> {
+    if (!/^\d{1,20}$/.test(cursor)) throw invalidArgument('cursor', 'cursor must be the next_cursor of the page before.');
+    if (!Number.isInteger(limit) || limit < 1 || limit > this.settings.statsPageSize) {
+      throw invalidArgument('limit', `limit must be from 1 to ${this.settings.statsPageSize}.`);
+    }
+    const [[next, members], activeEvents] = await Promise.all([
+      this.guard(() => this.redis.zscan(EVENTS_KEY, cursor, 'COUNT', limit)),
+      this.guard(() => this.redis.zcard(EVENTS_KEY)),
+    ]);
+    // ZSCAN gives member, score, member, score...: about `limit` members (a set of up to 128 comes whole).
+    const ids = members.filter((_, index) => index % 2 === 0).sort();
+    const events = await Promise.all(ids.map((id) => this.stats(id)));
+    return {events, nextCursor: next === '0' ? undefined : next, activeEvents};
   }
 
   /**
@@ -372,37 +466,82 @@ export class QueueService {
   }
 
   /**
-   * One sweep of every registered event: expired heartbeats leave the line, and an event idle for
-   * the retention time with nobody waiting leaves the registry, its keys set to expire. Errors are
-   * logged; the next sweep tries again.
+   * One sweep: only the events whose earliest heartbeat deadline has come (the registry holds each
+   * event with waiting tokens, due at that deadline), a batch at a time. Expired heartbeats leave the
+   * line; an event with nobody left waiting leaves the registry (its keys expire on their own), the
+   * others are due again at their next deadline. So an idle gateway sends about one command a
+   * sweep, however many events it has seen. Errors are logged; the next sweep tries again.
    */
   async sweep(): Promise<void> {
-    let registry: string[];
-    try {
-      registry = await this.redis.zrange(EVENTS_KEY, 0, -1, 'WITHSCORES');
-    } catch (error) {
-      this.logger.debug({err: errorMessage(error)}, 'queue sweep skipped: Redis unavailable');
-      return;
-    }
-    const idleSince = Date.now() - this.settings.retentionMs;
-    for (let i = 0; i < registry.length && !this.closed; i += 2) {
-      const [eventId, lastActive] = [registry[i], registry[i + 1]];
+    while (!this.closed) {
+      let due: string[];
       try {
-        await this.sweepEvent(eventId, Number(lastActive) <= idleSince ? lastActive : undefined);
+        due = await this.redis.zrangebyscore(EVENTS_KEY, '-inf', Date.now(), 'WITHSCORES', 'LIMIT', 0, SWEEP_BATCH);
       } catch (error) {
-        // One event's failure must not stop the others' lines from moving.
-        this.logger.warn({event_id: eventId, err: errorMessage(error)}, 'queue sweep of an event failed');
+        this.logger.debug({err: errorMessage(error)}, 'queue sweep skipped: Redis unavailable');
+        return;
       }
+      const batch: Array<Promise<void>> = [];
+      for (let i = 0; i < due.length; i += 2) {
+        const [eventId, score] = [due[i], due[i + 1]];
+        batch.push(
+          this.sweepEvent(eventId, score).catch((error: unknown) => {
+            // One event's failure must not stop the others' lines from moving.
+            this.logger.warn({event_id: eventId, err: errorMessage(error)}, 'queue sweep of an event failed');
+          }),
+        );
+      }
+      await Promise.all(batch);
+      if (due.length < SWEEP_BATCH * 2) return;
     }
   }
 
-  /** Expires the event's stale heartbeats; an idle event (`idleScore` given) with nobody waiting is unregistered. */
-  private async sweepEvent(eventId: string, idleScore: string | undefined): Promise<void> {
+  /** Expires the event's stale heartbeats; then it is due again at its next deadline, or leaves the registry. */
+  private async sweepEvent(eventId: string, score: string): Promise<void> {
     const keys = queueKeys(eventId);
-    const [, waiting] = await this.run('SWEEP', [keys.waiting, keys.heartbeat], [keys.changes, 1000]);
-    if (Number(waiting) > 0 || idleScore === undefined) return;
-    const [pruned] = await this.run('PRUNE', [keys.waiting, keys.seq, keys.bucket, keys.stats, keys.admits], [this.settings.retentionMs]);
-    if (Number(pruned) === 1) await this.run('UNREGISTER', [EVENTS_KEY], [eventId, idleScore]);
+    const [, waiting, next] = (await this.run('SWEEP', [keys.waiting, keys.heartbeat], [keys.changes, 1000])).map(Number);
+    // Removed only if no join registered it again meanwhile (a first joiner writes another score).
+    if (waiting === 0) await this.run('UNREGISTER', [EVENTS_KEY], [eventId, score]);
+    // A token with no heartbeat entry (left behind by a crash) is looked at again after a heartbeat time.
+    else await this.register(eventId, next >= 0 ? next : Date.now() + this.settings.heartbeatTtlMs, 'XX');
+  }
+
+  private register(eventId: string, dueAt: number, mode: '' | 'XX'): Promise<ScriptReply> {
+    return this.run('REGISTER', [EVENTS_KEY], [eventId, dueAt, this.lineTtlMs(), mode]);
+  }
+
+  /** How long an event's line keys live after its last sign of life: a heartbeat time and the retention. */
+  private lineTtlMs(): number {
+    return this.settings.heartbeatTtlMs + this.settings.retentionMs;
+  }
+
+  /**
+   * Refuses a join to an event that is not open: one of the fixed events, one an admin opened, or
+   * (development) one that opens itself now, while fewer than maxOpenEvents are open.
+   */
+  private async assertOpen(request: JoinRequest, deadline: number): Promise<void> {
+    const {eventId} = request;
+    if (this.fixedEvents.has(eventId)) return;
+    const now = Date.now();
+    if ((this.openUntil.get(eventId) ?? 0) > now) return;
+    assertSendable(request, deadline);
+    let until: number;
+    if (this.settings.openUnknownEvents) {
+      until = await this.open(eventId, this.lineTtlMs());
+    } else {
+      const score = await this.guard(() => this.redis.zscore(OPEN_EVENTS_KEY, eventId));
+      until = score === null ? 0 : Number(score);
+      if (until <= now) throw eventNotOpen(eventId);
+    }
+    // Bounded like the open set itself: past entries are dropped when it grows beyond it.
+    if (this.openUntil.size >= this.settings.maxOpenEvents * 2) this.openUntil.clear();
+    this.openUntil.set(eventId, Math.min(until, now + OPEN_CHECK_MS));
+  }
+
+  private async open(eventId: string, openForMs: number): Promise<number> {
+    const [opened, value] = (await this.run('OPEN', [OPEN_EVENTS_KEY], [eventId, openForMs, this.settings.maxOpenEvents])).map(Number);
+    if (opened !== 1) throw tooManyEvents(eventId, value);
+    return value;
   }
 
   private joinResult(waitingToken: string, position: number, joinedAt: number, replayed: boolean): JoinResult {
@@ -445,19 +584,11 @@ export class QueueService {
    * another request (another event included), even by calls that arrive at the same moment.
    */
   private async claimIdempotencyKey(key: string, requestHash: string): Promise<void> {
-    const claimKey = `tacos:idempotency:${key}`;
+    const claimKey = idempotencyClaimKey(key);
     const claimed = await this.guard(() => this.redis.set(claimKey, requestHash, 'PX', this.settings.idempotencyTtlMs, 'NX'));
     if (claimed !== null) return;
     const stored = await this.guard(() => this.redis.get(claimKey));
     if (stored !== null && stored !== requestHash) throw idempotencyConflict();
-  }
-
-  /** Lists the event for stats and sweeps; once per process, again after Redis reconnects (it may be new). */
-  private async registerEvent(eventId: string): Promise<void> {
-    const now = Date.now();
-    if (now - (this.registeredAt.get(eventId) ?? 0) < REGISTRY_REFRESH_MS) return;
-    await this.guard(() => this.redis.zadd(EVENTS_KEY, now, eventId));
-    this.registeredAt.set(eventId, now);
   }
 
   private run(name: ScriptName, keys: string[], args: Array<string | number>): Promise<ScriptReply> {
@@ -493,6 +624,42 @@ async function settledWithin(promise: Promise<unknown>, ms: number): Promise<voi
 
 function hashJoin(request: JoinRequest): string {
   return createHash('sha256').update(JSON.stringify([request.eventId, request.userId, request.sessionId])).digest('base64url');
+}
+
+/** A join whose caller has gone or whose deadline has passed is not sent: nothing would read its answer. */
+function assertSendable(request: JoinRequest, deadline: number): void {
+  if (request.cancelled?.()) throw new TacosError('The caller went away; the join was not made.', {code: 'CANCELLED'});
+  if (Date.now() > deadline) throw notStored();
+}
+
+/** ioredis's own timeout: the command was sent, and may have run. */
+function isTimeout(error: unknown): boolean {
+  return error instanceof TacosError && error.cause instanceof Error && error.cause.message === 'Command timed out';
+}
+
+function notStored(): TacosError {
+  return new TacosError('The queue store did not take the join in time; it was not stored. Try again.', {code: 'UNAVAILABLE'});
+}
+
+function outcomeUnknown(withKey: boolean): TacosError {
+  const next = withKey
+    ? 'Retry with the same Idempotency-Key: it returns the join if it was stored, or joins now.'
+    : 'Send an Idempotency-Key with joins, so that a retry can tell.';
+  return new TacosError(`The queue store did not answer in time: the join may or may not have been stored. ${next}`, {code: 'OUTCOME_UNKNOWN'});
+}
+
+function eventNotOpen(eventId: string): TacosError {
+  return new TacosError(
+    `The event "${eventId}" takes no joins here: it is not in the catalogue or QUEUE_EVENTS, and no admin has opened it (POST /api/v1/queue/events).`,
+    {code: 'EVENT_NOT_OPEN', field: 'event_id'},
+  );
+}
+
+function tooManyEvents(eventId: string, open: number): TacosError {
+  return new TacosError(
+    `The event "${eventId}" cannot be opened: ${open} events are open, the most QUEUE_MAX_OPEN_EVENTS allows. Use an open event, list the event in QUEUE_EVENTS, or wait until idle events close.`,
+    {code: 'TOO_MANY_EVENTS', field: 'event_id'},
+  );
 }
 
 function tokenNotFound(): TacosError {

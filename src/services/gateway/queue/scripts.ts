@@ -41,20 +41,25 @@ end
 `;
 
 /**
+ * Work that arrives after its deadline (the caller has given up, or been told it failed) does
+ * nothing: a join answered "failed" must not hold a place. An Idempotency-Key's stored answer is
+ * still returned, since returning it writes nothing. The event's line keys (seq, waiting, heartbeat)
+ * live as long as its last sign of life plus the retention, so an abandoned event's keys go away.
  * KEYS: seq, waiting, heartbeat, token [, idempotency]
- * ARGV: token, user, session, token ttl ms, request hash, idempotency ttl ms, heartbeat ttl ms
- * → {'joined', token, position, joinedMs} | {'replay', stored}
+ * ARGV: token, user, session, token ttl ms, request hash, idempotency ttl ms, heartbeat ttl ms,
+ *       deadline (Unix ms), line ttl ms
+ * → {'joined', token, position, joinedMs} | {'replay', stored} | {'late', nowMs}
  */
 export const JOIN = `${NOW}
 if #KEYS >= 5 then
   local stored = redis.call('GET', KEYS[5])
   if stored then return {'replay', stored} end
 end
+if now > tonumber(ARGV[8]) then return {'late', now} end
 local seq = redis.call('INCR', KEYS[1])
--- An idle event's counter may have been set to expire (PRUNE); a waiting line keeps it.
-redis.call('PERSIST', KEYS[1])
 redis.call('ZADD', KEYS[2], seq, ARGV[1])
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[7]), ARGV[1])
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[9]) end
 redis.call('HSET', KEYS[4], 'state', 'waiting', 'user', ARGV[2], 'session', ARGV[3], 'joined', now)
 redis.call('PEXPIRE', KEYS[4], ARGV[4])
 local position = redis.call('ZRANK', KEYS[2], ARGV[1]) + 1
@@ -65,8 +70,9 @@ return {'joined', ARGV[1], position, now}
 `;
 
 /**
- * A status call is a sign of life: it moves the token's heartbeat deadline.
- * KEYS: waiting, heartbeat, token, bucket
+ * A status call is a sign of life: it moves the token's heartbeat deadline, and keeps the event's
+ * line keys as long as the token's own.
+ * KEYS: waiting, heartbeat, token, bucket, seq
  * ARGV: token, heartbeat ttl ms, retention ms, channel, capacity, refill/s
  * → {state, position, joinedMs, nowMs, bucketLevelx1000}
  */
@@ -79,7 +85,7 @@ local rank = rank_or_expire(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[3], ARGV[4]
 if not rank then return {'expired', 0, joined, now, 0} end
 local ttl = tonumber(ARGV[2])
 redis.call('ZADD', KEYS[2], 'XX', now + ttl, ARGV[1])
-redis.call('PEXPIRE', KEYS[3], ttl + tonumber(ARGV[3]))
+for _, key in ipairs({KEYS[1], KEYS[2], KEYS[3], KEYS[5]}) do redis.call('PEXPIRE', key, ttl + tonumber(ARGV[3])) end
 local level = bucket_level(KEYS[4], tonumber(ARGV[5]), tonumber(ARGV[6]))
 return {'waiting', rank + 1, joined, now, math.floor(level * 1000)}
 `;
@@ -109,9 +115,12 @@ local refill = tonumber(ARGV[8])
 local level = bucket_level(KEYS[4], tonumber(ARGV[7]), refill)
 if level < 1 then
   redis.call('HSET', KEYS[4], 'level', tostring(level), 'at', now)
+  redis.call('PEXPIRE', KEYS[4], math.ceil((tonumber(ARGV[7]) - level) * 1000 / refill) + 1)
   return {'denied', position, 'rate', math.ceil((1 - level) * 1000 / refill)}
 end
 redis.call('HSET', KEYS[4], 'level', tostring(level - 1), 'at', now)
+-- A bucket left alone refills to full: once it would be, no key says the same.
+redis.call('PEXPIRE', KEYS[4], math.ceil((tonumber(ARGV[7]) - level + 1) * 1000 / refill) + 1)
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[3], 'state', 'admitted', 'admitted', now)
@@ -119,6 +128,7 @@ redis.call('PEXPIRE', KEYS[3], ARGV[2])
 redis.call('SET', KEYS[7], ARGV[10], 'PX', ARGV[9])
 redis.call('HINCRBY', KEYS[6], 'admitted', 1)
 redis.call('HINCRBY', KEYS[6], 'wait_ms', waited)
+redis.call('PEXPIRE', KEYS[6], ARGV[2])
 redis.call('ZADD', KEYS[5], now, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - 60000)
 redis.call('PEXPIRE', KEYS[5], 60000)
@@ -148,10 +158,10 @@ return {'left', state, now}
 
 /**
  * Takes every waiting token of one event whose heartbeat deadline has passed out of the line (the
- * token's own state follows when it is next asked about).
+ * token's own state follows when it is next asked about), and says when the next one is due.
  * KEYS: waiting, heartbeat
  * ARGV: channel, limit
- * → {number expired, number still waiting}
+ * → {number expired, number still waiting, next heartbeat deadline (ms) or -1}
  */
 export const SWEEP = `${NOW}
 local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now, 'LIMIT', 0, tonumber(ARGV[2]))
@@ -160,19 +170,39 @@ if #stale > 0 then
   redis.call('ZREM', KEYS[2], unpack(stale))
   redis.call('PUBLISH', ARGV[1], 'expired')
 end
-return {#stale, redis.call('ZCARD', KEYS[1])}
+local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+return {#stale, redis.call('ZCARD', KEYS[1]), first[2] and tonumber(first[2]) or -1}
 `;
 
 /**
- * Lets an idle event's keys expire when nobody waits; a join makes the counter persist again.
- * KEYS: waiting, seq, bucket, stats, admits
- * ARGV: retention ms
- * → {1} when set to expire, {0} when someone waits
+ * Puts an event in the registry of events with waiting tokens (or, with 'XX', only moves one that
+ * is there), due for a sweep at `score`; the registry lives while it is written to.
+ * KEYS: registry; ARGV: event id, score (ms), registry ttl ms, '' | 'XX' → 1
  */
-export const PRUNE = `
-if redis.call('ZCARD', KEYS[1]) > 0 then return {0} end
-for i = 2, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
-return {1}
+export const REGISTER = `
+if ARGV[4] == 'XX' then redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1])
+else redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+`;
+
+/**
+ * Opens an event at run time (an unknown id in development, or an admin's call) until `now + ttl`,
+ * or longer if it already is; a new one only while fewer than `cap` are open (the ones whose time
+ * is up are closed first). The set expires with its last opening.
+ * KEYS: open events; ARGV: event id, ttl ms, cap
+ * → {1, open until ms} | {0, open now}
+ */
+export const OPEN = `${NOW}
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+  local open = redis.call('ZCARD', KEYS[1])
+  if open >= tonumber(ARGV[3]) then return {0, open} end
+end
+redis.call('ZADD', KEYS[1], 'GT', now + tonumber(ARGV[2]), ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], last[2])
+return {1, tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]))}
 `;
 
 /**
