@@ -74,6 +74,13 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  readonly grpcRefused = new Counter({
+    name: 'grpc_server_refused_total',
+    help: 'Connections, streams and calls the gRPC server refused or dropped for a limit or bad input, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({register: this.registry});
     if (cluster.isWorker) workerMetrics.share(this.registry);
