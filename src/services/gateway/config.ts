@@ -4,6 +4,7 @@ import {LOG_LEVELS, type LogLevel} from '../logging.js';
 import {isProxyEntry, type RateLimitSettings} from '../http/rate-limit.js';
 import {isLoopbackHost} from '../net.js';
 import {DEFAULT_HTTP_LIMITS, type HttpLimits} from '../http/limits.js';
+import {DEFAULT_GRPC_LIMITS, type GrpcLimits} from '../grpc/limits.js';
 import type {RedisSettings} from '../redis/client.js';
 import type {BookingLimits} from './booking.js';
 import {DEFAULT_CATALOG_FILE} from '../mocks/reservation/catalog.js';
@@ -39,6 +40,9 @@ export interface GatewayConfig {
   grpcEnabled: boolean;
   grpcPort: number;
   grpcTls?: {certFile: string; keyFile: string};
+  grpcLimits: GrpcLimits;
+  /** Open StreamQueueUpdates streams one waiting token may hold. */
+  grpcMaxStreamsPerToken: number;
   /** With GRPC_ENABLED, the share (0..100) of backend calls sent over gRPC; the rest go over HTTP. */
   grpcTrafficPercent: number;
   backends: {reservation: BackendSettings; payment: BackendSettings};
@@ -88,6 +92,19 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
       ? {certFile: read.string('GRPC_TLS_CERT', 'certs/server.crt'), keyFile: read.string('GRPC_TLS_KEY', 'certs/server.key')}
       : undefined,
     grpcTrafficPercent: read.int('GRPC_TRAFFIC_PERCENT', 100, 0, 100),
+    grpcLimits: {
+      maxConnections: read.int('GRPC_MAX_CONNECTIONS', DEFAULT_GRPC_LIMITS.maxConnections, 1),
+      handshakeTimeoutMs: read.durationMs('GRPC_HANDSHAKE_TIMEOUT', DEFAULT_GRPC_LIMITS.handshakeTimeoutMs),
+      pingTimeoutMs: read.durationMs('GRPC_KEEPALIVE_TIMEOUT', DEFAULT_GRPC_LIMITS.pingTimeoutMs),
+      minPingIntervalMs: read.durationMs('GRPC_KEEPALIVE_MIN_PING_INTERVAL', DEFAULT_GRPC_LIMITS.minPingIntervalMs),
+      idleTimeoutMs: read.durationMs('GRPC_MAX_CONNECTION_IDLE', DEFAULT_GRPC_LIMITS.idleTimeoutMs),
+      maxConnectionAgeMs: read.durationMs('GRPC_MAX_CONNECTION_AGE', DEFAULT_GRPC_LIMITS.maxConnectionAgeMs),
+      maxConnectionAgeGraceMs: read.durationMs('GRPC_MAX_CONNECTION_AGE_GRACE', DEFAULT_GRPC_LIMITS.maxConnectionAgeGraceMs),
+      keepaliveTimeMs: read.durationMs('GRPC_KEEPALIVE_TIME', DEFAULT_GRPC_LIMITS.keepaliveTimeMs),
+      maxConcurrentStreams: read.int('GRPC_MAX_CONCURRENT_STREAMS', DEFAULT_GRPC_LIMITS.maxConcurrentStreams, 1),
+      maxReceiveMessageBytes: read.int('GRPC_MAX_RECEIVE_MESSAGE_SIZE', DEFAULT_GRPC_LIMITS.maxReceiveMessageBytes, 1024),
+    },
+    grpcMaxStreamsPerToken: read.int('GRPC_MAX_STREAMS_PER_TOKEN', 4, 1),
     backends: {
       reservation: {
         grpcAddress: read.oneOf(['BACKEND_RESERVATION_GRPC_ADDRESS', 'BACKEND_RESERVATION_API_GRPC_ADDRESS'], 'localhost:8011'),

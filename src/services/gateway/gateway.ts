@@ -1,6 +1,7 @@
 import {listenHttp} from '../http/listen.js';
 import {RedisRateLimiter} from '../http/rate-limit.js';
 import {closeHttpServer} from '../http/server.js';
+import type {GrpcRefusal} from '../grpc/limits.js';
 import {loadContractSet} from '../grpc/contracts.js';
 import {authInterceptor, observeInterceptor} from '../grpc/interceptors.js';
 import {packageDefinition, startGrpcServer, type RunningGrpcServer} from '../grpc/server.js';
@@ -111,6 +112,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   try {
     await listenHttp(http, config.host, config.httpPort, 'SERVER_PORT');
     if (config.grpcEnabled) {
+      const countRefusal = (reason: GrpcRefusal) => metrics.refusals.inc({door: 'grpc', reason});
       const encode = createStatusEncoder(contracts.registry, logger);
       grpc = await startGrpcServer({
         host: config.host,
@@ -118,7 +120,20 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         contracts,
         tls: config.grpcTls,
         portVariable: 'GRPC_PORT',
-        services: gatewayGrpcServices({queue, booking, authenticator, encode, shutdown: shutdown.signal, notReadyReason, version: TACOS_VERSION, production: config.auth.production}),
+        limits: config.grpcLimits,
+        onRefusal: countRefusal,
+        services: gatewayGrpcServices({
+          queue,
+          booking,
+          authenticator,
+          encode,
+          shutdown: shutdown.signal,
+          notReadyReason,
+          version: TACOS_VERSION,
+          production: config.auth.production,
+          maxStreamsPerToken: config.grpcMaxStreamsPerToken,
+          onRefusal: countRefusal,
+        }),
         interceptors: [observeInterceptor(metrics, accessLogger(logger)), authInterceptor(isPublicMethod, (header) => authenticator.authenticate(header), encode)],
       });
       if (redis.status !== 'ready') followRedis('NOT_SERVING')();

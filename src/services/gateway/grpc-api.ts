@@ -1,6 +1,7 @@
 import type {UntypedServiceImplementation} from '@grpc/grpc-js';
 import {TacosError} from '../errors.js';
 import {deadlineOf, metadataText, required, requestIdOf, serverStream, timestamp, unary, unimplemented, userIdOf} from '../grpc/handlers.js';
+import type {GrpcRefusal} from '../grpc/limits.js';
 import type {GrpcServiceBinding} from '../grpc/server.js';
 import type {StatusEncoder} from '../grpc/status-details.js';
 import type {Authenticator} from './auth.js';
@@ -18,6 +19,9 @@ export interface GrpcApiDeps {
   version: string;
   /** SERVER_ENVIRONMENT is production: development aids are off. */
   production: boolean;
+  /** Open StreamQueueUpdates streams one waiting token may hold; more are RESOURCE_EXHAUSTED. */
+  maxStreamsPerToken: number;
+  onRefusal: (reason: GrpcRefusal) => void;
 }
 
 /** Methods anyone may call; every other gateway method needs a bearer token. */
@@ -107,10 +111,27 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
     }),
   };
 
+  const streamsPerToken = new Map<string, number>();
   const webSocketService: UntypedServiceImplementation = {
-    StreamQueueUpdates: serverStream(encode, deps.shutdown, (request: TokenRequest, metadata, signal) =>
-      queueUpdates(queue, required(request.waiting_token, 'waiting_token'), requestIdOf(metadata), signal),
-    ),
+    StreamQueueUpdates: serverStream(encode, deps.shutdown, async function* (request: TokenRequest, metadata, signal) {
+      const waitingToken = required(request.waiting_token, 'waiting_token');
+      const open = streamsPerToken.get(waitingToken) ?? 0;
+      if (open >= deps.maxStreamsPerToken) {
+        deps.onRefusal('streams_per_token');
+        throw new TacosError(`This waiting token already has ${open} open update streams, the most one token may hold.`, {
+          code: 'RATE_LIMITED',
+          hint: 'Close a stream you no longer read before opening another.',
+        });
+      }
+      streamsPerToken.set(waitingToken, open + 1);
+      try {
+        yield* queueUpdates(queue, waitingToken, requestIdOf(metadata), signal);
+      } finally {
+        const left = (streamsPerToken.get(waitingToken) ?? 1) - 1;
+        if (left > 0) streamsPerToken.set(waitingToken, left);
+        else streamsPerToken.delete(waitingToken);
+      }
+    }),
     StreamReservationUpdates: unimplemented('WebSocketService.StreamReservationUpdates'),
     StreamPaymentUpdates: unimplemented('WebSocketService.StreamPaymentUpdates'),
     SendMessage: unimplemented('WebSocketService.SendMessage'),

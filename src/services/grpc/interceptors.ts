@@ -3,6 +3,8 @@ import {Metadata, ServerInterceptingCall, status as GrpcStatus, type ServerInter
 import type {Logger} from '../logging.js';
 import type {ServerMetrics} from '../metrics.js';
 import {validRequestId} from '../request-id.js';
+import {INVALID_TIMEOUT_KEY} from './connection-guard.js';
+import type {GrpcRefusal} from './limits.js';
 import type {StatusEncoder} from './status-details.js';
 
 /** The metadata key handlers read the caller's id from; set only by the auth interceptor. */
@@ -109,4 +111,37 @@ export function authInterceptor(
         }),
     });
   };
+}
+
+/** What the server's deserializer gives for bytes that are not the method's request message. */
+export class UndecodableRequest {
+  constructor(readonly reason: string) {}
+}
+
+/**
+ * Bad input the transport let through, answered INVALID_ARGUMENT (grpc-js would say INTERNAL): a
+ * request that does not decode, a malformed grpc-timeout. Listed last, so that the status passes
+ * the observe interceptor (counted and logged like any other).
+ */
+export function requestCheckInterceptor(refused: (reason: GrpcRefusal) => void): ServerInterceptor {
+  return (method, call) =>
+    new ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, nextMetadata) => {
+            const timeout = metadata.get(INVALID_TIMEOUT_KEY)[0];
+            if (timeout === undefined) return nextMetadata(metadata);
+            refused('invalid_timeout');
+            call.sendStatus({
+              code: GrpcStatus.INVALID_ARGUMENT,
+              details: `grpc-timeout "${String(timeout).slice(0, 32)}" is not valid: expected 1-8 digits and a unit (H, M, S, m, u, n), such as 500m.`,
+            });
+          },
+          onReceiveMessage: (message, nextMessage) => {
+            if (!(message instanceof UndecodableRequest)) return nextMessage(message);
+            refused('invalid_message');
+            call.sendStatus({code: GrpcStatus.INVALID_ARGUMENT, details: `The request is not a valid protobuf message for ${method.path}.`});
+          },
+        }),
+    });
 }

@@ -1,4 +1,5 @@
 import {readFile} from 'node:fs/promises';
+import type {Http2Server} from 'node:http2';
 import {
   Server,
   ServerCredentials,
@@ -10,7 +11,10 @@ import * as protoLoader from '@grpc/proto-loader';
 import {ReflectionService} from '@grpc/reflection';
 import {HealthImplementation, type ServingStatus} from 'grpc-health-check';
 import {TacosError, errorMessage} from '../errors.js';
+import {guardConnections} from './connection-guard.js';
 import {CONTRACT_INCLUDE_DIRS, contractSourceFiles, type ContractSet} from './contracts.js';
+import {UndecodableRequest, requestCheckInterceptor} from './interceptors.js';
+import {DEFAULT_GRPC_LIMITS, type GrpcLimits, type GrpcRefusal} from './limits.js';
 
 export const HEALTH_SERVICE = 'grpc.health.v1.Health';
 
@@ -32,6 +36,9 @@ export interface GrpcServerOptions {
   tls?: {certFile: string; keyFile: string};
   /** The variable that sets the port, named when it is taken. */
   portVariable: string;
+  limits?: GrpcLimits;
+  /** Told of every refusal (metrics). */
+  onRefusal?: (reason: GrpcRefusal) => void;
 }
 
 export interface RunningGrpcServer {
@@ -60,7 +67,18 @@ export function packageDefinition(): protoLoader.PackageDefinition {
  */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
   const definition = packageDefinition();
-  const server = new Server({interceptors: options.interceptors});
+  const limits = options.limits ?? DEFAULT_GRPC_LIMITS;
+  const refused = options.onRefusal ?? (() => undefined);
+  const server = new RequestCheckingServer({
+    interceptors: [...options.interceptors, requestCheckInterceptor(refused)],
+    'grpc.max_connection_idle_ms': limits.idleTimeoutMs,
+    'grpc.max_connection_age_ms': limits.maxConnectionAgeMs,
+    'grpc.max_connection_age_grace_ms': limits.maxConnectionAgeGraceMs,
+    'grpc.keepalive_time_ms': limits.keepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': limits.pingTimeoutMs,
+    'grpc.max_concurrent_streams': limits.maxConcurrentStreams,
+    'grpc.max_receive_message_length': limits.maxReceiveMessageBytes,
+  });
   const names = options.services.map((service) => service.name);
   for (const service of options.services) {
     const serviceDefinition = definition[service.name] as ServiceDefinition | undefined;
@@ -74,9 +92,17 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   new ReflectionService(reflectionInput as unknown as protoLoader.PackageDefinition, {services: [...names, HEALTH_SERVICE]}).addToServer(server);
 
   const credentials = options.tls ? await tlsCredentials(options.tls) : ServerCredentials.createInsecure();
+  const injector = injectorWithServer(server, credentials);
+  const guarded = guardConnections(injector.http2Server, (socket) => injector.injectConnection(socket), limits, refused);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${options.host}:${options.port}`, credentials, (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
+    guarded.listener.once('error', reject);
+    guarded.listener.listen(options.port, options.host, () => {
+      guarded.listener.off('error', reject);
+      const address = guarded.listener.address();
+      resolve(typeof address === 'object' && address ? address.port : options.port);
+    });
   }).catch((error: unknown) => {
+    guarded.stop();
     server.forceShutdown();
     throw new TacosError(`Cannot serve gRPC on ${options.host}:${options.port}: ${errorMessage(error)}`, {
       hint: `Another process may hold the port: pick another with ${options.portVariable}, or stop that process.`,
@@ -92,18 +118,57 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     close(graceMs) {
       closing ??= new Promise<void>((resolve) => {
         for (const name of ['', ...names]) health.setStatus(name, 'NOT_SERVING');
+        guarded.listener.close();
+        const done = () => {
+          guarded.stop();
+          resolve();
+        };
         const timer = setTimeout(() => {
           server.forceShutdown();
-          resolve();
+          done();
         }, graceMs);
         server.tryShutdown(() => {
           clearTimeout(timer);
-          resolve();
+          done();
         });
       });
       return closing;
     },
   };
+}
+
+/**
+ * A request that does not decode reaches the interceptors as an UndecodableRequest, to be answered
+ * INVALID_ARGUMENT there: grpc-js answers a deserializer's throw with INTERNAL, before any interceptor.
+ */
+class RequestCheckingServer extends Server {
+  override register<RequestType, ResponseType>(
+    ...[name, handler, serialize, deserialize, type]: Parameters<typeof Server.prototype.register<RequestType, ResponseType>>
+  ): boolean {
+    const checked = (bytes: Buffer): RequestType => {
+      try {
+        return deserialize(bytes);
+      } catch (error) {
+        // The handler never sees it: the request-check interceptor answers first.
+        return new UndecodableRequest(errorMessage(error)) as RequestType;
+      }
+    };
+    return super.register(name, handler, serialize, checked, type);
+  }
+}
+
+/**
+ * grpc-js's connection injector and the HTTP/2 server behind it: the guard needs that server's
+ * session and stream events, which grpc-js keeps in a private map (as of 1.14; checked here).
+ */
+function injectorWithServer(server: Server, credentials: ServerCredentials) {
+  const servers = (server as unknown as {http2Servers?: Map<Http2Server, unknown>}).http2Servers;
+  if (!(servers instanceof Map)) throw new Error('@grpc/grpc-js no longer keeps its HTTP/2 servers in http2Servers: update the gRPC connection guard');
+  const before = new Set(servers.keys());
+  const injector = server.createConnectionInjector(credentials);
+  const http2Server = [...servers.keys()].find((candidate) => !before.has(candidate));
+  if (!http2Server) throw new Error('@grpc/grpc-js made no HTTP/2 server for the connection injector: update the gRPC connection guard');
+  return {injectConnection: injector.injectConnection, http2Server};
 }
 
 async function tlsCredentials(tls: {certFile: string; keyFile: string}): Promise<ServerCredentials> {

@@ -422,10 +422,14 @@ export class QueueService {
 
   /**
    * The token's state now and after every change (position, ETA, readiness), ending when the token
-   * is admitted, left or expired, or when `signal` aborts. Watching counts as a heartbeat.
+   * is admitted, left or expired, or when `signal` aborts. It reads Redis only when the event's queue
+   * changed (pub/sub), when time alone may have made the token ready (the minimum wait ends; at the
+   * head of the line, the admission bucket refills), and every third of the heartbeat TTL: watching
+   * counts as a heartbeat, so an idle watcher costs Redis one status call per 100 s by default.
    */
   async *watch(waitingToken: string, signal: AbortSignal): AsyncGenerator<QueueState> {
     const eventId = this.eventOf(waitingToken);
+    const s = this.settings;
     let wake: (() => void) | undefined;
     let pending = false;
     const poke = () => {
@@ -435,9 +439,8 @@ export class QueueService {
     const listening = this.changes.listen(eventId, poke);
     signal.addEventListener('abort', poke);
     try {
-      // Read the first state only once changes are heard, or a change in between would wait for the
-      // next poll; bounded, so a subscriber that cannot connect falls back to polling.
-      await settledWithin(listening.subscribed, Math.min(this.settings.sweepIntervalMs, 1000));
+      // Read the first state only once changes are heard, or a change in between would be missed.
+      await settledWithin(listening.subscribed, Math.min(s.sweepIntervalMs, 1000));
       let last = '';
       while (!signal.aborted) {
         pending = false;
@@ -450,7 +453,7 @@ export class QueueService {
         if (state.status !== 'waiting') return;
         if (!pending) {
           await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, this.settings.sweepIntervalMs);
+            const timer = setTimeout(resolve, this.nextTimeDrivenRead(state));
             wake = () => {
               clearTimeout(timer);
               resolve();
@@ -463,6 +466,17 @@ export class QueueService {
       listening.stop();
       signal.removeEventListener('abort', poke);
     }
+  }
+
+  /** How long a watcher of this waiting state may sleep when nothing in its queue changes. */
+  private nextTimeDrivenRead(state: QueueState & {status: 'waiting'}): number {
+    const s = this.settings;
+    const heartbeat = s.heartbeatTtlMs / 3;
+    if (state.admissionReady || state.position > s.maxAdmissionPosition) return heartbeat;
+    const waitLeftMs = s.minWaitMs - state.waitingSeconds * 1000;
+    if (state.position > s.instantPositions && waitLeftMs > 0) return Math.min(heartbeat, waitLeftMs);
+    // Allowed in but for the admission bucket, which refills with time: look again when a token may be back.
+    return Math.min(heartbeat, Math.max(s.sweepIntervalMs, 1000 / s.admissionRatePerSecond));
   }
 
   /**
