@@ -17,11 +17,11 @@ afterEach(async () => {
 });
 
 describe('env switch, where files are not plain', () => {
-  it('edits the target of a symlinked env file and keeps the link', async () => {
+  it('with followLinks, edits the target of a symlinked env file and keeps the link', async () => {
     await mkdir(path.join(dir, 'shared'));
     await writeFile(path.join(dir, 'shared', 'local.env'), 'GRPC_ENABLED=false\n');
     await symlink(path.join('shared', 'local.env'), path.join(dir, '.env.local'));
-    await switchEnvironments({transport: 'grpc', projectDir: dir});
+    await switchEnvironments({transport: 'grpc', projectDir: dir, followLinks: true});
     expect((await lstat(path.join(dir, '.env.local'))).isSymbolicLink()).toBe(true);
     expect(await readFile(path.join(dir, 'shared', 'local.env'), 'utf8')).toBe('GRPC_ENABLED=true\n');
   });
@@ -57,7 +57,7 @@ describe('env switch, where files are not plain', () => {
   it('leaves a file that changed while it was being edited, and no temporary file behind', async () => {
     const file = path.join(dir, '.env.local');
     await writeFile(file, 'GRPC_ENABLED=false\n');
-    const prepared = await prepareWrite(file, 'GRPC_ENABLED=false\n', 'GRPC_ENABLED=true\n');
+    const prepared = await prepareWrite(file, Buffer.from('GRPC_ENABLED=false\n'), Buffer.from('GRPC_ENABLED=true\n'));
     await writeFile(file, 'GRPC_ENABLED=false\n# edited meanwhile\n');
     await expect(commitWrite(prepared)).rejects.toThrow(/changed while/);
     expect(await readFile(file, 'utf8')).toBe('GRPC_ENABLED=false\n# edited meanwhile\n');

@@ -57,7 +57,7 @@ describe('env init (service)', () => {
   it('ships templates the gateway accepts, with no real secret in prod', async () => {
     for (const name of ['local', 'dev', 'staging', 'prod']) {
       const text = await readFile(path.join(ENV_TEMPLATES_DIR, `${name}.env`), 'utf8');
-      parseEnvDocument(text, name); // parsable by the switch
+      parseEnvDocument(Buffer.from(text), name); // parsable by the switch
       const values = dotenv.parse(text);
       expect(values.GRPC_ENABLED).toBe(name === 'local' ? 'true' : 'false');
       if (name === 'prod') expect([values.SERVER_ENVIRONMENT, values.JWT_SECRET]).toEqual(['production', '']);
@@ -74,12 +74,20 @@ describe('env init (service)', () => {
 describe('unifiedDiff', () => {
   it('prints hunks with up to 3 lines of context and marks a missing final newline', () => {
     const old = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k'].join('\n');
-    const changed = old.replace('b', 'B').replace('k', 'K');
-    expect(unifiedDiff(old, changed, 'x')).toBe(
+    const at = (search: string, text: string) => ({start: old.indexOf(search), end: old.indexOf(search) + search.length, text});
+    expect(unifiedDiff(old, [at('b', 'B'), at('k', 'K')], 'x')).toBe(
       ['--- a/x', '+++ b/x', '@@ -1,5 +1,5 @@', ' a', '-b', '+B', ' c', ' d', ' e', '@@ -8,4 +8,4 @@', ' h', ' i', ' j', '-k', '\\ No newline at end of file', '+K', '\\ No newline at end of file', ''].join('\n'),
     );
-    expect(unifiedDiff('a\r\nb', 'a\r\nb\r\nc', 'y')).toBe(['--- a/y', '+++ b/y', '@@ -1,2 +1,3 @@', ' a', '-b', '\\ No newline at end of file', '+b', '+c', '\\ No newline at end of file', ''].join('\n'));
-    expect(unifiedDiff('', 'a\n', 'z')).toBe(['--- a/z', '+++ b/z', '@@ -0,0 +1 @@', '+a', ''].join('\n'));
-    expect(unifiedDiff('same\n', 'same\n', 'z')).toBe('');
+    expect(unifiedDiff('a\r\nb', [{start: 4, end: 4, text: '\r\nc'}], 'y')).toBe(['--- a/y', '+++ b/y', '@@ -1,2 +1,3 @@', ' a', '-b', '\\ No newline at end of file', '+b', '+c', '\\ No newline at end of file', ''].join('\n'));
+    expect(unifiedDiff('', [{start: 0, end: 0, text: 'a\n'}], 'z')).toBe(['--- a/z', '+++ b/z', '@@ -0,0 +1 @@', '+a', ''].join('\n'));
+    expect(unifiedDiff('same\n', [], 'z')).toBe('');
+  });
+
+  it('prints changed lines that follow each other as one run, and an insertion between lines as added lines', () => {
+    const old = 'a\nb\nc\nd\n';
+    expect(unifiedDiff(old, [{start: 2, end: 3, text: 'B'}, {start: 4, end: 5, text: 'C'}, {start: 6, end: 6, text: 'x\n'}], 'w')).toBe(
+      ['--- a/w', '+++ b/w', '@@ -1,4 +1,5 @@', ' a', '-b', '-c', '+B', '+C', '+x', ' d', ''].join('\n'),
+    );
+    expect(unifiedDiff(old, [{start: 8, end: 8, text: 'e\n'}], 'w')).toBe(['--- a/w', '+++ b/w', '@@ -2,3 +2,4 @@', ' b', ' c', ' d', '+e', ''].join('\n'));
   });
 });

@@ -7,7 +7,7 @@ import {switchEnvironments} from '../../services/env/switch.js';
 export default class EnvSwitch extends TacosCommand {
   static override summary = 'Switch environments to gRPC or HTTP (GRPC_ENABLED), editing only that value.';
   static override description =
-    'Sets GRPC_ENABLED to true (grpc) or false (http), and GRPC_TRAFFIC_PERCENT with --percent, in the env files picked (default: .env.local). Only those values change: comments, order, quotes, export prefixes, inline comments, line endings, a BOM and the file mode are kept; a missing key is appended. Files are written atomically, and only when something changes. Production environments (named prod/production, or SERVER_ENVIRONMENT=production) ask for a confirmation; without a terminal, pass --yes. Nothing is written when any picked file cannot be parsed.';
+    'Sets GRPC_ENABLED to true (grpc) or false (http), and GRPC_TRAFFIC_PERCENT with --percent, in the env files picked (default: .env.local). Only those values change: comments, order, quotes, export prefixes, inline comments, line endings, a BOM, bytes in any encoding and the file mode are kept; a missing key is appended. Files are written atomically, and only when something changes; a switch waits for another one on the same file (TACOS_ENV_LOCK_TIMEOUT, default 10s). A symbolic link is refused unless --follow-links; a file over TACOS_ENV_FILE_MAX_BYTES (default 1 MiB) is refused. Production environments (named prod/production, or SERVER_ENVIRONMENT=production) ask for a confirmation; without a terminal, pass --yes. Nothing is written when any picked file cannot be parsed.';
   static override examples = [
     '<%= config.bin %> env switch grpc',
     '<%= config.bin %> env switch grpc --env dev,staging --percent 10 --dry-run',
@@ -24,6 +24,7 @@ export default class EnvSwitch extends TacosCommand {
     'dry-run': Flags.boolean({description: 'Print a diff per file and change nothing.'}),
     yes: Flags.boolean({char: 'y', description: 'Switch production without asking.'}),
     backup: Flags.boolean({description: 'Keep the old file as .env.<name>.bak.'}),
+    'follow-links': Flags.boolean({description: 'Edit the file an env file that is a symbolic link points to (the link stays a link); without it, a link is refused.'}),
   };
 
   async run(): Promise<void> {
@@ -38,6 +39,7 @@ export default class EnvSwitch extends TacosCommand {
       dryRun: flags['dry-run'],
       yes: flags.yes,
       backup: flags.backup,
+      followLinks: flags['follow-links'],
       confirm: interactive ? (message) => confirm({message, default: false}) : undefined,
     });
     for (const result of results) {

@@ -14,17 +14,27 @@ export interface EnvEntry {
   /** Offsets of the value between its quotes (or of the trimmed unquoted value) in `body`. */
   valueStart: number;
   valueEnd: number;
-  /** The value as written between the quotes (no escapes expanded). */
+  /** The value as written between the quotes (no escapes expanded), one character a byte. */
   raw: string;
 }
 
+/** A replacement of `start`..`end` of a text by `text`. */
+export interface TextEdit {
+  start: number;
+  end: number;
+  text: string;
+}
+
 /**
- * An env file kept as its exact text: edits replace value spans only, so comments, order, blank
- * lines, `export `, quotes, inline comments, line endings and a BOM stay as they were.
+ * An env file kept as its exact bytes: edits replace value spans only, so comments, order, blank
+ * lines, `export `, quotes, inline comments, line endings, a BOM and bytes in any encoding stay as
+ * they were. The text is the bytes read as Latin-1, one character a byte, so nothing is decoded
+ * (and so replaced) on the way; values are decoded as UTF-8 only where they are read.
  */
 export interface EnvDocument {
+  /** The UTF-8 byte order mark, or ''. */
   bom: string;
-  /** The text after the BOM. */
+  /** The text after the BOM, one character a byte. */
   body: string;
   /** The line ending the file uses (the first one found; `\n` when there is none). */
   eol: string;
@@ -47,9 +57,12 @@ export class EnvParseError extends TacosError {
 
 const KEY_LINE = /^([ \t]*)(export[ \t]+)?([\w.-]+)[ \t]*=/;
 
+const UTF8_BOM = '\xEF\xBB\xBF';
+
 /** Parses an env file with the dotenv rules (ANCHORS.md "Env files"), strictly: anything else is an error. */
-export function parseEnvDocument(text: string, file: string): EnvDocument {
-  const bom = text.startsWith('\uFEFF') ? '\uFEFF' : '';
+export function parseEnvDocument(bytes: Buffer, file: string): EnvDocument {
+  const text = bytes.toString('latin1');
+  const bom = text.startsWith(UTF8_BOM) ? UTF8_BOM : '';
   const body = text.slice(bom.length);
   const eol = /\r\n|\n|\r/.exec(body)?.[0] ?? '\n';
   const entries: EnvEntry[] = [];
@@ -105,14 +118,15 @@ export function parseEnvDocument(text: string, file: string): EnvDocument {
     // Unquoted: up to an inline comment or the end of the line, trimmed.
     const hash = text.indexOf('#', cursor - position);
     const valueText = text.slice(cursor - position, hash === -1 ? text.length : hash);
-    const trimmed = valueText.trimEnd();
+    // ASCII blanks only: a trailing 0xA0 may end a UTF-8 character (valuesOf trims as dotenv does).
+    const trimmed = valueText.replace(/[ \t\v\f]+$/, '');
     entries.push({key, line, endLine: line, exported: Boolean(head[2]), quote: '', valueStart: cursor, valueEnd: cursor + trimmed.length, raw: trimmed});
     position = next;
   }
 
   // What dotenv reads must be what this parser reads, or an edit could change another value.
   const ours = valuesOf({bom, body, eol, entries});
-  const theirs = dotenv.parse(body);
+  const theirs = dotenv.parse(bytes.subarray(bom.length));
   for (const key of new Set([...Object.keys(ours), ...Object.keys(theirs)])) {
     if (ours[key] !== theirs[key]) {
       const entry = entries.findLast((candidate) => candidate.key === key);
@@ -122,11 +136,16 @@ export function parseEnvDocument(text: string, file: string): EnvDocument {
   return {bom, body, eol, entries};
 }
 
-/** The values as dotenv reads them: quotes removed, `\n` expanded in double quotes, CRLF as LF, last duplicate wins. */
+/** The text of a document's bytes as UTF-8, as dotenv and the gateway read it. */
+export function decodeUtf8(text: string): string {
+  return Buffer.from(text, 'latin1').toString('utf8');
+}
+
+/** The values as dotenv reads them: UTF-8, quotes removed, `\n` expanded in double quotes, CRLF as LF, last duplicate wins. */
 export function valuesOf(document: EnvDocument): Record<string, string> {
   const values: Record<string, string> = {};
   for (const entry of document.entries) {
-    let value = entry.raw.replace(/\r\n?/g, '\n');
+    let value = (/[\x80-\xff]/.test(entry.raw) ? decodeUtf8(entry.raw) : entry.raw).replace(/\r\n?/g, '\n');
     if (entry.quote === '') value = value.trim();
     if (entry.quote === '"') value = value.replace(/\\n/g, '\n').replace(/\\r/g, '\r');
     values[entry.key] = value;
@@ -135,26 +154,38 @@ export function valuesOf(document: EnvDocument): Record<string, string> {
 }
 
 /**
- * Sets KEY to `value` (which needs no quoting) everywhere it appears, keeping each entry's quotes;
- * appends `KEY=value` when it is missing. Returns the new document text.
+ * The edits that set KEY to `value` (which needs no quoting) everywhere it appears, keeping each
+ * entry's quotes, and append `KEY=value` when it is missing; in order of position in the body.
  */
-export function setValues(document: EnvDocument, changes: Record<string, string>): string {
-  const edits: Array<{start: number; end: number; text: string}> = [];
+export function valueEdits(document: EnvDocument, changes: Record<string, string>): TextEdit[] {
+  const edits: TextEdit[] = [];
   const missing: string[] = [];
   const exportAll = document.entries.length > 0 && document.entries.every((entry) => entry.exported);
-  for (const [key, value] of Object.entries(changes)) {
-    const found = document.entries.filter((entry) => entry.key === key);
-    for (const entry of found) {
-      if (entry.raw !== value) edits.push({start: entry.valueStart, end: entry.valueEnd, text: value});
-    }
-    if (found.length === 0) missing.push(`${exportAll ? 'export ' : ''}${key}=${value}`);
+  const changed = new Set(Object.keys(changes));
+  for (const entry of document.entries) {
+    if (changed.has(entry.key) && entry.raw !== changes[entry.key]) edits.push({start: entry.valueStart, end: entry.valueEnd, text: changes[entry.key]});
   }
-  let body = document.body;
-  for (const edit of edits.sort((a, b) => b.start - a.start)) body = body.slice(0, edit.start) + edit.text + body.slice(edit.end);
+  for (const [key, value] of Object.entries(changes)) {
+    if (!document.entries.some((entry) => entry.key === key)) missing.push(`${exportAll ? 'export ' : ''}${key}=${value}`);
+  }
   if (missing.length > 0) {
     // Keep the file's line ending, and whether it ends with one.
+    const {body, eol} = document;
     const endsWithNewline = body === '' || /(\r\n|\n|\r)$/.test(body);
-    body += endsWithNewline ? missing.map((line) => line + document.eol).join('') : missing.map((line) => document.eol + line).join('');
+    const text = endsWithNewline ? missing.map((line) => line + eol).join('') : missing.map((line) => eol + line).join('');
+    edits.push({start: body.length, end: body.length, text});
   }
-  return document.bom + body;
+  return edits;
+}
+
+/** `text` with `edits` (in order, not overlapping) applied, in one pass. */
+export function applyEdits(text: string, edits: TextEdit[]): string {
+  const pieces: string[] = [];
+  let cursor = 0;
+  for (const edit of edits) {
+    pieces.push(text.slice(cursor, edit.start), edit.text);
+    cursor = edit.end;
+  }
+  pieces.push(text.slice(cursor));
+  return pieces.join('');
 }

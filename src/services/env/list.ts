@@ -1,6 +1,6 @@
 import {EnvReader} from '../config.js';
 import {TacosError, errorMessage} from '../errors.js';
-import {MASK, isSecretKey, listEnvironmentNames, readEnvFile} from './files.js';
+import {MASK, isSecretKey, listEnvironmentNames, locateEnvFile, readEnvFile, readEnvLimits} from './files.js';
 
 /** The keys `tacos env list` shows, each with the check the gateway applies to it. */
 export const LISTED_KEYS: Array<{key: string; check?: (read: EnvReader) => unknown}> = [
@@ -38,10 +38,12 @@ export interface EnvListing {
 export async function listEnvironments(projectDir: string): Promise<{environments: EnvListing[]; unreadable: TacosError[]}> {
   const environments: EnvListing[] = [];
   const unreadable: TacosError[] = [];
+  const {maxBytes} = readEnvLimits();
   for (const name of await listEnvironmentNames(projectDir)) {
     let env;
     try {
-      env = await readEnvFile(projectDir, name);
+      // Reading through a link is harmless: list names no target and writes nothing.
+      env = await readEnvFile(await locateEnvFile(projectDir, name, {followLinks: true}), maxBytes);
     } catch (error) {
       if (error instanceof TacosError) {
         unreadable.push(error);

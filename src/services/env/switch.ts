@@ -1,9 +1,10 @@
+import path from 'node:path';
 import dotenv from 'dotenv';
 import {TacosError, usageError} from '../errors.js';
 import {unifiedDiff} from './diff.js';
-import {parseEnvDocument, setValues, type EnvDocument} from './document.js';
-import {MASK, isSecretKey, readEnvFile, selectEnvironments, type EnvFile} from './files.js';
-import path from 'node:path';
+import {applyEdits, decodeUtf8, valueEdits, type EnvDocument, type TextEdit} from './document.js';
+import {MASK, locateEnvFile, readEnvFile, readEnvLimits, selectEnvironments, type EnvFile, type EnvFileLocation, type EnvLimits} from './files.js';
+import {lockEnvFiles, type EnvFileLocks} from './lock.js';
 import {backupFile, commitWrite, discardWrite, prepareWrite, type PreparedWrite} from './write.js';
 
 export type Transport = 'grpc' | 'http';
@@ -20,6 +21,10 @@ export interface SwitchOptions {
   /** Production files need no confirmation. */
   yes?: boolean;
   backup?: boolean;
+  /** Edit the file an env file links to; without it, a link is refused. */
+  followLinks?: boolean;
+  /** Default: from the process environment (readEnvLimits). */
+  limits?: EnvLimits;
   /** Asks the user; undefined when there is no terminal to ask on. */
   confirm?: (question: string) => Promise<boolean>;
 }
@@ -43,25 +48,40 @@ const FALSE_WORDS = ['false', '0', 'no', 'off'];
 interface Plan {
   env: EnvFile;
   changes: Record<string, string>;
-  next: string;
+  edits: TextEdit[];
+  next: Buffer;
   warnings: string[];
 }
 
 /**
  * `tacos env switch`: sets GRPC_ENABLED (and GRPC_TRAFFIC_PERCENT) in each picked env file, editing
- * only those values. Every file is read, parsed and checked, and production confirmed, before any
- * file is written; a file that already says so is not rewritten.
+ * only those values. The files are locked against other switches (not for a dry run), then every
+ * file is read, parsed and checked, and production confirmed, before any file is written; a file
+ * that already says so is not rewritten.
  */
 export async function switchEnvironments(options: SwitchOptions): Promise<SwitchFileResult[]> {
   if (options.percent !== undefined && (!Number.isInteger(options.percent) || options.percent < 0 || options.percent > 100)) {
     throw usageError(`--percent ${options.percent} is not a whole number from 0 to 100.`);
   }
+  const limits = options.limits ?? readEnvLimits();
   const names = await selectEnvironments(options.projectDir, options);
+  const locations: EnvFileLocation[] = [];
+  for (const name of names) locations.push(await locateEnvFile(options.projectDir, name, {followLinks: options.followLinks ?? false}));
+  // Read under the lock: what another switch wrote is seen, so nothing it did is undone.
+  const locks = options.dryRun ? undefined : await lockEnvFiles(locations.map((location) => location.target), limits.lockTimeoutMs);
+  try {
+    return await switchFiles(locations, limits.maxBytes, options, locks);
+  } finally {
+    await locks?.release();
+  }
+}
+
+async function switchFiles(locations: EnvFileLocation[], maxBytes: number, options: SwitchOptions, locks?: EnvFileLocks): Promise<SwitchFileResult[]> {
   const envs: EnvFile[] = [];
-  for (const name of names) envs.push(await readEnvFile(options.projectDir, name));
+  for (const location of locations) envs.push(await readEnvFile(location, maxBytes));
   const plans = envs.map((env) => plan(env, options));
 
-  const production = plans.filter((candidate) => candidate.env.production && candidate.next !== candidate.env.text);
+  const production = plans.filter((candidate) => candidate.env.production && candidate.edits.length > 0);
   if (!options.dryRun && !options.yes && production.length > 0) {
     const list = production.map((candidate) => `.env.${candidate.env.name}`).join(', ');
     const question = `Switch production (${list}) to ${options.transport}?`;
@@ -73,23 +93,23 @@ export async function switchEnvironments(options: SwitchOptions): Promise<Switch
 
   const results: SwitchFileResult[] = [];
   const writes: PreparedWrite[] = [];
-  for (const {env, changes, next, warnings} of plans) {
-    const changed = next !== env.text;
+  for (const {env, changes, edits, next, warnings} of plans) {
+    const changed = edits.length > 0;
     const result: SwitchFileResult = {
       name: env.name,
       file: env.file,
       production: env.production,
       changes,
       status: changed ? (options.dryRun ? 'would-change' : 'changed') : 'unchanged',
-      diff: changed ? unifiedDiff(maskSecrets(env.document), maskSecrets(parseEnvDocument(next, `.env.${env.name}`)), `.env.${env.name}`) : '',
+      diff: changed ? maskedDiff(env.document, edits, `.env.${env.name}`) : '',
       warnings,
     };
     if (changed && !options.dryRun) {
       // Every new file is written beside its target first; only then are they renamed into place,
       // so a failure (a full disk, a read-only file) changes nothing.
       try {
-        if (options.backup) result.backup = await backupFile(env.file);
-        writes.push(await prepareWrite(env.file, env.text, next));
+        if (options.backup) result.backup = await backupFile(env.file, env.bytes);
+        writes.push(await prepareWrite(env.target, env.bytes, next));
       } catch (error) {
         await Promise.all(writes.map(discardWrite));
         throw error;
@@ -99,6 +119,7 @@ export async function switchEnvironments(options: SwitchOptions): Promise<Switch
   }
   for (const [index, write] of writes.entries()) {
     try {
+      locks?.check();
       await commitWrite(write);
     } catch (error) {
       await Promise.all(writes.slice(index + 1).map(discardWrite));
@@ -125,18 +146,19 @@ function plan(env: EnvFile, options: SwitchOptions): Plan {
     const already = entries.length > 0 && entries.every((entry) => equivalent(key, entry.raw, value));
     if (!already) changes[key] = value;
   }
-  const next = setValues(env.document, changes);
+  const edits = valueEdits(env.document, changes);
+  const next = Buffer.from(env.document.bom + applyEdits(env.document.body, edits), 'latin1');
   // The result must read, with dotenv, exactly as before but for the intended keys.
-  const before = dotenv.parse(env.document.body);
-  const after = dotenv.parse(next.slice(env.document.bom.length));
-  const expected = {...before, ...changes};
+  // env.values are what dotenv reads (parseEnvDocument checks it).
+  const after = dotenv.parse(next.subarray(env.document.bom.length));
+  const expected = {...env.values, ...changes};
   const keys = new Set([...Object.keys(expected), ...Object.keys(after)]);
   for (const key of keys) {
     if (expected[key] !== after[key]) {
       throw new TacosError(`Editing ${label} would change ${key} unexpectedly; nothing was changed.`, {hint: 'Please report this with a copy of the file (secrets removed).', code: 'ENV_EDIT'});
     }
   }
-  return {env, changes, next, warnings};
+  return {env, changes, edits, next, warnings};
 }
 
 function equivalent(key: string, raw: string, wanted: string): boolean {
@@ -147,14 +169,20 @@ function equivalent(key: string, raw: string, wanted: string): boolean {
 
 const SWITCHED_KEYS = new Set(['GRPC_ENABLED', 'GRPC_TRAFFIC_PERCENT']);
 
-/** The document's text with every value but the switched keys' masked, line for line. */
-export function maskSecrets(document: EnvDocument): string {
-  let body = document.body;
-  // Only the keys a switch changes are shown: any other value (a password in a URL ...) is masked.
-  const secrets = document.entries.filter((entry) => !SWITCHED_KEYS.has(entry.key) && entry.raw !== '').sort((a, b) => b.valueStart - a.valueStart);
-  for (const entry of secrets) {
-    const masked = entry.raw.replace(/[^\r\n]+/g, MASK);
-    body = body.slice(0, entry.valueStart) + masked + body.slice(entry.valueEnd);
-  }
-  return body;
+/**
+ * The diff of an edit as the user may see it: every value but the switched keys' masked (a password
+ * in a URL ...), line for line, and the text decoded as UTF-8.
+ */
+function maskedDiff(document: EnvDocument, edits: TextEdit[], label: string): string {
+  const masks = document.entries
+    .filter((entry) => !SWITCHED_KEYS.has(entry.key) && entry.raw !== '')
+    .map((entry) => ({start: entry.valueStart, end: entry.valueEnd, text: entry.raw.replace(/[^\r\n]+/g, MASK)}));
+  // The masks and the edits change different values: mask, then move each edit by what the masks before it added.
+  let shift = 0;
+  let mask = 0;
+  const moved = edits.map((edit) => {
+    for (; mask < masks.length && masks[mask].start < edit.start; mask++) shift += masks[mask].text.length - (masks[mask].end - masks[mask].start);
+    return {start: edit.start + shift, end: edit.end + shift, text: edit.text};
+  });
+  return decodeUtf8(unifiedDiff(applyEdits(document.body, masks), moved, label));
 }
