@@ -102,17 +102,25 @@ describe('seats per order', () => {
       return value;
     };
     const mallory = await bearer('mallory');
+    // 60,000 seat ids (about 600 KB) are over the gRPC message limit; 2,000 (about 16 KB) fit in a
+    // message and are over the seats per order. Both are refused at the door, never by the backend.
     const huge = Array.from({length: 60_000}, (_, index) => `S-X${index}`);
+    const many = huge.slice(0, 2_000);
     const before = await mockCalls(reservation!, 'CreateReservation');
-    for (let call = 1; call <= 5; call++) {
+    const create = async (seatIds: string[]) => {
       const token = await admit(gateway.http, CONCERT, 'mallory');
-      const error = await unaryCall(service, 'CreateReservation', {event_id: CONCERT, seat_ids: huge, reservation_token: token}, metadata(mallory)).then(
+      return unaryCall(service, 'CreateReservation', {event_id: CONCERT, seat_ids: seatIds, reservation_token: token}, metadata(mallory)).then(
         () => undefined,
         (failure: grpc.ServiceError) => failure,
       );
-      expect(error?.code, `call ${call}`).toBe(grpc.status.INVALID_ARGUMENT);
-      expect(await grpcReason(error!)).toBe('TOO_MANY_SEATS');
-      expect(error!.details).toContain('at most 10 seats');
+    };
+    for (let call = 1; call <= 5; call++) {
+      const tooLarge = await create(huge);
+      expect(tooLarge?.code, `call ${call}`).toBe(grpc.status.RESOURCE_EXHAUSTED);
+      const tooMany = await create(many);
+      expect(tooMany?.code, `call ${call}`).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(await grpcReason(tooMany!)).toBe('TOO_MANY_SEATS');
+      expect(tooMany!.details).toContain('at most 10 seats');
     }
     // Refused by the gateway itself: the backend never heard of them.
     expect(await mockCalls(reservation!, 'CreateReservation')).toEqual(before);
@@ -254,8 +262,8 @@ describe("the payment mock's test switches from clients", () => {
   });
 
   /** A payment intent made through `gateway` for a fresh hold of `user`, with scenario fail (and a webhook_url). */
-  async function intentWithSwitches(gateway: TestGateway, user: string, withWebhook: boolean): Promise<string> {
-    const auth = await bearer(user);
+  async function intentWithSwitches(gateway: TestGateway, user: string, withWebhook: boolean, secret = DEV_SECRET): Promise<string> {
+    const auth = await bearer(user, secret);
     const token = await admit(gateway.http, CONCERT, user);
     const held = await send(gateway.http, 'POST', '/api/v1/reservations', {auth, body: {event_id: CONCERT, quantity: 1, reservation_token: token}});
     expect(held.status, held.text).toBe(201);
@@ -273,8 +281,10 @@ describe("the payment mock's test switches from clients", () => {
   }
 
   it('in production, scenario and webhook_url are dropped before the payment service (a debug line says so)', async () => {
-    const gateway = await gatewayWith({SERVER_ENVIRONMENT: 'production', JWT_SECRET: DEV_SECRET, RATE_LIMIT_ENABLED: 'false', LOG_LEVEL: 'debug'});
-    const intentId = await intentWithSwitches(gateway, 'ivan', true);
+    // Production refuses the public development secret: a key of its own.
+    const secret = 'booking-bounds-production-secret';
+    const gateway = await gatewayWith({SERVER_ENVIRONMENT: 'production', JWT_SECRET: secret, RATE_LIMIT_ENABLED: 'false', LOG_LEVEL: 'debug'});
+    const intentId = await intentWithSwitches(gateway, 'ivan', true, secret);
     // The mock's own default scenario decided, not the client's "fail".
     expect((await atTheMock(intentId)).metadata.scenario).toBe('PAYMENT_SCENARIO_APPROVE');
     // The intent has no webhook_url: a forced webhook has nowhere to go.
