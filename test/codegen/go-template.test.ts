@@ -7,6 +7,8 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {renderTemplate, writeGenerated, type GeneratedFile} from '../../src/services/codegen/generate.js';
 import {goCamelCase} from '../../src/services/codegen/helpers.js';
 import {buildModel, type CodegenModel} from '../../src/services/codegen/model.js';
+import {runCli} from '../helpers/cli.js';
+import {skipOrFail} from '../helpers/required-checks.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TEMPLATES = path.join(ROOT, 'templates');
@@ -140,10 +142,7 @@ describe('the go-grpc template over proto/', () => {
   });
 
   it('passes gofmt -l when gofmt is on PATH', (context) => {
-    if (!tool('gofmt')) {
-      console.log('skipped: gofmt is not on PATH (Debian: apt-get install golang-go)');
-      return context.skip('gofmt is not on PATH');
-    }
+    if (!tool('gofmt')) return skipOrFail(context, 'gofmt is not on PATH (Debian: apt-get install golang-go)');
     expect(gofmtList(out)).toBe('');
   });
 
@@ -156,9 +155,7 @@ describe('the go-grpc template over proto/', () => {
         .map((pkg) => `${gocode}/${pkg}`),
     ];
     if (missing.length > 0) {
-      const reason = `missing ${missing.join(', ')} (Debian: golang-go golang-google-grpc-dev golang-goprotobuf-dev golang-google-protobuf-dev protoc-gen-go-grpc protobuf-compiler)`;
-      console.log(`skipped: ${reason}`);
-      return context.skip(reason);
+      return skipOrFail(context, `missing ${missing.join(', ')} (Debian: golang-go golang-google-grpc-dev golang-goprotobuf-dev golang-google-protobuf-dev protoc-gen-go-grpc protobuf-compiler)`);
     }
     // GOPATH mode, offline: the contracts' Go code generated into a GOPATH, the clients as a package of
     // a module-less project beside it, grpc and protobuf from Debian's /usr/share/gocode.
@@ -246,10 +243,7 @@ service StatusService {
   });
 
   it('passes gofmt -l there too when gofmt is on PATH', async (context) => {
-    if (!tool('gofmt')) {
-      console.log('skipped: gofmt is not on PATH (Debian: apt-get install golang-go)');
-      return context.skip('gofmt is not on PATH');
-    }
+    if (!tool('gofmt')) return skipOrFail(context, 'gofmt is not on PATH (Debian: apt-get install golang-go)');
     const out = mkdtempSync(path.join(tmpdir(), 'tacos-go-'));
     try {
       await writeGenerated(out, await render(path.join(dir, 'proto')));
@@ -257,5 +251,14 @@ service StatusService {
     } finally {
       rmSync(out, {recursive: true, force: true});
     }
+  });
+});
+
+describe("the repo's own Go output (gen/go, committed like src/generated/)", () => {
+  it('`tacos gen --check` over every template exits 0 in the repo root (what npm test runs)', async () => {
+    const result = await runCli(['gen', '--check'], {timeoutMs: 60_000});
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^go-grpc: \d+ files up to date in (\S*\/)?gen\/go$/m);
+    expect(result.stdout).toMatch(/^ts-grpc-js: \d+ files up to date in (\S*\/)?src\/generated\/contracts$/m);
   });
 });

@@ -18,6 +18,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import {ReflectionService} from '@grpc/reflection';
 import {loadContractSet} from '../../src/services/grpc/contracts.js';
 import {REPO_ROOT} from './cli.js';
+import {ALL_CHECKS_REQUIRED, missingToolError} from './required-checks.js';
 
 const run = promisify(execFile);
 
@@ -322,7 +323,10 @@ export async function startDefectiveServer(): Promise<TestServer> {
   return {address: `127.0.0.1:${port}`, port, calls, reflectionCalls: [], setReflection: () => undefined, stop: stopper(server)};
 }
 
-/** A self-signed certificate for CN=localhost made by openssl, or the reason there is none. */
+/**
+ * A self-signed certificate for CN=localhost made by openssl, or the reason there is none (the TLS
+ * tests skip then); where every check must run, no certificate is an error.
+ */
 export async function selfSignedCert(dir: string): Promise<{key: string; cert: string} | {skip: string}> {
   const key = path.join(dir, 'k');
   const cert = path.join(dir, 'c');
@@ -330,7 +334,9 @@ export async function selfSignedCert(dir: string): Promise<{key: string; cert: s
     await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', key, '-out', cert], {timeout: 30_000});
     return {key, cert};
   } catch (error) {
-    return {skip: `openssl could not make a self-signed certificate: ${(error as Error).message}`};
+    const reason = `openssl could not make a self-signed certificate: ${(error as Error).message}`;
+    if (ALL_CHECKS_REQUIRED) throw missingToolError(reason);
+    return {skip: reason};
   }
 }
 
