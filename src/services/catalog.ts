@@ -1,7 +1,7 @@
 import {readFile} from 'node:fs/promises';
 import path from 'node:path';
-import {TacosError, errorMessage} from '../../errors.js';
-import {PACKAGE_ROOT} from '../../paths.js';
+import {TacosError, errorMessage} from './errors.js';
+import {PACKAGE_ROOT} from './paths.js';
 
 /*
  * Catalogue format (JSON): {"events": [Event, ...]}
