@@ -63,7 +63,8 @@ function violation({from, to}: Import): string | undefined {
   const where = `${path.relative(SRC, from)} imports ${path.relative(SRC, to)}`;
   if (fromLayer < 0 || toLayer < 0) return `${where}: ${fromLayer < 0 ? fromArea : toArea} has no layer`;
   if (fromLayer < toLayer) return undefined;
-  return fromLayer === toLayer ? `${where}: sideways (${fromArea} and ${toArea} share a layer)` : `${where}: upward (${fromArea} is below ${toArea})`;
+  if (fromLayer === toLayer) return `${where}: sideways (${fromArea} and ${toArea} share a layer)`;
+  return `${where}: upward (${fromArea} is below ${toArea})`;
 }
 
 describe('architecture', () => {

@@ -1,6 +1,9 @@
 import {status as GrpcStatus} from '@grpc/grpc-js';
 
-/** grpc_code label values as go-grpc-prometheus writes them (codes.Code.String()); also how `tacos call` names a status. */
+/**
+ * grpc_code label values as go-grpc-prometheus writes them (codes.Code.String()); also the names
+ * `tacos call` prints. On the floor: both kits name codes.
+ */
 const CODE_NAMES = Object.fromEntries(
   Object.entries(GrpcStatus)
     .filter(([, value]) => typeof value === 'number')

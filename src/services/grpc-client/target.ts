@@ -44,8 +44,9 @@ export interface Target {
 }
 
 /**
- * Where a call goes and how: the default gateway its caller gives (the active environment's, 127.0.0.1:GRPC_PORT) unless told
- * otherwise; plaintext for loopback and unix sockets, TLS for anything else, as grpcurl users expect.
+ * Where a call goes and how: the default gateway its caller gives (the active environment's,
+ * 127.0.0.1:GRPC_PORT) unless told otherwise; plaintext for loopback and unix sockets, TLS for
+ * anything else, as grpcurl users expect.
  */
 export async function resolveTarget(options: TargetOptions): Promise<Target> {
   let address = options.address;
