@@ -21,7 +21,7 @@ import {promisify} from 'node:util';
 import {Redis} from 'ioredis';
 import {tcpOpen} from '../src/services/net.js';
 import {waitUntil} from '../src/services/stack/probes.js';
-import {processCpuMicros, processTreeCpuMicros} from '../src/services/stack/proc.js';
+import {processCpuMicros, processTreeCpuMicros} from '../src/services/proc.js';
 import {freePorts} from './free-port.js';
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -16,7 +16,7 @@ const old = path.join(root, 'dist.old');
 rmSync(next, {recursive: true, force: true});
 execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json'), '--outDir', next], {stdio: 'inherit', cwd: root});
 await bundleCommands(next);
-const {compileContracts} = await import(path.join(next, 'services/grpc/contracts.js'));
+const {compileContracts} = await import(path.join(next, 'services/contracts.js'));
 await compileContracts(path.join(next, 'contracts.binpb'));
 rmSync(old, {recursive: true, force: true});
 if (existsSync(dist)) renameSync(dist, old);

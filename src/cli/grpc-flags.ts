@@ -1,6 +1,7 @@
 import * as Flags from '@oclif/core/flags';
 import {durationFlag, envFlag} from './flags.js';
-import type {ConnectionOptions} from '../services/grpc/call-runner.js';
+import type {ConnectionOptions} from '../services/grpc-client/run-call.js';
+import {defaultGateway} from '../services/stack/default-gateway.js';
 
 /** How to reach a gRPC server and learn its schema: the flags of call, list and describe. */
 export const connectionFlags = {
@@ -47,7 +48,7 @@ type ConnectionFlagValues = {
 
 export function connectionOptions(flags: ConnectionFlagValues): ConnectionOptions {
   return {
-    envName: flags.env,
+    defaultGateway: defaultGateway(flags.env),
     address: flags.addr,
     host: flags.host,
     port: flags.port,

@@ -5,8 +5,8 @@ import {TacosCommand} from '../cli/base-command.js';
 import {connectionFlags, connectionOptions} from '../cli/grpc-flags.js';
 import {durationFlag} from '../cli/flags.js';
 import {usageError} from '../services/errors.js';
-import {findMethod} from '../services/grpc/call.js';
-import {openTarget, runCall} from '../services/grpc/call-runner.js';
+import {findMethod} from '../services/grpc-client/invoke.js';
+import {openTarget, runCall} from '../services/grpc-client/run-call.js';
 
 export default class Call extends TacosCommand {
   static override summary = 'Call a gRPC method through server reflection (or --proto files).';
@@ -39,7 +39,7 @@ Exit codes: 0 OK; 64 + the gRPC status code for a gRPC error (e.g. 69 NOT_FOUND,
     if (flags.example) {
       if (!args.method) throw usageError('--example needs the method.', 'tacos call QueueService.JoinQueue --example');
       const {schema} = await openTarget(options);
-      const {exampleRequest} = await import('../services/grpc/describe.js');
+      const {exampleRequest} = await import('../services/grpc-client/describe.js');
       const {json, notes} = exampleRequest(findMethod(schema, args.method).input);
       this.log(JSON.stringify(json, null, 2));
       for (const note of notes) process.stderr.write(`// ${note}\n`);
@@ -64,7 +64,7 @@ Exit codes: 0 OK; 64 + the gRPC status code for a gRPC error (e.g. 69 NOT_FOUND,
         interactive,
       },
       // Inquirer loads only when there is something to ask.
-      async () => (await import('../services/grpc/prompts.js')).createPrompter(),
+      async () => (await import('../services/grpc-client/prompts.js')).createPrompter(),
     );
     if (code !== 0) this.exit(code);
   }

@@ -1,8 +1,8 @@
 import * as Args from '@oclif/core/args';
 import {TacosCommand} from '../cli/base-command.js';
 import {connectionFlags, connectionOptions} from '../cli/grpc-flags.js';
-import {openTarget} from '../services/grpc/call-runner.js';
-import {describeSymbol} from '../services/grpc/describe.js';
+import {openTarget} from '../services/grpc-client/run-call.js';
+import {describeSymbol} from '../services/grpc-client/describe.js';
 
 export default class Describe extends TacosCommand {
   static override summary = 'Show a service, method, message or enum as proto source, with its comments.';

@@ -1,8 +1,8 @@
 import * as Args from '@oclif/core/args';
 import {TacosCommand} from '../cli/base-command.js';
 import {connectionFlags, connectionOptions} from '../cli/grpc-flags.js';
-import {openTarget} from '../services/grpc/call-runner.js';
-import {listMethods, listServices} from '../services/grpc/describe.js';
+import {openTarget} from '../services/grpc-client/run-call.js';
+import {listMethods, listServices} from '../services/grpc-client/describe.js';
 
 export default class List extends TacosCommand {
   static override summary = "List a server's services, or a service's methods with their streaming kind.";

@@ -1,6 +1,7 @@
 import * as Flags from '@oclif/core/flags';
 import {TacosCommand} from '../cli/base-command.js';
-import {readLiveState, stateDir} from '../services/stack/state.js';
+import {stateDir} from '../services/paths.js';
+import {readLiveState} from '../services/stack/state.js';
 import {probeServices, statusTable} from '../services/stack/status.js';
 
 export default class Status extends TacosCommand {

@@ -15,3 +15,8 @@ function packageRootAbove(dir: string): string {
     if (path.dirname(current) === current) throw new Error(`No package.json above ${dir}`);
   }
 }
+
+/** The state dir (the stack's state, logs, the client's schema cache): `.tacos/` in the project, or TACOS_STATE_DIR. */
+export function stateDir(projectDir = process.cwd()): string {
+  return process.env.TACOS_STATE_DIR ?? path.join(projectDir, '.tacos');
+}

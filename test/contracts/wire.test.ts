@@ -12,7 +12,7 @@ import {fileURLToPath} from 'node:url';
 import {ScalarType, type DescField, type DescMessage, type FileRegistry} from '@bufbuild/protobuf';
 import type {FileDescriptorProto} from '@bufbuild/protobuf/wkt';
 import {beforeAll, describe, expect, it} from 'vitest';
-import {loadContractSet} from '../../src/services/grpc/contracts.js';
+import {loadContractSet} from '../../src/services/contracts.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const WIRE_PATH = path.resolve(repoRoot, 'test', 'fixtures', 'contracts', 'WIRE.md');

@@ -12,8 +12,8 @@ import {backendDidNothing} from '../../src/services/backends/errors.js';
 import {RESERVATION_ROUTES} from '../../src/services/backends/routes.js';
 import {HttpTransport} from '../../src/services/backends/transports.js';
 import {TacosError} from '../../src/services/errors.js';
-import {loadContractSet} from '../../src/services/grpc/contracts.js';
-import {packageDefinition} from '../../src/services/grpc/server.js';
+import {loadContractSet} from '../../src/services/contracts.js';
+import {packageDefinition} from '../../src/services/server-kit/grpc/server.js';
 import {createLogger} from '../../src/services/logging.js';
 
 const FAILURES = 2;

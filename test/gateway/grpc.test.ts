@@ -11,7 +11,7 @@ import {create, createFileRegistry, fromBinary, type DescMessage, type FileRegis
 import {anyUnpack, FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto} from '@bufbuild/protobuf/wkt';
 import {SignJWT} from 'jose';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {loadContractSet} from '../../src/services/grpc/contracts.js';
+import {loadContractSet} from '../../src/services/contracts.js';
 import {getJson, postJson, startTestGateway, waitForReady, type TestGateway} from '../helpers/gateway.js';
 import {contractClient, unaryCall} from '../helpers/grpc-client.js';
 import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';

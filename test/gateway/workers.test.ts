@@ -12,7 +12,7 @@ import {tmpdir} from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {packageDefinition} from '../../src/services/grpc/server.js';
+import {packageDefinition} from '../../src/services/server-kit/grpc/server.js';
 import {BIN, runCli, startCli, type LongRunningCli} from '../helpers/cli.js';
 import {unaryCall} from '../helpers/grpc-client.js';
 import {parseMetrics} from '../helpers/metrics.js';

@@ -10,7 +10,7 @@ import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {TacosError} from '../../src/services/errors.js';
-import {runCall, type CallRunOptions, type Prompter} from '../../src/services/grpc/call-runner.js';
+import {runCall, type CallRunOptions, type Prompter} from '../../src/services/grpc-client/run-call.js';
 import {ALL_TYPES_PROTO, FIXTURES, jsonObjects, selfSignedCert, startAllTypesServer, startDefectiveServer, type TestServer} from '../helpers/call-servers.js';
 import {freePort} from '../helpers/redis.js';
 

@@ -2,7 +2,7 @@ import {mkdtemp, rm, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {afterAll, beforeAll, expect, it} from 'vitest';
-import {runCall} from '../../src/services/grpc/call-runner.js';
+import {runCall} from '../../src/services/grpc-client/run-call.js';
 import {startAllTypesServer, type TestServer} from '../helpers/call-servers.js';
 
 let server: TestServer | undefined;

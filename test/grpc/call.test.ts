@@ -9,7 +9,7 @@ import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {TacosError} from '../../src/services/errors.js';
-import {runCall, type CallRunOptions, type Prompter} from '../../src/services/grpc/call-runner.js';
+import {runCall, type CallRunOptions, type Prompter} from '../../src/services/grpc-client/run-call.js';
 import {jsonObjects, startAllTypesServer, UNKNOWN_DETAIL_BYTES, UNKNOWN_DETAIL_TYPE, type TestServer} from '../helpers/call-servers.js';
 
 let server: TestServer | undefined;

@@ -14,9 +14,9 @@ import {promisify} from 'node:util';
 import {clone, fromBinary, fromJson, toJson, type DescMessage} from '@bufbuild/protobuf';
 import {FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto} from '@bufbuild/protobuf/wkt';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {loadContractSet} from '../../src/services/grpc/contracts.js';
-import {describeSymbol, exampleRequest, listMethods, listServices} from '../../src/services/grpc/describe.js';
-import {buildSchema, type Schema} from '../../src/services/grpc/schema.js';
+import {loadContractSet} from '../../src/services/contracts.js';
+import {describeSymbol, exampleRequest, listMethods, listServices} from '../../src/services/grpc-client/describe.js';
+import {buildSchema, type Schema} from '../../src/services/grpc-client/schema.js';
 import {TacosError} from '../../src/services/errors.js';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');

@@ -10,10 +10,10 @@ import {createFileRegistry, fromBinary, fromJson, toJson, type DescMethod, type 
 import {FileDescriptorSetSchema} from '@bufbuild/protobuf/wkt';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {TacosError} from '../../src/services/errors.js';
-import type {Prompter} from '../../src/services/grpc/call-runner.js';
-import {loadContractSet} from '../../src/services/grpc/contracts.js';
-import {createPrompter, parseDuration, parseTimestamp} from '../../src/services/grpc/prompts.js';
-import type {Schema} from '../../src/services/grpc/schema.js';
+import type {Prompter} from '../../src/services/grpc-client/run-call.js';
+import {loadContractSet} from '../../src/services/contracts.js';
+import {createPrompter, parseDuration, parseTimestamp} from '../../src/services/grpc-client/prompts.js';
+import type {Schema} from '../../src/services/grpc-client/schema.js';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const ENTER = '\r';

@@ -16,7 +16,7 @@ import {AnySchema, anyPack, FileDescriptorProtoSchema, FileDescriptorSetSchema, 
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import {ReflectionService} from '@grpc/reflection';
-import {loadContractSet} from '../../src/services/grpc/contracts.js';
+import {loadContractSet} from '../../src/services/contracts.js';
 import {REPO_ROOT} from './cli.js';
 import {ALL_CHECKS_REQUIRED, missingToolError} from './required-checks.js';
 

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import {packageDefinition} from '../../src/services/grpc/server.js';
+import {packageDefinition} from '../../src/services/server-kit/grpc/server.js';
 
 type AnyClient = grpc.Client & Record<string, any>;
 

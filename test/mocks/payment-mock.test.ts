@@ -11,7 +11,7 @@ import {PAYMENT_ROUTES} from '../../src/services/backends/routes.js';
 import {TacosError} from '../../src/services/errors.js';
 import type {CallContext, RpcHandler} from '../../src/services/mocks/kit.js';
 import {createPaymentMock, type PaymentMock, type PaymentMockOptions} from '../../src/services/mocks/payment/payment-mock.js';
-import {SETTLE_AT_ONCE_TAG} from '../../src/services/mocks/payment/settle-at-once.js';
+import {SETTLE_AT_ONCE_TAG} from '../../src/services/settle-at-once.js';
 
 const SECRET = 'test-webhook-secret';
 const SERVICE = 'payment.v1.PaymentService';

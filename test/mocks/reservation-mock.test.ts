@@ -6,7 +6,7 @@ import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
 import {RESERVATION_ROUTES} from '../../src/services/backends/routes.js';
 import {TacosError} from '../../src/services/errors.js';
 import type {CallContext, MockDefinition} from '../../src/services/mocks/kit.js';
-import {type Catalog, loadCatalog} from '../../src/services/mocks/reservation/catalog.js';
+import {type Catalog, loadCatalog} from '../../src/services/catalog.js';
 import {createReservationMock} from '../../src/services/mocks/reservation/reservation-mock.js';
 import type {Retention} from '../../src/services/mocks/util.js';
 

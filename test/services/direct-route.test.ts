@@ -5,9 +5,9 @@
  */
 import {Writable} from 'node:stream';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {createHttpServer, type HttpServer} from '../../src/services/http/server.js';
+import {createHttpServer, type HttpServer} from '../../src/services/server-kit/http/server.js';
 import {createLogger} from '../../src/services/logging.js';
-import {ServerMetrics} from '../../src/services/metrics.js';
+import {ServerMetrics} from '../../src/services/server-kit/metrics.js';
 
 const logs: Array<Record<string, unknown>> = [];
 let app: HttpServer;

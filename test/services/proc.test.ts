@@ -5,7 +5,7 @@
 import {spawn, type ChildProcess} from 'node:child_process';
 import {once} from 'node:events';
 import {afterEach, describe, expect, it} from 'vitest';
-import {processCpuMicros, processTreeCpuMicros} from '../../src/services/stack/proc.js';
+import {processCpuMicros, processTreeCpuMicros} from '../../src/services/proc.js';
 
 // A parent with one child; the child spins until it has used 400 ms of CPU, says so, and waits.
 // Either ends when its stdin closes: a parent that dies leaves no child behind.

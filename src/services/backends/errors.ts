@@ -2,7 +2,7 @@ import {fromBinary, type FileRegistry} from '@bufbuild/protobuf';
 import {anyUnpack} from '@bufbuild/protobuf/wkt';
 import {status as GrpcStatus, type ServiceError} from '@grpc/grpc-js';
 import {TacosError, errorMessage} from '../errors.js';
-import {ERROR_DOMAIN} from '../grpc/status-details.js';
+import {ERROR_DOMAIN} from '../server-kit/grpc/status-details.js';
 
 /** Codes a backend may answer with that the gateway passes on as they are (business outcomes). */
 const PASSED_ON = new Set([

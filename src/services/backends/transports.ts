@@ -6,7 +6,7 @@ import {ReservationServiceClient} from '../../generated/contracts/reservation/v1
 import {GeneratedClient, type CallOptions, type ClientSettings} from '../../generated/contracts/runtime.js';
 import type {PackageDefinition} from '@grpc/proto-loader';
 import {Pool} from 'undici';
-import {methodCodec, type MethodCodec} from '../grpc/json-codec.js';
+import {methodCodec, type MethodCodec} from '../server-kit/grpc/json-codec.js';
 import type {CallContext} from './backend-client.js';
 import {callerGone, fromGrpcError, fromHttpError, transportError, undecodableAnswer} from './errors.js';
 import {routeRequest, type BackendRoute} from './routes.js';

@@ -1,5 +1,5 @@
 import {arch, availableParallelism, cpus, platform} from 'node:os';
-import {loadContractSet} from '../grpc/contracts.js';
+import {loadContractSet} from '../contracts.js';
 import {createDevToken} from '../gateway/token.js';
 import {runBuiltin} from './builtin-engine.js';
 import {checkTargets} from './check.js';

@@ -1,4 +1,4 @@
-import type {ContractSet} from '../grpc/contracts.js';
+import type {ContractSet} from '../contracts.js';
 import type {BenchOptions} from './options.js';
 import type {RunResult} from './results.js';
 import type {RunPlan} from './scenarios.js';

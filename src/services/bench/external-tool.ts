@@ -4,7 +4,7 @@ import {mkdtemp, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {TacosError, usageError} from '../errors.js';
-import {processCpuMicros} from '../stack/proc.js';
+import {processCpuMicros} from '../proc.js';
 import type {ProgressObserver} from './engine.js';
 
 const INSTALL_HINTS: Record<string, string> = {

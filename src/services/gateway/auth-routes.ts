@@ -1,4 +1,4 @@
-import type {HttpServer} from '../http/server.js';
+import type {HttpServer} from '../server-kit/http/server.js';
 import type {UserTokens} from './token.js';
 import {readCredentials, readRegistration, type User, type UserStore} from './users.js';
 

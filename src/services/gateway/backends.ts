@@ -1,8 +1,8 @@
 import {BackendClient} from '../backends/backend-client.js';
 import {PAYMENT_ROUTES, RESERVATION_ROUTES, type BackendRoute} from '../backends/routes.js';
 import {GrpcTransport, HttpTransport} from '../backends/transports.js';
-import type {ContractSet} from '../grpc/contracts.js';
-import {packageDefinition} from '../grpc/server.js';
+import type {ContractSet} from '../contracts.js';
+import {packageDefinition} from '../server-kit/grpc/server.js';
 import type {Logger} from '../logging.js';
 import type {BackendSettings, GatewayConfig} from './config.js';
 

@@ -1,12 +1,12 @@
 import type {FileRegistry, JsonObject} from '@bufbuild/protobuf';
 import type {PackageDefinition} from '@grpc/proto-loader';
 import type {FastifyRequest} from 'fastify';
-import {methodCodec} from '../grpc/json-codec.js';
-import type {HttpServer} from '../http/server.js';
+import {methodCodec} from '../server-kit/grpc/json-codec.js';
+import type {HttpServer} from '../server-kit/http/server.js';
 import type {Authenticator} from './auth.js';
 import {BACKEND_PROTOCOL_HEADER, requestedBackendProtocol, type BookingService, type Caller} from './booking.js';
-import {callerSignal} from '../http/server.js';
-import {invalidArgument} from '../api-errors.js';
+import {callerSignal} from '../server-kit/http/server.js';
+import {invalidArgument} from '../server-kit/api-errors.js';
 import {TacosError} from '../errors.js';
 
 export interface BookingRoutesDeps {

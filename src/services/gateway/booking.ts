@@ -1,11 +1,11 @@
 import type {BackendClient, CallContext} from '../backends/backend-client.js';
 import {backendDidNothing} from '../backends/errors.js';
 import type {Protocol} from '../backends/transports.js';
-import {invalidArgument} from '../api-errors.js';
+import {invalidArgument} from '../server-kit/api-errors.js';
 import {TacosError} from '../errors.js';
-import {required} from '../grpc/handlers.js';
+import {required} from '../server-kit/grpc/handlers.js';
 import type {Logger} from '../logging.js';
-import {SETTLE_AT_ONCE_TAG} from '../mocks/payment/settle-at-once.js';
+import {SETTLE_AT_ONCE_TAG} from '../settle-at-once.js';
 import type {QueueService} from './queue/queue-service.js';
 
 const RESERVATION = 'reservation.v1.ReservationService';

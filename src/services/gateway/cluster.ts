@@ -2,7 +2,7 @@ import cluster, {type Worker} from 'node:cluster';
 import {setTimeout as sleep} from 'node:timers/promises';
 import {TacosError, errorMessage, usageError} from '../errors.js';
 import type {Logger} from '../logging.js';
-import {answerClusterMetrics, isIpcMessage} from '../metrics.js';
+import {answerClusterMetrics, isIpcMessage} from '../server-kit/metrics.js';
 import {waitForStopSignal} from '../signals.js';
 import type {GatewayConfig} from './config.js';
 import {startGateway, stopGateway, type RunningGateway} from './gateway.js';

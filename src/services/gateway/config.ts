@@ -1,13 +1,13 @@
 import {EnvReader, type Environment} from '../config.js';
 import {TacosError} from '../errors.js';
 import {LOG_LEVELS, type LogLevel} from '../logging.js';
-import {isProxyEntry, type RateLimitSettings} from '../http/rate-limit.js';
+import {isProxyEntry, type RateLimitSettings} from '../server-kit/http/rate-limit.js';
 import {isLoopbackHost} from '../net.js';
-import {DEFAULT_HTTP_LIMITS, type HttpLimits} from '../http/limits.js';
-import {DEFAULT_GRPC_LIMITS, type GrpcLimits} from '../grpc/limits.js';
+import {DEFAULT_HTTP_LIMITS, type HttpLimits} from '../server-kit/http/limits.js';
+import {DEFAULT_GRPC_LIMITS, type GrpcLimits} from '../server-kit/grpc/limits.js';
 import type {RedisSettings} from '../redis/client.js';
 import type {BookingLimits} from './booking.js';
-import {DEFAULT_CATALOG_FILE} from '../mocks/reservation/catalog.js';
+import {DEFAULT_CATALOG_FILE} from '../catalog.js';
 import {EVENT_ID} from './queue/keys.js';
 import type {QueueSettings} from './queue/queue-service.js';
 

@@ -1,9 +1,9 @@
 import type {UntypedServiceImplementation} from '@grpc/grpc-js';
 import {TacosError} from '../errors.js';
-import {deadlineOf, metadataText, required, requestIdOf, serverStream, timestamp, unary, unimplemented, userIdOf} from '../grpc/handlers.js';
-import type {GrpcRefusal} from '../grpc/limits.js';
-import type {GrpcServiceBinding} from '../grpc/server.js';
-import type {StatusEncoder} from '../grpc/status-details.js';
+import {deadlineOf, metadataText, required, requestIdOf, serverStream, timestamp, unary, unimplemented, userIdOf} from '../server-kit/grpc/handlers.js';
+import type {GrpcRefusal} from '../server-kit/grpc/limits.js';
+import type {GrpcServiceBinding} from '../server-kit/grpc/server.js';
+import type {StatusEncoder} from '../server-kit/grpc/status-details.js';
 import type {Authenticator} from './auth.js';
 import {BACKEND_PROTOCOL_HEADER, requestedBackendProtocol, type BookingService, type Caller} from './booking.js';
 import {eventStatsMessage, isAdmissionReady, type EnterResult, type QueueService, type QueueState} from './queue/queue-service.js';

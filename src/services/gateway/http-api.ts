@@ -1,8 +1,8 @@
 import type {IncomingHttpHeaders} from 'node:http';
-import {invalidArgument} from '../api-errors.js';
+import {invalidArgument} from '../server-kit/api-errors.js';
 import {TacosError} from '../errors.js';
-import type {JsonRoute} from '../http/direct-route.js';
-import {createHttpServer, type HttpServerOptions} from '../http/server.js';
+import type {JsonRoute} from '../server-kit/http/direct-route.js';
+import {createHttpServer, type HttpServerOptions} from '../server-kit/http/server.js';
 import type {Authenticator} from './auth.js';
 import {MAX_OPEN_FOR_MS, eventStatsMessage, isAdmissionReady, type QueueService, type QueueState} from './queue/queue-service.js';
 

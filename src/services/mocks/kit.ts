@@ -12,7 +12,7 @@ export interface CallContext {
  * One RPC of a mock. Requests and responses are the handlers' objects as @grpc/proto-loader makes
  * them: .proto field names, enums as names, 64-bit integers as strings, Timestamps as
  * {seconds: string, nanos: number}, defaults filled in. Errors are TacosErrors with a code of
- * src/services/api-errors.ts.
+ * src/services/server-kit/api-errors.ts.
  */
 export type RpcHandler = (request: any, context: CallContext) => Promise<object>;
 

@@ -7,7 +7,7 @@ import type {MockDefinition} from './kit.js';
 import {startMockServer, type RunningMock} from './mock-server.js';
 import {PAYMENT_SCENARIOS, createPaymentMock, type PaymentScenarioName} from './payment/payment-mock.js';
 import {isWebhookHostEntry} from './payment/webhooks.js';
-import {loadCatalog} from './reservation/catalog.js';
+import {loadCatalog} from '../catalog.js';
 import {createReservationMock, DEFAULT_HOLD_MS} from './reservation/reservation-mock.js';
 import {DEFAULT_RETENTION, localBaseUrl, type Retention} from './util.js';
 

@@ -4,11 +4,12 @@ import path from 'node:path';
 import {loadEnvironment} from '../config.js';
 import {errorMessage, TacosError} from '../errors.js';
 import {readGatewayConfig} from '../gateway/config.js';
-import {compileContracts} from '../grpc/contracts.js';
+import {compileContracts} from '../contracts.js';
 import {parseHostPort} from '../redis/client.js';
 import {hasRedisServer, planStack} from './plan.js';
 import {redisAnswers} from './probes.js';
-import {readLiveState, stateDir} from './state.js';
+import {stateDir} from '../paths.js';
+import {readLiveState} from './state.js';
 import {findStackFile, loadStackFile, STACK_FILE_NAMES, type UserService} from './stack-file.js';
 import {checkPorts} from './supervisor.js';
 

@@ -1,5 +1,6 @@
 import {setTimeout as sleep} from 'node:timers/promises';
-import {isSameProcess, readLiveState, removeState, signalGroup, stateDir} from './state.js';
+import {stateDir} from '../paths.js';
+import {isSameProcess, readLiveState, removeState, signalGroup} from './state.js';
 import {STOP_GRACE_MS} from './supervisor.js';
 
 /**

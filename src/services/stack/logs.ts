@@ -1,7 +1,7 @@
 import {open, readdir, stat} from 'node:fs/promises';
 import path from 'node:path';
 import {usageError} from '../errors.js';
-import {stateDir} from './state.js';
+import {stateDir} from '../paths.js';
 
 export interface LogsOptions {
   service?: string;

@@ -1,7 +1,7 @@
 import {credentials, type Client, type ServiceDefinition} from '@grpc/grpc-js';
 import {makeGenericClientConstructor} from '@grpc/grpc-js';
 import {Redis} from 'ioredis';
-import {packageDefinition} from '../grpc/server.js';
+import {packageDefinition} from '../server-kit/grpc/server.js';
 import {tcpOpen} from '../net.js';
 import {parseHostPort} from '../redis/client.js';
 import type {ReadyCheck} from './stack-file.js';

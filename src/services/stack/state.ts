@@ -1,6 +1,6 @@
 import {mkdir, readFile, rename, rm, writeFile} from 'node:fs/promises';
 import path from 'node:path';
-import {processStartTime} from './proc.js';
+import {processStartTime} from '../proc.js';
 import type {ReadyCheck} from './stack-file.js';
 
 /** A built-in (redis, reservation, payment, gateway) or a service of the stack file. */
@@ -31,11 +31,6 @@ export interface StackState {
   startedAt: string;
   detached: boolean;
   services: ServiceState[];
-}
-
-/** The state dir: `.tacos/` in the project, or TACOS_STATE_DIR. */
-export function stateDir(projectDir = process.cwd()): string {
-  return process.env.TACOS_STATE_DIR ?? path.join(projectDir, '.tacos');
 }
 
 const stateFile = (dir: string) => path.join(dir, 'state.json');

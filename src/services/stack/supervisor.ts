@@ -9,7 +9,7 @@ import {Listr} from 'listr2';
 import {TacosError} from '../errors.js';
 import {WATCH_PARENT_ENV} from '../signals.js';
 import type {ServiceSpec} from './plan.js';
-import {portOwner} from './proc.js';
+import {portOwner} from '../proc.js';
 import {waitUntil} from './probes.js';
 import {identify, removeState, signalGroup, writeState, type ServiceName, type ServiceState, type StackState} from './state.js';
 

@@ -8,7 +8,8 @@ import {TacosError} from '../errors.js';
 import {PACKAGE_ROOT} from '../paths.js';
 import {planStack, type StackOptions} from './plan.js';
 import {findStackFile, loadStackFile} from './stack-file.js';
-import {isSameProcess, readLiveState, readState, stateDir, type ServiceName} from './state.js';
+import {stateDir} from '../paths.js';
+import {isSameProcess, readLiveState, readState, type ServiceName} from './state.js';
 import {probeServices, statusTable} from './status.js';
 import {STOP_GRACE_MS, Supervisor} from './supervisor.js';
 

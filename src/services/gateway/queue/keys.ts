@@ -1,4 +1,4 @@
-import {invalidArgument} from '../../api-errors.js';
+import {invalidArgument} from '../../server-kit/api-errors.js';
 
 /** Event ids are used inside Redis keys and tokens, so they are kept to a safe alphabet. */
 export const EVENT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;

@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto';
 import {ReplyError} from 'ioredis';
-import {invalidArgument} from '../../api-errors.js';
+import {invalidArgument} from '../../server-kit/api-errors.js';
 import {TacosError, errorMessage} from '../../errors.js';
 import type {Logger} from '../../logging.js';
 import type {RedisClient} from '../../redis/client.js';

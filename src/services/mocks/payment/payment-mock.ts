@@ -1,14 +1,14 @@
 import {randomBytes} from 'node:crypto';
 import {setTimeout as sleep} from 'node:timers/promises';
-import {invalidArgument} from '../../api-errors.js';
+import {invalidArgument} from '../../server-kit/api-errors.js';
 import {PAYMENT_ROUTES} from '../../backends/routes.js';
 import {TacosError, usageError} from '../../errors.js';
-import {timestamp} from '../../grpc/handlers.js';
+import {timestamp} from '../../server-kit/grpc/handlers.js';
 import type {CallContext, MockDefinition, RpcHandler} from '../kit.js';
 import {DEFAULT_PAGE_SIZE, DueQueue, linkedSignal, MAX_PAGE_SIZE, newId, publicUrlOf, retentionOf, text, type PublicUrl, type Retention} from '../util.js';
 import {IdempotencyStore} from './idempotency.js';
 import {mulberry32} from './prng.js';
-import {SETTLE_AT_ONCE_TAG} from './settle-at-once.js';
+import {SETTLE_AT_ONCE_TAG} from '../../settle-at-once.js';
 import {WebhookSender, WebhookTargets, webhookType, type ResolveHost, type WebhookEvent, type WebhookFetch} from './webhooks.js';
 
 export const PAYMENT_SERVICE = 'payment.v1.PaymentService';

@@ -4,7 +4,7 @@ import {lookup} from 'node:dns/promises';
 import {isIP, type LookupFunction} from 'node:net';
 import ipaddr from 'ipaddr.js';
 import {Agent, fetch as undiciFetch} from 'undici';
-import {invalidArgument} from '../../api-errors.js';
+import {invalidArgument} from '../../server-kit/api-errors.js';
 import type {TacosError} from '../../errors.js';
 import {linkedSignal} from '../util.js';
 

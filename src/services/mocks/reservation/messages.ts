@@ -1,7 +1,7 @@
-import {invalidArgument} from '../../api-errors.js';
-import {timestamp} from '../../grpc/handlers.js';
+import {invalidArgument} from '../../server-kit/api-errors.js';
+import {timestamp} from '../../server-kit/grpc/handlers.js';
 import {text} from '../util.js';
-import type {SeatInfo} from './catalog.js';
+import type {SeatInfo} from '../../catalog.js';
 import type {EventRecord, ReservationRecord, ReservationState, SeatStatus} from './state.js';
 
 /* Requests and responses as @grpc/proto-loader has them: snake_case, enums as names, int64 as strings. */

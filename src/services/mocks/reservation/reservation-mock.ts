@@ -2,7 +2,7 @@ import {RESERVATION_ROUTES} from '../../backends/routes.js';
 import {usageError} from '../../errors.js';
 import type {MockDefinition, RpcHandler} from '../kit.js';
 import {publicUrlOf, retentionOf, type PublicUrl, type Retention} from '../util.js';
-import type {Catalog} from './catalog.js';
+import type {Catalog} from '../../catalog.js';
 import {inventoryService} from './inventory-service.js';
 import {reservationService} from './reservation-service.js';
 import {ReservationState} from './state.js';

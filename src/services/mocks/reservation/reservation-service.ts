@@ -1,6 +1,6 @@
-import {invalidArgument} from '../../api-errors.js';
+import {invalidArgument} from '../../server-kit/api-errors.js';
 import {TacosError} from '../../errors.js';
-import {timestamp} from '../../grpc/handlers.js';
+import {timestamp} from '../../server-kit/grpc/handlers.js';
 import type {RpcHandler} from '../kit.js';
 import {DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, text} from '../util.js';
 import {int, reservationMessage, seatInfos, seatMessage, texts, totalOf} from './messages.js';

@@ -1,7 +1,7 @@
-import {invalidArgument} from '../../api-errors.js';
+import {invalidArgument} from '../../server-kit/api-errors.js';
 import {TacosError} from '../../errors.js';
 import {DEFAULT_RETENTION, DueQueue, newId, PRUNE_BATCH, type Retention} from '../util.js';
-import {type Catalog, type CatalogEvent, type CatalogSection, type SeatInfo, seatsOfSection} from './catalog.js';
+import {type Catalog, type CatalogEvent, type CatalogSection, type SeatInfo, seatsOfSection} from '../../catalog.js';
 
 export type SeatStatus = 'SEAT_STATUS_AVAILABLE' | 'SEAT_STATUS_RESERVED' | 'SEAT_STATUS_SOLD';
 export type HoldStatus = 'HOLD_STATUS_ACTIVE' | 'HOLD_STATUS_EXPIRED' | 'HOLD_STATUS_RELEASED' | 'HOLD_STATUS_COMMITTED';

@@ -1,9 +1,11 @@
 import {readFile} from 'node:fs/promises';
 import path from 'node:path';
-import {TacosError, errorMessage} from '../../errors.js';
-import {PACKAGE_ROOT} from '../../paths.js';
+import {TacosError, errorMessage} from './errors.js';
+import {PACKAGE_ROOT} from './paths.js';
 
 /*
+ * On the floor: the reservation mock serves the catalogue's events, and the gateway's queue takes joins for them.
+ *
  * Catalogue format (JSON): {"events": [Event, ...]}
  *   Event:   {id, name, description?, venue, start_time, end_time, sale_start_time, sale_end_time, sections,
  *            max_seats_per_order?}

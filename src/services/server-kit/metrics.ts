@@ -1,6 +1,6 @@
 import cluster, {type Worker} from 'node:cluster';
 import {AggregatorRegistry, Counter, Histogram, Registry, collectDefaultMetrics} from 'prom-client';
-import {errorMessage} from './errors.js';
+import {errorMessage} from '../errors.js';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 

@@ -2,7 +2,7 @@ import {Metadata, type ServiceError, type StatusObject} from '@grpc/grpc-js';
 import {create, toBinary, type DescMessage, type FileRegistry} from '@bufbuild/protobuf';
 import {anyPack, type Any} from '@bufbuild/protobuf/wkt';
 import {logFailure, toApiError} from '../api-errors.js';
-import type {Logger} from '../logging.js';
+import type {Logger} from '../../logging.js';
 
 /** The reason domain of our google.rpc.ErrorInfo details. */
 export const ERROR_DOMAIN = 'tacos.traffic-tacos';

@@ -6,8 +6,8 @@ import path from 'node:path';
 import {promisify} from 'node:util';
 import {createFileRegistry, fromBinary, toBinary, type FileRegistry} from '@bufbuild/protobuf';
 import {FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto} from '@bufbuild/protobuf/wkt';
-import {TacosError, errorMessage} from '../errors.js';
-import {PACKAGE_ROOT} from '../paths.js';
+import {TacosError, errorMessage} from './errors.js';
+import {PACKAGE_ROOT} from './paths.js';
 
 /**
  * The contracts as a real compiler sees them: `buf build` turns proto/ (and the vendored

@@ -5,8 +5,20 @@ import {connectivityState, credentials as grpcCredentials, type ChannelCredentia
 import {TacosError, errorMessage, usageError} from '../errors.js';
 import {isLoopbackHost, tcpOpen} from '../net.js';
 
+/**
+ * The active environment's gateway, for a call that names no address. The caller gives it: the
+ * client kit knows neither environments nor the stack.
+ */
+export interface DefaultGateway {
+  /** host:port of the gateway's gRPC port. */
+  address(): Promise<string>;
+  /** The env name of the running stack when its gateway serves no gRPC, else undefined. */
+  stackWithoutGrpc(): Promise<string | undefined>;
+}
+
 export interface TargetOptions {
-  envName?: string;
+  /** Where a call goes when no address, host or port is given. */
+  defaultGateway?: DefaultGateway;
   /** host:port, or unix:PATH. */
   address?: string;
   host?: string;
@@ -26,23 +38,23 @@ export interface Target {
   channelOptions: ChannelOptions;
   tls: boolean;
   /** The address is the active environment's gateway (none was given): a stack without gRPC explains a silence. */
-  gateway?: boolean;
+  gateway?: DefaultGateway;
   /** How the certificate is checked (for explaining a failed handshake). */
   verify?: {ca: Buffer | null; servername?: string; insecure: boolean};
 }
 
 /**
- * Where a call goes and how: the active environment's gateway (127.0.0.1:GRPC_PORT) unless told
- * otherwise; plaintext for loopback and unix sockets, TLS for anything else, as grpcurl users expect.
+ * Where a call goes and how: the default gateway its caller gives (the active environment's,
+ * 127.0.0.1:GRPC_PORT) unless told otherwise; plaintext for loopback and unix sockets, TLS for
+ * anything else, as grpcurl users expect.
  */
 export async function resolveTarget(options: TargetOptions): Promise<Target> {
   let address = options.address;
   if (!address && (options.host || options.port)) address = `${options.host ?? '127.0.0.1'}:${options.port ?? 9090}`;
-  const gateway = !address;
+  const gateway = address ? undefined : options.defaultGateway;
   if (!address) {
-    // The environment is read only when no address is given (it costs start-up time).
-    const [{loadEnvironment}, {readGatewayConfig}] = await Promise.all([import('../config.js'), import('../gateway/config.js')]);
-    address = `127.0.0.1:${readGatewayConfig(loadEnvironment({envName: options.envName})).grpcPort}`;
+    if (!gateway) throw usageError('Give the server address (host:port, or unix:PATH).');
+    address = await gateway.address();
   }
   const unix = address.startsWith('unix:');
   const host = unix ? '' : address.replace(/:\d+$/, '');
@@ -101,7 +113,7 @@ async function explainFailure(target: Target): Promise<TacosError> {
   const host = match?.[1].replace(/^\[|\]$/g, '');
   const port = Number(match?.[2]);
   if (host === undefined || !(await tcpOpen(host, port))) {
-    const stackEnv = target.gateway ? await stackWithoutGrpc() : undefined;
+    const stackEnv = await target.gateway?.stackWithoutGrpc();
     if (stackEnv) {
       return new TacosError(`Nothing answers at ${target.address}: the stack \`tacos up\` runs (env ${stackEnv}) has gRPC off.`, {
         hint: `Turn it on with \`tacos env switch grpc --env ${stackEnv}\` (or GRPC_ENABLED=true in .env.${stackEnv}), then restart the stack: \`tacos down\`, \`tacos up\`.`,
@@ -128,16 +140,6 @@ async function explainFailure(target: Target): Promise<TacosError> {
     `${target.address} accepts connections but not ${target.tls ? 'TLS' : 'plaintext'} gRPC: it probably speaks ${target.tls ? 'plaintext' : 'TLS'}.`,
     {hint: target.tls ? 'Try --plaintext.' : 'Try --tls (and --insecure for a self-signed certificate).', code: 'CONNECT_FAILED'},
   );
-}
-
-/** The env name of the running stack when its gateway serves no gRPC, else undefined. */
-async function stackWithoutGrpc(): Promise<string | undefined> {
-  const {isSameProcess, readState, stateDir} = await import('../stack/state.js');
-  const state = await readState(stateDir());
-  const gateway = state?.services.find((service) => service.name === 'gateway');
-  // A stack file's gateway is the user's own: we cannot tell whether it serves gRPC.
-  if (!state || !gateway || gateway.check || gateway.urls.some((url) => url.startsWith('grpc://'))) return undefined;
-  return (await isSameProcess(state.supervisor)) ? state.env : undefined;
 }
 
 /** Whether the server answers the HTTP/2 connection preface as an HTTP/1.x server does (with a status line). */

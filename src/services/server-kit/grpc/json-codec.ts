@@ -1,6 +1,6 @@
 import {fromBinary, fromJson, toBinary, toJson, type DescMessage, type FileRegistry, type JsonObject, type JsonValue} from '@bufbuild/protobuf';
 import type {MethodDefinition, PackageDefinition} from '@grpc/proto-loader';
-import {errorMessage} from '../errors.js';
+import {errorMessage} from '../../errors.js';
 import {invalidArgument} from '../api-errors.js';
 
 /** Converts one method's messages between the handlers' objects and canonical proto3 JSON. */

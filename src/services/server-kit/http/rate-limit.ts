@@ -1,8 +1,8 @@
 import {BlockList, isIP} from 'node:net';
 import type {IncomingMessage} from 'node:http';
-import {TacosError} from '../errors.js';
-import type {Logger} from '../logging.js';
-import type {RedisClient} from '../redis/client.js';
+import {TacosError} from '../../errors.js';
+import type {Logger} from '../../logging.js';
+import type {RedisClient} from '../../redis/client.js';
 
 export interface RateLimitSettings {
   enabled: boolean;

@@ -1,4 +1,4 @@
-import {TacosError, errorMessage} from '../errors.js';
+import {TacosError, errorMessage} from '../../errors.js';
 import type {HttpServer} from './server.js';
 
 /** Listens, or fails with the port named and what to do about it. */

@@ -10,9 +10,9 @@ import {
 import * as protoLoader from '@grpc/proto-loader';
 import {ReflectionService} from '@grpc/reflection';
 import {HealthImplementation, type ServingStatus} from 'grpc-health-check';
-import {TacosError, errorMessage} from '../errors.js';
+import {TacosError, errorMessage} from '../../errors.js';
 import {guardConnections} from './connection-guard.js';
-import {CONTRACT_INCLUDE_DIRS, contractSourceFiles, type ContractSet} from './contracts.js';
+import {CONTRACT_INCLUDE_DIRS, contractSourceFiles, type ContractSet} from '../../contracts.js';
 import {UndecodableRequest, requestCheckInterceptor} from './interceptors.js';
 import {DEFAULT_GRPC_LIMITS, type GrpcLimits, type GrpcRefusal} from './limits.js';
 

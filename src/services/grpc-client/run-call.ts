@@ -12,9 +12,9 @@ import {
   parseHeader,
   readRequestData,
   type OutputOptions,
-} from './call.js';
-import {loadContractSet} from './contracts.js';
-import {grpcCodeName} from './interceptors.js';
+} from './invoke.js';
+import {loadContractSet} from '../contracts.js';
+import {grpcCodeName} from '../grpc-codes.js';
 import {loadSchema} from './schema-source.js';
 import type {Schema} from './schema.js';
 import {resolveTarget, type Target, type TargetOptions} from './target.js';

@@ -1,6 +1,6 @@
 import {status as GrpcStatus} from '@grpc/grpc-js';
-import {TacosError, errorMessage} from './errors.js';
-import type {Logger} from './logging.js';
+import {TacosError, errorMessage} from '../errors.js';
+import type {Logger} from '../logging.js';
 
 /** How one error code of ours looks on each door: HTTP status, gRPC status, contract ErrorCode. */
 interface ErrorShape {

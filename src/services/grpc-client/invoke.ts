@@ -4,7 +4,7 @@ import {anyUnpack, type Any} from '@bufbuild/protobuf/wkt';
 import {Client, Metadata, status as GrpcStatus, type ServiceError, type StatusObject} from '@grpc/grpc-js';
 import {errorMessage, usageError} from '../errors.js';
 import {closestNames} from '../closest-names.js';
-import {grpcCodeName} from './interceptors.js';
+import {grpcCodeName} from '../grpc-codes.js';
 import type {Schema} from './schema.js';
 import {connect, type Target} from './target.js';
 

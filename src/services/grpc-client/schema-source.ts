@@ -7,8 +7,8 @@ import {fromBinary, toBinary} from '@bufbuild/protobuf';
 import {FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto} from '@bufbuild/protobuf/wkt';
 import {Client} from '@grpc/grpc-js';
 import {TacosError, errorMessage, usageError} from '../errors.js';
-import {stateDir} from '../stack/state.js';
-import {metadataOf} from './call.js';
+import {stateDir} from '../paths.js';
+import {metadataOf} from './invoke.js';
 import {buildSchema, type Schema} from './schema.js';
 import {connect, type Target} from './target.js';
 

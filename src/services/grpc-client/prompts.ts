@@ -16,7 +16,7 @@ import {
 } from '@bufbuild/protobuf';
 import {DurationSchema, FeatureSet_FieldPresence, TimestampSchema} from '@bufbuild/protobuf/wkt';
 import {TacosError} from '../errors.js';
-import type {Prompter} from './call-runner.js';
+import type {Prompter} from './run-call.js';
 import type {Schema} from './schema.js';
 import {scalarZeroJson} from './json-zero.js';
 

@@ -1,6 +1,7 @@
 import {randomUUID} from 'node:crypto';
 import {Metadata, ServerInterceptingCall, status as GrpcStatus, type ServerInterceptor} from '@grpc/grpc-js';
-import type {Logger} from '../logging.js';
+import {grpcCodeName} from '../../grpc-codes.js';
+import type {Logger} from '../../logging.js';
 import type {ServerMetrics} from '../metrics.js';
 import {validRequestId} from '../request-id.js';
 import {INVALID_TIMEOUT_KEY} from './connection-guard.js';
@@ -10,20 +11,6 @@ import type {StatusEncoder} from './status-details.js';
 /** The metadata key handlers read the caller's id from; set only by the auth interceptor. */
 export const USER_ID_KEY = 'x-tacos-user-id';
 export const REQUEST_ID_KEY = 'x-request-id';
-
-/** grpc_code label values as go-grpc-prometheus writes them (codes.Code.String()). */
-const CODE_NAMES = Object.fromEntries(
-  Object.entries(GrpcStatus)
-    .filter(([, value]) => typeof value === 'number')
-    .map(([name, value]) => [
-      value,
-      name === 'OK' ? 'OK' : name === 'CANCELLED' ? 'Canceled' : name.toLowerCase().replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase()),
-    ]),
-) as Record<number, string>;
-
-export function grpcCodeName(code: number): string {
-  return CODE_NAMES[code] ?? String(code);
-}
 
 function callType(requestStream: boolean, responseStream: boolean): string {
   if (requestStream && responseStream) return 'bidi_stream';
