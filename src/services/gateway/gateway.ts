@@ -11,7 +11,7 @@ import {ServerMetrics} from '../metrics.js';
 import {closeRedisClient, createRedisClient, logRedisOutages, type RedisClient} from '../redis/client.js';
 import {TACOS_VERSION} from '../version.js';
 import {Authenticator} from './auth.js';
-import {createBackendClients} from './backends.js';
+import {createBackendClients} from './backend-clients.js';
 import {BookingService} from './booking.js';
 import {addBookingRoutes} from './booking-routes.js';
 import {addAuthRoutes} from './auth-routes.js';
@@ -20,7 +20,7 @@ import {gatewayGrpcServices, isPublicMethod} from './grpc-api.js';
 import {buildHttpApi} from './http-api.js';
 import {loadCatalog} from '../mocks/reservation/catalog.js';
 import {QueueService} from './queue/queue-service.js';
-import {UserTokens} from './token.js';
+import {UserTokens} from './user-tokens.js';
 import {UserStore, seedDevelopmentUsers} from './users.js';
 
 async function waitUntilReady(redis: RedisClient, timeoutMs: number): Promise<void> {
