@@ -4,8 +4,11 @@ import {invalidArgument} from '../../api-errors.js';
 import {PAYMENT_ROUTES} from '../../backends/routes.js';
 import {TacosError, usageError} from '../../errors.js';
 import {timestamp} from '../../grpc/handlers.js';
-import type {CallContext, MockDefinition, RpcHandler} from '../kit.js';
-import {DEFAULT_PAGE_SIZE, DueQueue, linkedSignal, MAX_PAGE_SIZE, newId, publicUrlOf, retentionOf, text, type PublicUrl, type Retention} from '../util.js';
+import type {MockCallContext, MockDefinition, RpcHandler} from '../mock-definition.js';
+import {linkedSignal} from '../linked-signal.js';
+import {DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, newId, text} from '../message-fields.js';
+import {publicUrlOf, type PublicUrl} from '../public-url.js';
+import {DueQueue, retentionOf, type Retention} from '../retention.js';
 import {IdempotencyStore} from './idempotency.js';
 import {mulberry32} from './prng.js';
 import {SETTLE_AT_ONCE_TAG} from './settle-at-once.js';
@@ -37,7 +40,7 @@ export interface PaymentMockOptions {
   /** Base of payment_url: the mock's own HTTP address, or a getter of it (known once listening); default http://127.0.0.1:8030. */
   publicUrl?: PublicUrl;
   /**
-   * How long idempotency answers and finished intents are kept (defaults in util.ts: 24 h; 1 h for a
+   * How long idempotency answers and finished intents are kept (defaults in retention.ts: 24 h; 1 h for a
    * failed, cancelled, refunded or expired intent; 24 h for a completed one).
    */
   retention?: Partial<Retention>;
@@ -319,7 +322,7 @@ export function createPaymentMock(options: PaymentMockOptions): PaymentMock {
       });
     },
 
-    async ProcessPayment(request: any, context: CallContext) {
+    async ProcessPayment(request: any, context: MockCallContext) {
       return idempotency.run(
         'ProcessPayment',
         request.idempotency_key,

@@ -1,7 +1,8 @@
 import {RESERVATION_ROUTES} from '../../backends/routes.js';
 import {usageError} from '../../errors.js';
-import type {MockDefinition, RpcHandler} from '../kit.js';
-import {publicUrlOf, retentionOf, type PublicUrl, type Retention} from '../util.js';
+import type {MockDefinition, RpcHandler} from '../mock-definition.js';
+import {publicUrlOf, type PublicUrl} from '../public-url.js';
+import {retentionOf, type Retention} from '../retention.js';
 import type {Catalog} from './catalog.js';
 import {inventoryService} from './inventory-service.js';
 import {reservationService} from './reservation-service.js';
@@ -16,7 +17,7 @@ export interface ReservationMockOptions {
   holdMs: number;
   /** The clock of timestamps, expiry checks and retention; the hold timer still runs in real time. */
   now?: () => number;
-  /** How long idempotency answers and finished reservations are kept; defaults in util.ts (24 h, 1 h, 24 h). */
+  /** How long idempotency answers and finished reservations are kept; defaults in retention.ts (24 h, 1 h, 24 h). */
   retention?: Partial<Retention>;
   /** Base of the payment_url CreateReservation answers (the mock's own HTTP address); default http://127.0.0.1:8010. */
   publicUrl?: PublicUrl;
