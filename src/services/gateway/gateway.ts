@@ -22,6 +22,7 @@ import {loadCatalog} from '../mocks/reservation/catalog.js';
 import {QueueService} from './queue/queue-service.js';
 import {UserTokens} from './user-tokens.js';
 import {UserStore, seedDevelopmentUsers} from './users.js';
+import {GATEWAY_SERVICE, QUEUE_SERVICE, WEBSOCKET_SERVICE} from '../service-names.js';
 
 async function waitUntilReady(redis: RedisClient, timeoutMs: number): Promise<void> {
   if (redis.status === 'ready') return;
@@ -69,7 +70,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   };
   // gRPC health follows Redis: NOT_SERVING while the queue's store is away.
   const followRedis = (status: 'SERVING' | 'NOT_SERVING') => () => {
-    for (const service of ['', 'gateway.v1.QueueService', 'gateway.v1.WebSocketService', 'gateway.v1.GatewayService']) {
+    for (const service of ['', QUEUE_SERVICE, WEBSOCKET_SERVICE, GATEWAY_SERVICE]) {
       grpc?.setHealth(service, status);
     }
   };

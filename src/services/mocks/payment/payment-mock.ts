@@ -13,8 +13,8 @@ import {IdempotencyStore} from './idempotency.js';
 import {mulberry32} from './prng.js';
 import {SETTLE_AT_ONCE_TAG} from './settle-at-once.js';
 import {WebhookSender, WebhookTargets, webhookType, type ResolveHost, type WebhookEvent, type WebhookFetch} from './webhooks.js';
+import {PAYMENT_SERVICE} from '../../service-names.js';
 
-export const PAYMENT_SERVICE = 'payment.v1.PaymentService';
 export const PAYMENT_SCENARIOS = ['APPROVE', 'FAIL', 'DELAY', 'RANDOM', 'TIMEOUT'] as const;
 export type PaymentScenarioName = (typeof PAYMENT_SCENARIOS)[number];
 

@@ -7,6 +7,7 @@ import type {Catalog} from './catalog.js';
 import {inventoryService} from './inventory-service.js';
 import {reservationService} from './reservation-service.js';
 import {ReservationState} from './state.js';
+import {INVENTORY_SERVICE, RESERVATION_SERVICE} from '../../service-names.js';
 
 /** How long a hold lasts unless configured otherwise (DESIGN.md §5). */
 export const DEFAULT_HOLD_MS = 60_000;
@@ -42,8 +43,8 @@ export function createReservationMock(options: ReservationMockOptions): MockDefi
   return {
     name: 'reservation',
     services: {
-      'reservation.v1.ReservationService': tidied(reservationService(state, publicUrlOf(options.publicUrl, 'http://127.0.0.1:8010'))),
-      'reservation.v1.InventoryService': tidied(inventoryService(state)),
+      [RESERVATION_SERVICE]: tidied(reservationService(state, publicUrlOf(options.publicUrl, 'http://127.0.0.1:8010'))),
+      [INVENTORY_SERVICE]: tidied(inventoryService(state)),
     },
     routes: RESERVATION_ROUTES,
     close: () => state.close(),
