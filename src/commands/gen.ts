@@ -1,6 +1,6 @@
 import * as Flags from '@oclif/core/flags';
 import {TacosCommand} from '../cli/base-command.js';
-import {DEFAULT_TEMPLATES_DIR, listTemplates} from '../services/codegen/generate.js';
+import {DEFAULT_TEMPLATES_DIR, listTemplates} from '../services/codegen/render.js';
 import {gen} from '../services/codegen/gen.js';
 
 export default class Gen extends TacosCommand {

@@ -3,7 +3,7 @@ import {TacosCommand} from '../cli/base-command.js';
 import {envFlag} from '../cli/flags.js';
 import {parseDurationMs} from '../services/config.js';
 import {usageError} from '../services/errors.js';
-import {createDevToken} from '../services/gateway/token.js';
+import {createDevToken} from '../services/gateway/user-tokens.js';
 
 export default class Token extends TacosCommand {
   static override summary = 'Print a signed development token for local calls.';

@@ -1,12 +1,10 @@
-import {readFileSync} from 'node:fs';
-import path from 'node:path';
-import dotenv from 'dotenv';
+import {ENV_NAME, readEnvValues} from './env/env-file.js';
 import {TacosError, usageError} from './errors.js';
 
 export type Environment = Record<string, string | undefined>;
 
 export interface LoadEnvironmentOptions {
-  /** The environment name: `.env.<name>` in the project dir. */
+  /** The environment name: its env file (`.env.<name>`) in the project dir. */
   envName?: string;
   projectDir?: string;
   processEnv?: Environment;
@@ -20,23 +18,10 @@ export const DEFAULT_ENV_NAME = 'local';
  */
 export function loadEnvironment(options: LoadEnvironmentOptions = {}): Environment {
   const envName = options.envName ?? DEFAULT_ENV_NAME;
-  if (!/^[A-Za-z0-9_-]+$/.test(envName)) {
+  if (!ENV_NAME.test(envName)) {
     throw usageError(`"${envName}" is not an environment name.`, 'Use a name like local, dev, staging or prod.');
   }
-  const file = path.join(options.projectDir ?? process.cwd(), `.env.${envName}`);
-  let fromFile: Environment = {};
-  try {
-    fromFile = dotenv.parse(readFileSync(file));
-  } catch (error) {
-    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-    if (!missing || options.envName !== undefined) {
-      throw new TacosError(missing ? `No env file for environment "${envName}" (${file}).` : `Cannot read ${file}.`, {
-        hint: missing ? 'Create it with `tacos env init`, or pick another environment with --env.' : undefined,
-        code: 'ENV_FILE',
-        cause: error,
-      });
-    }
-  }
+  const fromFile = readEnvValues(options.projectDir ?? process.cwd(), envName, {optional: options.envName === undefined}) ?? {};
   // DESIGN.md §3: the `local` environment (so `tacos up` with no env file too) serves gRPC unless told otherwise.
   const defaults: Environment = envName === DEFAULT_ENV_NAME ? {GRPC_ENABLED: 'true'} : {};
   return {...defaults, ...fromFile, ...(options.processEnv ?? process.env)};

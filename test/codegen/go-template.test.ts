@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {renderTemplate, writeGenerated, type GeneratedFile} from '../../src/services/codegen/generate.js';
+import {renderTemplate, writeGenerated, type GeneratedFile} from '../../src/services/codegen/render.js';
 import {goCamelCase} from '../../src/services/codegen/helpers.js';
 import {buildModel, type CodegenModel} from '../../src/services/codegen/model.js';
 import {runCli} from '../helpers/cli.js';

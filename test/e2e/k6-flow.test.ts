@@ -7,6 +7,7 @@
  * on a healthy stack, enter failure rate < 0.3, and no fallback token anywhere.
  */
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+import {fetchJson} from '../helpers/http.js';
 import {createProject, type Project} from '../helpers/up-project.js';
 
 const VIRTUAL_USERS = 20;
@@ -44,15 +45,8 @@ interface Answer {
 async function send(method: 'GET' | 'POST', route: string, options: {key?: string; body?: unknown; timeoutMs: number}): Promise<Answer> {
   const headers: Record<string, string> = {...K6_HEADERS};
   if (options.key) headers['Idempotency-Key'] = options.key;
-  const response = await fetch(`${api}${route}`, {method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body), signal: AbortSignal.timeout(options.timeoutMs)});
-  const text = await response.text();
-  let body: any;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = text;
-  }
-  return {status: response.status, body};
+  const answer = await fetchJson(`${api}${route}`, {method, headers, body: options.body, timeoutMs: options.timeoutMs});
+  return {status: answer.status, body: answer.json === undefined ? answer.text : answer.json};
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

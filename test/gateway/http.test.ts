@@ -11,6 +11,7 @@ import {fileURLToPath} from 'node:url';
 import {Redis} from 'ioredis';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {startTestGateway, waitForReady, type TestGateway} from '../helpers/gateway.js';
+import {fetchJson, type Answer} from '../helpers/http.js';
 import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
 import {parseMetrics, type Sample} from '../helpers/metrics.js';
 
@@ -24,38 +25,13 @@ let gateway: TestGateway | undefined;
 const extraGateways: TestGateway[] = [];
 const gw = () => gateway as TestGateway;
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  text: string;
-  json: any;
-  ms: number;
-}
-
 /** One request with a deadline; the body is sent as given (a string is sent raw). */
 async function send(
   method: string,
   pathname: string,
   options: {body?: unknown; raw?: string | ReadableStream<Uint8Array>; headers?: Record<string, string>; base?: string} = {},
 ): Promise<Answer> {
-  const headers: Record<string, string> = {...options.headers};
-  let body: string | ReadableStream<Uint8Array> | undefined = options.raw;
-  if (options.body !== undefined) {
-    body = JSON.stringify(options.body);
-    headers['content-type'] ??= 'application/json';
-  }
-  const started = performance.now();
-  const init: RequestInit & {duplex?: 'half'} = {method, headers, body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS)};
-  if (body instanceof ReadableStream) init.duplex = 'half';
-  const response = await fetch(`${options.base ?? gw().http}${pathname}`, init);
-  const text = await response.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return {status: response.status, headers: response.headers, text, json, ms: performance.now() - started};
+  return fetchJson(`${options.base ?? gw().http}${pathname}`, {method, body: options.body, raw: options.raw, headers: options.headers, timeoutMs: REQUEST_TIMEOUT_MS});
 }
 
 /** The error envelope with this status and code, and a trace id equal to the X-Request-ID header. */

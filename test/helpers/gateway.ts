@@ -2,6 +2,7 @@ import {Writable} from 'node:stream';
 import {readGatewayConfig} from '../../src/services/gateway/config.js';
 import {startGateway, type RunningGateway} from '../../src/services/gateway/gateway.js';
 import {createLogger} from '../../src/services/logging.js';
+import {fetchJson} from './http.js';
 
 export interface TestGateway extends RunningGateway {
   http: string;
@@ -30,13 +31,13 @@ export async function startTestGateway(env: Record<string, string>): Promise<Tes
 }
 
 export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
-  const response = await fetch(url, {method: 'POST', headers: {'content-type': 'application/json', ...headers}, body: JSON.stringify(body)});
-  return {status: response.status, headers: response.headers, body: (await response.json()) as Record<string, any>};
+  const answer = await fetchJson(url, {method: 'POST', body, headers});
+  return {status: answer.status, headers: answer.headers, body: answer.json as Record<string, any>};
 }
 
-export async function getJson(url: string, init: RequestInit = {}) {
-  const response = await fetch(url, init);
-  return {status: response.status, headers: response.headers, body: (await response.json()) as Record<string, any>};
+export async function getJson(url: string, options: {method?: string; headers?: Record<string, string>} = {}) {
+  const answer = await fetchJson(url, options);
+  return {status: answer.status, headers: answer.headers, body: answer.json as Record<string, any>};
 }
 
 /** Waits (bounded) until the gateway's /readyz says ready, i.e. its Redis answers. */

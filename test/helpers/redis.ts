@@ -3,7 +3,7 @@ import {mkdtemp, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {Redis} from 'ioredis';
-import {freePort} from '../../bench/free-port.js';
+import {freePort} from '../../benchmarks/free-port.js';
 
 export {freePort};
 

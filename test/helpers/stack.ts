@@ -7,7 +7,10 @@ import {SignJWT} from 'jose';
 import {startMock, type MockOptions} from '../../src/services/mocks/serve.js';
 import type {RunningMock} from '../../src/services/mocks/mock-server.js';
 import {startTestGateway, waitForReady, type TestGateway} from './gateway.js';
+import {fetchJson, type Answer} from './http.js';
 import {parseMetrics} from './metrics.js';
+
+export type {Answer};
 
 export const DEV_SECRET = 'tacos-dev-secret';
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -56,15 +59,6 @@ export async function bearer(user: string, secret = DEV_SECRET): Promise<string>
   return `Bearer ${token}`;
 }
 
-export interface Answer {
-  status: number;
-  headers: Headers;
-  text: string;
-  json: any;
-  /** Wall time of the request, in ms. */
-  ms: number;
-}
-
 /** One REST request with a deadline; a JSON body when `body` is given. */
 export async function send(
   base: string,
@@ -75,21 +69,7 @@ export async function send(
   const headers: Record<string, string> = {...options.headers};
   if (options.auth) headers.authorization = options.auth;
   if (options.body !== undefined) headers['content-type'] = 'application/json';
-  const started = performance.now();
-  const response = await fetch(`${base}${pathname}`, {
-    method,
-    headers,
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
-    signal: AbortSignal.timeout(options.timeoutMs ?? REQUEST_TIMEOUT_MS),
-  });
-  const text = await response.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return {status: response.status, headers: response.headers, text, json, ms: performance.now() - started};
+  return fetchJson(`${base}${pathname}`, {method, headers, body: options.body, timeoutMs: options.timeoutMs ?? REQUEST_TIMEOUT_MS});
 }
 
 /** Joins the event's queue and enters at once: the single-use reservation token entry grants. */

@@ -10,6 +10,7 @@ import type {RunningMock} from '../../src/services/mocks/mock-server.js';
 import {startMock} from '../../src/services/mocks/serve.js';
 import {contractClient, unaryCall} from '../helpers/grpc-client.js';
 import {healthStatus, listServices} from '../helpers/grpc-probes.js';
+import {fetchJson} from '../helpers/http.js';
 import {parseMetrics} from '../helpers/metrics.js';
 
 type AnyClient = grpc.Client & Record<string, any>;
@@ -39,19 +40,8 @@ async function client(service: string, address: string): Promise<AnyClient> {
 }
 
 async function request(method: string, url: string, body?: unknown, raw?: string) {
-  const response = await fetch(url, {
-    method,
-    headers: body === undefined && raw === undefined ? {} : {'content-type': 'application/json'},
-    body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
-  });
-  const text = await response.text();
-  let json: Json;
-  try {
-    json = JSON.parse(text) as Json;
-  } catch {
-    json = {unparsed: text};
-  }
-  return {status: response.status, headers: response.headers, body: json};
+  const answer = await fetchJson(url, {method, body, raw, headers: raw === undefined ? {} : {'content-type': 'application/json'}});
+  return {status: answer.status, headers: answer.headers, body: (answer.json === undefined ? {unparsed: answer.text} : answer.json) as Json};
 }
 
 /** A gRPC call that never rejects: the answer or the error. */

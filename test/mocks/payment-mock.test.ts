@@ -9,7 +9,7 @@ import type {AddressInfo} from 'node:net';
 import {afterEach, describe, expect, it, vi} from 'vitest';
 import {PAYMENT_ROUTES} from '../../src/services/backends/routes.js';
 import {TacosError} from '../../src/services/errors.js';
-import type {CallContext, RpcHandler} from '../../src/services/mocks/kit.js';
+import type {MockCallContext, RpcHandler} from '../../src/services/mocks/mock-definition.js';
 import {createPaymentMock, type PaymentMock, type PaymentMockOptions} from '../../src/services/mocks/payment/payment-mock.js';
 import {SETTLE_AT_ONCE_TAG} from '../../src/services/settle-at-once.js';
 
@@ -34,17 +34,17 @@ function startMock(options: Partial<PaymentMockOptions> = {}): PaymentMock {
   return mock;
 }
 
-type Api = Record<(typeof METHODS)[number], (request: object, context?: CallContext) => Promise<any>>;
+type Api = Record<(typeof METHODS)[number], (request: object, context?: MockCallContext) => Promise<any>>;
 
 /** The service's handlers, each called with a fresh context unless one is given. */
 function api(mock: PaymentMock): Api {
   const handlers = mock.services[SERVICE];
   return Object.fromEntries(
-    METHODS.map((method) => [method, (request: object, context?: CallContext) => (handlers[method] as RpcHandler)(request, context ?? callContext())]),
+    METHODS.map((method) => [method, (request: object, context?: MockCallContext) => (handlers[method] as RpcHandler)(request, context ?? callContext())]),
   ) as Api;
 }
 
-function callContext(signal: AbortSignal = new AbortController().signal): CallContext {
+function callContext(signal: AbortSignal = new AbortController().signal): MockCallContext {
   return {protocol: 'grpc', signal, requestId: 't'};
 }
 

@@ -5,10 +5,10 @@ import {setTimeout as sleep} from 'node:timers/promises';
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
 import {RESERVATION_ROUTES} from '../../src/services/backends/routes.js';
 import {TacosError} from '../../src/services/errors.js';
-import type {CallContext, MockDefinition} from '../../src/services/mocks/kit.js';
+import type {MockCallContext, MockDefinition} from '../../src/services/mocks/mock-definition.js';
 import {type Catalog, loadCatalog} from '../../src/services/catalog.js';
 import {createReservationMock} from '../../src/services/mocks/reservation/reservation-mock.js';
-import type {Retention} from '../../src/services/mocks/util.js';
+import type {Retention} from '../../src/services/mocks/retention.js';
 
 const RESERVATION = 'reservation.v1.ReservationService';
 const INVENTORY = 'reservation.v1.InventoryService';
@@ -45,7 +45,7 @@ function setup(options: {holdMs?: number; realTime?: boolean; catalog?: Catalog;
     retention: options.retention,
   });
   opened.push(mock);
-  const context = (): CallContext => ({protocol: 'grpc', signal: new AbortController().signal, requestId: 't'});
+  const context = (): MockCallContext => ({protocol: 'grpc', signal: new AbortController().signal, requestId: 't'});
   const call = (service: string) => (method: string, request: Message) => mock.services[service][method](request, context()) as Promise<Message>;
   return {
     mock,

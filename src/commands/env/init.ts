@@ -1,4 +1,5 @@
 import {TacosCommand} from '../../cli/base-command.js';
+import {envFileName} from '../../services/env/env-file.js';
 import {initEnvironments} from '../../services/env/init.js';
 
 export default class EnvInit extends TacosCommand {
@@ -10,7 +11,7 @@ export default class EnvInit extends TacosCommand {
   async run(): Promise<void> {
     await this.parse(EnvInit);
     for (const result of await initEnvironments(process.cwd())) {
-      this.log(`${result.status === 'created' ? 'created' : 'kept   '} .env.${result.name}${result.status === 'kept' ? ' (exists, not changed)' : ''}`);
+      this.log(`${result.status === 'created' ? 'created' : 'kept   '} ${envFileName(result.name)}${result.status === 'kept' ? ' (exists, not changed)' : ''}`);
     }
   }
 }

@@ -1,5 +1,6 @@
 import * as Flags from '@oclif/core/flags';
 import {TacosCommand} from '../../cli/base-command.js';
+import {envFileName} from '../../services/env/env-file.js';
 import {TacosError} from '../../services/errors.js';
 import {LISTED_KEYS, listEnvironments} from '../../services/env/list.js';
 
@@ -31,7 +32,7 @@ export default class EnvList extends TacosCommand {
       ]);
       const widths = header.map((_, column) => Math.max(...[header, ...rows].map((row) => row[column].length)));
       for (const row of [header, ...rows]) this.log(row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd());
-      const problems = environments.flatMap((env) => env.problems.map((problem) => `! .env.${env.name}: ${problem.message}`));
+      const problems = environments.flatMap((env) => env.problems.map((problem) => `! ${envFileName(env.name)}: ${problem.message}`));
       if (problems.length > 0) this.log(['', ...problems].join('\n'));
     }
     if (unreadable.length > 0) {

@@ -2,6 +2,7 @@ import {confirm} from '@inquirer/prompts';
 import * as Args from '@oclif/core/args';
 import * as Flags from '@oclif/core/flags';
 import {TacosCommand} from '../../cli/base-command.js';
+import {envFileName} from '../../services/env/env-file.js';
 import {switchEnvironments} from '../../services/env/switch.js';
 
 export default class EnvSwitch extends TacosCommand {
@@ -44,7 +45,7 @@ export default class EnvSwitch extends TacosCommand {
     });
     for (const result of results) {
       for (const warning of result.warnings) this.warn(warning);
-      const label = `.env.${result.name}`;
+      const label = envFileName(result.name);
       const set = Object.entries(result.changes).map(([key, value]) => `${key}=${value}`).join(', ');
       if (result.status === 'unchanged') this.log(`${label}: already ${args.transport} (not rewritten)`);
       else if (result.status === 'would-change') this.log(`${result.diff}${label}: would set ${set} (dry run, not written)`);

@@ -3,7 +3,7 @@ import {TacosCommand} from '../../cli/base-command.js';
 import {durationFlag} from '../../cli/flags.js';
 import {mockFlags} from '../../cli/mock-flags.js';
 import {PAYMENT_SCENARIOS, serveMock} from '../../services/mocks/serve.js';
-import type {PaymentScenarioName} from '../../services/mocks/payment/payment-mock.js';
+import type {PaymentScenarioName} from '../../services/mocks/payment/messages.js';
 
 export default class ServePayment extends TacosCommand {
   static override summary = 'Run the payment mock in the foreground.';

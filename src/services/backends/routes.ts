@@ -1,4 +1,5 @@
 import type {JsonObject} from '@bufbuild/protobuf';
+import {INVENTORY_SERVICE, PAYMENT_SERVICE, RESERVATION_SERVICE} from '../service-names.js';
 
 /**
  * The REST routes of the backends: the mocks serve them, and the gateway's HTTP clients call them.
@@ -12,31 +13,28 @@ export interface BackendRoute {
   method: string;
 }
 
-const RESERVATION = 'reservation.v1.ReservationService';
-const INVENTORY = 'reservation.v1.InventoryService';
-const PAYMENT = 'payment.v1.PaymentService';
 
 export const RESERVATION_ROUTES: BackendRoute[] = [
-  {verb: 'POST', path: '/api/v1/reservations', service: RESERVATION, method: 'CreateReservation'},
-  {verb: 'GET', path: '/api/v1/reservations', service: RESERVATION, method: 'ListReservations'},
-  {verb: 'GET', path: '/api/v1/reservations/:reservation_id', service: RESERVATION, method: 'GetReservation'},
-  {verb: 'POST', path: '/api/v1/reservations/:reservation_id/confirm', service: RESERVATION, method: 'ConfirmReservation'},
-  {verb: 'POST', path: '/api/v1/reservations/:reservation_id/cancel', service: RESERVATION, method: 'CancelReservation'},
-  {verb: 'POST', path: '/api/v1/reservations/:reservation_id/extend', service: RESERVATION, method: 'ExtendHold'},
-  {verb: 'POST', path: '/api/v1/inventory/availability', service: INVENTORY, method: 'CheckAvailability'},
-  {verb: 'POST', path: '/api/v1/inventory/reserve', service: INVENTORY, method: 'ReserveSeat'},
-  {verb: 'POST', path: '/api/v1/inventory/commit', service: INVENTORY, method: 'CommitReservation'},
-  {verb: 'POST', path: '/api/v1/inventory/release', service: INVENTORY, method: 'ReleaseHold'},
-  {verb: 'GET', path: '/api/v1/events/:event_id/inventory', service: INVENTORY, method: 'GetInventoryStatus'},
+  {verb: 'POST', path: '/api/v1/reservations', service: RESERVATION_SERVICE, method: 'CreateReservation'},
+  {verb: 'GET', path: '/api/v1/reservations', service: RESERVATION_SERVICE, method: 'ListReservations'},
+  {verb: 'GET', path: '/api/v1/reservations/:reservation_id', service: RESERVATION_SERVICE, method: 'GetReservation'},
+  {verb: 'POST', path: '/api/v1/reservations/:reservation_id/confirm', service: RESERVATION_SERVICE, method: 'ConfirmReservation'},
+  {verb: 'POST', path: '/api/v1/reservations/:reservation_id/cancel', service: RESERVATION_SERVICE, method: 'CancelReservation'},
+  {verb: 'POST', path: '/api/v1/reservations/:reservation_id/extend', service: RESERVATION_SERVICE, method: 'ExtendHold'},
+  {verb: 'POST', path: '/api/v1/inventory/availability', service: INVENTORY_SERVICE, method: 'CheckAvailability'},
+  {verb: 'POST', path: '/api/v1/inventory/reserve', service: INVENTORY_SERVICE, method: 'ReserveSeat'},
+  {verb: 'POST', path: '/api/v1/inventory/commit', service: INVENTORY_SERVICE, method: 'CommitReservation'},
+  {verb: 'POST', path: '/api/v1/inventory/release', service: INVENTORY_SERVICE, method: 'ReleaseHold'},
+  {verb: 'GET', path: '/api/v1/events/:event_id/inventory', service: INVENTORY_SERVICE, method: 'GetInventoryStatus'},
 ];
 
 export const PAYMENT_ROUTES: BackendRoute[] = [
-  {verb: 'POST', path: '/api/v1/payments/intents', service: PAYMENT, method: 'CreatePaymentIntent'},
-  {verb: 'POST', path: '/api/v1/payments/process', service: PAYMENT, method: 'ProcessPayment'},
-  {verb: 'GET', path: '/api/v1/payments', service: PAYMENT, method: 'ListPayments'},
-  {verb: 'GET', path: '/api/v1/payments/:payment_intent_id', service: PAYMENT, method: 'GetPaymentStatus'},
-  {verb: 'POST', path: '/api/v1/payments/:payment_intent_id/cancel', service: PAYMENT, method: 'CancelPayment'},
-  {verb: 'POST', path: '/api/v1/payments/:payment_intent_id/webhook', service: PAYMENT, method: 'SimulateWebhook'},
+  {verb: 'POST', path: '/api/v1/payments/intents', service: PAYMENT_SERVICE, method: 'CreatePaymentIntent'},
+  {verb: 'POST', path: '/api/v1/payments/process', service: PAYMENT_SERVICE, method: 'ProcessPayment'},
+  {verb: 'GET', path: '/api/v1/payments', service: PAYMENT_SERVICE, method: 'ListPayments'},
+  {verb: 'GET', path: '/api/v1/payments/:payment_intent_id', service: PAYMENT_SERVICE, method: 'GetPaymentStatus'},
+  {verb: 'POST', path: '/api/v1/payments/:payment_intent_id/cancel', service: PAYMENT_SERVICE, method: 'CancelPayment'},
+  {verb: 'POST', path: '/api/v1/payments/:payment_intent_id/webhook', service: PAYMENT_SERVICE, method: 'SimulateWebhook'},
 ];
 
 /** The URL path, query and body that carry `request` (proto3 JSON) on `route`. */

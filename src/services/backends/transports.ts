@@ -10,6 +10,7 @@ import {methodCodec, type MethodCodec} from '../server-kit/grpc/json-codec.js';
 import type {CallContext} from './backend-client.js';
 import {callerGone, fromGrpcError, fromHttpError, transportError, undecodableAnswer} from './errors.js';
 import {routeRequest, type BackendRoute} from './routes.js';
+import {INVENTORY_SERVICE, PAYMENT_SERVICE, RESERVATION_SERVICE} from '../service-names.js';
 
 export type Protocol = 'grpc' | 'http';
 
@@ -22,9 +23,9 @@ export interface Transport {
 
 /** The generated clients (tacos gen, template ts-grpc-js) of the services the gateway calls. */
 const GENERATED_CLIENTS: Record<string, new (settings: ClientSettings) => GeneratedClient> = {
-  'reservation.v1.ReservationService': ReservationServiceClient,
-  'reservation.v1.InventoryService': InventoryServiceClient,
-  'payment.v1.PaymentService': PaymentServiceClient,
+  [RESERVATION_SERVICE]: ReservationServiceClient,
+  [INVENTORY_SERVICE]: InventoryServiceClient,
+  [PAYMENT_SERVICE]: PaymentServiceClient,
 };
 
 /** gRPC over one channel to the backend's address, through the generated typed clients. */

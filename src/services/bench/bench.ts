@@ -1,6 +1,6 @@
 import {arch, availableParallelism, cpus, platform} from 'node:os';
 import {loadContractSet} from '../contracts.js';
-import {createDevToken} from '../gateway/token.js';
+import {createDevToken} from '../gateway/user-tokens.js';
 import {runBuiltin} from './builtin-engine.js';
 import {checkTargets} from './check.js';
 import type {Engine, ProgressObserver} from './engine.js';

@@ -2,7 +2,7 @@ import path from 'node:path';
 import {TacosError} from '../errors.js';
 import {PACKAGE_ROOT} from '../paths.js';
 import {rm} from 'node:fs/promises';
-import {DEFAULT_TEMPLATES_DIR, listTemplates, orphanedFiles, renderTemplate, staleFiles, writeGenerated} from './generate.js';
+import {DEFAULT_TEMPLATES_DIR, listTemplates, orphanedFiles, renderTemplate, staleFiles, writeGenerated} from './render.js';
 import {buildModel} from './model.js';
 
 export interface GenOptions {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import {EnvReader, type Environment} from '../config.js';
 import {ExitCode, TacosError, usageError} from '../errors.js';
 import {parseEnvDocument, valuesOf, type EnvDocument} from './document.js';
+import {ENV_NAME, envFileName, envFileReadError, envFilePath} from './env-file.js';
 
 /** An environment: the file `.env.<name>` in the project dir. */
 export interface EnvFile extends EnvFileLocation {
@@ -14,12 +15,7 @@ export interface EnvFile extends EnvFileLocation {
   production: boolean;
 }
 
-const NAME = /^[A-Za-z0-9_-]+$/;
 const FILE = /^\.env\.([A-Za-z0-9_-]+)$/;
-
-export function envFilePath(projectDir: string, name: string): string {
-  return path.join(projectDir, `.env.${name}`);
-}
 
 /** The environments of a project: every `.env.<name>` but `.env.example`, sorted by name. */
 export async function listEnvironmentNames(projectDir: string): Promise<string[]> {
@@ -41,7 +37,7 @@ export async function selectEnvironments(projectDir: string, options: {env?: str
   const names = [...new Set((options.env ?? 'local').split(',').map((name) => name.trim()).filter(Boolean))];
   if (names.length === 0) throw usageError('--env needs at least one environment name.');
   for (const name of names) {
-    if (!NAME.test(name) || name === 'example') throw usageError(`"${name}" is not an environment name.`, 'Use names like local, dev, staging or prod.');
+    if (!ENV_NAME.test(name) || name === 'example') throw usageError(`"${name}" is not an environment name.`, 'Use names like local, dev, staging or prod.');
   }
   return names;
 }
@@ -74,9 +70,9 @@ export interface EnvFileLocation {
  */
 export async function locateEnvFile(projectDir: string, name: string, options: {followLinks: boolean}): Promise<EnvFileLocation> {
   const file = envFilePath(projectDir, name);
-  const label = `.env.${name}`;
+  const label = envFileName(name);
   const info = await lstat(file).catch((error: NodeJS.ErrnoException) => {
-    throw readError(file, name, error);
+    throw envFileReadError(file, name, error);
   });
   if (!info.isSymbolicLink()) return {name, file, target: file};
   const pointsTo = await readlink(file);
@@ -99,10 +95,10 @@ export async function locateEnvFile(projectDir: string, name: string, options: {
  */
 export async function readEnvFile(location: EnvFileLocation, maxBytes: number): Promise<EnvFile> {
   const {name, file, target} = location;
-  const label = `.env.${name}`;
+  const label = envFileName(name);
   // O_NOFOLLOW: the target was resolved already, so a link here was put in since. O_NONBLOCK: a FIFO is refused, not waited on.
   const handle = await open(target, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((error: NodeJS.ErrnoException) => {
-    throw readError(file, name, error);
+    throw envFileReadError(file, name, error);
   });
   let bytes: Buffer;
   try {
@@ -129,15 +125,6 @@ async function readAtMost(handle: FileHandle, maxBytes: number, tooLarge: () => 
     if (total > maxBytes) throw tooLarge();
     chunks.push(buffer.subarray(0, bytesRead));
   }
-}
-
-function readError(file: string, name: string, error: NodeJS.ErrnoException): TacosError {
-  const missing = error.code === 'ENOENT';
-  return new TacosError(missing ? `No env file for environment "${name}" (${file}).` : `Cannot read ${file}.`, {
-    hint: missing ? 'Create it with `tacos env init`, or pick existing environments with --env (see `tacos env list`).' : undefined,
-    code: 'ENV_FILE',
-    cause: error,
-  });
 }
 
 function tooLarge(label: string, size: number, maxBytes: number): TacosError {

@@ -2,6 +2,7 @@ import path from 'node:path';
 import dotenv from 'dotenv';
 import {TacosError, usageError} from '../errors.js';
 import {unifiedDiff} from './diff.js';
+import {envFileName} from './env-file.js';
 import {applyEdits, decodeUtf8, valueEdits, type EnvDocument, type TextEdit} from './document.js';
 import {MASK, locateEnvFile, readEnvFile, readEnvLimits, selectEnvironments, type EnvFile, type EnvFileLocation, type EnvLimits} from './files.js';
 import {lockEnvFiles, type EnvFileLocks} from './lock.js';
@@ -83,7 +84,7 @@ async function switchFiles(locations: EnvFileLocation[], maxBytes: number, optio
 
   const production = plans.filter((candidate) => candidate.env.production && candidate.edits.length > 0);
   if (!options.dryRun && !options.yes && production.length > 0) {
-    const list = production.map((candidate) => `.env.${candidate.env.name}`).join(', ');
+    const list = production.map((candidate) => envFileName(candidate.env.name)).join(', ');
     const question = `Switch production (${list}) to ${options.transport}?`;
     if (!options.confirm) {
       throw usageError(`${list} is production; switching it needs a confirmation and there is no terminal to ask on. Nothing was changed.`, 'Pass --yes to confirm.');
@@ -101,7 +102,7 @@ async function switchFiles(locations: EnvFileLocation[], maxBytes: number, optio
       production: env.production,
       changes,
       status: changed ? (options.dryRun ? 'would-change' : 'changed') : 'unchanged',
-      diff: changed ? maskedDiff(env.document, edits, `.env.${env.name}`) : '',
+      diff: changed ? maskedDiff(env.document, edits, envFileName(env.name)) : '',
       warnings,
     };
     if (changed && !options.dryRun) {
@@ -134,7 +135,7 @@ async function switchFiles(locations: EnvFileLocation[], maxBytes: number, optio
 function plan(env: EnvFile, options: SwitchOptions): Plan {
   const wanted: Record<string, string> = {GRPC_ENABLED: options.transport === 'grpc' ? 'true' : 'false'};
   if (options.percent !== undefined) wanted.GRPC_TRAFFIC_PERCENT = String(options.percent);
-  const label = `.env.${env.name}`;
+  const label = envFileName(env.name);
   const warnings: string[] = [];
   const changes: Record<string, string> = {};
   for (const [key, value] of Object.entries(wanted)) {

@@ -1,5 +1,5 @@
 import type {HttpServer} from '../server-kit/http/server.js';
-import type {UserTokens} from './token.js';
+import type {UserTokens} from './user-tokens.js';
 import {readCredentials, readRegistration, type User, type UserStore} from './users.js';
 
 export interface AuthRoutesDeps {

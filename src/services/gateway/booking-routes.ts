@@ -8,6 +8,7 @@ import {BACKEND_PROTOCOL_HEADER, requestedBackendProtocol, type BookingService, 
 import {callerSignal} from '../server-kit/http/server.js';
 import {invalidArgument} from '../server-kit/api-errors.js';
 import {TacosError} from '../errors.js';
+import {GATEWAY_SERVICE, PAYMENT_SERVICE} from '../service-names.js';
 
 export interface BookingRoutesDeps {
   booking: BookingService;
@@ -37,36 +38,35 @@ interface RestRoute {
 
 type Json = Record<string, any>;
 
-const GATEWAY = 'gateway.v1.GatewayService';
 
 const paymentPaths = (suffix: string) => [`/api/v1/payment/${suffix}`, `/api/v1/payments/${suffix}`];
 
 const ROUTES: RestRoute[] = [
-  {verb: 'GET', paths: ['/api/v1/events/:event_id/availability'], service: GATEWAY, method: 'GetEventAvailability', invoke: (b, r, c) => b.eventAvailability(r, c)},
+  {verb: 'GET', paths: ['/api/v1/events/:event_id/availability'], service: GATEWAY_SERVICE, method: 'GetEventAvailability', invoke: (b, r, c) => b.eventAvailability(r, c)},
   {
-    verb: 'POST', paths: ['/api/v1/reservations'], service: GATEWAY, method: 'CreateReservation', status: 201,
+    verb: 'POST', paths: ['/api/v1/reservations'], service: GATEWAY_SERVICE, method: 'CreateReservation', status: 201,
     invoke: (b, r, c) => b.createReservation(r, c),
     toRest: (answer, response, caller) => {
       const seatIds = (answer.reserved_seats ?? []).map((seat: Json) => seat.id);
       return {...answer, event_id: response.event_id, seat_ids: seatIds, quantity: seatIds.length, user_id: caller.userId};
     },
   },
-  {verb: 'GET', paths: ['/api/v1/reservations/:reservation_id'], service: GATEWAY, method: 'GetReservation', invoke: (b, r, c) => b.getReservation(r, c), toRest: (answer) => answer.reservation},
-  {verb: 'POST', paths: ['/api/v1/reservations/:reservation_id/confirm'], service: GATEWAY, method: 'ConfirmReservation', invoke: (b, r, c) => b.confirmReservation(r, c)},
-  {verb: 'POST', paths: ['/api/v1/reservations/:reservation_id/cancel'], service: GATEWAY, method: 'CancelReservation', invoke: (b, r, c) => b.cancelReservation(r, c)},
+  {verb: 'GET', paths: ['/api/v1/reservations/:reservation_id'], service: GATEWAY_SERVICE, method: 'GetReservation', invoke: (b, r, c) => b.getReservation(r, c), toRest: (answer) => answer.reservation},
+  {verb: 'POST', paths: ['/api/v1/reservations/:reservation_id/confirm'], service: GATEWAY_SERVICE, method: 'ConfirmReservation', invoke: (b, r, c) => b.confirmReservation(r, c)},
+  {verb: 'POST', paths: ['/api/v1/reservations/:reservation_id/cancel'], service: GATEWAY_SERVICE, method: 'CancelReservation', invoke: (b, r, c) => b.cancelReservation(r, c)},
   {
-    verb: 'POST', paths: paymentPaths('intent'), service: GATEWAY, method: 'CreatePaymentIntent',
+    verb: 'POST', paths: paymentPaths('intent'), service: GATEWAY_SERVICE, method: 'CreatePaymentIntent',
     fromRest: (body, registry) => intentFromRest(requireId(body, 'reservation_id', 'MISSING_RESERVATION_ID'), registry),
     // A named scenario is the web client's test switch: it never calls process, so the payment settles by itself.
     invoke: (b, r, c) => b.createPaymentIntent(r, c, {anyPositiveAmount: true, settleAtOnce: r.scenario !== 'PAYMENT_SCENARIO_UNSPECIFIED'}),
     toRest: (answer, response) => ({...answer, ...flatAmount(response.amount), reservation_id: response.reservation_id}),
   },
   {
-    verb: 'GET', paths: paymentPaths(':payment_intent_id/status'), service: GATEWAY, method: 'GetPaymentStatus', payment: true, invoke: (b, r, c) => b.getPaymentStatus(r, c),
+    verb: 'GET', paths: paymentPaths(':payment_intent_id/status'), service: GATEWAY_SERVICE, method: 'GetPaymentStatus', payment: true, invoke: (b, r, c) => b.getPaymentStatus(r, c),
     toRest: (answer) => ({...answer.payment, ...flatAmount(answer.payment.amount)}),
   },
   {
-    verb: 'POST', paths: paymentPaths('process'), service: 'payment.v1.PaymentService', method: 'ProcessPayment', payment: true,
+    verb: 'POST', paths: paymentPaths('process'), service: PAYMENT_SERVICE, method: 'ProcessPayment', payment: true,
     // The action is checked as the Go gateway does, and not forwarded: the intent's scenario decides.
     fromRest: ({action, ...body}) => {
       requireId(body, 'payment_intent_id', 'MISSING_PAYMENT_INTENT_ID');

@@ -7,10 +7,8 @@ import {required} from '../server-kit/grpc/handlers.js';
 import type {Logger} from '../logging.js';
 import {SETTLE_AT_ONCE_TAG} from '../settle-at-once.js';
 import type {QueueService} from './queue/queue-service.js';
+import {INVENTORY_SERVICE, PAYMENT_SERVICE, RESERVATION_SERVICE} from '../service-names.js';
 
-const RESERVATION = 'reservation.v1.ReservationService';
-const INVENTORY = 'reservation.v1.InventoryService';
-const PAYMENT = 'payment.v1.PaymentService';
 
 /** The request header (gRPC metadata key) that picks the backend transport of one call, outside production. */
 export const BACKEND_PROTOCOL_HEADER = 'x-tacos-backend-protocol';
@@ -147,7 +145,7 @@ export class BookingService {
 
   private async availability(request: Message, caller: Caller): Promise<Message> {
     const inventory = await this.reservation.call(
-      INVENTORY,
+      INVENTORY_SERVICE,
       'GetInventoryStatus',
       {event_id: required(request.event_id, 'event_id'), section: request.section}, caller);
     return {event: inventory.event, sections: inventory.sections, total_available: inventory.stats?.available_seats ?? 0};
@@ -170,7 +168,7 @@ export class BookingService {
     }
     try {
       const created = await this.reservation.call(
-        RESERVATION,
+        RESERVATION_SERVICE,
         'CreateReservation',
         {
           event_id: token.eventId,
@@ -199,7 +197,7 @@ export class BookingService {
 
   private async findReservation(request: Message, caller: Caller): Promise<Message> {
     const found = await this.reservation.call(
-      RESERVATION,
+      RESERVATION_SERVICE,
       'GetReservation',
       {reservation_id: required(request.reservation_id, 'reservation_id'), user_id: caller.userId}, caller);
     return {reservation: found.reservation};
@@ -209,13 +207,13 @@ export class BookingService {
   private async confirm(request: Message, caller: Caller): Promise<Message> {
     const reservationId = required(request.reservation_id, 'reservation_id');
     const paymentIntentId = required(request.payment_intent_id, 'payment_intent_id');
-    const {payment} = await this.payment.call(PAYMENT, 'GetPaymentStatus', {payment_intent_id: paymentIntentId, user_id: caller.userId}, caller);
+    const {payment} = await this.payment.call(PAYMENT_SERVICE, 'GetPaymentStatus', {payment_intent_id: paymentIntentId, user_id: caller.userId}, caller);
     if (payment?.status !== 'PAYMENT_STATUS_COMPLETED' || (payment.reservation_id && payment.reservation_id !== reservationId)) {
       const why = payment?.status === 'PAYMENT_STATUS_COMPLETED' ? 'was made for another reservation' : `is ${String(payment?.status ?? 'unknown').replace('PAYMENT_STATUS_', '').toLowerCase()}`;
       throw new TacosError(`Payment ${paymentIntentId} ${why}: the reservation is not confirmed.`, {code: 'PAYMENT_NOT_APPROVED'});
     }
     const confirmed = await this.reservation.call(
-      RESERVATION,
+      RESERVATION_SERVICE,
       'ConfirmReservation',
       {reservation_id: reservationId, payment_intent_id: paymentIntentId, user_id: caller.userId, idempotency_key: userKey(caller, request.idempotency_key)}, caller);
     return {...confirmed, error: null};
@@ -223,7 +221,7 @@ export class BookingService {
 
   private async cancel(request: Message, caller: Caller): Promise<Message> {
     const cancelled = await this.reservation.call(
-      RESERVATION,
+      RESERVATION_SERVICE,
       'CancelReservation',
       {reservation_id: required(request.reservation_id, 'reservation_id'), user_id: caller.userId, reason: request.reason, idempotency_key: userKey(caller, request.idempotency_key)}, caller);
     return {...cancelled, error: null};
@@ -237,7 +235,7 @@ export class BookingService {
    */
   private async createIntent(request: Message, caller: Caller, options: IntentOptions): Promise<Message> {
     const reservationId = required(request.reservation_id, 'reservation_id');
-    const {reservation} = await this.reservation.call(RESERVATION, 'GetReservation', {reservation_id: reservationId, user_id: caller.userId}, caller);
+    const {reservation} = await this.reservation.call(RESERVATION_SERVICE, 'GetReservation', {reservation_id: reservationId, user_id: caller.userId}, caller);
     if (reservation?.status !== 'RESERVATION_STATUS_HOLD') {
       throw new TacosError(`Reservation ${reservationId} is ${String(reservation?.status).replace('RESERVATION_STATUS_', '').toLowerCase()}: only a held reservation can be paid.`, {
         code: 'FAILED_PRECONDITION',
@@ -250,7 +248,7 @@ export class BookingService {
     }
     const testSwitches = this.testSwitches(request, caller);
     const created = await this.payment.call(
-      PAYMENT,
+      PAYMENT_SERVICE,
       'CreatePaymentIntent',
       {
         reservation_id: reservationId,
@@ -278,7 +276,7 @@ export class BookingService {
 
   private async paymentStatus(request: Message, caller: Caller): Promise<Message> {
     const found = await this.payment.call(
-      PAYMENT,
+      PAYMENT_SERVICE,
       'GetPaymentStatus',
       {payment_intent_id: required(request.payment_intent_id, 'payment_intent_id'), user_id: caller.userId}, caller);
     return {payment: found.payment};
@@ -289,7 +287,7 @@ export class BookingService {
     // ProcessPaymentRequest names no user: check the intent is the caller's (another user's is not found).
     await this.paymentStatus(request, caller);
     const processed = await this.payment.call(
-      PAYMENT,
+      PAYMENT_SERVICE,
       'ProcessPayment',
       {payment_intent_id: required(request.payment_intent_id, 'payment_intent_id'), payment_details: request.payment_details, idempotency_key: userKey(caller, request.idempotency_key)}, caller);
     return {...processed, error: null};

@@ -11,7 +11,7 @@ import {ServerMetrics} from '../server-kit/metrics.js';
 import {closeRedisClient, createRedisClient, logRedisOutages, type RedisClient} from '../redis/client.js';
 import {TACOS_VERSION} from '../version.js';
 import {Authenticator} from './auth.js';
-import {createBackendClients} from './backends.js';
+import {createBackendClients} from './backend-clients.js';
 import {BookingService} from './booking.js';
 import {addBookingRoutes} from './booking-routes.js';
 import {addAuthRoutes} from './auth-routes.js';
@@ -20,8 +20,9 @@ import {gatewayGrpcServices, isPublicMethod} from './grpc-api.js';
 import {buildHttpApi} from './http-api.js';
 import {loadCatalog} from '../catalog.js';
 import {QueueService} from './queue/queue-service.js';
-import {UserTokens} from './token.js';
+import {UserTokens} from './user-tokens.js';
 import {UserStore, seedDevelopmentUsers} from './users.js';
+import {GATEWAY_SERVICE, QUEUE_SERVICE, WEBSOCKET_SERVICE} from '../service-names.js';
 
 async function waitUntilReady(redis: RedisClient, timeoutMs: number): Promise<void> {
   if (redis.status === 'ready') return;
@@ -69,7 +70,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   };
   // gRPC health follows Redis: NOT_SERVING while the queue's store is away.
   const followRedis = (status: 'SERVING' | 'NOT_SERVING') => () => {
-    for (const service of ['', 'gateway.v1.QueueService', 'gateway.v1.WebSocketService', 'gateway.v1.GatewayService']) {
+    for (const service of ['', QUEUE_SERVICE, WEBSOCKET_SERVICE, GATEWAY_SERVICE]) {
       grpc?.setHealth(service, status);
     }
   };

@@ -7,6 +7,7 @@ import type {StatusEncoder} from '../server-kit/grpc/status-details.js';
 import type {Authenticator} from './auth.js';
 import {BACKEND_PROTOCOL_HEADER, requestedBackendProtocol, type BookingService, type Caller} from './booking.js';
 import {eventStatsMessage, isAdmissionReady, type EnterResult, type QueueService, type QueueState} from './queue/queue-service.js';
+import {GATEWAY_SERVICE, QUEUE_SERVICE, WEBSOCKET_SERVICE} from '../service-names.js';
 
 export interface GrpcApiDeps {
   queue: QueueService;
@@ -172,9 +173,9 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
   };
 
   return [
-    {name: 'gateway.v1.QueueService', implementation: queueService},
-    {name: 'gateway.v1.WebSocketService', implementation: webSocketService},
-    {name: 'gateway.v1.GatewayService', implementation: gatewayService},
+    {name: QUEUE_SERVICE, implementation: queueService},
+    {name: WEBSOCKET_SERVICE, implementation: webSocketService},
+    {name: GATEWAY_SERVICE, implementation: gatewayService},
   ];
 }
 

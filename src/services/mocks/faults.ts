@@ -1,7 +1,7 @@
 import {setTimeout as sleep} from 'node:timers/promises';
 import {TacosError, usageError} from '../errors.js';
-import type {FaultSettings} from './kit.js';
-import {linkedSignal} from './util.js';
+import type {FaultSettings} from './mock-definition.js';
+import {linkedSignal} from './linked-signal.js';
 
 /** Added latency and an error rate for every call; the admin route changes them at run time. */
 export class Faults {

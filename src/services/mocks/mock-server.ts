@@ -13,7 +13,7 @@ import {accessLogger, type Logger} from '../logging.js';
 import {ServerMetrics} from '../server-kit/metrics.js';
 import {listenHttp} from '../server-kit/http/listen.js';
 import type {Faults} from './faults.js';
-import type {CallContext, MockDefinition} from './kit.js';
+import type {MockCallContext, MockDefinition} from './mock-definition.js';
 
 /** What a stopping mock gives calls in flight before it drops them (its injected delays included). */
 const STOP_GRACE_MS = 2000;
@@ -56,7 +56,7 @@ export async function startMockServer(options: MockServerOptions): Promise<Runni
   // Aborted first thing on close(): calls sleeping on injected latency fail UNAVAILABLE at once
   // instead of holding the shutdown for the whole latency.
   const closing = new AbortController();
-  const invoke = async (service: string, method: string, request: object, context: CallContext): Promise<object> => {
+  const invoke = async (service: string, method: string, request: object, context: MockCallContext): Promise<object> => {
     calls.inc({protocol: context.protocol, service, method});
     await faults.apply(context.signal, closing.signal);
     return definition.services[service][method](request, context);

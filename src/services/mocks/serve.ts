@@ -3,13 +3,15 @@ import {TacosError} from '../errors.js';
 import {createLogger, LOG_LEVELS} from '../logging.js';
 import {waitForStopSignal} from '../signals.js';
 import {Faults} from './faults.js';
-import type {MockDefinition} from './kit.js';
+import type {MockDefinition} from './mock-definition.js';
 import {startMockServer, type RunningMock} from './mock-server.js';
-import {PAYMENT_SCENARIOS, createPaymentMock, type PaymentScenarioName} from './payment/payment-mock.js';
+import {PAYMENT_SCENARIOS, type PaymentScenarioName} from './payment/messages.js';
+import {createPaymentMock} from './payment/payment-mock.js';
 import {isWebhookHostEntry} from './payment/webhooks.js';
 import {loadCatalog} from '../catalog.js';
 import {createReservationMock, DEFAULT_HOLD_MS} from './reservation/reservation-mock.js';
-import {DEFAULT_RETENTION, localBaseUrl, type Retention} from './util.js';
+import {localBaseUrl} from './public-url.js';
+import {DEFAULT_RETENTION, type Retention} from './retention.js';
 
 // `tacos serve payment` lists the scenarios from here.
 export {PAYMENT_SCENARIOS};

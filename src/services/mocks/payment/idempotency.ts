@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto';
 import {TacosError} from '../../errors.js';
-import {DEFAULT_IDEMPOTENCY_TTL_MS, PRUNE_BATCH} from '../util.js';
+import {DEFAULT_IDEMPOTENCY_TTL_MS, PRUNE_BATCH} from '../retention.js';
 
 /**
  * First answers by idempotency key, one key space per method. A failed call is forgotten, so a retry

@@ -6,7 +6,7 @@ import ipaddr from 'ipaddr.js';
 import {Agent, fetch as undiciFetch} from 'undici';
 import {invalidArgument} from '../../server-kit/api-errors.js';
 import type {TacosError} from '../../errors.js';
-import {linkedSignal} from '../util.js';
+import {linkedSignal} from '../linked-signal.js';
 
 /** What a receiver gets: the body of every webhook POST. */
 export interface WebhookEvent {

@@ -1,8 +1,8 @@
 import {invalidArgument} from '../../server-kit/api-errors.js';
 import {TacosError} from '../../errors.js';
 import {timestamp} from '../../server-kit/grpc/handlers.js';
-import type {RpcHandler} from '../kit.js';
-import {text} from '../util.js';
+import type {RpcHandler} from '../mock-definition.js';
+import {text} from '../message-fields.js';
 import {eventMessage, int, money, seatInfos, seatMessage, texts, timestampMs} from './messages.js';
 import type {Hold, ReservationState, SeatRecord} from './state.js';
 

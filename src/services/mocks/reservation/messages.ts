@@ -1,6 +1,6 @@
 import {invalidArgument} from '../../server-kit/api-errors.js';
 import {timestamp} from '../../server-kit/grpc/handlers.js';
-import {text} from '../util.js';
+import {text} from '../message-fields.js';
 import type {SeatInfo} from '../../catalog.js';
 import type {EventRecord, ReservationRecord, ReservationState, SeatStatus} from './state.js';
 

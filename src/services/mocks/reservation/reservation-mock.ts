@@ -1,11 +1,13 @@
 import {RESERVATION_ROUTES} from '../../backends/routes.js';
 import {usageError} from '../../errors.js';
-import type {MockDefinition, RpcHandler} from '../kit.js';
-import {publicUrlOf, retentionOf, type PublicUrl, type Retention} from '../util.js';
+import type {MockDefinition, RpcHandler} from '../mock-definition.js';
+import {publicUrlOf, type PublicUrl} from '../public-url.js';
+import {retentionOf, type Retention} from '../retention.js';
 import type {Catalog} from '../../catalog.js';
 import {inventoryService} from './inventory-service.js';
 import {reservationService} from './reservation-service.js';
 import {ReservationState} from './state.js';
+import {INVENTORY_SERVICE, RESERVATION_SERVICE} from '../../service-names.js';
 
 /** How long a hold lasts unless configured otherwise (DESIGN.md §5). */
 export const DEFAULT_HOLD_MS = 60_000;
@@ -16,7 +18,7 @@ export interface ReservationMockOptions {
   holdMs: number;
   /** The clock of timestamps, expiry checks and retention; the hold timer still runs in real time. */
   now?: () => number;
-  /** How long idempotency answers and finished reservations are kept; defaults in util.ts (24 h, 1 h, 24 h). */
+  /** How long idempotency answers and finished reservations are kept; defaults in retention.ts (24 h, 1 h, 24 h). */
   retention?: Partial<Retention>;
   /** Base of the payment_url CreateReservation answers (the mock's own HTTP address); default http://127.0.0.1:8010. */
   publicUrl?: PublicUrl;
@@ -41,8 +43,8 @@ export function createReservationMock(options: ReservationMockOptions): MockDefi
   return {
     name: 'reservation',
     services: {
-      'reservation.v1.ReservationService': tidied(reservationService(state, publicUrlOf(options.publicUrl, 'http://127.0.0.1:8010'))),
-      'reservation.v1.InventoryService': tidied(inventoryService(state)),
+      [RESERVATION_SERVICE]: tidied(reservationService(state, publicUrlOf(options.publicUrl, 'http://127.0.0.1:8010'))),
+      [INVENTORY_SERVICE]: tidied(inventoryService(state)),
     },
     routes: RESERVATION_ROUTES,
     close: () => state.close(),

@@ -1,8 +1,8 @@
 import {invalidArgument} from '../../server-kit/api-errors.js';
 import {TacosError} from '../../errors.js';
 import {timestamp} from '../../server-kit/grpc/handlers.js';
-import type {RpcHandler} from '../kit.js';
-import {DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, text} from '../util.js';
+import type {RpcHandler} from '../mock-definition.js';
+import {DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, text} from '../message-fields.js';
 import {int, reservationMessage, seatInfos, seatMessage, texts, totalOf} from './messages.js';
 import type {ReservationRecord, ReservationState} from './state.js';
 

@@ -1,6 +1,7 @@
 import {invalidArgument} from '../../server-kit/api-errors.js';
 import {TacosError} from '../../errors.js';
-import {DEFAULT_RETENTION, DueQueue, newId, PRUNE_BATCH, type Retention} from '../util.js';
+import {newId} from '../message-fields.js';
+import {DEFAULT_RETENTION, DueQueue, PRUNE_BATCH, type Retention} from '../retention.js';
 import {type Catalog, type CatalogEvent, type CatalogSection, type SeatInfo, seatsOfSection} from '../../catalog.js';
 
 export type SeatStatus = 'SEAT_STATUS_AVAILABLE' | 'SEAT_STATUS_RESERVED' | 'SEAT_STATUS_SOLD';

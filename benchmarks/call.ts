@@ -40,7 +40,7 @@ try {
   const plain: number[] = [];
   for (let round = 0; round < rounds; round++) {
     tacos.push(time(process.execPath, tacosArgs));
-    plain.push(time(process.execPath, [path.join(root, 'bench', 'plain-call.mjs'), address]));
+    plain.push(time(process.execPath, [path.join(root, 'benchmarks', 'plain-call.mjs'), address]));
   }
   const ratio = median(tacos) / median(plain);
   console.log(`warm tacos call: median ${median(tacos).toFixed(0)} ms; plain grpc-js script: median ${median(plain).toFixed(0)} ms (${rounds} rounds each)`);

@@ -1,5 +1,5 @@
 /**
- * The gateway's speed against two minimal baselines doing the same join (bench/baselines: node:http
+ * The gateway's speed against two minimal baselines doing the same join (benchmarks/baselines: node:http
  * and grpc-js, one EVALSHA of the gateway's own JOIN script), all in one run on this machine:
  *   - REST join: the gateway (logging, metrics, validation on) vs node:http      goal >= 75%
  *   - gRPC JoinQueue: the gateway vs grpc-js                                      goal >= 75%
@@ -99,8 +99,8 @@ try {
   const redisAddress = `127.0.0.1:${redisPort}`;
   const [httpBaseline, grpcBaseline, http1, grpc1, http2, grpc2, httpAgainst, grpcAgainst] = ports;
   const gatewayEnv = (http: number, grpc: number) => ({SERVER_PORT: String(http), GRPC_PORT: String(grpc), GRPC_ENABLED: 'true', REDIS_ADDRESS: redisAddress, LOG_LEVEL: 'info', SERVER_ENVIRONMENT: 'development'});
-  const baselineHttpPid = await start('baseline-http', [path.join(root, 'bench/baselines/http.mjs'), String(httpBaseline)], {REDIS_ADDRESS: redisAddress}, /listening/);
-  const baselineGrpcPid = await start('baseline-grpc', [path.join(root, 'bench/baselines/grpc.mjs'), String(grpcBaseline)], {REDIS_ADDRESS: redisAddress}, /listening/);
+  const baselineHttpPid = await start('baseline-http', [path.join(root, 'benchmarks/baselines/http.mjs'), String(httpBaseline)], {REDIS_ADDRESS: redisAddress}, /listening/);
+  const baselineGrpcPid = await start('baseline-grpc', [path.join(root, 'benchmarks/baselines/grpc.mjs'), String(grpcBaseline)], {REDIS_ADDRESS: redisAddress}, /listening/);
   const gateway1Pid = await start('gateway-1', [BIN, 'serve', 'gateway'], gatewayEnv(http1, grpc1), /"gateway listening"/);
   const gateway2Pid = await start('gateway-2', [BIN, 'serve', 'gateway', '--workers', '2'], gatewayEnv(http2, grpc2), /"gateway workers listening"/);
 

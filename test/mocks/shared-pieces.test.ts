@@ -6,7 +6,9 @@ import {getEventListeners} from 'node:events';
 import {describe, expect, it} from 'vitest';
 import {TacosError} from '../../src/services/errors.js';
 import {Faults} from '../../src/services/mocks/faults.js';
-import {DueQueue, linkedSignal, localBaseUrl} from '../../src/services/mocks/util.js';
+import {linkedSignal} from '../../src/services/mocks/linked-signal.js';
+import {localBaseUrl} from '../../src/services/mocks/public-url.js';
+import {DueQueue} from '../../src/services/mocks/retention.js';
 
 async function failure(promise: Promise<unknown>): Promise<TacosError> {
   try {

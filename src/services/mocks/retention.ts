@@ -1,10 +1,4 @@
-import {randomBytes} from 'node:crypto';
-
-/* Helpers both mocks share. */
-
-/** Page size of a list call that asks for none, and the largest one it may ask for. */
-export const DEFAULT_PAGE_SIZE = 20;
-export const MAX_PAGE_SIZE = 100;
+/* How long the mocks keep what they no longer need, and the queue that finds it again. */
 
 /** How long an idempotency_key's first answer is repeated, unless configured otherwise. */
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60_000;
@@ -78,57 +72,4 @@ export class DueQueue<K> {
     for (const key of taken) this.due.delete(key);
     return taken;
   }
-}
-
-/**
- * A signal that aborts when any of `signals` does, and `dispose()` to remove the listeners it put
- * on them. AbortSignal.any would do the first half, but on Node 20 every signal it makes stays
- * attached to a long-lived input (the mock's closing signal) until that one aborts: a million calls,
- * a million signals kept. Call dispose() in a finally.
- */
-export function linkedSignal(signals: AbortSignal[]): {signal: AbortSignal; dispose(): void} {
-  const controller = new AbortController();
-  const already = signals.find((signal) => signal.aborted);
-  if (already) {
-    controller.abort(already.reason);
-    return {signal: controller.signal, dispose: () => undefined};
-  }
-  const listeners = signals.map((signal) => {
-    const onAbort = () => controller.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, {once: true});
-    return () => signal.removeEventListener('abort', onAbort);
-  });
-  return {
-    signal: controller.signal,
-    dispose: () => {
-      for (const remove of listeners) remove();
-    },
-  };
-}
-
-/** A request field as text: unset (null, undefined) is ''. */
-export function text(value: unknown): string {
-  return typeof value === 'string' ? value : value === null || value === undefined ? '' : String(value);
-}
-
-/** `<prefix>_<24 hex digits>`: random, so ids do not reveal how many came before. */
-export function newId(prefix: string): string {
-  return `${prefix}_${randomBytes(12).toString('hex')}`;
-}
-
-/**
- * The base of links a mock hands out (payment_url): its HTTP address as a client on this machine
- * reaches it. A wildcard bind address is reached through loopback.
- */
-export function localBaseUrl(host: string, port: number): string {
-  const reachable = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '::1' : host;
-  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
-}
-
-/** A base URL without trailing slashes, given as text or as a getter (the port is known only once listening). */
-export type PublicUrl = string | (() => string);
-
-export function publicUrlOf(value: PublicUrl | undefined, fallback: string): () => string {
-  const read = typeof value === 'function' ? value : () => value ?? fallback;
-  return () => read().replace(/\/+$/, '');
 }

@@ -1,6 +1,6 @@
 // Baseline of the gateway's gRPC JoinQueue: @grpc/grpc-js with the same .proto (proto-loader) doing
 // the same work (one EVALSHA) with nothing else: no interceptors, validation, logging or metrics.
-//   REDIS_ADDRESS=127.0.0.1:6379 node bench/baselines/grpc.mjs PORT
+//   REDIS_ADDRESS=127.0.0.1:6379 node benchmarks/baselines/grpc.mjs PORT
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {Server, ServerCredentials, loadPackageDefinition} from '@grpc/grpc-js';

@@ -1,7 +1,7 @@
 import type {BackendRoute} from '../backends/routes.js';
 
 /** What a mock handler knows of the call it serves. */
-export interface CallContext {
+export interface MockCallContext {
   protocol: 'grpc' | 'http';
   /** Aborted when the caller gives up (deadline, cancel, closed connection). */
   signal: AbortSignal;
@@ -14,7 +14,7 @@ export interface CallContext {
  * {seconds: string, nanos: number}, defaults filled in. Errors are TacosErrors with a code of
  * src/services/server-kit/api-errors.ts.
  */
-export type RpcHandler = (request: any, context: CallContext) => Promise<object>;
+export type RpcHandler = (request: any, context: MockCallContext) => Promise<object>;
 
 export interface MockDefinition {
   /** `reservation` or `payment`: names logs and metrics. */

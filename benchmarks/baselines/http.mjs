@@ -1,6 +1,6 @@
 // Baseline of the gateway's REST join: node:http doing the same work (read the JSON body, one
 // EVALSHA, answer 202) with nothing else: no framework, validation, logging or metrics.
-//   REDIS_ADDRESS=127.0.0.1:6379 node bench/baselines/http.mjs PORT
+//   REDIS_ADDRESS=127.0.0.1:6379 node benchmarks/baselines/http.mjs PORT
 import {createServer} from 'node:http';
 import {connectRedis, join} from './join.mjs';
 
