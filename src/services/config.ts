@@ -1,4 +1,4 @@
-import {ENV_NAME, readEnvValues} from './env/env-file.js';
+import {ENV_NAME, readEnvValues} from './env-file.js';
 import {TacosError, usageError} from './errors.js';
 
 export type Environment = Record<string, string | undefined>;

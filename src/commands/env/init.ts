@@ -1,5 +1,5 @@
 import {TacosCommand} from '../../cli/base-command.js';
-import {envFileName} from '../../services/env/env-file.js';
+import {envFileName} from '../../services/env-file.js';
 import {initEnvironments} from '../../services/env/init.js';
 
 export default class EnvInit extends TacosCommand {

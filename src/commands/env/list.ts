@@ -1,6 +1,6 @@
 import * as Flags from '@oclif/core/flags';
 import {TacosCommand} from '../../cli/base-command.js';
-import {envFileName} from '../../services/env/env-file.js';
+import {envFileName} from '../../services/env-file.js';
 import {TacosError} from '../../services/errors.js';
 import {LISTED_KEYS, listEnvironments} from '../../services/env/list.js';
 

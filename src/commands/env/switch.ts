@@ -2,7 +2,7 @@ import {confirm} from '@inquirer/prompts';
 import * as Args from '@oclif/core/args';
 import * as Flags from '@oclif/core/flags';
 import {TacosCommand} from '../../cli/base-command.js';
-import {envFileName} from '../../services/env/env-file.js';
+import {envFileName} from '../../services/env-file.js';
 import {switchEnvironments} from '../../services/env/switch.js';
 
 export default class EnvSwitch extends TacosCommand {

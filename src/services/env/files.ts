@@ -4,7 +4,7 @@ import path from 'node:path';
 import {EnvReader, type Environment} from '../config.js';
 import {ExitCode, TacosError, usageError} from '../errors.js';
 import {parseEnvDocument, valuesOf, type EnvDocument} from './document.js';
-import {ENV_NAME, envFileName, envFileReadError, envFilePath} from './env-file.js';
+import {ENV_NAME, envFileName, envFileReadError, envFilePath} from '../env-file.js';
 
 /** An environment: the file `.env.<name>` in the project dir. */
 export interface EnvFile extends EnvFileLocation {

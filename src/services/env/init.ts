@@ -1,7 +1,7 @@
 import {readFile, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {PACKAGE_ROOT} from '../paths.js';
-import {envFilePath} from './env-file.js';
+import {envFilePath} from '../env-file.js';
 
 export const INIT_ENVIRONMENTS = ['local', 'dev', 'staging', 'prod'] as const;
 export const ENV_TEMPLATES_DIR = path.join(PACKAGE_ROOT, 'templates', 'env');

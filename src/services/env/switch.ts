@@ -2,7 +2,7 @@ import path from 'node:path';
 import dotenv from 'dotenv';
 import {TacosError, usageError} from '../errors.js';
 import {unifiedDiff} from './diff.js';
-import {envFileName} from './env-file.js';
+import {envFileName} from '../env-file.js';
 import {applyEdits, decodeUtf8, valueEdits, type EnvDocument, type TextEdit} from './document.js';
 import {MASK, locateEnvFile, readEnvFile, readEnvLimits, selectEnvironments, type EnvFile, type EnvFileLocation, type EnvLimits} from './files.js';
 import {lockEnvFiles, type EnvFileLocks} from './lock.js';

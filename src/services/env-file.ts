@@ -1,7 +1,7 @@
 import {readFileSync} from 'node:fs';
 import path from 'node:path';
 import dotenv from 'dotenv';
-import {TacosError} from '../errors.js';
+import {TacosError} from './errors.js';
 
 /* An environment's file: its name, where it is, and how the running stack reads it. */
 
