@@ -12,7 +12,7 @@ import {Redis} from 'ioredis';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {startTestGateway, waitForReady, type TestGateway} from '../helpers/gateway.js';
 import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
-import {parseMetrics, type Sample} from '../helpers/metrics.js';
+import {parseMetrics} from '../helpers/metrics.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PACKAGE_VERSION = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).version as string;
