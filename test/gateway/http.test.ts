@@ -336,7 +336,7 @@ describe('bad input: a 4xx with the error envelope, never a 500 or a hang', () =
     const socket = connect(gw().httpPort, '127.0.0.1');
     socket.on('error', () => undefined);
     let reply = '';
-    socket.on('data', (chunk) => (reply += chunk));
+    socket.on('data', (chunk: Buffer) => (reply += chunk.toString()));
     const closed = once(socket, 'close');
     socket.write(`POST /api/v1/queue/join HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n${header}${length}\r\n{}`);
     await closed;

@@ -223,7 +223,7 @@ export function buildModel(protoDir: string): CodegenModel {
   const packageNames = [...new Set(fileModels.map((file) => file.package))].sort();
   const packages: PackageModel[] = packageNames.map((name) => {
     const lookup = root.lookup(name);
-    const goPackage = String((lookup?.options as Record<string, unknown> | undefined)?.go_package ?? '');
+    const goPackage = String(lookup?.options?.go_package ?? '');
     const [goImportPath, goName] = goPackage.split(';');
     return {
       name,

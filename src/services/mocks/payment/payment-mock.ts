@@ -305,7 +305,7 @@ export function createPaymentMock(options: PaymentMockOptions): PaymentMock {
         if (intent.metadata.tags[SETTLE_AT_ONCE_TAG] === 'true') {
           // After this answer (which says PENDING); only close() stops it. A failure (TIMEOUT, or the
           // mock closing) leaves the intent pending, as a failed process call does.
-          setImmediate(() => process(intent, closing.signal).catch(() => undefined));
+          setImmediate(() => void process(intent, closing.signal).catch(() => undefined));
         }
         return {
           payment_intent_id: intent.id,
