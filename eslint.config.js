@@ -5,10 +5,24 @@ import {fileURLToPath} from 'node:url';
 import js from '@eslint/js';
 import prettier from 'eslint-config-prettier';
 import globals from 'globals';
+import {defineConfig} from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
-export default tseslint.config(
-  {ignores: ['dist/', 'dist.next/', 'dist.old/', 'gen/', 'src/generated/', 'third_party/', 'templates/', 'test/fixtures/']},
+export default defineConfig(
+  {
+    ignores: [
+      'dist/',
+      'dist.next/',
+      'dist.old/',
+      'coverage/',
+      '.tacos/',
+      'gen/',
+      'src/generated/',
+      'third_party/',
+      'templates/',
+      'test/fixtures/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -39,7 +53,10 @@ export default tseslint.config(
       '@typescript-eslint/prefer-promise-reject-errors': ['error', {allowThrowingUnknown: true}],
       // A variable a closure reads before its one assignment stays `let`.
       'prefer-const': ['error', {ignoreReadBeforeAssign: true}],
-      '@typescript-eslint/no-unused-vars': ['error', {argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none'}],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        {argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none'},
+      ],
     },
   },
   {
