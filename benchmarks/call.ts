@@ -17,7 +17,7 @@ const project = await mkdtemp(path.join(tmpdir(), 'tacos-bench-call-'));
 const mock = spawn(process.execPath, [BIN, 'serve', 'reservation', '--http-port', '0', '--grpc-port', '0'], {cwd: project, stdio: ['ignore', 'pipe', 'inherit'], env: {...process.env, LOG_LEVEL: 'info'}});
 const address = await new Promise<string>((resolve, reject) => {
   const timer = setTimeout(() => reject(new Error('the reservation mock did not start within 15 s')), 15_000);
-  mock.stdout!.on('data', (chunk: Buffer) => {
+  mock.stdout.on('data', (chunk: Buffer) => {
     const match = /"grpc":"grpc:\/\/([^"]+)"/.exec(String(chunk));
     if (match) {
       clearTimeout(timer);

@@ -280,7 +280,7 @@ function optionalText(fields: Fields, key: string, at: string, fail: Fail): stri
   const value = fields[key];
   if (value === undefined) return '';
   if (typeof value !== 'string') fail(join(at, key), `must be a string (got ${JSON.stringify(value)})`);
-  return value as string;
+  return value;
 }
 
 function integer(fields: Fields, key: string, at: string, fail: Fail, min: number, max: number, what = 'a whole number'): number {
@@ -288,7 +288,7 @@ function integer(fields: Fields, key: string, at: string, fail: Fail, min: numbe
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     fail(join(at, key), `must be ${what} from ${min} to ${max} (got ${JSON.stringify(value)})`);
   }
-  return value as number;
+  return value;
 }
 
 function time(fields: Fields, key: string, at: string, fail: Fail): string {
@@ -296,5 +296,5 @@ function time(fields: Fields, key: string, at: string, fail: Fail): string {
   if (typeof value !== 'string' || !RFC3339.test(value) || Number.isNaN(Date.parse(value))) {
     fail(join(at, key), `must be an RFC 3339 time such as "2026-12-24T19:00:00+09:00" (got ${JSON.stringify(value)})`);
   }
-  return value as string;
+  return value;
 }

@@ -19,7 +19,7 @@ function installed(tool: string): boolean {
   }
 }
 
-const {redis, gateway, targetFlags} = gatewayFixture();
+const {targetFlags} = gatewayFixture();
 
 
 

@@ -11,7 +11,7 @@ import {createServer, type Server} from 'node:net';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {afterEach, describe, expect, it} from 'vitest';
-import {alive, allGone, createProject, describeProcess, down, expectNothingLeft, heldPorts, isGone, processesIn, readText, startTimeOf, until, type Project} from '../helpers/up-project.js';
+import {allGone, createProject, describeProcess, down, expectNothingLeft, heldPorts, isGone, processesIn, readText, startTimeOf, until, type Project} from '../helpers/up-project.js';
 
 let project: Project | undefined;
 const servers: Server[] = [];

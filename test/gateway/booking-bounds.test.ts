@@ -77,8 +77,8 @@ async function grpcReason(error: grpc.ServiceError): Promise<string | undefined>
   if (!Buffer.isBuffer(raw)) return undefined;
   const status = fromBinary(registry.getMessage('google.rpc.Status') as DescMessage, raw) as Message & {details: Parameters<typeof anyUnpack>[0][]};
   for (const detail of status.details) {
-    const info = anyUnpack(detail, registry) as (Message & {reason?: string}) | undefined;
-    if (info?.$typeName === 'google.rpc.ErrorInfo') return info.reason;
+    const info = anyUnpack(detail, registry);
+    if (info?.$typeName === 'google.rpc.ErrorInfo') return (info as Message & {reason?: string}).reason;
   }
   return undefined;
 }

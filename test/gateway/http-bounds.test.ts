@@ -66,7 +66,7 @@ async function rawConnection(port: number) {
   sockets.push(socket);
   socket.on('error', () => undefined);
   const state = {reply: '', closed: false};
-  socket.on('data', (chunk) => (state.reply += chunk));
+  socket.on('data', (chunk: Buffer) => (state.reply += chunk.toString()));
   const closed = once(socket, 'close').then(() => {
     state.closed = true;
   });

@@ -13,7 +13,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {startTestGateway, waitForReady, type TestGateway} from '../helpers/gateway.js';
 import {fetchJson, type Answer} from '../helpers/http.js';
 import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
-import {parseMetrics, type Sample} from '../helpers/metrics.js';
+import {parseMetrics} from '../helpers/metrics.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PACKAGE_VERSION = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).version as string;
@@ -312,7 +312,7 @@ describe('bad input: a 4xx with the error envelope, never a 500 or a hang', () =
     const socket = connect(gw().httpPort, '127.0.0.1');
     socket.on('error', () => undefined);
     let reply = '';
-    socket.on('data', (chunk) => (reply += chunk));
+    socket.on('data', (chunk: Buffer) => (reply += chunk.toString()));
     const closed = once(socket, 'close');
     socket.write(`POST /api/v1/queue/join HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n${header}${length}\r\n{}`);
     await closed;

@@ -66,7 +66,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const client of clients) client.close();
-  for (const service of services) service.close();
+  await Promise.allSettled(services.map((service) => service.close()));
   await Promise.allSettled(redisClients.map((client) => closeRedisClient(client)));
   await Promise.allSettled(gateways.map((gateway) => gateway.close()));
   await disposeRedis(redis);

@@ -55,7 +55,7 @@ export function startCli(args: string[], options: {cwd?: string; env?: Record<st
   const waiters = new Set<() => void>();
   let buffered = '';
   let stderr = '';
-  child.stdout!.on('data', (chunk) => {
+  child.stdout.on('data', (chunk) => {
     buffered += chunk;
     const parts = buffered.split('\n');
     buffered = parts.pop() ?? '';
@@ -68,7 +68,7 @@ export function startCli(args: string[], options: {cwd?: string; env?: Record<st
     }
     for (const waiter of waiters) waiter();
   });
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return {
     child,

@@ -44,11 +44,11 @@ export function runNode(args: string[], options: {cwd: string; timeoutMs: number
     let stdout = '';
     let stderr = '';
     let lastOutputMs = 0;
-    child.stdout!.on('data', (chunk) => {
+    child.stdout.on('data', (chunk) => {
       stdout += chunk;
       lastOutputMs = performance.now() - started;
     });
-    child.stderr!.on('data', (chunk) => (stderr += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`node ${args.join(' ')} did not finish within ${options.timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));

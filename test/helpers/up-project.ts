@@ -135,11 +135,11 @@ export class Project {
     let stdout = '';
     let stderr = '';
     const waiters = new Set<() => void>();
-    child.stdout!.on('data', (chunk) => {
+    child.stdout.on('data', (chunk) => {
       stdout += chunk;
       for (const waiter of waiters) waiter();
     });
-    child.stderr!.on('data', (chunk) => (stderr += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
     const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>((resolve) => child.on('exit', (code, signal) => resolve({code, signal})));
     if (child.pid) this.track([child.pid]);
     const up: Foreground = {

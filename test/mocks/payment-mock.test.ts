@@ -9,7 +9,7 @@ import type {AddressInfo} from 'node:net';
 import {afterEach, describe, expect, it, vi} from 'vitest';
 import {PAYMENT_ROUTES} from '../../src/services/backends/routes.js';
 import {TacosError} from '../../src/services/errors.js';
-import type {MockCallContext, RpcHandler} from '../../src/services/mocks/mock-definition.js';
+import type {MockCallContext} from '../../src/services/mocks/mock-definition.js';
 import {createPaymentMock, type PaymentMock, type PaymentMockOptions} from '../../src/services/mocks/payment/payment-mock.js';
 import {SETTLE_AT_ONCE_TAG} from '../../src/services/settle-at-once.js';
 
@@ -39,8 +39,9 @@ type Api = Record<(typeof METHODS)[number], (request: object, context?: MockCall
 /** The service's handlers, each called with a fresh context unless one is given. */
 function api(mock: PaymentMock): Api {
   const handlers = mock.services[SERVICE];
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- fromEntries cannot type known keys
   return Object.fromEntries(
-    METHODS.map((method) => [method, (request: object, context?: MockCallContext) => (handlers[method] as RpcHandler)(request, context ?? callContext())]),
+    METHODS.map((method) => [method, (request: object, context?: MockCallContext) => handlers[method](request, context ?? callContext())]),
   ) as Api;
 }
 

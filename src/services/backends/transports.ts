@@ -103,7 +103,7 @@ export class HttpTransport implements Transport {
     try {
       const response = await this.pool.request({
         method: route?.verb ?? 'POST',
-        path: `${this.basePath}${path}${query.size ? `?${query}` : ''}`,
+        path: `${this.basePath}${path}${query.size ? `?${query.toString()}` : ''}`,
         headers: {'content-type': 'application/json', accept: 'application/json', 'x-request-id': context.requestId},
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: context.signal ? AbortSignal.any([deadline, context.signal]) : deadline,

@@ -8,7 +8,7 @@ import {requireTool, runTool, toolFailure, withTempDir} from './external-tool.js
 import {grpcRequestFrames} from './load-client.js';
 import {runShape} from './options.js';
 import {cpuLoad, latencyFromHistogram, perSecond, type RunResult} from './results.js';
-import {fillTemplate, type RunPlan} from './scenarios.js';
+import {fillTemplate} from './scenarios.js';
 
 /** Every h2load request sends the same body: its joins are all made as one user. */
 const H2LOAD_SEQUENCE = 'h2load';

@@ -34,7 +34,7 @@ export interface PackageModel {
   services: ServiceModel[];
   messages: MessageModel[];
   enums: EnumModel[];
-  /** Other packages whose types this one's messages and methods use. */
+  /** Other packages whose types this one's messages use. */
   imports: PackageModel[];
 }
 
@@ -47,6 +47,8 @@ export interface ServiceModel {
   file: string;
   comment: string;
   methods: MethodModel[];
+  /** Other packages whose types this service's methods take or return. */
+  imports: PackageModel[];
 }
 
 export interface MethodModel {
@@ -207,6 +209,7 @@ export function buildModel(protoDir: string): CodegenModel {
           comment: method.comment ?? '',
         };
       }),
+      imports: [], // filled in once every package is known
     };
   }
   visit(root);
@@ -220,7 +223,7 @@ export function buildModel(protoDir: string): CodegenModel {
   const packageNames = [...new Set(fileModels.map((file) => file.package))].sort();
   const packages: PackageModel[] = packageNames.map((name) => {
     const lookup = root.lookup(name);
-    const goPackage = String((lookup?.options as Record<string, unknown> | undefined)?.go_package ?? '');
+    const goPackage = String(lookup?.options?.go_package ?? '');
     const [goImportPath, goName] = goPackage.split(';');
     return {
       name,
@@ -236,10 +239,12 @@ export function buildModel(protoDir: string): CodegenModel {
   });
   const typePackage = new Map<string, string>([...messages, ...enums].map((item) => [item.fullName, item.package]));
   for (const pkg of packages) {
-    const used = new Set<string>();
-    for (const message of pkg.messages) for (const field of message.fields) if (field.kind !== 'scalar') used.add(typePackage.get(field.type) ?? '');
-    for (const service of pkg.services) for (const method of service.methods) for (const type of [method.inputType, method.outputType]) used.add(typePackage.get(type) ?? '');
-    pkg.imports = packages.filter((other) => other !== pkg && used.has(other.name));
+    const importsOf = (types: string[]) => {
+      const used = new Set(types.map((type) => typePackage.get(type) ?? ''));
+      return packages.filter((other) => other !== pkg && used.has(other.name));
+    };
+    pkg.imports = importsOf(pkg.messages.flatMap((message) => message.fields.filter((field) => field.kind !== 'scalar').map((field) => field.type)));
+    for (const service of pkg.services) service.imports = importsOf(service.methods.flatMap((method) => [method.inputType, method.outputType]));
   }
   return {files: fileModels, packages, services, messages, enums};
 }

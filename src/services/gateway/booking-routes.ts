@@ -156,7 +156,7 @@ export function addBookingRoutes(app: HttpServer, deps: BookingRoutesDeps): void
           users.set(request, principal.userId);
         },
         handler: async (request, reply) => {
-          const body = request.body !== null && typeof request.body === 'object' && !Array.isArray(request.body) && route.fromRest ? route.fromRest(request.body as Json, deps.registry) : request.body;
+          const body = request.body !== null && typeof request.body === 'object' && !Array.isArray(request.body) && route.fromRest ? route.fromRest(request.body, deps.registry) : request.body;
           const message = codec.requestFromHttp(request.params as Record<string, string>, request.query as Record<string, unknown>, body) as Record<string, any>;
           // The Idempotency-Key header counts as the body's idempotency_key, as on /queue/join.
           const header = request.headers['idempotency-key'];
@@ -171,7 +171,7 @@ export function addBookingRoutes(app: HttpServer, deps: BookingRoutesDeps): void
             throw route.payment && error instanceof TacosError && error.code === 'NOT_FOUND' ? new TacosError(error.message, {code: 'PAYMENT_NOT_FOUND', cause: error}) : error;
           });
           const {error: _unused, ...answer} = plainValues(codec.responseToJson(response)) as JsonObject;
-          const shaped = route.toRest ? route.toRest(answer, plainValues(response) as Json, caller, (request.body ?? {}) as Json) : answer;
+          const shaped = route.toRest ? route.toRest(answer, plainValues(response) as Json, caller, request.body ?? {}) : answer;
           logDifferences(request, message, shaped);
           reply.code(route.status ?? 200);
           return shaped;

@@ -33,6 +33,7 @@ const PASSWORD_MAX = 128;
 const DISPLAY_NAME_MAX = 64;
 const EMAIL_MAX = 254;
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
+// eslint-disable-next-line no-control-regex -- finding control characters is what it is for
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
 
 /** The body of POST /auth/register, checked; a bad field is INVALID_REQUEST naming it. */
@@ -210,8 +211,10 @@ export const DEVELOPMENT_USERS: Registration[] = Array.from({length: 10}, (_, in
  * away, it tries again each time the client reconnects, until one pass completes or `signal` aborts.
  */
 export function seedDevelopmentUsers(store: UserStore, redis: RedisClient, logger: Logger, signal: AbortSignal): void {
+  // The listener: seed catches its own errors, so its promise never rejects.
+  const onReady = () => void seed();
   const seed = async () => {
-    redis.off('ready', seed);
+    redis.off('ready', onReady);
     try {
       for (const user of DEVELOPMENT_USERS) {
         if (signal.aborted) return;
@@ -223,9 +226,9 @@ export function seedDevelopmentUsers(store: UserStore, redis: RedisClient, logge
     } catch (error) {
       if (signal.aborted) return;
       logger.debug({err: errorMessage(error)}, 'development users not seeded yet: Redis unavailable, retrying when it is back');
-      redis.on('ready', seed);
+      redis.on('ready', onReady);
     }
   };
   if (redis.status === 'ready') void seed();
-  else redis.on('ready', seed);
+  else redis.on('ready', onReady);
 }

@@ -123,7 +123,7 @@ export interface CallEvents {
   headers(metadata: Metadata): void;
   message(json: JsonValue): void;
   /** A response carried fields the schema does not know. */
-  unknownFields?(): void;
+  unknownFields?: () => void;
 }
 
 export interface CallResult {
@@ -248,7 +248,7 @@ function quoteBigIntegers(text: string): string {
       continue;
     }
     const match = /^-?\d+(?![\d.eE])/.exec(text.slice(i, i + 40));
-    if (match && /[\s,:\[]/.test(text[i - 1] ?? ' ')) {
+    if (match && /[\s,:[]/.test(text[i - 1] ?? ' ')) {
       const digits = match[0];
       out += Number.isSafeInteger(Number(digits)) ? digits : `"${digits}"`;
       i += digits.length - 1;

@@ -486,7 +486,7 @@ export function parseTimestamp(text: string): string {
     nanos = Number((match[7] ?? '').padEnd(9, '0'));
   }
   if (seconds < TIMESTAMP_MIN || seconds > TIMESTAMP_MAX) return fail('Out of range (years 0001 to 9999).');
-  return toJson(TimestampSchema, create(TimestampSchema, {seconds, nanos})) as string;
+  return toJson(TimestampSchema, create(TimestampSchema, {seconds, nanos}));
 }
 
 const DURATION = /^([+-])?((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+$/;
@@ -507,7 +507,7 @@ export function parseDuration(text: string): string {
   if (match[1] === '-') total = -total;
   const seconds = total / 1_000_000_000n;
   if (seconds > DURATION_MAX_SECONDS || seconds < -DURATION_MAX_SECONDS) return fail('Out of range (at most 10000 years).');
-  return toJson(DurationSchema, create(DurationSchema, {seconds, nanos: Number(total % 1_000_000_000n)})) as string;
+  return toJson(DurationSchema, create(DurationSchema, {seconds, nanos: Number(total % 1_000_000_000n)}));
 }
 
 function parseJson(text: string, shape?: 'object' | 'array'): JsonValue {

@@ -37,7 +37,7 @@ function reflectionClients() {
       return [version, loaded.grpc.reflection[version].ServerReflection];
     }),
   ) as unknown as NonNullable<typeof clients>;
-  return clients!;
+  return clients;
 }
 
 /**

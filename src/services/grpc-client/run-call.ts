@@ -96,7 +96,7 @@ export async function runCall(options: CallRunOptions, terminal: Terminal, promp
   }
   const {schema, registry} = connected;
   let requests: JsonValue[];
-  if (options.data !== undefined) requests = await readRequestData(options.data, terminal.readStdin);
+  if (options.data !== undefined) requests = await readRequestData(options.data, () => terminal.readStdin());
   else if (terminal.interactive) requests = await (await prompter()).request(method, registry);
   // Without -d and without a terminal: an empty request, as grpcurl sends (stdin only with -d @-).
   else requests = [];

@@ -176,7 +176,7 @@ function certificateProblem(host: string, port: number, target: Target): Promise
     socket.once('secureConnect', () => {
       if (target.verify?.insecure) return done();
       const error = socket.authorizationError ?? (servername ? undefined : undefined);
-      done(error ? String((error as Error).message ?? error) : undefined);
+      done(error ? String(error.message ?? error) : undefined);
     });
   });
 }

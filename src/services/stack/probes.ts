@@ -1,4 +1,4 @@
-import {credentials, type Client, type ServiceDefinition} from '@grpc/grpc-js';
+import {credentials, type ServiceDefinition} from '@grpc/grpc-js';
 import {makeGenericClientConstructor} from '@grpc/grpc-js';
 import {Redis} from 'ioredis';
 import {packageDefinition} from '../server-kit/grpc/server.js';
@@ -36,7 +36,7 @@ export async function httpOk(url: string, timeoutMs = 500): Promise<boolean> {
 export async function grpcServing(address: string, service = '', timeoutMs = 500): Promise<boolean> {
   const Health = makeGenericClientConstructor(packageDefinition()['grpc.health.v1.Health'] as ServiceDefinition, 'grpc.health.v1.Health');
   // A channel of its own, closed with the client (the shared pool keeps connections for a while).
-  const client = new Health(address, credentials.createInsecure(), {'grpc.use_local_subchannel_pool': 1}) as Client & Record<string, Function>;
+  const client = new Health(address, credentials.createInsecure(), {'grpc.use_local_subchannel_pool': 1});
   try {
     return await new Promise<boolean>((resolve) => {
       client.Check({service}, {deadline: Date.now() + timeoutMs}, (error: Error | null, response?: {status: string}) =>

@@ -145,7 +145,7 @@ function readEnv(item: Pair, where: string, fail: Fail): Record<string, string> 
       const text = isScalar(entry) ? String(entry.value) : '';
       const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(text);
       if (!match) fail(entry as Node, `${where}: "${text}" is not KEY=VALUE.`, 'Write each entry as KEY=VALUE, or make env a map.');
-      env[match![1]] = match![2];
+      env[match[1]] = match[2];
     }
     return env;
   }

@@ -71,7 +71,7 @@ class ServiceRun {
         resolve({code: 127, signal: null});
       });
     });
-    for (const stream of [child.stdout!, child.stderr!]) createInterface({input: stream}).on('line', (line) => this.record(line));
+    for (const stream of [child.stdout, child.stderr]) createInterface({input: stream}).on('line', (line) => this.record(line));
     if (child.pid) this.state.process = await identify(child.pid);
   }
 
@@ -138,7 +138,7 @@ export class Supervisor {
     const tasks = new Listr(
       levels(this.runs).map((level) => ({
         title: level.map((run) => run.spec.name).join(', '),
-        task: (_: unknown, task: {newListr: Function}) =>
+        task: (_, task) =>
           task.newListr(
             level.map((run) => ({title: run.spec.name, task: () => this.startOne(run)})),
             {concurrent: true, exitOnError: true},

@@ -84,7 +84,7 @@ function canonical(value: unknown): unknown {
   if (Array.isArray(value)) return value.length === 0 ? undefined : value.map((item) => canonical(item) ?? null);
   if (typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value as object).sort()) {
+    for (const key of Object.keys(value).sort()) {
       const inner = canonical((value as Record<string, unknown>)[key]);
       if (inner !== undefined) out[key] = inner;
     }

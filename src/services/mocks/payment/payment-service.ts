@@ -147,7 +147,7 @@ export function paymentService(state: PaymentState, deps: PaymentServiceDeps): R
         if (intent.metadata.tags[SETTLE_AT_ONCE_TAG] === 'true') {
           // After this answer (which says PENDING); only close() stops it. A failure (TIMEOUT, or the
           // mock closing) leaves the intent pending, as a failed process call does.
-          setImmediate(() => process(intent, deps.closing).catch(() => undefined));
+          setImmediate(() => void process(intent, deps.closing).catch(() => undefined));
         }
         return {
           payment_intent_id: intent.id,

@@ -85,7 +85,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     if (!serviceDefinition) throw new Error(`${service.name} is not in the compiled contracts`);
     server.addService(serviceDefinition, service.implementation);
   }
-  const health = new HealthImplementation(Object.fromEntries(['', ...names].map((name) => [name, 'SERVING' as ServingStatus])));
+  const health = new HealthImplementation(Object.fromEntries(['', ...names].map((name) => [name, 'SERVING'])));
   health.addToServer(server);
   // The reflection library indexes whatever file descriptors it is handed; hand it buf's.
   const reflectionInput = {contracts: {format: 'FileDescriptorSet', fileDescriptorProtos: options.contracts.fileBytes}};
@@ -168,7 +168,7 @@ function injectorWithServer(server: Server, credentials: ServerCredentials) {
   const injector = server.createConnectionInjector(credentials);
   const http2Server = [...servers.keys()].find((candidate) => !before.has(candidate));
   if (!http2Server) throw new Error('@grpc/grpc-js made no HTTP/2 server for the connection injector: update the gRPC connection guard');
-  return {injectConnection: injector.injectConnection, http2Server};
+  return {injectConnection: injector.injectConnection.bind(injector), http2Server};
 }
 
 async function tlsCredentials(tls: {certFile: string; keyFile: string}): Promise<ServerCredentials> {

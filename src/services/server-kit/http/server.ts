@@ -98,7 +98,7 @@ export function createHttpServer(options: HttpServerOptions) {
       reply.header('x-request-id', request.id);
       for (const [name, value] of cors?.headers(request.headers.origin) ?? []) reply.header(name, value);
       reply.raw.once('finish', () => context.observe(request.method, 'unmatched', reply.statusCode, reply.elapsedTime, request.id));
-      return sendError(request, reply, frameworkError(error));
+      void sendError(request, reply, frameworkError(error));
     },
     serverFactory: (handler) => {
       // Node refuses a header time above the request time; 0 turns either off, as in Node.
