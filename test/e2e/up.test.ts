@@ -12,6 +12,7 @@ import path from 'node:path';
 import {Redis} from 'ioredis';
 import {afterEach, describe, expect, it} from 'vitest';
 import {healthStatus} from '../helpers/grpc-probes.js';
+import {fetchJson} from '../helpers/http.js';
 import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
 import {createProject, describeProcess, down, expectNothingLeft, heldPorts, isGone, type Project} from '../helpers/up-project.js';
 
@@ -36,18 +37,6 @@ function row(table: string, service: string): {state: string; pid: string; urls:
   return match ? {state: match[1], pid: match[2], urls: match[3].trim().split(/\s+/)} : undefined;
 }
 
-function request(url: string, init: RequestInit = {}): Promise<{status: number; json: any; text: string}> {
-  return fetch(url, {...init, signal: AbortSignal.timeout(10_000)}).then(async (response) => {
-    const text = await response.text();
-    let json: any;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return {status: response.status, json, text};
-  });
-}
 
 
 
@@ -82,15 +71,11 @@ describe('tacos up --detach, status, logs, down', {timeout: 60_000}, () => {
     // Real calls: the queue on the gateway's REST port, gRPC health on its gRPC port, and a call
     // the gateway makes to a backend, which must be this stack's mock (the env file's backend
     // addresses are closed ports).
-    const joined = await request(`http://127.0.0.1:${ports.server}/api/v1/queue/join`, {
-      method: 'POST',
-      headers: {'content-type': 'application/json'},
-      body: JSON.stringify({event_id: CONCERT, user_id: 'e2e-up'}),
-    });
+    const joined = await fetchJson(`http://127.0.0.1:${ports.server}/api/v1/queue/join`, {method: 'POST', body: {event_id: CONCERT, user_id: 'e2e-up'}});
     expect(joined.status, joined.text).toBe(202);
     expect(joined.json.waiting_token).toEqual(expect.any(String));
     expect(await healthStatus(`127.0.0.1:${ports.grpc}`)).toBe('SERVING');
-    const availability = await request(`http://127.0.0.1:${ports.server}/api/v1/events/${CONCERT}/availability`, {headers: {authorization: DEV_TOKEN}});
+    const availability = await fetchJson(`http://127.0.0.1:${ports.server}/api/v1/events/${CONCERT}/availability`, {headers: {authorization: DEV_TOKEN}});
     expect(availability.status, availability.text).toBe(200);
 
     const gatewayLogs = await project.run(['logs', 'gateway', '-n', '5']);
@@ -103,7 +88,7 @@ describe('tacos up --detach, status, logs, down', {timeout: 60_000}, () => {
     // -f follows new lines until Ctrl-C.
     const follow = project.start(['logs', 'gateway', '-f', '-n', '1']);
     await follow.waitFor(/"service":"gateway"/, 10_000); // the last line: it has read the file, the next line is new
-    await request(`http://127.0.0.1:${ports.server}/api/v1/queue/stats`);
+    await fetchJson(`http://127.0.0.1:${ports.server}/api/v1/queue/stats`);
     await follow.waitFor(/\/api\/v1\/queue\/stats/, 5000);
     follow.child.kill('SIGINT');
     const followed = await Promise.race([follow.exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 5000))]);
@@ -146,13 +131,9 @@ describe('tacos up in the foreground', {timeout: 60_000}, () => {
     for (const service of ['redis', 'reservation', 'payment', 'gateway']) expect(row(up.stdout(), service)?.state, up.stdout()).toBe('ready');
 
     // New lines of each service show on the terminal, prefixed with its name.
-    await request(`http://127.0.0.1:${ports.server}/api/v1/queue/join`, {
-      method: 'POST',
-      headers: {'content-type': 'application/json'},
-      body: JSON.stringify({event_id: CONCERT, user_id: 'e2e-foreground'}),
-    });
-    await request(`http://127.0.0.1:${ports.reservationHttp}/readyz`);
-    await request(`http://127.0.0.1:${ports.paymentHttp}/readyz`);
+    await fetchJson(`http://127.0.0.1:${ports.server}/api/v1/queue/join`, {method: 'POST', body: {event_id: CONCERT, user_id: 'e2e-foreground'}});
+    await fetchJson(`http://127.0.0.1:${ports.reservationHttp}/readyz`);
+    await fetchJson(`http://127.0.0.1:${ports.paymentHttp}/readyz`);
     await up.waitFor(/^gateway\s+\| .*\/api\/v1\/queue\/join/m, 5000);
     await up.waitFor(/^reservation\s+\| .*readyz/m, 5000);
     await up.waitFor(/^payment\s+\| .*readyz/m, 5000);
@@ -236,7 +217,7 @@ describe('which services up runs', {timeout: 60_000}, () => {
     expect(await heldPorts([ports.reservationHttp, ports.reservationGrpc, ports.paymentHttp, ports.paymentGrpc]), 'the mocks do not run').toEqual([]);
 
     const began = performance.now();
-    const answer = await request(`http://127.0.0.1:${ports.server}/api/v1/events/${CONCERT}/availability`, {headers: {authorization: DEV_TOKEN}});
+    const answer = await fetchJson(`http://127.0.0.1:${ports.server}/api/v1/events/${CONCERT}/availability`, {headers: {authorization: DEV_TOKEN}});
     expect([502, 503, 504], answer.text).toContain(answer.status);
     expect(performance.now() - began).toBeLessThan(8000);
     expect(asked.length, 'the gateway called BACKEND_RESERVATION_API_BASE_URL of the env').toBeGreaterThan(0);
@@ -274,7 +255,7 @@ process.on('SIGTERM', () => server.close(() => process.exit(0)));
     expect(started.code, started.stdout + started.stderr).toBe(0);
     expect(row(started.stdout, 'gateway')).toMatchObject({state: 'ready', urls: [`http://127.0.0.1:${ports.server}`]});
 
-    const env = await request(`http://127.0.0.1:${ports.server}/env`);
+    const env = await fetchJson(`http://127.0.0.1:${ports.server}/env`);
     expect(env.json).toEqual({
       SERVER_PORT: String(ports.server),
       REDIS_ADDRESS: `127.0.0.1:${ports.redis}`,
