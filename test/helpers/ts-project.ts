@@ -6,8 +6,8 @@
 import {mkdir, mkdtemp, rm, symlink, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
-import {REPO_ROOT} from './cli.js';
 import {execa, type ResultPromise} from 'execa';
+import {REPO_ROOT} from './cli.js';
 
 export const TSC = path.join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 

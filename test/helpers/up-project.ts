@@ -10,10 +10,10 @@ import {mkdtemp, readFile, realpath, rm, writeFile} from 'node:fs/promises';
 import {createServer} from 'node:net';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
+import {execa, type ResultPromise} from 'execa';
 import {expect} from 'vitest';
 import {BIN, type CliResult} from './cli.js';
 import {freePort} from './redis.js';
-import {execa, type ResultPromise} from 'execa';
 
 /** Variables of the caller's environment that would override the project's env file (the process environment wins). */
 const STACK_VARIABLE = /^(SERVER_|GRPC_|GATEWAY_|RESERVATION_|PAYMENT_|REDIS_|BACKEND_|QUEUE_|JWT_|DEV_BYPASS|WEBHOOK_|CORS_|TACOS_|LOG_LEVEL$|NO_COLOR$|FORCE_COLOR$)/;
