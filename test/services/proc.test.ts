@@ -9,6 +9,7 @@ import {processCpuMicros, processTreeCpuMicros} from '../../src/services/stack/p
 // A parent with one child; the child spins until it has used 400 ms of CPU, says so, and waits.
 // Either ends when its stdin closes: a parent that dies leaves no child behind.
 const CHILD = 'while (process.cpuUsage().user < 400_000); console.log("spun"); process.stdin.on("data", () => {}).on("close", () => process.exit(0));';
+// A plain `node -e` script: execa is ESM only and cannot be require()d there.
 const PARENT = `
 const {spawn} = require('node:child_process');
 spawn(process.execPath, ['-e', ${JSON.stringify(CHILD)}], {stdio: ['pipe', 'inherit', 'inherit']});
