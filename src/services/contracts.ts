@@ -1,9 +1,7 @@
-import {execFile} from 'node:child_process';
 import {createRequire} from 'node:module';
 import {readdirSync} from 'node:fs';
 import {mkdir, readdir, readFile, rename, stat} from 'node:fs/promises';
 import path from 'node:path';
-import {promisify} from 'node:util';
 import {createFileRegistry, fromBinary, toBinary, type FileRegistry} from '@bufbuild/protobuf';
 import {FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto} from '@bufbuild/protobuf/wkt';
 import {TacosError, errorMessage} from './errors.js';
@@ -84,8 +82,10 @@ export async function compileContracts(outFile: string): Promise<void> {
   const buf = createRequire(import.meta.url).resolve('@bufbuild/buf/bin/buf');
   const tmp = `${outFile}.${process.pid}.tmp`;
   await mkdir(path.dirname(outFile), {recursive: true});
+  // Loaded here, not at the top: every command and server imports this module, few compile.
+  const {execa} = await import('execa');
   try {
-    await promisify(execFile)(process.execPath, [buf, 'build', '-o', tmp], {cwd: PACKAGE_ROOT});
+    await execa(process.execPath, [buf, 'build', '-o', tmp], {cwd: PACKAGE_ROOT});
   } catch (error) {
     const stderr = (error as {stderr?: string}).stderr?.trim();
     throw new TacosError(`The .proto files do not compile: ${stderr || errorMessage(error)}`, {

@@ -3,20 +3,16 @@
  * same report. Skipped, with the reason printed, only when the tool is not installed (CI installs
  * both: nghttp2-client and wrk).
  */
-import {execFileSync} from 'node:child_process';
+import {execaSync} from 'execa';
 import {describe, expect, it} from 'vitest';
 import {runCli} from '../helpers/cli.js';
 import {gatewayFixture} from './fixture.js';
 import {expectCleanRun, tableRow, expectOrderedLatencies} from './figures.js';
 
 function installed(tool: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], {stdio: 'ignore'});
-    return true;
-  } catch {
-    console.warn(`tacos bench --engine ${tool} tests skipped: ${tool} is not installed (apt-get install ${tool === 'h2load' ? 'nghttp2-client' : 'wrk'}).`);
-    return false;
-  }
+  if (!execaSync('sh', ['-c', `command -v ${tool}`], {stdio: 'ignore', reject: false}).failed) return true;
+  console.warn(`tacos bench --engine ${tool} tests skipped: ${tool} is not installed (apt-get install ${tool === 'h2load' ? 'nghttp2-client' : 'wrk'}).`);
+  return false;
 }
 
 const {targetFlags} = gatewayFixture();

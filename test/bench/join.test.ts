@@ -4,8 +4,8 @@
  * in time and count, errors counted by code when Redis goes away mid-run, the check before the
  * load, loopback only, and Ctrl-C.
  */
-import {spawn} from 'node:child_process';
 import {setTimeout as sleep} from 'node:timers/promises';
+import {execa} from 'execa';
 import {Redis} from 'ioredis';
 import {describe, expect, it} from 'vitest';
 import {runBench} from '../../src/services/bench/bench.js';
@@ -157,22 +157,20 @@ describe('the CLI', () => {
   });
 
   it('stops on Ctrl-C, prints what it measured and exits 130', async () => {
-    const child = spawn(process.execPath, [BIN, 'bench', ...targetFlags(), '--duration', '30s', '--concurrency', '4', '--event', 'bench_sigint', '--json'], {
+    const child = execa(process.execPath, [BIN, 'bench', ...targetFlags(), '--duration', '30s', '--concurrency', '4', '--event', 'bench_sigint', '--json'], {
       cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdin: 'ignore',
+      reject: false,
+      forceKillAfterDelay: false,
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     try {
       // The warm-up (1 s) is under way; then some measuring.
       await joinsArrived(redis().port, 'bench_sigint');
       await sleep(1500);
       const interruptedAt = performance.now();
       child.kill('SIGINT');
-      expect(await exited, stderr).toBe(130);
+      const {exitCode, stdout, stderr} = await child;
+      expect(exitCode, stderr).toBe(130);
       expect(performance.now() - interruptedAt).toBeLessThan(5000);
       const report = JSON.parse(stdout);
       expect(report.interrupted).toBe(true);

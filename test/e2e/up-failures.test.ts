@@ -5,11 +5,11 @@
  * with SIGKILL, and neither a Redis nor redis-server. Each test has its own temporary project on
  * free loopback ports; what must never happen is a process or a port left behind.
  */
-import {spawn, type ChildProcess} from 'node:child_process';
 import {mkdir, mkdtemp, rm, symlink, writeFile} from 'node:fs/promises';
 import {createServer, type Server} from 'node:net';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
+import {execa, type ResultPromise} from 'execa';
 import {afterEach, describe, expect, it} from 'vitest';
 import {allGone, createProject, describeProcess, down, expectNothingLeft, heldPorts, isGone, processesIn, readText, startTimeOf, until, type Project} from '../helpers/up-project.js';
 
@@ -17,7 +17,7 @@ let project: Project | undefined;
 const servers: Server[] = [];
 const scratch: string[] = [];
 /** Processes a test started itself (not through tacos). */
-const strays: ChildProcess[] = [];
+const strays: ResultPromise[] = [];
 
 afterEach(async () => {
   await project?.dispose();
@@ -31,8 +31,8 @@ afterEach(async () => {
 
 /** A pid that belonged to a process that has exited. */
 async function deadPid(): Promise<number> {
-  const child = spawn(process.execPath, ['-e', ''], {stdio: 'ignore'});
-  await new Promise((resolve) => child.once('exit', resolve));
+  const child = execa(process.execPath, ['-e', ''], {stdio: 'ignore'});
+  await child;
   return child.pid!;
 }
 
@@ -76,9 +76,9 @@ describe('a stale state', {timeout: 60_000}, () => {
     project = await createProject();
     // A service of the dead stack that still runs (it would hold its ports): the state names it
     // with its pid and start time, so it is told apart from a reused pid and stopped.
-    const orphan = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], {cwd: project.dir, stdio: 'ignore'});
+    const orphan = execa(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], {cwd: project.dir, stdio: 'ignore', reject: false});
     strays.push(orphan);
-    const orphanExited = new Promise((resolve) => orphan.once('exit', resolve));
+    const orphanExited = orphan.then(() => undefined);
     await until('the orphan runs', () => (isGone(orphan.pid!) ? undefined : true), 5000);
     await mkdir(project.stateDir, {recursive: true});
     const supervisor = await deadPid();
@@ -111,7 +111,7 @@ describe('a stale state', {timeout: 60_000}, () => {
   it('from a dead supervisor stops everything a recorded service started (its process group), not only its pid', async () => {
     project = await createProject();
     // As `up` runs a --gateway-cmd: a shell in a process group of its own, running the real server.
-    const shell = spawn('/bin/sh', ['-c', `"${process.execPath}" -e "setInterval(() => {}, 1000)"; exit 0`], {cwd: project.dir, stdio: 'ignore', detached: true});
+    const shell = execa('/bin/sh', ['-c', `"${process.execPath}" -e "setInterval(() => {}, 1000)"; exit 0`], {cwd: project.dir, stdio: 'ignore', detached: true, reject: false});
     strays.push(shell);
     const group = shell.pid!;
     const inner = await until('the shell runs its child', () => processesIn(project!.dir).find((pid) => pid !== group), 5000);

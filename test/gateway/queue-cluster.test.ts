@@ -3,10 +3,9 @@
  * the hash tag {eventId}, and with REDIS_CLUSTER_MODE=true the gateway serves join, status, enter,
  * leave and the stream for events whose slots live on different nodes.
  */
-import {execFile} from 'node:child_process';
 import {randomUUID} from 'node:crypto';
-import {promisify} from 'node:util';
 import {status as GrpcStatus} from '@grpc/grpc-js';
+import {execa} from 'execa';
 import {Redis} from 'ioredis';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {queueKeys} from '../../src/services/gateway/queue/keys.js';
@@ -17,7 +16,6 @@ import {getJson, postJson, startTestGateway, waitForReady, type TestGateway} fro
 import {contractClient, streamCall, unaryCall} from '../helpers/grpc-client.js';
 import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
 
-const run = promisify(execFile);
 type Client = Awaited<ReturnType<typeof contractClient>>;
 
 const RUN = randomUUID().slice(0, 8);
@@ -65,7 +63,7 @@ beforeAll(async () => {
     client.on('error', () => undefined);
     direct.push(client);
   }
-  await run('redis-cli', ['--cluster', 'create', ...nodes.map((node) => node.address), '--cluster-replicas', '0', '--cluster-yes'], {
+  await execa('redis-cli', ['--cluster', 'create', ...nodes.map((node) => node.address), '--cluster-replicas', '0', '--cluster-yes'], {
     timeout: 30_000,
   });
   for (const client of direct) {

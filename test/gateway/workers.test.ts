@@ -4,13 +4,13 @@
  * on 127.0.0.1; what a user sees: which processes serve, /metrics, stopping, a worker or the
  * primary killed, bad counts.
  */
-import {spawn} from 'node:child_process';
 import {request} from 'node:http';
 import {mkdtemp, rm} from 'node:fs/promises';
 import {createServer, type Server} from 'node:net';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import {execa} from 'execa';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {packageDefinition} from '../../src/services/server-kit/grpc/server.js';
 import {BIN, runCli, startCli, type LongRunningCli} from '../helpers/cli.js';
@@ -263,12 +263,14 @@ describe('tacos serve gateway --workers', {timeout: 60_000}, () => {
 
   it('stops cleanly when stdin closes under TACOS_WATCH_PARENT (`tacos up` gone)', async () => {
     const ports = [await freePort(), await freePort()];
-    const child = spawn(process.execPath, [BIN, 'serve', 'gateway', '--workers', '2'], {
+    const child = execa(process.execPath, [BIN, 'serve', 'gateway', '--workers', '2'], {
       cwd: project,
-      env: {...process.env, REDIS_ADDRESS: redis.address, SERVER_PORT: String(ports[0]), GRPC_PORT: String(ports[1]), GRPC_ENABLED: 'true', TACOS_WATCH_PARENT: '1'},
+      env: {REDIS_ADDRESS: redis.address, SERVER_PORT: String(ports[0]), GRPC_PORT: String(ports[1]), GRPC_ENABLED: 'true', TACOS_WATCH_PARENT: '1'},
       stdio: ['pipe', 'pipe', 'inherit'],
+      buffer: false,
+      reject: false,
     });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const exited = child.then((result) => result.exitCode);
     try {
       let stdout = '';
       child.stdout.on('data', (chunk) => (stdout += chunk));

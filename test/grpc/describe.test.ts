@@ -4,15 +4,14 @@
  * carries source comments as a compiler writes them) for oneofs, proto3 optional, recursion,
  * client/bidi streaming, well-known types and proto2 labels.
  */
-import {execFile} from 'node:child_process';
 import {mkdtemp, readFile, rm} from 'node:fs/promises';
 import {createRequire} from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
-import {promisify} from 'node:util';
 import {clone, fromBinary, fromJson, toJson, type DescMessage} from '@bufbuild/protobuf';
 import {FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto} from '@bufbuild/protobuf/wkt';
+import {execa} from 'execa';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {loadContractSet} from '../../src/services/contracts.js';
 import {describeSymbol, exampleRequest, listMethods, listServices} from '../../src/services/grpc-client/describe.js';
@@ -37,7 +36,7 @@ beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'tacos-describe-'));
   const out = path.join(tmp, 'fixture.binpb');
   const buf = createRequire(import.meta.url).resolve('@bufbuild/buf/bin/buf');
-  await promisify(execFile)(process.execPath, [buf, 'build', FIXTURES, ...FIXTURE_FILES.flatMap((file) => ['--path', path.join(FIXTURES, file)]), '-o', out]);
+  await execa(process.execPath, [buf, 'build', FIXTURES, ...FIXTURE_FILES.flatMap((file) => ['--path', path.join(FIXTURES, file)]), '-o', out]);
   const compiled = fromBinary(FileDescriptorSetSchema, new Uint8Array(await readFile(out)));
   fixture = buildSchema(compiled.file.map(copy));
   combined = buildSchema([...set.files, ...compiled.file.filter((file) => FIXTURE_FILES.includes(file.name))].map(copy));

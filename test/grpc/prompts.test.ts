@@ -1,13 +1,13 @@
-import {execFile} from 'node:child_process';
 import {mkdtemp, readFile, rm} from 'node:fs/promises';
 import {createRequire} from 'node:module';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {PassThrough} from 'node:stream';
 import {fileURLToPath} from 'node:url';
-import {promisify, stripVTControlCharacters} from 'node:util';
+import {stripVTControlCharacters} from 'node:util';
 import {createFileRegistry, fromBinary, fromJson, toJson, type DescMethod, type FileRegistry, type JsonValue} from '@bufbuild/protobuf';
 import {FileDescriptorSetSchema} from '@bufbuild/protobuf/wkt';
+import {execa} from 'execa';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {TacosError} from '../../src/services/errors.js';
 import type {Prompter} from '../../src/services/grpc-client/run-call.js';
@@ -28,7 +28,7 @@ beforeAll(async () => {
   tmp = await mkdtemp(path.join(tmpdir(), 'tacos-prompts-'));
   const out = path.join(tmp, 'all_types.binpb');
   const buf = createRequire(import.meta.url).resolve('@bufbuild/buf/bin/buf');
-  await promisify(execFile)(process.execPath, [buf, 'build', '-o', out], {cwd: FIXTURES, timeout: 30_000});
+  await execa(process.execPath, [buf, 'build', '-o', out], {cwd: FIXTURES, timeout: 30_000});
   registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, new Uint8Array(await readFile(out))));
 });
 

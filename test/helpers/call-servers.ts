@@ -6,21 +6,18 @@
  * - the defective-reflection server: @grpc/reflection over a @grpc/proto-loader package definition
  *   (grpc-node#2595: files without dependencies, map entries named oddly).
  */
-import {execFile} from 'node:child_process';
 import {mkdtemp, readFile, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
-import {promisify} from 'node:util';
 import {create, createFileRegistry, fromBinary, toBinary, type DescMessage, type FileRegistry, type Message} from '@bufbuild/protobuf';
 import {AnySchema, anyPack, FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto} from '@bufbuild/protobuf/wkt';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import {ReflectionService} from '@grpc/reflection';
+import {execa} from 'execa';
 import {loadContractSet} from '../../src/services/contracts.js';
 import {REPO_ROOT} from './cli.js';
 import {ALL_CHECKS_REQUIRED, missingToolError} from './required-checks.js';
-
-const run = promisify(execFile);
 
 export const FIXTURES = path.join(REPO_ROOT, 'test', 'grpc', 'fixtures');
 export const ALL_TYPES_PROTO = path.join(FIXTURES, 'call_all_types.proto');
@@ -37,7 +34,7 @@ export async function compileFixture(file: string): Promise<{files: FileDescript
   const dir = await mkdtemp(path.join(tmpdir(), 'tacos-fixture-'));
   try {
     const out = path.join(dir, 'set.binpb');
-    await run(process.execPath, [BUF, 'build', FIXTURES, '--path', file, '-o', out], {cwd: REPO_ROOT, timeout: 30_000});
+    await execa(process.execPath, [BUF, 'build', FIXTURES, '--path', file, '-o', out], {cwd: REPO_ROOT, timeout: 30_000});
     const set = fromBinary(FileDescriptorSetSchema, new Uint8Array(await readFile(out)));
     return {files: set.file, registry: createFileRegistry(set)};
   } finally {
@@ -331,7 +328,7 @@ export async function selfSignedCert(dir: string): Promise<{key: string; cert: s
   const key = path.join(dir, 'k');
   const cert = path.join(dir, 'c');
   try {
-    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', key, '-out', cert], {timeout: 30_000});
+    await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', key, '-out', cert], {timeout: 30_000});
     return {key, cert};
   } catch (error) {
     const reason = `openssl could not make a self-signed certificate: ${(error as Error).message}`;

@@ -1,6 +1,6 @@
-import {spawn, type ChildProcess} from 'node:child_process';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
+import {execa, type ResultPromise} from 'execa';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = path.join(REPO_ROOT, 'bin', 'run.js');
@@ -12,31 +12,23 @@ export interface CliResult {
 }
 
 /** Runs `tacos ARGS` as a user would (node bin/run.js), bounded by timeoutMs. */
-export function runCli(args: string[], options: {cwd?: string; env?: Record<string, string>; timeoutMs?: number; input?: string} = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: options.cwd ?? REPO_ROOT,
-      env: {...process.env, ...options.env},
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`tacos ${args.join(' ')} did not finish within ${options.timeoutMs ?? 20_000} ms\n${stdout}\n${stderr}`));
-    }, options.timeoutMs ?? 20_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({code, stdout, stderr});
-    });
-    child.stdin.end(options.input ?? '');
+export async function runCli(args: string[], options: {cwd?: string; env?: Record<string, string>; timeoutMs?: number; input?: string} = {}): Promise<CliResult> {
+  const timeoutMs = options.timeoutMs ?? 20_000;
+  const result = await execa(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? REPO_ROOT,
+    env: options.env,
+    input: options.input ?? '',
+    timeout: timeoutMs,
+    killSignal: 'SIGKILL',
+    reject: false,
+    stripFinalNewline: false,
   });
+  if (result.timedOut) throw new Error(`tacos ${args.join(' ')} did not finish within ${timeoutMs} ms\n${result.stdout}\n${result.stderr}`);
+  return {code: result.exitCode ?? null, stdout: result.stdout, stderr: result.stderr};
 }
 
 export interface LongRunningCli {
-  child: ChildProcess;
+  child: ResultPromise;
   /** Parsed JSON lines of stdout so far. */
   lines: Array<Record<string, any>>;
   stderr(): string;
@@ -50,26 +42,24 @@ export interface LongRunningCli {
 
 /** Starts a long-running tacos command whose stdout is JSON lines (a server). */
 export function startCli(args: string[], options: {cwd?: string; env?: Record<string, string>} = {}): LongRunningCli {
-  const child = spawn(process.execPath, [BIN, ...args], {cwd: options.cwd ?? REPO_ROOT, env: {...process.env, ...options.env}, stdio: ['ignore', 'pipe', 'pipe']});
+  // Signals sent by the tests are the only ones: no SIGKILL follows a SIGTERM on its own.
+  const child = execa(process.execPath, [BIN, ...args], {cwd: options.cwd ?? REPO_ROOT, env: options.env, stdin: 'ignore', buffer: false, reject: false, forceKillAfterDelay: false});
   const lines: Array<Record<string, any>> = [];
   const waiters = new Set<() => void>();
-  let buffered = '';
   let stderr = '';
-  child.stdout.on('data', (chunk) => {
-    buffered += chunk;
-    const parts = buffered.split('\n');
-    buffered = parts.pop() ?? '';
-    for (const part of parts.filter(Boolean)) {
+  void (async () => {
+    for await (const part of child.iterable()) {
+      if (!part) continue;
       try {
         lines.push(JSON.parse(part));
       } catch {
         lines.push({text: part});
       }
+      for (const waiter of waiters) waiter();
     }
-    for (const waiter of waiters) waiter();
-  });
+  })();
   child.stderr.on('data', (chunk) => (stderr += chunk));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const exited = child.then((result) => result.exitCode ?? null);
   return {
     child,
     lines,

@@ -1,7 +1,7 @@
-import {spawn, type ChildProcess} from 'node:child_process';
 import {mkdtemp, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
+import {execa, type ResultPromise} from 'execa';
 import {Redis} from 'ioredis';
 import {freePort} from '../../benchmarks/free-port.js';
 
@@ -39,10 +39,12 @@ async function waitForPing(port: number, timeoutMs = 5000): Promise<void> {
 export async function startRedis(extraArgs: string[] = []): Promise<RedisProcess> {
   const dir = await mkdtemp(path.join(tmpdir(), 'tacos-redis-'));
   const port = await freePort();
-  let child: ChildProcess | undefined;
+  let child: ResultPromise | undefined;
   const launch = async () => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs], {
+    child = execa('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs], {
       stdio: 'ignore',
+      reject: false,
+      forceKillAfterDelay: false,
     });
     await waitForPing(port);
   };
@@ -50,10 +52,8 @@ export async function startRedis(extraArgs: string[] = []): Promise<RedisProcess
     const running = child;
     child = undefined;
     if (!running || running.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      running.once('exit', () => resolve());
-      running.kill(signal);
-    });
+    running.kill(signal);
+    await running;
   };
   await launch();
   return {

@@ -3,10 +3,10 @@
  * the repo's own typescript and run with node, both as child processes (never spawnSync: the
  * servers those programs call run in the test process and must keep answering meanwhile).
  */
-import {spawn, type ChildProcess} from 'node:child_process';
 import {mkdir, mkdtemp, rm, symlink, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
+import {execa, type ResultPromise} from 'execa';
 import {REPO_ROOT} from './cli.js';
 
 export const TSC = path.join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -33,37 +33,28 @@ export interface ProcessResult {
   lastOutputMs: number;
 }
 
-const children = new Set<ChildProcess>();
+const children = new Set<ResultPromise>();
 
 /** Runs `node ARGS` in `cwd`, SIGKILLed (and rejected) after timeoutMs. */
-export function runNode(args: string[], options: {cwd: string; timeoutMs: number; env?: Record<string, string>}): Promise<ProcessResult> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(process.execPath, args, {cwd: options.cwd, env: {...process.env, ...options.env}, stdio: ['ignore', 'pipe', 'pipe']});
-    children.add(child);
-    let stdout = '';
-    let stderr = '';
-    let lastOutputMs = 0;
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-      lastOutputMs = performance.now() - started;
-    });
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`node ${args.join(' ')} did not finish within ${options.timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, options.timeoutMs);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      children.delete(child);
-      reject(error);
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({code, signal, stdout, stderr, ms: performance.now() - started, lastOutputMs});
-    });
+export async function runNode(args: string[], options: {cwd: string; timeoutMs: number; env?: Record<string, string>}): Promise<ProcessResult> {
+  const started = performance.now();
+  const child = execa(process.execPath, args, {
+    cwd: options.cwd,
+    env: options.env,
+    stdin: 'ignore',
+    timeout: options.timeoutMs,
+    killSignal: 'SIGKILL',
+    reject: false,
+    stripFinalNewline: false,
   });
+  children.add(child);
+  let lastOutputMs = 0;
+  child.stdout.on('data', () => (lastOutputMs = performance.now() - started));
+  const result = await child.finally(() => children.delete(child));
+  const ms = performance.now() - started;
+  if (result.timedOut) throw new Error(`node ${args.join(' ')} did not finish within ${options.timeoutMs} ms\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
+  if (result.exitCode === undefined && result.signal === undefined) throw result instanceof Error ? result : new Error(`node ${args.join(' ')} did not start`);
+  return {code: result.exitCode ?? null, signal: result.signal ?? null, stdout: result.stdout, stderr: result.stderr, ms, lastOutputMs};
 }
 
 /** SIGKILLs every child still running (afterAll); safe twice. */

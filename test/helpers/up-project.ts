@@ -5,12 +5,12 @@
  * dir with a clean environment, and the means to prove that nothing is left behind (no process, no
  * listening port) and to clean up whatever a failing test left.
  */
-import {spawn, type ChildProcess} from 'node:child_process';
 import {existsSync, readFileSync, readdirSync, readlinkSync} from 'node:fs';
 import {mkdtemp, readFile, realpath, rm, writeFile} from 'node:fs/promises';
 import {createServer} from 'node:net';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
+import {execa, type ResultPromise} from 'execa';
 import {expect} from 'vitest';
 import {BIN, type CliResult} from './cli.js';
 import {freePort} from './redis.js';
@@ -56,7 +56,7 @@ export interface ProjectOptions {
 }
 
 export interface Foreground {
-  child: ChildProcess;
+  child: ResultPromise;
   pid: number;
   stdout(): string;
   stderr(): string;
@@ -104,24 +104,20 @@ export class Project {
   }
 
   /** `tacos ARGS` in the project dir, as a user runs it; bounded by timeoutMs. */
-  run(args: string[], options: {env?: Record<string, string>; timeoutMs?: number} = {}): Promise<CliResult> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, ...args], {cwd: this.dir, env: cleanEnv(options.env), stdio: ['pipe', 'pipe', 'pipe']});
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk) => (stdout += chunk));
-      child.stderr.on('data', (chunk) => (stderr += chunk));
-      const timeoutMs = options.timeoutMs ?? 30_000;
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`tacos ${args.join(' ')} did not finish within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-      }, timeoutMs);
-      child.on('exit', (code) => {
-        clearTimeout(timer);
-        resolve({code, stdout, stderr});
-      });
-      child.stdin.end('');
+  async run(args: string[], options: {env?: Record<string, string>; timeoutMs?: number} = {}): Promise<CliResult> {
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const result = await execa(process.execPath, [BIN, ...args], {
+      cwd: this.dir,
+      env: cleanEnv(options.env),
+      extendEnv: false,
+      input: '',
+      timeout: timeoutMs,
+      killSignal: 'SIGKILL',
+      reject: false,
+      stripFinalNewline: false,
     });
+    if (result.timedOut) throw new Error(`tacos ${args.join(' ')} did not finish within ${timeoutMs} ms\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
+    return {code: result.exitCode ?? null, stdout: result.stdout, stderr: result.stderr};
   }
 
   /** `tacos up ARGS` in the foreground (stdout is a pipe, not a TTY). */
@@ -131,7 +127,16 @@ export class Project {
 
   /** A long-running `tacos ARGS` (up in the foreground, logs -f), killed by dispose() if still running. */
   start(args: string[], options: {env?: Record<string, string>} = {}): Foreground {
-    const child = spawn(process.execPath, [BIN, ...args], {cwd: this.dir, env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe']});
+    // The tests send their own signals: no SIGKILL follows a SIGTERM unasked.
+    const child = execa(process.execPath, [BIN, ...args], {
+      cwd: this.dir,
+      env: cleanEnv(options.env),
+      extendEnv: false,
+      stdin: 'ignore',
+      buffer: false,
+      reject: false,
+      forceKillAfterDelay: false,
+    });
     let stdout = '';
     let stderr = '';
     const waiters = new Set<() => void>();
@@ -140,7 +145,7 @@ export class Project {
       for (const waiter of waiters) waiter();
     });
     child.stderr.on('data', (chunk) => (stderr += chunk));
-    const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>((resolve) => child.on('exit', (code, signal) => resolve({code, signal})));
+    const exited = child.then((result) => ({code: result.exitCode ?? null, signal: result.signal ?? null}));
     if (child.pid) this.track([child.pid]);
     const up: Foreground = {
       child,

@@ -5,9 +5,9 @@
  * descriptors, DESIGN.md §2). Skipped, with the reason printed, when /usr/bin/python3 has no grpc
  * (Debian: apt-get install -y python3-grpcio python3-protobuf).
  */
-import {execFile, spawnSync} from 'node:child_process';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
+import {execa, execaSync} from 'execa';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {startTestGateway, waitForReady, type TestGateway} from '../helpers/gateway.js';
 import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
@@ -15,10 +15,10 @@ import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'reflection_client.py');
 
-const probe = spawnSync(PYTHON, ['-c', 'import grpc, google.protobuf'], {encoding: 'utf8', timeout: 15_000});
-const pythonHasGrpc = probe.status === 0;
+const probe = execaSync(PYTHON, ['-c', 'import grpc, google.protobuf'], {timeout: 15_000, reject: false});
+const pythonHasGrpc = probe.exitCode === 0;
 if (!pythonHasGrpc) {
-  const why = probe.error ? probe.error.message : (probe.stderr || '').trim().split('\n').pop();
+  const why = probe.exitCode === undefined ? probe.shortMessage : probe.stderr.trim().split('\n').pop();
   console.warn(
     `[interop] skipping the Python reflection client: ${PYTHON} cannot import grpc and google.protobuf (${why}). ` +
       'On Debian: apt-get install -y python3-grpcio python3-protobuf',
@@ -38,13 +38,9 @@ interface VersionReport {
   unknown_symbol_error_code?: number;
 }
 
-function runClient(address: string, versions: string[]): Promise<{code: number; stdout: string; stderr: string}> {
-  return new Promise((resolve) => {
-    execFile(PYTHON, [SCRIPT, address, ...versions], {timeout: 30_000, maxBuffer: 4 * 1024 * 1024}, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-      resolve({code, stdout, stderr});
-    });
-  });
+async function runClient(address: string, versions: string[]): Promise<{code: number; stdout: string; stderr: string}> {
+  const result = await execa(PYTHON, [SCRIPT, address, ...versions], {timeout: 30_000, maxBuffer: 4 * 1024 * 1024, reject: false, stripFinalNewline: false});
+  return {code: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr};
 }
 
 let redis: RedisProcess | undefined;

@@ -1,8 +1,8 @@
-import {spawn} from 'node:child_process';
 import {accessSync, constants} from 'node:fs';
 import {mkdtemp, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
+import {execa} from 'execa';
 import {TacosError, usageError} from '../errors.js';
 import {processCpuMicros} from '../proc.js';
 import type {ProgressObserver} from './engine.js';
@@ -65,44 +65,27 @@ export function toolFailure(name: string, run: ToolRun): TacosError {
 }
 
 /** Runs a load tool to its end (bounded), Ctrl-C passed on, its CPU time sampled. */
-export function runTool(file: string, args: string[], options: ToolRunOptions): Promise<ToolRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {stdio: ['ignore', 'pipe', 'pipe']});
-    let stdout = '';
-    let stderr = '';
-    let cpuMicros: number | null = null;
-    let interrupted = false;
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    const startedAt = performance.now();
-    options.progress?.runStarted(options.label, () => {
-      const elapsedMs = performance.now() - startedAt;
-      return {phase: elapsedMs < options.warmupMs ? 'warm-up' : 'measure', elapsedMs, totalMs: options.expectedMs};
-    });
-    const sampleCpu = () => {
-      cpuMicros = processCpuMicros(child.pid) ?? cpuMicros;
-    };
-    const sampler = setInterval(sampleCpu, CPU_SAMPLE_MS);
-    const deadline = setTimeout(() => child.kill('SIGKILL'), options.expectedMs + options.timeoutMs + KILL_GRACE_MS);
-    const onAbort = () => {
-      interrupted = true;
-      child.kill('SIGINT');
-    };
-    options.signal.addEventListener('abort', onAbort, {once: true});
-    if (options.signal.aborted) onAbort();
-    const finish = () => {
-      clearInterval(sampler);
-      clearTimeout(deadline);
-      options.signal.removeEventListener('abort', onAbort);
-      options.progress?.runEnded();
-    };
-    child.once('error', (error) => {
-      finish();
-      reject(error);
-    });
-    child.once('close', (code) => {
-      finish();
-      resolve({code, stdout, stderr, cpuMicros, interrupted});
-    });
+export async function runTool(file: string, args: string[], options: ToolRunOptions): Promise<ToolRun> {
+  // Ctrl-C reaches the tool as SIGINT (it reports what it measured so far); past the deadline, SIGKILL.
+  const tool = execa(file, args, {stdin: 'ignore', reject: false, cancelSignal: options.signal, killSignal: 'SIGINT', forceKillAfterDelay: false, stripFinalNewline: false});
+  let cpuMicros: number | null = null;
+  const startedAt = performance.now();
+  options.progress?.runStarted(options.label, () => {
+    const elapsedMs = performance.now() - startedAt;
+    return {phase: elapsedMs < options.warmupMs ? 'warm-up' : 'measure', elapsedMs, totalMs: options.expectedMs};
   });
+  const sampler = setInterval(() => {
+    cpuMicros = processCpuMicros(tool.pid) ?? cpuMicros;
+  }, CPU_SAMPLE_MS);
+  const deadline = setTimeout(() => tool.kill('SIGKILL'), options.expectedMs + options.timeoutMs + KILL_GRACE_MS);
+  try {
+    const result = await tool;
+    // It never ran (not executable, gone from PATH since requireTool).
+    if (result.exitCode === undefined && result.signal === undefined && !result.isCanceled) throw result instanceof Error ? result : new Error(`${file} did not start`);
+    return {code: result.exitCode ?? null, stdout: result.stdout, stderr: result.stderr, cpuMicros, interrupted: result.isCanceled};
+  } finally {
+    clearInterval(sampler);
+    clearTimeout(deadline);
+    options.progress?.runEnded();
+  }
 }

@@ -1,5 +1,5 @@
-import {execFileSync} from 'node:child_process';
 import path from 'node:path';
+import {execaSync} from 'execa';
 import {EnvReader, type Environment} from '../config.js';
 import {TacosError, usageError} from '../errors.js';
 import {checkClosedByDefault, readGatewayConfig} from '../gateway/config.js';
@@ -192,10 +192,5 @@ async function redisSpec(address: string, password: string | undefined, clusterM
 }
 
 export function hasRedisServer(): boolean {
-  try {
-    execFileSync('redis-server', ['--version'], {stdio: 'ignore'});
-    return true;
-  } catch {
-    return false;
-  }
+  return !execaSync('redis-server', ['--version'], {stdio: 'ignore', reject: false}).failed;
 }

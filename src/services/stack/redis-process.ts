@@ -1,5 +1,5 @@
-import {spawn} from 'node:child_process';
 import {mkdir} from 'node:fs/promises';
+import {execa} from 'execa';
 import {TacosError} from '../errors.js';
 import {waitForStopSignal} from '../signals.js';
 
@@ -9,18 +9,20 @@ import {waitForStopSignal} from '../signals.js';
  */
 export async function serveRedis(options: {port: number; dir: string}): Promise<number> {
   await mkdir(options.dir, {recursive: true});
-  const child = spawn('redis-server', ['--port', String(options.port), '--bind', '127.0.0.1', '-::1', '--dir', options.dir, '--save', '', '--appendonly', 'no'], {
+  const redis = execa('redis-server', ['--port', String(options.port), '--bind', '127.0.0.1', '-::1', '--dir', options.dir, '--save', '', '--appendonly', 'no'], {
     stdio: ['ignore', 'inherit', 'inherit'],
+    reject: false,
+    forceKillAfterDelay: false,
   });
-  const exited = new Promise<number>((resolve, reject) => {
-    child.once('error', (error) =>
-      reject(new TacosError(`Cannot start redis-server: ${error.message}`, {hint: 'Install it (Debian: apt-get install -y redis-server).', code: 'REDIS_MISSING'})),
-    );
-    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+  const exited = redis.then((result) => {
+    if (result.exitCode === undefined && result.signal === undefined) {
+      throw new TacosError(`Cannot start redis-server: ${result.originalMessage}`, {hint: 'Install it (Debian: apt-get install -y redis-server).', code: 'REDIS_MISSING'});
+    }
+    return result.exitCode ?? 128;
   });
   const outcome = await Promise.race([exited.then((code) => ({code})), waitForStopSignal().then(() => undefined)]);
   if (outcome) return outcome.code;
-  child.kill('SIGTERM');
+  redis.kill('SIGTERM');
   await exited;
   return 0;
 }

@@ -1,10 +1,9 @@
-import {spawn, type ChildProcess} from 'node:child_process';
 import {createWriteStream, type WriteStream} from 'node:fs';
 import {mkdir} from 'node:fs/promises';
 import {createServer} from 'node:net';
 import path from 'node:path';
-import {createInterface} from 'node:readline';
 import {setTimeout as sleep} from 'node:timers/promises';
+import {execa, type ResultPromise} from 'execa';
 import {Listr} from 'listr2';
 import {TacosError} from '../errors.js';
 import {WATCH_PARENT_ENV} from '../signals.js';
@@ -30,7 +29,7 @@ const LAST_LINES = 20;
 
 /** One service of the stack: its process, its log file, its last lines. */
 class ServiceRun {
-  child?: ChildProcess;
+  child?: ResultPromise;
   exited?: Promise<{code: number | null; signal: NodeJS.Signals | null}>;
   readonly lastLines: string[] = [];
   /** A line of this start's output matched the service's log readiness check. */
@@ -53,25 +52,29 @@ class ServiceRun {
     this.logMatched = false;
     // Its own process group: Ctrl-C reaches `up` only, which stops the services in order; and a stop
     // signal reaches everything the service started (a shell's children too).
-    const child = spawn(command.file, command.args, {
+    const child = execa(command.file, command.args, {
       shell: command.shell,
       cwd: this.spec.cwd,
       detached: true,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: {...process.env, ...this.spec.env, [WATCH_PARENT_ENV]: '1', FORCE_COLOR: '0'},
+      stdin: 'pipe',
+      all: true,
+      buffer: false,
+      reject: false,
+      // The stop below sends its own SIGKILL, to the whole group.
+      forceKillAfterDelay: false,
+      env: {...this.spec.env, [WATCH_PARENT_ENV]: '1', FORCE_COLOR: '0'},
     });
     this.child = child;
-    this.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
-        child.stdin?.destroy();
-        resolve({code, signal});
-      });
-      child.once('error', (error) => {
-        this.record(`cannot start: ${error.message}`);
-        resolve({code: 127, signal: null});
-      });
+    this.exited = child.then((result) => {
+      if (result.exitCode === undefined && result.signal === undefined) {
+        this.record(`cannot start: ${result.originalMessage}`);
+        return {code: 127, signal: null};
+      }
+      return {code: result.exitCode ?? null, signal: result.signal ?? null};
     });
-    for (const stream of [child.stdout, child.stderr]) createInterface({input: stream}).on('line', (line) => this.record(line));
+    void (async () => {
+      for await (const line of child.iterable({from: 'all'})) this.record(line);
+    })();
     if (child.pid) this.state.process = await identify(child.pid);
   }
 

@@ -1,3 +1,4 @@
+// Detached daemon: its output goes straight to a log file's fd, which execa's types refuse (fds 3-9 only).
 import {spawn} from 'node:child_process';
 import {closeSync, openSync} from 'node:fs';
 import {mkdir, readFile} from 'node:fs/promises';

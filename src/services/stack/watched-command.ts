@@ -1,5 +1,5 @@
-import {spawn} from 'node:child_process';
 import {setTimeout as sleep} from 'node:timers/promises';
+import {execa} from 'execa';
 import {WATCH_PARENT_ENV, waitForStopSignal} from '../signals.js';
 import {STOP_GRACE_MS} from './supervisor.js';
 
@@ -11,8 +11,8 @@ import {STOP_GRACE_MS} from './supervisor.js';
 export async function runWatched(command: string): Promise<number> {
   // The command's stdin is not `up`'s pipe: a tacos service in it must not take that for `up` gone.
   const {[WATCH_PARENT_ENV]: _watched, ...env} = process.env;
-  const child = spawn('/bin/sh', ['-c', command], {stdio: ['ignore', 'inherit', 'inherit'], env});
-  const exited = new Promise<number>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
+  const child = execa(command, {shell: '/bin/sh', stdio: ['ignore', 'inherit', 'inherit'], env, extendEnv: false, reject: false});
+  const exited = child.then((result) => result.exitCode ?? (result.signal ? 128 : 1));
   const stop = waitForStopSignal();
   const outcome = await Promise.race([exited.then((code) => ({code})), stop.then(() => undefined)]);
   if (outcome) return outcome.code;
