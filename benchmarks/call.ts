@@ -14,7 +14,11 @@ const BIN = path.join(root, 'bin', 'run.js');
 const rounds = Math.min(30, Math.max(3, Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 10));
 
 const project = await mkdtemp(path.join(tmpdir(), 'tacos-bench-call-'));
-const mock = spawn(process.execPath, [BIN, 'serve', 'reservation', '--http-port', '0', '--grpc-port', '0'], {cwd: project, stdio: ['ignore', 'pipe', 'inherit'], env: {...process.env, LOG_LEVEL: 'info'}});
+const mock = spawn(process.execPath, [BIN, 'serve', 'reservation', '--http-port', '0', '--grpc-port', '0'], {
+  cwd: project,
+  stdio: ['ignore', 'pipe', 'inherit'],
+  env: {...process.env, LOG_LEVEL: 'info'},
+});
 const address = await new Promise<string>((resolve, reject) => {
   const timer = setTimeout(() => reject(new Error('the reservation mock did not start within 15 s')), 15_000);
   mock.stdout.on('data', (chunk: Buffer) => {
@@ -34,7 +38,15 @@ const time = (file: string, args: string[]): number => {
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 try {
-  const tacosArgs = [BIN, 'call', '--addr', address, 'reservation.v1.ReservationService.ListReservations', '-d', '{"user_id":"bench"}'];
+  const tacosArgs = [
+    BIN,
+    'call',
+    '--addr',
+    address,
+    'reservation.v1.ReservationService.ListReservations',
+    '-d',
+    '{"user_id":"bench"}',
+  ];
   time(process.execPath, [...tacosArgs, '--refresh']); // warms the schema cache
   const tacos: number[] = [];
   const plain: number[] = [];
@@ -43,7 +55,9 @@ try {
     plain.push(time(process.execPath, [path.join(root, 'benchmarks', 'plain-call.mjs'), address]));
   }
   const ratio = median(tacos) / median(plain);
-  console.log(`warm tacos call: median ${median(tacos).toFixed(0)} ms; plain grpc-js script: median ${median(plain).toFixed(0)} ms (${rounds} rounds each)`);
+  console.log(
+    `warm tacos call: median ${median(tacos).toFixed(0)} ms; plain grpc-js script: median ${median(plain).toFixed(0)} ms (${rounds} rounds each)`,
+  );
   console.log(`ratio ${ratio.toFixed(2)} (goal: at most 1.5): ${ratio <= 1.5 ? 'met' : 'NOT met'}`);
 } finally {
   mock.kill('SIGTERM');

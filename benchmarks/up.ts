@@ -15,7 +15,8 @@ const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin',
 const GOAL_MS = 3000;
 const rounds = Math.min(10, Math.max(1, Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 5));
 
-const tacos = (cwd: string, ...args: string[]) => execFileSync(process.execPath, [BIN, ...args], {cwd, stdio: 'pipe', timeout: 60_000});
+const tacos = (cwd: string, ...args: string[]) =>
+  execFileSync(process.execPath, [BIN, ...args], {cwd, stdio: 'pipe', timeout: 60_000});
 
 const project = await mkdtemp(path.join(tmpdir(), 'tacos-bench-up-'));
 const ports = await freePorts(7);
@@ -49,5 +50,7 @@ try {
 }
 times.sort((a, b) => a - b);
 const median = times[Math.floor(times.length / 2)];
-console.log(`tacos up --detach, cold, to all-ready (${rounds} rounds): min ${times[0].toFixed(0)} ms, median ${median.toFixed(0)} ms, max ${times.at(-1)!.toFixed(0)} ms`);
+console.log(
+  `tacos up --detach, cold, to all-ready (${rounds} rounds): min ${times[0].toFixed(0)} ms, median ${median.toFixed(0)} ms, max ${times.at(-1)!.toFixed(0)} ms`,
+);
 console.log(`goal: under ${GOAL_MS} ms: ${median < GOAL_MS ? 'met' : 'NOT met'}`);

@@ -14,7 +14,11 @@ const next = path.join(root, 'dist.next');
 const old = path.join(root, 'dist.old');
 
 rmSync(next, {recursive: true, force: true});
-execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json'), '--outDir', next], {stdio: 'inherit', cwd: root});
+execFileSync(
+  process.execPath,
+  [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json'), '--outDir', next],
+  {stdio: 'inherit', cwd: root},
+);
 await bundleCommands(next);
 const {compileContracts} = await import(path.join(next, 'services/contracts.js'));
 await compileContracts(path.join(next, 'contracts.binpb'));

@@ -8,7 +8,13 @@ import {loadSync} from '@grpc/proto-loader';
 import {connectRedis, join} from './join.mjs';
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const definition = loadSync('proto/gateway/v1/queue.proto', {includeDirs: [root, path.join(root, 'third_party')], keepCase: true, longs: String, enums: String, defaults: true});
+const definition = loadSync('proto/gateway/v1/queue.proto', {
+  includeDirs: [root, path.join(root, 'third_party')],
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: true,
+});
 const {gateway} = loadPackageDefinition(definition);
 const redis = connectRedis();
 const server = new Server();
@@ -16,7 +22,12 @@ server.addService(gateway.v1.QueueService.service, {
   JoinQueue: (call, callback) => {
     const {event_id: eventId, user_id: userId, session_id: sessionId} = call.request;
     join(redis, eventId, userId, sessionId).then(
-      (result) => callback(null, {waiting_token: result.waitingToken, position_hint: result.position, status: 'QUEUE_STATUS_WAITING'}),
+      (result) =>
+        callback(null, {
+          waiting_token: result.waitingToken,
+          position_hint: result.position,
+          status: 'QUEUE_STATUS_WAITING',
+        }),
       (error) => callback({code: 13, details: String(error)}),
     );
   },

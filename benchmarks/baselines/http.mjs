@@ -16,14 +16,22 @@ const server = createServer((request, response) => {
     try {
       const body = JSON.parse(Buffer.concat(chunks).toString());
       const result = await join(redis, body.event_id, body.user_id, body.session_id);
-      const answer = JSON.stringify({waiting_token: result.waitingToken, position_hint: result.position, status: 'waiting'});
+      const answer = JSON.stringify({
+        waiting_token: result.waitingToken,
+        position_hint: result.position,
+        status: 'waiting',
+      });
       response.writeHead(202, {'content-type': 'application/json; charset=utf-8'}).end(answer);
     } catch (error) {
-      response.writeHead(500, {'content-type': 'application/json; charset=utf-8'}).end(JSON.stringify({error: String(error)}));
+      response
+        .writeHead(500, {'content-type': 'application/json; charset=utf-8'})
+        .end(JSON.stringify({error: String(error)}));
     }
   });
 });
-server.listen(Number(process.argv[2] ?? 0), '127.0.0.1', () => console.log(JSON.stringify({listening: server.address().port})));
+server.listen(Number(process.argv[2] ?? 0), '127.0.0.1', () =>
+  console.log(JSON.stringify({listening: server.address().port})),
+);
 const stop = () => server.close(() => redis.quit().finally(() => process.exit(0)));
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);

@@ -23,6 +23,21 @@ export async function join(redis, eventId, userId = '', sessionId = '') {
   const keys = queueKeys(eventId);
   const token = newWaitingToken(eventId);
   // No Idempotency-Key: no request hash, as the gateway.
-  const reply = await redis.join(4, keys.seq, keys.waiting, keys.heartbeat, keys.token(token), token, userId, sessionId, TOKEN_TTL_MS, '', IDEMPOTENCY_TTL_MS, HEARTBEAT_TTL_MS, Date.now() + JOIN_TIMEOUT_MS, TOKEN_TTL_MS);
+  const reply = await redis.join(
+    4,
+    keys.seq,
+    keys.waiting,
+    keys.heartbeat,
+    keys.token(token),
+    token,
+    userId,
+    sessionId,
+    TOKEN_TTL_MS,
+    '',
+    IDEMPOTENCY_TTL_MS,
+    HEARTBEAT_TTL_MS,
+    Date.now() + JOIN_TIMEOUT_MS,
+    TOKEN_TTL_MS,
+  );
   return {waitingToken: String(reply[1]), position: Number(reply[2])};
 }

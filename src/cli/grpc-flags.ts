@@ -6,13 +6,38 @@ import {defaultGateway} from '../services/stack/default-gateway.js';
 /** How to reach a gRPC server and learn its schema: the flags of call, list and describe. */
 export const connectionFlags = {
   env: envFlag,
-  addr: Flags.string({char: 'a', description: 'Server address: HOST:PORT or unix:PATH (default: the gateway, 127.0.0.1:GRPC_PORT).', helpValue: 'HOST:PORT'}),
+  addr: Flags.string({
+    char: 'a',
+    description: 'Server address: HOST:PORT or unix:PATH (default: the gateway, 127.0.0.1:GRPC_PORT).',
+    helpValue: 'HOST:PORT',
+  }),
   host: Flags.string({description: 'Server host (Evans style; with --port).'}),
   port: Flags.integer({char: 'p', description: 'Server port (Evans style).', min: 1, max: 65_535}),
-  proto: Flags.string({description: '.proto file to read the schema from instead of reflection (repeatable).', multiple: true, multipleNonGreedy: true, helpValue: 'FILE'}),
-  'import-path': Flags.string({char: 'I', description: 'Directory to resolve --proto imports in (repeatable).', multiple: true, multipleNonGreedy: true, helpValue: 'DIR'}),
-  header: Flags.string({char: 'H', description: "Metadata 'key: value' sent with the call, and with reflection unless --reflect-header is given (repeatable).", multiple: true, multipleNonGreedy: true}),
-  'reflect-header': Flags.string({description: "Metadata 'key: value' sent with reflection requests only (repeatable).", multiple: true, multipleNonGreedy: true}),
+  proto: Flags.string({
+    description: '.proto file to read the schema from instead of reflection (repeatable).',
+    multiple: true,
+    multipleNonGreedy: true,
+    helpValue: 'FILE',
+  }),
+  'import-path': Flags.string({
+    char: 'I',
+    description: 'Directory to resolve --proto imports in (repeatable).',
+    multiple: true,
+    multipleNonGreedy: true,
+    helpValue: 'DIR',
+  }),
+  header: Flags.string({
+    char: 'H',
+    description:
+      "Metadata 'key: value' sent with the call, and with reflection unless --reflect-header is given (repeatable).",
+    multiple: true,
+    multipleNonGreedy: true,
+  }),
+  'reflect-header': Flags.string({
+    description: "Metadata 'key: value' sent with reflection requests only (repeatable).",
+    multiple: true,
+    multipleNonGreedy: true,
+  }),
   token: Flags.string({description: 'Sends authorization: Bearer TOKEN (e.g. $(tacos token)).'}),
   tls: Flags.boolean({description: 'Use TLS (the default for hosts other than loopback).'}),
   plaintext: Flags.boolean({description: 'No TLS (the default for loopback and unix sockets).'}),

@@ -28,20 +28,59 @@ Exit codes: 0 the runs completed (errors counted in the figures); 1 a target did
   ];
   static override flags = {
     scenario: Flags.string({char: 's', description: 'What to send.', options: [...SCENARIOS], default: 'join'}),
-    protocol: Flags.string({char: 'p', description: 'Which runs: gRPC, HTTP, or both and their ratio (journey: the transport of the backend calls).', options: [...PROTOCOL_CHOICES], default: 'both'}),
-    duration: durationFlag({char: 'd', description: `How long each run measures (${LIMITS.durationMs.min}ms to 10m; default 10s).`}),
+    protocol: Flags.string({
+      char: 'p',
+      description: 'Which runs: gRPC, HTTP, or both and their ratio (journey: the transport of the backend calls).',
+      options: [...PROTOCOL_CHOICES],
+      default: 'both',
+    }),
+    duration: durationFlag({
+      char: 'd',
+      description: `How long each run measures (${LIMITS.durationMs.min}ms to 10m; default 10s).`,
+    }),
     warmup: durationFlag({description: 'Load before measuring, not counted (default: 10% of --duration, at most 1s).'}),
-    concurrency: Flags.integer({char: 'c', helpValue: 'N', description: `Requests in flight (default ${LIMITS.concurrency.default}).`}),
-    connections: Flags.integer({helpValue: 'N', description: 'Connections: REST default = --concurrency (one request at a time each); gRPC default = one channel per thread.'}),
-    threads: Flags.integer({char: 't', helpValue: 'N', description: 'Load generator threads (default: half the CPUs, 1 to 4).'}),
-    'max-requests': Flags.integer({char: 'n', helpValue: 'N', description: `Most requests measured per run (default ${LIMITS.maxRequests.default.toLocaleString('en-US')}).`}),
+    concurrency: Flags.integer({
+      char: 'c',
+      helpValue: 'N',
+      description: `Requests in flight (default ${LIMITS.concurrency.default}).`,
+    }),
+    connections: Flags.integer({
+      helpValue: 'N',
+      description:
+        'Connections: REST default = --concurrency (one request at a time each); gRPC default = one channel per thread.',
+    }),
+    threads: Flags.integer({
+      char: 't',
+      helpValue: 'N',
+      description: 'Load generator threads (default: half the CPUs, 1 to 4).',
+    }),
+    'max-requests': Flags.integer({
+      char: 'n',
+      helpValue: 'N',
+      description: `Most requests measured per run (default ${LIMITS.maxRequests.default.toLocaleString('en-US')}).`,
+    }),
     timeout: durationFlag({description: 'Deadline of each request (default 5s).'}),
-    event: Flags.string({description: 'Event id of the join scenario (default: bench_<unix ms>, a fresh queue).', helpValue: 'ID'}),
-    engine: Flags.string({description: 'Load generator: builtin, or h2load / wrk when installed.', options: [...ENGINES], default: 'builtin'}),
-    'http-url': Flags.string({description: "The gateway's REST origin (default http://127.0.0.1:SERVER_PORT).", helpValue: 'URL'}),
-    'grpc-addr': Flags.string({description: "The gateway's gRPC address (default 127.0.0.1:GRPC_PORT).", helpValue: 'HOST:PORT'}),
+    event: Flags.string({
+      description: 'Event id of the join scenario (default: bench_<unix ms>, a fresh queue).',
+      helpValue: 'ID',
+    }),
+    engine: Flags.string({
+      description: 'Load generator: builtin, or h2load / wrk when installed.',
+      options: [...ENGINES],
+      default: 'builtin',
+    }),
+    'http-url': Flags.string({
+      description: "The gateway's REST origin (default http://127.0.0.1:SERVER_PORT).",
+      helpValue: 'URL',
+    }),
+    'grpc-addr': Flags.string({
+      description: "The gateway's gRPC address (default 127.0.0.1:GRPC_PORT).",
+      helpValue: 'HOST:PORT',
+    }),
     env: envFlag,
-    json: Flags.boolean({description: 'Print one JSON object: every run, the ratio, the generator CPU, the machine and the options.'}),
+    json: Flags.boolean({
+      description: 'Print one JSON object: every run, the ratio, the generator CPU, the machine and the options.',
+    }),
   };
 
   async run(): Promise<void> {
@@ -68,8 +107,15 @@ Exit codes: 0 the runs completed (errors counted in the figures); 1 a target did
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     try {
-      const report = await runBench(options, {signal: interrupt.signal, progress: process.stderr.isTTY ? terminalProgress(process.stderr) : undefined});
-      this.log(flags.json ? JSON.stringify(report, null, 2) : formatReport(report, Boolean(process.stdout.isTTY) && !process.env.NO_COLOR));
+      const report = await runBench(options, {
+        signal: interrupt.signal,
+        progress: process.stderr.isTTY ? terminalProgress(process.stderr) : undefined,
+      });
+      this.log(
+        flags.json
+          ? JSON.stringify(report, null, 2)
+          : formatReport(report, Boolean(process.stdout.isTTY) && !process.env.NO_COLOR),
+      );
       if (report.interrupted) this.exit(INTERRUPTED_EXIT);
     } finally {
       process.off('SIGINT', stop);

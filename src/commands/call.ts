@@ -27,10 +27,14 @@ Exit codes: 0 OK; 64 + the gRPC status code for a gRPC error (e.g. 69 NOT_FOUND,
     data: Flags.string({char: 'd', description: 'Request: JSON, @file, or @- for stdin.'}),
     timeout: durationFlag({description: 'Deadline of the call (e.g. 2s).'}),
     'emit-defaults': Flags.boolean({description: 'Print fields that have their default value too.'}),
-    'proto-names': Flags.boolean({description: 'Print the .proto field names (event_id) instead of JSON names (eventId).'}),
+    'proto-names': Flags.boolean({
+      description: 'Print the .proto field names (event_id) instead of JSON names (eventId).',
+    }),
     verbose: Flags.boolean({char: 'v', description: 'Print response headers and trailers.'}),
     json: Flags.boolean({description: 'Print one JSON object: status, headers, messages, trailers.'}),
-    example: Flags.boolean({description: "Print a JSON skeleton of the method's request (every field) instead of calling it."}),
+    example: Flags.boolean({
+      description: "Print a JSON skeleton of the method's request (every field) instead of calling it.",
+    }),
   };
 
   async run(): Promise<void> {

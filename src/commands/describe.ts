@@ -6,7 +6,11 @@ import {describeSymbol} from '../services/grpc-client/describe.js';
 
 export default class Describe extends TacosCommand {
   static override summary = 'Show a service, method, message or enum as proto source, with its comments.';
-  static override examples = ['<%= config.bin %> describe gateway.v1.QueueService', '<%= config.bin %> describe JoinQueueRequest', '<%= config.bin %> describe QueueService.JoinQueue'];
+  static override examples = [
+    '<%= config.bin %> describe gateway.v1.QueueService',
+    '<%= config.bin %> describe JoinQueueRequest',
+    '<%= config.bin %> describe QueueService.JoinQueue',
+  ];
   static override args = {symbol: Args.string({description: 'The symbol (full or short name).', required: true})};
   static override flags = connectionFlags;
 

@@ -27,15 +27,26 @@ export default class Gen extends TacosCommand {
   async run(): Promise<void> {
     const {flags} = await this.parse(Gen);
     if (flags.list) {
-      for (const template of await listTemplates(flags.templates ?? DEFAULT_TEMPLATES_DIR)) this.log(`${template.name}  (→ ${template.defaultOut})\n  ${template.description}`);
+      for (const template of await listTemplates(flags.templates ?? DEFAULT_TEMPLATES_DIR))
+        this.log(`${template.name}  (→ ${template.defaultOut})\n  ${template.description}`);
       return;
     }
     const mode = flags.check ? 'check' : flags['dry-run'] ? 'dry-run' : 'write';
-    const results = await gen({template: flags.template, outDir: flags.out, protoDir: flags.proto, templatesDir: flags.templates, mode});
+    const results = await gen({
+      template: flags.template,
+      outDir: flags.out,
+      protoDir: flags.proto,
+      templatesDir: flags.templates,
+      mode,
+    });
     for (const result of results) {
       if (mode === 'dry-run') for (const file of result.files) this.log(`would write ${file}`);
-      else if (mode === 'check') this.log(`${result.template}: ${result.files.length} files up to date in ${result.outDir}`);
-      else this.log(`${result.template}: ${result.written.length} written, ${result.unchanged.length} unchanged${result.removed.length ? `, ${result.removed.length} removed (no longer generated)` : ''} in ${result.outDir}`);
+      else if (mode === 'check')
+        this.log(`${result.template}: ${result.files.length} files up to date in ${result.outDir}`);
+      else
+        this.log(
+          `${result.template}: ${result.written.length} written, ${result.unchanged.length} unchanged${result.removed.length ? `, ${result.removed.length} removed (no longer generated)` : ''} in ${result.outDir}`,
+        );
     }
   }
 }

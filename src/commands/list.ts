@@ -6,7 +6,11 @@ import {listMethods, listServices} from '../services/grpc-client/describe.js';
 
 export default class List extends TacosCommand {
   static override summary = "List a server's services, or a service's methods with their streaming kind.";
-  static override examples = ['<%= config.bin %> list', '<%= config.bin %> list QueueService', '<%= config.bin %> list --addr localhost:8011'];
+  static override examples = [
+    '<%= config.bin %> list',
+    '<%= config.bin %> list QueueService',
+    '<%= config.bin %> list --addr localhost:8011',
+  ];
   static override args = {service: Args.string({description: 'A service (full or short name).'})};
   static override flags = connectionFlags;
 

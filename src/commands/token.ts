@@ -17,13 +17,17 @@ export default class Token extends TacosCommand {
   static override flags = {
     env: envFlag,
     user: Flags.string({char: 'u', description: 'User id (the token subject).', default: 'dev-user'}),
-    ttl: Flags.string({description: 'Lifetime, such as 30m or 12h; at most JWT_MAX_LIFETIME (24h by default).', default: '1h'}),
+    ttl: Flags.string({
+      description: 'Lifetime, such as 30m or 12h; at most JWT_MAX_LIFETIME (24h by default).',
+      default: '1h',
+    }),
   };
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Token);
     const ttlMs = parseDurationMs(flags.ttl);
-    if (ttlMs === undefined || ttlMs < 1000) throw usageError(`--ttl ${flags.ttl} is not a duration of at least 1s (such as 30m or 12h).`);
+    if (ttlMs === undefined || ttlMs < 1000)
+      throw usageError(`--ttl ${flags.ttl} is not a duration of at least 1s (such as 30m or 12h).`);
     this.log(await createDevToken({envName: flags.env, userId: flags.user, ttlSeconds: Math.round(ttlMs / 1000)}));
   }
 }

@@ -98,15 +98,25 @@ export function seatsOfSection(section: CatalogSection): SeatInfo[] {
   for (let row = 0; row < section.rows; row++) {
     const count = section.row_seats ? section.row_seats[row] : section.seats_per_row;
     for (let number = 1; number <= count; number++) {
-      const id = section.row_seats ? `${section.id}-${row + 1}-${number}` : `${section.id}-${ROW_LETTERS[row]}${number}`;
-      seats.push({id, sectionId: section.id, row: section.row_seats ? String(row + 1) : ROW_LETTERS[row], number: String(number), price: section.price});
+      const id = section.row_seats
+        ? `${section.id}-${row + 1}-${number}`
+        : `${section.id}-${ROW_LETTERS[row]}${number}`;
+      seats.push({
+        id,
+        sectionId: section.id,
+        row: section.row_seats ? String(row + 1) : ROW_LETTERS[row],
+        number: String(number),
+        price: section.price,
+      });
     }
   }
   return seats;
 }
 
 function seatCount(section: CatalogSection): number {
-  return section.row_seats ? section.row_seats.reduce((sum, count) => sum + count, 0) : section.rows * section.seats_per_row;
+  return section.row_seats
+    ? section.row_seats.reduce((sum, count) => sum + count, 0)
+    : section.rows * section.seats_per_row;
 }
 
 /** Reads and checks a catalogue file (the one in the package by default). */
@@ -116,17 +126,26 @@ export async function loadCatalog(file: string = DEFAULT_CATALOG_FILE): Promise<
     text = await readFile(file, 'utf8');
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new TacosError(missing ? `The catalogue ${file} does not exist.` : `Cannot read the catalogue ${file}: ${errorMessage(error)}`, {
-      code: 'CATALOG_UNREADABLE',
-      hint: missing ? 'Check the path given to --catalog; without it the catalogue shipped in mocks/catalog.json is used.' : HINT,
-      cause: error,
-    });
+    throw new TacosError(
+      missing ? `The catalogue ${file} does not exist.` : `Cannot read the catalogue ${file}: ${errorMessage(error)}`,
+      {
+        code: 'CATALOG_UNREADABLE',
+        hint: missing
+          ? 'Check the path given to --catalog; without it the catalogue shipped in mocks/catalog.json is used.'
+          : HINT,
+        cause: error,
+      },
+    );
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new TacosError(`The catalogue ${file} is not JSON: ${errorMessage(error)}`, {code: 'CATALOG_INVALID', hint: HINT, cause: error});
+    throw new TacosError(`The catalogue ${file} is not JSON: ${errorMessage(error)}`, {
+      code: 'CATALOG_INVALID',
+      hint: HINT,
+      cause: error,
+    });
   }
   return parseCatalog(value, file);
 }
@@ -134,7 +153,10 @@ export async function loadCatalog(file: string = DEFAULT_CATALOG_FILE): Promise<
 /** Checks a catalogue already parsed from JSON; errors name the event and field at fault. */
 export function parseCatalog(value: unknown, source = 'catalogue'): Catalog {
   const fail = (where: string, problem: string): never => {
-    throw new TacosError(`The catalogue ${source} is not valid: ${where.replace(/[:\s]+$/, '')} ${problem}.`, {code: 'CATALOG_INVALID', hint: HINT});
+    throw new TacosError(`The catalogue ${source} is not valid: ${where.replace(/[:\s]+$/, '')} ${problem}.`, {
+      code: 'CATALOG_INVALID',
+      hint: HINT,
+    });
   };
   const root = object(value, 'the top level', ['events'], [], fail);
   if (!Array.isArray(root.events)) fail('"events"', 'must be a list of events');
@@ -143,7 +165,8 @@ export function parseCatalog(value: unknown, source = 'catalogue'): Catalog {
   const ids = new Set<string>();
   const parsed = events.map((raw, index) => {
     // Name the event by its id once it has one, so a broken field is easy to find.
-    const rawId = raw && typeof raw === 'object' && typeof (raw as {id?: unknown}).id === 'string' ? (raw as {id: string}).id : '';
+    const rawId =
+      raw && typeof raw === 'object' && typeof (raw as {id?: unknown}).id === 'string' ? (raw as {id: string}).id : '';
     const at = rawId ? `event "${rawId}" (events[${index}]): ` : `events[${index}]: `;
     const event = parseEvent(raw, at, fail);
     if (ids.has(event.id)) fail(at, `repeats the event id "${event.id}"`);
@@ -176,10 +199,13 @@ function parseEvent(raw: unknown, at: string, fail: Fail): CatalogEvent {
     sale_start_time: time(event, 'sale_start_time', at, fail),
     sale_end_time: time(event, 'sale_end_time', at, fail),
   };
-  if (Date.parse(times.end_time) <= Date.parse(times.start_time)) fail(join(at, 'end_time'), 'must be after start_time');
-  if (Date.parse(times.sale_end_time) <= Date.parse(times.sale_start_time)) fail(join(at, 'sale_end_time'), 'must be after sale_start_time');
+  if (Date.parse(times.end_time) <= Date.parse(times.start_time))
+    fail(join(at, 'end_time'), 'must be after start_time');
+  if (Date.parse(times.sale_end_time) <= Date.parse(times.sale_start_time))
+    fail(join(at, 'sale_end_time'), 'must be after sale_start_time');
 
-  if (!Array.isArray(event.sections) || event.sections.length === 0) fail(join(at, 'sections'), 'must be a non-empty list of sections');
+  if (!Array.isArray(event.sections) || event.sections.length === 0)
+    fail(join(at, 'sections'), 'must be a non-empty list of sections');
   const sectionIds = new Set<string>();
   const sections = (event.sections as unknown[]).map((rawSection, index) => {
     const section = parseSection(rawSection, join(at, `sections[${index}]`), fail);
@@ -190,11 +216,16 @@ function parseEvent(raw: unknown, at: string, fail: Fail): CatalogEvent {
   // A reservation's total is one Money, so its seats must share a currency.
   const currency = sections[0].price.currency;
   const other = sections.findIndex((section) => section.price.currency !== currency);
-  if (other >= 0) fail(join(at, `sections[${other}].price.currency`), `is ${sections[other].price.currency}, but the event's first section is priced in ${currency} (one currency per event)`);
+  if (other >= 0)
+    fail(
+      join(at, `sections[${other}].price.currency`),
+      `is ${sections[other].price.currency}, but the event's first section is priced in ${currency} (one currency per event)`,
+    );
 
   const venue = parseVenue(event.venue, join(at, 'venue'), fail);
   const seats = sections.reduce((sum, section) => sum + seatCount(section), 0);
-  if (venue.total_capacity < seats) fail(join(at, 'venue.total_capacity'), `is ${venue.total_capacity}, fewer than the ${seats} seats of the sections`);
+  if (venue.total_capacity < seats)
+    fail(join(at, 'venue.total_capacity'), `is ${venue.total_capacity}, fewer than the ${seats} seats of the sections`);
 
   return {
     id,
@@ -204,7 +235,9 @@ function parseEvent(raw: unknown, at: string, fail: Fail): CatalogEvent {
     ...times,
     sections,
     max_seats_per_order:
-      event.max_seats_per_order === undefined ? DEFAULT_MAX_SEATS_PER_ORDER : integer(event, 'max_seats_per_order', at, fail, 1, MAX_SEATS_PER_ORDER),
+      event.max_seats_per_order === undefined
+        ? DEFAULT_MAX_SEATS_PER_ORDER
+        : integer(event, 'max_seats_per_order', at, fail, 1, MAX_SEATS_PER_ORDER),
   };
 }
 
@@ -228,7 +261,13 @@ function parseVenue(raw: unknown, at: string, fail: Fail): CatalogVenue {
 
 function parseSection(raw: unknown, at: string, fail: Fail): CatalogSection {
   const byRow = raw !== null && typeof raw === 'object' && 'row_seats' in raw;
-  const section = object(raw, at, byRow ? ['id', 'name', 'row_seats', 'price'] : ['id', 'name', 'rows', 'seats_per_row', 'price'], [], fail);
+  const section = object(
+    raw,
+    at,
+    byRow ? ['id', 'name', 'row_seats', 'price'] : ['id', 'name', 'rows', 'seats_per_row', 'price'],
+    [],
+    fail,
+  );
   const priceAt = join(at, 'price');
   const price = object(section.price, priceAt, ['amount', 'currency'], [], fail);
   const layout = byRow ? rowSeats(section.row_seats, join(at, 'row_seats'), fail) : undefined;
@@ -246,11 +285,15 @@ function parseSection(raw: unknown, at: string, fail: Fail): CatalogSection {
 }
 
 function rowSeats(value: unknown, at: string, fail: Fail): number[] {
-  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_ROWS) fail(at, `must be a list of 1 to ${MAX_ROWS} seat counts, one per row`);
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_ROWS)
+    fail(at, `must be a list of 1 to ${MAX_ROWS} seat counts, one per row`);
   const counts = value as unknown[];
   counts.forEach((count, index) => {
     if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > MAX_SEATS_PER_ROW) {
-      fail(`${at}[${index}]`, `must be a whole number from 0 (an aisle) to ${MAX_SEATS_PER_ROW} (got ${JSON.stringify(count)})`);
+      fail(
+        `${at}[${index}]`,
+        `must be a whole number from 0 (an aisle) to ${MAX_SEATS_PER_ROW} (got ${JSON.stringify(count)})`,
+      );
     }
   });
   if (!counts.some((count) => (count as number) > 0)) fail(at, 'must give at least one row a seat');
@@ -261,7 +304,8 @@ function object(value: unknown, at: string, required: string[], optional: string
   if (!value || typeof value !== 'object' || Array.isArray(value)) return fail(at, 'must be a JSON object');
   const fields = value as Fields;
   for (const key of Object.keys(fields)) {
-    if (!required.includes(key) && !optional.includes(key)) fail(at, `has an unknown field "${key}" (known: ${[...required, ...optional].join(', ')})`);
+    if (!required.includes(key) && !optional.includes(key))
+      fail(at, `has an unknown field "${key}" (known: ${[...required, ...optional].join(', ')})`);
   }
   for (const key of required) {
     if (fields[key] === undefined) fail(at, `lacks the field "${key}"`);
@@ -271,7 +315,8 @@ function object(value: unknown, at: string, required: string[], optional: string
 
 function text(fields: Fields, key: string, at: string, fail: Fail, pattern?: RegExp, expected?: string): string {
   const value = fields[key];
-  if (typeof value !== 'string' || value.trim() === '') return fail(join(at, key), `must be a non-empty string (got ${JSON.stringify(value)})`);
+  if (typeof value !== 'string' || value.trim() === '')
+    return fail(join(at, key), `must be a non-empty string (got ${JSON.stringify(value)})`);
   if (pattern && !pattern.test(value)) fail(join(at, key), `must be ${expected} (got ${JSON.stringify(value)})`);
   return value;
 }
@@ -283,7 +328,15 @@ function optionalText(fields: Fields, key: string, at: string, fail: Fail): stri
   return value;
 }
 
-function integer(fields: Fields, key: string, at: string, fail: Fail, min: number, max: number, what = 'a whole number'): number {
+function integer(
+  fields: Fields,
+  key: string,
+  at: string,
+  fail: Fail,
+  min: number,
+  max: number,
+  what = 'a whole number',
+): number {
   const value = fields[key];
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     fail(join(at, key), `must be ${what} from ${min} to ${max} (got ${JSON.stringify(value)})`);

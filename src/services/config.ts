@@ -21,7 +21,8 @@ export function loadEnvironment(options: LoadEnvironmentOptions = {}): Environme
   if (!ENV_NAME.test(envName)) {
     throw usageError(`"${envName}" is not an environment name.`, 'Use a name like local, dev, staging or prod.');
   }
-  const fromFile = readEnvValues(options.projectDir ?? process.cwd(), envName, {optional: options.envName === undefined}) ?? {};
+  const fromFile =
+    readEnvValues(options.projectDir ?? process.cwd(), envName, {optional: options.envName === undefined}) ?? {};
   // DESIGN.md §3: the `local` environment (so `tacos up` with no env file too) serves gRPC unless told otherwise.
   const defaults: Environment = envName === DEFAULT_ENV_NAME ? {GRPC_ENABLED: 'true'} : {};
   return {...defaults, ...fromFile, ...(options.processEnv ?? process.env)};
@@ -97,7 +98,8 @@ export class EnvReader {
     const value = this.raw(name);
     if (value === undefined) return fallback;
     const parsed = parseDurationMs(value);
-    if (parsed === undefined || parsed < minMs) throw invalid(name, value, `a duration such as 600ms, 2s or 5m${minMs > 0 ? `, at least ${minMs}ms` : ''}`);
+    if (parsed === undefined || parsed < minMs)
+      throw invalid(name, value, `a duration such as 600ms, 2s or 5m${minMs > 0 ? `, at least ${minMs}ms` : ''}`);
     return parsed;
   }
 
@@ -105,7 +107,10 @@ export class EnvReader {
   list(name: string, fallback: string[], valid: (item: string) => boolean, expected: string): string[] {
     const value = this.raw(name);
     if (value === undefined) return fallback;
-    const items = value.split(',').map((item) => item.trim()).filter(Boolean);
+    const items = value
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean);
     const bad = items.find((item) => !valid(item));
     if (bad !== undefined) throw invalid(name, value, `${expected} (not "${bad}")`);
     return items;

@@ -21,7 +21,11 @@ export function envFilePath(projectDir: string, name: string): string {
  * The values of an environment's file as the stack reads them (dotenv, leniently: `tacos env` edits
  * parse strictly, running never did), or undefined when the file is missing and `optional`.
  */
-export function readEnvValues(projectDir: string, name: string, options: {optional: boolean}): Record<string, string> | undefined {
+export function readEnvValues(
+  projectDir: string,
+  name: string,
+  options: {optional: boolean},
+): Record<string, string> | undefined {
   const file = envFilePath(projectDir, name);
   try {
     return dotenv.parse(readFileSync(file));
@@ -35,7 +39,9 @@ export function readEnvValues(projectDir: string, name: string, options: {option
 export function envFileReadError(file: string, name: string, error: NodeJS.ErrnoException): TacosError {
   const missing = error.code === 'ENOENT';
   return new TacosError(missing ? `No env file for environment "${name}" (${file}).` : `Cannot read ${file}.`, {
-    hint: missing ? 'Create it with `tacos env init`, or pick another environment with --env (see `tacos env list`).' : undefined,
+    hint: missing
+      ? 'Create it with `tacos env init`, or pick another environment with --env (see `tacos env list`).'
+      : undefined,
     code: 'ENV_FILE',
     cause: error,
   });

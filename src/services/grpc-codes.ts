@@ -9,7 +9,11 @@ const CODE_NAMES = Object.fromEntries(
     .filter(([, value]) => typeof value === 'number')
     .map(([name, value]) => [
       value,
-      name === 'OK' ? 'OK' : name === 'CANCELLED' ? 'Canceled' : name.toLowerCase().replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase()),
+      name === 'OK'
+        ? 'OK'
+        : name === 'CANCELLED'
+          ? 'Canceled'
+          : name.toLowerCase().replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase()),
     ]),
 ) as Record<number, string>;
 

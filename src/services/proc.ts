@@ -54,7 +54,8 @@ export async function portOwner(port: number): Promise<{pid: number; command: st
     for (const line of text.split('\n').slice(1)) {
       const fields = line.trim().split(/\s+/);
       // local_address is HEXIP:HEXPORT; state 0A is LISTEN.
-      if (fields.length > 9 && fields[3] === '0A' && parseInt(fields[1].split(':')[1], 16) === port) inodes.add(fields[9]);
+      if (fields.length > 9 && fields[3] === '0A' && parseInt(fields[1].split(':')[1], 16) === port)
+        inodes.add(fields[9]);
     }
   }
   if (inodes.size === 0) return undefined;

@@ -11,17 +11,27 @@ import {expectCleanRun, tableRow, expectOrderedLatencies} from './figures.js';
 
 function installed(tool: string): boolean {
   if (!execaSync('sh', ['-c', `command -v ${tool}`], {stdio: 'ignore', reject: false}).failed) return true;
-  console.warn(`tacos bench --engine ${tool} tests skipped: ${tool} is not installed (apt-get install ${tool === 'h2load' ? 'nghttp2-client' : 'wrk'}).`);
+  console.warn(
+    `tacos bench --engine ${tool} tests skipped: ${tool} is not installed (apt-get install ${tool === 'h2load' ? 'nghttp2-client' : 'wrk'}).`,
+  );
   return false;
 }
 
 const {targetFlags} = gatewayFixture();
 
-
-
 describe.runIf(installed('h2load'))('h2load', () => {
   it('runs join over gRPC (HTTP/2 streams) and over REST (--h1), with figures from its log', async () => {
-    const result = await runCli(['bench', ...targetFlags(), '--engine', 'h2load', '--duration', '1s', '--concurrency', '4', '--json']);
+    const result = await runCli([
+      'bench',
+      ...targetFlags(),
+      '--engine',
+      'h2load',
+      '--duration',
+      '1s',
+      '--concurrency',
+      '4',
+      '--json',
+    ]);
     expect(result.code, result.stderr).toBe(0);
     const report = JSON.parse(result.stdout);
     const [overGrpc, overRest] = report.runs;
@@ -42,7 +52,22 @@ describe.runIf(installed('h2load'))('h2load', () => {
 
 describe.runIf(installed('wrk'))('wrk', () => {
   it('runs join over REST, with its answers counted by status, within --max-requests', async () => {
-    const result = await runCli(['bench', ...targetFlags(), '--engine', 'wrk', '--protocol', 'http', '--duration', '1s', '--warmup', '0ms', '--concurrency', '4', '--max-requests', '300']);
+    const result = await runCli([
+      'bench',
+      ...targetFlags(),
+      '--engine',
+      'wrk',
+      '--protocol',
+      'http',
+      '--duration',
+      '1s',
+      '--warmup',
+      '0ms',
+      '--concurrency',
+      '4',
+      '--max-requests',
+      '300',
+    ]);
     expect(result.code, result.stderr).toBe(0);
     const row = tableRow(result.stdout, 'join over REST');
     expect(row.engine).toBe('wrk');

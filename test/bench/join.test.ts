@@ -19,7 +19,17 @@ import {expectCleanRun, expectOrderedLatencies, tableRow} from './figures.js';
 const {redis, gateway, targetFlags} = gatewayFixture();
 
 function join(request: Partial<BenchRequest>, target = gateway()): BenchRequest {
-  return {scenario: 'join', protocol: 'both', engine: 'builtin', httpUrl: target.http, grpcAddress: target.grpc, durationMs: 1000, concurrency: 4, threads: 2, ...request};
+  return {
+    scenario: 'join',
+    protocol: 'both',
+    engine: 'builtin',
+    httpUrl: target.http,
+    grpcAddress: target.grpc,
+    durationMs: 1000,
+    concurrency: 4,
+    threads: 2,
+    ...request,
+  };
 }
 
 /** Resolves once the event's queue holds `count` joins: the load (the warm-up at least) is under way. */
@@ -55,7 +65,9 @@ describe('the service', () => {
 
   it('stops at --max-requests, before --duration', async () => {
     const started = performance.now();
-    const report = await runBench(resolveBenchOptions(join({protocol: 'http', durationMs: 20_000, maxRequests: 40})), {signal: new AbortController().signal});
+    const report = await runBench(resolveBenchOptions(join({protocol: 'http', durationMs: 20_000, maxRequests: 40})), {
+      signal: new AbortController().signal,
+    });
     expect(performance.now() - started).toBeLessThan(10_000);
     expect(report.runs[0].requests).toBeGreaterThan(0);
     expect(report.runs[0].requests).toBeLessThanOrEqual(40);
@@ -63,14 +75,23 @@ describe('the service', () => {
 
   it('counts errors by code when Redis goes away mid-run, and still ends on time', async () => {
     const ownRedis = await startRedis();
-    const failing = await startTestGateway({REDIS_ADDRESS: ownRedis.address, LOG_LEVEL: 'silent', REDIS_COMMAND_TIMEOUT: '200ms'});
+    const failing = await startTestGateway({
+      REDIS_ADDRESS: ownRedis.address,
+      LOG_LEVEL: 'silent',
+      REDIS_COMMAND_TIMEOUT: '200ms',
+    });
     try {
       await waitForReady(failing);
-      const options = resolveBenchOptions(join({durationMs: 1500, warmupMs: 100, eventId: 'bench_redis_gone'}, failing));
+      const options = resolveBenchOptions(
+        join({durationMs: 1500, warmupMs: 100, eventId: 'bench_redis_gone'}, failing),
+      );
       // How long each run's load lasted, from its start to its end (thread start-up aside).
       const loadMs: number[] = [];
       let startedAt = 0;
-      const progress = {runStarted: () => (startedAt = performance.now()), runEnded: () => loadMs.push(performance.now() - startedAt)};
+      const progress = {
+        runStarted: () => (startedAt = performance.now()),
+        runEnded: () => loadMs.push(performance.now() - startedAt),
+      };
       const bench = runBench(options, {signal: new AbortController().signal, progress});
       // The checks passed and the gRPC run is measuring: Redis goes away.
       await joinsArrived(ownRedis.port, options.eventId);
@@ -92,16 +113,39 @@ describe('the service', () => {
   });
 
   it('says when the gateway limits each client, and names the limit as the cause of a refused check', async () => {
-    const limited = await startTestGateway({REDIS_ADDRESS: redis().address, LOG_LEVEL: 'silent', RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_RPS: '1000', RATE_LIMIT_BURST: '1000', REDIS_DATABASE: '3'});
-    const spent = await startTestGateway({REDIS_ADDRESS: redis().address, LOG_LEVEL: 'silent', RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_RPS: '0.01', RATE_LIMIT_BURST: '1', REDIS_DATABASE: '4'});
+    const limited = await startTestGateway({
+      REDIS_ADDRESS: redis().address,
+      LOG_LEVEL: 'silent',
+      RATE_LIMIT_ENABLED: 'true',
+      RATE_LIMIT_RPS: '1000',
+      RATE_LIMIT_BURST: '1000',
+      REDIS_DATABASE: '3',
+    });
+    const spent = await startTestGateway({
+      REDIS_ADDRESS: redis().address,
+      LOG_LEVEL: 'silent',
+      RATE_LIMIT_ENABLED: 'true',
+      RATE_LIMIT_RPS: '0.01',
+      RATE_LIMIT_BURST: '1',
+      REDIS_DATABASE: '4',
+    });
     try {
       await Promise.all([waitForReady(limited), waitForReady(spent)]);
-      const report = await runBench(resolveBenchOptions(join({protocol: 'http', maxRequests: 20}, limited)), {signal: new AbortController().signal});
-      expect(report.warnings.join('\n')).toMatch(/limits each client to 1000 requests per second.*RATE_LIMIT_ENABLED=false/);
+      const report = await runBench(resolveBenchOptions(join({protocol: 'http', maxRequests: 20}, limited)), {
+        signal: new AbortController().signal,
+      });
+      expect(report.warnings.join('\n')).toMatch(
+        /limits each client to 1000 requests per second.*RATE_LIMIT_ENABLED=false/,
+      );
 
       await fetch(`${spent.http}/api/v1/queue/stats`).then((response) => response.arrayBuffer());
-      const refused = runBench(resolveBenchOptions(join({protocol: 'http', maxRequests: 20}, spent)), {signal: new AbortController().signal});
-      await expect(refused).rejects.toMatchObject({message: expect.stringMatching(/answered 429 RATE_LIMITED/), hint: expect.stringMatching(/rate limit.*RATE_LIMIT_ENABLED=false/)});
+      const refused = runBench(resolveBenchOptions(join({protocol: 'http', maxRequests: 20}, spent)), {
+        signal: new AbortController().signal,
+      });
+      await expect(refused).rejects.toMatchObject({
+        message: expect.stringMatching(/answered 429 RATE_LIMITED/),
+        hint: expect.stringMatching(/rate limit.*RATE_LIMIT_ENABLED=false/),
+      });
     } finally {
       await Promise.all([limited.close(), spent.close()]);
     }
@@ -120,17 +164,33 @@ describe('the CLI', () => {
       expect(row.errors).toBe('-');
     }
     expect(result.stdout).toMatch(/gRPC \/ HTTP: \d+\.\d\dx requests\/s, p50 \d+\.\d\dx, p99 \d+\.\d\dx/);
-    expect(result.stdout).toMatch(/generator, join over gRPC: \d+ threads?, CPU \d+% of one core \(\d+% of the machine\), event loops? [\d% ]+busy/);
+    expect(result.stdout).toMatch(
+      /generator, join over gRPC: \d+ threads?, CPU \d+% of one core \(\d+% of the machine\), event loops? [\d% ]+busy/,
+    );
   });
 
   it('prints one JSON object with --json: both runs, the ratio, the machine, the options', async () => {
-    const result = await runCli(['bench', ...targetFlags(), '--duration', '1s', '--concurrency', '4', '--event', 'bench_cli_json', '--json']);
+    const result = await runCli([
+      'bench',
+      ...targetFlags(),
+      '--duration',
+      '1s',
+      '--concurrency',
+      '4',
+      '--event',
+      'bench_cli_json',
+      '--json',
+    ]);
     expect(result.code, result.stderr).toBe(0);
     // Nothing but the report on stdout: it parses as one JSON object.
     const report = JSON.parse(result.stdout);
     expect(report.runs.map((run: {label: string}) => run.label)).toEqual(['join over gRPC', 'join over REST']);
     for (const run of report.runs) expectCleanRun(run, run.label);
-    expect(report.ratio).toEqual({requestsPerSecond: expect.any(Number), p50: expect.any(Number), p99: expect.any(Number)});
+    expect(report.ratio).toEqual({
+      requestsPerSecond: expect.any(Number),
+      p50: expect.any(Number),
+      p99: expect.any(Number),
+    });
     expect(report.machine).toMatchObject({cpus: expect.any(Number), node: process.version});
     expect(report.options).toMatchObject({scenario: 'join', durationMs: 1000, concurrency: 4, engine: 'builtin'});
     expect(report.eventId).toBe('bench_cli_json');
@@ -138,13 +198,33 @@ describe('the CLI', () => {
 
   it('exits 1 before any load when nothing answers, naming what answered', async () => {
     const [httpPort, grpcPort] = [await freePort(), await freePort()];
-    const result = await runCli(['bench', '--http-url', `http://127.0.0.1:${httpPort}`, '--grpc-addr', `127.0.0.1:${grpcPort}`, '--duration', '1s']);
+    const result = await runCli([
+      'bench',
+      '--http-url',
+      `http://127.0.0.1:${httpPort}`,
+      '--grpc-addr',
+      `127.0.0.1:${grpcPort}`,
+      '--duration',
+      '1s',
+    ]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain(`join over gRPC: 127.0.0.1:${grpcPort}/gateway.v1.QueueService/JoinQueue answered UNAVAILABLE`);
+    expect(result.stderr).toContain(
+      `join over gRPC: 127.0.0.1:${grpcPort}/gateway.v1.QueueService/JoinQueue answered UNAVAILABLE`,
+    );
     expect(result.stderr).toMatch(/Hint: Is the stack running \(tacos up\) with GRPC_ENABLED=true/);
-    const rest = await runCli(['bench', '--http-url', `http://127.0.0.1:${httpPort}`, '--protocol', 'http', '--duration', '1s']);
+    const rest = await runCli([
+      'bench',
+      '--http-url',
+      `http://127.0.0.1:${httpPort}`,
+      '--protocol',
+      'http',
+      '--duration',
+      '1s',
+    ]);
     expect(rest.code).toBe(1);
-    expect(rest.stderr).toContain(`join over REST: POST http://127.0.0.1:${httpPort}/api/v1/queue/join answered ECONNREFUSED`);
+    expect(rest.stderr).toContain(
+      `join over REST: POST http://127.0.0.1:${httpPort}/api/v1/queue/join answered ECONNREFUSED`,
+    );
   });
 
   it('refuses targets that are not loopback (exit 2)', async () => {
@@ -157,12 +237,16 @@ describe('the CLI', () => {
   });
 
   it('stops on Ctrl-C, prints what it measured and exits 130', async () => {
-    const child = execa(process.execPath, [BIN, 'bench', ...targetFlags(), '--duration', '30s', '--concurrency', '4', '--event', 'bench_sigint', '--json'], {
-      cwd: REPO_ROOT,
-      stdin: 'ignore',
-      reject: false,
-      forceKillAfterDelay: false,
-    });
+    const child = execa(
+      process.execPath,
+      [BIN, 'bench', ...targetFlags(), '--duration', '30s', '--concurrency', '4', '--event', 'bench_sigint', '--json'],
+      {
+        cwd: REPO_ROOT,
+        stdin: 'ignore',
+        reject: false,
+        forceKillAfterDelay: false,
+      },
+    );
     try {
       // The warm-up (1 s) is under way; then some measuring.
       await joinsArrived(redis().port, 'bench_sigint');

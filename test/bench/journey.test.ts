@@ -22,7 +22,10 @@ beforeAll(async () => {
   redis = await startRedis();
   reservation = await startTestMock('reservation');
   payment = await startTestMock('payment');
-  gateway = await startStackGateway(backendEnv(reservation, payment, redis.address), {GRPC_ENABLED: 'true', GRPC_TRAFFIC_PERCENT: '100'});
+  gateway = await startStackGateway(backendEnv(reservation, payment, redis.address), {
+    GRPC_ENABLED: 'true',
+    GRPC_TRAFFIC_PERCENT: '100',
+  });
 });
 
 afterAll(async () => {
@@ -33,7 +36,14 @@ afterAll(async () => {
 
 it('runs the journey with the backend calls over HTTP: every answer 200, each one a call to the backend', async () => {
   const before = await mockCalls(reservation!, 'GetInventoryStatus');
-  const options = resolveBenchOptions({scenario: 'journey', protocol: 'http', engine: 'builtin', httpUrl: gateway!.http, durationMs: 1000, concurrency: 4});
+  const options = resolveBenchOptions({
+    scenario: 'journey',
+    protocol: 'http',
+    engine: 'builtin',
+    httpUrl: gateway!.http,
+    durationMs: 1000,
+    concurrency: 4,
+  });
   const report = await runBench(options, {signal: new AbortController().signal});
   expect(report.runs).toHaveLength(1);
   const [run] = report.runs;
@@ -48,10 +58,24 @@ it('runs the journey with the backend calls over HTTP: every answer 200, each on
 
 it('runs both journeys from the CLI, one row each, each over the transport it names', async () => {
   const before = await mockCalls(reservation!, 'GetInventoryStatus');
-  const result = await runCli(['bench', '--scenario', 'journey', '--http-url', gateway!.http, '--duration', '1s', '--concurrency', '4', '--json']);
+  const result = await runCli([
+    'bench',
+    '--scenario',
+    'journey',
+    '--http-url',
+    gateway!.http,
+    '--duration',
+    '1s',
+    '--concurrency',
+    '4',
+    '--json',
+  ]);
   expect(result.code, result.stderr).toBe(0);
   const report = JSON.parse(result.stdout);
-  expect(report.runs.map((run: {label: string}) => run.label)).toEqual(['journey, backend over gRPC', 'journey, backend over HTTP']);
+  expect(report.runs.map((run: {label: string}) => run.label)).toEqual([
+    'journey, backend over gRPC',
+    'journey, backend over HTTP',
+  ]);
   expectCleanRun(report.runs[0], 'journey, backend over gRPC');
   expectCleanRun(report.runs[1], 'journey, backend over HTTP');
   const after = await mockCalls(reservation!, 'GetInventoryStatus');

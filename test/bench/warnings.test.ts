@@ -26,24 +26,38 @@ function run(engine: RunResult['engine'], generator: GeneratorLoad, threads = 2)
 
 describe('generator warnings', () => {
   it('none for a builtin generator with room to spare', () => {
-    expect(generatorWarnings(run('builtin', {cpuPercentOfCore: 30, cpuPercentOfMachine: 15, eventLoopUtilization: [0.4, 0.5]}))).toEqual([]);
+    expect(
+      generatorWarnings(
+        run('builtin', {cpuPercentOfCore: 30, cpuPercentOfMachine: 15, eventLoopUtilization: [0.4, 0.5]}),
+      ),
+    ).toEqual([]);
   });
 
   it('names the builtin thread over 90% busy and suggests one thread more', () => {
-    const warnings = generatorWarnings(run('builtin', {cpuPercentOfCore: 30, cpuPercentOfMachine: 15, eventLoopUtilization: [0.5, 0.95]}));
-    expect(warnings).toEqual([expect.stringMatching(/^join over REST: generator thread 2 was 95% busy, .*--threads 3/)]);
+    const warnings = generatorWarnings(
+      run('builtin', {cpuPercentOfCore: 30, cpuPercentOfMachine: 15, eventLoopUtilization: [0.5, 0.95]}),
+    );
+    expect(warnings).toEqual([
+      expect.stringMatching(/^join over REST: generator thread 2 was 95% busy, .*--threads 3/),
+    ]);
   });
 
   it('says when the builtin generator took over a fifth of the machine', () => {
-    const warnings = generatorWarnings(run('builtin', {cpuPercentOfCore: 50, cpuPercentOfMachine: 25, eventLoopUtilization: [0.5]}, 1));
-    expect(warnings).toEqual([expect.stringMatching(/the generator used 25% of this machine's CPU.*--engine h2load or wrk/)]);
+    const warnings = generatorWarnings(
+      run('builtin', {cpuPercentOfCore: 50, cpuPercentOfMachine: 25, eventLoopUtilization: [0.5]}, 1),
+    );
+    expect(warnings).toEqual([
+      expect.stringMatching(/the generator used 25% of this machine's CPU.*--engine h2load or wrk/),
+    ]);
   });
 
   it('says when wrk or h2load used over 90% of a core per thread, and not below', () => {
-    expect(generatorWarnings(run('wrk', {cpuPercentOfCore: 190, cpuPercentOfMachine: 95, eventLoopUtilization: []}))).toEqual([
-      expect.stringMatching(/wrk used 95% of a core per thread, .*--threads 3/),
-    ]);
+    expect(
+      generatorWarnings(run('wrk', {cpuPercentOfCore: 190, cpuPercentOfMachine: 95, eventLoopUtilization: []})),
+    ).toEqual([expect.stringMatching(/wrk used 95% of a core per thread, .*--threads 3/)]);
     // A C tool over a fifth of the machine is fine: it costs far less per request than what it measures.
-    expect(generatorWarnings(run('h2load', {cpuPercentOfCore: 120, cpuPercentOfMachine: 60, eventLoopUtilization: []}))).toEqual([]);
+    expect(
+      generatorWarnings(run('h2load', {cpuPercentOfCore: 120, cpuPercentOfMachine: 60, eventLoopUtilization: []})),
+    ).toEqual([]);
   });
 });

@@ -32,7 +32,11 @@ function runWithoutTools(file: string, name: string, env: Record<string, string>
 
 const CASES = [
   {file: 'test/codegen/go-template.test.ts', name: 'compiles and vets', missing: /missing .*go, protoc/},
-  {file: 'test/gateway/tls.test.ts', name: 'serves gRPC over TLS', missing: /openssl could not make a self-signed certificate/},
+  {
+    file: 'test/gateway/tls.test.ts',
+    name: 'serves gRPC over TLS',
+    missing: /openssl could not make a self-signed certificate/,
+  },
 ];
 
 describe('a check whose tool is missing', {timeout: 120_000}, () => {

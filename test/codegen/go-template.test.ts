@@ -22,7 +22,8 @@ function tool(name: string): string | undefined {
   return found.status === 0 ? found.stdout.trim() : undefined;
 }
 
-const render = async (protoDir = PROTO) => (await renderTemplate({template: 'go-grpc', templatesDir: TEMPLATES, protoDir})).files;
+const render = async (protoDir = PROTO) =>
+  (await renderTemplate({template: 'go-grpc', templatesDir: TEMPLATES, protoDir})).files;
 const byPath = (files: GeneratedFile[]) => new Map(files.map((file) => [file.path, file.content]));
 /** The client name of a service in the contracts (ReservationService → Reservation). */
 const clientOf = (service: string) => service.replace(/Service$/, '');
@@ -47,11 +48,14 @@ describe('the go-grpc template over proto/', () => {
 
   it('writes a client file per backend package with services, named like the gRPC plan, and manager.go', () => {
     const paths = files.map((file) => file.path);
-    for (const name of ['manager.go', 'reservation.go', 'payment.go', 'gateway.go']) expect(paths).toContain(`${CLIENTS}/${name}`);
+    for (const name of ['manager.go', 'reservation.go', 'payment.go', 'gateway.go'])
+      expect(paths).toContain(`${CLIENTS}/${name}`);
     expect(new Set(paths).size).toBe(paths.length);
     expect(paths.every((file) => file.startsWith(`${CLIENTS}/`) && file.endsWith('.go'))).toBe(true);
     // Packages without services (common.v1) get no client.
-    for (const file of files) if (!['manager.go', 'reservation.go', 'payment.go', 'gateway.go'].includes(path.basename(file.path))) expect(file.content).not.toMatch(/^type \w+Client struct/m);
+    for (const file of files)
+      if (!['manager.go', 'reservation.go', 'payment.go', 'gateway.go'].includes(path.basename(file.path)))
+        expect(file.content).not.toMatch(/^type \w+Client struct/m);
   });
 
   it('starts every file with the header, a line Go tools recognise as generated code', () => {
@@ -76,8 +80,12 @@ describe('the go-grpc template over proto/', () => {
       'func (c *ReservationClient) CreateReservation(ctx context.Context, req *reservationv1.CreateReservationRequest, opts ...grpc.CallOption) (*reservationv1.CreateReservationResponse, error) {\n' +
         '\tctx, cancel := withDefaultTimeout(ctx, c.timeout)\n\tdefer cancel()\n\treturn c.client.CreateReservation(ctx, req, opts...)\n}\n',
     );
-    expect(contents.get(`${CLIENTS}/payment.go`)).toContain('\tpaymentv1 "github.com/traffic-tacos/proto-contracts/gen/go/payment/v1"\n');
-    expect(contents.get(`${CLIENTS}/gateway.go`)).toContain('\tgatewayv1 "github.com/traffic-tacos/proto-contracts/gen/go/gateway/v1"\n');
+    expect(contents.get(`${CLIENTS}/payment.go`)).toContain(
+      '\tpaymentv1 "github.com/traffic-tacos/proto-contracts/gen/go/payment/v1"\n',
+    );
+    expect(contents.get(`${CLIENTS}/gateway.go`)).toContain(
+      '\tgatewayv1 "github.com/traffic-tacos/proto-contracts/gen/go/gateway/v1"\n',
+    );
   });
 
   it('has a wrapper method for every rpc of the contracts, streams returning the generated stream client', () => {
@@ -105,12 +113,20 @@ describe('the go-grpc template over proto/', () => {
       }
     }
     expect(count).toBeGreaterThan(30);
-    expect(contents.get(`${CLIENTS}/gateway.go`)).toContain('(gatewayv1.WebSocketService_StreamQueueUpdatesClient, error)');
+    expect(contents.get(`${CLIENTS}/gateway.go`)).toContain(
+      '(gatewayv1.WebSocketService_StreamQueueUpdatesClient, error)',
+    );
   });
 
   it('has a Manager that dials every backend from Config, exposes the clients and closes the connections', () => {
     const manager = byPath(files).get(`${CLIENTS}/manager.go`)!;
-    for (const field of ['ReservationAddress string', 'PaymentAddress string', 'GatewayAddress string', 'Timeout time.Duration', 'Keepalive keepalive.ClientParameters']) {
+    for (const field of [
+      'ReservationAddress string',
+      'PaymentAddress string',
+      'GatewayAddress string',
+      'Timeout time.Duration',
+      'Keepalive keepalive.ClientParameters',
+    ]) {
       expect(manager).toContain(`\t${field}\n`);
     }
     expect(manager).toContain('func NewManager(cfg Config) (*Manager, error) {');
@@ -118,7 +134,8 @@ describe('the go-grpc template over proto/', () => {
     expect(manager).toContain('security := grpc.WithInsecure()');
     expect(manager).toContain('func (m *Manager) Close() error {');
     expect(manager).toContain('m.closeOnce.Do(');
-    for (const service of model.services) expect(manager).toContain(`func (m *Manager) ${clientOf(service.name)}() *${clientOf(service.name)}Client {`);
+    for (const service of model.services)
+      expect(manager).toContain(`func (m *Manager) ${clientOf(service.name)}() *${clientOf(service.name)}Client {`);
   });
 
   it('is deterministic: two renders from fresh models are identical', async () => {
@@ -146,51 +163,78 @@ describe('the go-grpc template over proto/', () => {
     expect(gofmtList(out)).toBe('');
   });
 
-  it('compiles and vets against the contracts compiled by protoc, when Debian Go packages are there', {timeout: 300_000}, (context) => {
-    const gocode = '/usr/share/gocode/src';
-    const missing = [
-      ...['go', 'protoc', 'protoc-gen-go', 'protoc-gen-go-grpc'].filter((name) => !tool(name)),
-      ...['google.golang.org/grpc', 'google.golang.org/protobuf/types/known/timestamppb', 'github.com/golang/protobuf/proto']
-        .filter((pkg) => !existsSync(path.join(gocode, pkg)))
-        .map((pkg) => `${gocode}/${pkg}`),
-    ];
-    if (missing.length > 0) {
-      return skipOrFail(context, `missing ${missing.join(', ')} (Debian: golang-go golang-google-grpc-dev golang-goprotobuf-dev golang-google-protobuf-dev protoc-gen-go-grpc protobuf-compiler)`);
-    }
-    // GOPATH mode, offline: the contracts' Go code generated into a GOPATH, the clients as a package of
-    // a module-less project beside it, grpc and protobuf from Debian's /usr/share/gocode.
-    const gopath = mkdtempSync(path.join(tmpdir(), 'tacos-gopath-'));
-    try {
-      const src = path.join(gopath, 'src');
-      mkdirSync(src, {recursive: true});
-      const include = existsSync('/usr/include/google/protobuf') ? ['-I', '/usr/include'] : [];
-      // One protoc run per package: older protoc-gen-go wants that.
-      for (const pkg of model.packages) {
-        const protos = pkg.files.map((file) => file.name);
-        execFileSync('protoc', ['-I', path.dirname(PROTO), ...include, `--go_out=paths=import:${src}`, `--go-grpc_out=paths=import:${src}`, ...protos], {cwd: ROOT, stdio: 'pipe'});
+  it(
+    'compiles and vets against the contracts compiled by protoc, when Debian Go packages are there',
+    {timeout: 300_000},
+    (context) => {
+      const gocode = '/usr/share/gocode/src';
+      const missing = [
+        ...['go', 'protoc', 'protoc-gen-go', 'protoc-gen-go-grpc'].filter((name) => !tool(name)),
+        ...[
+          'google.golang.org/grpc',
+          'google.golang.org/protobuf/types/known/timestamppb',
+          'github.com/golang/protobuf/proto',
+        ]
+          .filter((pkg) => !existsSync(path.join(gocode, pkg)))
+          .map((pkg) => `${gocode}/${pkg}`),
+      ];
+      if (missing.length > 0) {
+        return skipOrFail(
+          context,
+          `missing ${missing.join(', ')} (Debian: golang-go golang-google-grpc-dev golang-goprotobuf-dev golang-google-protobuf-dev protoc-gen-go-grpc protobuf-compiler)`,
+        );
       }
-      const project = path.join(src, 'example.com', 'gateway');
-      for (const file of files) {
-        mkdirSync(path.dirname(path.join(project, file.path)), {recursive: true});
-        writeFileSync(path.join(project, file.path), file.content);
+      // GOPATH mode, offline: the contracts' Go code generated into a GOPATH, the clients as a package of
+      // a module-less project beside it, grpc and protobuf from Debian's /usr/share/gocode.
+      const gopath = mkdtempSync(path.join(tmpdir(), 'tacos-gopath-'));
+      try {
+        const src = path.join(gopath, 'src');
+        mkdirSync(src, {recursive: true});
+        const include = existsSync('/usr/include/google/protobuf') ? ['-I', '/usr/include'] : [];
+        // One protoc run per package: older protoc-gen-go wants that.
+        for (const pkg of model.packages) {
+          const protos = pkg.files.map((file) => file.name);
+          execFileSync(
+            'protoc',
+            [
+              '-I',
+              path.dirname(PROTO),
+              ...include,
+              `--go_out=paths=import:${src}`,
+              `--go-grpc_out=paths=import:${src}`,
+              ...protos,
+            ],
+            {cwd: ROOT, stdio: 'pipe'},
+          );
+        }
+        const project = path.join(src, 'example.com', 'gateway');
+        for (const file of files) {
+          mkdirSync(path.dirname(path.join(project, file.path)), {recursive: true});
+          writeFileSync(path.join(project, file.path), file.content);
+        }
+        const env = {
+          ...process.env,
+          GOPATH: `${gopath}:/usr/share/gocode`,
+          GO111MODULE: 'off',
+          GOFLAGS: '',
+          GOPROXY: 'off',
+          GOCACHE: process.env.GOCACHE ?? path.join(tmpdir(), 'tacos-go-build-cache'),
+        };
+        for (const args of [
+          ['build', './...'],
+          ['vet', './...'],
+        ]) {
+          const result = spawnSync('go', args, {cwd: project, env, encoding: 'utf8'});
+          expect(result.status, `go ${args.join(' ')}: ${result.stderr}`).toBe(0);
+        }
+        expect(readdirSync(path.join(project, CLIENTS)).sort()).toEqual(
+          files.map((file) => path.basename(file.path)).sort(),
+        );
+      } finally {
+        rmSync(gopath, {recursive: true, force: true});
       }
-      const env = {
-        ...process.env,
-        GOPATH: `${gopath}:/usr/share/gocode`,
-        GO111MODULE: 'off',
-        GOFLAGS: '',
-        GOPROXY: 'off',
-        GOCACHE: process.env.GOCACHE ?? path.join(tmpdir(), 'tacos-go-build-cache'),
-      };
-      for (const args of [['build', './...'], ['vet', './...']]) {
-        const result = spawnSync('go', args, {cwd: project, env, encoding: 'utf8'});
-        expect(result.status, `go ${args.join(' ')}: ${result.stderr}`).toBe(0);
-      }
-      expect(readdirSync(path.join(project, CLIENTS)).sort()).toEqual(files.map((file) => path.basename(file.path)).sort());
-    } finally {
-      rmSync(gopath, {recursive: true, force: true});
-    }
-  });
+    },
+  );
 });
 
 describe('the go-grpc template in general', () => {
@@ -229,13 +273,27 @@ service StatusService {
 
   it('keeps backends and clients apart when names clash, and wraps every streaming kind', async () => {
     const files = byPath(await render(path.join(dir, 'proto')));
-    expect([...files.keys()].sort()).toEqual([`${CLIENTS}/manager.go`, `${CLIENTS}/shop_v1.go`, `${CLIENTS}/shop_v2.go`]);
+    expect([...files.keys()].sort()).toEqual([
+      `${CLIENTS}/manager.go`,
+      `${CLIENTS}/shop_v1.go`,
+      `${CLIENTS}/shop_v2.go`,
+    ]);
     const v1 = files.get(`${CLIENTS}/shop_v1.go`)!;
-    expect(v1).toContain('import (\n\t"context"\n\t"time"\n\n\tshopv1 "example.com/contracts/shop/v1"\n\t"google.golang.org/grpc"\n\temptypb "google.golang.org/protobuf/types/known/emptypb"\n)\n');
-    expect(v1).toContain('func (c *ShopV1StatusClient) GetStatus(ctx context.Context, req *emptypb.Empty, opts ...grpc.CallOption) (*shopv1.Item, error) {');
-    expect(v1).toContain('func (c *ShopV1StatusClient) Upload(ctx context.Context, opts ...grpc.CallOption) (shopv1.StatusService_UploadClient, error) {');
-    expect(v1).toContain('func (c *ShopV1StatusClient) Chat(ctx context.Context, opts ...grpc.CallOption) (shopv1.StatusService_ChatClient, error) {');
-    expect(v1).toContain('func (c *ShopV1StatusClient) Watch(ctx context.Context, req *shopv1.Item, opts ...grpc.CallOption) (shopv1.StatusService_WatchClient, error) {');
+    expect(v1).toContain(
+      'import (\n\t"context"\n\t"time"\n\n\tshopv1 "example.com/contracts/shop/v1"\n\t"google.golang.org/grpc"\n\temptypb "google.golang.org/protobuf/types/known/emptypb"\n)\n',
+    );
+    expect(v1).toContain(
+      'func (c *ShopV1StatusClient) GetStatus(ctx context.Context, req *emptypb.Empty, opts ...grpc.CallOption) (*shopv1.Item, error) {',
+    );
+    expect(v1).toContain(
+      'func (c *ShopV1StatusClient) Upload(ctx context.Context, opts ...grpc.CallOption) (shopv1.StatusService_UploadClient, error) {',
+    );
+    expect(v1).toContain(
+      'func (c *ShopV1StatusClient) Chat(ctx context.Context, opts ...grpc.CallOption) (shopv1.StatusService_ChatClient, error) {',
+    );
+    expect(v1).toContain(
+      'func (c *ShopV1StatusClient) Watch(ctx context.Context, req *shopv1.Item, opts ...grpc.CallOption) (shopv1.StatusService_WatchClient, error) {',
+    );
     expect(v1).toContain('// GetStatus calls /shop.v1.StatusService/get_status.\n//\n// Current status.\nfunc');
     const manager = files.get(`${CLIENTS}/manager.go`)!;
     expect(manager).toContain('\tShopV1Address string\n');

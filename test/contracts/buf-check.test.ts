@@ -49,12 +49,18 @@ describe('npm run contracts:check', {timeout: 120_000}, () => {
     await editFile(path.join(dir, PAYMENT_PROTO), 'string reservation_id = 1;', 'string reservation_id = 17;');
     const result = await contractsCheck(dir);
     expect(result.exitCode).not.toBe(0);
-    expect(result.all).toMatch(/payment\.proto:\d+:\d+:Previously present field "1" with name "reservation_id" on message "CreatePaymentIntentRequest" was deleted\./);
+    expect(result.all).toMatch(
+      /payment\.proto:\d+:\d+:Previously present field "1" with name "reservation_id" on message "CreatePaymentIntentRequest" was deleted\./,
+    );
   });
 
   it("fails with buf lint's message when a name breaks the style rules", async () => {
     const dir = await contractsCopy();
-    await editFile(path.join(dir, PAYMENT_PROTO), 'message CreatePaymentIntentRequest {', 'message payment_note {\n  string text = 1;\n}\n\nmessage CreatePaymentIntentRequest {');
+    await editFile(
+      path.join(dir, PAYMENT_PROTO),
+      'message CreatePaymentIntentRequest {',
+      'message payment_note {\n  string text = 1;\n}\n\nmessage CreatePaymentIntentRequest {',
+    );
     const result = await contractsCheck(dir);
     expect(result.exitCode).not.toBe(0);
     expect(result.all).toMatch(/payment\.proto:\d+:\d+:Message name "payment_note" should be PascalCase/);

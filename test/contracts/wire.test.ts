@@ -119,7 +119,10 @@ function parseWire(text: string): Omit<Wire, 'found'> {
       const match = MESSAGE_RE.exec(body);
       if (!match) return bad('message line not understood');
       const message: WireMessage = {name: match[1], line: lineNo, fields: []};
-      for (const part of (match[2] ?? '').split(';').map((s) => s.trim()).filter(Boolean)) {
+      for (const part of (match[2] ?? '')
+        .split(';')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
         const field = FIELD_RE.exec(part);
         if (!field) {
           bad(`field "${part}" not in the form "N [repeated] type name"`);
@@ -141,7 +144,10 @@ function parseWire(text: string): Omit<Wire, 'found'> {
       const match = ENUM_RE.exec(body);
       if (!match) return bad('enum line not understood');
       const enumeration: WireEnum = {name: match[1], line: lineNo, values: []};
-      for (const part of (match[2] ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+      for (const part of (match[2] ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
         const value = ENUM_VALUE_RE.exec(part);
         if (!value) {
           bad(`enum value "${part}" not in the form "NAME=N"`);
@@ -301,32 +307,38 @@ describe(`wire contract (${path.relative(repoRoot, WIRE_PATH)})`, () => {
     },
   );
 
-  it.each(wire.messages.map((message) => [message.name, message] as const))('message %s', (_title, {name, fields, line}) => {
-    const message = registry.getMessage(name);
-    expect(message, `message ${name} (WIRE.md line ${line}) is not in our descriptors`).toBeDefined();
-    const ours = fields.map((field) => renderOurField(message!, field));
-    expect(ours, `fields of message ${name} (ours vs WIRE.md line ${line})`).toEqual(fields.map(renderWireField));
-    // A field name must not have moved to another number either.
-    const byName = fields.map((field) => {
-      const number = message!.fields.find((candidate) => candidate.name === field.name)?.number;
-      return `${field.name}=${number ?? '<missing>'}`;
-    });
-    expect(byName, `field numbers of message ${name} by name`).toEqual(
-      fields.map((field) => `${field.name}=${field.number}`),
-    );
-  });
+  it.each(wire.messages.map((message) => [message.name, message] as const))(
+    'message %s',
+    (_title, {name, fields, line}) => {
+      const message = registry.getMessage(name);
+      expect(message, `message ${name} (WIRE.md line ${line}) is not in our descriptors`).toBeDefined();
+      const ours = fields.map((field) => renderOurField(message!, field));
+      expect(ours, `fields of message ${name} (ours vs WIRE.md line ${line})`).toEqual(fields.map(renderWireField));
+      // A field name must not have moved to another number either.
+      const byName = fields.map((field) => {
+        const number = message!.fields.find((candidate) => candidate.name === field.name)?.number;
+        return `${field.name}=${number ?? '<missing>'}`;
+      });
+      expect(byName, `field numbers of message ${name} by name`).toEqual(
+        fields.map((field) => `${field.name}=${field.number}`),
+      );
+    },
+  );
 
-  it.each(wire.enums.map((enumeration) => [enumeration.name, enumeration] as const))('enum %s', (_title, {name, values, line}) => {
-    const enumeration = registry.getEnum(name);
-    expect(enumeration, `enum ${name} (WIRE.md line ${line}) is not in our descriptors`).toBeDefined();
-    const ours = values.map((value) => {
-      const found = enumeration!.values.find((candidate) => candidate.name === value.name);
-      return `${value.name}=${found?.number ?? '<missing>'}`;
-    });
-    expect(ours, `values of enum ${name} (ours vs WIRE.md line ${line})`).toEqual(
-      values.map((value) => `${value.name}=${value.number}`),
-    );
-  });
+  it.each(wire.enums.map((enumeration) => [enumeration.name, enumeration] as const))(
+    'enum %s',
+    (_title, {name, values, line}) => {
+      const enumeration = registry.getEnum(name);
+      expect(enumeration, `enum ${name} (WIRE.md line ${line}) is not in our descriptors`).toBeDefined();
+      const ours = values.map((value) => {
+        const found = enumeration!.values.find((candidate) => candidate.name === value.name);
+        return `${value.name}=${found?.number ?? '<missing>'}`;
+      });
+      expect(ours, `values of enum ${name} (ours vs WIRE.md line ${line})`).toEqual(
+        values.map((value) => `${value.name}=${value.number}`),
+      );
+    },
+  );
 });
 
 describe('compiled descriptors', () => {
@@ -388,7 +400,8 @@ describe('compiled descriptors', () => {
     for (const file of registry.files) {
       const visible = new Set([file.name, ...file.dependencies.map((dependency) => dependency.name)]);
       const check = (where: string, typeFile: string, typeName: string) => {
-        if (!visible.has(typeFile)) problems.push(`${file.name}.proto: ${where} uses ${typeName} from ${typeFile}.proto`);
+        if (!visible.has(typeFile))
+          problems.push(`${file.name}.proto: ${where} uses ${typeName} from ${typeFile}.proto`);
       };
       const walk = (message: DescMessage) => {
         for (const field of message.fields) {

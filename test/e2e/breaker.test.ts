@@ -12,7 +12,17 @@ import type {RunningMock} from '../../src/services/mocks/mock-server.js';
 import type {TestGateway} from '../helpers/gateway.js';
 import {contractClient, unaryCall} from '../helpers/grpc-client.js';
 import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
-import {admit, backendEnv, bearer, callsSince, mockCalls, send, startStackGateway, startTestMock, type Answer} from '../helpers/stack.js';
+import {
+  admit,
+  backendEnv,
+  bearer,
+  callsSince,
+  mockCalls,
+  send,
+  startStackGateway,
+  startTestMock,
+  type Answer,
+} from '../helpers/stack.js';
 
 const DEADLINE_MS = 400;
 // Longer than the slow calls that open both roads (gRPC, then HTTP), so neither half-opens meanwhile.
@@ -62,7 +72,8 @@ async function breakerGateway(grpcEnabled: boolean): Promise<TestGateway> {
 async function setPaymentFaults(body: {latency?: string | number; error_rate?: number}): Promise<void> {
   const answer = await send(`http://127.0.0.1:${payment!.httpPort}`, 'PUT', '/admin/faults', {body});
   expect(answer.status, answer.text).toBe(200);
-  if (body.latency !== undefined) expect(answer.json.latency_ms).toBe(typeof body.latency === 'number' ? body.latency : 2000);
+  if (body.latency !== undefined)
+    expect(answer.json.latency_ms).toBe(typeof body.latency === 'number' ? body.latency : 2000);
   if (body.error_rate !== undefined) expect(answer.json.error_rate).toBe(body.error_rate);
 }
 
@@ -84,7 +95,10 @@ describe.each([
     gateway = await breakerGateway(grpcEnabled);
     auth = await bearer('alice');
     const reservationId = await heldReservation(gateway, auth);
-    const intent = await send(gateway.http, 'POST', '/api/v1/payment/intent', {auth, body: {reservation_id: reservationId}});
+    const intent = await send(gateway.http, 'POST', '/api/v1/payment/intent', {
+      auth,
+      body: {reservation_id: reservationId},
+    });
     expect(intent.status, intent.text).toBe(200);
     intentId = intent.json.payment_intent_id;
   });
@@ -105,7 +119,10 @@ describe.each([
     }
     const openedAt = Date.now();
     // The slow calls did reach the backend: over the configured road, then (gRPC) over the other.
-    expect(callsSince(before, await mockCalls(payment!, 'GetPaymentStatus'))).toEqual({grpc: road === 'grpc' ? FAILURES : 0, http: FAILURES});
+    expect(callsSince(before, await mockCalls(payment!, 'GetPaymentStatus'))).toEqual({
+      grpc: road === 'grpc' ? FAILURES : 0,
+      http: FAILURES,
+    });
 
     const reached = await mockCalls(payment!, 'GetPaymentStatus');
     for (let call = 1; call <= 2; call++) {
@@ -179,7 +196,11 @@ describe.each([
 
   it('a reservation that timed out may exist: its reservation token stays used up, and the answer says so', async () => {
     const token = await admit(gateway.http, 'evt_2026_concert', 'alice');
-    const create = () => send(gateway.http, 'POST', '/api/v1/reservations', {auth, body: {event_id: 'evt_2026_concert', quantity: 1, reservation_token: token}});
+    const create = () =>
+      send(gateway.http, 'POST', '/api/v1/reservations', {
+        auth,
+        body: {event_id: 'evt_2026_concert', quantity: 1, reservation_token: token},
+      });
     reservation!.faults.update({latencyMs: 2000});
     const slow = await create();
     expectError(slow, 504, 'UPSTREAM_TIMEOUT');
@@ -194,7 +215,10 @@ describe.each([
     const token = await admit(gateway.http, 'evt_2026_concert', 'alice');
     const other = await admit(gateway.http, 'evt_2026_concert', 'alice');
     const create = (reservationToken: string, seat: string) =>
-      send(gateway.http, 'POST', '/api/v1/reservations', {auth, body: {event_id: 'evt_2026_concert', seat_ids: [seat], reservation_token: reservationToken}});
+      send(gateway.http, 'POST', '/api/v1/reservations', {
+        auth,
+        body: {event_id: 'evt_2026_concert', seat_ids: [seat], reservation_token: reservationToken},
+      });
     // One seat pair per road: both runs share the mock.
     const [taken, free] = road === 'grpc' ? ['S-E20', 'S-E19'] : ['S-E18', 'S-E17'];
     expect((await create(other, taken)).status).toBe(201);
@@ -228,7 +252,12 @@ describe('gRPC door: GatewayService answers DEADLINE_EXCEEDED, then UNAVAILABLE 
       return value;
     };
     service = await contractClient('gateway.v1.GatewayService', gateway.grpc);
-    const intent = await unaryCall(service, 'CreatePaymentIntent', {reservation_id: await heldReservation(gateway, auth)}, metadata());
+    const intent = await unaryCall(
+      service,
+      'CreatePaymentIntent',
+      {reservation_id: await heldReservation(gateway, auth)},
+      metadata(),
+    );
     intentId = intent.payment_intent_id;
   });
 
@@ -276,7 +305,10 @@ describe('gRPC door: GatewayService answers DEADLINE_EXCEEDED, then UNAVAILABLE 
 async function heldReservation(gateway: TestGateway, auth: string): Promise<string> {
   const user = JSON.parse(Buffer.from(auth.split('.')[1], 'base64url').toString()).sub as string;
   const token = await admit(gateway.http, 'evt_2026_concert', user);
-  const created = await send(gateway.http, 'POST', '/api/v1/reservations', {auth, body: {event_id: 'evt_2026_concert', quantity: 1, reservation_token: token}});
+  const created = await send(gateway.http, 'POST', '/api/v1/reservations', {
+    auth,
+    body: {event_id: 'evt_2026_concert', quantity: 1, reservation_token: token},
+  });
   expect(created.status, created.text).toBe(201);
   return created.json.reservation_id;
 }

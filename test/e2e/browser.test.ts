@@ -63,7 +63,12 @@ async function runFlow(query: string) {
   page.on('pageerror', (error) => consoleErrors.push(error.message));
   const sending: Array<Promise<SentRequest>> = [];
   page.on('request', (request) => {
-    if (request.url().startsWith(api)) sending.push(request.allHeaders().then((headers) => ({method: request.method(), path: new URL(request.url()).pathname, headers})));
+    if (request.url().startsWith(api))
+      sending.push(
+        request
+          .allHeaders()
+          .then((headers) => ({method: request.method(), path: new URL(request.url()).pathname, headers})),
+      );
   });
   try {
     await page.goto(`${site!.origin}/index.html?api=${encodeURIComponent(api)}&${query}`);
@@ -97,108 +102,145 @@ function expectClientHeaders(sent: SentRequest[], bearer?: string): void {
   }
   // After sign-in every call carries the token, the queue's too; without sign-in none does.
   const afterLogin = sent.slice(sent.findIndex(({path: route}) => route === '/api/v1/queue/join'));
-  for (const {method, path: route, headers} of afterLogin) expect(headers.authorization, `${method} ${route}`).toBe(bearer && `Bearer ${bearer}`);
+  for (const {method, path: route, headers} of afterLogin)
+    expect(headers.authorization, `${method} ${route}`).toBe(bearer && `Bearer ${bearer}`);
 }
 
 function expectEveryCall2xx(calls: RecordedCall[]): void {
   expect(calls.length).toBeGreaterThan(0);
-  for (const call of calls) expect(call.status, `${call.method} ${call.url} -> ${call.status} ${JSON.stringify(call.body)}`).toBeGreaterThanOrEqual(200);
-  for (const call of calls) expect(call.status, `${call.method} ${call.url} -> ${call.status} ${JSON.stringify(call.body)}`).toBeLessThan(300);
+  for (const call of calls)
+    expect(
+      call.status,
+      `${call.method} ${call.url} -> ${call.status} ${JSON.stringify(call.body)}`,
+    ).toBeGreaterThanOrEqual(200);
+  for (const call of calls)
+    expect(call.status, `${call.method} ${call.url} -> ${call.status} ${JSON.stringify(call.body)}`).toBeLessThan(300);
 }
 
 /** The gateway's own view of a waiting token (outside the browser). */
 async function queueStatus(token: string): Promise<{status: number; body: any}> {
-  const response = await fetch(`${api}/api/v1/queue/status?token=${encodeURIComponent(token)}`, {signal: AbortSignal.timeout(5000)});
+  const response = await fetch(`${api}/api/v1/queue/status?token=${encodeURIComponent(token)}`, {
+    signal: AbortSignal.timeout(5000),
+  });
   return {status: response.status, body: await response.json().catch(() => undefined)};
 }
 
-describe.skipIf(!executable)(`the web client's flow in Chromium (${executable ?? 'no Chromium: set CHROMIUM_PATH or install chromium'})`, {timeout: 150_000}, () => {
-  it('signs in, queues, enters, reserves VIP-3-12 and pays (approve): every call 2xx, the fields the client reads, a confirmation, no CORS error', async () => {
-    const {outcome, calls, result, shown, consoleErrors, sent} = await runFlow('scenario=approve');
-    expect(outcome, shown ?? '').toBe('done');
-    expectEveryCall2xx(calls);
-    expectClientHeaders(sent, result.login.token);
-    expect(shown).toMatch(/^Booking confirmed: reservation \S+/);
-    expect(consoleErrors.filter((text) => /CORS|Access-Control|Failed to fetch/i.test(text))).toEqual([]);
+describe.skipIf(!executable)(
+  `the web client's flow in Chromium (${executable ?? 'no Chromium: set CHROMIUM_PATH or install chromium'})`,
+  {timeout: 150_000},
+  () => {
+    it('signs in, queues, enters, reserves VIP-3-12 and pays (approve): every call 2xx, the fields the client reads, a confirmation, no CORS error', async () => {
+      const {outcome, calls, result, shown, consoleErrors, sent} = await runFlow('scenario=approve');
+      expect(outcome, shown ?? '').toBe('done');
+      expectEveryCall2xx(calls);
+      expectClientHeaders(sent, result.login.token);
+      expect(shown).toMatch(/^Booking confirmed: reservation \S+/);
+      expect(consoleErrors.filter((text) => /CORS|Access-Control|Failed to fetch/i.test(text))).toEqual([]);
 
-    const paths = calls.map((call) => `${call.method} ${new URL(call.url).pathname}`);
-    expect(paths).toEqual(
-      expect.arrayContaining([
-        'POST /api/v1/auth/login',
-        'POST /api/v1/auth/register',
-        'POST /api/v1/queue/join',
-        'GET /api/v1/queue/status',
-        'POST /api/v1/queue/enter',
-        'POST /api/v1/reservations',
-        'POST /api/v1/payments/intent',
-      ]),
-    );
-    const authFields = {token: expect.any(String), user_id: expect.any(String), username: expect.any(String), display_name: expect.any(String), role: expect.any(String), expires_in: expect.any(Number)};
-    expect(result.seededLogin).toMatchObject({...authFields, username: 'user01'});
-    expect(result.registered).toMatchObject(authFields);
-    expect(result.login).toMatchObject({...authFields, user_id: result.registered.user_id});
-    expect(calls.find((call) => call.url.endsWith('/auth/register'))?.status).toBe(201);
-    expect(result.joined.waiting_token).toEqual(expect.any(String));
-    expect(result.joined.waiting_token).not.toMatch(/fallback/);
-    const lastStatus = calls.filter((call) => call.url.includes('/queue/status')).at(-1)!.body;
-    expect(lastStatus).toMatchObject({status: 'waiting', ready_for_entry: true, position: expect.any(Number)});
-    expect(result.entered).toMatchObject({reservation_token: expect.any(String), ttl_sec: expect.any(Number)});
-    expect(result.reservation.reservation_id).toEqual(expect.any(String));
-    expect(result.reservation.reservation_id).not.toBe('');
-    expect(result.reservation.hold_expires_at).toBeDefined();
-    expect(result.intent.payment_intent_id).toEqual(expect.any(String));
-    expect(result.intent.payment_intent_id).not.toBe('');
-  });
+      const paths = calls.map((call) => `${call.method} ${new URL(call.url).pathname}`);
+      expect(paths).toEqual(
+        expect.arrayContaining([
+          'POST /api/v1/auth/login',
+          'POST /api/v1/auth/register',
+          'POST /api/v1/queue/join',
+          'GET /api/v1/queue/status',
+          'POST /api/v1/queue/enter',
+          'POST /api/v1/reservations',
+          'POST /api/v1/payments/intent',
+        ]),
+      );
+      const authFields = {
+        token: expect.any(String),
+        user_id: expect.any(String),
+        username: expect.any(String),
+        display_name: expect.any(String),
+        role: expect.any(String),
+        expires_in: expect.any(Number),
+      };
+      expect(result.seededLogin).toMatchObject({...authFields, username: 'user01'});
+      expect(result.registered).toMatchObject(authFields);
+      expect(result.login).toMatchObject({...authFields, user_id: result.registered.user_id});
+      expect(calls.find((call) => call.url.endsWith('/auth/register'))?.status).toBe(201);
+      expect(result.joined.waiting_token).toEqual(expect.any(String));
+      expect(result.joined.waiting_token).not.toMatch(/fallback/);
+      const lastStatus = calls.filter((call) => call.url.includes('/queue/status')).at(-1)!.body;
+      expect(lastStatus).toMatchObject({status: 'waiting', ready_for_entry: true, position: expect.any(Number)});
+      expect(result.entered).toMatchObject({reservation_token: expect.any(String), ttl_sec: expect.any(Number)});
+      expect(result.reservation.reservation_id).toEqual(expect.any(String));
+      expect(result.reservation.reservation_id).not.toBe('');
+      expect(result.reservation.hold_expires_at).toBeDefined();
+      expect(result.intent.payment_intent_id).toEqual(expect.any(String));
+      expect(result.intent.payment_intent_id).not.toBe('');
+    });
 
-  it('with scenario "fail" reads the payment status until FAILED and says the payment was refused', async () => {
-    const {outcome, calls, result, shown, consoleErrors, sent} = await runFlow('scenario=fail&seat=VIP-3-13');
-    expect(outcome, shown ?? '').toBe('done');
-    expectEveryCall2xx(calls);
-    // The status reads carry the Bearer too (a call of ours, REST.md 2.3's plain fetch sends none).
-    expectClientHeaders(sent, result.login.token);
-    expect(shown).toMatch(/Payment refused/);
-    const statusCalls = calls.filter((call) => /\/api\/v1\/payments\/[^/]+\/status$/.test(new URL(call.url).pathname));
-    expect(statusCalls.at(-1)?.body).toMatchObject({status: 'FAILED'});
-    expect(consoleErrors.filter((text) => /CORS|Access-Control|Failed to fetch/i.test(text))).toEqual([]);
-  });
+    it('with scenario "fail" reads the payment status until FAILED and says the payment was refused', async () => {
+      const {outcome, calls, result, shown, consoleErrors, sent} = await runFlow('scenario=fail&seat=VIP-3-13');
+      expect(outcome, shown ?? '').toBe('done');
+      expectEveryCall2xx(calls);
+      // The status reads carry the Bearer too (a call of ours, REST.md 2.3's plain fetch sends none).
+      expectClientHeaders(sent, result.login.token);
+      expect(shown).toMatch(/Payment refused/);
+      const statusCalls = calls.filter((call) =>
+        /\/api\/v1\/payments\/[^/]+\/status$/.test(new URL(call.url).pathname),
+      );
+      expect(statusCalls.at(-1)?.body).toMatchObject({status: 'FAILED'});
+      expect(consoleErrors.filter((text) => /CORS|Access-Control|Failed to fetch/i.test(text))).toEqual([]);
+    });
 
-  it('the beacon leave of a closing queue tab (POST, text/plain, no custom headers) takes the waiting token out of the queue', async () => {
-    const {outcome, calls, result, shown, sent} = await runFlow('flow=leave');
-    expect(outcome, shown ?? '').toBe('done');
-    expectEveryCall2xx(calls);
-    expect(result.beaconQueued).toBe(true);
-    const beacon = sent.find(({path: route}) => route === '/api/v1/queue/leave');
-    expect(beacon, JSON.stringify(sent)).toMatchObject({method: 'POST', headers: {'content-type': expect.stringMatching(/^text\/plain/)}});
-    expect(beacon!.headers['idempotency-key']).toBeUndefined();
-    expectClientHeaders(sent.filter((request) => request !== beacon));
-    // The beacon's answer is invisible to the page: ask the gateway (bounded) until the token no longer waits.
-    let status = await queueStatus(result.waitingToken);
-    for (let attempt = 0; attempt < 40 && status.status === 200 && status.body?.status !== 'left'; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      status = await queueStatus(result.waitingToken);
-    }
-    expect(status.status === 404 || status.body?.status === 'left', `waiting token still in the queue: ${status.status} ${JSON.stringify(status.body)}`).toBe(true);
-  });
-
-  it('answers the preflight of every call the client makes from another origin', async () => {
-    for (const [method, route] of [
-      ['POST', '/api/v1/queue/join'],
-      ['GET', '/api/v1/queue/status?token=x'],
-      ['DELETE', '/api/v1/queue/leave?token=x'],
-      ['POST', '/api/v1/reservations'],
-      ['POST', '/api/v1/payments/intent'],
-    ]) {
-      const response = await fetch(`${api}${route}`, {
-        method: 'OPTIONS',
-        headers: {Origin: site!.origin, 'Access-Control-Request-Method': method, 'Access-Control-Request-Headers': 'authorization,content-type,idempotency-key,x-trace-id'},
-        signal: AbortSignal.timeout(5000),
+    it('the beacon leave of a closing queue tab (POST, text/plain, no custom headers) takes the waiting token out of the queue', async () => {
+      const {outcome, calls, result, shown, sent} = await runFlow('flow=leave');
+      expect(outcome, shown ?? '').toBe('done');
+      expectEveryCall2xx(calls);
+      expect(result.beaconQueued).toBe(true);
+      const beacon = sent.find(({path: route}) => route === '/api/v1/queue/leave');
+      expect(beacon, JSON.stringify(sent)).toMatchObject({
+        method: 'POST',
+        headers: {'content-type': expect.stringMatching(/^text\/plain/)},
       });
-      expect(response.status, `${method} ${route}`).toBeGreaterThanOrEqual(200);
-      expect(response.status, `${method} ${route}`).toBeLessThan(300);
-      expect(response.headers.get('access-control-allow-origin'), `${method} ${route}`).toMatch(new RegExp(`^(\\*|${site!.origin.replaceAll('.', '\\.')})$`));
-      const allowed = (response.headers.get('access-control-allow-headers') ?? '').toLowerCase();
-      for (const header of ['authorization', 'content-type', 'idempotency-key', 'x-trace-id']) expect(allowed, `${method} ${route}`).toContain(header);
-      expect((response.headers.get('access-control-allow-methods') ?? '').toUpperCase(), `${method} ${route}`).toContain(method);
-    }
-  });
-});
+      expect(beacon!.headers['idempotency-key']).toBeUndefined();
+      expectClientHeaders(sent.filter((request) => request !== beacon));
+      // The beacon's answer is invisible to the page: ask the gateway (bounded) until the token no longer waits.
+      let status = await queueStatus(result.waitingToken);
+      for (let attempt = 0; attempt < 40 && status.status === 200 && status.body?.status !== 'left'; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        status = await queueStatus(result.waitingToken);
+      }
+      expect(
+        status.status === 404 || status.body?.status === 'left',
+        `waiting token still in the queue: ${status.status} ${JSON.stringify(status.body)}`,
+      ).toBe(true);
+    });
+
+    it('answers the preflight of every call the client makes from another origin', async () => {
+      for (const [method, route] of [
+        ['POST', '/api/v1/queue/join'],
+        ['GET', '/api/v1/queue/status?token=x'],
+        ['DELETE', '/api/v1/queue/leave?token=x'],
+        ['POST', '/api/v1/reservations'],
+        ['POST', '/api/v1/payments/intent'],
+      ]) {
+        const response = await fetch(`${api}${route}`, {
+          method: 'OPTIONS',
+          headers: {
+            Origin: site!.origin,
+            'Access-Control-Request-Method': method,
+            'Access-Control-Request-Headers': 'authorization,content-type,idempotency-key,x-trace-id',
+          },
+          signal: AbortSignal.timeout(5000),
+        });
+        expect(response.status, `${method} ${route}`).toBeGreaterThanOrEqual(200);
+        expect(response.status, `${method} ${route}`).toBeLessThan(300);
+        expect(response.headers.get('access-control-allow-origin'), `${method} ${route}`).toMatch(
+          new RegExp(`^(\\*|${site!.origin.replaceAll('.', '\\.')})$`),
+        );
+        const allowed = (response.headers.get('access-control-allow-headers') ?? '').toLowerCase();
+        for (const header of ['authorization', 'content-type', 'idempotency-key', 'x-trace-id'])
+          expect(allowed, `${method} ${route}`).toContain(header);
+        expect(
+          (response.headers.get('access-control-allow-methods') ?? '').toUpperCase(),
+          `${method} ${route}`,
+        ).toContain(method);
+      }
+    });
+  },
+);

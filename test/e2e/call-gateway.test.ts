@@ -20,7 +20,11 @@ const gw = () => gateway as TestGateway;
 beforeAll(async () => {
   project = await mkdtemp(path.join(tmpdir(), 'tacos-call-gateway-'));
   redis = await startRedis();
-  gateway = await startTestGateway({REDIS_ADDRESS: redis.address, SERVER_ENVIRONMENT: 'development', GRPC_ENABLED: 'true'});
+  gateway = await startTestGateway({
+    REDIS_ADDRESS: redis.address,
+    SERVER_ENVIRONMENT: 'development',
+    GRPC_ENABLED: 'true',
+  });
   await waitForReady(gateway);
 });
 
@@ -46,13 +50,27 @@ describe('tacos call against the gateway', () => {
     expect(join.status).toMatch(/^QUEUE_STATUS_/);
     expect(join.expiresAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
 
-    const status = await tacos(['call', '--addr', gw().grpc, 'GetQueueStatus', '-d', JSON.stringify({waiting_token: join.waitingToken})]);
+    const status = await tacos([
+      'call',
+      '--addr',
+      gw().grpc,
+      'GetQueueStatus',
+      '-d',
+      JSON.stringify({waiting_token: join.waitingToken}),
+    ]);
     expect(status.code).toBe(0);
     expect(jsonObjects(status.stdout)[0].position).toBe(1);
   });
 
   it('NOT_FOUND: exit 69, the ERROR block decodes common.v1.Error and google.rpc.ErrorInfo (reason TOKEN_NOT_FOUND)', async () => {
-    const result = await tacos(['call', '--addr', gw().grpc, 'gateway.v1.QueueService/GetQueueStatus', '-d', '{"waiting_token":"garbage"}']);
+    const result = await tacos([
+      'call',
+      '--addr',
+      gw().grpc,
+      'gateway.v1.QueueService/GetQueueStatus',
+      '-d',
+      '{"waiting_token":"garbage"}',
+    ]);
     expect(result.code).toBe(64 + 5);
     expect(result.stdout).toBe('');
     expect(result.stderr).toMatch(/Code: (NotFound|NOT_FOUND) \(5\)/);
@@ -61,15 +79,32 @@ describe('tacos call against the gateway', () => {
     expect(result.stderr).toMatch(/"reason": "TOKEN_NOT_FOUND"/);
     expect(result.stderr).toMatch(/"code": "ERROR_CODE_/);
 
-    const json = await tacos(['call', '--addr', gw().grpc, 'GetQueueStatus', '-d', '{"waiting_token":"garbage"}', '--json']);
+    const json = await tacos([
+      'call',
+      '--addr',
+      gw().grpc,
+      'GetQueueStatus',
+      '-d',
+      '{"waiting_token":"garbage"}',
+      '--json',
+    ]);
     expect(json.code).toBe(69);
     const {status} = JSON.parse(json.stdout);
     expect(status.code).toBe(5);
-    expect(status.details.find((detail: any) => detail['@type'].endsWith('google.rpc.ErrorInfo'))).toMatchObject({reason: 'TOKEN_NOT_FOUND'});
+    expect(status.details.find((detail: any) => detail['@type'].endsWith('google.rpc.ErrorInfo'))).toMatchObject({
+      reason: 'TOKEN_NOT_FOUND',
+    });
   });
 
   it('INVALID_ARGUMENT: exit 67 with a BadRequest naming event_id', async () => {
-    const result = await tacos(['call', '--addr', gw().grpc, 'QueueService.JoinQueue', '-d', '{"event_id":"evt with spaces"}']);
+    const result = await tacos([
+      'call',
+      '--addr',
+      gw().grpc,
+      'QueueService.JoinQueue',
+      '-d',
+      '{"event_id":"evt with spaces"}',
+    ]);
     expect(result.code).toBe(67);
     expect(result.stderr).toContain('google.rpc.BadRequest');
     expect(result.stderr).toMatch(/"field": "event_id"/);

@@ -8,7 +8,16 @@ import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {runCli, type CliResult} from '../helpers/cli.js';
-import {ALL_TYPES_PROTO, FIXTURES, jsonObjects, selfSignedCert, startAllTypesServer, startDefectiveServer, UNKNOWN_DETAIL_BYTES, type TestServer} from '../helpers/call-servers.js';
+import {
+  ALL_TYPES_PROTO,
+  FIXTURES,
+  jsonObjects,
+  selfSignedCert,
+  startAllTypesServer,
+  startDefectiveServer,
+  UNKNOWN_DETAIL_BYTES,
+  type TestServer,
+} from '../helpers/call-servers.js';
 import {freePort} from '../helpers/redis.js';
 
 let project: string;
@@ -36,14 +45,26 @@ afterAll(async () => {
 /** `tacos ARGS` in the project dir (its .tacos/cache holds the schema cache). */
 function tacos(args: string[], options: {input?: string; timeoutMs?: number} = {}): Promise<CliResult> {
   // The state dir is <cwd>/.tacos anyway; named here so a TACOS_STATE_DIR of the caller's environment cannot move it.
-  return runCli(args, {cwd: project, timeoutMs: options.timeoutMs ?? 20_000, input: options.input, env: {TACOS_STATE_DIR: path.join(project, '.tacos')}});
+  return runCli(args, {
+    cwd: project,
+    timeoutMs: options.timeoutMs ?? 20_000,
+    input: options.input,
+    env: {TACOS_STATE_DIR: path.join(project, '.tacos')},
+  });
 }
 
 const BIG = '9007199254740993';
 
 describe('tacos call against a server with reflection v1alpha only', () => {
   it('falls back to v1alpha, calls the method and prints proto3 JSON; the schema is cached under .tacos/cache/reflection', async () => {
-    const result = await tacos(['call', '--addr', srv().address, 'tacostest.v1.AllTypes.Unary', '-d', `{"title":"hi","f_int64":"${BIG}","color":"COLOR_RED","at":"2026-01-02T03:04:05Z","took":"90s"}`]);
+    const result = await tacos([
+      'call',
+      '--addr',
+      srv().address,
+      'tacostest.v1.AllTypes.Unary',
+      '-d',
+      `{"title":"hi","f_int64":"${BIG}","color":"COLOR_RED","at":"2026-01-02T03:04:05Z","took":"90s"}`,
+    ]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const [echo] = jsonObjects(result.stdout);
@@ -53,15 +74,32 @@ describe('tacos call against a server with reflection v1alpha only', () => {
   });
 
   it('--proto-names prints the .proto field names', async () => {
-    const result = await tacos(['call', '--addr', srv().address, 'AllTypes.Unary', '-d', `{"f_int64":"${BIG}","repeated_nested":[{"name":"a"}]}`, '--proto-names']);
+    const result = await tacos([
+      'call',
+      '--addr',
+      srv().address,
+      'AllTypes.Unary',
+      '-d',
+      `{"f_int64":"${BIG}","repeated_nested":[{"name":"a"}]}`,
+      '--proto-names',
+    ]);
     expect(result.code).toBe(0);
-    expect(jsonObjects(result.stdout)[0]).toMatchObject({got: {f_int64: BIG, repeated_nested: [{name: 'a'}]}, received_metadata: expect.any(Object)});
+    expect(jsonObjects(result.stdout)[0]).toMatchObject({
+      got: {f_int64: BIG, repeated_nested: [{name: 'a'}]},
+      received_metadata: expect.any(Object),
+    });
   });
 
   it('--emit-defaults prints zero values', async () => {
     const result = await tacos(['call', '--addr', srv().address, 'AllTypes.Unary', '-d', '{}', '--emit-defaults']);
     expect(result.code).toBe(0);
-    expect(jsonObjects(result.stdout)[0].got).toMatchObject({fInt64: '0', fBool: false, color: 'COLOR_UNSPECIFIED', repeatedString: [], counts: {}});
+    expect(jsonObjects(result.stdout)[0].got).toMatchObject({
+      fInt64: '0',
+      fBool: false,
+      color: 'COLOR_UNSPECIFIED',
+      repeatedString: [],
+      counts: {},
+    });
   });
 
   it('-d @file, -d @- (stdin), and no -d off a terminal (an empty request)', async () => {
@@ -71,7 +109,9 @@ describe('tacos call against a server with reflection v1alpha only', () => {
     expect(fromFile.code).toBe(0);
     expect(jsonObjects(fromFile.stdout)[0].got).toEqual({title: 'file', byId: {[BIG]: {name: 'big'}}});
 
-    const dash = await tacos(['call', '--addr', srv().address, 'AllTypes.Unary', '-d', '@-'], {input: '{"title":"stdin"}'});
+    const dash = await tacos(['call', '--addr', srv().address, 'AllTypes.Unary', '-d', '@-'], {
+      input: '{"title":"stdin"}',
+    });
     expect(dash.code).toBe(0);
     expect(jsonObjects(dash.stdout)[0].got).toEqual({title: 'stdin'});
 
@@ -86,11 +126,20 @@ describe('tacos call against a server with reflection v1alpha only', () => {
     expect(server.code).toBe(0);
     expect(jsonObjects(server.stdout).map((message) => message.index)).toEqual([1, 2, 3]);
 
-    const client = await tacos(['call', '--addr', srv().address, 'AllTypes.ClientStream', '-d', '@-'], {input: '{"title":"a"}\n{"title":"b"}\n{"title":"c"}\n'});
+    const client = await tacos(['call', '--addr', srv().address, 'AllTypes.ClientStream', '-d', '@-'], {
+      input: '{"title":"a"}\n{"title":"b"}\n{"title":"c"}\n',
+    });
     expect(client.code).toBe(0);
     expect(jsonObjects(client.stdout)[0].got).toEqual([{title: 'a'}, {title: 'b'}, {title: 'c'}]);
 
-    const bidi = await tacos(['call', '--addr', srv().address, 'tacostest.v1.AllTypes/Bidi', '-d', '{"title":"x"} {"title":"y"}']);
+    const bidi = await tacos([
+      'call',
+      '--addr',
+      srv().address,
+      'tacostest.v1.AllTypes/Bidi',
+      '-d',
+      '{"title":"x"} {"title":"y"}',
+    ]);
     expect(bidi.code).toBe(0);
     expect(jsonObjects(bidi.stdout).map((message) => [message.index, message.got.title])).toEqual([
       [1, 'x'],
@@ -100,16 +149,45 @@ describe('tacos call against a server with reflection v1alpha only', () => {
 
   it('-H and --token reach the server, and -H reaches reflection too', async () => {
     const before = srv().reflectionCalls.length;
-    const result = await tacos(['call', '--addr', srv().address, 'AllTypes.Unary', '-d', '{}', '-H', 'x-team: tacos', '-H', 'x-other:1', '--token', 'tok-123', '--refresh']);
+    const result = await tacos([
+      'call',
+      '--addr',
+      srv().address,
+      'AllTypes.Unary',
+      '-d',
+      '{}',
+      '-H',
+      'x-team: tacos',
+      '-H',
+      'x-other:1',
+      '--token',
+      'tok-123',
+      '--refresh',
+    ]);
     expect(result.code).toBe(0);
-    expect(jsonObjects(result.stdout)[0].receivedMetadata).toMatchObject({'x-team': 'tacos', 'x-other': '1', authorization: 'Bearer tok-123'});
+    expect(jsonObjects(result.stdout)[0].receivedMetadata).toMatchObject({
+      'x-team': 'tacos',
+      'x-other': '1',
+      authorization: 'Bearer tok-123',
+    });
     const reflection = srv().reflectionCalls.slice(before);
     expect(reflection.length).toBeGreaterThan(0);
     expect(reflection.every((metadata) => metadata['x-team'] === 'tacos')).toBe(true);
   });
 
   it('the method may come after repeatable flags (-H, --reflect-header), as grpcurl users write it', async () => {
-    const result = await tacos(['call', '--addr', srv().address, '-H', 'x-team: tacos', '--reflect-header', 'x-reflect: r', 'AllTypes.Unary', '-d', '{}']);
+    const result = await tacos([
+      'call',
+      '--addr',
+      srv().address,
+      '-H',
+      'x-team: tacos',
+      '--reflect-header',
+      'x-reflect: r',
+      'AllTypes.Unary',
+      '-d',
+      '{}',
+    ]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(jsonObjects(result.stdout)[0].receivedMetadata).toMatchObject({'x-team': 'tacos'});
@@ -118,7 +196,19 @@ describe('tacos call against a server with reflection v1alpha only', () => {
 
   it('--reflect-header goes to reflection instead of -H', async () => {
     const before = srv().reflectionCalls.length;
-    const result = await tacos(['call', '--addr', srv().address, 'AllTypes.Unary', '-d', '{}', '-H', 'x-call: c', '--reflect-header', 'x-reflect: r', '--refresh']);
+    const result = await tacos([
+      'call',
+      '--addr',
+      srv().address,
+      'AllTypes.Unary',
+      '-d',
+      '{}',
+      '-H',
+      'x-call: c',
+      '--reflect-header',
+      'x-reflect: r',
+      '--refresh',
+    ]);
     expect(result.code).toBe(0);
     expect(srv().calls.at(-1)!.metadata).toMatchObject({'x-call': 'c'});
     expect(srv().calls.at(-1)!.metadata).not.toHaveProperty('x-reflect');
@@ -130,9 +220,19 @@ describe('tacos call against a server with reflection v1alpha only', () => {
   it('-v prints response headers and trailers; --json prints one object with status, headers, messages, trailers', async () => {
     const verbose = await tacos(['call', '--addr', srv().address, 'AllTypes.Unary', '-d', '{}', '-v']);
     expect(verbose.code).toBe(0);
-    expect(verbose.stdout).toMatch(/Response headers:[\s\S]*x-echo-header: hello[\s\S]*"got"[\s\S]*Response trailers:[\s\S]*x-echo-trailer: done/);
+    expect(verbose.stdout).toMatch(
+      /Response headers:[\s\S]*x-echo-header: hello[\s\S]*"got"[\s\S]*Response trailers:[\s\S]*x-echo-trailer: done/,
+    );
 
-    const json = await tacos(['call', '--addr', srv().address, 'AllTypes.ServerStream', '-d', '{"title":"j"}', '--json']);
+    const json = await tacos([
+      'call',
+      '--addr',
+      srv().address,
+      'AllTypes.ServerStream',
+      '-d',
+      '{"title":"j"}',
+      '--json',
+    ]);
     expect(json.code).toBe(0);
     const printed = JSON.parse(json.stdout);
     expect(printed.status.code).toBe(0);
@@ -193,7 +293,9 @@ describe('tacos call against a server with reflection v1alpha only', () => {
     await tacos(['call', '--addr', srv().address, 'AllTypes.Unary', '-d', '{}', '--refresh']);
     const dir = path.join(project, '.tacos', 'cache', 'reflection');
     const files = await readdir(dir);
-    const cacheFiles = await Promise.all(files.map(async (name) => ({name, mtime: (await stat(path.join(dir, name))).mtimeMs})));
+    const cacheFiles = await Promise.all(
+      files.map(async (name) => ({name, mtime: (await stat(path.join(dir, name))).mtimeMs})),
+    );
     const asked = srv().reflectionCalls.length;
     srv().setReflection(false);
     try {
@@ -210,8 +312,13 @@ describe('tacos call against a server with reflection v1alpha only', () => {
     const refreshed = await tacos(['call', '--addr', srv().address, 'AllTypes.Unary', '-d', '{}', '--refresh']);
     expect(refreshed.code).toBe(0);
     expect(srv().reflectionCalls.length).toBeGreaterThan(asked);
-    const after = await Promise.all(cacheFiles.map(async ({name}) => (await stat(path.join(dir, name)).catch(() => undefined))?.mtimeMs ?? 0));
-    expect(after.some((mtime, i) => mtime > cacheFiles[i].mtime), 'a cache file was rewritten').toBe(true);
+    const after = await Promise.all(
+      cacheFiles.map(async ({name}) => (await stat(path.join(dir, name)).catch(() => undefined))?.mtimeMs ?? 0),
+    );
+    expect(
+      after.some((mtime, i) => mtime > cacheFiles[i].mtime),
+      'a cache file was rewritten',
+    ).toBe(true);
     expect(JSON.parse(await readFile(path.join(dir, files[0]), 'utf8'))).toHaveProperty('files');
   });
 });
@@ -224,7 +331,12 @@ describe('tacos list and describe', () => {
 
     const methods = await tacos(['list', '--addr', srv().address, 'AllTypes']);
     expect(methods.code).toBe(0);
-    const kinds = Object.fromEntries(methods.stdout.trim().split('\n').map((line) => line.trim().split(/\s{2,}/)));
+    const kinds = Object.fromEntries(
+      methods.stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.trim().split(/\s{2,}/)),
+    );
     expect(kinds).toEqual({
       'tacostest.v1.AllTypes.Unary': 'unary',
       'tacostest.v1.AllTypes.ServerStream': 'server streaming',
@@ -251,7 +363,9 @@ describe('tacos list and describe', () => {
 
     const method = await tacos(['describe', '--addr', srv().address, 'AllTypes.Bidi']);
     expect(method.code).toBe(0);
-    expect(method.stdout).toMatch(/rpc Bidi\s*\(\s*stream (\.?tacostest\.v1\.)?AllTypesMessage\s*\)\s*returns\s*\(\s*stream (\.?tacostest\.v1\.)?Echo\s*\)/);
+    expect(method.stdout).toMatch(
+      /rpc Bidi\s*\(\s*stream (\.?tacostest\.v1\.)?AllTypesMessage\s*\)\s*returns\s*\(\s*stream (\.?tacostest\.v1\.)?Echo\s*\)/,
+    );
   });
 });
 
@@ -262,7 +376,16 @@ describe('connections', () => {
   it('an unreachable target fails fast with "Nothing answers" and a hint, exit 1', async () => {
     const port = await freePort();
     const started = Date.now();
-    const result = await tacos(['call', '--addr', `127.0.0.1:${port}`, '--connect-timeout', '15s', 'AllTypes.Unary', '-d', '{}']);
+    const result = await tacos([
+      'call',
+      '--addr',
+      `127.0.0.1:${port}`,
+      '--connect-timeout',
+      '15s',
+      'AllTypes.Unary',
+      '-d',
+      '{}',
+    ]);
     const elapsed = Date.now() - started;
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`Nothing answers at 127.0.0.1:${port}`);
@@ -275,14 +398,26 @@ describe('connections', () => {
     let tls: TestServer | undefined;
     beforeAll(async () => {
       if ('skip' in cert) return;
-      tls = await startAllTypesServer({reflection: 'v1alpha', tls: {key: await readFile(cert.key), cert: await readFile(cert.cert)}});
+      tls = await startAllTypesServer({
+        reflection: 'v1alpha',
+        tls: {key: await readFile(cert.key), cert: await readFile(cert.cert)},
+      });
       servers.push(tls);
     });
 
     it('plaintext against a TLS server fails fast, saying it probably speaks TLS', async (context) => {
       if (!tls) return context.skip();
       const started = Date.now();
-      const mismatch = await tacos(['call', '--addr', tls.address, '--connect-timeout', '15s', 'AllTypes.Unary', '-d', '{}']);
+      const mismatch = await tacos([
+        'call',
+        '--addr',
+        tls.address,
+        '--connect-timeout',
+        '15s',
+        'AllTypes.Unary',
+        '-d',
+        '{}',
+      ]);
       expect(mismatch.code).toBe(1);
       expect(mismatch.stderr).toMatch(/probably speaks TLS/);
       expect(mismatch.stderr).toMatch(/Hint:.*--tls/);
@@ -291,7 +426,16 @@ describe('connections', () => {
 
     it('--tls --insecure works against the self-signed certificate', async (context) => {
       if (!tls) return context.skip();
-      const insecure = await tacos(['call', '--addr', tls.address, '--tls', '--insecure', 'AllTypes.Unary', '-d', '{"title":"i"}']);
+      const insecure = await tacos([
+        'call',
+        '--addr',
+        tls.address,
+        '--tls',
+        '--insecure',
+        'AllTypes.Unary',
+        '-d',
+        '{"title":"i"}',
+      ]);
       expect(insecure.stderr).toBe('');
       expect(insecure.code).toBe(0);
       expect(jsonObjects(insecure.stdout)[0].got).toEqual({title: 'i'});
@@ -299,7 +443,20 @@ describe('connections', () => {
 
     it('--tls --cacert FILE --servername localhost verifies it and works', async (context) => {
       if (!tls || 'skip' in cert) return context.skip();
-      const verified = await tacos(['call', '--addr', tls.address, '--tls', '--cacert', cert.cert, '--servername', 'localhost', 'AllTypes.Unary', '-d', '{"title":"v"}', '--refresh']);
+      const verified = await tacos([
+        'call',
+        '--addr',
+        tls.address,
+        '--tls',
+        '--cacert',
+        cert.cert,
+        '--servername',
+        'localhost',
+        'AllTypes.Unary',
+        '-d',
+        '{"title":"v"}',
+        '--refresh',
+      ]);
       expect(verified.stderr).toBe('');
       expect(verified.code).toBe(0);
       expect(jsonObjects(verified.stdout)[0].got).toEqual({title: 'v'});
@@ -309,7 +466,18 @@ describe('connections', () => {
   it('--proto FILE -I DIR works against a server without reflection', async () => {
     const bare = await startAllTypesServer({reflection: 'none'});
     servers.push(bare);
-    const result = await tacos(['call', '--addr', bare.address, '--proto', ALL_TYPES_PROTO, '-I', FIXTURES, 'AllTypes.Unary', '-d', `{"title":"p","f_uint64":"${BIG}"}`]);
+    const result = await tacos([
+      'call',
+      '--addr',
+      bare.address,
+      '--proto',
+      ALL_TYPES_PROTO,
+      '-I',
+      FIXTURES,
+      'AllTypes.Unary',
+      '-d',
+      `{"title":"p","f_uint64":"${BIG}"}`,
+    ]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(jsonObjects(result.stdout)[0].got).toEqual({title: 'p', fUint64: BIG});
@@ -322,7 +490,14 @@ describe('connections', () => {
   it('works against @grpc/reflection over proto-loader (grpc-node#2595): maps and Timestamp', async () => {
     const defective = await startDefectiveServer();
     servers.push(defective);
-    const result = await tacos(['call', '--addr', defective.address, 'Stamper.Stamp', '-d', '{"name":"x","labels":{"k":"v"},"at":"2026-01-02T03:04:05Z"}']);
+    const result = await tacos([
+      'call',
+      '--addr',
+      defective.address,
+      'Stamper.Stamp',
+      '-d',
+      '{"name":"x","labels":{"k":"v"},"at":"2026-01-02T03:04:05Z"}',
+    ]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(jsonObjects(result.stdout)).toEqual([{greeting: 'hello x', labels: {k: 'v'}, at: '2026-01-02T03:04:05Z'}]);

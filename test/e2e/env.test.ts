@@ -27,7 +27,10 @@ const fixture = (name: string) => readFile(path.join(FIXTURES, `${name}.env`), '
 describe('tacos env (bin/run.js)', () => {
   it('init creates the four files and keeps existing ones; list shows them, flags bad values and masks secrets', async () => {
     const dir = await project();
-    await writeFile(path.join(dir, '.env.dev'), 'GRPC_ENABLED=maybe\nGRPC_TRAFFIC_PERCENT=140\nJWT_SECRET=do-not-show\n');
+    await writeFile(
+      path.join(dir, '.env.dev'),
+      'GRPC_ENABLED=maybe\nGRPC_TRAFFIC_PERCENT=140\nJWT_SECRET=do-not-show\n',
+    );
     const init = await runCli(['env', 'init'], {cwd: dir});
     expect(init.code).toBe(0);
     expect(init.stdout).toMatch(/created \.env\.local/);
@@ -44,7 +47,9 @@ describe('tacos env (bin/run.js)', () => {
     expect(list.stdout + list.stderr).not.toContain('do-not-show');
     const json = await runCli(['env', 'list', '--json'], {cwd: dir});
     expect(json.code).toBe(0);
-    const parsed = JSON.parse(json.stdout) as {environments: Array<{name: string; values: Record<string, string | null>}>};
+    const parsed = JSON.parse(json.stdout) as {
+      environments: Array<{name: string; values: Record<string, string | null>}>;
+    };
     expect(parsed.environments.find((env) => env.name === 'dev')?.values.JWT_SECRET).toBe('****');
     expect(json.stdout).not.toContain('do-not-show');
   });
@@ -53,7 +58,9 @@ describe('tacos env (bin/run.js)', () => {
     const dir = await project(['crlf', 'secret', 'bad-line']);
     await writeFile(path.join(dir, '.env.prod'), '# prod\nSERVER_ENVIRONMENT=production\nGRPC_ENABLED="false"\n');
 
-    const dry = await runCli(['env', 'switch', 'grpc', '--env', 'secret,crlf', '--percent', '20', '--dry-run'], {cwd: dir});
+    const dry = await runCli(['env', 'switch', 'grpc', '--env', 'secret,crlf', '--percent', '20', '--dry-run'], {
+      cwd: dir,
+    });
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain('--- a/.env.secret\n+++ b/.env.secret\n');
     expect(dry.stdout).toContain('-GRPC_ENABLED=false\n+GRPC_ENABLED=true\n');
@@ -77,7 +84,9 @@ describe('tacos env (bin/run.js)', () => {
     expect(accepted.code).toBe(0);
     expect(accepted.stdout).toContain('.env.prod: changed (GRPC_ENABLED=true)');
     expect(await read(dir, 'prod')).toBe('# prod\nSERVER_ENVIRONMENT=production\nGRPC_ENABLED="true"\n');
-    expect(await read(dir, 'crlf')).toBe((await fixture('crlf')).replace('\r\nGRPC_ENABLED=false\r\n', '\r\nGRPC_ENABLED=true\r\n'));
+    expect(await read(dir, 'crlf')).toBe(
+      (await fixture('crlf')).replace('\r\nGRPC_ENABLED=false\r\n', '\r\nGRPC_ENABLED=true\r\n'),
+    );
     expect(await readFile(path.join(dir, '.env.crlf.bak'), 'utf8')).toBe(await fixture('crlf'));
 
     const before = await stat(path.join(dir, '.env.prod'));
@@ -92,7 +101,10 @@ describe('tacos env (bin/run.js)', () => {
     expect((await runCli(['env', 'init'], {cwd: dir})).code).toBe(0);
     expect(await read(dir, 'dev')).toContain('\nGRPC_ENABLED=false\n');
     expect((await runCli(['env', 'switch', 'grpc', '--env', 'dev'], {cwd: dir})).code).toBe(0);
-    const gateway = startCli(['serve', 'gateway', '--env', 'dev'], {cwd: dir, env: {SERVER_PORT: '0', GRPC_PORT: '0', REDIS_ADDRESS: redis.address}});
+    const gateway = startCli(['serve', 'gateway', '--env', 'dev'], {
+      cwd: dir,
+      env: {SERVER_PORT: '0', GRPC_PORT: '0', REDIS_ADDRESS: redis.address},
+    });
     try {
       const ready = await gateway.waitForLine((line) => line.msg === 'gateway listening');
       expect(ready.grpc).toMatch(/^grpc:\/\/127\.0\.0\.1:\d+$/);

@@ -10,7 +10,18 @@ import type {RunningMock} from '../../src/services/mocks/mock-server.js';
 import type {TestGateway} from '../helpers/gateway.js';
 import {contractClient, unaryCall} from '../helpers/grpc-client.js';
 import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
-import {admit, backendEnv, bearer, callsSince, eventually, mockCalls, send, startStackGateway, startTestMock, type Answer} from '../helpers/stack.js';
+import {
+  admit,
+  backendEnv,
+  bearer,
+  callsSince,
+  eventually,
+  mockCalls,
+  send,
+  startStackGateway,
+  startTestMock,
+  type Answer,
+} from '../helpers/stack.js';
 
 const CONCERT = 'evt_2026_concert';
 const MUSICAL = 'evt_2026_musical';
@@ -56,7 +67,8 @@ describe.each([
   let shortGateway: TestGateway;
   let alice: string;
   let bob: string;
-  const api = (method: string, pathname: string, options: {body?: unknown; auth?: string} = {}) => send(gateway.http, method, pathname, {auth: alice, ...options});
+  const api = (method: string, pathname: string, options: {body?: unknown; auth?: string} = {}) =>
+    send(gateway.http, method, pathname, {auth: alice, ...options});
 
   beforeAll(async () => {
     const env = {GRPC_ENABLED: grpcEnabled, GRPC_TRAFFIC_PERCENT: '100'};
@@ -76,7 +88,9 @@ describe.each([
     const createsBefore = await mockCalls(reservation!, 'CreateReservation');
 
     const reservationToken = await admit(gateway.http, CONCERT, 'alice');
-    const created = await api('POST', '/api/v1/reservations', {body: {event_id: CONCERT, quantity: 2, reservation_token: reservationToken}});
+    const created = await api('POST', '/api/v1/reservations', {
+      body: {event_id: CONCERT, quantity: 2, reservation_token: reservationToken},
+    });
     expect(created.status, created.text).toBe(201);
     expect(created.json).toMatchObject({status: 'HOLD', reservation_id: expect.stringMatching(/^rsv_/)});
     expect(created.json.reserved_seats).toHaveLength(2);
@@ -123,11 +137,16 @@ describe.each([
     expect(reservationCalls[road]).toBeGreaterThanOrEqual(3);
     expect(paymentCalls[other]).toBe(0);
     expect(paymentCalls[road]).toBeGreaterThanOrEqual(4);
-    expect(callsSince(createsBefore, await mockCalls(reservation!, 'CreateReservation'))).toEqual({[road]: 1, [other]: 0});
+    expect(callsSince(createsBefore, await mockCalls(reservation!, 'CreateReservation'))).toEqual({
+      [road]: 1,
+      [other]: 0,
+    });
   });
 
   it('a declined payment (FAIL) cannot confirm: 412 PAYMENT_NOT_APPROVED, and the reservation stays on HOLD', async () => {
-    const created = await api('POST', '/api/v1/reservations', {body: {event_id: CONCERT, quantity: 1, reservation_token: await admit(gateway.http, CONCERT, 'alice')}});
+    const created = await api('POST', '/api/v1/reservations', {
+      body: {event_id: CONCERT, quantity: 1, reservation_token: await admit(gateway.http, CONCERT, 'alice')},
+    });
     expect(created.status, created.text).toBe(201);
     const id = created.json.reservation_id as string;
 
@@ -137,18 +156,29 @@ describe.each([
     expect(intent.status, intent.text).toBe(200);
     const intentId = intent.json.payment_intent_id as string;
     // A named scenario settles by itself (the web client never calls process): the decline shows in the status.
-    const declined = await eventually('the payment is declined', async () => {
-      const status = await api('GET', `/api/v1/payment/${intentId}/status`);
-      return status.json.status === 'FAILED' ? status.json : undefined;
-    }, 5000);
+    const declined = await eventually(
+      'the payment is declined',
+      async () => {
+        const status = await api('GET', `/api/v1/payment/${intentId}/status`);
+        return status.json.status === 'FAILED' ? status.json : undefined;
+      },
+      5000,
+    );
     expect(declined.result?.success ?? false).toBe(false);
-    expectError(await api('POST', '/api/v1/payment/process', {body: {payment_intent_id: intentId}}), 409, 'FAILED_PRECONDITION');
+    expectError(
+      await api('POST', '/api/v1/payment/process', {body: {payment_intent_id: intentId}}),
+      409,
+      'FAILED_PRECONDITION',
+    );
 
     const confirmCallsBefore = await mockCalls(reservation!, 'ConfirmReservation');
     const refused = await api('POST', `/api/v1/reservations/${id}/confirm`, {body: {payment_intent_id: intentId}});
     expectError(refused, 412, 'PAYMENT_NOT_APPROVED');
     // Refused by the gateway: the reservation backend was never asked to confirm.
-    expect(callsSince(confirmCallsBefore, await mockCalls(reservation!, 'ConfirmReservation'))).toEqual({grpc: 0, http: 0});
+    expect(callsSince(confirmCallsBefore, await mockCalls(reservation!, 'ConfirmReservation'))).toEqual({
+      grpc: 0,
+      http: 0,
+    });
 
     const shown = await api('GET', `/api/v1/reservations/${id}`);
     expect(shown.status, shown.text).toBe(200);
@@ -163,14 +193,18 @@ describe.each([
 
   it('a payment confirms only the reservation it paid for, in full, and only once', async () => {
     const reserve = async () => {
-      const created = await api('POST', '/api/v1/reservations', {body: {event_id: CONCERT, quantity: 1, reservation_token: await admit(gateway.http, CONCERT, 'alice')}});
+      const created = await api('POST', '/api/v1/reservations', {
+        body: {event_id: CONCERT, quantity: 1, reservation_token: await admit(gateway.http, CONCERT, 'alice')},
+      });
       expect(created.status, created.text).toBe(201);
       return created.json as {reservation_id: string; total_amount: {amount: number; currency: string}};
     };
     const pay = async (reservationId: string, amount: unknown) => {
       const intent = await api('POST', '/api/v1/payment/intent', {body: {reservation_id: reservationId, amount}});
       if (intent.status !== 200) return intent;
-      const processed = await api('POST', '/api/v1/payment/process', {body: {payment_intent_id: intent.json.payment_intent_id}});
+      const processed = await api('POST', '/api/v1/payment/process', {
+        body: {payment_intent_id: intent.json.payment_intent_id},
+      });
       expect(processed.json?.status, processed.text).toBe('COMPLETED');
       return intent;
     };
@@ -180,18 +214,27 @@ describe.each([
     expect(paidFirst.status, paidFirst.text).toBe(200);
 
     // The first reservation's payment does not buy the second.
-    const crossed = await api('POST', `/api/v1/reservations/${second.reservation_id}/confirm`, {body: {payment_intent_id: paidFirst.json.payment_intent_id}});
+    const crossed = await api('POST', `/api/v1/reservations/${second.reservation_id}/confirm`, {
+      body: {payment_intent_id: paidFirst.json.payment_intent_id},
+    });
     expectError(crossed, 412, 'PAYMENT_NOT_APPROVED');
     expect((await api('GET', `/api/v1/reservations/${second.reservation_id}`)).json.status).toBe('HOLD');
 
     // Someone else cannot use alice's payment, nor confirm her reservation.
-    const stranger = await send(gateway.http, 'POST', `/api/v1/reservations/${first.reservation_id}/confirm`, {auth: bob, body: {payment_intent_id: paidFirst.json.payment_intent_id}});
+    const stranger = await send(gateway.http, 'POST', `/api/v1/reservations/${first.reservation_id}/confirm`, {
+      auth: bob,
+      body: {payment_intent_id: paidFirst.json.payment_intent_id},
+    });
     expect([403, 404], stranger.text).toContain(stranger.status);
     expect((await api('GET', `/api/v1/reservations/${first.reservation_id}`)).json.status).toBe('HOLD');
 
-    const confirmed = await api('POST', `/api/v1/reservations/${first.reservation_id}/confirm`, {body: {payment_intent_id: paidFirst.json.payment_intent_id}});
+    const confirmed = await api('POST', `/api/v1/reservations/${first.reservation_id}/confirm`, {
+      body: {payment_intent_id: paidFirst.json.payment_intent_id},
+    });
     expect(confirmed.status, confirmed.text).toBe(200);
-    const twice = await api('POST', `/api/v1/reservations/${first.reservation_id}/confirm`, {body: {payment_intent_id: paidFirst.json.payment_intent_id}});
+    const twice = await api('POST', `/api/v1/reservations/${first.reservation_id}/confirm`, {
+      body: {payment_intent_id: paidFirst.json.payment_intent_id},
+    });
     expectError(twice, 409, 'FAILED_PRECONDITION');
 
     // 1 KRW for a seat of 198,000 KRW: REST takes any amount above 0 (the web client always sends
@@ -200,12 +243,18 @@ describe.each([
     expect(cheap.status, cheap.text).toBe(200);
     expect(cheap.json.amount).toBe(Number(second.total_amount.amount));
     const charged = await api('GET', `/api/v1/payment/${cheap.json.payment_intent_id}/status`);
-    expect(charged.json).toMatchObject({amount: Number(second.total_amount.amount), currency: second.total_amount.currency, status: 'COMPLETED'});
+    expect(charged.json).toMatchObject({
+      amount: Number(second.total_amount.amount),
+      currency: second.total_amount.currency,
+      status: 'COMPLETED',
+    });
     await api('POST', `/api/v1/reservations/${second.reservation_id}/cancel`, {body: {}});
   });
 
   it("another buyer's reservation looks like a missing one (404, as the contract says) and cannot be cancelled by them", async () => {
-    const created = await api('POST', '/api/v1/reservations', {body: {event_id: CONCERT, quantity: 1, reservation_token: await admit(gateway.http, CONCERT, 'alice')}});
+    const created = await api('POST', '/api/v1/reservations', {
+      body: {event_id: CONCERT, quantity: 1, reservation_token: await admit(gateway.http, CONCERT, 'alice')},
+    });
     expect(created.status, created.text).toBe(201);
     const id = created.json.reservation_id as string;
     try {
@@ -226,26 +275,37 @@ describe.each([
 
   it('the reservation token is single use, and a reservation without one is refused before the backend', async () => {
     const token = await admit(gateway.http, CONCERT, 'alice');
-    const first = await api('POST', '/api/v1/reservations', {body: {event_id: CONCERT, quantity: 1, reservation_token: token}});
+    const first = await api('POST', '/api/v1/reservations', {
+      body: {event_id: CONCERT, quantity: 1, reservation_token: token},
+    });
     expect(first.status, first.text).toBe(201);
 
     // A double click: the same fresh token sent five times at once holds seats once.
     const clicked = await admit(gateway.http, CONCERT, 'alice');
     const clicks = await Promise.all(
-      Array.from({length: 5}, () => api('POST', '/api/v1/reservations', {body: {event_id: CONCERT, quantity: 1, reservation_token: clicked}})),
+      Array.from({length: 5}, () =>
+        api('POST', '/api/v1/reservations', {body: {event_id: CONCERT, quantity: 1, reservation_token: clicked}}),
+      ),
     );
-    expect(clicks.map((click) => click.status).sort(), clicks.map((click) => click.text).join('\n')).toEqual([201, 403, 403, 403, 403]);
-    for (const click of clicks.filter((answer) => answer.status === 403)) expect(click.json.error.code).toBe('RESERVATION_TOKEN_INVALID');
+    expect(clicks.map((click) => click.status).sort(), clicks.map((click) => click.text).join('\n')).toEqual([
+      201, 403, 403, 403, 403,
+    ]);
+    for (const click of clicks.filter((answer) => answer.status === 403))
+      expect(click.json.error.code).toBe('RESERVATION_TOKEN_INVALID');
 
     const createsBefore = await mockCalls(reservation!, 'CreateReservation');
-    const again = await api('POST', '/api/v1/reservations', {body: {event_id: CONCERT, quantity: 1, reservation_token: token}});
+    const again = await api('POST', '/api/v1/reservations', {
+      body: {event_id: CONCERT, quantity: 1, reservation_token: token},
+    });
     expectError(again, 403, 'RESERVATION_TOKEN_INVALID');
 
     const without = await api('POST', '/api/v1/reservations', {body: {event_id: CONCERT, quantity: 1}});
     expectError(without, 400, 'INVALID_ARGUMENT');
     expect(without.json.error.field).toBe('reservation_token');
 
-    const made = await api('POST', '/api/v1/reservations', {body: {event_id: CONCERT, quantity: 1, reservation_token: 'rt_made_up_by_the_client'}});
+    const made = await api('POST', '/api/v1/reservations', {
+      body: {event_id: CONCERT, quantity: 1, reservation_token: 'rt_made_up_by_the_client'},
+    });
     expectError(made, 403, 'RESERVATION_TOKEN_INVALID');
 
     // None of the refused creates held a seat: the backend never saw them.
@@ -255,13 +315,22 @@ describe.each([
     // always sends its default event), the seats are held in the token's event, and the answer says so.
     // R-C3 is a seat of the concert only; each road takes its own.
     const seat = road === 'grpc' ? 'R-C3' : 'R-D3';
-    const otherEvent = await api('POST', '/api/v1/reservations', {body: {event_id: MUSICAL, seat_ids: [seat], quantity: 1, reservation_token: await admit(gateway.http, CONCERT, 'alice')}});
+    const otherEvent = await api('POST', '/api/v1/reservations', {
+      body: {
+        event_id: MUSICAL,
+        seat_ids: [seat],
+        quantity: 1,
+        reservation_token: await admit(gateway.http, CONCERT, 'alice'),
+      },
+    });
     expect(otherEvent.status, otherEvent.text).toBe(201);
     expect(otherEvent.json).toMatchObject({event_id: CONCERT, seat_ids: [seat], quantity: 1, status: 'HOLD'});
     expect((await api('GET', `/api/v1/reservations/${otherEvent.json.reservation_id}`)).json.event_id).toBe(CONCERT);
 
     // Without a bearer token, nothing at all.
-    const anonymous = await send(gateway.http, 'POST', '/api/v1/reservations', {body: {event_id: CONCERT, quantity: 1, reservation_token: await admit(gateway.http, CONCERT, 'x')}});
+    const anonymous = await send(gateway.http, 'POST', '/api/v1/reservations', {
+      body: {event_id: CONCERT, quantity: 1, reservation_token: await admit(gateway.http, CONCERT, 'x')},
+    });
     expectError(anonymous, 401, 'UNAUTHENTICATED');
   });
 
@@ -285,22 +354,37 @@ describe.each([
     expect(await available()).toBe(before - 2);
 
     // Paid, but too late: the confirm comes after the hold ran out.
-    const intent = await send(shortGateway.http, 'POST', '/api/v1/payment/intent', {auth: alice, body: {reservation_id: id, amount: created.json.total_amount}});
+    const intent = await send(shortGateway.http, 'POST', '/api/v1/payment/intent', {
+      auth: alice,
+      body: {reservation_id: id, amount: created.json.total_amount},
+    });
     expect(intent.status, intent.text).toBe(200);
-    const processed = await send(shortGateway.http, 'POST', '/api/v1/payment/process', {auth: alice, body: {payment_intent_id: intent.json.payment_intent_id}});
+    const processed = await send(shortGateway.http, 'POST', '/api/v1/payment/process', {
+      auth: alice,
+      body: {payment_intent_id: intent.json.payment_intent_id},
+    });
     expect(processed.json?.status, processed.text).toBe('COMPLETED');
 
     // The seats come back by themselves (availability does not look at the reservation).
-    await eventually('the held seats to come back', async () => ((await available()) === before ? true : undefined), SHORT_HOLD_MS + 3000);
+    await eventually(
+      'the held seats to come back',
+      async () => ((await available()) === before ? true : undefined),
+      SHORT_HOLD_MS + 3000,
+    );
     expect(Date.now() - createdAt).toBeGreaterThanOrEqual(SHORT_HOLD_MS - 100);
 
     const shown = await send(shortGateway.http, 'GET', `/api/v1/reservations/${id}`, {auth: alice});
     expect(shown.status, shown.text).toBe(200);
     expect(shown.json.status).toBe('EXPIRED');
 
-    const late = await send(shortGateway.http, 'POST', `/api/v1/reservations/${id}/confirm`, {auth: alice, body: {payment_intent_id: intent.json.payment_intent_id}});
+    const late = await send(shortGateway.http, 'POST', `/api/v1/reservations/${id}/confirm`, {
+      auth: alice,
+      body: {payment_intent_id: intent.json.payment_intent_id},
+    });
     expectError(late, 410, 'RESERVATION_EXPIRED');
-    expect((await send(shortGateway.http, 'GET', `/api/v1/reservations/${id}`, {auth: alice})).json.status).toBe('EXPIRED');
+    expect((await send(shortGateway.http, 'GET', `/api/v1/reservations/${id}`, {auth: alice})).json.status).toBe(
+      'EXPIRED',
+    );
   });
 
   it('two buyers race for the last seat (BOX-A1): exactly one 201, the other 409', async () => {
@@ -310,79 +394,133 @@ describe.each([
       return Number(answer.json.total_available);
     };
     expect(await boxAvailable()).toBe(1);
-    const [aliceToken, bobToken] = await Promise.all([admit(gateway.http, MUSICAL, 'alice'), admit(gateway.http, MUSICAL, 'bob')]);
+    const [aliceToken, bobToken] = await Promise.all([
+      admit(gateway.http, MUSICAL, 'alice'),
+      admit(gateway.http, MUSICAL, 'bob'),
+    ]);
     const race = (auth: string, token: string) =>
-      send(gateway.http, 'POST', '/api/v1/reservations', {auth, body: {event_id: MUSICAL, seat_ids: ['BOX-A1'], quantity: 1, reservation_token: token}});
+      send(gateway.http, 'POST', '/api/v1/reservations', {
+        auth,
+        body: {event_id: MUSICAL, seat_ids: ['BOX-A1'], quantity: 1, reservation_token: token},
+      });
     const answers = await Promise.all([race(alice, aliceToken), race(bob, bobToken)]);
     const winners = answers.filter((answer) => answer.status === 201);
     try {
-      expect(answers.map((answer) => answer.status).sort(), answers.map((answer) => answer.text).join('\n')).toEqual([201, 409]);
+      expect(answers.map((answer) => answer.status).sort(), answers.map((answer) => answer.text).join('\n')).toEqual([
+        201, 409,
+      ]);
       const loser = answers.find((answer) => answer.status !== 201)!;
-      expect(['INVENTORY_CONFLICT', 'INSUFFICIENT_INVENTORY', 'ALREADY_EXISTS', 'FAILED_PRECONDITION']).toContain(loser.json?.error?.code);
+      expect(['INVENTORY_CONFLICT', 'INSUFFICIENT_INVENTORY', 'ALREADY_EXISTS', 'FAILED_PRECONDITION']).toContain(
+        loser.json?.error?.code,
+      );
       expect(winners[0].json.reserved_seats.map((seat: any) => seat.id)).toEqual(['BOX-A1']);
       expect(await boxAvailable()).toBe(0);
     } finally {
       // Give the seat back so the other GRPC_ENABLED run can race for it too.
       for (const winner of winners) {
         const owner = answers.indexOf(winner) === 0 ? alice : bob;
-        await send(gateway.http, 'POST', `/api/v1/reservations/${winner.json.reservation_id}/cancel`, {auth: owner, body: {}});
+        await send(gateway.http, 'POST', `/api/v1/reservations/${winner.json.reservation_id}/cancel`, {
+          auth: owner,
+          body: {},
+        });
       }
     }
     expect(await boxAvailable()).toBe(1);
   });
 
   // GRPC_ENABLED=false has no gRPC door to go through.
-  if (grpcEnabled === 'true') it('the same journey through the gRPC door (GatewayService) with bearer metadata', async () => {
-    const queue = await contractClient('gateway.v1.QueueService', gateway.grpc);
-    const service = await contractClient('gateway.v1.GatewayService', gateway.grpc);
-    try {
-      const withAuth = () => {
-        const metadata = new grpc.Metadata();
-        metadata.set('authorization', alice);
-        return metadata;
-      };
-      const joined = await unaryCall(queue, 'JoinQueue', {event_id: CONCERT, user_id: 'alice'});
-      const admission = await unaryCall(queue, 'RequestAdmission', {waiting_token: joined.waiting_token});
-      expect(admission.admission).toBe('ADMISSION_STATUS_GRANTED');
-      const token = admission.reservation_token as string;
+  if (grpcEnabled === 'true')
+    it('the same journey through the gRPC door (GatewayService) with bearer metadata', async () => {
+      const queue = await contractClient('gateway.v1.QueueService', gateway.grpc);
+      const service = await contractClient('gateway.v1.GatewayService', gateway.grpc);
+      try {
+        const withAuth = () => {
+          const metadata = new grpc.Metadata();
+          metadata.set('authorization', alice);
+          return metadata;
+        };
+        const joined = await unaryCall(queue, 'JoinQueue', {event_id: CONCERT, user_id: 'alice'});
+        const admission = await unaryCall(queue, 'RequestAdmission', {waiting_token: joined.waiting_token});
+        expect(admission.admission).toBe('ADMISSION_STATUS_GRANTED');
+        const token = admission.reservation_token as string;
 
-      // Without the bearer token the call is refused, and the token is not used up by it.
-      await expect(unaryCall(service, 'CreateReservation', {event_id: CONCERT, quantity: 1, reservation_token: token})).rejects.toMatchObject({
-        code: grpc.status.UNAUTHENTICATED,
-      });
+        // Without the bearer token the call is refused, and the token is not used up by it.
+        await expect(
+          unaryCall(service, 'CreateReservation', {event_id: CONCERT, quantity: 1, reservation_token: token}),
+        ).rejects.toMatchObject({
+          code: grpc.status.UNAUTHENTICATED,
+        });
 
-      const created = await unaryCall(service, 'CreateReservation', {event_id: CONCERT, quantity: 1, reservation_token: token}, withAuth());
-      expect(created.status).toBe('RESERVATION_STATUS_HOLD');
-      const id = created.reservation_id as string;
-      await expect(unaryCall(service, 'CreateReservation', {event_id: CONCERT, quantity: 1, reservation_token: token}, withAuth())).rejects.toMatchObject({
-        code: grpc.status.PERMISSION_DENIED,
-      });
+        const created = await unaryCall(
+          service,
+          'CreateReservation',
+          {event_id: CONCERT, quantity: 1, reservation_token: token},
+          withAuth(),
+        );
+        expect(created.status).toBe('RESERVATION_STATUS_HOLD');
+        const id = created.reservation_id as string;
+        await expect(
+          unaryCall(
+            service,
+            'CreateReservation',
+            {event_id: CONCERT, quantity: 1, reservation_token: token},
+            withAuth(),
+          ),
+        ).rejects.toMatchObject({
+          code: grpc.status.PERMISSION_DENIED,
+        });
 
-      const intent = await unaryCall(service, 'CreatePaymentIntent', {reservation_id: id, amount: created.total_amount}, withAuth());
-      expect(intent.status).toBe('PAYMENT_STATUS_PENDING');
-      // Before payment, confirm is refused: FAILED_PRECONDITION (PAYMENT_NOT_APPROVED).
-      await expect(unaryCall(service, 'ConfirmReservation', {reservation_id: id, payment_intent_id: intent.payment_intent_id}, withAuth())).rejects.toMatchObject({
-        code: grpc.status.FAILED_PRECONDITION,
-      });
-      // GatewayService has no ProcessPayment: the REST route does it, as the web client would.
-      const processed = await api('POST', '/api/v1/payment/process', {body: {payment_intent_id: intent.payment_intent_id}});
-      expect(processed.json?.status, processed.text).toBe('COMPLETED');
-      const status = await unaryCall(service, 'GetPaymentStatus', {payment_intent_id: intent.payment_intent_id}, withAuth());
-      expect(status.payment.status).toBe('PAYMENT_STATUS_COMPLETED');
+        const intent = await unaryCall(
+          service,
+          'CreatePaymentIntent',
+          {reservation_id: id, amount: created.total_amount},
+          withAuth(),
+        );
+        expect(intent.status).toBe('PAYMENT_STATUS_PENDING');
+        // Before payment, confirm is refused: FAILED_PRECONDITION (PAYMENT_NOT_APPROVED).
+        await expect(
+          unaryCall(
+            service,
+            'ConfirmReservation',
+            {reservation_id: id, payment_intent_id: intent.payment_intent_id},
+            withAuth(),
+          ),
+        ).rejects.toMatchObject({
+          code: grpc.status.FAILED_PRECONDITION,
+        });
+        // GatewayService has no ProcessPayment: the REST route does it, as the web client would.
+        const processed = await api('POST', '/api/v1/payment/process', {
+          body: {payment_intent_id: intent.payment_intent_id},
+        });
+        expect(processed.json?.status, processed.text).toBe('COMPLETED');
+        const status = await unaryCall(
+          service,
+          'GetPaymentStatus',
+          {payment_intent_id: intent.payment_intent_id},
+          withAuth(),
+        );
+        expect(status.payment.status).toBe('PAYMENT_STATUS_COMPLETED');
 
-      const confirmed = await unaryCall(service, 'ConfirmReservation', {reservation_id: id, payment_intent_id: intent.payment_intent_id}, withAuth());
-      expect(confirmed.status).toBe('RESERVATION_STATUS_CONFIRMED');
-      const shown = await unaryCall(service, 'GetReservation', {reservation_id: id}, withAuth());
-      expect(shown.reservation).toMatchObject({reservation_id: id, status: 'RESERVATION_STATUS_CONFIRMED'});
+        const confirmed = await unaryCall(
+          service,
+          'ConfirmReservation',
+          {reservation_id: id, payment_intent_id: intent.payment_intent_id},
+          withAuth(),
+        );
+        expect(confirmed.status).toBe('RESERVATION_STATUS_CONFIRMED');
+        const shown = await unaryCall(service, 'GetReservation', {reservation_id: id}, withAuth());
+        expect(shown.reservation).toMatchObject({reservation_id: id, status: 'RESERVATION_STATUS_CONFIRMED'});
 
-      // Another user does not see alice's reservation.
-      const bobMetadata = new grpc.Metadata();
-      bobMetadata.set('authorization', bob);
-      const hidden = await unaryCall(service, 'GetReservation', {reservation_id: id}, bobMetadata).catch((error: grpc.ServiceError) => error);
-      expect([grpc.status.NOT_FOUND, grpc.status.PERMISSION_DENIED]).toContain((hidden as grpc.ServiceError).code);
-    } finally {
-      queue.close();
-      service.close();
-    }
-  });
+        // Another user does not see alice's reservation.
+        const bobMetadata = new grpc.Metadata();
+        bobMetadata.set('authorization', bob);
+        const hidden = await unaryCall(service, 'GetReservation', {reservation_id: id}, bobMetadata).catch(
+          (error: grpc.ServiceError) => error,
+        );
+        expect([grpc.status.NOT_FOUND, grpc.status.PERMISSION_DENIED]).toContain((hidden as grpc.ServiceError).code);
+      } finally {
+        queue.close();
+        service.close();
+      }
+    });
 });

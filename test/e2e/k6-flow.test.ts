@@ -42,7 +42,11 @@ interface Answer {
   body: any;
 }
 
-async function send(method: 'GET' | 'POST', route: string, options: {key?: string; body?: unknown; timeoutMs: number}): Promise<Answer> {
+async function send(
+  method: 'GET' | 'POST',
+  route: string,
+  options: {key?: string; body?: unknown; timeoutMs: number},
+): Promise<Answer> {
   const headers: Record<string, string> = {...K6_HEADERS};
   if (options.key) headers['Idempotency-Key'] = options.key;
   const answer = await fetchJson(`${api}${route}`, {method, headers, body: options.body, timeoutMs: options.timeoutMs});
@@ -65,7 +69,11 @@ interface Iteration {
 /** One iteration of the script's default function (sleeps of 1-3 s / 2 s / 1 s shortened to 50-150 ms). */
 async function iteration(vu: number, iter: number): Promise<Iteration> {
   const eventId = `evt_loadtest_${Math.floor(Math.random() * 100)}`;
-  const join = await send('POST', '/api/v1/queue/join', {key: `join_${vu}_${iter}_${Date.now()}`, body: {event_id: eventId, user_id: `user_${vu}_${iter}`}, timeoutMs: 5000});
+  const join = await send('POST', '/api/v1/queue/join', {
+    key: `join_${vu}_${iter}_${Date.now()}`,
+    body: {event_id: eventId, user_id: `user_${vu}_${iter}`},
+    timeoutMs: 5000,
+  });
   const token = waitingTokenOf(join.body);
   await sleep(50 + Math.random() * 100);
   const statuses: Answer[] = [];
@@ -74,7 +82,11 @@ async function iteration(vu: number, iter: number): Promise<Iteration> {
     statuses.push(await send('GET', `/api/v1/queue/status?token=${token}`, {timeoutMs: 3000}));
     await sleep(100);
   }
-  const enter = await send('POST', '/api/v1/queue/enter', {key: `enter_${vu}_${iter}_${Date.now()}`, body: {waiting_token: token}, timeoutMs: 5000});
+  const enter = await send('POST', '/api/v1/queue/enter', {
+    key: `enter_${vu}_${iter}_${Date.now()}`,
+    body: {waiting_token: token},
+    timeoutMs: 5000,
+  });
   await sleep(50);
   return {join, statuses, enter};
 }
@@ -101,7 +113,11 @@ describe('the k6 script flow at small scale', {timeout: 120_000}, () => {
     for (const status of iterations.flatMap((run) => run.statuses)) {
       expect([200, 404], JSON.stringify(status.body)).toContain(status.status);
       expect(status.status, JSON.stringify(status.body)).toBe(200);
-      expect(status.body).toMatchObject({status: 'waiting', position: expect.any(Number), ready_for_entry: expect.any(Boolean)});
+      expect(status.body).toMatchObject({
+        status: 'waiting',
+        position: expect.any(Number),
+        ready_for_entry: expect.any(Boolean),
+      });
     }
     const enterFailures = iterations.filter(({enter}) => enter!.status !== 200 && enter!.status !== 201);
     const failureRate = enterFailures.length / iterations.length;

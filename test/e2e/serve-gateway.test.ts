@@ -16,7 +16,10 @@ beforeAll(async () => {
   redis = await startRedis();
   project = await mkdtemp(path.join(tmpdir(), 'tacos-project-'));
   // The env file turns gRPC on; the process environment (below) supplies ports and Redis.
-  await writeFile(path.join(project, '.env.dev'), '# dev environment\nGRPC_ENABLED=true\nexport LOG_LEVEL="info"\nSERVER_PORT=1 # overridden\n');
+  await writeFile(
+    path.join(project, '.env.dev'),
+    '# dev environment\nGRPC_ENABLED=true\nexport LOG_LEVEL="info"\nSERVER_PORT=1 # overridden\n',
+  );
 });
 
 afterAll(async () => {
@@ -26,7 +29,10 @@ afterAll(async () => {
 });
 
 function serve(args: string[], env: Record<string, string> = {}): LongRunningCli {
-  const cli = startCli(['serve', 'gateway', ...args], {cwd: project, env: {REDIS_ADDRESS: redis.address, SERVER_PORT: '0', GRPC_PORT: '0', ...env}});
+  const cli = startCli(['serve', 'gateway', ...args], {
+    cwd: project,
+    env: {REDIS_ADDRESS: redis.address, SERVER_PORT: '0', GRPC_PORT: '0', ...env},
+  });
   running.push(cli);
   return cli;
 }
@@ -52,7 +58,9 @@ describe('tacos serve gateway', () => {
     expect(status.position).toBe(1);
     queue.close();
 
-    const requestLine = await gateway.waitForLine((line) => line.msg === 'http request' && line.route === '/api/v1/queue/join');
+    const requestLine = await gateway.waitForLine(
+      (line) => line.msg === 'http request' && line.route === '/api/v1/queue/join',
+    );
     expect(requestLine).toMatchObject({level: 'info', service: 'gateway', status: 202});
     expect(requestLine.req_id).toBeTruthy();
 
@@ -92,7 +100,9 @@ describe('tacos serve gateway', () => {
     // A join whose body never arrives in full: the request stays in flight.
     const stalled = connect(Number(port), '127.0.0.1');
     await once(stalled, 'connect');
-    stalled.write('POST /api/v1/queue/join HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"event_id":');
+    stalled.write(
+      'POST /api/v1/queue/join HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"event_id":',
+    );
     stalled.on('error', () => undefined).resume();
     const dropped = once(stalled, 'close');
     // Answered after the stalled request's bytes arrived: by then the gateway holds it in flight.
@@ -115,23 +125,48 @@ describe('tacos serve gateway', () => {
   });
 
   it('names a bad variable and exits 1 without starting', async () => {
-    const result = await runCli(['serve', 'gateway'], {cwd: project, env: {REDIS_ADDRESS: redis.address, GRPC_PORT: 'ninety'}});
+    const result = await runCli(['serve', 'gateway'], {
+      cwd: project,
+      env: {REDIS_ADDRESS: redis.address, GRPC_PORT: 'ninety'},
+    });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('GRPC_PORT=ninety is not valid');
   });
 
-  it.each(['0.0.0.0', '::', 'gateway.example'])('refuses SERVER_HOST=%s while SERVER_ENVIRONMENT is unset, naming it, and exits 1 without listening', async (host) => {
-    const result = await runCli(['serve', 'gateway'], {cwd: project, env: {REDIS_ADDRESS: redis.address, SERVER_HOST: host, SERVER_ENVIRONMENT: '', SERVER_PORT: '0', GRPC_PORT: '0'}, timeoutMs: 10_000});
-    expect(result.code, result.stdout + result.stderr).toBe(1);
-    expect(result.stderr).toContain(`SERVER_ENVIRONMENT is not set and SERVER_HOST=${host} is not a loopback address`);
-    expect(result.stderr).toMatch(/Hint: Set SERVER_ENVIRONMENT=production/);
-    expect(result.stdout).not.toMatch(/gateway listening/);
-  });
+  it.each(['0.0.0.0', '::', 'gateway.example'])(
+    'refuses SERVER_HOST=%s while SERVER_ENVIRONMENT is unset, naming it, and exits 1 without listening',
+    async (host) => {
+      const result = await runCli(['serve', 'gateway'], {
+        cwd: project,
+        env: {
+          REDIS_ADDRESS: redis.address,
+          SERVER_HOST: host,
+          SERVER_ENVIRONMENT: '',
+          SERVER_PORT: '0',
+          GRPC_PORT: '0',
+        },
+        timeoutMs: 10_000,
+      });
+      expect(result.code, result.stdout + result.stderr).toBe(1);
+      expect(result.stderr).toContain(
+        `SERVER_ENVIRONMENT is not set and SERVER_HOST=${host} is not a loopback address`,
+      );
+      expect(result.stderr).toMatch(/Hint: Set SERVER_ENVIRONMENT=production/);
+      expect(result.stdout).not.toMatch(/gateway listening/);
+    },
+  );
 
   it('refuses production without JWT_SECRET or JWT_JWKS_ENDPOINT, naming them, and exits 1', async () => {
     const result = await runCli(['serve', 'gateway'], {
       cwd: project,
-      env: {REDIS_ADDRESS: redis.address, SERVER_ENVIRONMENT: 'production', JWT_SECRET: '', JWT_JWKS_ENDPOINT: '', SERVER_PORT: '0', GRPC_PORT: '0'},
+      env: {
+        REDIS_ADDRESS: redis.address,
+        SERVER_ENVIRONMENT: 'production',
+        JWT_SECRET: '',
+        JWT_JWKS_ENDPOINT: '',
+        SERVER_PORT: '0',
+        GRPC_PORT: '0',
+      },
       timeoutMs: 10_000,
     });
     expect(result.code, result.stdout + result.stderr).toBe(1);
@@ -144,7 +179,10 @@ describe('tacos serve gateway', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const port = (blocker.address() as {port: number}).port;
     try {
-      const result = await runCli(['serve', 'gateway'], {cwd: project, env: {REDIS_ADDRESS: redis.address, SERVER_PORT: String(port)}});
+      const result = await runCli(['serve', 'gateway'], {
+        cwd: project,
+        env: {REDIS_ADDRESS: redis.address, SERVER_PORT: String(port)},
+      });
       expect(result.code).toBe(1);
       expect(result.stderr).toContain(`Cannot serve HTTP on 127.0.0.1:${port}`);
       expect(result.stderr).toContain('Hint:');

@@ -30,14 +30,29 @@ async function listening(cli: LongRunningCli, name: string) {
 
 async function stop(cli: LongRunningCli, http: string): Promise<void> {
   cli.child.kill('SIGTERM');
-  const code = await Promise.race([cli.exited, new Promise((resolve) => setTimeout(() => resolve('still running after 10 s'), 10_000))]);
+  const code = await Promise.race([
+    cli.exited,
+    new Promise((resolve) => setTimeout(() => resolve('still running after 10 s'), 10_000)),
+  ]);
   expect(code, cli.stderr()).toBe(0);
   await expect(fetch(`${http}/healthz`)).rejects.toThrow();
 }
 
 describe('tacos serve reservation', () => {
   it('serves on free ports with the latency and hold of its flags, and stops with exit 0 on SIGTERM', async () => {
-    const cli = serve(['reservation', '--http-port', '0', '--grpc-port', '0', '--latency', '50ms', '--error-rate', '0', '--hold', '2s']);
+    const cli = serve([
+      'reservation',
+      '--http-port',
+      '0',
+      '--grpc-port',
+      '0',
+      '--latency',
+      '50ms',
+      '--error-rate',
+      '0',
+      '--hold',
+      '2s',
+    ]);
     const {line, http, grpc} = await listening(cli, 'reservation');
     expect(line).toMatchObject({service: 'reservation', latency_ms: 50, error_rate: 0});
     expect(await (await fetch(`${http}/admin/faults`)).json()).toEqual({latency_ms: 50, error_rate: 0});
@@ -67,7 +82,8 @@ describe('tacos serve reservation', () => {
       const deadline = Date.now() + 6000;
       while (status === 'RESERVATION_STATUS_HOLD' && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 200));
-        status = (await unaryCall(client, 'GetReservation', {reservation_id: created.reservation_id, user_id: 'e2e'})).reservation.status;
+        status = (await unaryCall(client, 'GetReservation', {reservation_id: created.reservation_id, user_id: 'e2e'}))
+          .reservation.status;
       }
       expect(status).toBe('RESERVATION_STATUS_EXPIRED');
     } finally {
@@ -85,7 +101,16 @@ describe('tacos serve reservation', () => {
   });
 
   it('--catalog missing.json fails with exit 1 naming the file', async () => {
-    const result = await runCli(['serve', 'reservation', '--http-port', '0', '--grpc-port', '0', '--catalog', 'missing.json']);
+    const result = await runCli([
+      'serve',
+      'reservation',
+      '--http-port',
+      '0',
+      '--grpc-port',
+      '0',
+      '--catalog',
+      'missing.json',
+    ]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('missing.json');
     expect(result.stdout).not.toContain('mock listening');
@@ -102,12 +127,18 @@ describe('tacos serve payment', () => {
     );
     // The call is sleeping on the latency once the mock counts it.
     const deadline = Date.now() + 5000;
-    while (Date.now() < deadline && !/mock_calls_total\{[^}]*method="ListPayments"[^}]*\} 1/.test(await (await fetch(`${http}/metrics`)).text())) {
+    while (
+      Date.now() < deadline &&
+      !/mock_calls_total\{[^}]*method="ListPayments"[^}]*\} 1/.test(await (await fetch(`${http}/metrics`)).text())
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const started = performance.now();
     cli.child.kill('SIGTERM');
-    const code = await Promise.race([cli.exited, new Promise((resolve) => setTimeout(() => resolve('still running after 5 s'), 5000))]);
+    const code = await Promise.race([
+      cli.exited,
+      new Promise((resolve) => setTimeout(() => resolve('still running after 5 s'), 5000)),
+    ]);
     expect(code, cli.stderr()).toBe(0);
     expect(performance.now() - started).toBeLessThan(2000);
     const answer = await inFlight;
@@ -122,7 +153,12 @@ describe('tacos serve payment', () => {
     const response = await fetch(`${http}/api/v1/payments/intents`, {
       method: 'POST',
       headers: {'content-type': 'application/json'},
-      body: JSON.stringify({reservation_id: 'rsv_e2e', amount: {amount: '99000', currency: 'KRW'}, user_id: 'e2e', method: 'PAYMENT_METHOD_CREDIT_CARD'}),
+      body: JSON.stringify({
+        reservation_id: 'rsv_e2e',
+        amount: {amount: '99000', currency: 'KRW'},
+        user_id: 'e2e',
+        method: 'PAYMENT_METHOD_CREDIT_CARD',
+      }),
     });
     const intent = (await response.json()) as Record<string, any>;
     expect(response.status, JSON.stringify(intent)).toBe(200);
@@ -136,7 +172,10 @@ describe('tacos serve payment', () => {
     } finally {
       client.close();
     }
-    const shown = (await (await fetch(`${http}/api/v1/payments/${intent.payment_intent_id}`)).json()) as Record<string, any>;
+    const shown = (await (await fetch(`${http}/api/v1/payments/${intent.payment_intent_id}`)).json()) as Record<
+      string,
+      any
+    >;
     expect(shown.payment.status).toBe('PAYMENT_STATUS_FAILED');
 
     await stop(cli, http);

@@ -42,7 +42,11 @@ function claimsOf(token: string): Record<string, any> {
 
 /** `tacos ARGS` from the empty project, without any JWT settings of the caller's environment. */
 function tacos(args: string[], options: {cwd?: string; env?: Record<string, string>} = {}) {
-  return runCli(args, {cwd: options.cwd ?? project, env: {JWT_SECRET: '', SERVER_ENVIRONMENT: '', ...options.env}, timeoutMs: 20_000});
+  return runCli(args, {
+    cwd: options.cwd ?? project,
+    env: {JWT_SECRET: '', SERVER_ENVIRONMENT: '', ...options.env},
+    timeoutMs: 20_000,
+  });
 }
 
 describe('tacos token', () => {
@@ -63,7 +67,9 @@ describe('tacos token', () => {
     expect(accepted.json.error.code).toBe('NOT_FOUND');
 
     // The same request with a token the gateway cannot verify is 401: the 404 above was the token's doing.
-    const forged = await send(gateway!.http, 'GET', '/api/v1/reservations/rsv_unknown', {auth: await bearer('alice', 'not-the-secret')});
+    const forged = await send(gateway!.http, 'GET', '/api/v1/reservations/rsv_unknown', {
+      auth: await bearer('alice', 'not-the-secret'),
+    });
     expect(forged.status, forged.text).toBe(401);
     expect(forged.json.error.code).toBe('UNAUTHENTICATED');
   });
@@ -100,7 +106,10 @@ describe('tacos token', () => {
   it('refuses to make a token for production (exit 1), reading SERVER_ENVIRONMENT from --env prod', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'tacos-token-prod-'));
     try {
-      await writeFile(path.join(dir, '.env.prod'), 'SERVER_ENVIRONMENT=production\nJWT_SECRET=a-production-secret-of-some-length\n');
+      await writeFile(
+        path.join(dir, '.env.prod'),
+        'SERVER_ENVIRONMENT=production\nJWT_SECRET=a-production-secret-of-some-length\n',
+      );
       const result = await runCli(['token', '--env', 'prod', '--user', 'alice'], {cwd: dir, timeoutMs: 20_000});
       expect(result.code, result.stdout + result.stderr).toBe(1);
       expect(result.stdout).not.toMatch(/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/);

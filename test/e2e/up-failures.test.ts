@@ -11,7 +11,20 @@ import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {execa, type ResultPromise} from 'execa';
 import {afterEach, describe, expect, it} from 'vitest';
-import {allGone, createProject, describeProcess, down, expectNothingLeft, heldPorts, isGone, processesIn, readText, startTimeOf, until, type Project} from '../helpers/up-project.js';
+import {
+  allGone,
+  createProject,
+  describeProcess,
+  down,
+  expectNothingLeft,
+  heldPorts,
+  isGone,
+  processesIn,
+  readText,
+  startTimeOf,
+  until,
+  type Project,
+} from '../helpers/up-project.js';
 
 let project: Project | undefined;
 const servers: Server[] = [];
@@ -26,8 +39,6 @@ afterEach(async () => {
   for (const child of strays.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   await Promise.all(scratch.splice(0).map((dir) => rm(dir, {recursive: true, force: true})));
 });
-
-
 
 /** A pid that belonged to a process that has exited. */
 async function deadPid(): Promise<number> {
@@ -76,7 +87,11 @@ describe('a stale state', {timeout: 60_000}, () => {
     project = await createProject();
     // A service of the dead stack that still runs (it would hold its ports): the state names it
     // with its pid and start time, so it is told apart from a reused pid and stopped.
-    const orphan = execa(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], {cwd: project.dir, stdio: 'ignore', reject: false});
+    const orphan = execa(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], {
+      cwd: project.dir,
+      stdio: 'ignore',
+      reject: false,
+    });
     strays.push(orphan);
     const orphanExited = orphan.then(() => undefined);
     await until('the orphan runs', () => (isGone(orphan.pid!) ? undefined : true), 5000);
@@ -90,8 +105,22 @@ describe('a stale state', {timeout: 60_000}, () => {
         startedAt: new Date(Date.now() - 3_600_000).toISOString(),
         detached: true,
         services: [
-          {name: 'redis', state: 'ready', process: {pid: await deadPid(), startTime: '12346'}, urls: [`redis://127.0.0.1:${project.ports.redis}`], ports: [project.ports.redis], restarts: 0},
-          {name: 'payment', state: 'ready', process: {pid: orphan.pid, startTime: startTimeOf(orphan.pid!)!}, urls: [`http://127.0.0.1:${project.ports.paymentHttp}`], ports: [], restarts: 0},
+          {
+            name: 'redis',
+            state: 'ready',
+            process: {pid: await deadPid(), startTime: '12346'},
+            urls: [`redis://127.0.0.1:${project.ports.redis}`],
+            ports: [project.ports.redis],
+            restarts: 0,
+          },
+          {
+            name: 'payment',
+            state: 'ready',
+            process: {pid: orphan.pid, startTime: startTimeOf(orphan.pid!)!},
+            urls: [`http://127.0.0.1:${project.ports.paymentHttp}`],
+            ports: [],
+            restarts: 0,
+          },
         ],
       }),
     );
@@ -101,7 +130,12 @@ describe('a stale state', {timeout: 60_000}, () => {
     expect(status.stdout).toMatch(/No stack is running/);
     expect(status.stdout).toMatch(/stale/);
     expect(project.state(), 'the stale state is removed').toBeUndefined();
-    await Promise.race([orphanExited, new Promise((_resolve, reject) => setTimeout(() => reject(new Error('the stale service was not stopped within 5 s')), 5000))]);
+    await Promise.race([
+      orphanExited,
+      new Promise((_resolve, reject) =>
+        setTimeout(() => reject(new Error('the stale service was not stopped within 5 s')), 5000),
+      ),
+    ]);
 
     const again = await project.run(['status']);
     expect(again.stdout).toMatch(/No stack is running\./);
@@ -111,10 +145,19 @@ describe('a stale state', {timeout: 60_000}, () => {
   it('from a dead supervisor stops everything a recorded service started (its process group), not only its pid', async () => {
     project = await createProject();
     // As `up` runs a --gateway-cmd: a shell in a process group of its own, running the real server.
-    const shell = execa('/bin/sh', ['-c', `"${process.execPath}" -e "setInterval(() => {}, 1000)"; exit 0`], {cwd: project.dir, stdio: 'ignore', detached: true, reject: false});
+    const shell = execa('/bin/sh', ['-c', `"${process.execPath}" -e "setInterval(() => {}, 1000)"; exit 0`], {
+      cwd: project.dir,
+      stdio: 'ignore',
+      detached: true,
+      reject: false,
+    });
     strays.push(shell);
     const group = shell.pid!;
-    const inner = await until('the shell runs its child', () => processesIn(project!.dir).find((pid) => pid !== group), 5000);
+    const inner = await until(
+      'the shell runs its child',
+      () => processesIn(project!.dir).find((pid) => pid !== group),
+      5000,
+    );
     project.track([group, inner]);
     await mkdir(project.stateDir, {recursive: true});
     await writeFile(
@@ -124,7 +167,16 @@ describe('a stale state', {timeout: 60_000}, () => {
         env: 'local',
         startedAt: new Date(Date.now() - 3_600_000).toISOString(),
         detached: false,
-        services: [{name: 'gateway', state: 'ready', process: {pid: group, startTime: startTimeOf(group)!}, urls: [`http://127.0.0.1:${project.ports.server}`], ports: [project.ports.server], restarts: 0}],
+        services: [
+          {
+            name: 'gateway',
+            state: 'ready',
+            process: {pid: group, startTime: startTimeOf(group)!},
+            urls: [`http://127.0.0.1:${project.ports.server}`],
+            ports: [project.ports.server],
+            restarts: 0,
+          },
+        ],
       }),
     );
     const status = await project.run(['status']);
@@ -141,7 +193,16 @@ describe('a stale state', {timeout: 60_000}, () => {
       env: 'local',
       startedAt: new Date(Date.now() - 3_600_000).toISOString(),
       detached: true,
-      services: [{name: 'gateway', state: 'ready', process: {pid: process.pid, startTime: '1'}, urls: [`http://127.0.0.1:${project.ports.server}`], ports: [project.ports.server], restarts: 0}],
+      services: [
+        {
+          name: 'gateway',
+          state: 'ready',
+          process: {pid: process.pid, startTime: '1'},
+          urls: [`http://127.0.0.1:${project.ports.server}`],
+          ports: [project.ports.server],
+          restarts: 0,
+        },
+      ],
     });
     await writeFile(project.stateFile, reused);
     const nothing = await project.run(['down']);
@@ -176,12 +237,18 @@ describe('a service killed under a running stack', {timeout: 60_000}, () => {
     const log = await readText(path.join(project.stateDir, 'logs', 'supervisor.log'));
     expect(log).toMatch(/payment was killed by SIGKILL/);
     expect(log).toMatch(/Its last lines:\n {2}\{.*"service":"payment"/);
-    expect(log, 'the supervisor ends with an error (its exit code cannot be read: it is not our child)').toMatch(/^Error: /m);
+    expect(log, 'the supervisor ends with an error (its exit code cannot be read: it is not our child)').toMatch(
+      /^Error: /m,
+    );
 
     const status = await project.run(['status']);
     expect(status.code).toBe(1);
     expect(status.stdout).toMatch(/No stack is running/);
-    await expectNothingLeft(project, pids, project.stackPorts().map((p) => p.port));
+    await expectNothingLeft(
+      project,
+      pids,
+      project.stackPorts().map((p) => p.port),
+    );
   });
 
   it('stops a foreground stack, and up exits non-zero naming the service and its last lines', async () => {
@@ -192,14 +259,21 @@ describe('a service killed under a running stack', {timeout: 60_000}, () => {
     const payment = project.state()!.services.find((service) => service.name === 'payment')!.process!.pid;
 
     process.kill(payment, 'SIGKILL');
-    const exit = await Promise.race([up.exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 20_000))]);
+    const exit = await Promise.race([
+      up.exited,
+      new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 20_000)),
+    ]);
     expect(exit).not.toBe('timeout');
     expect(exit).toMatchObject({code: expect.any(Number)});
     expect((exit as {code: number}).code, up.stderr()).not.toBe(0);
     expect(up.stderr()).toMatch(/payment was killed by SIGKILL/);
     expect(up.stderr()).toMatch(/Its last lines:/);
     expect(up.stderr()).toMatch(/--restart on-failure/);
-    await expectNothingLeft(project, pids, project.stackPorts().map((p) => p.port));
+    await expectNothingLeft(
+      project,
+      pids,
+      project.stackPorts().map((p) => p.port),
+    );
   });
 
   it('comes back with --restart on-failure (a new pid, healthy again)', async () => {
@@ -222,13 +296,18 @@ describe('a service killed under a running stack', {timeout: 60_000}, () => {
       200,
     );
     expect(serviceOf(after, 'payment')).toMatchObject({state: 'ready', restarts: 1});
-    for (const name of ['redis', 'reservation', 'gateway']) expect(serviceOf(after, name).pid, `${name} kept running`).toBe(serviceOf(before, name).pid);
+    for (const name of ['redis', 'reservation', 'gateway'])
+      expect(serviceOf(after, name).pid, `${name} kept running`).toBe(serviceOf(before, name).pid);
     const status = await project.run(['status']);
     expect(status.code, status.stdout).toBe(0);
 
     const pids = [...oldPids, ...project.stackProcesses()];
     await down(project, /Stopped: gateway, payment, reservation, redis\./);
-    await expectNothingLeft(project, pids, project.stackPorts().map((p) => p.port));
+    await expectNothingLeft(
+      project,
+      pids,
+      project.stackPorts().map((p) => p.port),
+    );
   });
 });
 
@@ -243,7 +322,11 @@ describe('tacos up killed with SIGKILL', {timeout: 60_000}, () => {
     up.kill();
     await up.exited;
     await allGone(pids, 5000);
-    await expectNothingLeft(project, pids, project.stackPorts().map((p) => p.port));
+    await expectNothingLeft(
+      project,
+      pids,
+      project.stackPorts().map((p) => p.port),
+    );
     const status = await project.run(['status']);
     expect(status.stdout).toMatch(/No stack is running.*stale/);
   });

@@ -14,7 +14,15 @@ import {afterEach, describe, expect, it} from 'vitest';
 import {healthStatus} from '../helpers/grpc-probes.js';
 import {fetchJson} from '../helpers/http.js';
 import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
-import {createProject, describeProcess, down, expectNothingLeft, heldPorts, isGone, type Project} from '../helpers/up-project.js';
+import {
+  createProject,
+  describeProcess,
+  down,
+  expectNothingLeft,
+  heldPorts,
+  isGone,
+  type Project,
+} from '../helpers/up-project.js';
 
 const DEV_TOKEN = 'Bearer tacos-dev-token';
 const CONCERT = 'evt_2026_concert';
@@ -37,9 +45,6 @@ function row(table: string, service: string): {state: string; pid: string; urls:
   return match ? {state: match[1], pid: match[2], urls: match[3].trim().split(/\s+/)} : undefined;
 }
 
-
-
-
 describe('tacos up --detach, status, logs, down', {timeout: 60_000}, () => {
   it('starts the whole stack in the background, serves real calls, and down leaves no process and no port behind', async () => {
     project = await createProject();
@@ -49,10 +54,20 @@ describe('tacos up --detach, status, logs, down', {timeout: 60_000}, () => {
     expect(started.code, started.stderr).toBe(0);
     const table = started.stdout;
     expect(row(table, 'redis')).toMatchObject({state: 'ready', urls: [`redis://127.0.0.1:${ports.redis}`]});
-    expect(row(table, 'reservation')).toMatchObject({state: 'ready', urls: [`http://127.0.0.1:${ports.reservationHttp}`, `grpc://127.0.0.1:${ports.reservationGrpc}`]});
-    expect(row(table, 'payment')).toMatchObject({state: 'ready', urls: [`http://127.0.0.1:${ports.paymentHttp}`, `grpc://127.0.0.1:${ports.paymentGrpc}`]});
-    expect(row(table, 'gateway')).toMatchObject({state: 'ready', urls: [`http://127.0.0.1:${ports.server}`, `grpc://127.0.0.1:${ports.grpc}`]});
-    for (const service of ['redis', 'reservation', 'payment', 'gateway']) expect(row(table, service)?.pid).toMatch(/^\d+$/);
+    expect(row(table, 'reservation')).toMatchObject({
+      state: 'ready',
+      urls: [`http://127.0.0.1:${ports.reservationHttp}`, `grpc://127.0.0.1:${ports.reservationGrpc}`],
+    });
+    expect(row(table, 'payment')).toMatchObject({
+      state: 'ready',
+      urls: [`http://127.0.0.1:${ports.paymentHttp}`, `grpc://127.0.0.1:${ports.paymentGrpc}`],
+    });
+    expect(row(table, 'gateway')).toMatchObject({
+      state: 'ready',
+      urls: [`http://127.0.0.1:${ports.server}`, `grpc://127.0.0.1:${ports.grpc}`],
+    });
+    for (const service of ['redis', 'reservation', 'payment', 'gateway'])
+      expect(row(table, service)?.pid).toMatch(/^\d+$/);
     expect(table).toContain(path.join(project.stateDir, 'logs', 'gateway.log'));
 
     const status = await project.run(['status']);
@@ -71,11 +86,16 @@ describe('tacos up --detach, status, logs, down', {timeout: 60_000}, () => {
     // Real calls: the queue on the gateway's REST port, gRPC health on its gRPC port, and a call
     // the gateway makes to a backend, which must be this stack's mock (the env file's backend
     // addresses are closed ports).
-    const joined = await fetchJson(`http://127.0.0.1:${ports.server}/api/v1/queue/join`, {method: 'POST', body: {event_id: CONCERT, user_id: 'e2e-up'}});
+    const joined = await fetchJson(`http://127.0.0.1:${ports.server}/api/v1/queue/join`, {
+      method: 'POST',
+      body: {event_id: CONCERT, user_id: 'e2e-up'},
+    });
     expect(joined.status, joined.text).toBe(202);
     expect(joined.json.waiting_token).toEqual(expect.any(String));
     expect(await healthStatus(`127.0.0.1:${ports.grpc}`)).toBe('SERVING');
-    const availability = await fetchJson(`http://127.0.0.1:${ports.server}/api/v1/events/${CONCERT}/availability`, {headers: {authorization: DEV_TOKEN}});
+    const availability = await fetchJson(`http://127.0.0.1:${ports.server}/api/v1/events/${CONCERT}/availability`, {
+      headers: {authorization: DEV_TOKEN},
+    });
     expect(availability.status, availability.text).toBe(200);
 
     const gatewayLogs = await project.run(['logs', 'gateway', '-n', '5']);
@@ -91,12 +111,16 @@ describe('tacos up --detach, status, logs, down', {timeout: 60_000}, () => {
     await fetchJson(`http://127.0.0.1:${ports.server}/api/v1/queue/stats`);
     await follow.waitFor(/\/api\/v1\/queue\/stats/, 5000);
     follow.child.kill('SIGINT');
-    const followed = await Promise.race([follow.exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 5000))]);
+    const followed = await Promise.race([
+      follow.exited,
+      new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 5000)),
+    ]);
     expect(followed, follow.stderr()).toEqual({code: 0, signal: null});
 
     const allLogs = await project.run(['logs']);
     expect(allLogs.code, allLogs.stderr).toBe(0);
-    for (const service of ['redis', 'reservation', 'payment', 'gateway']) expect(allLogs.stdout).toMatch(new RegExp(`^${service} \\| \\S`, 'm'));
+    for (const service of ['redis', 'reservation', 'payment', 'gateway'])
+      expect(allLogs.stdout).toMatch(new RegExp(`^${service} \\| \\S`, 'm'));
     expect(allLogs.stdout).not.toMatch(/^supervisor \|/m);
 
     const supervisor = project.state()!.supervisor.pid;
@@ -110,7 +134,11 @@ describe('tacos up --detach, status, logs, down', {timeout: 60_000}, () => {
     // The supervisor, four services and the redis-server that `serve redis` runs.
     expect(pids.length, pids.map(describeProcess).join('; ')).toBeGreaterThanOrEqual(6);
     await down(project, /Stopped: gateway, payment, reservation, redis\./);
-    await expectNothingLeft(project, pids, project.stackPorts().map((p) => p.port));
+    await expectNothingLeft(
+      project,
+      pids,
+      project.stackPorts().map((p) => p.port),
+    );
     expect(project.state()).toBeUndefined();
 
     const twice = await project.run(['down']);
@@ -128,10 +156,14 @@ describe('tacos up in the foreground', {timeout: 60_000}, () => {
     const {ports} = project;
     const up = project.startUp();
     await up.waitFor(/Logs follow/);
-    for (const service of ['redis', 'reservation', 'payment', 'gateway']) expect(row(up.stdout(), service)?.state, up.stdout()).toBe('ready');
+    for (const service of ['redis', 'reservation', 'payment', 'gateway'])
+      expect(row(up.stdout(), service)?.state, up.stdout()).toBe('ready');
 
     // New lines of each service show on the terminal, prefixed with its name.
-    await fetchJson(`http://127.0.0.1:${ports.server}/api/v1/queue/join`, {method: 'POST', body: {event_id: CONCERT, user_id: 'e2e-foreground'}});
+    await fetchJson(`http://127.0.0.1:${ports.server}/api/v1/queue/join`, {
+      method: 'POST',
+      body: {event_id: CONCERT, user_id: 'e2e-foreground'},
+    });
     await fetchJson(`http://127.0.0.1:${ports.reservationHttp}/readyz`);
     await fetchJson(`http://127.0.0.1:${ports.paymentHttp}/readyz`);
     await up.waitFor(/^gateway\s+\| .*\/api\/v1\/queue\/join/m, 5000);
@@ -141,15 +173,24 @@ describe('tacos up in the foreground', {timeout: 60_000}, () => {
     // When each service's process disappears, watched closely from the moment Ctrl-C is sent.
     const state = project.state()!;
     const pidOf = (name: string) => state.services.find((service) => service.name === name)!.process!.pid;
-    const services = ['gateway', 'payment', 'reservation', 'redis'].map((name) => ({name, pid: pidOf(name), goneAt: Number.POSITIVE_INFINITY}));
+    const services = ['gateway', 'payment', 'reservation', 'redis'].map((name) => ({
+      name,
+      pid: pidOf(name),
+      goneAt: Number.POSITIVE_INFINITY,
+    }));
     const pids = project.stackProcesses();
     const started = performance.now();
     const watcher = setInterval(() => {
-      for (const service of services) if (service.goneAt === Number.POSITIVE_INFINITY && isGone(service.pid)) service.goneAt = performance.now() - started;
+      for (const service of services)
+        if (service.goneAt === Number.POSITIVE_INFINITY && isGone(service.pid))
+          service.goneAt = performance.now() - started;
     }, 2);
     try {
       up.child.kill('SIGINT');
-      const exit = await Promise.race([up.exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 30_000))]);
+      const exit = await Promise.race([
+        up.exited,
+        new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 30_000)),
+      ]);
       expect(exit, up.stderr()).toEqual({code: 0, signal: null});
     } finally {
       clearInterval(watcher);
@@ -157,7 +198,11 @@ describe('tacos up in the foreground', {timeout: 60_000}, () => {
     const order = [...services].sort((a, b) => a.goneAt - b.goneAt).map((service) => service.name);
     expect(order, JSON.stringify(services)).toEqual(['gateway', 'payment', 'reservation', 'redis']);
     expect(services[0].goneAt, JSON.stringify(services)).toBeLessThan(services[3].goneAt);
-    await expectNothingLeft(project, pids, project.stackPorts().map((p) => p.port));
+    await expectNothingLeft(
+      project,
+      pids,
+      project.stackPorts().map((p) => p.port),
+    );
     expect(project.state()).toBeUndefined();
     // The service logs in the files too, up to their end.
     expect(await project.run(['logs', 'gateway', '-n', '3']).then((r) => r.stdout)).toMatch(/gateway stopped/);
@@ -169,7 +214,10 @@ describe('tacos up in the foreground', {timeout: 60_000}, () => {
     await up.waitFor(/Logs follow/);
     const pids = project.stackProcesses();
     await down(project, /Stopped: gateway, redis\./);
-    const exit = await Promise.race([up.exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 10_000))]);
+    const exit = await Promise.race([
+      up.exited,
+      new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 10_000)),
+    ]);
     expect(exit, up.stderr()).toEqual({code: 0, signal: null});
     await expectNothingLeft(project, pids, [project.ports.server, project.ports.redis]);
   });
@@ -205,7 +253,9 @@ describe('which services up runs', {timeout: 60_000}, () => {
     const backend = createServer((req, res) => {
       asked.push(`${req.method} ${req.url}`);
       req.resume();
-      res.writeHead(503, {'content-type': 'application/json'}).end(JSON.stringify({error: {code: 'UNAVAILABLE', message: 'down for the test'}}));
+      res
+        .writeHead(503, {'content-type': 'application/json'})
+        .end(JSON.stringify({error: {code: 'UNAVAILABLE', message: 'down for the test'}}));
     });
     servers.push(backend);
     await new Promise<void>((resolve) => backend.listen(ports.backendReservationHttp, '127.0.0.1', resolve));
@@ -214,10 +264,15 @@ describe('which services up runs', {timeout: 60_000}, () => {
     expect(started.code, started.stderr).toBe(0);
     const status = await project.run(['status', '--json']);
     expect(JSON.parse(status.stdout).services.map((s: any) => s.name)).toEqual(['redis', 'gateway']);
-    expect(await heldPorts([ports.reservationHttp, ports.reservationGrpc, ports.paymentHttp, ports.paymentGrpc]), 'the mocks do not run').toEqual([]);
+    expect(
+      await heldPorts([ports.reservationHttp, ports.reservationGrpc, ports.paymentHttp, ports.paymentGrpc]),
+      'the mocks do not run',
+    ).toEqual([]);
 
     const began = performance.now();
-    const answer = await fetchJson(`http://127.0.0.1:${ports.server}/api/v1/events/${CONCERT}/availability`, {headers: {authorization: DEV_TOKEN}});
+    const answer = await fetchJson(`http://127.0.0.1:${ports.server}/api/v1/events/${CONCERT}/availability`, {
+      headers: {authorization: DEV_TOKEN},
+    });
     expect([502, 503, 504], answer.text).toContain(answer.status);
     expect(performance.now() - began).toBeLessThan(8000);
     expect(asked.length, 'the gateway called BACKEND_RESERVATION_API_BASE_URL of the env').toBeGreaterThan(0);
@@ -271,7 +326,11 @@ process.on('SIGTERM', () => server.close(() => process.exit(0)));
 
     const pids = project.stackProcesses();
     await down(project, /Stopped: gateway, payment, reservation, redis\./);
-    await expectNothingLeft(project, pids, project.stackPorts({grpc: false}).map((p) => p.port));
+    await expectNothingLeft(
+      project,
+      pids,
+      project.stackPorts({grpc: false}).map((p) => p.port),
+    );
   });
 });
 
@@ -281,7 +340,11 @@ describe('a Redis that already runs', {timeout: 60_000}, () => {
     project = await createProject({redisAddress: redis.address});
     const started = await project.run(['up', '--detach']);
     expect(started.code, started.stderr).toBe(0);
-    expect(row(started.stdout, 'redis')).toMatchObject({state: 'reused', pid: '-', urls: [`redis://127.0.0.1:${redis.port}`]});
+    expect(row(started.stdout, 'redis')).toMatchObject({
+      state: 'reused',
+      pid: '-',
+      urls: [`redis://127.0.0.1:${redis.port}`],
+    });
     const status = JSON.parse((await project.run(['status', '--json'])).stdout);
     expect(status.healthy).toBe(true);
     expect(status.services[0]).toMatchObject({name: 'redis', state: 'reused', healthy: true});
@@ -289,8 +352,18 @@ describe('a Redis that already runs', {timeout: 60_000}, () => {
 
     const pids = project.stackProcesses();
     await down(project, /Stopped: gateway, payment, reservation\./);
-    await expectNothingLeft(project, pids, project.stackPorts({redis: false}).map((p) => p.port));
-    const client = new Redis({host: '127.0.0.1', port: redis.port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null});
+    await expectNothingLeft(
+      project,
+      pids,
+      project.stackPorts({redis: false}).map((p) => p.port),
+    );
+    const client = new Redis({
+      host: '127.0.0.1',
+      port: redis.port,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     client.on('error', () => undefined);
     try {
       await client.connect();
@@ -306,7 +379,8 @@ describe('tacos doctor', {timeout: 60_000}, () => {
     project = await createProject();
     const healthy = await project.run(['doctor']);
     expect(healthy.code, healthy.stdout + healthy.stderr).toBe(0);
-    for (const check of ['node', '.env.local', 'redis', 'ports', 'proto']) expect(healthy.stdout).toMatch(new RegExp(`^pass\\s+${check.replace('.', '\\.')}\\s`, 'm'));
+    for (const check of ['node', '.env.local', 'redis', 'ports', 'proto'])
+      expect(healthy.stdout).toMatch(new RegExp(`^pass\\s+${check.replace('.', '\\.')}\\s`, 'm'));
     expect(healthy.stdout).not.toMatch(/FAIL/);
 
     await writeFile(path.join(project.dir, '.env.dev'), 'GRPC_ENABLED=maybe\n');
@@ -324,6 +398,8 @@ describe('tacos doctor', {timeout: 60_000}, () => {
     await new Promise<void>((resolve) => holder.listen(project!.ports.reservationHttp, '127.0.0.1', resolve));
     const result = await project.run(['doctor']);
     expect(result.code, result.stdout).toBe(1);
-    expect(result.stdout).toMatch(new RegExp(`^FAIL\\s+ports\\s.*${project.ports.reservationHttp}.*RESERVATION_HTTP_PORT`, 'm'));
+    expect(result.stdout).toMatch(
+      new RegExp(`^FAIL\\s+ports\\s.*${project.ports.reservationHttp}.*RESERVATION_HTTP_PORT`, 'm'),
+    );
   });
 });

@@ -42,13 +42,18 @@ describe('env switch, where files are not plain', () => {
       ['apac', 'APP_ENV=prod\nGRPC_ENABLED=false\n'],
     ]) {
       await writeFile(path.join(dir, `.env.${name}`), text);
-      await expect(switchEnvironments({transport: 'grpc', projectDir: dir, env: name}), name).rejects.toThrow(/production/);
+      await expect(switchEnvironments({transport: 'grpc', projectDir: dir, env: name}), name).rejects.toThrow(
+        /production/,
+      );
       expect(await readFile(path.join(dir, `.env.${name}`), 'utf8'), name).toBe(text);
     }
   });
 
   it('shows no value but the switched ones in a dry-run diff', async () => {
-    await writeFile(path.join(dir, '.env.local'), 'DATABASE_URL=postgres://app:hunter2@db/app\nGRPC_ENABLED=false\nREDIS_PASS=s3cr3t\n');
+    await writeFile(
+      path.join(dir, '.env.local'),
+      'DATABASE_URL=postgres://app:hunter2@db/app\nGRPC_ENABLED=false\nREDIS_PASS=s3cr3t\n',
+    );
     const [result] = await switchEnvironments({transport: 'grpc', projectDir: dir, dryRun: true});
     expect(result.diff).toContain('+GRPC_ENABLED=true');
     expect(result.diff).not.toMatch(/hunter2|s3cr3t/);
@@ -68,7 +73,9 @@ describe('env switch, where files are not plain', () => {
     await writeFile(path.join(dir, '.env.a'), 'GRPC_ENABLED=false\n');
     await writeFile(path.join(dir, '.env.b'), 'GRPC_ENABLED=false\n');
     await mkdir(path.join(dir, '.env.b.bak'));
-    await expect(switchEnvironments({transport: 'grpc', projectDir: dir, all: true, backup: true})).rejects.toThrow(/Nothing was changed/);
+    await expect(switchEnvironments({transport: 'grpc', projectDir: dir, all: true, backup: true})).rejects.toThrow(
+      /Nothing was changed/,
+    );
     expect(await readFile(path.join(dir, '.env.a'), 'utf8')).toBe('GRPC_ENABLED=false\n');
     expect(await readFile(path.join(dir, '.env.b'), 'utf8')).toBe('GRPC_ENABLED=false\n');
   });

@@ -18,7 +18,8 @@ export function replaceExact(text: string, replacements: Array<[string, string]>
   let result = text;
   for (const [search, replacement] of replacements) {
     const first = result.indexOf(search);
-    if (first === -1 || result.indexOf(search, first + 1) !== -1) throw new Error(`"${search}" does not occur exactly once`);
+    if (first === -1 || result.indexOf(search, first + 1) !== -1)
+      throw new Error(`"${search}" does not occur exactly once`);
     result = result.slice(0, first) + replacement + result.slice(first + search.length);
   }
   return result;

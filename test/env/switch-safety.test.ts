@@ -23,7 +23,8 @@ const CONCURRENT_TEST_TIMEOUT_MS = 150_000;
 /** Generous under load: the runs below wait for each other, and none may give up. */
 const WAIT_FOR_OTHERS = {TACOS_ENV_LOCK_TIMEOUT: '45s'};
 
-const switchCli = (args: string[], env: Record<string, string> = {}) => runCli(['env', 'switch', ...args], {cwd: dir, env, timeoutMs: CLI_TIMEOUT_MS});
+const switchCli = (args: string[], env: Record<string, string> = {}) =>
+  runCli(['env', 'switch', ...args], {cwd: dir, env, timeoutMs: CLI_TIMEOUT_MS});
 
 /** A realistic file of `lines` lines: comments, plain and quoted values, GRPC_ENABLED=false about a third in. */
 function bigEnvFile(lines: number): string {
@@ -43,33 +44,53 @@ async function leftovers(): Promise<string[]> {
 }
 
 describe('env switch, with others at work on the same file', () => {
-  it('eight runs at once on one file: exactly one finds it to change, none fails, nothing is lost', async () => {
-    const text = bigEnvFile(3000);
-    await writeFile(path.join(dir, '.env.local'), text);
-    const runs = await Promise.all(Array.from({length: 8}, () => switchCli(['grpc'], WAIT_FOR_OTHERS)));
-    expect(runs.map((run) => run.code), runs.map((run) => run.stderr).join('\n')).toEqual(new Array(8).fill(0));
-    const changed = runs.filter((run) => run.stdout.includes('.env.local: changed'));
-    const already = runs.filter((run) => run.stdout.includes('.env.local: already grpc'));
-    expect([changed.length, already.length]).toEqual([1, 7]);
-    expect(await readFile(path.join(dir, '.env.local'), 'utf8')).toBe(text.replace('GRPC_ENABLED=false\n', 'GRPC_ENABLED=true\n'));
-    expect(await leftovers()).toEqual([]);
-  }, CONCURRENT_TEST_TIMEOUT_MS);
+  it(
+    'eight runs at once on one file: exactly one finds it to change, none fails, nothing is lost',
+    async () => {
+      const text = bigEnvFile(3000);
+      await writeFile(path.join(dir, '.env.local'), text);
+      const runs = await Promise.all(Array.from({length: 8}, () => switchCli(['grpc'], WAIT_FOR_OTHERS)));
+      expect(
+        runs.map((run) => run.code),
+        runs.map((run) => run.stderr).join('\n'),
+      ).toEqual(new Array(8).fill(0));
+      const changed = runs.filter((run) => run.stdout.includes('.env.local: changed'));
+      const already = runs.filter((run) => run.stdout.includes('.env.local: already grpc'));
+      expect([changed.length, already.length]).toEqual([1, 7]);
+      expect(await readFile(path.join(dir, '.env.local'), 'utf8')).toBe(
+        text.replace('GRPC_ENABLED=false\n', 'GRPC_ENABLED=true\n'),
+      );
+      expect(await leftovers()).toEqual([]);
+    },
+    CONCURRENT_TEST_TIMEOUT_MS,
+  );
 
-  it('eight runs setting different percents: each sees the one before it (one turns gRPC on), and the file holds one of them', async () => {
-    const text = bigEnvFile(3000);
-    await writeFile(path.join(dir, '.env.local'), text);
-    const percents = [10, 20, 30, 40, 50, 60, 70, 80];
-    const runs = await Promise.all(percents.map((percent) => switchCli(['grpc', '--percent', String(percent)], WAIT_FOR_OTHERS)));
-    expect(runs.map((run) => run.code), runs.map((run) => run.stderr).join('\n')).toEqual(new Array(8).fill(0));
-    // Serialized, only the first run finds GRPC_ENABLED=false; every run changes the percent.
-    expect(runs.filter((run) => run.stdout.includes('GRPC_ENABLED=true')).length).toBe(1);
-    expect(runs.every((run) => /\.env\.local: changed \(.*GRPC_TRAFFIC_PERCENT=\d+\)/.test(run.stdout))).toBe(true);
-    const after = await readFile(path.join(dir, '.env.local'), 'utf8');
-    const last = /\nGRPC_TRAFFIC_PERCENT=(\d+)\n$/.exec(after);
-    expect(percents).toContain(Number(last?.[1]));
-    expect(after).toBe(`${text.replace('GRPC_ENABLED=false\n', 'GRPC_ENABLED=true\n')}GRPC_TRAFFIC_PERCENT=${last?.[1]}\n`);
-    expect(await leftovers()).toEqual([]);
-  }, CONCURRENT_TEST_TIMEOUT_MS);
+  it(
+    'eight runs setting different percents: each sees the one before it (one turns gRPC on), and the file holds one of them',
+    async () => {
+      const text = bigEnvFile(3000);
+      await writeFile(path.join(dir, '.env.local'), text);
+      const percents = [10, 20, 30, 40, 50, 60, 70, 80];
+      const runs = await Promise.all(
+        percents.map((percent) => switchCli(['grpc', '--percent', String(percent)], WAIT_FOR_OTHERS)),
+      );
+      expect(
+        runs.map((run) => run.code),
+        runs.map((run) => run.stderr).join('\n'),
+      ).toEqual(new Array(8).fill(0));
+      // Serialized, only the first run finds GRPC_ENABLED=false; every run changes the percent.
+      expect(runs.filter((run) => run.stdout.includes('GRPC_ENABLED=true')).length).toBe(1);
+      expect(runs.every((run) => /\.env\.local: changed \(.*GRPC_TRAFFIC_PERCENT=\d+\)/.test(run.stdout))).toBe(true);
+      const after = await readFile(path.join(dir, '.env.local'), 'utf8');
+      const last = /\nGRPC_TRAFFIC_PERCENT=(\d+)\n$/.exec(after);
+      expect(percents).toContain(Number(last?.[1]));
+      expect(after).toBe(
+        `${text.replace('GRPC_ENABLED=false\n', 'GRPC_ENABLED=true\n')}GRPC_TRAFFIC_PERCENT=${last?.[1]}\n`,
+      );
+      expect(await leftovers()).toEqual([]);
+    },
+    CONCURRENT_TEST_TIMEOUT_MS,
+  );
 
   it('waits a bounded time for a lock held by another, then says so and changes nothing', async () => {
     const file = path.join(dir, '.env.local');
@@ -124,9 +145,26 @@ describe('env switch keeps every byte it does not edit', () => {
   });
 
   it('shows the diff of such a file with its values masked and its UTF-8 text readable', async () => {
-    await writeFile(path.join(dir, '.env.local'), Buffer.concat([Buffer.from('# déjà\n', 'utf8'), Buffer.from('GREETING=h\xe9llo\nGRPC_ENABLED=false\n', 'latin1')]));
+    await writeFile(
+      path.join(dir, '.env.local'),
+      Buffer.concat([
+        Buffer.from('# déjà\n', 'utf8'),
+        Buffer.from('GREETING=h\xe9llo\nGRPC_ENABLED=false\n', 'latin1'),
+      ]),
+    );
     const [result] = await switchEnvironments({transport: 'grpc', projectDir: dir, dryRun: true});
-    expect(result.diff).toBe(['--- a/.env.local', '+++ b/.env.local', '@@ -1,3 +1,3 @@', ' # déjà', ' GREETING=****', '-GRPC_ENABLED=false', '+GRPC_ENABLED=true', ''].join('\n'));
+    expect(result.diff).toBe(
+      [
+        '--- a/.env.local',
+        '+++ b/.env.local',
+        '@@ -1,3 +1,3 @@',
+        ' # déjà',
+        ' GREETING=****',
+        '-GRPC_ENABLED=false',
+        '+GRPC_ENABLED=true',
+        '',
+      ].join('\n'),
+    );
   });
 });
 
@@ -162,14 +200,26 @@ describe('env switch on large files', () => {
     const text = bigEnvFile(16_000);
     await writeFile(path.join(dir, '.env.big'), text);
     // 160 MB of heap: enough for tacos and a linear edit of the file, not for a quadratic one.
-    const run = await runCli(['env', 'switch', 'grpc', '--env', 'big', '--percent', '30'], {cwd: dir, env: {NODE_OPTIONS: '--max-old-space-size=160'}, timeoutMs: CLI_TIMEOUT_MS});
+    const run = await runCli(['env', 'switch', 'grpc', '--env', 'big', '--percent', '30'], {
+      cwd: dir,
+      env: {NODE_OPTIONS: '--max-old-space-size=160'},
+      timeoutMs: CLI_TIMEOUT_MS,
+    });
     expect(run.code, run.stderr.slice(0, 2000)).toBe(0);
-    expect(await readFile(path.join(dir, '.env.big'), 'utf8')).toBe(`${text.replace('GRPC_ENABLED=false\n', 'GRPC_ENABLED=true\n')}GRPC_TRAFFIC_PERCENT=30\n`);
+    expect(await readFile(path.join(dir, '.env.big'), 'utf8')).toBe(
+      `${text.replace('GRPC_ENABLED=false\n', 'GRPC_ENABLED=true\n')}GRPC_TRAFFIC_PERCENT=30\n`,
+    );
   });
 
   it('shows the diff of a 16,000-line file as two small hunks, secrets masked', async () => {
     await writeFile(path.join(dir, '.env.big'), bigEnvFile(16_000));
-    const [result] = await switchEnvironments({transport: 'grpc', projectDir: dir, env: 'big', percent: 30, dryRun: true});
+    const [result] = await switchEnvironments({
+      transport: 'grpc',
+      projectDir: dir,
+      env: 'big',
+      percent: 30,
+      dryRun: true,
+    });
     expect(result.diff).toBe(
       [
         '--- a/.env.big',
@@ -197,9 +247,15 @@ describe('env switch on large files', () => {
     const file = path.join(dir, '.env.local');
     await writeFile(file, 'GRPC_ENABLED=false\n');
     await truncate(file, 200 * 1024 * 1024); // sparse: 200 MB on paper, nothing on disk
-    const run = await runCli(['env', 'switch', 'grpc'], {cwd: dir, env: {NODE_OPTIONS: '--max-old-space-size=160'}, timeoutMs: CLI_TIMEOUT_MS});
+    const run = await runCli(['env', 'switch', 'grpc'], {
+      cwd: dir,
+      env: {NODE_OPTIONS: '--max-old-space-size=160'},
+      timeoutMs: CLI_TIMEOUT_MS,
+    });
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('.env.local is 200.0 MiB, over the 1.0 MiB an env file may have: nothing was changed.');
+    expect(run.stderr).toContain(
+      '.env.local is 200.0 MiB, over the 1.0 MiB an env file may have: nothing was changed.',
+    );
     expect(run.stderr).toContain('TACOS_ENV_FILE_MAX_BYTES');
     expect((await lstat(file)).size).toBe(200 * 1024 * 1024);
     expect((await readFile(file)).subarray(0, 19).toString()).toBe('GRPC_ENABLED=false\n');

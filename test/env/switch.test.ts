@@ -11,12 +11,36 @@ import {FIXTURES, projectWith, replaceExact} from './helpers.js';
 
 /** For each fixture, switched to grpc with --percent 60: the exact edits of its original text. */
 const EXPECTED: Record<string, (original: string) => string> = {
-  crlf: (text) => replaceExact(text, [['\r\nGRPC_ENABLED=false\r\n', '\r\nGRPC_ENABLED=true\r\n'], ['GRPC_TRAFFIC_PERCENT=0\r\n', 'GRPC_TRAFFIC_PERCENT=60\r\n']]),
-  bom: (text) => replaceExact(text, [['export GRPC_ENABLED="false"', 'export GRPC_ENABLED="true"'], ['export GRPC_TRAFFIC_PERCENT="25"', 'export GRPC_TRAFFIC_PERCENT="60"']]),
-  export: (text) => replaceExact(text, [['  export   GRPC_ENABLED = false\n', '  export   GRPC_ENABLED = true\n'], ['export GRPC_TRAFFIC_PERCENT=5\n', 'export GRPC_TRAFFIC_PERCENT=60\n']]),
-  quotes: (text) => replaceExact(text, [["GRPC_ENABLED='false'", "GRPC_ENABLED='true'"], ['GRPC_TRAFFIC_PERCENT=`10`', 'GRPC_TRAFFIC_PERCENT=`60`']]),
-  multiline: (text) => replaceExact(text, [['\nGRPC_ENABLED=false\n', '\nGRPC_ENABLED=true\n'], ['GRPC_TRAFFIC_PERCENT=50\n', 'GRPC_TRAFFIC_PERCENT=60\n']]),
-  inline: (text) => replaceExact(text, [['GRPC_ENABLED=false   # off', 'GRPC_ENABLED=true   # off'], ['GRPC_TRAFFIC_PERCENT = 0 #pct', 'GRPC_TRAFFIC_PERCENT = 60 #pct']]),
+  crlf: (text) =>
+    replaceExact(text, [
+      ['\r\nGRPC_ENABLED=false\r\n', '\r\nGRPC_ENABLED=true\r\n'],
+      ['GRPC_TRAFFIC_PERCENT=0\r\n', 'GRPC_TRAFFIC_PERCENT=60\r\n'],
+    ]),
+  bom: (text) =>
+    replaceExact(text, [
+      ['export GRPC_ENABLED="false"', 'export GRPC_ENABLED="true"'],
+      ['export GRPC_TRAFFIC_PERCENT="25"', 'export GRPC_TRAFFIC_PERCENT="60"'],
+    ]),
+  export: (text) =>
+    replaceExact(text, [
+      ['  export   GRPC_ENABLED = false\n', '  export   GRPC_ENABLED = true\n'],
+      ['export GRPC_TRAFFIC_PERCENT=5\n', 'export GRPC_TRAFFIC_PERCENT=60\n'],
+    ]),
+  quotes: (text) =>
+    replaceExact(text, [
+      ["GRPC_ENABLED='false'", "GRPC_ENABLED='true'"],
+      ['GRPC_TRAFFIC_PERCENT=`10`', 'GRPC_TRAFFIC_PERCENT=`60`'],
+    ]),
+  multiline: (text) =>
+    replaceExact(text, [
+      ['\nGRPC_ENABLED=false\n', '\nGRPC_ENABLED=true\n'],
+      ['GRPC_TRAFFIC_PERCENT=50\n', 'GRPC_TRAFFIC_PERCENT=60\n'],
+    ]),
+  inline: (text) =>
+    replaceExact(text, [
+      ['GRPC_ENABLED=false   # off', 'GRPC_ENABLED=true   # off'],
+      ['GRPC_TRAFFIC_PERCENT = 0 #pct', 'GRPC_TRAFFIC_PERCENT = 60 #pct'],
+    ]),
   duplicates: (text) =>
     replaceExact(text, [
       ['GRPC_ENABLED=false\n', 'GRPC_ENABLED=true\n'],
@@ -82,7 +106,9 @@ describe('env switch (service)', () => {
       // Only GRPC_ENABLED differs from the grpc result.
       const grpc = dotenv.parse(EXPECTED[name](await original(name)));
       expect({...values, GRPC_ENABLED: 'true'}).toEqual(grpc);
-      expect(readGatewayConfig(loadEnvironment({envName: name, projectDir: dir, processEnv: {}})).grpcEnabled).toBe(false);
+      expect(readGatewayConfig(loadEnvironment({envName: name, projectDir: dir, processEnv: {}})).grpcEnabled).toBe(
+        false,
+      );
     }
   });
 
@@ -96,13 +122,19 @@ describe('env switch (service)', () => {
   it('--backup keeps the original bytes and mode as .env.<name>.bak', async () => {
     const dir = await project(['secret', 'crlf']);
     await switchEnvironments({transport: 'grpc', projectDir: dir, env: 'secret,crlf', backup: true});
-    for (const name of ['secret', 'crlf']) expect(await readFile(path.join(dir, `.env.${name}.bak`), 'utf8')).toBe(await original(name));
+    for (const name of ['secret', 'crlf'])
+      expect(await readFile(path.join(dir, `.env.${name}.bak`), 'utf8')).toBe(await original(name));
     expect((await stat(path.join(dir, '.env.secret.bak'))).mode & 0o777).toBe(0o600);
   });
 
   it('--dry-run writes nothing and returns a unified diff with secrets masked', async () => {
     const dir = await project(['secret', 'multiline']);
-    const results = await switchEnvironments({transport: 'grpc', projectDir: dir, env: 'secret,multiline', dryRun: true});
+    const results = await switchEnvironments({
+      transport: 'grpc',
+      projectDir: dir,
+      env: 'secret,multiline',
+      dryRun: true,
+    });
     for (const name of ['secret', 'multiline']) expect(await current(dir, name)).toBe(await original(name));
     const secret = results.find((result) => result.name === 'secret')!;
     expect(secret.status).toBe('would-change');
@@ -131,7 +163,9 @@ describe('env switch (service)', () => {
     await writeFile(path.join(dir, '.env.prod'), 'GRPC_ENABLED=false\n');
     await writeFile(path.join(dir, '.env.live'), 'SERVER_ENVIRONMENT=production\nGRPC_ENABLED=false\n');
     for (const env of ['crlf,prod', 'live,crlf']) {
-      const error = await switchEnvironments({transport: 'grpc', projectDir: dir, env}).catch((caught: unknown) => caught);
+      const error = await switchEnvironments({transport: 'grpc', projectDir: dir, env}).catch(
+        (caught: unknown) => caught,
+      );
       expect(error).toBeInstanceOf(TacosError);
       expect((error as TacosError).exitCode).toBe(2);
       expect((error as TacosError).hint).toContain('--yes');
@@ -140,21 +174,36 @@ describe('env switch (service)', () => {
     expect(await current(dir, 'prod')).toBe('GRPC_ENABLED=false\n');
     expect(await current(dir, 'live')).toBe('SERVER_ENVIRONMENT=production\nGRPC_ENABLED=false\n');
 
-    const declined = await switchEnvironments({transport: 'grpc', projectDir: dir, env: 'crlf,prod', confirm: async () => false}).catch((caught: unknown) => caught);
+    const declined = await switchEnvironments({
+      transport: 'grpc',
+      projectDir: dir,
+      env: 'crlf,prod',
+      confirm: async () => false,
+    }).catch((caught: unknown) => caught);
     expect((declined as TacosError).exitCode).toBe(1);
     expect(await current(dir, 'prod')).toBe('GRPC_ENABLED=false\n');
 
     const questions: string[] = [];
-    await switchEnvironments({transport: 'grpc', projectDir: dir, env: 'crlf,prod,live', confirm: async (question) => (questions.push(question), true)});
+    await switchEnvironments({
+      transport: 'grpc',
+      projectDir: dir,
+      env: 'crlf,prod,live',
+      confirm: async (question) => (questions.push(question), true),
+    });
     expect(questions).toEqual(['Switch production (.env.prod, .env.live) to grpc?']);
     await switchEnvironments({transport: 'http', projectDir: dir, env: 'prod', yes: true});
     expect(await current(dir, 'prod')).toBe('GRPC_ENABLED=false\n');
   });
 
   it('names a file it cannot parse (with the line) and changes no file', async () => {
-    for (const [bad, line] of [['bad-unterminated', 2], ['bad-line', 3]] as const) {
+    for (const [bad, line] of [
+      ['bad-unterminated', 2],
+      ['bad-line', 3],
+    ] as const) {
       const dir = await project(['crlf', bad]);
-      const error = await switchEnvironments({transport: 'grpc', projectDir: dir, env: `crlf,${bad}`}).catch((caught: unknown) => caught);
+      const error = await switchEnvironments({transport: 'grpc', projectDir: dir, env: `crlf,${bad}`}).catch(
+        (caught: unknown) => caught,
+      );
       expect(error).toBeInstanceOf(EnvParseError);
       expect((error as EnvParseError).message).toContain(`.env.${bad}, line ${line}`);
       expect((error as EnvParseError).exitCode).toBe(1);
@@ -165,8 +214,14 @@ describe('env switch (service)', () => {
 
   it('defaults to .env.local and rejects bad names and percents', async () => {
     const dir = await project([]);
-    await expect(switchEnvironments({transport: 'grpc', projectDir: dir})).rejects.toThrow(/No env file for environment "local"/);
-    await expect(switchEnvironments({transport: 'grpc', projectDir: dir, env: '../x'})).rejects.toThrow(/not an environment name/);
-    await expect(switchEnvironments({transport: 'grpc', projectDir: dir, env: 'local', percent: 140})).rejects.toThrow(/0 to 100/);
+    await expect(switchEnvironments({transport: 'grpc', projectDir: dir})).rejects.toThrow(
+      /No env file for environment "local"/,
+    );
+    await expect(switchEnvironments({transport: 'grpc', projectDir: dir, env: '../x'})).rejects.toThrow(
+      /not an environment name/,
+    );
+    await expect(switchEnvironments({transport: 'grpc', projectDir: dir, env: 'local', percent: 140})).rejects.toThrow(
+      /0 to 100/,
+    );
   });
 });

@@ -12,7 +12,15 @@ import {UserStore, verifyPassword} from '../../src/services/gateway/users.js';
 import {startTestGateway, type TestGateway} from '../helpers/gateway.js';
 import {contractClient, unaryCall} from '../helpers/grpc-client.js';
 import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
-import {backendEnv, bounded, eventually, send, startStackGateway, startTestMock, type Answer} from '../helpers/stack.js';
+import {
+  backendEnv,
+  bounded,
+  eventually,
+  send,
+  startStackGateway,
+  startTestMock,
+  type Answer,
+} from '../helpers/stack.js';
 
 const SECRET = 'auth-routes-test-secret-0123456789abcdef';
 const EVENT = 'evt_2026_concert';
@@ -28,7 +36,11 @@ const clients: Redis[] = [];
 
 /** A gateway on this file's Redis (database `database`) and mocks, ready, closed after the file. */
 async function stackGateway(env: Record<string, string>, database = 0): Promise<TestGateway> {
-  const started = await startStackGateway(backendEnv(reservation!, payment!, redis!.address), {LOG_LEVEL: 'error', REDIS_DATABASE: String(database), ...env});
+  const started = await startStackGateway(backendEnv(reservation!, payment!, redis!.address), {
+    LOG_LEVEL: 'error',
+    REDIS_DATABASE: String(database),
+    ...env,
+  });
   gateways.push(started);
   return started;
 }
@@ -47,7 +59,14 @@ let serial = 0;
 const uniqueName = (stem: string) => `${stem}${process.pid % 1000}${serial++}`;
 
 function expectSignedIn(answer: Answer, username: string, displayName: string) {
-  expect(Object.keys(answer.json).sort()).toEqual(['display_name', 'expires_in', 'role', 'token', 'user_id', 'username']);
+  expect(Object.keys(answer.json).sort()).toEqual([
+    'display_name',
+    'expires_in',
+    'role',
+    'token',
+    'user_id',
+    'username',
+  ]);
   expect(answer.json).toMatchObject({username, display_name: displayName, role: 'user', expires_in: 86_400});
   expect(typeof answer.json.token).toBe('string');
   expect(answer.json.user_id).toMatch(UUID_V4);
@@ -60,7 +79,8 @@ function expectRefused(answer: Answer, status: number, code: string, field?: str
   if (field) expect(answer.json.error.field).toBe(field);
 }
 
-const availability = (base: string, token: string) => send(base, 'GET', `/api/v1/events/${EVENT}/availability`, {auth: `Bearer ${token}`});
+const availability = (base: string, token: string) =>
+  send(base, 'GET', `/api/v1/events/${EVENT}/availability`, {auth: `Bearer ${token}`});
 
 /** GatewayService.GetEventAvailability over gRPC with this bearer token: the status code it ends with. */
 async function grpcAvailability(target: TestGateway, token: string): Promise<grpc.status> {
@@ -94,7 +114,12 @@ afterAll(async () => {
 describe('POST /api/v1/auth/register', () => {
   it('answers 201 with the six fields of REST.md 1.3 in their JSON types and a token carrying the Go claims', async () => {
     const username = uniqueName('alice');
-    const answer = await register(gateway.http, {username, password: 'secret-1', email: 'alice@example.com', display_name: 'Alice A.'});
+    const answer = await register(gateway.http, {
+      username,
+      password: 'secret-1',
+      email: 'alice@example.com',
+      display_name: 'Alice A.',
+    });
     expect(answer.status, answer.text).toBe(201);
     expectSignedIn(answer, username, 'Alice A.');
 
@@ -152,17 +177,22 @@ describe('POST /api/v1/auth/register', () => {
 
   it('of 12 concurrent registrations of one name exactly one is 201 and Redis holds one record for it', async () => {
     const username = uniqueName('frank');
-    const answers = await bounded(12, 12, (index) => register(gateway.http, {username, password: `password-${index}`, email: 'f@example.com'}));
+    const answers = await bounded(12, 12, (index) =>
+      register(gateway.http, {username, password: `password-${index}`, email: 'f@example.com'}),
+    );
     const created = answers.filter((answer) => answer.status === 201);
     expect(created).toHaveLength(1);
-    for (const answer of answers.filter((candidate) => candidate.status !== 201)) expectRefused(answer, 409, 'USERNAME_EXISTS');
+    for (const answer of answers.filter((candidate) => candidate.status !== 201))
+      expectRefused(answer, 409, 'USERNAME_EXISTS');
 
     const store = redisClient();
     const records = await store.keys('tacos:users:id:*');
     const names = await Promise.all(records.map((key) => store.hget(key, 'username')));
     expect(names.filter((name) => name === username)).toHaveLength(1);
     const winner = answers.indexOf(created[0]);
-    expect((await login(gateway.http, {username, password: `password-${winner}`})).json.user_id).toBe(created[0].json.user_id);
+    expect((await login(gateway.http, {username, password: `password-${winner}`})).json.user_id).toBe(
+      created[0].json.user_id,
+    );
   });
 
   it.each([
@@ -178,7 +208,11 @@ describe('POST /api/v1/auth/register', () => {
     [{username: 'validname', password: 'secret-1', email: 'not-an-address'}, 'email', /email must be an address/],
     [{username: 'validname', password: 'secret-1', email: ['a@b.c']}, 'email', /email must be a string/],
     [{username: 'validname', password: 'secret-1', email: `${'e'.repeat(250)}@x.io`}, 'email', /at most 254/],
-    [{username: 'validname', password: 'secret-1', display_name: 'd'.repeat(65)}, 'display_name', /at most 64 characters/],
+    [
+      {username: 'validname', password: 'secret-1', display_name: 'd'.repeat(65)},
+      'display_name',
+      /at most 64 characters/,
+    ],
     [{username: 'validname', password: 'secret-1', display_name: 'bell\u0007'}, 'display_name', /control characters/],
   ])('400 INVALID_REQUEST naming the field for %j, and no user is made', async (body, field, message) => {
     const answer = await register(gateway.http, body);
@@ -204,7 +238,12 @@ describe('POST /api/v1/auth/login', () => {
 
   beforeAll(async () => {
     username = uniqueName('grace');
-    const created = await register(gateway.http, {username, password, email: 'grace@example.com', display_name: 'Grace H.'});
+    const created = await register(gateway.http, {
+      username,
+      password,
+      email: 'grace@example.com',
+      display_name: 'Grace H.',
+    });
     expect(created.status, created.text).toBe(201);
     userId = created.json.user_id;
   });
@@ -249,7 +288,11 @@ describe('the tokens sign-in issues', () => {
   let token: string;
 
   beforeAll(async () => {
-    const created = await register(gateway.http, {username: uniqueName('heidi'), password: 'token-pw-1', email: 'heidi@example.com'});
+    const created = await register(gateway.http, {
+      username: uniqueName('heidi'),
+      password: 'token-pw-1',
+      email: 'heidi@example.com',
+    });
     token = created.json.token;
   });
 
@@ -264,7 +307,12 @@ describe('the tokens sign-in issues', () => {
   });
 
   it('carry JWT_ISSUER and JWT_AUDIENCE when they are set, so that the gateway that checks them accepts them', async () => {
-    const checking = await stackGateway({SERVER_ENVIRONMENT: 'development', JWT_SECRET: SECRET, JWT_ISSUER: 'tacos-tests', JWT_AUDIENCE: 'tacos-web'});
+    const checking = await stackGateway({
+      SERVER_ENVIRONMENT: 'development',
+      JWT_SECRET: SECRET,
+      JWT_ISSUER: 'tacos-tests',
+      JWT_AUDIENCE: 'tacos-web',
+    });
     const answer = await login(checking.http, {username: decodeJwt(token).username, password: 'token-pw-1'});
     expect(answer.status, answer.text).toBe(200);
     expect(decodeJwt(answer.json.token)).toMatchObject({iss: 'tacos-tests', aud: 'tacos-web'});
@@ -346,7 +394,9 @@ describe('the tokens sign-in issues', () => {
   it('are refused (401 / UNAUTHENTICATED) when tampered with: another subject, or another signature', async () => {
     const [header, payload, signature] = token.split('.');
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
-    const otherUser = Buffer.from(JSON.stringify({...claims, sub: 'someone-else', user_id: 'someone-else'})).toString('base64url');
+    const otherUser = Buffer.from(JSON.stringify({...claims, sub: 'someone-else', user_id: 'someone-else'})).toString(
+      'base64url',
+    );
     const flipped = signature.startsWith('A') ? `B${signature.slice(1)}` : `A${signature.slice(1)}`;
     for (const tampered of [`${header}.${otherUser}.${signature}`, `${header}.${payload}.${flipped}`]) {
       expectRefused(await availability(gateway.http, tampered), 401, 'UNAUTHENTICATED');
@@ -376,7 +426,12 @@ describe('the development users', () => {
     const database = 2;
     // Someone registered user03 before the first development start on this Redis.
     const direct = redisClient(database);
-    const own = await new UserStore(direct).register({username: 'user03', password: 'my-own-pw', email: '', displayName: 'Mine'});
+    const own = await new UserStore(direct).register({
+      username: 'user03',
+      password: 'my-own-pw',
+      email: '',
+      displayName: 'Mine',
+    });
 
     const first = await stackGateway({SERVER_ENVIRONMENT: 'local', JWT_SECRET: SECRET}, database);
     const before = await eventually('user10 seeded', () => loginWorks(first, 'user10', 'pwd10'), SEED_WAIT_MS);
@@ -404,7 +459,11 @@ describe('the development users', () => {
       gateways.push(started);
       expectRefused(await login(started.http, {username: 'user01', password: 'pwd01'}), 503, 'UNAVAILABLE');
       await late.restart();
-      const answer = await eventually('user01 seeded after Redis came back', () => loginWorks(started, 'user01', 'pwd01'), SEED_WAIT_MS);
+      const answer = await eventually(
+        'user01 seeded after Redis came back',
+        () => loginWorks(started, 'user01', 'pwd01'),
+        SEED_WAIT_MS,
+      );
       expectSignedIn(answer, 'user01', 'User 01');
       await started.close();
     } finally {
@@ -430,14 +489,23 @@ describe('the development users', () => {
   });
 
   it('production with the public development secret refuses to start', async () => {
-    await expect(stackGateway({SERVER_ENVIRONMENT: 'production', JWT_SECRET: 'tacos-dev-secret'}, 4)).rejects.toThrow(/public development secret/);
+    await expect(stackGateway({SERVER_ENVIRONMENT: 'production', JWT_SECRET: 'tacos-dev-secret'}, 4)).rejects.toThrow(
+      /public development secret/,
+    );
   });
 
   it('production with JWKS only signs nothing: 503, and no user is made', async () => {
     const database = 4;
     // Never fetched: no RS256 token is sent here.
-    const production = await stackGateway({SERVER_ENVIRONMENT: 'production', JWT_JWKS_ENDPOINT: 'http://127.0.0.1:9/jwks.json'}, database);
-    const answer = await register(production.http, {username: uniqueName('judy'), password: 'prod-pw-2', email: 'judy@example.com'});
+    const production = await stackGateway(
+      {SERVER_ENVIRONMENT: 'production', JWT_JWKS_ENDPOINT: 'http://127.0.0.1:9/jwks.json'},
+      database,
+    );
+    const answer = await register(production.http, {
+      username: uniqueName('judy'),
+      password: 'prod-pw-2',
+      email: 'judy@example.com',
+    });
     expectRefused(answer, 503, 'UNAVAILABLE');
     expect(answer.json.error.message).not.toMatch(/tacos-dev-secret|JWT_SECRET/);
     expectRefused(await login(production.http, {username: 'user01', password: 'pwd01'}), 503, 'UNAVAILABLE');

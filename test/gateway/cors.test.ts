@@ -47,7 +47,12 @@ describe('CORS for the web client', () => {
   beforeAll(async () => {
     [development, production] = await Promise.all([
       gateway({SERVER_ENVIRONMENT: 'development', RATE_LIMIT_ENABLED: 'true'}),
-      gateway({SERVER_ENVIRONMENT: 'production', JWT_SECRET: 'a-production-secret-of-enough-length', CORS_ALLOW_ORIGINS: CLIENT_ORIGIN, REDIS_DATABASE: '1'}),
+      gateway({
+        SERVER_ENVIRONMENT: 'production',
+        JWT_SECRET: 'a-production-secret-of-enough-length',
+        CORS_ALLOW_ORIGINS: CLIENT_ORIGIN,
+        REDIS_DATABASE: '1',
+      }),
     ]);
   });
 
@@ -66,8 +71,12 @@ describe('CORS for the web client', () => {
       const response = await preflight(target.http, path, method);
       expect(response.status).toBe(204);
       expect(['*', CLIENT_ORIGIN]).toContain(response.headers.get('access-control-allow-origin'));
-      expect(list(response.headers.get('access-control-allow-methods'))).toEqual(expect.arrayContaining(['get', 'post', 'delete']));
-      expect(list(response.headers.get('access-control-allow-headers'))).toEqual(expect.arrayContaining(CLIENT_HEADERS.split(',')));
+      expect(list(response.headers.get('access-control-allow-methods'))).toEqual(
+        expect.arrayContaining(['get', 'post', 'delete']),
+      );
+      expect(list(response.headers.get('access-control-allow-headers'))).toEqual(
+        expect.arrayContaining(CLIENT_HEADERS.split(',')),
+      );
       expect(response.headers.get('access-control-max-age')).toBe('86400');
     }
   });
@@ -76,7 +85,13 @@ describe('CORS for the web client', () => {
     const answer = await getJson(`${development.http}/api/v1/queue/stats`, {headers: {origin: CLIENT_ORIGIN}});
     expect(answer.headers.get('x-ratelimit-remaining')).not.toBeNull();
     expect(list(answer.headers.get('access-control-expose-headers'))).toEqual(
-      expect.arrayContaining(['x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'retry-after', 'x-request-id']),
+      expect.arrayContaining([
+        'x-ratelimit-limit',
+        'x-ratelimit-remaining',
+        'x-ratelimit-reset',
+        'retry-after',
+        'x-request-id',
+      ]),
     );
   });
 
@@ -88,15 +103,23 @@ describe('CORS for the web client', () => {
   });
 
   it('in production without CORS_ALLOW_ORIGINS allows no origin at all (closed by default)', async () => {
-    const closed = await gateway({SERVER_ENVIRONMENT: 'production', JWT_SECRET: 'a-production-secret-of-enough-length', REDIS_DATABASE: '2'});
+    const closed = await gateway({
+      SERVER_ENVIRONMENT: 'production',
+      JWT_SECRET: 'a-production-secret-of-enough-length',
+      REDIS_DATABASE: '2',
+    });
     const response = await preflight(closed.http, '/api/v1/queue/join', 'POST');
     await response.arrayBuffer();
     expect(response.headers.get('access-control-allow-origin')).toBeNull();
   });
 
   it('refuses a CORS_ALLOW_ORIGINS entry that is not an origin, naming it', () => {
-    expect(readGatewayConfig({CORS_ALLOW_ORIGINS: 'http://localhost:3000, https://tickets.example'}).corsOrigins).toEqual(['http://localhost:3000', 'https://tickets.example']);
-    expect(() => readGatewayConfig({CORS_ALLOW_ORIGINS: 'http://localhost:3000/app'})).toThrow(/CORS_ALLOW_ORIGINS=.*not "http:\/\/localhost:3000\/app"/);
+    expect(
+      readGatewayConfig({CORS_ALLOW_ORIGINS: 'http://localhost:3000, https://tickets.example'}).corsOrigins,
+    ).toEqual(['http://localhost:3000', 'https://tickets.example']);
+    expect(() => readGatewayConfig({CORS_ALLOW_ORIGINS: 'http://localhost:3000/app'})).toThrow(
+      /CORS_ALLOW_ORIGINS=.*not "http:\/\/localhost:3000\/app"/,
+    );
     expect(() => readGatewayConfig({CORS_ALLOW_ORIGINS: 'localhost:3000'})).toThrow(/CORS_ALLOW_ORIGINS/);
   });
 });

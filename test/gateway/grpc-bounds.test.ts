@@ -107,7 +107,9 @@ function frame(message: Buffer): Buffer {
 
 async function refusals(): Promise<Record<string, number>> {
   const response = await fetch(`${gateway.http}/metrics`, {signal: AbortSignal.timeout(5000)});
-  const samples = parseMetrics(await response.text()).filter((sample) => sample.name === 'tacos_gateway_refusals_total' && sample.labels.door === 'grpc');
+  const samples = parseMetrics(await response.text()).filter(
+    (sample) => sample.name === 'tacos_gateway_refusals_total' && sample.labels.door === 'grpc',
+  );
   return Object.fromEntries(samples.map((sample) => [sample.labels.reason, sample.value]));
 }
 
@@ -129,7 +131,12 @@ describe('gRPC transport bounds', () => {
               resolve();
             };
             const timer = setTimeout(done, 3000);
-            const stream = session.request({':method': 'POST', ':path': '/gateway.v1.QueueService/JoinQueue', 'content-type': 'application/grpc', 'x-big': big});
+            const stream = session.request({
+              ':method': 'POST',
+              ':path': '/gateway.v1.QueueService/JoinQueue',
+              'content-type': 'application/grpc',
+              'x-big': big,
+            });
             stream.on('error', () => undefined);
             stream.on('close', done);
             stream.end();
@@ -139,14 +146,21 @@ describe('gRPC transport bounds', () => {
     const cleared = await eventually(() => closeWaitSockets(grpcPort) === 0, 8000);
     expect(cleared, `${closeWaitSockets(grpcPort)} sockets still in CLOSE-WAIT`).toBe(true);
     // Closing a socket frees its descriptor a moment later.
-    expect(await eventually(() => openFds() < fdsBefore + 10, 3000), `${openFds() - fdsBefore} more fds than before`).toBe(true);
+    expect(
+      await eventually(() => openFds() < fdsBefore + 10, 3000),
+      `${openFds() - fdsBefore} more fds than before`,
+    ).toBe(true);
     // The gateway still serves.
     const queue = await client('gateway.v1.QueueService');
     expect((await unaryCall(queue, 'JoinQueue', {event_id: 'evt_after_flood'})).waiting_token).toBeTruthy();
   }, 30_000);
 
   it('drops connections that send nothing, half a preface, or no SETTINGS, within the handshake timeout', async () => {
-    const openings = [Buffer.alloc(0), Buffer.from('PRI * HTTP/2.0\r\n'), Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')];
+    const openings = [
+      Buffer.alloc(0),
+      Buffer.from('PRI * HTTP/2.0\r\n'),
+      Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+    ];
     const closedWithin = await Promise.all(
       openings.map(
         (opening) =>
@@ -169,14 +183,19 @@ describe('gRPC transport bounds', () => {
 
   it('refuses a message over the receive limit with RESOURCE_EXHAUSTED, not after reading it', async () => {
     const queue = await client('gateway.v1.QueueService');
-    const error = (await unaryCall(queue, 'JoinQueue', {event_id: 'evt_big', user_id: 'u'.repeat(100_000)}).catch((failure: unknown) => failure)) as grpc.ServiceError;
+    const error = (await unaryCall(queue, 'JoinQueue', {event_id: 'evt_big', user_id: 'u'.repeat(100_000)}).catch(
+      (failure: unknown) => failure,
+    )) as grpc.ServiceError;
     expect(error.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect(error.details).toMatch(/65536/);
   });
 
   it('answers a request that is not valid protobuf with INVALID_ARGUMENT, not INTERNAL', async () => {
     // A tag whose varint never ends.
-    const response = await rawRequest({':path': '/gateway.v1.QueueService/JoinQueue'}, frame(Buffer.from([0xff, 0xff, 0xff])));
+    const response = await rawRequest(
+      {':path': '/gateway.v1.QueueService/JoinQueue'},
+      frame(Buffer.from([0xff, 0xff, 0xff])),
+    );
     expect(Number(response['grpc-status'])).toBe(grpc.status.INVALID_ARGUMENT);
     expect(decodeURIComponent(String(response['grpc-message']))).toMatch(/not a valid protobuf message/);
   });
@@ -194,17 +213,31 @@ describe('gRPC transport bounds', () => {
     const queue = await client('gateway.v1.QueueService');
     const updates = await client('gateway.v1.WebSocketService');
     const {waiting_token: token} = await unaryCall(queue, 'JoinQueue', {event_id: 'evt_stream_cap'});
-    const open = [streamCall(updates, 'StreamQueueUpdates', {waiting_token: token}), streamCall(updates, 'StreamQueueUpdates', {waiting_token: token})];
+    const open = [
+      streamCall(updates, 'StreamQueueUpdates', {waiting_token: token}),
+      streamCall(updates, 'StreamQueueUpdates', {waiting_token: token}),
+    ];
     await Promise.all(open.map((stream) => stream.waitFor(() => true, 5000)));
     const third = streamCall(updates, 'StreamQueueUpdates', {waiting_token: token});
-    const status = await Promise.race([third.ended, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 5000))]);
+    const status = await Promise.race([
+      third.ended,
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 5000)),
+    ]);
     expect(status?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     // Closing one makes room again, once the server has seen the cancel.
     open[0].cancel();
     let again: StreamReader<Record<string, any>> | undefined;
     for (let attempt = 0; attempt < 30 && !again; attempt++) {
       const next = streamCall(updates, 'StreamQueueUpdates', {waiting_token: token});
-      const first = await Promise.race([next.waitFor(() => true, 5000).then(() => 'message', () => 'ended'), next.ended.then(() => 'ended')]);
+      const first = await Promise.race([
+        next
+          .waitFor(() => true, 5000)
+          .then(
+            () => 'message',
+            () => 'ended',
+          ),
+        next.ended.then(() => 'ended'),
+      ]);
       if (first === 'message') again = next;
       else await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -223,7 +256,8 @@ describe('gRPC transport bounds', () => {
     await Promise.all(streams.map((stream) => stream.waitFor(() => true, 10_000)));
     const probe = new Redis({host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: 1});
     // Script calls: each status read is one; the sweep makes one per event per second.
-    const scriptCalls = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await probe.info('commandstats'))?.[1] ?? 0);
+    const scriptCalls = async () =>
+      Number(/cmdstat_evalsha:calls=(\d+)/.exec(await probe.info('commandstats'))?.[1] ?? 0);
     try {
       const before = await scriptCalls();
       await new Promise((resolve) => setTimeout(resolve, 3000));
@@ -237,7 +271,14 @@ describe('gRPC transport bounds', () => {
 
   it('counts every refusal in /metrics by reason', async () => {
     const counted = await refusals();
-    for (const reason of ['dead_session', 'handshake_timeout', 'message_too_large', 'invalid_message', 'invalid_timeout', 'streams_per_token']) {
+    for (const reason of [
+      'dead_session',
+      'handshake_timeout',
+      'message_too_large',
+      'invalid_message',
+      'invalid_timeout',
+      'streams_per_token',
+    ]) {
       expect(counted[reason] ?? 0, reason).toBeGreaterThan(0);
     }
   });
@@ -278,7 +319,12 @@ describe('gRPC connection cap', () => {
     expect(await connection()).toBe('settled');
     expect(await connection()).toBe('closed');
     const response = await fetch(`${capped.http}/metrics`, {signal: AbortSignal.timeout(5000)});
-    const sample = parseMetrics(await response.text()).find((each) => each.name === 'tacos_gateway_refusals_total' && each.labels.door === 'grpc' && each.labels.reason === 'connection_limit');
+    const sample = parseMetrics(await response.text()).find(
+      (each) =>
+        each.name === 'tacos_gateway_refusals_total' &&
+        each.labels.door === 'grpc' &&
+        each.labels.reason === 'connection_limit',
+    );
     expect(sample?.value).toBe(1);
   });
 });

@@ -7,8 +7,20 @@ import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import {create, createFileRegistry, fromBinary, type DescMessage, type FileRegistry, type Message} from '@bufbuild/protobuf';
-import {anyUnpack, FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto} from '@bufbuild/protobuf/wkt';
+import {
+  create,
+  createFileRegistry,
+  fromBinary,
+  type DescMessage,
+  type FileRegistry,
+  type Message,
+} from '@bufbuild/protobuf';
+import {
+  anyUnpack,
+  FileDescriptorProtoSchema,
+  FileDescriptorSetSchema,
+  type FileDescriptorProto,
+} from '@bufbuild/protobuf/wkt';
 import {SignJWT} from 'jose';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {loadContractSet} from '../../src/services/contracts.js';
@@ -31,11 +43,20 @@ const DEV_TOKEN = 'tacos-dev-token';
 // ---------------------------------------------------------------------------------------------
 // Small real clients
 
-const RAW_LOADER_OPTIONS: protoLoader.Options = {keepCase: true, longs: String, enums: String, defaults: false, oneofs: true};
+const RAW_LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: false,
+  oneofs: true,
+};
 
 /** A grpc.reflection.<version>.ServerReflection client from the protos that ship with @grpc/reflection. */
 function reflectionClient(version: 'v1' | 'v1alpha', address: string): AnyClient {
-  const definition = protoLoader.loadSync(`grpc/reflection/${version}/reflection.proto`, {...RAW_LOADER_OPTIONS, includeDirs: [REFLECTION_PROTO_DIR]});
+  const definition = protoLoader.loadSync(`grpc/reflection/${version}/reflection.proto`, {
+    ...RAW_LOADER_OPTIONS,
+    includeDirs: [REFLECTION_PROTO_DIR],
+  });
   const service = definition[`grpc.reflection.${version}.ServerReflection`] as grpc.ServiceDefinition;
   const Client = grpc.makeGenericClientConstructor(service, 'ServerReflection');
   return new Client(address, grpc.credentials.createInsecure()) as AnyClient;
@@ -44,7 +65,10 @@ function reflectionClient(version: 'v1' | 'v1alpha', address: string): AnyClient
 /** One ServerReflectionInfo exchange: every request written, the stream half-closed, every answer read. */
 function reflect(client: AnyClient, requests: Array<Record<string, unknown>>): Promise<Array<Record<string, any>>> {
   return new Promise((resolve, reject) => {
-    const call = client.ServerReflectionInfo({deadline: Date.now() + 10_000}) as grpc.ClientDuplexStream<unknown, Record<string, any>>;
+    const call = client.ServerReflectionInfo({deadline: Date.now() + 10_000}) as grpc.ClientDuplexStream<
+      unknown,
+      Record<string, any>
+    >;
     const responses: Array<Record<string, any>> = [];
     call.on('data', (response) => responses.push(response));
     call.on('error', reject);
@@ -56,7 +80,10 @@ function reflect(client: AnyClient, requests: Array<Record<string, unknown>>): P
 
 function healthClient(address: string): AnyClient {
   const definition = protoLoader.loadSync(HEALTH_PROTO, {...RAW_LOADER_OPTIONS, defaults: true});
-  const Client = grpc.makeGenericClientConstructor(definition['grpc.health.v1.Health'] as grpc.ServiceDefinition, 'Health');
+  const Client = grpc.makeGenericClientConstructor(
+    definition['grpc.health.v1.Health'] as grpc.ServiceDefinition,
+    'Health',
+  );
   return new Client(address, grpc.credentials.createInsecure()) as AnyClient;
 }
 
@@ -90,7 +117,12 @@ interface CallOutcome {
 }
 
 /** A unary call that never rejects: the answer or the error, plus response headers and trailers. */
-function callWithMetadata(client: AnyClient, method: string, request: unknown, metadata = new grpc.Metadata()): Promise<CallOutcome> {
+function callWithMetadata(
+  client: AnyClient,
+  method: string,
+  request: unknown,
+  metadata = new grpc.Metadata(),
+): Promise<CallOutcome> {
   return new Promise((resolve) => {
     const outcome: CallOutcome = {};
     let pending = 2;
@@ -98,11 +130,16 @@ function callWithMetadata(client: AnyClient, method: string, request: unknown, m
       pending -= 1;
       if (pending === 0) resolve(outcome);
     };
-    const call = client[method](request, metadata, {deadline: Date.now() + 10_000}, (error: grpc.ServiceError | null, response: Record<string, any>) => {
-      if (error) outcome.error = error;
-      else outcome.response = response;
-      done();
-    }) as grpc.ClientUnaryCall;
+    const call = client[method](
+      request,
+      metadata,
+      {deadline: Date.now() + 10_000},
+      (error: grpc.ServiceError | null, response: Record<string, any>) => {
+        if (error) outcome.error = error;
+        else outcome.response = response;
+        done();
+      },
+    ) as grpc.ClientUnaryCall;
     call.on('metadata', (headers) => (outcome.headers = headers));
     call.on('status', (status) => {
       outcome.trailers = status.metadata;
@@ -124,7 +161,10 @@ function withRequestId(id: string): grpc.Metadata {
 }
 
 /** exp: null for a token without one. */
-async function hs256(secret: string, claims: {sub?: string; iss?: string; aud?: string; exp?: number | string | null; iat?: number} = {}): Promise<string> {
+async function hs256(
+  secret: string,
+  claims: {sub?: string; iss?: string; aud?: string; exp?: number | string | null; iat?: number} = {},
+): Promise<string> {
   const jwt = new SignJWT({}).setProtectedHeader({alg: 'HS256', typ: 'JWT'});
   if (claims.sub !== undefined) jwt.setSubject(claims.sub);
   jwt.setIssuer(claims.iss ?? JWT_ISSUER);
@@ -135,7 +175,9 @@ async function hs256(secret: string, claims: {sub?: string; iss?: string; aud?: 
 }
 
 /** The google.rpc.Status in grpc-status-details-bin, decoded with the contracts' registry, Any details unpacked. */
-async function statusDetails(error: grpc.ServiceError | undefined): Promise<{status: Record<string, any>; details: Array<Message & Record<string, any>>}> {
+async function statusDetails(
+  error: grpc.ServiceError | undefined,
+): Promise<{status: Record<string, any>; details: Array<Message & Record<string, any>>}> {
   expect(error, 'expected the call to fail').toBeDefined();
   const contracts = await loadContractSet();
   const raw = error!.metadata?.get('grpc-status-details-bin')[0];
@@ -157,10 +199,11 @@ async function errorCodeNumber(name: string): Promise<number> {
   return value!.number;
 }
 
-
 function sampleValue(samples: Sample[], name: string, labels: Record<string, string>): number {
   return samples
-    .filter((sample) => sample.name === name && Object.entries(labels).every(([key, value]) => sample.labels[key] === value))
+    .filter(
+      (sample) => sample.name === name && Object.entries(labels).every(([key, value]) => sample.labels[key] === value),
+    )
     .reduce((sum, sample) => sum + sample.value, 0);
 }
 
@@ -170,7 +213,12 @@ async function metrics(gateway: TestGateway): Promise<Sample[]> {
   return parseMetrics(await response.text());
 }
 
-async function until<T>(what: string, deadlineMs: number, probe: () => Promise<T>, accept: (value: T) => boolean): Promise<{value: T; ms: number}> {
+async function until<T>(
+  what: string,
+  deadlineMs: number,
+  probe: () => Promise<T>,
+  accept: (value: T) => boolean,
+): Promise<{value: T; ms: number}> {
   const started = Date.now();
   let last: T | undefined;
   for (let attempt = 0; attempt < 1000; attempt += 1) {
@@ -226,7 +274,9 @@ describe('server reflection', () => {
         const [answer] = await reflect(client, [{list_services: '*'}]);
         expect(answer.error_response).toBeFalsy();
         const names = (answer.list_services_response.service as Array<{name: string}>).map((service) => service.name);
-        expect(names).toEqual(expect.arrayContaining(['gateway.v1.QueueService', 'gateway.v1.WebSocketService', 'grpc.health.v1.Health']));
+        expect(names).toEqual(
+          expect.arrayContaining(['gateway.v1.QueueService', 'gateway.v1.WebSocketService', 'grpc.health.v1.Health']),
+        );
         expect(names).not.toContain('reservation.v1.ReservationService');
         expect(names).not.toContain('payment.v1.PaymentService');
       });
@@ -235,12 +285,18 @@ describe('server reflection', () => {
         const client = track(reflectionClient(version, gw().grpc));
         const [answer] = await reflect(client, [{file_containing_symbol: 'gateway.v1.QueueService'}]);
         expect(answer.error_response).toBeFalsy();
-        const files = (answer.file_descriptor_response.file_descriptor_proto as Buffer[]).map((bytes) => fromBinary(FileDescriptorProtoSchema, bytes));
+        const files = (answer.file_descriptor_response.file_descriptor_proto as Buffer[]).map((bytes) =>
+          fromBinary(FileDescriptorProtoSchema, bytes),
+        );
         const names = files.map((file) => file.name);
         expect(names[0]).toBe('proto/gateway/v1/queue.proto');
-        expect(names).toEqual(expect.arrayContaining(['google/protobuf/timestamp.proto', 'proto/common/v1/errors.proto']));
+        expect(names).toEqual(
+          expect.arrayContaining(['google/protobuf/timestamp.proto', 'proto/common/v1/errors.proto']),
+        );
         // The original import paths, not one synthesized file per package with no dependencies.
-        expect(files[0].dependency).toEqual(expect.arrayContaining(['google/protobuf/timestamp.proto', 'proto/common/v1/errors.proto']));
+        expect(files[0].dependency).toEqual(
+          expect.arrayContaining(['google/protobuf/timestamp.proto', 'proto/common/v1/errors.proto']),
+        );
 
         // Strict resolution from exactly the returned files: an unresolvable import throws here.
         const byName = new Map(files.map((file) => [file.name, file]));
@@ -261,11 +317,15 @@ describe('server reflection', () => {
         expect(entry, 'QueueMetadata.HeadersEntry').toBeDefined();
         expect(entry?.options?.mapEntry).toBe(true);
         expect(queueMetadata?.nestedType.map((nested) => nested.name)).not.toContain('Headers');
-        const headers = registry.getMessage('gateway.v1.QueueMetadata')?.fields.find((field) => field.name === 'headers');
+        const headers = registry
+          .getMessage('gateway.v1.QueueMetadata')
+          ?.fields.find((field) => field.name === 'headers');
         expect(headers?.fieldKind).toBe('map');
 
         // Comments survive (source_code_info).
-        const comments = (files[0].sourceCodeInfo?.location ?? []).map((location) => location.leadingComments).join('\n');
+        const comments = (files[0].sourceCodeInfo?.location ?? [])
+          .map((location) => location.leadingComments)
+          .join('\n');
         expect(comments).toContain('The virtual waiting room in front of a busy event');
         expect(comments).toContain('Puts a user in the waiting room of an event');
       });
@@ -278,8 +338,8 @@ describe('server reflection', () => {
           {file_by_filename: 'proto/gateway/v1/no_such.proto'},
         ]);
         expect(byFile.error_response).toBeFalsy();
-        const files: FileDescriptorProto[] = (byFile.file_descriptor_response.file_descriptor_proto as Buffer[]).map((bytes) =>
-          fromBinary(FileDescriptorProtoSchema, bytes),
+        const files: FileDescriptorProto[] = (byFile.file_descriptor_response.file_descriptor_proto as Buffer[]).map(
+          (bytes) => fromBinary(FileDescriptorProtoSchema, bytes),
         );
         expect(files[0].name).toBe('proto/gateway/v1/queue.proto');
         expect(files[0].package).toBe('gateway.v1');
@@ -302,7 +362,9 @@ describe('server reflection', () => {
         expect(answers).toHaveLength(names.length);
         answers.forEach((answer, index) => {
           expect(answer.error_response, names[index]).toBeFalsy();
-          const files = (answer.file_descriptor_response.file_descriptor_proto as Buffer[]).map((bytes) => fromBinary(FileDescriptorProtoSchema, bytes));
+          const files = (answer.file_descriptor_response.file_descriptor_proto as Buffer[]).map((bytes) =>
+            fromBinary(FileDescriptorProtoSchema, bytes),
+          );
           const registry = strictRegistry(files);
           expect(registry.getService(names[index]), names[index]).toBeDefined();
         });
@@ -314,7 +376,12 @@ describe('server reflection', () => {
 describe('auth interceptor', () => {
   const createReservation = async (metadata?: grpc.Metadata, target: () => TestGateway = gw) => {
     const client = track(await contractClient('gateway.v1.GatewayService', target().grpc));
-    return callWithMetadata(client, 'CreateReservation', {event_id: 'evt_auth', seat_ids: ['A-1'], quantity: 1}, metadata);
+    return callWithMetadata(
+      client,
+      'CreateReservation',
+      {event_id: 'evt_auth', seat_ids: ['A-1'], quantity: 1},
+      metadata,
+    );
   };
 
   it('refuses a method that needs auth without a token, with details carrying common.v1.Error UNAUTHENTICATED', async () => {
@@ -332,24 +399,34 @@ describe('auth interceptor', () => {
     const cases: Array<[string, grpc.Metadata]> = [
       ['garbage', bearer('not-a-jwt')],
       ['three garbage segments', bearer('aaa.bbb.ccc')],
-      ['not a bearer scheme', (() => {
-        const metadata = new grpc.Metadata();
-        metadata.set('authorization', `Basic ${Buffer.from('user:pass').toString('base64')}`);
-        return metadata;
-      })()],
+      [
+        'not a bearer scheme',
+        (() => {
+          const metadata = new grpc.Metadata();
+          metadata.set('authorization', `Basic ${Buffer.from('user:pass').toString('base64')}`);
+          return metadata;
+        })(),
+      ],
       ['wrong secret', bearer(await hs256('some-other-secret-0123456789abcdef012345', {sub: 'user-1'}))],
       ['expired', bearer(await hs256(JWT_SECRET, {sub: 'user-1', iat: now - 3600, exp: now - 600}))],
       ['without exp', bearer(await hs256(JWT_SECRET, {sub: 'user-1', exp: null}))],
       ['living 100000 h', bearer(await hs256(JWT_SECRET, {sub: 'user-1', iat: now, exp: now + 100_000 * 3600}))],
       ['wrong audience', bearer(await hs256(JWT_SECRET, {sub: 'user-1', aud: 'someone-else'}))],
-      ['unsigned (alg none)', bearer(`${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from(JSON.stringify({sub: 'user-1', iss: JWT_ISSUER, aud: JWT_AUDIENCE, exp: now + 300})).toString('base64url')}.`)],
+      [
+        'unsigned (alg none)',
+        bearer(
+          `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from(JSON.stringify({sub: 'user-1', iss: JWT_ISSUER, aud: JWT_AUDIENCE, exp: now + 300})).toString('base64url')}.`,
+        ),
+      ],
     ];
     for (const [name, metadata] of cases) {
       const {error, response} = await createReservation(metadata);
       expect(response, name).toBeUndefined();
       expect(error?.code, name).toBe(grpc.status.UNAUTHENTICATED);
       const {details} = await statusDetails(error);
-      expect(details.find((detail) => detail.$typeName === 'common.v1.Error')?.code, name).toBe(await errorCodeNumber('ERROR_CODE_UNAUTHENTICATED'));
+      expect(details.find((detail) => detail.$typeName === 'common.v1.Error')?.code, name).toBe(
+        await errorCodeNumber('ERROR_CODE_UNAUTHENTICATED'),
+      );
     }
   });
 
@@ -419,21 +496,45 @@ describe('observe interceptor: metrics, logs, request ids', () => {
     const gatewayClient = track(await contractClient('gateway.v1.GatewayService', gw().grpc));
     const before = await metrics(gw());
     const joinOk = {grpc_service: 'gateway.v1.QueueService', grpc_method: 'JoinQueue', grpc_code: 'OK'};
-    const unauth = {grpc_service: 'gateway.v1.GatewayService', grpc_method: 'CreateReservation', grpc_code: 'Unauthenticated'};
+    const unauth = {
+      grpc_service: 'gateway.v1.GatewayService',
+      grpc_method: 'CreateReservation',
+      grpc_code: 'Unauthenticated',
+    };
     const invalid = {grpc_service: 'gateway.v1.QueueService', grpc_method: 'JoinQueue', grpc_code: 'InvalidArgument'};
     for (let index = 0; index < 3; index += 1) await unaryCall(queue, 'JoinQueue', {event_id: 'evt_metrics'});
-    for (let index = 0; index < 2; index += 1) expect((await callWithMetadata(gatewayClient, 'CreateReservation', {})).error?.code).toBe(grpc.status.UNAUTHENTICATED);
+    for (let index = 0; index < 2; index += 1)
+      expect((await callWithMetadata(gatewayClient, 'CreateReservation', {})).error?.code).toBe(
+        grpc.status.UNAUTHENTICATED,
+      );
     expect((await callWithMetadata(queue, 'JoinQueue', {event_id: ''})).error?.code).toBe(grpc.status.INVALID_ARGUMENT);
     const after = await metrics(gw());
 
-    expect(sampleValue(after, 'grpc_server_handled_total', joinOk) - sampleValue(before, 'grpc_server_handled_total', joinOk)).toBe(3);
-    expect(sampleValue(after, 'grpc_server_handled_total', unauth) - sampleValue(before, 'grpc_server_handled_total', unauth)).toBe(2);
-    expect(sampleValue(after, 'grpc_server_handled_total', invalid) - sampleValue(before, 'grpc_server_handled_total', invalid)).toBe(1);
-    expect(after.find((sample) => sample.name === 'grpc_server_handled_total' && sample.labels.grpc_method === 'JoinQueue')?.labels.grpc_type).toBe('unary');
+    expect(
+      sampleValue(after, 'grpc_server_handled_total', joinOk) -
+        sampleValue(before, 'grpc_server_handled_total', joinOk),
+    ).toBe(3);
+    expect(
+      sampleValue(after, 'grpc_server_handled_total', unauth) -
+        sampleValue(before, 'grpc_server_handled_total', unauth),
+    ).toBe(2);
+    expect(
+      sampleValue(after, 'grpc_server_handled_total', invalid) -
+        sampleValue(before, 'grpc_server_handled_total', invalid),
+    ).toBe(1);
+    expect(
+      after.find((sample) => sample.name === 'grpc_server_handled_total' && sample.labels.grpc_method === 'JoinQueue')
+        ?.labels.grpc_type,
+    ).toBe('unary');
 
     const started = {grpc_service: 'gateway.v1.QueueService', grpc_method: 'JoinQueue'};
-    expect(sampleValue(after, 'grpc_server_started_total', started) - sampleValue(before, 'grpc_server_started_total', started)).toBe(4);
-    const buckets = after.filter((sample) => sample.name === 'grpc_server_handling_seconds_bucket' && sample.labels.grpc_method === 'JoinQueue');
+    expect(
+      sampleValue(after, 'grpc_server_started_total', started) -
+        sampleValue(before, 'grpc_server_started_total', started),
+    ).toBe(4);
+    const buckets = after.filter(
+      (sample) => sample.name === 'grpc_server_handling_seconds_bucket' && sample.labels.grpc_method === 'JoinQueue',
+    );
     expect(buckets.length).toBeGreaterThan(1);
     const infBucket = sampleValue(after, 'grpc_server_handling_seconds_bucket', {...started, le: '+Inf'});
     expect(infBucket).toBe(sampleValue(after, 'grpc_server_handling_seconds_count', started));
@@ -447,7 +548,12 @@ describe('observe interceptor: metrics, logs, request ids', () => {
     const calls: Array<{id: string; method: string; code: string; outcome: Promise<CallOutcome>}> = [];
     for (let index = 0; index < 3; index += 1) {
       const id = `${run}-join-${index}`;
-      calls.push({id, method: '/gateway.v1.QueueService/JoinQueue', code: 'OK', outcome: callWithMetadata(queue, 'JoinQueue', {event_id: 'evt_logs'}, withRequestId(id))});
+      calls.push({
+        id,
+        method: '/gateway.v1.QueueService/JoinQueue',
+        code: 'OK',
+        outcome: callWithMetadata(queue, 'JoinQueue', {event_id: 'evt_logs'}, withRequestId(id)),
+      });
     }
     calls.push({
       id: `${run}-invalid`,
@@ -471,14 +577,19 @@ describe('observe interceptor: metrics, logs, request ids', () => {
     // Calls without a request id get a generated one in their log line.
     const before = gw().logs.length;
     await unaryCall(queue, 'GetQueueStats', {event_id: 'evt_logs'});
-    const line = gw().logs.slice(before).find((entry) => entry.msg === 'grpc call' && entry.method === '/gateway.v1.QueueService/GetQueueStats');
+    const line = gw()
+      .logs.slice(before)
+      .find((entry) => entry.msg === 'grpc call' && entry.method === '/gateway.v1.QueueService/GetQueueStats');
     expect(line?.req_id).toMatch(/^[A-Za-z0-9._:-]{8,128}$/);
   });
 
   it('echoes x-request-id in response headers, or in trailers for trailers-only errors', async () => {
     const queue = track(await contractClient('gateway.v1.QueueService', gw().grpc));
     const gatewayClient = track(await contractClient('gateway.v1.GatewayService', gw().grpc));
-    const echoed = (outcome: CallOutcome) => [outcome.headers?.get('x-request-id')[0], outcome.trailers?.get('x-request-id')[0]];
+    const echoed = (outcome: CallOutcome) => [
+      outcome.headers?.get('x-request-id')[0],
+      outcome.trailers?.get('x-request-id')[0],
+    ];
 
     const ok = await callWithMetadata(queue, 'JoinQueue', {event_id: 'evt_echo'}, withRequestId('echo-ok-1'));
     expect(ok.error).toBeUndefined();
@@ -526,12 +637,16 @@ describe('REST and gRPC share one queue service', () => {
 
     const viaGrpc = await unaryCall(queue, 'JoinQueue', {event_id: event, user_id: 'grpc-0'});
     expect(viaGrpc.position_hint).toBe(4);
-    const restStatus = await getJson(`${gw().http}/api/v1/queue/status?token=${encodeURIComponent(viaGrpc.waiting_token)}`);
+    const restStatus = await getJson(
+      `${gw().http}/api/v1/queue/status?token=${encodeURIComponent(viaGrpc.waiting_token)}`,
+    );
     expect(restStatus.status).toBe(200);
     expect(restStatus.body.position).toBe(4);
 
     // Someone ahead leaves over REST: the gRPC view moves up at once.
-    const left = await fetch(`${gw().http}/api/v1/queue/leave?token=${encodeURIComponent(rest[0])}`, {method: 'DELETE'});
+    const left = await fetch(`${gw().http}/api/v1/queue/leave?token=${encodeURIComponent(rest[0])}`, {
+      method: 'DELETE',
+    });
     expect(left.status).toBe(200);
     expect((await unaryCall(queue, 'GetQueueStatus', {waiting_token: viaGrpc.waiting_token})).position).toBe(3);
     expect((await unaryCall(queue, 'GetQueueStatus', {waiting_token: rest[0]})).status).toBe('QUEUE_STATUS_LEFT');
@@ -559,8 +674,12 @@ describe('INVALID_ARGUMENT over gRPC', () => {
     expect(status.code).toBe(grpc.status.INVALID_ARGUMENT);
     const badRequest = details.find((detail) => detail.$typeName === 'google.rpc.BadRequest');
     expect(badRequest, 'google.rpc.BadRequest among the details').toBeDefined();
-    expect((badRequest!.fieldViolations as Array<{field: string}>).map((violation) => violation.field)).toContain(field);
-    expect(details.find((detail) => detail.$typeName === 'common.v1.Error')?.code).toBe(await errorCodeNumber('ERROR_CODE_INVALID_ARGUMENT'));
+    expect((badRequest!.fieldViolations as Array<{field: string}>).map((violation) => violation.field)).toContain(
+      field,
+    );
+    expect(details.find((detail) => detail.$typeName === 'common.v1.Error')?.code).toBe(
+      await errorCodeNumber('ERROR_CODE_INVALID_ARGUMENT'),
+    );
   });
 
   it('an unknown waiting token is NOT_FOUND, not INTERNAL', async () => {
@@ -578,7 +697,9 @@ describe('grpc.health.v1 follows Redis', () => {
     for (const service of ['', 'gateway.v1.QueueService', 'gateway.v1.WebSocketService']) {
       expect((await unaryCall(health, 'Check', {service})).status, service || '(overall)').toBe('SERVING');
     }
-    await expect(unaryCall(health, 'Check', {service: 'no.such.Service'})).rejects.toMatchObject({code: grpc.status.NOT_FOUND});
+    await expect(unaryCall(health, 'Check', {service: 'no.such.Service'})).rejects.toMatchObject({
+      code: grpc.status.NOT_FOUND,
+    });
   });
 
   it('says NOT_SERVING within seconds of Redis stopping, UNAVAILABLE on queue calls, and SERVING again after restart', async () => {
@@ -587,7 +708,12 @@ describe('grpc.health.v1 follows Redis', () => {
     const check = (service: string) => unaryCall(health, 'Check', {service}).then((answer) => answer.status as string);
     try {
       await redis!.stop();
-      const down = await until('overall NOT_SERVING', 3000, () => check(''), (status) => status === 'NOT_SERVING');
+      const down = await until(
+        'overall NOT_SERVING',
+        3000,
+        () => check(''),
+        (status) => status === 'NOT_SERVING',
+      );
       expect(down.ms).toBeLessThan(3000);
       expect(await check('gateway.v1.QueueService')).toBe('NOT_SERVING');
 
@@ -597,12 +723,24 @@ describe('grpc.health.v1 follows Redis', () => {
       expect(error?.code).toBe(grpc.status.UNAVAILABLE);
       expect(elapsed).toBeLessThan(1500);
       const {details} = await statusDetails(error);
-      expect(details.find((detail) => detail.$typeName === 'common.v1.Error')?.code).toBe(await errorCodeNumber('ERROR_CODE_UNAVAILABLE'));
+      expect(details.find((detail) => detail.$typeName === 'common.v1.Error')?.code).toBe(
+        await errorCodeNumber('ERROR_CODE_UNAVAILABLE'),
+      );
     } finally {
       await redis!.restart();
     }
-    await until('overall SERVING', 8000, () => check(''), (status) => status === 'SERVING');
-    await until('QueueService SERVING', 2000, () => check('gateway.v1.QueueService'), (status) => status === 'SERVING');
+    await until(
+      'overall SERVING',
+      8000,
+      () => check(''),
+      (status) => status === 'SERVING',
+    );
+    await until(
+      'QueueService SERVING',
+      2000,
+      () => check('gateway.v1.QueueService'),
+      (status) => status === 'SERVING',
+    );
     const joined = await unaryCall(queue, 'JoinQueue', {event_id: 'evt_back'});
     expect(joined.position_hint).toBe(1);
   });

@@ -96,7 +96,11 @@ describe('CORS', () => {
   const preflight = (base: string, origin: string) =>
     fetch(`${base}/api/v1/queue/join`, {
       method: 'OPTIONS',
-      headers: {origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,idempotency-key'},
+      headers: {
+        origin,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type,idempotency-key',
+      },
     });
 
   it('answers a browser preflight for join with 204, the origin allowed and Idempotency-Key among the allowed headers', async () => {
@@ -128,15 +132,26 @@ describe('CORS', () => {
 
     const other = await preflight(restricted.http, BROWSER_ORIGIN);
     const otherOrigin = other.headers.get('access-control-allow-origin');
-    expect(otherOrigin === null || (otherOrigin !== '*' && otherOrigin !== BROWSER_ORIGIN), `allow-origin: ${otherOrigin}`).toBe(true);
+    expect(
+      otherOrigin === null || (otherOrigin !== '*' && otherOrigin !== BROWSER_ORIGIN),
+      `allow-origin: ${otherOrigin}`,
+    ).toBe(true);
 
-    const joined = await postJson(`${restricted.http}/api/v1/queue/join`, {event_id: 'evt_cors'}, {origin: BROWSER_ORIGIN});
+    const joined = await postJson(
+      `${restricted.http}/api/v1/queue/join`,
+      {event_id: 'evt_cors'},
+      {origin: BROWSER_ORIGIN},
+    );
     const joinedOrigin = joined.headers.get('access-control-allow-origin');
-    expect(joinedOrigin === null || (joinedOrigin !== '*' && joinedOrigin !== BROWSER_ORIGIN), `allow-origin: ${joinedOrigin}`).toBe(true);
+    expect(
+      joinedOrigin === null || (joinedOrigin !== '*' && joinedOrigin !== BROWSER_ORIGIN),
+      `allow-origin: ${joinedOrigin}`,
+    ).toBe(true);
   });
 
   it('gives a join (served from node:http directly) the CORS headers @fastify/cors gives other routes', async () => {
-    const corsHeaders = (headers: Headers) => Object.fromEntries([...headers].filter(([name]) => name.startsWith('access-control-') || name === 'vary'));
+    const corsHeaders = (headers: Headers) =>
+      Object.fromEntries([...headers].filter(([name]) => name.startsWith('access-control-') || name === 'vary'));
     for (const [base, origin] of [
       [restricted.http, 'http://a.example'],
       [restricted.http, BROWSER_ORIGIN],
@@ -156,17 +171,29 @@ describe('the development bypass token', () => {
     // Outside development a gateway needs a key to start (and the bypass token then still must not pass).
     const started = await gateway({SERVER_ENVIRONMENT: environment, JWT_SECRET: 'bypass-test-secret-0123456789abcdef'});
     const service = await client('gateway.v1.GatewayService', started.grpc);
-    const overGrpc = await outcome(unaryCall(service, 'GetReservation', {reservation_id: 'rsv_nobody'}, metadata({authorization: `Bearer ${DEV_TOKEN}`})));
-    const overRest = await getJson(`${started.http}/api/v1/reservations/rsv_nobody`, {headers: {authorization: `Bearer ${DEV_TOKEN}`}});
+    const overGrpc = await outcome(
+      unaryCall(
+        service,
+        'GetReservation',
+        {reservation_id: 'rsv_nobody'},
+        metadata({authorization: `Bearer ${DEV_TOKEN}`}),
+      ),
+    );
+    const overRest = await getJson(`${started.http}/api/v1/reservations/rsv_nobody`, {
+      headers: {authorization: `Bearer ${DEV_TOKEN}`},
+    });
     return {grpcCode: overGrpc.error?.code ?? grpc.status.OK, restStatus: overRest.status, restBody: overRest.body};
   }
 
-  it.each(['prod', 'Production', 'PRODUCTION', 'staging'])('is refused when SERVER_ENVIRONMENT=%s (UNAUTHENTICATED / 401)', async (environment) => {
-    const result = await tryBypass(environment);
-    expect(result.grpcCode).toBe(grpc.status.UNAUTHENTICATED);
-    expect(result.restStatus).toBe(401);
-    expect(result.restBody.error?.code).toBe('UNAUTHENTICATED');
-  });
+  it.each(['prod', 'Production', 'PRODUCTION', 'staging'])(
+    'is refused when SERVER_ENVIRONMENT=%s (UNAUTHENTICATED / 401)',
+    async (environment) => {
+      const result = await tryBypass(environment);
+      expect(result.grpcCode).toBe(grpc.status.UNAUTHENTICATED);
+      expect(result.restStatus).toBe(401);
+      expect(result.restBody.error?.code).toBe('UNAUTHENTICATED');
+    },
+  );
 
   it('is accepted when SERVER_ENVIRONMENT=local: the call reaches the backend (NOT_FOUND / 404 for an unknown reservation)', async () => {
     const result = await tryBypass('local');
@@ -188,20 +215,28 @@ describe('admission metering (QUEUE_ADMISSION_BURST=3, QUEUE_ADMISSION_RATE=0.00
     }
     // Polling status never takes a bucket token.
     for (let round = 0; round < 3; round++) {
-      for (const token of tokens) expect((await getJson(`${metered.http}/api/v1/queue/status?token=${token}`)).status).toBe(200);
+      for (const token of tokens)
+        expect((await getJson(`${metered.http}/api/v1/queue/status?token=${token}`)).status).toBe(200);
     }
 
-    const entries = await Promise.all(tokens.map((token) => postJson(`${metered.http}/api/v1/queue/enter`, {waiting_token: token})));
+    const entries = await Promise.all(
+      tokens.map((token) => postJson(`${metered.http}/api/v1/queue/enter`, {waiting_token: token})),
+    );
     const granted = entries.filter((entry) => entry.status === 200);
-    const denied = entries.map((entry, index) => ({entry, token: tokens[index]})).filter(({entry}) => entry.status !== 200);
+    const denied = entries
+      .map((entry, index) => ({entry, token: tokens[index]}))
+      .filter(({entry}) => entry.status !== 200);
     expect(granted.length).toBe(3);
-    for (const entry of granted) expect(entry.body).toMatchObject({admission: 'granted', reservation_token: expect.any(String)});
+    for (const entry of granted)
+      expect(entry.body).toMatchObject({admission: 'granted', reservation_token: expect.any(String)});
     expect(denied.length).toBe(7);
     for (const {entry, token} of denied) {
       expect(entry.status).toBe(403);
       expect(entry.body.error?.code).toBe('NOT_READY');
       const retryAfter = Number(entry.headers.get('retry-after'));
-      expect(Number.isInteger(retryAfter) && retryAfter >= 1, `Retry-After: ${entry.headers.get('retry-after')}`).toBe(true);
+      expect(Number.isInteger(retryAfter) && retryAfter >= 1, `Retry-After: ${entry.headers.get('retry-after')}`).toBe(
+        true,
+      );
       const status = await getJson(`${metered.http}/api/v1/queue/status?token=${token}`);
       expect(status.body).toMatchObject({status: 'waiting', ready_for_entry: false});
       expect(status.body.position).toBeGreaterThanOrEqual(1);
@@ -223,29 +258,48 @@ describe('validation is the same on both doors', () => {
   });
 
   it('a 200-character user_id: 400 over REST, INVALID_ARGUMENT over gRPC, and nobody joined', async () => {
-    const rest = await postJson(`${door.http}/api/v1/queue/join`, {event_id: 'evt_valid_user', user_id: 'u'.repeat(200)});
+    const rest = await postJson(`${door.http}/api/v1/queue/join`, {
+      event_id: 'evt_valid_user',
+      user_id: 'u'.repeat(200),
+    });
     expect(rest.status).toBe(400);
     expect(rest.body.error).toMatchObject({code: 'INVALID_ARGUMENT', field: 'user_id'});
-    const overGrpc = await outcome(unaryCall(queue, 'JoinQueue', {event_id: 'evt_valid_user', user_id: 'u'.repeat(200)}));
+    const overGrpc = await outcome(
+      unaryCall(queue, 'JoinQueue', {event_id: 'evt_valid_user', user_id: 'u'.repeat(200)}),
+    );
     expect(overGrpc.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(overGrpc.error?.details).toMatch(/user_id/);
 
-    const fine = await postJson(`${door.http}/api/v1/queue/join`, {event_id: 'evt_valid_user', user_id: 'u'.repeat(128)});
+    const fine = await postJson(`${door.http}/api/v1/queue/join`, {
+      event_id: 'evt_valid_user',
+      user_id: 'u'.repeat(128),
+    });
     expect(fine.status).toBe(202);
     expect(fine.body.position_hint).toBe(1);
   });
 
   it('a 300-character Idempotency-Key: 400 over REST, INVALID_ARGUMENT over gRPC metadata, and nobody joined', async () => {
     const key = 'k'.repeat(300);
-    const rest = await postJson(`${door.http}/api/v1/queue/join`, {event_id: 'evt_valid_key'}, {'idempotency-key': key});
+    const rest = await postJson(
+      `${door.http}/api/v1/queue/join`,
+      {event_id: 'evt_valid_key'},
+      {'idempotency-key': key},
+    );
     expect(rest.status).toBe(400);
     expect(rest.body.error?.code).toBe('INVALID_ARGUMENT');
     expect(`${rest.body.error?.field} ${rest.body.error?.message}`).toMatch(/idempotency/i);
-    const overGrpc = await outcome(unaryCall(queue, 'JoinQueue', {event_id: 'evt_valid_key'}, metadata({'idempotency-key': key})));
+    const overGrpc = await outcome(
+      unaryCall(queue, 'JoinQueue', {event_id: 'evt_valid_key'}, metadata({'idempotency-key': key})),
+    );
     expect(overGrpc.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(overGrpc.error?.details).toMatch(/idempotency/i);
 
-    const fine = await unaryCall(queue, 'JoinQueue', {event_id: 'evt_valid_key'}, metadata({'idempotency-key': 'k'.repeat(255)}));
+    const fine = await unaryCall(
+      queue,
+      'JoinQueue',
+      {event_id: 'evt_valid_key'},
+      metadata({'idempotency-key': 'k'.repeat(255)}),
+    );
     expect(fine.position_hint).toBe(1);
   });
 });
@@ -256,7 +310,12 @@ describe('event registry pruning (QUEUE_TOKEN_RETENTION=1s, QUEUE_HEARTBEAT_TTL=
 
   beforeAll(async () => {
     // Its own Redis database: this gateway's fast sweep must not prune the other tests' events.
-    pruning = await gateway({REDIS_DATABASE: '1', QUEUE_TOKEN_RETENTION: '1s', QUEUE_HEARTBEAT_TTL: '500ms', QUEUE_SWEEP_INTERVAL: '200ms'});
+    pruning = await gateway({
+      REDIS_DATABASE: '1',
+      QUEUE_TOKEN_RETENTION: '1s',
+      QUEUE_HEARTBEAT_TTL: '500ms',
+      QUEUE_SWEEP_INTERVAL: '200ms',
+    });
     store = new Redis({host: '127.0.0.1', port: redis.port, db: 1, lazyConnect: true, maxRetriesPerRequest: 1});
     redisClients.push(store);
     await store.connect();
@@ -268,8 +327,12 @@ describe('event registry pruning (QUEUE_TOKEN_RETENTION=1s, QUEUE_HEARTBEAT_TTL=
     return joined.body.waiting_token as string;
   };
   const status = async (token: string) => (await getJson(`${pruning.http}/api/v1/queue/status?token=${token}`)).body;
-  const listed = async () => ((await getJson(`${pruning.http}/api/v1/queue/stats`)).body.events as Json[]).map((event) => event.event_id as string);
-  const waitingIn = async (eventId: string) => ((await getJson(`${pruning.http}/api/v1/queue/stats?event_id=${eventId}`)).body.events as Json[])[0]?.total_waiting;
+  const listed = async () =>
+    ((await getJson(`${pruning.http}/api/v1/queue/stats`)).body.events as Json[]).map(
+      (event) => event.event_id as string,
+    );
+  const waitingIn = async (eventId: string) =>
+    ((await getJson(`${pruning.http}/api/v1/queue/stats?event_id=${eventId}`)).body.events as Json[])[0]?.total_waiting;
 
   it('drops an event whose only member expired (its keys expire) and keeps one whose member keeps polling', async () => {
     const idle = 'evt_prune_idle';
@@ -335,11 +398,19 @@ describe('event registry pruning (QUEUE_TOKEN_RETENTION=1s, QUEUE_HEARTBEAT_TTL=
 
 describe('while the gateway is closing', () => {
   /** Reads HTTP/1.1 responses off a raw socket until `count` have arrived (or the socket ends). */
-  function responses(socket: Socket, count: number, timeoutMs: number): Promise<Array<{status: number; headers: Record<string, string>; body: string}>> {
+  function responses(
+    socket: Socket,
+    count: number,
+    timeoutMs: number,
+  ): Promise<Array<{status: number; headers: Record<string, string>; body: string}>> {
     return new Promise((resolve, reject) => {
       let buffer = Buffer.alloc(0);
       const parsed: Array<{status: number; headers: Record<string, string>; body: string}> = [];
-      const timer = setTimeout(() => finish(new Error(`only ${parsed.length} of ${count} responses within ${timeoutMs} ms: ${buffer.toString()}`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          finish(new Error(`only ${parsed.length} of ${count} responses within ${timeoutMs} ms: ${buffer.toString()}`)),
+        timeoutMs,
+      );
       const finish = (error?: Error) => {
         clearTimeout(timer);
         socket.off('data', onData);
@@ -352,10 +423,19 @@ describe('while the gateway is closing', () => {
           const end = buffer.indexOf('\r\n\r\n');
           if (end < 0) return;
           const [statusLine, ...lines] = buffer.subarray(0, end).toString().split('\r\n');
-          const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+          const headers = Object.fromEntries(
+            lines.map((line) => [
+              line.slice(0, line.indexOf(':')).toLowerCase(),
+              line.slice(line.indexOf(':') + 1).trim(),
+            ]),
+          );
           const length = Number(headers['content-length'] ?? 0);
           if (buffer.length < end + 4 + length) return;
-          parsed.push({status: Number(statusLine.split(' ')[1]), headers, body: buffer.subarray(end + 4, end + 4 + length).toString()});
+          parsed.push({
+            status: Number(statusLine.split(' ')[1]),
+            headers,
+            body: buffer.subarray(end + 4, end + 4 + length).toString(),
+          });
           buffer = buffer.subarray(end + 4 + length);
           if (parsed.length >= count) return finish();
         }
@@ -364,7 +444,8 @@ describe('while the gateway is closing', () => {
         buffer = Buffer.concat([buffer, chunk]);
         parse();
       };
-      const onClose = () => finish(new Error(`the connection closed after ${parsed.length} of ${count} responses: ${buffer.toString()}`));
+      const onClose = () =>
+        finish(new Error(`the connection closed after ${parsed.length} of ${count} responses: ${buffer.toString()}`));
       socket.on('data', onData);
       socket.on('close', onClose);
     });
@@ -391,49 +472,59 @@ describe('while the gateway is closing', () => {
 
   const joinBody = '{"event_id":"evt_during_close"}';
   it.each([
-    ['a queue read (fastify)', 'GET /api/v1/queue/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-ID: during-close-1\r\n\r\n'],
+    [
+      'a queue read (fastify)',
+      'GET /api/v1/queue/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-ID: during-close-1\r\n\r\n',
+    ],
     [
       'a join (its direct path)',
       `POST /api/v1/queue/join HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-ID: during-close-1\r\nContent-Type: application/json\r\nContent-Length: ${joinBody.length}\r\n\r\n${joinBody}`,
     ],
-  ])('finishes the request in flight, and answers a new one, %s, with our 503 UNAVAILABLE envelope and its x-request-id', async (_name, newRequest) => {
-    const closing = await gateway({BACKEND_RESERVATION_API_TIMEOUT: '10s', SERVER_SHUTDOWN_GRACE: '10s'});
-    const socket = connect(closing.httpPort, '127.0.0.1');
-    await once(socket, 'connect');
-    const answers = responses(socket, 2, 15_000);
-    try {
-      // A slow request: the backend takes 1.5 s to answer.
-      backend.faults.update({latencyMs: 1500});
-      const callsBefore = await backendCalls();
-      socket.write(`GET /api/v1/reservations/rsv_slow HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${DEV_TOKEN}\r\nX-Request-ID: in-flight-1\r\n\r\n`);
-      for (let i = 0; i < 100 && (await backendCalls()) === callsBefore; i++) await sleep(10);
-      expect(await backendCalls(), 'the slow request reached the backend').toBe(callsBefore + 1);
+  ])(
+    'finishes the request in flight, and answers a new one, %s, with our 503 UNAVAILABLE envelope and its x-request-id',
+    async (_name, newRequest) => {
+      const closing = await gateway({BACKEND_RESERVATION_API_TIMEOUT: '10s', SERVER_SHUTDOWN_GRACE: '10s'});
+      const socket = connect(closing.httpPort, '127.0.0.1');
+      await once(socket, 'connect');
+      const answers = responses(socket, 2, 15_000);
+      try {
+        // A slow request: the backend takes 1.5 s to answer.
+        backend.faults.update({latencyMs: 1500});
+        const callsBefore = await backendCalls();
+        socket.write(
+          `GET /api/v1/reservations/rsv_slow HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${DEV_TOKEN}\r\nX-Request-ID: in-flight-1\r\n\r\n`,
+        );
+        for (let i = 0; i < 100 && (await backendCalls()) === callsBefore; i++) await sleep(10);
+        expect(await backendCalls(), 'the slow request reached the backend').toBe(callsBefore + 1);
 
-      const closed = closing.close();
-      // The gateway has stopped accepting connections: it is closing, the slow request still in flight.
-      let refused = false;
-      for (let i = 0; i < 100 && !refused; i++) {
-        refused = await refusesConnections(closing.httpPort);
-        if (!refused) await sleep(10);
+        const closed = closing.close();
+        // The gateway has stopped accepting connections: it is closing, the slow request still in flight.
+        let refused = false;
+        for (let i = 0; i < 100 && !refused; i++) {
+          refused = await refusesConnections(closing.httpPort);
+          if (!refused) await sleep(10);
+        }
+        expect(refused, 'new connections are refused once close() runs').toBe(true);
+        // A new request on the connection that is still open.
+        socket.write(newRequest);
+
+        const [inFlight, during] = await answers;
+        // The request in flight was finished: the backend's answer (no such reservation), not a shutdown error.
+        expect(inFlight.status, inFlight.body).toBe(404);
+        expect(JSON.parse(inFlight.body).error.code).toBe('NOT_FOUND');
+        expect(inFlight.headers['x-request-id']).toBe('in-flight-1');
+        // The new one: our envelope, not fastify's own body.
+        expect(during.status, during.body).toBe(503);
+        expect(during.headers['x-request-id']).toBe('during-close-1');
+        expect(JSON.parse(during.body)).toEqual({
+          error: {code: 'UNAVAILABLE', message: expect.any(String), trace_id: 'during-close-1'},
+        });
+        expect(during.headers.connection).toBe('close');
+        await closed;
+      } finally {
+        backend.faults.update({latencyMs: 0});
+        socket.destroy();
       }
-      expect(refused, 'new connections are refused once close() runs').toBe(true);
-      // A new request on the connection that is still open.
-      socket.write(newRequest);
-
-      const [inFlight, during] = await answers;
-      // The request in flight was finished: the backend's answer (no such reservation), not a shutdown error.
-      expect(inFlight.status, inFlight.body).toBe(404);
-      expect(JSON.parse(inFlight.body).error.code).toBe('NOT_FOUND');
-      expect(inFlight.headers['x-request-id']).toBe('in-flight-1');
-      // The new one: our envelope, not fastify's own body.
-      expect(during.status, during.body).toBe(503);
-      expect(during.headers['x-request-id']).toBe('during-close-1');
-      expect(JSON.parse(during.body)).toEqual({error: {code: 'UNAVAILABLE', message: expect.any(String), trace_id: 'during-close-1'}});
-      expect(during.headers.connection).toBe('close');
-      await closed;
-    } finally {
-      backend.faults.update({latencyMs: 0});
-      socket.destroy();
-    }
-  });
+    },
+  );
 });

@@ -43,7 +43,11 @@ afterAll(async () => {
  * A gateway on `redisAddress` (this file's Redis by default) whose backends listen nowhere; unless
  * `ready` is false, once its /readyz says ready (fetch then keeps a connection to it open a while).
  */
-async function gateway(env: Record<string, string> = {}, redisAddress = redis.address, ready = true): Promise<TestGateway> {
+async function gateway(
+  env: Record<string, string> = {},
+  redisAddress = redis.address,
+  ready = true,
+): Promise<TestGateway> {
   const started = await startTestGateway({
     REDIS_ADDRESS: redisAddress,
     SERVER_ENVIRONMENT: 'development',
@@ -87,7 +91,8 @@ async function refusals(base: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${base}/metrics`, {signal: AbortSignal.timeout(5000)})).text();
   const counted: Record<string, number> = {};
   for (const sample of parseMetrics(text)) {
-    if (sample.name === 'tacos_gateway_refusals_total' && sample.labels.door === 'http') counted[sample.labels.reason] = sample.value;
+    if (sample.name === 'tacos_gateway_refusals_total' && sample.labels.door === 'http')
+      counted[sample.labels.reason] = sample.value;
   }
   return counted;
 }
@@ -105,7 +110,9 @@ describe('slow clients (SERVER_REQUEST_TIMEOUT=1s, SERVER_HEADERS_TIMEOUT=1s)', 
   it('cuts a join whose body arrives a byte at a time: 408 REQUEST_TIMEOUT long before the body is complete, and counts it', async () => {
     const body = JSON.stringify({event_id: 'evt_slow_body', user_id: 'slow-user-0001'});
     const {socket, state, closed} = await rawConnection(slow.httpPort);
-    socket.write(`POST /api/v1/queue/join HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+    socket.write(
+      `POST /api/v1/queue/join HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+    );
     // One byte every 250 ms: the whole body would take over 12 s. Bounded by the body's length.
     let sent = 0;
     while (sent < body.length && !state.closed) {
@@ -167,15 +174,60 @@ describe('framework errors answer our envelope, with a request id, CORS headers 
 
   const json = {'content-type': 'application/json'};
   it.each([
-    ['a bad percent-escape in the path', 'GET', '/api/v1/queue/%zz?token=secret-waiting-token', {}, undefined, 400, 'INVALID_ARGUMENT'],
-    ['a bad percent-escape in a route', 'GET', '/api/v1/reservations/%E0%A4%A?token=secret-waiting-token', {authorization: `Bearer ${DEV_TOKEN}`}, undefined, 400, 'INVALID_ARGUMENT'],
+    [
+      'a bad percent-escape in the path',
+      'GET',
+      '/api/v1/queue/%zz?token=secret-waiting-token',
+      {},
+      undefined,
+      400,
+      'INVALID_ARGUMENT',
+    ],
+    [
+      'a bad percent-escape in a route',
+      'GET',
+      '/api/v1/reservations/%E0%A4%A?token=secret-waiting-token',
+      {authorization: `Bearer ${DEV_TOKEN}`},
+      undefined,
+      400,
+      'INVALID_ARGUMENT',
+    ],
     ['an unknown route', 'GET', '/api/v1/nothing?token=secret-waiting-token', {}, undefined, 404, 'NOT_FOUND'],
-    ['another method', 'GET', '/api/v1/queue/join?token=secret-waiting-token', {}, undefined, 405, 'METHOD_NOT_ALLOWED'],
+    [
+      'another method',
+      'GET',
+      '/api/v1/queue/join?token=secret-waiting-token',
+      {},
+      undefined,
+      405,
+      'METHOD_NOT_ALLOWED',
+    ],
     ['a body that is not JSON', 'POST', '/api/v1/queue/enter', json, '{"waiting_token":', 400, 'INVALID_ARGUMENT'],
-    ['another media type', 'POST', '/api/v1/queue/enter', {'content-type': 'application/xml'}, '<x/>', 415, 'UNSUPPORTED_MEDIA_TYPE'],
-    ['a body over the limit', 'POST', '/api/v1/queue/enter', json, JSON.stringify({waiting_token: 'x'.repeat(20_000)}), 413, 'PAYLOAD_TOO_LARGE'],
+    [
+      'another media type',
+      'POST',
+      '/api/v1/queue/enter',
+      {'content-type': 'application/xml'},
+      '<x/>',
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    ],
+    [
+      'a body over the limit',
+      'POST',
+      '/api/v1/queue/enter',
+      json,
+      JSON.stringify({waiting_token: 'x'.repeat(20_000)}),
+      413,
+      'PAYLOAD_TOO_LARGE',
+    ],
   ])('%s', async (_name, method, pathname, headers, body, status, code) => {
-    const response = await fetch(`${gw.http}${pathname}`, {method, headers: {origin: ORIGIN, ...headers}, body, signal: AbortSignal.timeout(5000)});
+    const response = await fetch(`${gw.http}${pathname}`, {
+      method,
+      headers: {origin: ORIGIN, ...headers},
+      body,
+      signal: AbortSignal.timeout(5000),
+    });
     const text = await response.text();
     expect(response.status, text).toBe(status);
     expect(response.headers.get('content-type')).toMatch(/^application\/json/);
@@ -197,33 +249,45 @@ describe('a backend that is down', () => {
 
   const internals = /127\.0\.0\.1|ECONNREFUSED|connect |:\d{2,5}\b/;
 
-  it.each(['http', 'grpc'])('over REST (backend called over %s): 502 with a fixed message; the cause is in the log with the request id', async (protocol) => {
-    const response = await fetch(`${gw.http}/api/v1/reservations/rsv_nobody`, {
-      headers: {authorization: `Bearer ${DEV_TOKEN}`, 'x-tacos-backend-protocol': protocol},
-      signal: AbortSignal.timeout(5000),
-    });
-    const text = await response.text();
-    expect(response.status, text).toBe(502);
-    expect(JSON.parse(text).error.code).toBe('UPSTREAM_ERROR');
-    expect(text).not.toMatch(internals);
-    const requestId = response.headers.get('x-request-id');
-    await until('the failure is logged', 20, () => gw.logs.some((line) => line.req_id === requestId && /ECONNREFUSED|No connection/.test(String(line.cause))));
-  });
+  it.each(['http', 'grpc'])(
+    'over REST (backend called over %s): 502 with a fixed message; the cause is in the log with the request id',
+    async (protocol) => {
+      const response = await fetch(`${gw.http}/api/v1/reservations/rsv_nobody`, {
+        headers: {authorization: `Bearer ${DEV_TOKEN}`, 'x-tacos-backend-protocol': protocol},
+        signal: AbortSignal.timeout(5000),
+      });
+      const text = await response.text();
+      expect(response.status, text).toBe(502);
+      expect(JSON.parse(text).error.code).toBe('UPSTREAM_ERROR');
+      expect(text).not.toMatch(internals);
+      const requestId = response.headers.get('x-request-id');
+      await until('the failure is logged', 20, () =>
+        gw.logs.some((line) => line.req_id === requestId && /ECONNREFUSED|No connection/.test(String(line.cause))),
+      );
+    },
+  );
 
-  it.each(['http', 'grpc'])('over gRPC (backend called over %s): UNAVAILABLE with a fixed message, in its details too', async (protocol) => {
-    const service = await contractClient('gateway.v1.GatewayService', gw.grpc);
-    clients.push(service);
-    const metadata = new grpc.Metadata();
-    metadata.set('authorization', `Bearer ${DEV_TOKEN}`);
-    metadata.set('x-tacos-backend-protocol', protocol);
-    const error = (await unaryCall(service, 'GetReservation', {reservation_id: 'rsv_nobody'}, metadata).catch((failure: unknown) => failure)) as grpc.ServiceError;
-    expect(error.code).toBe(grpc.status.UNAVAILABLE);
-    expect(error.details).not.toMatch(internals);
-    const details = error.metadata.get('grpc-status-details-bin')[0] as Buffer;
-    expect(details.toString('latin1')).not.toMatch(internals);
-    const requestId = String(error.metadata.get('x-request-id')[0]);
-    await until('the failure is logged', 20, () => gw.logs.some((line) => line.req_id === requestId && /ECONNREFUSED|No connection/.test(String(line.cause))));
-  });
+  it.each(['http', 'grpc'])(
+    'over gRPC (backend called over %s): UNAVAILABLE with a fixed message, in its details too',
+    async (protocol) => {
+      const service = await contractClient('gateway.v1.GatewayService', gw.grpc);
+      clients.push(service);
+      const metadata = new grpc.Metadata();
+      metadata.set('authorization', `Bearer ${DEV_TOKEN}`);
+      metadata.set('x-tacos-backend-protocol', protocol);
+      const error = (await unaryCall(service, 'GetReservation', {reservation_id: 'rsv_nobody'}, metadata).catch(
+        (failure: unknown) => failure,
+      )) as grpc.ServiceError;
+      expect(error.code).toBe(grpc.status.UNAVAILABLE);
+      expect(error.details).not.toMatch(internals);
+      const details = error.metadata.get('grpc-status-details-bin')[0] as Buffer;
+      expect(details.toString('latin1')).not.toMatch(internals);
+      const requestId = String(error.metadata.get('x-request-id')[0]);
+      await until('the failure is logged', 20, () =>
+        gw.logs.some((line) => line.req_id === requestId && /ECONNREFUSED|No connection/.test(String(line.cause))),
+      );
+    },
+  );
 });
 
 describe('Redis outages', () => {
@@ -231,7 +295,10 @@ describe('Redis outages', () => {
     const own = await startRedis();
     try {
       const gw = await gateway({}, own.address);
-      const outageLines = () => gw.logs.filter((line) => /^Redis (unavailable|back)/.test(String(line.msg))).map((line) => [line.level, String(line.msg).split(':')[0]]);
+      const outageLines = () =>
+        gw.logs
+          .filter((line) => /^Redis (unavailable|back)/.test(String(line.msg)))
+          .map((line) => [line.level, String(line.msg).split(':')[0]]);
       for (let outage = 1; outage <= 2; outage += 1) {
         await own.stop(true);
         await until('the outage is logged', 50, () => outageLines().length === 2 * outage - 1);
@@ -245,7 +312,9 @@ describe('Redis outages', () => {
           });
           const text = await answer.text();
           expect(answer.status, text).toBe(503);
-          expect(text).not.toMatch(new RegExp(`${own.port}|127\\.0\\.0\\.1|enableOfflineQueue|Stream|Connection is closed`));
+          expect(text).not.toMatch(
+            new RegExp(`${own.port}|127\\.0\\.0\\.1|enableOfflineQueue|Stream|Connection is closed`),
+          );
         }
         const readyz = await fetch(`${gw.http}/readyz`, {signal: AbortSignal.timeout(5000)});
         expect(readyz.status).toBe(503);

@@ -29,9 +29,20 @@ const gw = () => gateway as TestGateway;
 async function send(
   method: string,
   pathname: string,
-  options: {body?: unknown; raw?: string | ReadableStream<Uint8Array>; headers?: Record<string, string>; base?: string} = {},
+  options: {
+    body?: unknown;
+    raw?: string | ReadableStream<Uint8Array>;
+    headers?: Record<string, string>;
+    base?: string;
+  } = {},
 ): Promise<Answer> {
-  return fetchJson(`${options.base ?? gw().http}${pathname}`, {method, body: options.body, raw: options.raw, headers: options.headers, timeoutMs: REQUEST_TIMEOUT_MS});
+  return fetchJson(`${options.base ?? gw().http}${pathname}`, {
+    method,
+    body: options.body,
+    raw: options.raw,
+    headers: options.headers,
+    timeoutMs: REQUEST_TIMEOUT_MS,
+  });
 }
 
 /** The error envelope with this status and code, and a trace id equal to the X-Request-ID header. */
@@ -47,7 +58,11 @@ function expectEnvelope(answer: Answer, status: number, code: string, field?: st
   if (field !== undefined) expect(answer.json.error.field, answer.text).toBe(field);
 }
 
-async function join(eventId: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<Answer> {
+async function join(
+  eventId: string,
+  extra: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   return send('POST', '/api/v1/queue/join', {body: {event_id: eventId, ...extra}, headers});
 }
 
@@ -57,9 +72,13 @@ async function waitingCount(eventId: string): Promise<number> {
   return answer.json.events[0]?.total_waiting ?? 0;
 }
 
-
 /** Polls until `accept` says yes, at most `deadlineMs` and 200 attempts. */
-async function until<T>(what: string, deadlineMs: number, probe: () => Promise<T>, accept: (value: T) => boolean): Promise<{value: T; ms: number}> {
+async function until<T>(
+  what: string,
+  deadlineMs: number,
+  probe: () => Promise<T>,
+  accept: (value: T) => boolean,
+): Promise<{value: T; ms: number}> {
   const started = Date.now();
   let last: T | undefined;
   for (let attempt = 0; attempt < 200; attempt += 1) {
@@ -96,7 +115,13 @@ function refusesConnections(port: number): Promise<boolean> {
 }
 
 async function gatewayConnections(): Promise<number> {
-  const client = new Redis({port: redis!.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null});
+  const client = new Redis({
+    port: redis!.port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   try {
     await client.connect();
     const list = String(await client.client('LIST'));
@@ -151,8 +176,20 @@ describe('health, version and metrics', () => {
     expect(text).toMatch(/^# TYPE http_server_requests_total counter$/m);
     expect(text).toMatch(/^# TYPE http_server_requests_duration_seconds histogram$/m);
     const samples = parseMetrics(text).filter((sample) => sample.name === 'http_server_requests_total');
-    expect(samples.find((sample) => sample.labels.route === '/healthz' && sample.labels.method === 'GET' && sample.labels.status_code === '200')?.value).toBeGreaterThanOrEqual(1);
-    expect(samples.find((sample) => sample.labels.route === '/api/v1/queue/join' && sample.labels.method === 'POST' && sample.labels.status_code === '202')?.value).toBeGreaterThanOrEqual(1);
+    expect(
+      samples.find(
+        (sample) =>
+          sample.labels.route === '/healthz' && sample.labels.method === 'GET' && sample.labels.status_code === '200',
+      )?.value,
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      samples.find(
+        (sample) =>
+          sample.labels.route === '/api/v1/queue/join' &&
+          sample.labels.method === 'POST' &&
+          sample.labels.status_code === '202',
+      )?.value,
+    ).toBeGreaterThanOrEqual(1);
     // Unknown paths do not become labels (one series per probe would grow without bound).
     expect(text).not.toContain('route-a1b2c3');
   });
@@ -193,54 +230,263 @@ describe('X-Request-ID', () => {
 describe('bad input: a 4xx with the error envelope, never a 500 or a hang', () => {
   const wellFormedUnknownToken = `${Buffer.from('evt_bad').toString('base64url')}.${'A'.repeat(22)}`;
   const deepNesting = `${'['.repeat(5000)}${']'.repeat(5000)}`;
-  type Case = [name: string, method: string, pathname: string, options: Parameters<typeof send>[2], status: number, code: string, field?: string];
+  type Case = [
+    name: string,
+    method: string,
+    pathname: string,
+    options: Parameters<typeof send>[2],
+    status: number,
+    code: string,
+    field?: string,
+  ];
   const json = {'content-type': 'application/json'};
   const cases: Case[] = [
-    ['malformed JSON', 'POST', '/api/v1/queue/join', {raw: '{"event_id": "evt_1"', headers: json}, 400, 'INVALID_ARGUMENT'],
-    ['trailing garbage after JSON', 'POST', '/api/v1/queue/join', {raw: '{"event_id": "evt_1"} x', headers: json}, 400, 'INVALID_ARGUMENT'],
+    [
+      'malformed JSON',
+      'POST',
+      '/api/v1/queue/join',
+      {raw: '{"event_id": "evt_1"', headers: json},
+      400,
+      'INVALID_ARGUMENT',
+    ],
+    [
+      'trailing garbage after JSON',
+      'POST',
+      '/api/v1/queue/join',
+      {raw: '{"event_id": "evt_1"} x', headers: json},
+      400,
+      'INVALID_ARGUMENT',
+    ],
     ['empty body', 'POST', '/api/v1/queue/join', {raw: '', headers: json}, 400, 'INVALID_ARGUMENT'],
     ['body is an array', 'POST', '/api/v1/queue/join', {body: [{event_id: 'evt_1'}]}, 400, 'INVALID_ARGUMENT'],
     ['body is a string', 'POST', '/api/v1/queue/join', {body: 'evt_1'}, 400, 'INVALID_ARGUMENT'],
     ['body is a number', 'POST', '/api/v1/queue/join', {body: 42}, 400, 'INVALID_ARGUMENT'],
     ['body is null', 'POST', '/api/v1/queue/join', {raw: 'null', headers: json}, 400, 'INVALID_ARGUMENT'],
     ['deeply nested arrays', 'POST', '/api/v1/queue/join', {raw: deepNesting, headers: json}, 400, 'INVALID_ARGUMENT'],
-    ['__proto__ in the body', 'POST', '/api/v1/queue/join', {raw: '{"event_id":"evt_1","__proto__":{"admin":true}}', headers: json}, 400, 'INVALID_ARGUMENT'],
+    [
+      '__proto__ in the body',
+      'POST',
+      '/api/v1/queue/join',
+      {raw: '{"event_id":"evt_1","__proto__":{"admin":true}}', headers: json},
+      400,
+      'INVALID_ARGUMENT',
+    ],
     ['missing event_id', 'POST', '/api/v1/queue/join', {body: {user_id: 'u1'}}, 400, 'INVALID_ARGUMENT', 'event_id'],
     ['event_id is a number', 'POST', '/api/v1/queue/join', {body: {event_id: 42}}, 400, 'INVALID_ARGUMENT', 'event_id'],
-    ['event_id is an object', 'POST', '/api/v1/queue/join', {body: {event_id: {id: 'evt_1'}}}, 400, 'INVALID_ARGUMENT', 'event_id'],
+    [
+      'event_id is an object',
+      'POST',
+      '/api/v1/queue/join',
+      {body: {event_id: {id: 'evt_1'}}},
+      400,
+      'INVALID_ARGUMENT',
+      'event_id',
+    ],
     ['event_id is null', 'POST', '/api/v1/queue/join', {body: {event_id: null}}, 400, 'INVALID_ARGUMENT', 'event_id'],
-    ['event_id is an array', 'POST', '/api/v1/queue/join', {body: {event_id: ['evt_1']}}, 400, 'INVALID_ARGUMENT', 'event_id'],
+    [
+      'event_id is an array',
+      'POST',
+      '/api/v1/queue/join',
+      {body: {event_id: ['evt_1']}},
+      400,
+      'INVALID_ARGUMENT',
+      'event_id',
+    ],
     ['event_id is empty', 'POST', '/api/v1/queue/join', {body: {event_id: ''}}, 400, 'INVALID_ARGUMENT', 'event_id'],
-    ['event_id with spaces', 'POST', '/api/v1/queue/join', {body: {event_id: 'evt 1'}}, 400, 'INVALID_ARGUMENT', 'event_id'],
-    ['event_id with braces (a Redis hash tag)', 'POST', '/api/v1/queue/join', {body: {event_id: 'evt}{x'}}, 400, 'INVALID_ARGUMENT', 'event_id'],
-    ['event_id with a slash', 'POST', '/api/v1/queue/join', {body: {event_id: '../evt'}}, 400, 'INVALID_ARGUMENT', 'event_id'],
-    ['event_id with non-ASCII', 'POST', '/api/v1/queue/join', {body: {event_id: 'évent'}}, 400, 'INVALID_ARGUMENT', 'event_id'],
-    ['event_id of 129 characters', 'POST', '/api/v1/queue/join', {body: {event_id: 'e'.repeat(129)}}, 400, 'INVALID_ARGUMENT', 'event_id'],
-    ['user_id of 129 characters', 'POST', '/api/v1/queue/join', {body: {event_id: 'evt_1', user_id: 'u'.repeat(129)}}, 400, 'INVALID_ARGUMENT', 'user_id'],
-    ['user_id is a number', 'POST', '/api/v1/queue/join', {body: {event_id: 'evt_1', user_id: 7}}, 400, 'INVALID_ARGUMENT', 'user_id'],
-    ['Idempotency-Key with spaces', 'POST', '/api/v1/queue/join', {body: {event_id: 'evt_1'}, headers: {'idempotency-key': 'a key with spaces'}}, 400, 'INVALID_ARGUMENT'],
-    ['Idempotency-Key of 300 characters', 'POST', '/api/v1/queue/join', {body: {event_id: 'evt_1'}, headers: {'idempotency-key': 'k'.repeat(300)}}, 400, 'INVALID_ARGUMENT'],
+    [
+      'event_id with spaces',
+      'POST',
+      '/api/v1/queue/join',
+      {body: {event_id: 'evt 1'}},
+      400,
+      'INVALID_ARGUMENT',
+      'event_id',
+    ],
+    [
+      'event_id with braces (a Redis hash tag)',
+      'POST',
+      '/api/v1/queue/join',
+      {body: {event_id: 'evt}{x'}},
+      400,
+      'INVALID_ARGUMENT',
+      'event_id',
+    ],
+    [
+      'event_id with a slash',
+      'POST',
+      '/api/v1/queue/join',
+      {body: {event_id: '../evt'}},
+      400,
+      'INVALID_ARGUMENT',
+      'event_id',
+    ],
+    [
+      'event_id with non-ASCII',
+      'POST',
+      '/api/v1/queue/join',
+      {body: {event_id: 'évent'}},
+      400,
+      'INVALID_ARGUMENT',
+      'event_id',
+    ],
+    [
+      'event_id of 129 characters',
+      'POST',
+      '/api/v1/queue/join',
+      {body: {event_id: 'e'.repeat(129)}},
+      400,
+      'INVALID_ARGUMENT',
+      'event_id',
+    ],
+    [
+      'user_id of 129 characters',
+      'POST',
+      '/api/v1/queue/join',
+      {body: {event_id: 'evt_1', user_id: 'u'.repeat(129)}},
+      400,
+      'INVALID_ARGUMENT',
+      'user_id',
+    ],
+    [
+      'user_id is a number',
+      'POST',
+      '/api/v1/queue/join',
+      {body: {event_id: 'evt_1', user_id: 7}},
+      400,
+      'INVALID_ARGUMENT',
+      'user_id',
+    ],
+    [
+      'Idempotency-Key with spaces',
+      'POST',
+      '/api/v1/queue/join',
+      {body: {event_id: 'evt_1'}, headers: {'idempotency-key': 'a key with spaces'}},
+      400,
+      'INVALID_ARGUMENT',
+    ],
+    [
+      'Idempotency-Key of 300 characters',
+      'POST',
+      '/api/v1/queue/join',
+      {body: {event_id: 'evt_1'}, headers: {'idempotency-key': 'k'.repeat(300)}},
+      400,
+      'INVALID_ARGUMENT',
+    ],
     ['status of a garbage token', 'GET', '/api/v1/queue/status?token=garbage', {}, 404, 'TOKEN_NOT_FOUND'],
-    ['status of a well-formed unknown token', 'GET', `/api/v1/queue/status?token=${wellFormedUnknownToken}`, {}, 404, 'TOKEN_NOT_FOUND'],
-    ['status of a 10 000-character token', 'GET', `/api/v1/queue/status?token=${'t'.repeat(10_000)}`, {}, 404, 'TOKEN_NOT_FOUND'],
-    ['status of a token with percent-encoded junk', 'GET', `/api/v1/queue/status?token=${encodeURIComponent('a}{b\u0000\n')}`, {}, 404, 'TOKEN_NOT_FOUND'],
-    ['enter with a garbage token', 'POST', '/api/v1/queue/enter', {body: {waiting_token: 'garbage'}}, 404, 'TOKEN_NOT_FOUND'],
-    ['enter with a well-formed unknown token', 'POST', '/api/v1/queue/enter', {body: {waiting_token: wellFormedUnknownToken}}, 404, 'TOKEN_NOT_FOUND'],
+    [
+      'status of a well-formed unknown token',
+      'GET',
+      `/api/v1/queue/status?token=${wellFormedUnknownToken}`,
+      {},
+      404,
+      'TOKEN_NOT_FOUND',
+    ],
+    [
+      'status of a 10 000-character token',
+      'GET',
+      `/api/v1/queue/status?token=${'t'.repeat(10_000)}`,
+      {},
+      404,
+      'TOKEN_NOT_FOUND',
+    ],
+    [
+      'status of a token with percent-encoded junk',
+      'GET',
+      `/api/v1/queue/status?token=${encodeURIComponent('a}{b\u0000\n')}`,
+      {},
+      404,
+      'TOKEN_NOT_FOUND',
+    ],
+    [
+      'enter with a garbage token',
+      'POST',
+      '/api/v1/queue/enter',
+      {body: {waiting_token: 'garbage'}},
+      404,
+      'TOKEN_NOT_FOUND',
+    ],
+    [
+      'enter with a well-formed unknown token',
+      'POST',
+      '/api/v1/queue/enter',
+      {body: {waiting_token: wellFormedUnknownToken}},
+      404,
+      'TOKEN_NOT_FOUND',
+    ],
     ['leave with a garbage token', 'DELETE', '/api/v1/queue/leave?token=garbage', {}, 404, 'TOKEN_NOT_FOUND'],
-    ['leave with a well-formed unknown token', 'DELETE', `/api/v1/queue/leave?token=${wellFormedUnknownToken}`, {}, 404, 'TOKEN_NOT_FOUND'],
+    [
+      'leave with a well-formed unknown token',
+      'DELETE',
+      `/api/v1/queue/leave?token=${wellFormedUnknownToken}`,
+      {},
+      404,
+      'TOKEN_NOT_FOUND',
+    ],
     ['status without a token', 'GET', '/api/v1/queue/status', {}, 400, 'INVALID_ARGUMENT', 'token'],
     ['status with an empty token', 'GET', '/api/v1/queue/status?token=', {}, 400, 'INVALID_ARGUMENT'],
     ['leave without a token', 'DELETE', '/api/v1/queue/leave', {}, 400, 'INVALID_ARGUMENT', 'token'],
-    ['enter without waiting_token', 'POST', '/api/v1/queue/enter', {body: {}}, 400, 'INVALID_ARGUMENT', 'waiting_token'],
-    ['enter with a numeric waiting_token', 'POST', '/api/v1/queue/enter', {body: {waiting_token: 12345}}, 400, 'INVALID_ARGUMENT', 'waiting_token'],
-    ['stats of a bad event_id', 'GET', '/api/v1/queue/stats?event_id=evt%20bad', {}, 400, 'INVALID_ARGUMENT', 'event_id'],
-    ['body over 16 KiB', 'POST', '/api/v1/queue/join', {body: {event_id: 'evt_1', user_id: 'x'.repeat(20_000)}}, 413, 'PAYLOAD_TOO_LARGE'],
-    ['XML body', 'POST', '/api/v1/queue/join', {raw: '<join><event_id>evt_1</event_id></join>', headers: {'content-type': 'application/xml'}}, 415, 'UNSUPPORTED_MEDIA_TYPE'],
-    ['form body', 'POST', '/api/v1/queue/join', {raw: 'event_id=evt_1', headers: {'content-type': 'application/x-www-form-urlencoded'}}, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    [
+      'enter without waiting_token',
+      'POST',
+      '/api/v1/queue/enter',
+      {body: {}},
+      400,
+      'INVALID_ARGUMENT',
+      'waiting_token',
+    ],
+    [
+      'enter with a numeric waiting_token',
+      'POST',
+      '/api/v1/queue/enter',
+      {body: {waiting_token: 12345}},
+      400,
+      'INVALID_ARGUMENT',
+      'waiting_token',
+    ],
+    [
+      'stats of a bad event_id',
+      'GET',
+      '/api/v1/queue/stats?event_id=evt%20bad',
+      {},
+      400,
+      'INVALID_ARGUMENT',
+      'event_id',
+    ],
+    [
+      'body over 16 KiB',
+      'POST',
+      '/api/v1/queue/join',
+      {body: {event_id: 'evt_1', user_id: 'x'.repeat(20_000)}},
+      413,
+      'PAYLOAD_TOO_LARGE',
+    ],
+    [
+      'XML body',
+      'POST',
+      '/api/v1/queue/join',
+      {raw: '<join><event_id>evt_1</event_id></join>', headers: {'content-type': 'application/xml'}},
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    ],
+    [
+      'form body',
+      'POST',
+      '/api/v1/queue/join',
+      {raw: 'event_id=evt_1', headers: {'content-type': 'application/x-www-form-urlencoded'}},
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    ],
     ['unknown route', 'GET', '/api/v1/nope', {}, 404, 'NOT_FOUND'],
     ['unknown route with a body', 'POST', '/api/v2/queue/join', {body: {event_id: 'evt_1'}}, 404, 'NOT_FOUND'],
     ['join with GET', 'GET', '/api/v1/queue/join', {}, 405, 'METHOD_NOT_ALLOWED'],
-    ['a gzip-encoded body', 'POST', '/api/v1/queue/join', {raw: '{"event_id":"evt_1"}', headers: {...json, 'content-encoding': 'gzip'}}, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    [
+      'a gzip-encoded body',
+      'POST',
+      '/api/v1/queue/join',
+      {raw: '{"event_id":"evt_1"}', headers: {...json, 'content-encoding': 'gzip'}},
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    ],
     ['status with POST', 'POST', '/api/v1/queue/status?token=x', {body: {}}, 405, 'METHOD_NOT_ALLOWED'],
   ];
 
@@ -274,13 +520,19 @@ describe('bad input: a 4xx with the error envelope, never a 500 or a hang', () =
 
   it('a text/plain body (what a browser sends without a preflight) is 415, as other media types, without joining anyone', async () => {
     const before = await waitingCount('evt_textplain');
-    const answer = await send('POST', '/api/v1/queue/join', {raw: '{"event_id":"evt_textplain"}', headers: {'content-type': 'text/plain'}});
+    const answer = await send('POST', '/api/v1/queue/join', {
+      raw: '{"event_id":"evt_textplain"}',
+      headers: {'content-type': 'text/plain'},
+    });
     expectEnvelope(answer, 415, 'UNSUPPORTED_MEDIA_TYPE');
     expect(await waitingCount('evt_textplain')).toBe(before);
   });
 
   it('a body with a __proto__ or constructor.prototype key is refused saying so, not as invalid JSON', async () => {
-    for (const raw of ['{"event_id":"evt_1","__proto__":{"admin":true}}', '{"event_id":"evt_1","constructor":{"prototype":{"admin":true}}}']) {
+    for (const raw of [
+      '{"event_id":"evt_1","__proto__":{"admin":true}}',
+      '{"event_id":"evt_1","constructor":{"prototype":{"admin":true}}}',
+    ]) {
       const answer = await send('POST', '/api/v1/queue/join', {raw, headers: {'content-type': 'application/json'}});
       expectEnvelope(answer, 400, 'INVALID_ARGUMENT');
       expect(answer.json.error.message).toMatch(/__proto__ or constructor\.prototype/);
@@ -290,7 +542,10 @@ describe('bad input: a 4xx with the error envelope, never a 500 or a hang', () =
   it('a known path asked with another method is 405 with Allow, HEAD included', async () => {
     const answer = await send('GET', '/api/v1/queue/join');
     expect(answer.headers.get('allow')).toBe('POST');
-    const head = await fetch(`${gw().http}/api/v1/queue/join`, {method: 'HEAD', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS)});
+    const head = await fetch(`${gw().http}/api/v1/queue/join`, {
+      method: 'HEAD',
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
     expect([head.status, head.headers.get('allow')]).toEqual([405, 'POST']);
   });
 
@@ -301,34 +556,44 @@ describe('bad input: a 4xx with the error envelope, never a 500 or a hang', () =
   });
 
   it('a plain OPTIONS (no Origin) is answered, not refused as a bad preflight', async () => {
-    const answer = await fetch(`${gw().http}/api/v1/queue/join`, {method: 'OPTIONS', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS)});
+    const answer = await fetch(`${gw().http}/api/v1/queue/join`, {
+      method: 'OPTIONS',
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
     expect(answer.status).toBe(204);
   });
 
   it.each([
     ['a control byte in a header', 'X-Request-ID: a\x01b\r\n', 'Content-Length: 2\r\n'],
     ['both Content-Length and Transfer-Encoding', 'Transfer-Encoding: chunked\r\n', 'Content-Length: 2\r\n'],
-  ])('a request node cannot read as HTTP (%s) gets the error envelope, and its connection closes', async (_name, header, length) => {
-    const socket = connect(gw().httpPort, '127.0.0.1');
-    socket.on('error', () => undefined);
-    let reply = '';
-    socket.on('data', (chunk: Buffer) => (reply += chunk.toString()));
-    const closed = once(socket, 'close');
-    socket.write(`POST /api/v1/queue/join HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n${header}${length}\r\n{}`);
-    await closed;
-    const [head, body] = reply.split('\r\n\r\n');
-    expect(head).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
-    expect(head).toMatch(/\r\ncontent-type: application\/json; charset=utf-8\r\n/);
-    const requestId = /\r\nx-request-id: ([^\r]+)/.exec(head)?.[1];
-    expect(requestId).toMatch(SAFE_REQUEST_ID);
-    expect(JSON.parse(body).error).toMatchObject({code: 'INVALID_ARGUMENT', trace_id: requestId});
-  });
+  ])(
+    'a request node cannot read as HTTP (%s) gets the error envelope, and its connection closes',
+    async (_name, header, length) => {
+      const socket = connect(gw().httpPort, '127.0.0.1');
+      socket.on('error', () => undefined);
+      let reply = '';
+      socket.on('data', (chunk: Buffer) => (reply += chunk.toString()));
+      const closed = once(socket, 'close');
+      socket.write(
+        `POST /api/v1/queue/join HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n${header}${length}\r\n{}`,
+      );
+      await closed;
+      const [head, body] = reply.split('\r\n\r\n');
+      expect(head).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+      expect(head).toMatch(/\r\ncontent-type: application\/json; charset=utf-8\r\n/);
+      const requestId = /\r\nx-request-id: ([^\r]+)/.exec(head)?.[1];
+      expect(requestId).toMatch(SAFE_REQUEST_ID);
+      expect(JSON.parse(body).error).toMatchObject({code: 'INVALID_ARGUMENT', trace_id: requestId});
+    },
+  );
 
   it('after all that the gateway still serves, and no request ended in a 5xx', async () => {
     const answer = await join('evt_after_bad_input');
     expect(answer.status).toBe(202);
     const metrics = parseMetrics((await send('GET', '/metrics')).text);
-    const errors = metrics.filter((sample) => sample.name === 'http_server_requests_total' && /^5/.test(sample.labels.status_code ?? ''));
+    const errors = metrics.filter(
+      (sample) => sample.name === 'http_server_requests_total' && /^5/.test(sample.labels.status_code ?? ''),
+    );
     expect(errors).toEqual([]);
   });
 });
@@ -394,7 +659,11 @@ describe('join is answered alike by its direct path and by fastify', () => {
     const {direct, viaFastify} = await bothPaths(JSON.stringify({event_id: event, user_id: 'u1'}), headers);
     expect(direct.status).toBe(202);
     expect(direct.headers.get('access-control-allow-origin')).toBe('*');
-    const tokenless = (body: any) => ({...body, waiting_token: typeof body.waiting_token, position_hint: typeof body.position_hint});
+    const tokenless = (body: any) => ({
+      ...body,
+      waiting_token: typeof body.waiting_token,
+      position_hint: typeof body.position_hint,
+    });
     expect(comparable(direct, tokenless)).toEqual(comparable(viaFastify, tokenless));
     expect([direct.json.position_hint, viaFastify.json.position_hint]).toEqual([1, 2]);
 
@@ -415,10 +684,17 @@ describe('join is answered alike by its direct path and by fastify', () => {
       const body = JSON.stringify({event_id: `evt_left_${Date.now()}`});
       const socket = connect(gw().httpPort, '127.0.0.1');
       socket.on('error', () => undefined);
-      socket.write(`POST /api/v1/queue/join HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-ID: left-early\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      socket.write(
+        `POST /api/v1/queue/join HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-ID: left-early\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      );
       await new Promise((resolve) => setTimeout(resolve, 100));
       socket.destroy();
-      const {value: line} = await until('the join is logged', 3000, async () => gw().logs.find((entry) => entry.req_id === 'left-early'), Boolean);
+      const {value: line} = await until(
+        'the join is logged',
+        3000,
+        async () => gw().logs.find((entry) => entry.req_id === 'left-early'),
+        Boolean,
+      );
       // A caller gone before its join is sent gets no join (499 CANCELLED): nobody would hold its place.
       expect(line).toMatchObject({msg: 'http request', route: '/api/v1/queue/join', status: 499});
     } finally {
@@ -429,16 +705,36 @@ describe('join is answered alike by its direct path and by fastify', () => {
   it('counting both in the metrics and logging both, with their request ids', async () => {
     const joinedOk = async () => {
       const samples = parseMetrics((await send('GET', '/metrics')).text);
-      return samples.find((sample) => sample.name === 'http_server_requests_total' && sample.labels.route === '/api/v1/queue/join' && sample.labels.status_code === '202')?.value ?? 0;
+      return (
+        samples.find(
+          (sample) =>
+            sample.name === 'http_server_requests_total' &&
+            sample.labels.route === '/api/v1/queue/join' &&
+            sample.labels.status_code === '202',
+        )?.value ?? 0
+      );
     };
     const before = await joinedOk();
     const event = JSON.stringify({event_id: `evt_logged_${Date.now()}`});
-    const direct = await send('POST', '/api/v1/queue/join', {raw: event, headers: {'content-type': 'application/json', 'x-request-id': 'logged-direct'}});
-    const viaFastify = await send('POST', '/api/v1/queue/join', {raw: streamed(event), headers: {'content-type': 'application/json', 'x-request-id': 'logged-fastify'}});
+    const direct = await send('POST', '/api/v1/queue/join', {
+      raw: event,
+      headers: {'content-type': 'application/json', 'x-request-id': 'logged-direct'},
+    });
+    const viaFastify = await send('POST', '/api/v1/queue/join', {
+      raw: streamed(event),
+      headers: {'content-type': 'application/json', 'x-request-id': 'logged-fastify'},
+    });
     expect([direct.status, viaFastify.status]).toEqual([202, 202]);
     await until('both joins counted', 3000, joinedOk, (count) => count === before + 2);
     const lines = gw().logs.filter((line) => line.msg === 'http request' && String(line.req_id).startsWith('logged-'));
-    const shape = {level: 'info', service: 'gateway', method: 'POST', route: '/api/v1/queue/join', status: 202, ms: expect.any(Number)};
+    const shape = {
+      level: 'info',
+      service: 'gateway',
+      method: 'POST',
+      route: '/api/v1/queue/join',
+      status: 202,
+      ms: expect.any(Number),
+    };
     expect(lines).toEqual([
       expect.objectContaining({...shape, req_id: 'logged-direct'}),
       expect.objectContaining({...shape, req_id: 'logged-fastify'}),
@@ -464,7 +760,9 @@ describe('Idempotency-Key on join', () => {
 
   it('concurrent repeats of the same key make one entry', async () => {
     const event = `evt_idem_conc_${Date.now()}`;
-    const answers = await Promise.all(Array.from({length: 8}, () => join(event, {user_id: 'u1'}, {'idempotency-key': 'idem-key-conc'})));
+    const answers = await Promise.all(
+      Array.from({length: 8}, () => join(event, {user_id: 'u1'}, {'idempotency-key': 'idem-key-conc'})),
+    );
     expect(answers.map((answer) => answer.status)).toEqual(Array(8).fill(202));
     expect(new Set(answers.map((answer) => answer.json.waiting_token)).size).toBe(1);
     expect(await waitingCount(event)).toBe(1);
@@ -475,9 +773,21 @@ describe('Idempotency-Key on join', () => {
     const other = `${event}_other`;
     expect((await join(event, {user_id: 'u1'}, {'idempotency-key': 'idem-key-0002'})).status).toBe(202);
 
-    expectEnvelope(await join(event, {user_id: 'u2'}, {'idempotency-key': 'idem-key-0002'}), 409, 'IDEMPOTENCY_CONFLICT');
-    expectEnvelope(await join(event, {user_id: 'u1', session_id: 's2'}, {'idempotency-key': 'idem-key-0002'}), 409, 'IDEMPOTENCY_CONFLICT');
-    expectEnvelope(await join(other, {user_id: 'u1'}, {'idempotency-key': 'idem-key-0002'}), 409, 'IDEMPOTENCY_CONFLICT');
+    expectEnvelope(
+      await join(event, {user_id: 'u2'}, {'idempotency-key': 'idem-key-0002'}),
+      409,
+      'IDEMPOTENCY_CONFLICT',
+    );
+    expectEnvelope(
+      await join(event, {user_id: 'u1', session_id: 's2'}, {'idempotency-key': 'idem-key-0002'}),
+      409,
+      'IDEMPOTENCY_CONFLICT',
+    );
+    expectEnvelope(
+      await join(other, {user_id: 'u1'}, {'idempotency-key': 'idem-key-0002'}),
+      409,
+      'IDEMPOTENCY_CONFLICT',
+    );
     expect(await waitingCount(event)).toBe(1);
     expect(await waitingCount(other)).toBe(0);
   });
@@ -527,7 +837,12 @@ describe('Redis stopped and back', () => {
       await redis!.restart();
     }
 
-    const back = await until('/readyz is 200 again', 10_000, () => send('GET', '/readyz'), (answer) => answer.status === 200);
+    const back = await until(
+      '/readyz is 200 again',
+      10_000,
+      () => send('GET', '/readyz'),
+      (answer) => answer.status === 200,
+    );
     expect(back.value.json).toMatchObject({status: 'ready'});
     const after = await join(event);
     expect(after.status, after.text).toBe(202);
@@ -547,12 +862,19 @@ describe('Redis stopped and back', () => {
     // A restart without persistence (or a failover, or FLUSHALL) loses every key.
     await redis!.stop(true);
     await redis!.restart();
-    await until('/readyz is 200 again', 10_000, () => send('GET', '/readyz'), (answer) => answer.status === 200);
+    await until(
+      '/readyz is 200 again',
+      10_000,
+      () => send('GET', '/readyz'),
+      (answer) => answer.status === 200,
+    );
 
     expect((await join(event)).status).toBe(202);
     const all = await send('GET', '/api/v1/queue/stats');
     expect(all.status).toBe(200);
-    const listed = (all.json.events as Array<{event_id: string; total_waiting: number}>).find((entry) => entry.event_id === event);
+    const listed = (all.json.events as Array<{event_id: string; total_waiting: number}>).find(
+      (entry) => entry.event_id === event,
+    );
     expect(listed, `${event} is in GET /api/v1/queue/stats: ${all.text}`).toBeDefined();
     expect(listed?.total_waiting).toBe(1);
   });
@@ -564,7 +886,11 @@ describe('startup', () => {
     extraGateways.push(fresh);
     try {
       const event = `evt_startup_${Date.now()}`;
-      const answers = await Promise.all([1, 2, 3].map((n) => send('POST', '/api/v1/queue/join', {base: fresh.http, body: {event_id: event, user_id: `u${n}`}})));
+      const answers = await Promise.all(
+        [1, 2, 3].map((n) =>
+          send('POST', '/api/v1/queue/join', {base: fresh.http, body: {event_id: event, user_id: `u${n}`}}),
+        ),
+      );
       expect(answers.map((answer) => [answer.status, answer.json?.error?.message])).toEqual([
         [202, undefined],
         [202, undefined],
@@ -586,16 +912,28 @@ describe('REDIS_AUTO_PIPELINING=true', () => {
     } finally {
       client.disconnect();
     }
-    const pipelined = await startTestGateway({REDIS_ADDRESS: redis!.address, SERVER_ENVIRONMENT: 'development', REDIS_AUTO_PIPELINING: 'true'});
+    const pipelined = await startTestGateway({
+      REDIS_ADDRESS: redis!.address,
+      SERVER_ENVIRONMENT: 'development',
+      REDIS_AUTO_PIPELINING: 'true',
+    });
     extraGateways.push(pipelined);
     try {
       await waitForReady(pipelined);
       const event = `evt_pipelined_${Date.now()}`;
-      const answers = await Promise.all(Array.from({length: 20}, (_, n) => send('POST', '/api/v1/queue/join', {base: pipelined.http, body: {event_id: event, user_id: `u${n}`}})));
+      const answers = await Promise.all(
+        Array.from({length: 20}, (_, n) =>
+          send('POST', '/api/v1/queue/join', {base: pipelined.http, body: {event_id: event, user_id: `u${n}`}}),
+        ),
+      );
       expect(answers.map((answer) => answer.status)).toEqual(Array(20).fill(202));
       const positions = answers.map((answer) => answer.json.position_hint as number).sort((a, b) => a - b);
       expect(positions).toEqual(Array.from({length: 20}, (_, n) => n + 1));
-      const status = await send('GET', `/api/v1/queue/status?token=${encodeURIComponent(answers[0].json.waiting_token)}`, {base: pipelined.http});
+      const status = await send(
+        'GET',
+        `/api/v1/queue/status?token=${encodeURIComponent(answers[0].json.waiting_token)}`,
+        {base: pipelined.http},
+      );
       expect(status.status).toBe(200);
     } finally {
       await pipelined.close();
@@ -612,7 +950,9 @@ describe('graceful stop', () => {
     // startGateway resolves before its Redis connection is ready; callers gate on /readyz, as `tacos up` does.
     await waitForReady(second);
     const event = `evt_stop_${Date.now()}`;
-    const first = await Promise.all([1, 2, 3].map((n) => send('POST', '/api/v1/queue/join', {base, body: {event_id: event, user_id: `u${n}`}})));
+    const first = await Promise.all(
+      [1, 2, 3].map((n) => send('POST', '/api/v1/queue/join', {base, body: {event_id: event, user_id: `u${n}`}})),
+    );
     expect(first.map((answer) => answer.status)).toEqual([202, 202, 202]);
     expect(await gatewayConnections()).toBeGreaterThan(baseline);
 
@@ -635,7 +975,12 @@ describe('graceful stop', () => {
 
     expect(await refusesConnections(second.httpPort)).toBe(true);
     expect(await refusesConnections(second.grpcPort!)).toBe(true);
-    await until('the stopped gateway closed its Redis connections', 3000, gatewayConnections, (count) => count === baseline);
+    await until(
+      'the stopped gateway closed its Redis connections',
+      3000,
+      gatewayConnections,
+      (count) => count === baseline,
+    );
     // The other gateway is untouched.
     expect((await send('GET', '/readyz')).status).toBe(200);
   });

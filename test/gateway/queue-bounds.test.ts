@@ -31,14 +31,29 @@ afterAll(async () => {
 });
 
 /** A gateway on its own Redis database, so one test's keys are not another's. */
-async function gateway(database: number, env: Record<string, string> = {}, address = redis!.address): Promise<TestGateway> {
-  const started = await startTestGateway({REDIS_ADDRESS: address, REDIS_DATABASE: String(database), LOG_LEVEL: 'silent', ...env});
+async function gateway(
+  database: number,
+  env: Record<string, string> = {},
+  address = redis!.address,
+): Promise<TestGateway> {
+  const started = await startTestGateway({
+    REDIS_ADDRESS: address,
+    REDIS_DATABASE: String(database),
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
   gateways.push(started);
   return started;
 }
 
 async function store(database: number): Promise<Redis> {
-  const client = new Redis({host: '127.0.0.1', port: redis!.port, db: database, lazyConnect: true, maxRetriesPerRequest: 1});
+  const client = new Redis({
+    host: '127.0.0.1',
+    port: redis!.port,
+    db: database,
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+  });
   clients.push(client);
   await client.connect();
   return client;
@@ -76,78 +91,100 @@ async function inParallel<T>(count: number, parallel: number, task: (index: numb
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe('a bounded keyspace (development: unknown events open themselves up to QUEUE_MAX_OPEN_EVENTS)', {timeout: 180_000}, () => {
-  const DATABASE = 1;
-  const JOINS = 10_000;
-  const CAP = 1000; // the default of QUEUE_MAX_OPEN_EVENTS
-  let gw: TestGateway;
-  let client: Redis;
-  let answers: Array<{status: number; code?: string; message?: string}>;
+describe(
+  'a bounded keyspace (development: unknown events open themselves up to QUEUE_MAX_OPEN_EVENTS)',
+  {timeout: 180_000},
+  () => {
+    const DATABASE = 1;
+    const JOINS = 10_000;
+    const CAP = 1000; // the default of QUEUE_MAX_OPEN_EVENTS
+    let gw: TestGateway;
+    let client: Redis;
+    let answers: Array<{status: number; code?: string; message?: string}>;
 
-  beforeAll(async () => {
-    gw = await gateway(DATABASE, {SERVER_ENVIRONMENT: 'development'});
-    client = await store(DATABASE);
-    const run = `${Date.now()}`;
-    answers = await inParallel(JOINS, 32, async (index) => {
-      const answer = await postJson(`${gw.http}/api/v1/queue/join`, {event_id: `evt_random_${run}_${index}`, user_id: `u${index}`});
-      return {status: answer.status, code: answer.body.error?.code, message: answer.body.error?.message};
+    beforeAll(async () => {
+      gw = await gateway(DATABASE, {SERVER_ENVIRONMENT: 'development'});
+      client = await store(DATABASE);
+      const run = `${Date.now()}`;
+      answers = await inParallel(JOINS, 32, async (index) => {
+        const answer = await postJson(`${gw.http}/api/v1/queue/join`, {
+          event_id: `evt_random_${run}_${index}`,
+          user_id: `u${index}`,
+        });
+        return {status: answer.status, code: answer.body.error?.code, message: answer.body.error?.message};
+      });
+    }, 170_000);
+
+    it(`10,000 joins to random new event ids: ${CAP} events open, the rest refused with 429 TOO_MANY_EVENTS saying what to do`, () => {
+      const joined = answers.filter((answer) => answer.status === 202);
+      const refused = answers.filter((answer) => answer.status !== 202);
+      expect(joined).toHaveLength(CAP);
+      expect(new Set(refused.map((answer) => `${answer.status} ${answer.code}`))).toEqual(
+        new Set(['429 TOO_MANY_EVENTS']),
+      );
+      expect(refused[0].message).toMatch(/QUEUE_MAX_OPEN_EVENTS/);
     });
-  }, 170_000);
 
-  it(`10,000 joins to random new event ids: ${CAP} events open, the rest refused with 429 TOO_MANY_EVENTS saying what to do`, () => {
-    const joined = answers.filter((answer) => answer.status === 202);
-    const refused = answers.filter((answer) => answer.status !== 202);
-    expect(joined).toHaveLength(CAP);
-    expect(new Set(refused.map((answer) => `${answer.status} ${answer.code}`))).toEqual(new Set(['429 TOO_MANY_EVENTS']));
-    expect(refused[0].message).toMatch(/QUEUE_MAX_OPEN_EVENTS/);
-  });
+    it('leaves a bounded number of keys, every one with a TTL', async () => {
+      // The queue's keys (development's test users have their own).
+      const keys = new Map(
+        [...(await keysWithTtl(client))].filter(
+          ([key]) => key.startsWith('tacos:queue:') || key.startsWith('tacos:idempotency:'),
+        ),
+      );
+      // Per open event: seq, waiting, heartbeat and one token; then the open set and the registry.
+      expect(keys.size).toBeLessThanOrEqual(4 * CAP + 2);
+      const withoutTtl = [...keys].filter(([, ttl]) => ttl < 0);
+      expect(withoutTtl.slice(0, 5), `${withoutTtl.length} keys without a TTL`).toEqual([]);
+    });
 
-  it('leaves a bounded number of keys, every one with a TTL', async () => {
-    // The queue's keys (development's test users have their own).
-    const keys = new Map([...(await keysWithTtl(client))].filter(([key]) => key.startsWith('tacos:queue:') || key.startsWith('tacos:idempotency:')));
-    // Per open event: seq, waiting, heartbeat and one token; then the open set and the registry.
-    expect(keys.size).toBeLessThanOrEqual(4 * CAP + 2);
-    const withoutTtl = [...keys].filter(([, ttl]) => ttl < 0);
-    expect(withoutTtl.slice(0, 5), `${withoutTtl.length} keys without a TTL`).toEqual([]);
-  });
+    it('then, idle, the gateway sends Redis next to nothing (INFO stats over 2 s)', async () => {
+      const processed = async () => Number(/total_commands_processed:(\d+)/.exec(await client.info('stats'))![1]);
+      const before = await processed();
+      await sleep(2000);
+      // The two INFO calls count too; a sweep that walked every event would send thousands.
+      expect((await processed()) - before).toBeLessThan(20);
+    });
 
-  it('then, idle, the gateway sends Redis next to nothing (INFO stats over 2 s)', async () => {
-    const processed = async () => Number(/total_commands_processed:(\d+)/.exec(await client.info('stats'))![1]);
-    const before = await processed();
-    await sleep(2000);
-    // The two INFO calls count too; a sweep that walked every event would send thousands.
-    expect((await processed()) - before).toBeLessThan(20);
-  });
-
-  it('GET /api/v1/queue/stats answers a page (about QUEUE_STATS_PAGE_SIZE, 100) and a cursor that reaches every event', async () => {
-    // ZSCAN's COUNT is a hint: a page may hold a few more.
-    const PAGE_BOUND = 150;
-    const first = await getJson(`${gw.http}/api/v1/queue/stats`);
-    expect(first.status).toBe(200);
-    expect(first.body.events.length).toBeLessThanOrEqual(PAGE_BOUND);
-    expect(first.body.next_cursor).toEqual(expect.any(String));
-    const seen = new Set<string>(first.body.events.map((event: {event_id: string}) => event.event_id));
-    let cursor: string | undefined = first.body.next_cursor;
-    for (let page = 0; cursor && page < 100; page++) {
-      const next = await getJson(`${gw.http}/api/v1/queue/stats?cursor=${cursor}`);
-      expect(next.body.events.length).toBeLessThanOrEqual(PAGE_BOUND);
-      for (const event of next.body.events) seen.add(event.event_id);
-      cursor = next.body.next_cursor;
-    }
-    expect(cursor).toBeUndefined();
-    expect(seen.size).toBe(CAP);
-    expect((await getJson(`${gw.http}/api/v1/queue/stats?limit=101`)).status).toBe(400);
-  });
-});
+    it('GET /api/v1/queue/stats answers a page (about QUEUE_STATS_PAGE_SIZE, 100) and a cursor that reaches every event', async () => {
+      // ZSCAN's COUNT is a hint: a page may hold a few more.
+      const PAGE_BOUND = 150;
+      const first = await getJson(`${gw.http}/api/v1/queue/stats`);
+      expect(first.status).toBe(200);
+      expect(first.body.events.length).toBeLessThanOrEqual(PAGE_BOUND);
+      expect(first.body.next_cursor).toEqual(expect.any(String));
+      const seen = new Set<string>(first.body.events.map((event: {event_id: string}) => event.event_id));
+      let cursor: string | undefined = first.body.next_cursor;
+      for (let page = 0; cursor && page < 100; page++) {
+        const next = await getJson(`${gw.http}/api/v1/queue/stats?cursor=${cursor}`);
+        expect(next.body.events.length).toBeLessThanOrEqual(PAGE_BOUND);
+        for (const event of next.body.events) seen.add(event.event_id);
+        cursor = next.body.next_cursor;
+      }
+      expect(cursor).toBeUndefined();
+      expect(seen.size).toBe(CAP);
+      expect((await getJson(`${gw.http}/api/v1/queue/stats?limit=101`)).status).toBe(400);
+    });
+  },
+);
 
 describe('production: unknown events are refused; the catalogue, QUEUE_EVENTS and an admin call open them', () => {
   const DATABASE = 2;
   let gw: TestGateway;
   const token = (scope: string) =>
-    new SignJWT({scope}).setProtectedHeader({alg: 'HS256'}).setSubject('admin-1').setExpirationTime('5m').sign(new TextEncoder().encode(SECRET));
+    new SignJWT({scope})
+      .setProtectedHeader({alg: 'HS256'})
+      .setSubject('admin-1')
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode(SECRET));
 
   beforeAll(async () => {
-    gw = await gateway(DATABASE, {SERVER_ENVIRONMENT: 'production', JWT_SECRET: SECRET, QUEUE_EVENTS: 'evt_configured', RATE_LIMIT_ENABLED: 'false'});
+    gw = await gateway(DATABASE, {
+      SERVER_ENVIRONMENT: 'production',
+      JWT_SECRET: SECRET,
+      QUEUE_EVENTS: 'evt_configured',
+      RATE_LIMIT_ENABLED: 'false',
+    });
   });
 
   it('refuses an unknown event with 404 EVENT_NOT_OPEN (and gRPC NOT_FOUND), storing nothing', async () => {
@@ -171,7 +208,12 @@ describe('production: unknown events are refused; the catalogue, QUEUE_EVENTS an
   });
 
   it('POST /api/v1/queue/events opens an event for a queue:admin token only', async () => {
-    const open = (bearer: string) => postJson(`${gw.http}/api/v1/queue/events`, {event_id: 'evt_opened', open_for_sec: 60}, {authorization: `Bearer ${bearer}`});
+    const open = (bearer: string) =>
+      postJson(
+        `${gw.http}/api/v1/queue/events`,
+        {event_id: 'evt_opened', open_for_sec: 60},
+        {authorization: `Bearer ${bearer}`},
+      );
     expect((await postJson(`${gw.http}/api/v1/queue/events`, {event_id: 'evt_opened'})).status).toBe(401);
     expect((await open(await token('reservations payments'))).status).toBe(403);
     const opened = await open(await token('queue:admin'));
@@ -218,7 +260,12 @@ describe('no stored failures', {timeout: 60_000}, () => {
     try {
       const codes = await inParallel(50, 10, async (index) => {
         const error = await new Promise<grpc.ServiceError | null>((resolve) =>
-          queue.JoinQueue({event_id: event, user_id: `u${index}`}, new grpc.Metadata(), {deadline: Date.now() + 1}, resolve),
+          queue.JoinQueue(
+            {event_id: event, user_id: `u${index}`},
+            new grpc.Metadata(),
+            {deadline: Date.now() + 1},
+            resolve,
+          ),
         );
         return error?.code;
       });
@@ -237,9 +284,21 @@ describe('no stored failures', {timeout: 60_000}, () => {
     const event = 'evt_unknown_outcome';
     const proxy = await replyHoldingProxy(redis!.port);
     try {
-      const gw = await gateway(DATABASE, {SERVER_ENVIRONMENT: 'staging', JWT_SECRET: SECRET, RATE_LIMIT_ENABLED: 'false', QUEUE_EVENTS: event, REDIS_COMMAND_TIMEOUT: '300ms', QUEUE_SWEEP_INTERVAL: '1h'}, `127.0.0.1:${proxy.port}`);
+      const gw = await gateway(
+        DATABASE,
+        {
+          SERVER_ENVIRONMENT: 'staging',
+          JWT_SECRET: SECRET,
+          RATE_LIMIT_ENABLED: 'false',
+          QUEUE_EVENTS: event,
+          REDIS_COMMAND_TIMEOUT: '300ms',
+          QUEUE_SWEEP_INTERVAL: '1h',
+        },
+        `127.0.0.1:${proxy.port}`,
+      );
       const client = await store(DATABASE);
-      const join = (key: string) => postJson(`${gw.http}/api/v1/queue/join`, {event_id: event, user_id: 'u1'}, {'idempotency-key': key});
+      const join = (key: string) =>
+        postJson(`${gw.http}/api/v1/queue/join`, {event_id: event, user_id: 'u1'}, {'idempotency-key': key});
       // A first join loads the script into Redis, so the next runs at its first attempt.
       expect((await join('warm-up')).status).toBe(202);
 
@@ -254,7 +313,9 @@ describe('no stored failures', {timeout: 60_000}, () => {
       expect(retry.status).toBe(202);
       expect(retry.headers.get('idempotent-replayed')).toBe('true');
       // The join the first call made, and no other.
-      expect(await client.zrange(`tacos:queue:{${event}}:waiting`, 0, -1)).toEqual(expect.arrayContaining([retry.body.waiting_token]));
+      expect(await client.zrange(`tacos:queue:{${event}}:waiting`, 0, -1)).toEqual(
+        expect.arrayContaining([retry.body.waiting_token]),
+      );
       expect(await client.zcard(`tacos:queue:{${event}}:waiting`)).toBe(2);
     } finally {
       await proxy.close();

@@ -35,7 +35,12 @@ let slotOwners: Array<{from: number; to: number; node: number}> = [];
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function eventually<T>(what: string, timeoutMs: number, intervalMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+async function eventually<T>(
+  what: string,
+  timeoutMs: number,
+  intervalMs: number,
+  probe: () => Promise<T | undefined>,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe().catch(() => undefined);
@@ -56,23 +61,40 @@ async function startClusterGateway(env: Record<string, string>): Promise<TestGat
 
 beforeAll(async () => {
   for (let index = 0; index < 3; index++) {
-    nodes.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000']));
+    nodes.push(
+      await startRedis([
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        'nodes.conf',
+        '--cluster-node-timeout',
+        '5000',
+      ]),
+    );
   }
   for (const node of nodes) {
     const client = new Redis({host: '127.0.0.1', port: node.port, maxRetriesPerRequest: 1});
     client.on('error', () => undefined);
     direct.push(client);
   }
-  await execa('redis-cli', ['--cluster', 'create', ...nodes.map((node) => node.address), '--cluster-replicas', '0', '--cluster-yes'], {
-    timeout: 30_000,
-  });
+  await execa(
+    'redis-cli',
+    ['--cluster', 'create', ...nodes.map((node) => node.address), '--cluster-replicas', '0', '--cluster-yes'],
+    {
+      timeout: 30_000,
+    },
+  );
   for (const client of direct) {
     await eventually('cluster_state:ok on every node', 20_000, 100, async () =>
       String(await client.call('CLUSTER', 'INFO')).includes('cluster_state:ok') ? true : undefined,
     );
   }
   const slots = (await direct[0].call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number, ...unknown[]]]>;
-  slotOwners = slots.map(([from, to, [, port]]) => ({from, to, node: nodes.findIndex((node) => node.port === Number(port))}));
+  slotOwners = slots.map(([from, to, [, port]]) => ({
+    from,
+    to,
+    node: nodes.findIndex((node) => node.port === Number(port)),
+  }));
   expect(new Set(slotOwners.map((owner) => owner.node))).toEqual(new Set([0, 1, 2]));
 
   gw = await startClusterGateway({QUEUE_SWEEP_INTERVAL: '10s', QUEUE_INSTANT_ADMISSION_POSITIONS: '1'});
@@ -119,7 +141,8 @@ async function keysOn(node: number, eventId: string): Promise<string[]> {
 
 const restStatus = (token: string) => getJson(`${gw.http}/api/v1/queue/status?token=${encodeURIComponent(token)}`);
 const restEnter = (token: string) => postJson(`${gw.http}/api/v1/queue/enter`, {waiting_token: token});
-const restLeave = (token: string) => getJson(`${gw.http}/api/v1/queue/leave?token=${encodeURIComponent(token)}`, {method: 'DELETE'});
+const restLeave = (token: string) =>
+  getJson(`${gw.http}/api/v1/queue/leave?token=${encodeURIComponent(token)}`, {method: 'DELETE'});
 
 async function join(eventId: string, viaGrpc: boolean): Promise<{token: string; position: number}> {
   if (viaGrpc) {
@@ -192,7 +215,12 @@ describe('8. the queue on a Redis Cluster', () => {
       expect((await restLeave(first.token)).status).toBe(200);
 
       const stats = await unaryCall(queueClient, 'GetQueueStats', {event_id: eventId});
-      expect(stats.events[0]).toMatchObject({event_id: eventId, total_waiting: 0, total_admitted: 2, admission_rate_per_minute: 2});
+      expect(stats.events[0]).toMatchObject({
+        event_id: eventId,
+        total_waiting: 0,
+        total_admitted: 2,
+        admission_rate_per_minute: 2,
+      });
 
       // Everything this event wrote is on its own node, and nowhere else.
       const held = await Promise.all([0, 1, 2].map((index) => keysOn(index, eventId)));
@@ -206,7 +234,9 @@ describe('8. the queue on a Redis Cluster', () => {
   it('concurrent joins to events on different nodes each get a gap-free order', async () => {
     const events = await eventPerNode('cluster-burst');
     const joined = await Promise.all(
-      Array.from({length: 150}, (_, index) => join(events[index % 3], index % 5 === 0).then((result) => ({...result, eventId: events[index % 3]}))),
+      Array.from({length: 150}, (_, index) =>
+        join(events[index % 3], index % 5 === 0).then((result) => ({...result, eventId: events[index % 3]})),
+      ),
     );
     for (const eventId of events) {
       const positions = joined
@@ -218,11 +248,16 @@ describe('8. the queue on a Redis Cluster', () => {
   });
 
   it('reservation tokens are single use on the cluster', async () => {
-    const client: RedisClient = createRedisClient({address: seedNodes(), database: 0, clusterMode: true, commandTimeoutMs: 2000}, 'queue-cluster-test');
+    const client: RedisClient = createRedisClient(
+      {address: seedNodes(), database: 0, clusterMode: true, commandTimeoutMs: 2000},
+      'queue-cluster-test',
+    );
     closers.push(() => closeRedisClient(client));
     const service = new QueueService(client, DEFAULT_QUEUE_SETTINGS, createLogger('queue-cluster-test', 'silent'));
     closers.push(() => service.close());
-    await eventually('the cluster client connects', 10_000, 50, async () => (client.status === 'ready' ? true : undefined));
+    await eventually('the cluster client connects', 10_000, 50, async () =>
+      client.status === 'ready' ? true : undefined,
+    );
     for (const eventId of await eventPerNode('cluster-rtoken')) {
       const {token} = await join(eventId, false);
       const granted = await restEnter(token);
@@ -238,18 +273,25 @@ describe('8. the queue on a Redis Cluster', () => {
     const events = await eventPerNode('cluster-expiry');
     const pairs: Array<{silent: string; polled: string}> = [];
     for (const eventId of events) {
-      const silent = (await postJson(`${fast.http}/api/v1/queue/join`, {event_id: eventId})).body.waiting_token as string;
-      const polled = (await postJson(`${fast.http}/api/v1/queue/join`, {event_id: eventId})).body.waiting_token as string;
+      const silent = (await postJson(`${fast.http}/api/v1/queue/join`, {event_id: eventId})).body
+        .waiting_token as string;
+      const polled = (await postJson(`${fast.http}/api/v1/queue/join`, {event_id: eventId})).body
+        .waiting_token as string;
       pairs.push({silent, polled});
     }
     await eventually('every silent token expires and the one behind moves up', 5000, 100, async () => {
       const positions = await Promise.all(
-        pairs.map(async ({polled}) => (await getJson(`${fast.http}/api/v1/queue/status?token=${encodeURIComponent(polled)}`)).body.position),
+        pairs.map(
+          async ({polled}) =>
+            (await getJson(`${fast.http}/api/v1/queue/status?token=${encodeURIComponent(polled)}`)).body.position,
+        ),
       );
       return positions.every((position) => position === 1) ? true : undefined;
     });
     for (const {silent} of pairs) {
-      expect((await getJson(`${fast.http}/api/v1/queue/status?token=${encodeURIComponent(silent)}`)).body.status).toBe('expired');
+      expect((await getJson(`${fast.http}/api/v1/queue/status?token=${encodeURIComponent(silent)}`)).body.status).toBe(
+        'expired',
+      );
     }
     await fast.close();
   });

@@ -58,9 +58,23 @@ beforeAll(async () => {
     // the 1 s heartbeat gateway gets a database of its own.
     start({REDIS_DATABASE: '1', QUEUE_HEARTBEAT_TTL: '1s', QUEUE_SWEEP_INTERVAL: '200ms', RESERVATION_TOKEN_TTL: '1s'}),
     start({QUEUE_SWEEP_INTERVAL: '10s', QUEUE_INSTANT_ADMISSION_POSITIONS: '1'}),
-    start({QUEUE_INSTANT_ADMISSION_POSITIONS: '0', QUEUE_ADMISSION_MIN_WAIT: '500ms', QUEUE_ADMISSION_BURST: '2', QUEUE_ADMISSION_RATE: '0.001'}),
-    start({QUEUE_INSTANT_ADMISSION_POSITIONS: '0', QUEUE_ADMISSION_MIN_WAIT: '0ms', QUEUE_ADMISSION_BURST: '1', QUEUE_ADMISSION_RATE: '2'}),
-    start({QUEUE_INSTANT_ADMISSION_POSITIONS: '1', QUEUE_MAX_ADMISSION_POSITION: '3', QUEUE_ADMISSION_MIN_WAIT: '800ms'}),
+    start({
+      QUEUE_INSTANT_ADMISSION_POSITIONS: '0',
+      QUEUE_ADMISSION_MIN_WAIT: '500ms',
+      QUEUE_ADMISSION_BURST: '2',
+      QUEUE_ADMISSION_RATE: '0.001',
+    }),
+    start({
+      QUEUE_INSTANT_ADMISSION_POSITIONS: '0',
+      QUEUE_ADMISSION_MIN_WAIT: '0ms',
+      QUEUE_ADMISSION_BURST: '1',
+      QUEUE_ADMISSION_RATE: '2',
+    }),
+    start({
+      QUEUE_INSTANT_ADMISSION_POSITIONS: '1',
+      QUEUE_MAX_ADMISSION_POSITION: '3',
+      QUEUE_ADMISSION_MIN_WAIT: '800ms',
+    }),
   ]);
 });
 
@@ -114,12 +128,16 @@ async function joinInOrder(gateway: TestGateway, eventId: string, count: number)
   return tokens;
 }
 
-const restStatus = (gateway: TestGateway, token: string) => getJson(`${gateway.http}/api/v1/queue/status?token=${encodeURIComponent(token)}`);
-const restEnter = (gateway: TestGateway, token: string) => postJson(`${gateway.http}/api/v1/queue/enter`, {waiting_token: token});
+const restStatus = (gateway: TestGateway, token: string) =>
+  getJson(`${gateway.http}/api/v1/queue/status?token=${encodeURIComponent(token)}`);
+const restEnter = (gateway: TestGateway, token: string) =>
+  postJson(`${gateway.http}/api/v1/queue/enter`, {waiting_token: token});
 const restLeave = (gateway: TestGateway, token: string) =>
   getJson(`${gateway.http}/api/v1/queue/leave?token=${encodeURIComponent(token)}`, {method: 'DELETE'});
 const restStats = (gateway: TestGateway, eventId?: string) =>
-  getJson(`${gateway.http}/api/v1/queue/stats${eventId === undefined ? '' : `?event_id=${encodeURIComponent(eventId)}`}`);
+  getJson(
+    `${gateway.http}/api/v1/queue/stats${eventId === undefined ? '' : `?event_id=${encodeURIComponent(eventId)}`}`,
+  );
 
 async function grpcStatus(gateway: TestGateway, token: string): Promise<Json> {
   return unaryCall(await grpcQueue(gateway), 'GetQueueStatus', {waiting_token: token});
@@ -153,7 +171,12 @@ async function openStream(gateway: TestGateway, token: string) {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `probe` until it returns a value (not undefined) or the deadline passes. */
-async function eventually<T>(what: string, timeoutMs: number, intervalMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+async function eventually<T>(
+  what: string,
+  timeoutMs: number,
+  intervalMs: number,
+  probe: () => Promise<T | undefined>,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -189,7 +212,9 @@ describe('1. positions follow join order', () => {
     expect(joined.map((entry) => entry.position).sort((a, b) => a - b)).toEqual(oneToN(200));
     // Nobody left, so the live rank is still the rank each join was given, on both doors.
     const live = await Promise.all(
-      joined.map(async (entry, index) => (index % 2 === 0 ? positionOf(gw, entry.token) : (await grpcStatus(gw, entry.token)).position)),
+      joined.map(async (entry, index) =>
+        index % 2 === 0 ? positionOf(gw, entry.token) : (await grpcStatus(gw, entry.token)).position,
+      ),
     );
     expect(live).toEqual(joined.map((entry) => entry.position));
   });
@@ -197,11 +222,14 @@ describe('1. positions follow join order', () => {
   it('two gateway instances on one Redis share one order', async () => {
     const eventId = newEvent('order-two');
     const positions: number[] = [];
-    for (let index = 0; index < 8; index++) positions.push((await joinRest(index % 2 === 0 ? gw : gw2, eventId)).position);
+    for (let index = 0; index < 8; index++)
+      positions.push((await joinRest(index % 2 === 0 ? gw : gw2, eventId)).position);
     expect(positions).toEqual(oneToN(8));
 
     // And at once, through both: still one gap-free sequence.
-    const burst = await Promise.all(Array.from({length: 100}, (_, index) => joinRest(index % 2 === 0 ? gw : gw2, eventId)));
+    const burst = await Promise.all(
+      Array.from({length: 100}, (_, index) => joinRest(index % 2 === 0 ? gw : gw2, eventId)),
+    );
     expect(burst.map((entry) => entry.position).sort((a, b) => a - b)).toEqual(oneToN(108).slice(8));
     // A token joined on one instance reads the same position on the other.
     const sample = burst.slice(0, 10);
@@ -232,7 +260,12 @@ describe('2. everyone behind moves up at once', () => {
     try {
       const initial = await stream.waitFor(() => true, 2000);
       expect(initial.type).toBe('EVENT_TYPE_QUEUE_UPDATE');
-      expect(initial.queue_update).toMatchObject({waiting_token: third, position: 3, admission_ready: false, event_type: 'QUEUE_EVENT_TYPE_POSITION_CHANGED'});
+      expect(initial.queue_update).toMatchObject({
+        waiting_token: third,
+        position: 3,
+        admission_ready: false,
+        event_type: 'QUEUE_EVENT_TYPE_POSITION_CHANGED',
+      });
 
       let started = Date.now();
       expect((await restLeave(slowPoll, first)).status).toBe(200);
@@ -245,7 +278,11 @@ describe('2. everyone behind moves up at once', () => {
       expect((await grpcEnter(slowPoll, second)).admission).toBe('ADMISSION_STATUS_GRANTED');
       const afterEnter = await stream.waitFor((message) => message.queue_update.position < 2, 1000);
       expect(Date.now() - started).toBeLessThan(500);
-      expect(afterEnter.queue_update).toMatchObject({position: 1, admission_ready: true, event_type: 'QUEUE_EVENT_TYPE_ADMISSION_READY'});
+      expect(afterEnter.queue_update).toMatchObject({
+        position: 1,
+        admission_ready: true,
+        event_type: 'QUEUE_EVENT_TYPE_ADMISSION_READY',
+      });
 
       // Entering ends the stream normally.
       expect((await restEnter(slowPoll, third)).status).toBe(200);
@@ -334,9 +371,15 @@ describe('3. who may enter when', () => {
     expect((await restStatus(gw, at(10))).body).toMatchObject({status: 'waiting', position: 10, ready_for_entry: true});
     expect(await grpcStatus(gw, at(1))).toMatchObject({status: 'QUEUE_STATUS_READY', admission_ready: true});
     const entered = await Promise.all(
-      byPosition.slice(0, 10).map(async (token, index) =>
-        index % 2 === 0 ? (await restEnter(gw, token)).body.admission : (await grpcEnter(gw, token)).admission === 'ADMISSION_STATUS_GRANTED' ? 'granted' : 'denied',
-      ),
+      byPosition
+        .slice(0, 10)
+        .map(async (token, index) =>
+          index % 2 === 0
+            ? (await restEnter(gw, token)).body.admission
+            : (await grpcEnter(gw, token)).admission === 'ADMISSION_STATUS_GRANTED'
+              ? 'granted'
+              : 'denied',
+        ),
     );
     expect(entered).toEqual(Array(10).fill('granted'));
     // Who was 11th is now first, so may enter at once; who was 101st is now 91st and may wait.
@@ -362,7 +405,11 @@ describe('3. who may enter when', () => {
     expect(above.status).toBe(403);
     expect(above.body.error.code).toBe('NOT_READY');
     expect((await grpcEnter(small, tokens[3])).admission).toBe('ADMISSION_STATUS_DENIED');
-    expect((await restStatus(small, tokens[3])).body).toMatchObject({status: 'waiting', position: 4, ready_for_entry: false});
+    expect((await restStatus(small, tokens[3])).body).toMatchObject({
+      status: 'waiting',
+      position: 4,
+      ready_for_entry: false,
+    });
 
     expect((await grpcEnter(small, tokens[2])).admission).toBe('ADMISSION_STATUS_GRANTED');
     expect((await restEnter(small, tokens[1])).status).toBe(200);
@@ -380,7 +427,9 @@ describe('3. who may enter when', () => {
     );
     // Many status calls on both doors: the bucket keeps its 2.
     for (let round = 0; round < 10; round++) {
-      await Promise.all(tokens.map(async (token, index) => (index % 2 === 0 ? restStatus(metered, token) : grpcStatus(metered, token))));
+      await Promise.all(
+        tokens.map(async (token, index) => (index % 2 === 0 ? restStatus(metered, token) : grpcStatus(metered, token))),
+      );
     }
     const outcomes: number[] = [];
     for (const token of tokens) outcomes.push((await restEnter(metered, token)).status);
@@ -391,7 +440,11 @@ describe('3. who may enter when', () => {
     expect(Number(denied.headers.get('retry-after'))).toBeGreaterThan(5);
     expect((await grpcEnter(metered, tokens[3])).admission).toBe('ADMISSION_STATUS_DENIED');
     // An empty bucket shows in status: not ready, though first and past the minimum wait.
-    expect((await restStatus(metered, tokens[2])).body).toMatchObject({status: 'waiting', position: 1, ready_for_entry: false});
+    expect((await restStatus(metered, tokens[2])).body).toMatchObject({
+      status: 'waiting',
+      position: 1,
+      ready_for_entry: false,
+    });
   });
 
   it('the bucket refills at QUEUE_ADMISSION_RATE', async () => {
@@ -458,11 +511,18 @@ describe('4. a granted token', () => {
 describe('5. the reservation token', () => {
   /** A QueueService of our own on the database of `gw` (0) and of `fast` (1), reservation tokens for 1 s. */
   const makeService = async (database: number) => {
-    const client = createRedisClient({address: redis!.address, database, clusterMode: false, commandTimeoutMs: 1000}, 'queue-test');
+    const client = createRedisClient(
+      {address: redis!.address, database, clusterMode: false, commandTimeoutMs: 1000},
+      'queue-test',
+    );
     redisClients.push(client);
     // The client fails fast rather than queue commands while it connects.
     await eventually('the Redis client connects', 5000, 20, async () => (client.status === 'ready' ? true : undefined));
-    const service = new QueueService(client, {...DEFAULT_QUEUE_SETTINGS, reservationTokenTtlMs: 1000}, createLogger('queue-test', 'silent'));
+    const service = new QueueService(
+      client,
+      {...DEFAULT_QUEUE_SETTINGS, reservationTokenTtlMs: 1000},
+      createLogger('queue-test', 'silent'),
+    );
     services.push(service);
     return service;
   };
@@ -583,11 +643,21 @@ describe('7. queue stats', () => {
     const rest = await restStats(gw, eventId);
     expect(rest.status).toBe(200);
     expect(rest.body.events).toHaveLength(1);
-    expect(rest.body.events[0]).toMatchObject({event_id: eventId, total_waiting: 2, total_admitted: 3, admission_rate_per_minute: 3});
+    expect(rest.body.events[0]).toMatchObject({
+      event_id: eventId,
+      total_waiting: 2,
+      total_admitted: 3,
+      admission_rate_per_minute: 3,
+    });
 
     const grpc = await unaryCall(await grpcQueue(gw2), 'GetQueueStats', {event_id: eventId});
     expect(grpc.events).toHaveLength(1);
-    expect(grpc.events[0]).toMatchObject({event_id: eventId, total_waiting: 2, total_admitted: 3, admission_rate_per_minute: 3});
+    expect(grpc.events[0]).toMatchObject({
+      event_id: eventId,
+      total_waiting: 2,
+      total_admitted: 3,
+      admission_rate_per_minute: 3,
+    });
     expect(grpc.system).toMatchObject({total_active_queues: 1, total_waiting_users: 2, total_admitted_users: 3});
 
     // Without an event: every event, each with its own counts.
@@ -596,10 +666,16 @@ describe('7. queue stats', () => {
     expect(byId.get(eventId)).toMatchObject({total_waiting: 2, total_admitted: 3});
     expect(byId.get(otherId)).toMatchObject({total_waiting: 2, total_admitted: 0, admission_rate_per_minute: 0});
     const allGrpc = await unaryCall(await grpcQueue(gw), 'GetQueueStats', {});
-    expect((allGrpc.events as Json[]).find((event) => event.event_id === otherId)).toMatchObject({total_waiting: 2, total_admitted: 0});
+    expect((allGrpc.events as Json[]).find((event) => event.event_id === otherId)).toMatchObject({
+      total_waiting: 2,
+      total_admitted: 0,
+    });
 
     // An event nobody joined: zeros, not an error.
-    expect((await restStats(gw, newEvent('stats-empty'))).body.events[0]).toMatchObject({total_waiting: 0, total_admitted: 0});
+    expect((await restStats(gw, newEvent('stats-empty'))).body.events[0]).toMatchObject({
+      total_waiting: 0,
+      total_admitted: 0,
+    });
   });
 });
 
@@ -625,7 +701,12 @@ describe('9. many concurrent joins lose nothing', () => {
 describe('10. the ETA counts the minimum wait', () => {
   it('a token above the instant positions is told the wait that enter will ask of it, not only the rate', async () => {
     // At 10 a second, position 1 would be 1 s away; the minimum wait is 5 s.
-    const gateway = await startTestGateway({REDIS_ADDRESS: redis!.address, QUEUE_INSTANT_ADMISSION_POSITIONS: '0', QUEUE_ADMISSION_MIN_WAIT: '5s', QUEUE_ADMISSION_RATE: '10'});
+    const gateway = await startTestGateway({
+      REDIS_ADDRESS: redis!.address,
+      QUEUE_INSTANT_ADMISSION_POSITIONS: '0',
+      QUEUE_ADMISSION_MIN_WAIT: '5s',
+      QUEUE_ADMISSION_RATE: '10',
+    });
     gateways.push(gateway);
     await waitForReady(gateway);
     const {token} = await joinRest(gateway, newEvent('eta-min-wait'));

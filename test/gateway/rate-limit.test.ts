@@ -23,7 +23,12 @@ afterAll(async () => {
 });
 
 async function gateway(env: Record<string, string>, on: RedisProcess = redis): Promise<TestGateway> {
-  const started = await startTestGateway({REDIS_ADDRESS: on.address, SERVER_ENVIRONMENT: 'development', LOG_LEVEL: 'warn', ...env});
+  const started = await startTestGateway({
+    REDIS_ADDRESS: on.address,
+    SERVER_ENVIRONMENT: 'development',
+    LOG_LEVEL: 'warn',
+    ...env,
+  });
   gateways.push(started);
   await waitForReady(started);
   return started;
@@ -31,7 +36,8 @@ async function gateway(env: Record<string, string>, on: RedisProcess = redis): P
 
 /** A limited gateway that believes loopback's X-Forwarded-For, so each test picks its own bucket. */
 const LIMITED = {RATE_LIMIT_ENABLED: 'true', TRUSTED_PROXIES: '127.0.0.1,::1'};
-const stats = (base: string, client: string) => getJson(`${base}/api/v1/queue/stats`, {headers: {'x-forwarded-for': client}});
+const stats = (base: string, client: string) =>
+  getJson(`${base}/api/v1/queue/stats`, {headers: {'x-forwarded-for': client}});
 
 describe('the rate limit', () => {
   let slow: TestGateway;
@@ -77,7 +83,11 @@ describe('the rate limit', () => {
     for (let i = 0; i < 4; i++) await stats(slow.http, '127.0.0.1');
     const preflight = await fetch(`${slow.http}/api/v1/queue/join`, {
       method: 'OPTIONS',
-      headers: {origin: 'http://localhost:3000', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type'},
+      headers: {
+        origin: 'http://localhost:3000',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type',
+      },
     });
     expect(preflight.status).toBe(204);
     for (const path of ['/healthz', '/readyz', '/version', '/metrics']) {
@@ -99,9 +109,15 @@ describe('the rate limit', () => {
 
   it('ignores X-Forwarded-For from a peer that is not a trusted proxy', async () => {
     // Its own Redis database: this bucket is the socket's address, which other tests here spend too.
-    const direct = await gateway({RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_RPS: '0.01', RATE_LIMIT_BURST: '2', REDIS_DATABASE: '2'});
+    const direct = await gateway({
+      RATE_LIMIT_ENABLED: 'true',
+      RATE_LIMIT_RPS: '0.01',
+      RATE_LIMIT_BURST: '2',
+      REDIS_DATABASE: '2',
+    });
     const statuses: number[] = [];
-    for (const client of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) statuses.push((await stats(direct.http, client)).status);
+    for (const client of ['192.0.2.1', '192.0.2.2', '192.0.2.3'])
+      statuses.push((await stats(direct.http, client)).status);
     expect(statuses).toEqual([200, 200, 429]);
   });
 
@@ -136,7 +152,9 @@ describe('the rate limit', () => {
       const answer = await getJson(`${alone.http}/api/v1/no-such-route`);
       expect(answer.status).toBe(404);
       expect(answer.headers.get('x-ratelimit-limit')).toBeNull();
-      expect(alone.logs.some((line) => line.msg === 'rate limit unavailable (Redis): requests pass unlimited')).toBe(true);
+      expect(alone.logs.some((line) => line.msg === 'rate limit unavailable (Redis): requests pass unlimited')).toBe(
+        true,
+      );
     } finally {
       await disposeRedis(own);
     }
@@ -148,13 +166,25 @@ describe('the rate limit settings', () => {
     expect(readGatewayConfig({SERVER_ENVIRONMENT: 'production'}).rateLimit.enabled).toBe(true);
     expect(readGatewayConfig({SERVER_ENVIRONMENT: 'development'}).rateLimit.enabled).toBe(false);
     expect(readGatewayConfig({}).rateLimit.enabled).toBe(false);
-    expect(readGatewayConfig({SERVER_ENVIRONMENT: 'production', RATE_LIMIT_ENABLED: 'false'}).rateLimit.enabled).toBe(false);
-    expect(readGatewayConfig({SERVER_ENVIRONMENT: 'development', RATE_LIMIT_ENABLED: 'true'}).rateLimit).toMatchObject({enabled: true, ratePerSecond: 50, burst: 100});
+    expect(readGatewayConfig({SERVER_ENVIRONMENT: 'production', RATE_LIMIT_ENABLED: 'false'}).rateLimit.enabled).toBe(
+      false,
+    );
+    expect(readGatewayConfig({SERVER_ENVIRONMENT: 'development', RATE_LIMIT_ENABLED: 'true'}).rateLimit).toMatchObject({
+      enabled: true,
+      ratePerSecond: 50,
+      burst: 100,
+    });
   });
 
   it('refuse a TRUSTED_PROXIES entry that is not an address or CIDR, naming it', () => {
-    expect(readGatewayConfig({TRUSTED_PROXIES: '10.0.0.5, 10.1.0.0/16,::1'}).rateLimit.trustedProxies).toEqual(['10.0.0.5', '10.1.0.0/16', '::1']);
-    expect(() => readGatewayConfig({TRUSTED_PROXIES: '10.0.0.5,proxy.internal'})).toThrow(/TRUSTED_PROXIES=.*not "proxy\.internal"/);
+    expect(readGatewayConfig({TRUSTED_PROXIES: '10.0.0.5, 10.1.0.0/16,::1'}).rateLimit.trustedProxies).toEqual([
+      '10.0.0.5',
+      '10.1.0.0/16',
+      '::1',
+    ]);
+    expect(() => readGatewayConfig({TRUSTED_PROXIES: '10.0.0.5,proxy.internal'})).toThrow(
+      /TRUSTED_PROXIES=.*not "proxy\.internal"/,
+    );
     expect(() => readGatewayConfig({TRUSTED_PROXIES: '10.0.0.0/33'})).toThrow(/TRUSTED_PROXIES/);
     expect(() => readGatewayConfig({RATE_LIMIT_BURST: '0'})).toThrow(/RATE_LIMIT_BURST/);
   });
@@ -167,7 +197,11 @@ describe('the rate limit settings', () => {
   });
 
   it('a production gateway limits with the defaults (50 per second, bursts of 100)', async () => {
-    const production = await gateway({SERVER_ENVIRONMENT: 'production', JWT_SECRET: 'a-production-secret-of-enough-length', REDIS_DATABASE: '1'});
+    const production = await gateway({
+      SERVER_ENVIRONMENT: 'production',
+      JWT_SECRET: 'a-production-secret-of-enough-length',
+      REDIS_DATABASE: '1',
+    });
     const answer = await stats(production.http, '203.0.113.9');
     expect(answer.status).toBe(200);
     expect(answer.headers.get('x-ratelimit-limit')).toBe('50');

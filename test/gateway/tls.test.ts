@@ -20,7 +20,12 @@ beforeAll(async () => {
     return;
   }
   redis = await startRedis();
-  gateway = await startTestGateway({REDIS_ADDRESS: redis.address, GRPC_USE_TLS: 'true', GRPC_TLS_CERT: cert.cert, GRPC_TLS_KEY: cert.key});
+  gateway = await startTestGateway({
+    REDIS_ADDRESS: redis.address,
+    GRPC_USE_TLS: 'true',
+    GRPC_TLS_CERT: cert.cert,
+    GRPC_TLS_KEY: cert.key,
+  });
   await waitForReady(gateway);
 });
 
@@ -34,11 +39,36 @@ describe('the gateway with GRPC_USE_TLS=true', () => {
   it('serves gRPC over TLS: a verified call works, a plaintext one is told the server speaks TLS', async (context) => {
     if (!gateway || 'skip' in cert) return context.skip();
     const port = gateway.grpc.split(':').pop()!;
-    const verified = await runCli(['call', '--addr', `localhost:${port}`, '--tls', '--cacert', cert.cert, 'QueueService.JoinQueue', '-d', '{"event_id":"evt_tls"}'], {cwd: dir});
+    const verified = await runCli(
+      [
+        'call',
+        '--addr',
+        `localhost:${port}`,
+        '--tls',
+        '--cacert',
+        cert.cert,
+        'QueueService.JoinQueue',
+        '-d',
+        '{"event_id":"evt_tls"}',
+      ],
+      {cwd: dir},
+    );
     expect(verified.code, verified.stderr).toBe(0);
     expect(JSON.parse(verified.stdout).positionHint).toBe(1);
 
-    const plaintext = await runCli(['call', '--addr', `127.0.0.1:${port}`, '--plaintext', 'QueueService.JoinQueue', '-d', '{"event_id":"evt_tls"}', '--refresh'], {cwd: dir});
+    const plaintext = await runCli(
+      [
+        'call',
+        '--addr',
+        `127.0.0.1:${port}`,
+        '--plaintext',
+        'QueueService.JoinQueue',
+        '-d',
+        '{"event_id":"evt_tls"}',
+        '--refresh',
+      ],
+      {cwd: dir},
+    );
     expect(plaintext.code).toBe(1);
     expect(plaintext.stderr).toMatch(/probably speaks TLS/);
   });

@@ -9,7 +9,16 @@ import type {RunningMock} from '../../src/services/mocks/mock-server.js';
 import type {TestGateway} from '../helpers/gateway.js';
 import {contractClient, unaryCall} from '../helpers/grpc-client.js';
 import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
-import {backendEnv, bearer, bounded, callsSince, mockCalls, send, startStackGateway, startTestMock} from '../helpers/stack.js';
+import {
+  backendEnv,
+  bearer,
+  bounded,
+  callsSince,
+  mockCalls,
+  send,
+  startStackGateway,
+  startTestMock,
+} from '../helpers/stack.js';
 
 const CONCURRENCY = 20;
 const METHOD = 'GetInventoryStatus';
@@ -35,7 +44,10 @@ afterAll(async () => {
 
 /** `count` availability requests through a gateway so configured (with these request headers); where they arrived. */
 async function split(env: Record<string, string>, count: number, headers: Record<string, string> = {}) {
-  const gateway = await startStackGateway(backendEnv(reservation!, payment!, redis!.address), {LOG_LEVEL: 'error', ...env});
+  const gateway = await startStackGateway(backendEnv(reservation!, payment!, redis!.address), {
+    LOG_LEVEL: 'error',
+    ...env,
+  });
   gateways.push(gateway);
   try {
     const before = await mockCalls(reservation!, METHOD);
@@ -83,9 +95,12 @@ describe('GRPC_ENABLED and GRPC_TRAFFIC_PERCENT', () => {
   });
 
   it('an out-of-range percentage is refused at start, naming the variable', async () => {
-    await expect(startStackGateway(backendEnv(reservation!, payment!, redis!.address), {GRPC_ENABLED: 'true', GRPC_TRAFFIC_PERCENT: '150'})).rejects.toThrow(
-      /GRPC_TRAFFIC_PERCENT/,
-    );
+    await expect(
+      startStackGateway(backendEnv(reservation!, payment!, redis!.address), {
+        GRPC_ENABLED: 'true',
+        GRPC_TRAFFIC_PERCENT: '150',
+      }),
+    ).rejects.toThrow(/GRPC_TRAFFIC_PERCENT/);
   });
 });
 
@@ -101,19 +116,28 @@ describe('x-tacos-backend-protocol (the A/B runs of tacos bench)', () => {
   });
 
   it('asking for gRPC when GRPC_ENABLED is false, or for an unknown transport, is a 400 that says so', async () => {
-    const gateway = await startStackGateway(backendEnv(reservation!, payment!, redis!.address), {LOG_LEVEL: 'error', GRPC_ENABLED: 'false'});
+    const gateway = await startStackGateway(backendEnv(reservation!, payment!, redis!.address), {
+      LOG_LEVEL: 'error',
+      GRPC_ENABLED: 'false',
+    });
     gateways.push(gateway);
     const path = '/api/v1/events/evt_2026_concert/availability';
     const grpcOff = await send(gateway.http, 'GET', path, {auth, headers: {'x-tacos-backend-protocol': 'grpc'}});
     expect(grpcOff.status).toBe(400);
     expect(grpcOff.text).toMatch(/GRPC_ENABLED is false/);
-    const unknown = await send(gateway.http, 'GET', path, {auth, headers: {'x-tacos-backend-protocol': 'carrier-pigeon'}});
+    const unknown = await send(gateway.http, 'GET', path, {
+      auth,
+      headers: {'x-tacos-backend-protocol': 'carrier-pigeon'},
+    });
     expect(unknown.status).toBe(400);
     expect(unknown.text).toMatch(/x-tacos-backend-protocol must be grpc or http/);
   });
 
   it('an unknown transport asked for over the gRPC door, as metadata, is INVALID_ARGUMENT that says so', async () => {
-    const gateway = await startStackGateway(backendEnv(reservation!, payment!, redis!.address), {LOG_LEVEL: 'error', GRPC_ENABLED: 'true'});
+    const gateway = await startStackGateway(backendEnv(reservation!, payment!, redis!.address), {
+      LOG_LEVEL: 'error',
+      GRPC_ENABLED: 'true',
+    });
     gateways.push(gateway);
     const service = await contractClient('gateway.v1.GatewayService', gateway.grpc);
     try {
@@ -132,8 +156,16 @@ describe('x-tacos-backend-protocol (the A/B runs of tacos bench)', () => {
   });
 
   it('is ignored in production: the split decides', async () => {
-    const production = {GRPC_ENABLED: 'true', GRPC_TRAFFIC_PERCENT: '0', SERVER_ENVIRONMENT: 'production', JWT_SECRET: 'split-tester-secret-0123456789abcdef'};
-    const gateway = await startStackGateway(backendEnv(reservation!, payment!, redis!.address), {LOG_LEVEL: 'error', ...production});
+    const production = {
+      GRPC_ENABLED: 'true',
+      GRPC_TRAFFIC_PERCENT: '0',
+      SERVER_ENVIRONMENT: 'production',
+      JWT_SECRET: 'split-tester-secret-0123456789abcdef',
+    };
+    const gateway = await startStackGateway(backendEnv(reservation!, payment!, redis!.address), {
+      LOG_LEVEL: 'error',
+      ...production,
+    });
     gateways.push(gateway);
     const before = await mockCalls(reservation!, METHOD);
     const answer = await send(gateway.http, 'GET', '/api/v1/events/evt_2026_concert/availability', {

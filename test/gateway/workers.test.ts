@@ -58,13 +58,22 @@ async function serve(args: string[], env: Record<string, string> = {}): Promise<
     const ports = [await freePort(), await freePort()];
     const cli = startCli(['serve', 'gateway', ...args], {
       cwd: project,
-      env: {REDIS_ADDRESS: redis.address, SERVER_PORT: String(ports[0]), GRPC_PORT: String(ports[1]), GRPC_ENABLED: 'true', LOG_LEVEL: 'info', ...env},
+      env: {
+        REDIS_ADDRESS: redis.address,
+        SERVER_PORT: String(ports[0]),
+        GRPC_PORT: String(ports[1]),
+        GRPC_ENABLED: 'true',
+        LOG_LEVEL: 'info',
+        ...env,
+      },
     });
     running.push(cli);
     try {
       const ready = await Promise.race([
         cli.waitForLine((line) => line.msg === 'gateway workers listening', 30_000),
-        cli.exited.then((code) => Promise.reject(new Error(`tacos serve gateway exited ${code} before listening: ${cli.stderr()}`))),
+        cli.exited.then((code) =>
+          Promise.reject(new Error(`tacos serve gateway exited ${code} before listening: ${cli.stderr()}`)),
+        ),
       ]);
       for (const pid of ready.workers) pidsSeen.add(pid);
       return {cli, http: ready.http, grpc: String(ready.grpc).replace('grpc://', ''), ports, workers: ready.workers};
@@ -78,12 +87,16 @@ async function serve(args: string[], env: Record<string, string> = {}): Promise<
 /** A REST call on a connection of its own (no keep-alive): the cluster hands each connection to a worker. */
 function call(url: string, method = 'GET', body?: unknown): Promise<{status: number; text: string}> {
   return new Promise((resolve, reject) => {
-    const req = request(url, {method, agent: false, headers: body === undefined ? {} : {'content-type': 'application/json'}, timeout: 10_000}, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({status: res.statusCode ?? 0, text}));
-    });
+    const req = request(
+      url,
+      {method, agent: false, headers: body === undefined ? {} : {'content-type': 'application/json'}, timeout: 10_000},
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({status: res.statusCode ?? 0, text}));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer within 10 s`)));
     req.on('error', reject);
     req.end(body === undefined ? undefined : JSON.stringify(body));
@@ -92,22 +105,32 @@ function call(url: string, method = 'GET', body?: unknown): Promise<{status: num
 
 /** A QueueService client with a connection of its own (grpc-js otherwise shares one per target). */
 function queueClient(address: string): grpc.Client & Record<string, any> {
-  const Client = grpc.makeGenericClientConstructor(packageDefinition()['gateway.v1.QueueService'] as grpc.ServiceDefinition, 'QueueService');
-  return new Client(address, grpc.credentials.createInsecure(), {'grpc.use_local_subchannel_pool': 1}) as grpc.Client & Record<string, any>;
+  const Client = grpc.makeGenericClientConstructor(
+    packageDefinition()['gateway.v1.QueueService'] as grpc.ServiceDefinition,
+    'QueueService',
+  );
+  return new Client(address, grpc.credentials.createInsecure(), {'grpc.use_local_subchannel_pool': 1}) as grpc.Client &
+    Record<string, any>;
 }
 
 /** The value of a sample of the /metrics text, 0 when absent. */
 function sampleValue(text: string, name: string, labels: Record<string, string>): number {
-  const sample = parseMetrics(text).find((each) => each.name === name && Object.entries(labels).every(([key, value]) => each.labels[key] === value));
+  const sample = parseMetrics(text).find(
+    (each) => each.name === name && Object.entries(labels).every(([key, value]) => each.labels[key] === value),
+  );
   return sample?.value ?? 0;
 }
 
 /** Pids of the log lines that match, once `count` of them have arrived. */
 async function pidsOf(cli: LongRunningCli, match: (line: Line) => boolean, count: number): Promise<Set<number>> {
-  const lines = await until(`${count} matching log lines`, () => {
-    const found = cli.lines.filter(match);
-    return found.length >= count ? found : undefined;
-  }, 10_000);
+  const lines = await until(
+    `${count} matching log lines`,
+    () => {
+      const found = cli.lines.filter(match);
+      return found.length >= count ? found : undefined;
+    },
+    10_000,
+  );
   return new Set(lines.map((line) => line.pid as number));
 }
 
@@ -133,7 +156,10 @@ describe('tacos serve gateway --workers', {timeout: 60_000}, () => {
 
     const joins = 20;
     for (let index = 0; index < joins; index++) {
-      const joined = await call(`${gateway.http}/api/v1/queue/join`, 'POST', {event_id: 'evt_workers', user_id: `u${index}`});
+      const joined = await call(`${gateway.http}/api/v1/queue/join`, 'POST', {
+        event_id: 'evt_workers',
+        user_id: `u${index}`,
+      });
       expect(joined.status, joined.text).toBe(202);
     }
     expect(await pidsOf(gateway.cli, joinLine, joins)).toEqual(new Set(gateway.workers));
@@ -163,13 +189,18 @@ describe('tacos serve gateway --workers', {timeout: 60_000}, () => {
       expect(sampleValue(metrics.text, 'grpc_server_handled_total', {...grpcJoin, grpc_code: 'OK'})).toBe(12);
       expect(sampleValue(metrics.text, 'grpc_server_started_total', grpcJoin)).toBe(12);
     }
-    expect(await pidsOf(gateway.cli, (line) => line.msg === 'http request' && line.route === '/metrics', 12)).toEqual(new Set(gateway.workers));
+    expect(await pidsOf(gateway.cli, (line) => line.msg === 'http request' && line.route === '/metrics', 12)).toEqual(
+      new Set(gateway.workers),
+    );
 
     gateway.cli.child.kill('SIGTERM');
     await expectStoppedCleanly(gateway);
-    expect(gateway.cli.lines.filter((line) => line.msg === 'gateway stopped').map((line) => line.pid ?? 'primary').sort()).toEqual(
-      [...gateway.workers, 'primary'].sort(),
-    );
+    expect(
+      gateway.cli.lines
+        .filter((line) => line.msg === 'gateway stopped')
+        .map((line) => line.pid ?? 'primary')
+        .sort(),
+    ).toEqual([...gateway.workers, 'primary'].sort());
     expect(gateway.cli.lines.at(-1)).toMatchObject({msg: 'gateway stopped'});
     expect(gateway.cli.stderr()).toBe('');
   });
@@ -192,7 +223,9 @@ describe('tacos serve gateway --workers', {timeout: 60_000}, () => {
     await expectStoppedCleanly(gateway);
     // The grace of calls in flight plus the primary's margin of 5 s.
     expect(Date.now() - stoppingAt).toBeGreaterThanOrEqual(5000);
-    expect(gateway.cli.lines.find((line) => line.msg === 'gateway workers did not stop in time; killing them')).toMatchObject({level: 'warn', workers: [frozen]});
+    expect(
+      gateway.cli.lines.find((line) => line.msg === 'gateway workers did not stop in time; killing them'),
+    ).toMatchObject({level: 'warn', workers: [frozen]});
   });
 
   it('replaces a worker that dies, and the replacement serves', async () => {
@@ -205,14 +238,19 @@ describe('tacos serve gateway --workers', {timeout: 60_000}, () => {
     const scrapedMeanwhile = await call(`${gateway.http}/metrics`);
     expect(scrapedMeanwhile.status, scrapedMeanwhile.text).toBe(200);
     expect(scrapedMeanwhile.text).toContain('http_server_requests_total');
-    const listening = await gateway.cli.waitForLine((line) => line.msg === 'gateway listening' && !gateway.workers.includes(line.pid));
+    const listening = await gateway.cli.waitForLine(
+      (line) => line.msg === 'gateway listening' && !gateway.workers.includes(line.pid),
+    );
     const replacement = listening.pid as number;
     pidsSeen.add(replacement);
     expect(descendants(gateway.cli.child.pid!).sort()).toEqual([survivor, replacement].sort());
 
     // Connections alternate between the two workers: a few are enough to reach the new one.
     for (let index = 0; index < 6; index++) {
-      const joined = await call(`${gateway.http}/api/v1/queue/join`, 'POST', {event_id: 'evt_replaced', user_id: `r${index}`});
+      const joined = await call(`${gateway.http}/api/v1/queue/join`, 'POST', {
+        event_id: 'evt_replaced',
+        user_id: `r${index}`,
+      });
       expect(joined.status, joined.text).toBe(202);
     }
     expect(await pidsOf(gateway.cli, joinLine, 6)).toContain(replacement);
@@ -232,23 +270,30 @@ describe('tacos serve gateway --workers', {timeout: 60_000}, () => {
     const primary = gateway.cli.child.pid!;
     // Three deaths within 10 s with two workers: kill whatever worker the primary has, until it gives up.
     const killed = new Set<number>();
-    await until('the primary gives up', async () => {
-      if (gateway.cli.child.exitCode !== null) return true;
-      for (const pid of descendants(primary)) {
-        pidsSeen.add(pid);
-        try {
-          if (!killed.has(pid)) process.kill(pid, 'SIGKILL');
-        } catch (error) {
-          // Listed a moment ago, gone since (ESRCH): a worker the primary was stopping.
-          if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    await until(
+      'the primary gives up',
+      async () => {
+        if (gateway.cli.child.exitCode !== null) return true;
+        for (const pid of descendants(primary)) {
+          pidsSeen.add(pid);
+          try {
+            if (!killed.has(pid)) process.kill(pid, 'SIGKILL');
+          } catch (error) {
+            // Listed a moment ago, gone since (ESRCH): a worker the primary was stopping.
+            if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+          }
+          killed.add(pid);
         }
-        killed.add(pid);
-      }
-      return undefined;
-    }, 10_000, 20);
+        return undefined;
+      },
+      10_000,
+      20,
+    );
     expect(await gateway.cli.exited).toBe(1);
     expect(killed.size).toBeGreaterThanOrEqual(3);
-    expect(gateway.cli.stderr()).toMatch(/Gateway workers keep dying \(\d+ exits within 10 s\); the last: gateway worker \d+ was killed by SIGKILL/);
+    expect(gateway.cli.stderr()).toMatch(
+      /Gateway workers keep dying \(\d+ exits within 10 s\); the last: gateway worker \d+ was killed by SIGKILL/,
+    );
     await allGone([...killed], 5000);
     expect(await heldPorts(gateway.ports)).toEqual([]);
   });
@@ -265,7 +310,13 @@ describe('tacos serve gateway --workers', {timeout: 60_000}, () => {
     const ports = [await freePort(), await freePort()];
     const child = execa(process.execPath, [BIN, 'serve', 'gateway', '--workers', '2'], {
       cwd: project,
-      env: {REDIS_ADDRESS: redis.address, SERVER_PORT: String(ports[0]), GRPC_PORT: String(ports[1]), GRPC_ENABLED: 'true', TACOS_WATCH_PARENT: '1'},
+      env: {
+        REDIS_ADDRESS: redis.address,
+        SERVER_PORT: String(ports[0]),
+        GRPC_PORT: String(ports[1]),
+        GRPC_ENABLED: 'true',
+        TACOS_WATCH_PARENT: '1',
+      },
       stdio: ['pipe', 'pipe', 'inherit'],
       buffer: false,
       reject: false,
@@ -274,7 +325,11 @@ describe('tacos serve gateway --workers', {timeout: 60_000}, () => {
     try {
       let stdout = '';
       child.stdout.on('data', (chunk) => (stdout += chunk));
-      const ready = await until('the workers listen', () => stdout.split('\n').find((line) => line.includes('"gateway workers listening"')), 30_000);
+      const ready = await until(
+        'the workers listen',
+        () => stdout.split('\n').find((line) => line.includes('"gateway workers listening"')),
+        30_000,
+      );
       const workers = (JSON.parse(ready) as Line).workers as number[];
       for (const pid of workers) pidsSeen.add(pid);
       child.stdin.end();
@@ -293,13 +348,24 @@ describe('tacos serve gateway --workers', {timeout: 60_000}, () => {
     try {
       const result = await runCli(['serve', 'gateway', '--workers', '2'], {
         cwd: project,
-        env: {REDIS_ADDRESS: redis.address, SERVER_PORT: String(port), GRPC_PORT: String(await freePort()), GRPC_ENABLED: 'true'},
+        env: {
+          REDIS_ADDRESS: redis.address,
+          SERVER_PORT: String(port),
+          GRPC_PORT: String(await freePort()),
+          GRPC_ENABLED: 'true',
+        },
         timeoutMs: 45_000,
       });
       expect(result.code).toBe(1);
-      expect(result.stderr.match(/Cannot serve HTTP on 127\.0\.0\.1:\d+/g)).toEqual([`Cannot serve HTTP on 127.0.0.1:${port}`]);
+      expect(result.stderr.match(/Cannot serve HTTP on 127\.0\.0\.1:\d+/g)).toEqual([
+        `Cannot serve HTTP on 127.0.0.1:${port}`,
+      ]);
       expect(result.stderr).toContain('Hint: Another process may hold the port');
-      await until('no process left in the project dir', () => (processesIn(project).length === 0 ? true : undefined), 5000);
+      await until(
+        'no process left in the project dir',
+        () => (processesIn(project).length === 0 ? true : undefined),
+        5000,
+      );
     } finally {
       blocker.close();
     }
@@ -317,7 +383,10 @@ describe('tacos serve gateway --workers', {timeout: 60_000}, () => {
   });
 
   it('names a bad GATEWAY_WORKERS and exits 1 without starting', async () => {
-    const result = await runCli(['serve', 'gateway'], {cwd: project, env: {REDIS_ADDRESS: redis.address, GATEWAY_WORKERS: 'two'}});
+    const result = await runCli(['serve', 'gateway'], {
+      cwd: project,
+      env: {REDIS_ADDRESS: redis.address, GATEWAY_WORKERS: 'two'},
+    });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('GATEWAY_WORKERS=two is not valid: expected a whole number from 1 to 64.');
   });

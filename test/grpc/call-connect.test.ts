@@ -11,14 +11,23 @@ import path from 'node:path';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {TacosError} from '../../src/services/errors.js';
 import {runCall, type CallRunOptions, type Prompter} from '../../src/services/grpc-client/run-call.js';
-import {ALL_TYPES_PROTO, FIXTURES, jsonObjects, selfSignedCert, startAllTypesServer, startDefectiveServer, type TestServer} from '../helpers/call-servers.js';
+import {
+  ALL_TYPES_PROTO,
+  FIXTURES,
+  jsonObjects,
+  selfSignedCert,
+  startAllTypesServer,
+  startDefectiveServer,
+  type TestServer,
+} from '../helpers/call-servers.js';
 import {freePort} from '../helpers/redis.js';
 
 /**
  * The smallest schema of tacostest.v1.AllTypes/Unary (scalar fields only), for connection tests with
  * --proto. Written at run time: in test/grpc/fixtures it would clash with call_all_types.proto in buf's module.
  */
-const TINY_SOURCE = 'syntax = "proto3";\npackage tacostest.v1;\nservice AllTypes {\n  rpc Unary(Tiny) returns (Tiny);\n}\nmessage Tiny {\n  string title = 50;\n}\n';
+const TINY_SOURCE =
+  'syntax = "proto3";\npackage tacostest.v1;\nservice AllTypes {\n  rpc Unary(Tiny) returns (Tiny);\n}\nmessage Tiny {\n  string title = 50;\n}\n';
 let TINY_PROTO: string;
 const servers: TestServer[] = [];
 let dir: string;
@@ -35,7 +44,10 @@ beforeAll(async () => {
   cert = await selfSignedCert(dir);
   if ('skip' in cert) console.warn(`TLS tests skipped: ${cert.skip}`);
   else {
-    tlsServer = await startAllTypesServer({reflection: 'v1alpha', tls: {key: await readFile(cert.key), cert: await readFile(cert.cert)}});
+    tlsServer = await startAllTypesServer({
+      reflection: 'v1alpha',
+      tls: {key: await readFile(cert.key), cert: await readFile(cert.cert)},
+    });
     servers.push(tlsServer);
   }
   bare = await startAllTypesServer({reflection: 'none'});
@@ -58,13 +70,24 @@ const noPrompts: Prompter = {
   request: () => Promise.reject(new Error('no prompts in this test')),
 };
 
-async function call(options: Partial<CallRunOptions> & {address: string}): Promise<{code: number; out: string; err: string; ms: number}> {
+async function call(
+  options: Partial<CallRunOptions> & {address: string},
+): Promise<{code: number; out: string; err: string; ms: number}> {
   let out = '';
   let err = '';
   const started = Date.now();
   try {
     const code = await runCall(
-      {headers: [], refresh: true, connectTimeoutMs: 1500, emitDefaults: false, protoNames: false, verbose: false, json: false, ...options},
+      {
+        headers: [],
+        refresh: true,
+        connectTimeoutMs: 1500,
+        emitDefaults: false,
+        protoNames: false,
+        verbose: false,
+        json: false,
+        ...options,
+      },
       {out: (text) => (out += text), err: (text) => (err += text), readStdin: async () => '', interactive: false},
       async () => noPrompts,
     );
@@ -78,7 +101,12 @@ async function call(options: Partial<CallRunOptions> & {address: string}): Promi
 describe('connection failures fail fast and say what is wrong', () => {
   it('nothing listening: "Nothing answers" with a hint, exit 1, well within the connect timeout', async () => {
     const port = await freePort();
-    const result = await call({address: `127.0.0.1:${port}`, method: 'AllTypes.Unary', data: '{}', connectTimeoutMs: 5000});
+    const result = await call({
+      address: `127.0.0.1:${port}`,
+      method: 'AllTypes.Unary',
+      data: '{}',
+      connectTimeoutMs: 5000,
+    });
     expect(result.code).toBe(1);
     expect(result.err).toContain(`Nothing answers at 127.0.0.1:${port}`);
     expect(result.err).toMatch(/tacos up/);
@@ -87,7 +115,13 @@ describe('connection failures fail fast and say what is wrong', () => {
 
   it('nothing listening, with --proto (no reflection needed): the same message', async () => {
     const port = await freePort();
-    const result = await call({address: `127.0.0.1:${port}`, method: 'AllTypes.Unary', data: '{}', protoFiles: [TINY_PROTO], connectTimeoutMs: 5000});
+    const result = await call({
+      address: `127.0.0.1:${port}`,
+      method: 'AllTypes.Unary',
+      data: '{}',
+      protoFiles: [TINY_PROTO],
+      connectTimeoutMs: 5000,
+    });
     expect(result.code).toBe(1);
     expect(result.err).toContain(`Nothing answers at 127.0.0.1:${port}`);
     expect(result.ms).toBeLessThan(2000);
@@ -95,7 +129,13 @@ describe('connection failures fail fast and say what is wrong', () => {
 
   it('plaintext against a TLS server, with --proto (no reflection needed): fails fast saying it probably speaks TLS', async (context) => {
     if (!tlsServer) return context.skip();
-    const result = await call({address: tlsServer.address, method: 'AllTypes.Unary', data: '{}', protoFiles: [TINY_PROTO], connectTimeoutMs: 5000});
+    const result = await call({
+      address: tlsServer.address,
+      method: 'AllTypes.Unary',
+      data: '{}',
+      protoFiles: [TINY_PROTO],
+      connectTimeoutMs: 5000,
+    });
     expect(result.code).toBe(1);
     expect(result.err).toMatch(/probably speaks TLS/);
     expect(result.ms).toBeLessThan(2000);
@@ -103,7 +143,12 @@ describe('connection failures fail fast and say what is wrong', () => {
 
   it('plaintext against a TLS server: fails fast saying it probably speaks TLS', async (context) => {
     if (!tlsServer) return context.skip();
-    const result = await call({address: tlsServer.address, method: 'AllTypes.Unary', data: '{}', connectTimeoutMs: 5000});
+    const result = await call({
+      address: tlsServer.address,
+      method: 'AllTypes.Unary',
+      data: '{}',
+      connectTimeoutMs: 5000,
+    });
     expect(result.code).toBe(1);
     expect(result.err).toMatch(/probably speaks TLS/);
     expect(result.err).toMatch(/--tls/);
@@ -114,7 +159,12 @@ describe('connection failures fail fast and say what is wrong', () => {
     const rest = createServer((_request, response) => response.end('{}'));
     await new Promise<void>((resolve) => rest.listen(0, '127.0.0.1', resolve));
     try {
-      const result = await call({address: `127.0.0.1:${(rest.address() as AddressInfo).port}`, method: 'AllTypes.Unary', data: '{}', connectTimeoutMs: 5000});
+      const result = await call({
+        address: `127.0.0.1:${(rest.address() as AddressInfo).port}`,
+        method: 'AllTypes.Unary',
+        data: '{}',
+        connectTimeoutMs: 5000,
+      });
       expect(result.code).toBe(1);
       expect(result.err).toMatch(/answers HTTP\/1\.1, not gRPC/);
       expect(result.err).toMatch(/GRPC_PORT/);
@@ -126,7 +176,15 @@ describe('connection failures fail fast and say what is wrong', () => {
   });
 
   it('TLS against a plaintext server: fails fast saying it probably speaks plaintext', async () => {
-    const result = await call({address: bare.address, tls: true, insecure: true, method: 'AllTypes.Unary', data: '{}', protoFiles: [TINY_PROTO], connectTimeoutMs: 5000});
+    const result = await call({
+      address: bare.address,
+      tls: true,
+      insecure: true,
+      method: 'AllTypes.Unary',
+      data: '{}',
+      protoFiles: [TINY_PROTO],
+      connectTimeoutMs: 5000,
+    });
     expect(result.code).toBe(1);
     expect(result.err).toMatch(/probably speaks plaintext/);
     expect(result.ms).toBeLessThan(2000);
@@ -136,7 +194,13 @@ describe('connection failures fail fast and say what is wrong', () => {
 describe('TLS', () => {
   it('--tls --insecure works against a self-signed certificate (reflection and the call)', async (context) => {
     if (!tlsServer) return context.skip();
-    const result = await call({address: tlsServer.address, tls: true, insecure: true, method: 'AllTypes.Unary', data: '{"title":"secure"}'});
+    const result = await call({
+      address: tlsServer.address,
+      tls: true,
+      insecure: true,
+      method: 'AllTypes.Unary',
+      data: '{"title":"secure"}',
+    });
     expect(result.err).toBe('');
     expect(result.code).toBe(0);
     expect(jsonObjects(result.out)[0].got).toEqual({title: 'secure'});
@@ -144,7 +208,14 @@ describe('TLS', () => {
 
   it('--tls --cacert --servername localhost verifies the certificate and works', async (context) => {
     if (!tlsServer || 'skip' in cert) return context.skip();
-    const result = await call({address: tlsServer.address, tls: true, cacert: cert.cert, servername: 'localhost', method: 'AllTypes.Unary', data: '{"title":"verified"}'});
+    const result = await call({
+      address: tlsServer.address,
+      tls: true,
+      cacert: cert.cert,
+      servername: 'localhost',
+      method: 'AllTypes.Unary',
+      data: '{"title":"verified"}',
+    });
     expect(result.err).toBe('');
     expect(result.code).toBe(0);
     expect(jsonObjects(result.out)[0].got).toEqual({title: 'verified'});
@@ -153,7 +224,14 @@ describe('TLS', () => {
   it('--tls without --insecure or the CA refuses the self-signed certificate quickly, and says so', async (context) => {
     if (!tlsServer) return context.skip();
     for (const schema of [{protoFiles: [TINY_PROTO]}, {}]) {
-      const result = await call({address: tlsServer.address, tls: true, method: 'AllTypes.Unary', data: '{}', connectTimeoutMs: 5000, ...schema});
+      const result = await call({
+        address: tlsServer.address,
+        tls: true,
+        method: 'AllTypes.Unary',
+        data: '{}',
+        connectTimeoutMs: 5000,
+        ...schema,
+      });
       expect(result.code).toBe(1);
       expect(result.ms).toBeLessThan(2000);
       expect(result.err, 'the certificate is the problem, not the protocol').toMatch(/certificate/i);
@@ -174,7 +252,12 @@ describe('a unix socket', () => {
   });
 
   it('a unix socket nobody listens on: "Nothing answers", fast', async () => {
-    const result = await call({address: `unix:${path.join(dir, 'nobody.sock')}`, method: 'AllTypes.Unary', data: '{}', protoFiles: [TINY_PROTO]});
+    const result = await call({
+      address: `unix:${path.join(dir, 'nobody.sock')}`,
+      method: 'AllTypes.Unary',
+      data: '{}',
+      protoFiles: [TINY_PROTO],
+    });
     expect(result.code).toBe(1);
     expect(result.err).toContain('Nothing answers');
     expect(result.ms).toBeLessThan(2000);
@@ -191,10 +274,18 @@ describe('--proto FILE -I DIR against a server without reflection', () => {
 
   it('with --proto and -I: every streaming kind works, 64-bit integers intact', async () => {
     const proto = {address: bare.address, protoFiles: [ALL_TYPES_PROTO], importDirs: [FIXTURES]};
-    const unary = await call({...proto, method: 'AllTypes.Unary', data: '{"f_int64":"9007199254740993","at":"2026-01-02T03:04:05Z","counts":{"a":1}}'});
+    const unary = await call({
+      ...proto,
+      method: 'AllTypes.Unary',
+      data: '{"f_int64":"9007199254740993","at":"2026-01-02T03:04:05Z","counts":{"a":1}}',
+    });
     expect(unary.err).toBe('');
     expect(unary.code).toBe(0);
-    expect(jsonObjects(unary.out)[0].got).toEqual({fInt64: '9007199254740993', at: '2026-01-02T03:04:05Z', counts: {a: 1}});
+    expect(jsonObjects(unary.out)[0].got).toEqual({
+      fInt64: '9007199254740993',
+      at: '2026-01-02T03:04:05Z',
+      counts: {a: 1},
+    });
     expect(bare.calls.at(-1)!.requests[0].fInt64).toBe(9007199254740993n);
 
     const stream = await call({...proto, method: 'tacostest.v1.AllTypes/ServerStream', data: '{}'});
@@ -206,7 +297,12 @@ describe('--proto FILE -I DIR against a server without reflection', () => {
   });
 
   it('a --proto that does not exist or does not parse is a usage error', async () => {
-    const missing = await call({address: bare.address, protoFiles: [path.join(dir, 'nope.proto')], method: 'AllTypes.Unary', data: '{}'});
+    const missing = await call({
+      address: bare.address,
+      protoFiles: [path.join(dir, 'nope.proto')],
+      method: 'AllTypes.Unary',
+      data: '{}',
+    });
     expect(missing.code).toBe(2);
     expect(missing.err).toContain('nope.proto');
     const broken = path.join(dir, 'broken.proto');
@@ -215,8 +311,17 @@ describe('--proto FILE -I DIR against a server without reflection', () => {
     expect(unparsable.code).toBe(2);
     expect(unparsable.err).toContain('broken.proto');
     const missingImport = path.join(dir, 'importer.proto');
-    await writeFile(missingImport, 'syntax = "proto3";\nimport "nowhere/missing.proto";\nmessage M { string name = 1; }\n');
-    const unresolved = await call({address: bare.address, protoFiles: [missingImport], importDirs: [dir], method: 'M', data: '{}'});
+    await writeFile(
+      missingImport,
+      'syntax = "proto3";\nimport "nowhere/missing.proto";\nmessage M { string name = 1; }\n',
+    );
+    const unresolved = await call({
+      address: bare.address,
+      protoFiles: [missingImport],
+      importDirs: [dir],
+      method: 'M',
+      data: '{}',
+    });
     expect(unresolved.code).toBe(2);
     expect(unresolved.err).toContain('missing.proto');
   });
@@ -231,14 +336,21 @@ describe('a server with defective reflection (@grpc/reflection over proto-loader
     });
     expect(result.err).toBe('');
     expect(result.code).toBe(0);
-    expect(jsonObjects(result.out)).toEqual([{greeting: 'hello tacos', labels: {team: 'gateway', env: 'dev'}, at: '2026-01-02T03:04:05.678Z'}]);
+    expect(jsonObjects(result.out)).toEqual([
+      {greeting: 'hello tacos', labels: {team: 'gateway', env: 'dev'}, at: '2026-01-02T03:04:05.678Z'},
+    ]);
     expect(defective.calls.at(-1)!.requests[0]).toMatchObject({name: 'tacos', labels: {team: 'gateway', env: 'dev'}});
   });
 
   it('a bare method name and a second (cached) call work too', async () => {
     const first = await call({address: defective.address, method: 'Stamp', data: '{"name":"a"}'});
     expect(first.code).toBe(0);
-    const cached = await call({address: defective.address, method: 'Stamper/Stamp', data: '{"name":"b"}', refresh: false});
+    const cached = await call({
+      address: defective.address,
+      method: 'Stamper/Stamp',
+      data: '{"name":"b"}',
+      refresh: false,
+    });
     expect(cached.code).toBe(0);
     expect(jsonObjects(cached.out)[0]).toEqual({greeting: 'hello b'});
   });

@@ -10,7 +10,13 @@ import path from 'node:path';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {TacosError} from '../../src/services/errors.js';
 import {runCall, type CallRunOptions, type Prompter} from '../../src/services/grpc-client/run-call.js';
-import {jsonObjects, startAllTypesServer, UNKNOWN_DETAIL_BYTES, UNKNOWN_DETAIL_TYPE, type TestServer} from '../helpers/call-servers.js';
+import {
+  jsonObjects,
+  startAllTypesServer,
+  UNKNOWN_DETAIL_BYTES,
+  UNKNOWN_DETAIL_TYPE,
+  type TestServer,
+} from '../helpers/call-servers.js';
 
 let server: TestServer | undefined;
 let stateDir: string;
@@ -48,7 +54,17 @@ async function call(options: Partial<CallRunOptions>, stdin = ''): Promise<Outco
   let err = '';
   try {
     const code = await runCall(
-      {address: srv().address, headers: [], refresh: false, connectTimeoutMs: 3000, emitDefaults: false, protoNames: false, verbose: false, json: false, ...options},
+      {
+        address: srv().address,
+        headers: [],
+        refresh: false,
+        connectTimeoutMs: 3000,
+        emitDefaults: false,
+        protoNames: false,
+        verbose: false,
+        json: false,
+        ...options,
+      },
       {out: (text) => (out += text), err: (text) => (err += text), readStdin: async () => stdin, interactive: false},
       async () => noPrompts,
     );
@@ -186,7 +202,9 @@ describe('request and response in the proto3 JSON mapping', () => {
     expect(got.wrappedInt64).toBe(9007199254740993n);
 
     expect(Object.keys(echo)).toEqual(['got', 'receivedMetadata']);
-    expect(Object.keys(echo.got), 'declaration order, not field numbers nor the alphabet').toEqual(Object.keys(FULL_JSON));
+    expect(Object.keys(echo.got), 'declaration order, not field numbers nor the alphabet').toEqual(
+      Object.keys(FULL_JSON),
+    );
   });
 
   it('JSON names in the request work as well as proto names, and --proto-names prints proto names', async () => {
@@ -302,8 +320,24 @@ describe('all four streaming kinds', () => {
     const started = Date.now();
     const printedAt: number[] = [];
     const result = await runCall(
-      {address: srv().address, headers: ['x-gap-ms: 300'], refresh: false, connectTimeoutMs: 3000, emitDefaults: false, protoNames: false, verbose: false, json: false, method: 'AllTypes.ServerStream', data: '{}'},
-      {out: () => printedAt.push(Date.now() - started), err: () => undefined, readStdin: async () => '', interactive: false},
+      {
+        address: srv().address,
+        headers: ['x-gap-ms: 300'],
+        refresh: false,
+        connectTimeoutMs: 3000,
+        emitDefaults: false,
+        protoNames: false,
+        verbose: false,
+        json: false,
+        method: 'AllTypes.ServerStream',
+        data: '{}',
+      },
+      {
+        out: () => printedAt.push(Date.now() - started),
+        err: () => undefined,
+        readStdin: async () => '',
+        interactive: false,
+      },
       async () => noPrompts,
     );
     const ended = Date.now() - started;
@@ -313,7 +347,10 @@ describe('all four streaming kinds', () => {
   });
 
   it('client streaming sends several JSON objects one after another (same line, next lines, with commas in strings)', async () => {
-    const result = await call({method: 'tacostest.v1.AllTypes/ClientStream', data: `{"title":"one, {two}"} {"f_int64":"${BIG}"}\n\n{"color":"COLOR_RED"}\n`});
+    const result = await call({
+      method: 'tacostest.v1.AllTypes/ClientStream',
+      data: `{"title":"one, {two}"} {"f_int64":"${BIG}"}\n\n{"color":"COLOR_RED"}\n`,
+    });
     expect(result.err).toBe('');
     expect(result.code).toBe(0);
     const [reply] = jsonObjects(result.out);
@@ -342,7 +379,12 @@ describe('all four streaming kinds', () => {
 describe('metadata', () => {
   it('-H reaches the server, and reflection too', async () => {
     const before = srv().reflectionCalls.length;
-    const result = await call({method: 'AllTypes.Unary', data: '{}', headers: ['X-Team: tacos', 'x-trace:  abc:def'], refresh: true});
+    const result = await call({
+      method: 'AllTypes.Unary',
+      data: '{}',
+      headers: ['X-Team: tacos', 'x-trace:  abc:def'],
+      refresh: true,
+    });
     expect(result.code).toBe(0);
     const {receivedMetadata} = jsonObjects(result.out)[0];
     expect(receivedMetadata).toMatchObject({'x-team': 'tacos', 'x-trace': 'abc:def'});
@@ -354,7 +396,13 @@ describe('metadata', () => {
 
   it('--reflect-header goes to reflection only; -H then goes to the call only', async () => {
     const before = srv().reflectionCalls.length;
-    const result = await call({method: 'AllTypes.Unary', data: '{}', headers: ['x-call: 1'], reflectHeaders: ['x-reflect: 2'], refresh: true});
+    const result = await call({
+      method: 'AllTypes.Unary',
+      data: '{}',
+      headers: ['x-call: 1'],
+      reflectHeaders: ['x-reflect: 2'],
+      refresh: true,
+    });
     expect(result.code).toBe(0);
     expect(srv().calls.at(-1)!.metadata['x-call']).toBe('1');
     expect(srv().calls.at(-1)!.metadata).not.toHaveProperty('x-reflect');
@@ -427,9 +475,16 @@ describe('a gRPC error', () => {
     const result = await call({method: 'AllTypes.Fail', data: '{}', json: true});
     expect(result.code).toBe(67);
     const printed = JSON.parse(result.out);
-    expect(printed.status).toMatchObject({code: 3, name: expect.stringMatching(/^(InvalidArgument|INVALID_ARGUMENT)$/), message: 'title must not be empty'});
+    expect(printed.status).toMatchObject({
+      code: 3,
+      name: expect.stringMatching(/^(InvalidArgument|INVALID_ARGUMENT)$/),
+      message: 'title must not be empty',
+    });
     expect(printed.status.details).toEqual([
-      {'@type': 'type.googleapis.com/google.rpc.BadRequest', fieldViolations: [{field: 'title', description: 'must not be empty'}]},
+      {
+        '@type': 'type.googleapis.com/google.rpc.BadRequest',
+        fieldViolations: [{field: 'title', description: 'must not be empty'}],
+      },
       {'@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '1.500s'},
       {'@type': UNKNOWN_DETAIL_TYPE, value: UNKNOWN_DETAIL_BYTES.toString('base64')},
     ]);
@@ -472,7 +527,9 @@ describe('method names', () => {
 
     const streaming = await call({method: 'ServerStreem', data: '{}'});
     expect(streaming.code).toBe(2);
-    expect(/Did you mean: ([^?]+)\?/.exec(streaming.err)?.[1].split(', ')[0]).toBe('tacostest.v1.AllTypes.ServerStream');
+    expect(/Did you mean: ([^?]+)\?/.exec(streaming.err)?.[1].split(', ')[0]).toBe(
+      'tacostest.v1.AllTypes.ServerStream',
+    );
   });
 
   it('an ambiguous bare name exits 2 and lists both', async () => {

@@ -36,10 +36,19 @@ beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'tacos-describe-'));
   const out = path.join(tmp, 'fixture.binpb');
   const buf = createRequire(import.meta.url).resolve('@bufbuild/buf/bin/buf');
-  await execa(process.execPath, [buf, 'build', FIXTURES, ...FIXTURE_FILES.flatMap((file) => ['--path', path.join(FIXTURES, file)]), '-o', out]);
+  await execa(process.execPath, [
+    buf,
+    'build',
+    FIXTURES,
+    ...FIXTURE_FILES.flatMap((file) => ['--path', path.join(FIXTURES, file)]),
+    '-o',
+    out,
+  ]);
   const compiled = fromBinary(FileDescriptorSetSchema, new Uint8Array(await readFile(out)));
   fixture = buildSchema(compiled.file.map(copy));
-  combined = buildSchema([...set.files, ...compiled.file.filter((file) => FIXTURE_FILES.includes(file.name))].map(copy));
+  combined = buildSchema(
+    [...set.files, ...compiled.file.filter((file) => FIXTURE_FILES.includes(file.name))].map(copy),
+  );
 });
 
 afterAll(async () => {
@@ -90,7 +99,7 @@ describe('listMethods', () => {
     expect(listMethods(contracts, 'WebSocketService')).toEqual(lines);
     expect(listMethods(contracts, '.gateway.v1.WebSocketService')).toEqual(lines);
     // The kind column is aligned.
-    expect(new Set(lines.map((line) => line.search(/ (server streaming|unary)$/) ))).toHaveLength(1);
+    expect(new Set(lines.map((line) => line.search(/ (server streaming|unary)$/)))).toHaveLength(1);
     expect(listMethods(contracts, 'QueueService')[0]).toMatch(/^gateway\.v1\.QueueService\.JoinQueue {2,}unary$/);
   });
 
@@ -141,7 +150,9 @@ describe('describeSymbol', () => {
   it('prints map fields as map<K, V>, not their entry types', () => {
     const text = describeSymbol(contracts, 'QueueMetadata');
     expect(text).toContain('gateway.v1.QueueMetadata is a message:');
-    expect(text).toContain('  // Selected HTTP request headers, keyed by lower-case header name.\n  map<string, string> headers = 5;');
+    expect(text).toContain(
+      '  // Selected HTTP request headers, keyed by lower-case header name.\n  map<string, string> headers = 5;',
+    );
     expect(text).not.toContain('HeadersEntry');
   });
 
@@ -177,7 +188,9 @@ describe('describeSymbol', () => {
         '  // expires or the client goes away.\n' +
         '  rpc StreamQueueUpdates ( gateway.v1.StreamQueueUpdatesRequest ) returns ( stream gateway.v1.StreamQueueUpdatesResponse );',
     );
-    expect(text).toContain('  rpc SendMessage ( gateway.v1.SendMessageRequest ) returns ( gateway.v1.SendMessageResponse );');
+    expect(text).toContain(
+      '  rpc SendMessage ( gateway.v1.SendMessageRequest ) returns ( gateway.v1.SendMessageResponse );',
+    );
   });
 
   it('shows a method by any of the names users type', () => {
@@ -186,34 +199,57 @@ describe('describeSymbol', () => {
       '// Puts a user in the waiting room of an event and hands back a waiting token.',
       'rpc JoinQueue ( gateway.v1.JoinQueueRequest ) returns ( gateway.v1.JoinQueueResponse );',
     ].join('\n');
-    for (const name of ['gateway.v1.QueueService.JoinQueue', 'gateway.v1.QueueService/JoinQueue', 'QueueService.JoinQueue', 'QueueService/JoinQueue', 'JoinQueue']) {
+    for (const name of [
+      'gateway.v1.QueueService.JoinQueue',
+      'gateway.v1.QueueService/JoinQueue',
+      'QueueService.JoinQueue',
+      'QueueService/JoinQueue',
+      'JoinQueue',
+    ]) {
       expect(describeSymbol(contracts, name)).toBe(expected);
     }
   });
 
   it('rejects ambiguous and unknown symbols with exit 2 and the candidates', () => {
     const ambiguous = usageFailure(() => describeSymbol(contracts, 'CreatePaymentIntentRequest'));
-    expect(ambiguous.message).toBe('"CreatePaymentIntentRequest" is ambiguous: gateway.v1.CreatePaymentIntentRequest, payment.v1.CreatePaymentIntentRequest.');
+    expect(ambiguous.message).toBe(
+      '"CreatePaymentIntentRequest" is ambiguous: gateway.v1.CreatePaymentIntentRequest, payment.v1.CreatePaymentIntentRequest.',
+    );
     // A bare method name in two services is ambiguous too.
-    expect(usageFailure(() => describeSymbol(contracts, 'GetPaymentStatus')).message).toContain('payment.v1.PaymentService.GetPaymentStatus');
+    expect(usageFailure(() => describeSymbol(contracts, 'GetPaymentStatus')).message).toContain(
+      'payment.v1.PaymentService.GetPaymentStatus',
+    );
     const unknown = usageFailure(() => describeSymbol(contracts, 'JoinQueueRequst'));
     expect(unknown.hint).toMatch(/^Did you mean: gateway\.v1\.JoinQueueRequest,/);
   });
 
   it('prints oneofs, proto3 optional, nested types, trailing comments and reserved numbers', () => {
     const text = describeSymbol(fixture, 'describe.v1.Tree');
-    expect(text).toContain('// A tree of nodes.\n// Second line of the comment.\nmessage Tree {\n  // Name of the node.\n  string name = 1;');
+    expect(text).toContain(
+      '// A tree of nodes.\n// Second line of the comment.\nmessage Tree {\n  // Name of the node.\n  string name = 1;',
+    );
     expect(text).toContain('  repeated describe.v1.Tree children = 2;');
     expect(text).toContain('  optional string label = 4; // Trailing comment of label.');
     expect(text).toContain(
-      ['  // Pick one.', '  oneof choice {', '    string text = 5;', '    int32 count = 6;', '    describe.v1.Tree other = 7;', '  }'].join('\n'),
+      [
+        '  // Pick one.',
+        '  oneof choice {',
+        '    string text = 5;',
+        '    int32 count = 6;',
+        '    describe.v1.Tree other = 7;',
+        '  }',
+      ].join('\n'),
     );
     expect(text).toContain('  map<int64, describe.v1.Tree.Color> colors = 9;');
     expect(text).toContain('  map<string, google.protobuf.Value> dynamic = 22;');
     expect(text).toContain('  string deprecated_name = 43 [deprecated = true];');
     expect(text).toContain('  reserved 20, 30 to 40;\n  reserved "old_name";');
-    expect(text).toContain('  // Something nested that points back up.\n  message Nested {\n    describe.v1.Tree back = 1;');
-    expect(text).toContain('  enum Color {\n    // No color.\n    COLOR_UNSPECIFIED = 0;\n    COLOR_RED = 1; // Trailing comment of red.\n  }');
+    expect(text).toContain(
+      '  // Something nested that points back up.\n  message Nested {\n    describe.v1.Tree back = 1;',
+    );
+    expect(text).toContain(
+      '  enum Color {\n    // No color.\n    COLOR_UNSPECIFIED = 0;\n    COLOR_RED = 1; // Trailing comment of red.\n  }',
+    );
     // The synthetic oneof of a proto3 optional field is not shown, nor are map entry types.
     expect(text).not.toContain('_label');
     expect(text).not.toMatch(/Entry/);
@@ -222,9 +258,13 @@ describe('describeSymbol', () => {
 
   it('prints client and bidi streaming, deprecated rpcs and a nested enum by its short name', () => {
     const text = describeSymbol(fixture, 'describe.v1.QueueService');
-    expect(text).toContain('  // Sends many, gets one.\n  rpc Upload ( stream describe.v1.Tree ) returns ( describe.v1.Tree );');
+    expect(text).toContain(
+      '  // Sends many, gets one.\n  rpc Upload ( stream describe.v1.Tree ) returns ( describe.v1.Tree );',
+    );
     expect(text).toContain('  rpc Chat ( stream describe.v1.Tree ) returns ( stream describe.v1.Tree );');
-    expect(text).toContain('  rpc Old ( describe.v1.Tree ) returns ( describe.v1.Tree ) {\n    option deprecated = true;\n  }');
+    expect(text).toContain(
+      '  rpc Old ( describe.v1.Tree ) returns ( describe.v1.Tree ) {\n    option deprecated = true;\n  }',
+    );
     expect(describeSymbol(fixture, 'Tree.Color').split('\n')[0]).toBe('describe.v1.Tree.Color is an enum:');
     expect(describeSymbol(fixture, 'Level')).toBe(
       [
@@ -290,7 +330,14 @@ describe('exampleRequest', () => {
       scenario: 'PAYMENT_SCENARIO_UNSPECIFIED',
       webhookUrl: '',
       idempotencyKey: '',
-      metadata: {source: '', userAgent: '', ipAddress: '', sessionId: '', scenario: 'PAYMENT_SCENARIO_UNSPECIFIED', tags: {key: ''}},
+      metadata: {
+        source: '',
+        userAgent: '',
+        ipAddress: '',
+        sessionId: '',
+        scenario: 'PAYMENT_SCENARIO_UNSPECIFIED',
+        tags: {key: ''},
+      },
     });
     expect(() => fromJson(desc, json, {registry: contracts.registry})).not.toThrow();
     expect(notes).toContain(
@@ -345,17 +392,28 @@ describe('exampleRequest', () => {
       flags: {false: ''},
       deprecatedName: '',
     });
-    expect(notes).toEqual(['oneof choice: text | count | other', 'colors.*: COLOR_UNSPECIFIED | COLOR_RED', 'palette[]: COLOR_UNSPECIFIED | COLOR_RED']);
+    expect(notes).toEqual([
+      'oneof choice: text | count | other',
+      'colors.*: COLOR_UNSPECIFIED | COLOR_RED',
+      'palette[]: COLOR_UNSPECIFIED | COLOR_RED',
+    ]);
     const parsed = fromJson(desc, json, {registry: fixture.registry});
     // Values the skeleton sets that are not proto3 defaults come back out.
-    expect(toJson(desc, parsed, {registry: fixture.registry})).toMatchObject({at: '2026-01-01T00:00:00Z', ttl: '1s', text: '', label: ''});
+    expect(toJson(desc, parsed, {registry: fixture.registry})).toMatchObject({
+      at: '2026-01-01T00:00:00Z',
+      ttl: '1s',
+      text: '',
+      label: '',
+    });
   });
 
   it('fills a message that is not recursive at the top but recursive below, and proto2 fields', () => {
     const nested = exampleRequest(message(fixture, 'describe.v1.Tree.Nested'));
     // Tree is not an ancestor of Nested at the top, so it is expanded once; Nested inside it is then cut.
     expect(nested.json.back).toMatchObject({name: '', nested: {}, children: [{}]});
-    expect(() => fromJson(message(fixture, 'describe.v1.Tree.Nested'), nested.json, {registry: fixture.registry})).not.toThrow();
+    expect(() =>
+      fromJson(message(fixture, 'describe.v1.Tree.Nested'), nested.json, {registry: fixture.registry}),
+    ).not.toThrow();
     const legacy = exampleRequest(message(fixture, 'describe.legacy.Legacy'));
     expect(legacy).toEqual({json: {id: '', size: 0, sizes: [0], raw: ''}, notes: []});
   });

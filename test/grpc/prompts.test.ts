@@ -5,7 +5,15 @@ import path from 'node:path';
 import {PassThrough} from 'node:stream';
 import {fileURLToPath} from 'node:url';
 import {stripVTControlCharacters} from 'node:util';
-import {createFileRegistry, fromBinary, fromJson, toJson, type DescMethod, type FileRegistry, type JsonValue} from '@bufbuild/protobuf';
+import {
+  createFileRegistry,
+  fromBinary,
+  fromJson,
+  toJson,
+  type DescMethod,
+  type FileRegistry,
+  type JsonValue,
+} from '@bufbuild/protobuf';
 import {FileDescriptorSetSchema} from '@bufbuild/protobuf/wkt';
 import {execa} from 'execa';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
@@ -49,7 +57,10 @@ type Step = [expect: RegExp, ...keys: string[]];
  * Runs prompts against a fake terminal: each step waits (bounded) for its text to appear in what
  * was printed since the previous answer, then types. Returns the result and the whole transcript.
  */
-async function drive<T>(run: (prompter: Prompter) => Promise<T>, steps: Step[]): Promise<{result: T; transcript: string}> {
+async function drive<T>(
+  run: (prompter: Prompter) => Promise<T>,
+  steps: Step[],
+): Promise<{result: T; transcript: string}> {
   const input = new PassThrough();
   const output = new PassThrough();
   let transcript = '';
@@ -63,7 +74,10 @@ async function drive<T>(run: (prompter: Prompter) => Promise<T>, steps: Step[]):
   });
   const waitFor = (expected: RegExp) =>
     new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${expected}; screen since last answer:\n${screen}`)), STEP_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => reject(new Error(`timed out waiting for ${expected}; screen since last answer:\n${screen}`)),
+        STEP_TIMEOUT_MS,
+      );
       waiter = () => {
         if (!expected.test(screen)) return;
         clearTimeout(timer);
@@ -75,7 +89,10 @@ async function drive<T>(run: (prompter: Prompter) => Promise<T>, steps: Step[]):
   const result = run(createPrompter({input, output}));
   const script = (async () => {
     for (const [expected, ...keys] of steps) {
-      await Promise.race([waitFor(expected), result.then(() => Promise.reject(new Error(`finished before ${expected}`)))]);
+      await Promise.race([
+        waitFor(expected),
+        result.then(() => Promise.reject(new Error(`finished before ${expected}`))),
+      ]);
       screen = '';
       for (const key of keys) {
         // Let the prompt's keypress handlers settle between batches (a select moves, then Enter).
@@ -127,7 +144,16 @@ describe('request prompts', () => {
       [/weight \(TYPE_FLOAT\) =>/, `0.5${ENTER}`],
       [/huge \(TYPE_UINT64\) =>/, `18446744073709551615${ENTER}`],
     ]);
-    expect(json).toEqual({name: 'taco', count: 42, big: '9007199254740993', enabled: true, ratio: -2500, blob: 'aGVsbG8=', weight: 0.5, huge: '18446744073709551615'});
+    expect(json).toEqual({
+      name: 'taco',
+      count: 42,
+      big: '9007199254740993',
+      enabled: true,
+      ratio: -2500,
+      blob: 'aGVsbG8=',
+      weight: 0.5,
+      huge: '18446744073709551615',
+    });
     // The exact value reaches the message, not 9007199254740992.
     expect(fromJson(m.input, json)).toMatchObject({big: 9007199254740993n});
     expect(transcript).toMatch(/✔ name \(TYPE_STRING\) => taco/);
@@ -149,7 +175,9 @@ describe('request prompts', () => {
   });
 
   it('chooses enum values from a list of their names', async () => {
-    const {json, transcript} = await request(method('FieldsService', 'SetEnum'), [[/color \(TYPE_ENUM tacos\.test\.v1\.Color\) =>/, ...down(2), ENTER]]);
+    const {json, transcript} = await request(method('FieldsService', 'SetEnum'), [
+      [/color \(TYPE_ENUM tacos\.test\.v1\.Color\) =>/, ...down(2), ENTER],
+    ]);
     expect(json).toEqual({color: 'COLOR_GREEN'});
     expect(transcript).toMatch(/COLOR_UNSPECIFIED \(0\)[\s\S]*COLOR_RED \(1\)[\s\S]*COLOR_GREEN \(2\)/);
   });
@@ -189,7 +217,12 @@ describe('request prompts', () => {
       [/colors\[0\] \(TYPE_ENUM/, ...down(2), ENTER],
       [/colors\[1\] \(TYPE_ENUM/, ENTER],
     ]);
-    expect(json).toEqual({tags: ['a', 'b'], items: [{note: 'first', count: 1}, {note: 'second'}], ids: ['9223372036854775807'], colors: ['COLOR_RED']});
+    expect(json).toEqual({
+      tags: ['a', 'b'],
+      items: [{note: 'first', count: 1}, {note: 'second'}],
+      ids: ['9223372036854775807'],
+      colors: ['COLOR_RED'],
+    });
   });
 
   it('asks maps key then value until an empty key', async () => {
@@ -217,7 +250,9 @@ describe('request prompts', () => {
       [/detail::count/, ENTER],
     ]);
     expect(first.json).toEqual({label: 'l', detail: {note: 'inside'}});
-    expect(first.transcript).toMatch(/none[\s\S]*text \(TYPE_STRING\)[\s\S]*detail \(TYPE_MESSAGE tacos\.test\.v1\.Inner\)[\s\S]*number \(TYPE_INT32\)/);
+    expect(first.transcript).toMatch(
+      /none[\s\S]*text \(TYPE_STRING\)[\s\S]*detail \(TYPE_MESSAGE tacos\.test\.v1\.Inner\)[\s\S]*number \(TYPE_INT32\)/,
+    );
 
     // A chosen case is set even at its default value.
     const zero = await request(m, [
@@ -282,32 +317,41 @@ describe('request prompts', () => {
   });
 
   it('offers a recursive message only on request, and not beyond three levels of itself', async () => {
-    const {json, transcript} = await drive((p) => p.request(method('FieldsService', 'SetNode'), registry), [
-      [/name \(TYPE_STRING\)/, `root${ENTER}`],
-      [/fill child\? \(tacos\.test\.v1\.Node\)/, `y${ENTER}`],
-      [/child::name/, `one${ENTER}`],
-      [/fill child::child\?/, `y${ENTER}`],
-      [/child::child::name/, `two${ENTER}`],
-    ]).then(({result, transcript}) => ({json: result[0], transcript}));
+    const {json, transcript} = await drive(
+      (p) => p.request(method('FieldsService', 'SetNode'), registry),
+      [
+        [/name \(TYPE_STRING\)/, `root${ENTER}`],
+        [/fill child\? \(tacos\.test\.v1\.Node\)/, `y${ENTER}`],
+        [/child::name/, `one${ENTER}`],
+        [/fill child::child\?/, `y${ENTER}`],
+        [/child::child::name/, `two${ENTER}`],
+      ],
+    ).then(({result, transcript}) => ({json: result[0], transcript}));
     expect(json).toEqual({name: 'root', child: {name: 'one', child: {name: 'two'}}});
     expect(transcript).not.toMatch(/child::child::child/);
   });
 
   it('asks message after message for client streaming until declined; one for server streaming', async () => {
-    const upload = await drive((p) => p.request(method('StreamService', 'Upload'), registry), [
-      [/note/, `one${ENTER}`],
-      [/count/, ENTER],
-      [/send another message\? \(1 so far\)/, `y${ENTER}`],
-      [/note/, `two${ENTER}`],
-      [/count/, `2${ENTER}`],
-      [/send another message\? \(2 so far\)/, `n${ENTER}`],
-    ]);
+    const upload = await drive(
+      (p) => p.request(method('StreamService', 'Upload'), registry),
+      [
+        [/note/, `one${ENTER}`],
+        [/count/, ENTER],
+        [/send another message\? \(1 so far\)/, `y${ENTER}`],
+        [/note/, `two${ENTER}`],
+        [/count/, `2${ENTER}`],
+        [/send another message\? \(2 so far\)/, `n${ENTER}`],
+      ],
+    );
     expect(upload.result).toEqual([{note: 'one'}, {note: 'two', count: 2}]);
 
-    const watch = await drive((p) => p.request(method('StreamService', 'Watch'), registry), [
-      [/note/, `only${ENTER}`],
-      [/count/, ENTER],
-    ]);
+    const watch = await drive(
+      (p) => p.request(method('StreamService', 'Watch'), registry),
+      [
+        [/note/, `only${ENTER}`],
+        [/count/, ENTER],
+      ],
+    );
     expect(watch.result).toEqual([{note: 'only'}]);
     expect(watch.transcript).not.toMatch(/send another/);
   });
@@ -329,14 +373,23 @@ describe('request prompts', () => {
       [/metadata::headers::key/, ENTER],
     ];
     const {result, transcript} = await drive((p) => p.request(join, contracts.registry), steps);
-    expect(result).toEqual([{eventId: 'evt-1', userId: 'u-1', metadata: {userAgent: 'curl/8', countryCode: 'KR', headers: {'x-trace': 'abc'}}}]);
+    expect(result).toEqual([
+      {
+        eventId: 'evt-1',
+        userId: 'u-1',
+        metadata: {userAgent: 'curl/8', countryCode: 'KR', headers: {'x-trace': 'abc'}},
+      },
+    ]);
     expect(transcript).toMatch(/✔ metadata::user_agent \(TYPE_STRING\) => curl\/8/);
     fromJson(join.input, result[0], {registry: contracts.registry});
   });
 
   it('turns Ctrl-C and Ctrl-D into "Cancelled." with exit code 130', async () => {
     for (const key of ['\x03', '\x04']) {
-      const error = await drive((p) => p.request(method('FieldsService', 'SetScalars'), registry), [[/name/, key]]).catch((e: unknown) => e);
+      const error = await drive(
+        (p) => p.request(method('FieldsService', 'SetScalars'), registry),
+        [[/name/, key]],
+      ).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(TacosError);
       expect(error).toMatchObject({message: 'Cancelled.', exitCode: 130});
     }
@@ -345,19 +398,33 @@ describe('request prompts', () => {
 
 describe('method prompt', () => {
   it('chooses a service, then a method showing its streaming kind', async () => {
-    const schema: Schema = {registry, services: [registry.getService('tacos.test.v1.FieldsService'), registry.getService('tacos.test.v1.StreamService')].filter((s) => s !== undefined)};
-    const {result, transcript} = await drive((p) => p.method(schema), [
-      [/service =>[\s\S]*tacos\.test\.v1\.StreamService/, DOWN, ENTER],
-      [/tacos\.test\.v1\.StreamService method =>/, ...down(2), ENTER],
-    ]);
+    const schema: Schema = {
+      registry,
+      services: [
+        registry.getService('tacos.test.v1.FieldsService'),
+        registry.getService('tacos.test.v1.StreamService'),
+      ].filter((s) => s !== undefined),
+    };
+    const {result, transcript} = await drive(
+      (p) => p.method(schema),
+      [
+        [/service =>[\s\S]*tacos\.test\.v1\.StreamService/, DOWN, ENTER],
+        [/tacos\.test\.v1\.StreamService method =>/, ...down(2), ENTER],
+      ],
+    );
     expect(`${result.parent.typeName}.${result.name}`).toBe('tacos.test.v1.StreamService.Chat');
-    expect(transcript).toMatch(/Watch \(server streaming\)[\s\S]*Upload \(client streaming\)[\s\S]*Chat \(bidi streaming\)/);
+    expect(transcript).toMatch(
+      /Watch \(server streaming\)[\s\S]*Upload \(client streaming\)[\s\S]*Chat \(bidi streaming\)/,
+    );
   });
 
   it('goes straight to the methods when there is one service', async () => {
     const service = registry.getService('tacos.test.v1.StreamService');
     if (!service) throw new Error('no StreamService');
-    const {result} = await drive((p) => p.method({registry, services: [service]}), [[/StreamService method =>/, ENTER]]);
+    const {result} = await drive(
+      (p) => p.method({registry, services: [service]}),
+      [[/StreamService method =>/, ENTER]],
+    );
     expect(result.name).toBe('Watch');
   });
 });
@@ -378,6 +445,11 @@ describe('well-known formats', () => {
     expect(parseDuration('0s')).toBe('0s');
     expect(() => parseDuration('1.5')).toThrow(/Not a duration/);
     // The result is what protobuf-es itself produces for the same value.
-    expect(toJson(registry.getMessage('google.protobuf.Duration')!, fromJson(registry.getMessage('google.protobuf.Duration')!, parseDuration('90s')))).toBe('90s');
+    expect(
+      toJson(
+        registry.getMessage('google.protobuf.Duration')!,
+        fromJson(registry.getMessage('google.protobuf.Duration')!, parseDuration('90s')),
+      ),
+    ).toBe('90s');
   });
 });

@@ -9,8 +9,22 @@
 import {mkdtemp, readFile, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
-import {create, createFileRegistry, fromBinary, toBinary, type DescMessage, type FileRegistry, type Message} from '@bufbuild/protobuf';
-import {AnySchema, anyPack, FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto} from '@bufbuild/protobuf/wkt';
+import {
+  create,
+  createFileRegistry,
+  fromBinary,
+  toBinary,
+  type DescMessage,
+  type FileRegistry,
+  type Message,
+} from '@bufbuild/protobuf';
+import {
+  AnySchema,
+  anyPack,
+  FileDescriptorProtoSchema,
+  FileDescriptorSetSchema,
+  type FileDescriptorProto,
+} from '@bufbuild/protobuf/wkt';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import {ReflectionService} from '@grpc/reflection';
@@ -34,7 +48,10 @@ export async function compileFixture(file: string): Promise<{files: FileDescript
   const dir = await mkdtemp(path.join(tmpdir(), 'tacos-fixture-'));
   try {
     const out = path.join(dir, 'set.binpb');
-    await execa(process.execPath, [BUF, 'build', FIXTURES, '--path', file, '-o', out], {cwd: REPO_ROOT, timeout: 30_000});
+    await execa(process.execPath, [BUF, 'build', FIXTURES, '--path', file, '-o', out], {
+      cwd: REPO_ROOT,
+      timeout: 30_000,
+    });
     const set = fromBinary(FileDescriptorSetSchema, new Uint8Array(await readFile(out)));
     return {files: set.file, registry: createFileRegistry(set)};
   } finally {
@@ -64,7 +81,8 @@ export interface TestServer {
 
 function metadataRecord(metadata: grpc.Metadata): Record<string, string> {
   const record: Record<string, string> = {};
-  for (const [key, value] of Object.entries(metadata.getMap())) record[key] = Buffer.isBuffer(value) ? value.toString('base64') : String(value);
+  for (const [key, value] of Object.entries(metadata.getMap()))
+    record[key] = Buffer.isBuffer(value) ? value.toString('base64') : String(value);
   return record;
 }
 
@@ -75,12 +93,23 @@ const raw = {
   responseDeserialize: (bytes: Buffer) => bytes,
 };
 
-function rawMethod(service: string, method: string, requestStream: boolean, responseStream: boolean): grpc.MethodDefinition<Buffer, Buffer> {
+function rawMethod(
+  service: string,
+  method: string,
+  requestStream: boolean,
+  responseStream: boolean,
+): grpc.MethodDefinition<Buffer, Buffer> {
   return {path: `/${service}/${method}`, requestStream, responseStream, originalName: method, ...raw};
 }
 
-async function bind(server: grpc.Server, credentials: grpc.ServerCredentials, address = '127.0.0.1:0'): Promise<number> {
-  return new Promise((resolve, reject) => server.bindAsync(address, credentials, (error, port) => (error ? reject(error) : resolve(port))));
+async function bind(
+  server: grpc.Server,
+  credentials: grpc.ServerCredentials,
+  address = '127.0.0.1:0',
+): Promise<number> {
+  return new Promise((resolve, reject) =>
+    server.bindAsync(address, credentials, (error, port) => (error ? reject(error) : resolve(port))),
+  );
 }
 
 function stopper(server: grpc.Server): () => Promise<void> {
@@ -135,17 +164,19 @@ export async function startAllTypesServer(options: AllTypesServerOptions): Promi
     return call;
   };
   const decode = (bytes: Buffer) => fromBinary(input, bytes) as Message & Record<string, any>;
-  const echoOf = (got: Message, metadata: Record<string, string>, index: number) => Buffer.from(toBinary(echo, create(echo, {got, receivedMetadata: metadata, index} as any)));
+  const echoOf = (got: Message, metadata: Record<string, string>, index: number) =>
+    Buffer.from(toBinary(echo, create(echo, {got, receivedMetadata: metadata, index} as any)));
 
-  const unary = (service: string) => (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
-    const seen = received(`${service}/Unary`, call.metadata);
-    const request = decode(call.request);
-    seen.requests.push(request);
-    call.sendMetadata(responseHeaders());
-    // `x-delay-ms: N` (at most 5 s) holds the answer back, for deadline tests.
-    const delay = Math.min(5000, Number(seen.metadata['x-delay-ms'] ?? 0) || 0);
-    setTimeout(() => callback(null, echoOf(request, seen.metadata, 0), trailers()), delay);
-  };
+  const unary =
+    (service: string) => (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+      const seen = received(`${service}/Unary`, call.metadata);
+      const request = decode(call.request);
+      seen.requests.push(request);
+      call.sendMetadata(responseHeaders());
+      // `x-delay-ms: N` (at most 5 s) holds the answer back, for deadline tests.
+      const delay = Math.min(5000, Number(seen.metadata['x-delay-ms'] ?? 0) || 0);
+      setTimeout(() => callback(null, echoOf(request, seen.metadata, 0), trailers()), delay);
+    };
 
   const server = new grpc.Server();
   server.addService(
@@ -177,7 +208,15 @@ export async function startAllTypesServer(options: AllTypesServerOptions): Promi
       ClientStream: (call: grpc.ServerReadableStream<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
         const seen = received('AllTypes/ClientStream', call.metadata);
         call.on('data', (bytes: Buffer) => seen.requests.push(decode(bytes)));
-        call.on('end', () => callback(null, Buffer.from(toBinary(echoMany, create(echoMany, {got: seen.requests, receivedMetadata: seen.metadata} as any))), trailers()));
+        call.on('end', () =>
+          callback(
+            null,
+            Buffer.from(
+              toBinary(echoMany, create(echoMany, {got: seen.requests, receivedMetadata: seen.metadata} as any)),
+            ),
+            trailers(),
+          ),
+        );
       },
       Bidi: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
         const seen = received('AllTypes/Bidi', call.metadata);
@@ -196,24 +235,38 @@ export async function startAllTypesServer(options: AllTypesServerOptions): Promi
         const badRequest = desc('google.rpc.BadRequest');
         const retryInfo = desc('google.rpc.RetryInfo');
         const details = [
-          anyPack(badRequest, create(badRequest, {fieldViolations: [{field: 'title', description: 'must not be empty'}]} as any)),
+          anyPack(
+            badRequest,
+            create(badRequest, {fieldViolations: [{field: 'title', description: 'must not be empty'}]} as any),
+          ),
           anyPack(retryInfo, create(retryInfo, {retryDelay: {seconds: 1n, nanos: 500_000_000}} as any)),
           create(AnySchema, {typeUrl: UNKNOWN_DETAIL_TYPE, value: UNKNOWN_DETAIL_BYTES}),
         ];
         const metadata = trailers();
-        metadata.set('grpc-status-details-bin', Buffer.from(toBinary(status, create(status, {code: grpc.status.INVALID_ARGUMENT, message: 'title must not be empty', details} as any))));
+        metadata.set(
+          'grpc-status-details-bin',
+          Buffer.from(
+            toBinary(
+              status,
+              create(status, {code: grpc.status.INVALID_ARGUMENT, message: 'title must not be empty', details} as any),
+            ),
+          ),
+        );
         callback({code: grpc.status.INVALID_ARGUMENT, details: 'title must not be empty', metadata});
       },
     },
   );
   server.addService({Unary: rawMethod('tacostest.v1.Mirror', 'Unary', false, false)}, {Unary: unary('Mirror')});
 
-  if (options.reflection === 'v1alpha') addV1alphaReflection(server, files, ['tacostest.v1.AllTypes', 'tacostest.v1.Mirror'], {
-    onCall: (metadata) => reflectionCalls.push(metadataRecord(metadata)),
-    enabled: () => reflectionEnabled,
-  });
+  if (options.reflection === 'v1alpha')
+    addV1alphaReflection(server, files, ['tacostest.v1.AllTypes', 'tacostest.v1.Mirror'], {
+      onCall: (metadata) => reflectionCalls.push(metadataRecord(metadata)),
+      enabled: () => reflectionEnabled,
+    });
 
-  const credentials = options.tls ? grpc.ServerCredentials.createSsl(null, [{private_key: options.tls.key, cert_chain: options.tls.cert}], false) : grpc.ServerCredentials.createInsecure();
+  const credentials = options.tls
+    ? grpc.ServerCredentials.createSsl(null, [{private_key: options.tls.key, cert_chain: options.tls.cert}], false)
+    : grpc.ServerCredentials.createInsecure();
   const port = await bind(server, credentials, options.unixSocket ? `unix:${options.unixSocket}` : undefined);
   return {
     address: options.unixSocket ? `unix:${options.unixSocket}` : `127.0.0.1:${port}`,
@@ -275,7 +328,9 @@ function addV1alphaReflection(
     visit(name);
     return out;
   };
-  const notFound = (what: string) => ({error_response: {error_code: grpc.status.NOT_FOUND, error_message: `${what} not found`}});
+  const notFound = (what: string) => ({
+    error_response: {error_code: grpc.status.NOT_FOUND, error_message: `${what} not found`},
+  });
 
   server.addService(definition['grpc.reflection.v1alpha.ServerReflection'] as grpc.ServiceDefinition, {
     ServerReflectionInfo: (call: grpc.ServerDuplexStream<Record<string, any>, Record<string, any>>) => {
@@ -287,14 +342,24 @@ function addV1alphaReflection(
       call.on('data', (request: Record<string, any>) => {
         let answer: Record<string, unknown>;
         if (request.list_services !== undefined) {
-          answer = {list_services_response: {service: [...services, 'grpc.reflection.v1alpha.ServerReflection'].map((name) => ({name}))}};
+          answer = {
+            list_services_response: {
+              service: [...services, 'grpc.reflection.v1alpha.ServerReflection'].map((name) => ({name})),
+            },
+          };
         } else if (request.file_containing_symbol !== undefined) {
           const file = symbols.get(request.file_containing_symbol);
-          answer = file ? {file_descriptor_response: {file_descriptor_proto: withImports(file)}} : notFound(request.file_containing_symbol);
+          answer = file
+            ? {file_descriptor_response: {file_descriptor_proto: withImports(file)}}
+            : notFound(request.file_containing_symbol);
         } else if (request.file_by_filename !== undefined) {
-          answer = byName.has(request.file_by_filename) ? {file_descriptor_response: {file_descriptor_proto: withImports(request.file_by_filename)}} : notFound(request.file_by_filename);
+          answer = byName.has(request.file_by_filename)
+            ? {file_descriptor_response: {file_descriptor_proto: withImports(request.file_by_filename)}}
+            : notFound(request.file_by_filename);
         } else {
-          answer = {error_response: {error_code: grpc.status.UNIMPLEMENTED, error_message: 'not supported by this test server'}};
+          answer = {
+            error_response: {error_code: grpc.status.UNIMPLEMENTED, error_message: 'not supported by this test server'},
+          };
         }
         call.write({valid_host: request.host ?? '', original_request: request, ...answer});
       });
@@ -305,7 +370,14 @@ function addV1alphaReflection(
 
 /** A proto-loader + @grpc/reflection server of call_defective.proto (tacostest.defect.Stamper). */
 export async function startDefectiveServer(): Promise<TestServer> {
-  const definition = protoLoader.loadSync(DEFECTIVE_PROTO, {includeDirs: [FIXTURES], keepCase: true, longs: String, enums: String, defaults: true, oneofs: true});
+  const definition = protoLoader.loadSync(DEFECTIVE_PROTO, {
+    includeDirs: [FIXTURES],
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
   const loaded = grpc.loadPackageDefinition(definition) as any;
   const calls: ReceivedCall[] = [];
   const server = new grpc.Server();
@@ -317,7 +389,14 @@ export async function startDefectiveServer(): Promise<TestServer> {
   });
   new ReflectionService(definition).addToServer(server);
   const port = await bind(server, grpc.ServerCredentials.createInsecure());
-  return {address: `127.0.0.1:${port}`, port, calls, reflectionCalls: [], setReflection: () => undefined, stop: stopper(server)};
+  return {
+    address: `127.0.0.1:${port}`,
+    port,
+    calls,
+    reflectionCalls: [],
+    setReflection: () => undefined,
+    stop: stopper(server),
+  };
 }
 
 /**
@@ -328,7 +407,25 @@ export async function selfSignedCert(dir: string): Promise<{key: string; cert: s
   const key = path.join(dir, 'k');
   const cert = path.join(dir, 'c');
   try {
-    await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', key, '-out', cert], {timeout: 30_000});
+    await execa(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-subj',
+        '/CN=localhost',
+        '-days',
+        '1',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ],
+      {timeout: 30_000},
+    );
     return {key, cert};
   } catch (error) {
     const reason = `openssl could not make a self-signed certificate: ${(error as Error).message}`;

@@ -12,7 +12,10 @@ export interface CliResult {
 }
 
 /** Runs `tacos ARGS` as a user would (node bin/run.js), bounded by timeoutMs. */
-export async function runCli(args: string[], options: {cwd?: string; env?: Record<string, string>; timeoutMs?: number; input?: string} = {}): Promise<CliResult> {
+export async function runCli(
+  args: string[],
+  options: {cwd?: string; env?: Record<string, string>; timeoutMs?: number; input?: string} = {},
+): Promise<CliResult> {
   const timeoutMs = options.timeoutMs ?? 20_000;
   const result = await execa(process.execPath, [BIN, ...args], {
     cwd: options.cwd ?? REPO_ROOT,
@@ -23,7 +26,10 @@ export async function runCli(args: string[], options: {cwd?: string; env?: Recor
     reject: false,
     stripFinalNewline: false,
   });
-  if (result.timedOut) throw new Error(`tacos ${args.join(' ')} did not finish within ${timeoutMs} ms\n${result.stdout}\n${result.stderr}`);
+  if (result.timedOut)
+    throw new Error(
+      `tacos ${args.join(' ')} did not finish within ${timeoutMs} ms\n${result.stdout}\n${result.stderr}`,
+    );
   return {code: result.exitCode ?? null, stdout: result.stdout, stderr: result.stderr};
 }
 
@@ -43,7 +49,14 @@ export interface LongRunningCli {
 /** Starts a long-running tacos command whose stdout is JSON lines (a server). */
 export function startCli(args: string[], options: {cwd?: string; env?: Record<string, string>} = {}): LongRunningCli {
   // Signals sent by the tests are the only ones: no SIGKILL follows a SIGTERM on its own.
-  const child = execa(process.execPath, [BIN, ...args], {cwd: options.cwd ?? REPO_ROOT, env: options.env, stdin: 'ignore', buffer: false, reject: false, forceKillAfterDelay: false});
+  const child = execa(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? REPO_ROOT,
+    env: options.env,
+    stdin: 'ignore',
+    buffer: false,
+    reject: false,
+    forceKillAfterDelay: false,
+  });
   const lines: Array<Record<string, any>> = [];
   const waiters = new Set<() => void>();
   let stderr = '';
@@ -80,7 +93,9 @@ export function startCli(args: string[], options: {cwd?: string; env?: Record<st
         };
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`no matching line within ${timeoutMs} ms; stdout: ${JSON.stringify(lines)}; stderr: ${stderr}`));
+          reject(
+            new Error(`no matching line within ${timeoutMs} ms; stdout: ${JSON.stringify(lines)}; stderr: ${stderr}`),
+          );
         }, timeoutMs);
         waiters.add(check);
         check();

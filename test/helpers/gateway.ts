@@ -47,7 +47,10 @@ export async function waitForReady(gateway: TestGateway, timeoutMs = 5000): Prom
     const response = await fetch(`${gateway.http}/readyz`);
     await response.arrayBuffer();
     if (response.status === 200) return;
-    if (Date.now() > deadline) throw new Error(`the gateway at ${gateway.http} was not ready within ${timeoutMs} ms (last /readyz ${response.status})`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `the gateway at ${gateway.http} was not ready within ${timeoutMs} ms (last /readyz ${response.status})`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }

@@ -11,10 +11,18 @@ export async function contractClient(service: string, address: string): Promise<
 }
 
 /** A unary call as a promise; rejects with the grpc ServiceError. */
-export function unaryCall<T = Record<string, any>>(client: AnyClient, method: string, request: unknown, metadata = new grpc.Metadata()): Promise<T> {
+export function unaryCall<T = Record<string, any>>(
+  client: AnyClient,
+  method: string,
+  request: unknown,
+  metadata = new grpc.Metadata(),
+): Promise<T> {
   return new Promise((resolve, reject) => {
-    client[method](request, metadata, {deadline: Date.now() + 10_000}, (error: grpc.ServiceError | null, response: T) =>
-      error ? reject(error) : resolve(response),
+    client[method](
+      request,
+      metadata,
+      {deadline: Date.now() + 10_000},
+      (error: grpc.ServiceError | null, response: T) => (error ? reject(error) : resolve(response)),
     );
   });
 }
@@ -30,14 +38,21 @@ export interface StreamReader<T> {
 }
 
 /** Starts a server-streaming call and collects its messages. */
-export function streamCall<T = Record<string, any>>(client: AnyClient, method: string, request: unknown, metadata = new grpc.Metadata()): StreamReader<T> {
+export function streamCall<T = Record<string, any>>(
+  client: AnyClient,
+  method: string,
+  request: unknown,
+  metadata = new grpc.Metadata(),
+): StreamReader<T> {
   const call = client[method](request, metadata) as grpc.ClientReadableStream<T>;
   const messages: T[] = [];
   const waiters = new Set<() => void>();
   let finished = false;
   const ended = new Promise<grpc.StatusObject>((resolve) => {
     call.on('status', (status: grpc.StatusObject) => resolve(status));
-    call.on('error', (error: grpc.ServiceError) => resolve({code: error.code, details: error.details, metadata: error.metadata}));
+    call.on('error', (error: grpc.ServiceError) =>
+      resolve({code: error.code, details: error.details, metadata: error.metadata}),
+    );
   });
   const wake = () => {
     for (const waiter of [...waiters]) waiter();
@@ -59,10 +74,18 @@ export function streamCall<T = Record<string, any>>(client: AnyClient, method: s
         const check = () => {
           const found = messages.find(match);
           if (found !== undefined) return done(() => resolve(found));
-          if (finished) return done(() => reject(new Error(`${method} ended without a matching message; got ${JSON.stringify(messages)}`)));
+          if (finished)
+            return done(() =>
+              reject(new Error(`${method} ended without a matching message; got ${JSON.stringify(messages)}`)),
+            );
         };
         const timer = setTimeout(
-          () => done(() => reject(new Error(`${method}: no matching message within ${timeoutMs} ms; got ${JSON.stringify(messages)}`))),
+          () =>
+            done(() =>
+              reject(
+                new Error(`${method}: no matching message within ${timeoutMs} ms; got ${JSON.stringify(messages)}`),
+              ),
+            ),
           timeoutMs,
         );
         const done = (settle: () => void) => {

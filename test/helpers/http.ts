@@ -24,9 +24,15 @@ export async function fetchJson(url: string, options: FetchJsonOptions = {}): Pr
   let body: string | ReadableStream<Uint8Array> | undefined = options.raw;
   if (options.body !== undefined) {
     body = JSON.stringify(options.body);
-    if (!Object.keys(headers).some((name) => name.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+    if (!Object.keys(headers).some((name) => name.toLowerCase() === 'content-type'))
+      headers['content-type'] = 'application/json';
   }
-  const init: RequestInit & {duplex?: 'half'} = {method: options.method ?? 'GET', headers, body, signal: AbortSignal.timeout(options.timeoutMs ?? 10_000)};
+  const init: RequestInit & {duplex?: 'half'} = {
+    method: options.method ?? 'GET',
+    headers,
+    body,
+    signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
+  };
   // A streamed body must say it is sent while the answer may already come.
   if (body instanceof ReadableStream) init.duplex = 'half';
   const started = performance.now();

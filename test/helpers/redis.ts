@@ -20,7 +20,13 @@ export interface RedisProcess {
 async function waitForPing(port: number, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const client = new Redis({port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null});
+    const client = new Redis({
+      port,
+      host: '127.0.0.1',
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     client.on('error', () => undefined); // refused while the server starts: expected, retried below
     try {
       await client.connect();
@@ -41,11 +47,15 @@ export async function startRedis(extraArgs: string[] = []): Promise<RedisProcess
   const port = await freePort();
   let child: ResultPromise | undefined;
   const launch = async () => {
-    child = execa('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs], {
-      stdio: 'ignore',
-      reject: false,
-      forceKillAfterDelay: false,
-    });
+    child = execa(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs],
+      {
+        stdio: 'ignore',
+        reject: false,
+        forceKillAfterDelay: false,
+      },
+    );
     await waitForPing(port);
   };
   const kill = async (signal: NodeJS.Signals) => {

@@ -21,7 +21,11 @@ export function startTestMock(name: 'reservation' | 'payment', options: MockOpti
 }
 
 /** The gateway's environment that points it at these mocks and this Redis. */
-export function backendEnv(reservation: RunningMock, payment: RunningMock, redisAddress: string): Record<string, string> {
+export function backendEnv(
+  reservation: RunningMock,
+  payment: RunningMock,
+  redisAddress: string,
+): Record<string, string> {
   return {
     REDIS_ADDRESS: redisAddress,
     BACKEND_RESERVATION_GRPC_ADDRESS: `127.0.0.1:${reservation.grpcPort}`,
@@ -37,7 +41,10 @@ export function backendEnv(reservation: RunningMock, payment: RunningMock, redis
 }
 
 /** A gateway on this stack, ready (its Redis answers). */
-export async function startStackGateway(base: Record<string, string>, env: Record<string, string>): Promise<TestGateway> {
+export async function startStackGateway(
+  base: Record<string, string>,
+  env: Record<string, string>,
+): Promise<TestGateway> {
   const gateway = await startTestGateway({...base, ...env});
   try {
     await waitForReady(gateway);
@@ -69,7 +76,12 @@ export async function send(
   const headers: Record<string, string> = {...options.headers};
   if (options.auth) headers.authorization = options.auth;
   if (options.body !== undefined) headers['content-type'] = 'application/json';
-  return fetchJson(`${base}${pathname}`, {method, headers, body: options.body, timeoutMs: options.timeoutMs ?? REQUEST_TIMEOUT_MS});
+  return fetchJson(`${base}${pathname}`, {
+    method,
+    headers,
+    body: options.body,
+    timeoutMs: options.timeoutMs ?? REQUEST_TIMEOUT_MS,
+  });
 }
 
 /** Joins the event's queue and enters at once: the single-use reservation token entry grants. */
@@ -77,7 +89,8 @@ export async function admit(base: string, eventId: string, userId: string): Prom
   const joined = await send(base, 'POST', '/api/v1/queue/join', {body: {event_id: eventId, user_id: userId}});
   if (joined.status !== 202) throw new Error(`join answered ${joined.status}: ${joined.text}`);
   const entered = await send(base, 'POST', '/api/v1/queue/enter', {body: {waiting_token: joined.json.waiting_token}});
-  if (entered.status !== 200 || typeof entered.json?.reservation_token !== 'string') throw new Error(`enter answered ${entered.status}: ${entered.text}`);
+  if (entered.status !== 200 || typeof entered.json?.reservation_token !== 'string')
+    throw new Error(`enter answered ${entered.status}: ${entered.text}`);
   return entered.json.reservation_token as string;
 }
 
@@ -88,7 +101,9 @@ export interface CallCounts {
 
 /** mock_calls_total of a mock by protocol, for one method (or all when omitted), read from its /metrics. */
 export async function mockCalls(mock: RunningMock, method?: string): Promise<CallCounts> {
-  const response = await fetch(`http://127.0.0.1:${mock.httpPort}/metrics`, {signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS)});
+  const response = await fetch(`http://127.0.0.1:${mock.httpPort}/metrics`, {
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+  });
   const text = await response.text();
   const counts: CallCounts = {grpc: 0, http: 0};
   for (const sample of parseMetrics(text)) {
@@ -105,7 +120,11 @@ export function callsSince(before: CallCounts, after: CallCounts): CallCounts {
 }
 
 /** Runs `task(i)` for i in 0..count-1 with at most `concurrency` in flight; results in order. */
-export async function bounded<T>(count: number, concurrency: number, task: (index: number) => Promise<T>): Promise<T[]> {
+export async function bounded<T>(
+  count: number,
+  concurrency: number,
+  task: (index: number) => Promise<T>,
+): Promise<T[]> {
   const results = new Array<T>(count);
   let next = 0;
   const worker = async () => {
@@ -119,7 +138,12 @@ export async function bounded<T>(count: number, concurrency: number, task: (inde
 }
 
 /** Polls `check` every `everyMs` until it returns a value other than undefined, or throws after `timeoutMs`. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number, everyMs = 50): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs: number,
+  everyMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

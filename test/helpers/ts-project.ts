@@ -36,7 +36,10 @@ export interface ProcessResult {
 const children = new Set<ResultPromise>();
 
 /** Runs `node ARGS` in `cwd`, SIGKILLed (and rejected) after timeoutMs. */
-export async function runNode(args: string[], options: {cwd: string; timeoutMs: number; env?: Record<string, string>}): Promise<ProcessResult> {
+export async function runNode(
+  args: string[],
+  options: {cwd: string; timeoutMs: number; env?: Record<string, string>},
+): Promise<ProcessResult> {
   const started = performance.now();
   const child = execa(process.execPath, args, {
     cwd: options.cwd,
@@ -52,9 +55,20 @@ export async function runNode(args: string[], options: {cwd: string; timeoutMs: 
   child.stdout.on('data', () => (lastOutputMs = performance.now() - started));
   const result = await child.finally(() => children.delete(child));
   const ms = performance.now() - started;
-  if (result.timedOut) throw new Error(`node ${args.join(' ')} did not finish within ${options.timeoutMs} ms\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
-  if (result.exitCode === undefined && result.signal === undefined) throw result instanceof Error ? result : new Error(`node ${args.join(' ')} did not start`);
-  return {code: result.exitCode ?? null, signal: result.signal ?? null, stdout: result.stdout, stderr: result.stderr, ms, lastOutputMs};
+  if (result.timedOut)
+    throw new Error(
+      `node ${args.join(' ')} did not finish within ${options.timeoutMs} ms\nstdout: ${result.stdout}\nstderr: ${result.stderr}`,
+    );
+  if (result.exitCode === undefined && result.signal === undefined)
+    throw result instanceof Error ? result : new Error(`node ${args.join(' ')} did not start`);
+  return {
+    code: result.exitCode ?? null,
+    signal: result.signal ?? null,
+    stdout: result.stdout,
+    stderr: result.stderr,
+    ms,
+    lastOutputMs,
+  };
 }
 
 /** SIGKILLs every child still running (afterAll); safe twice. */
@@ -75,7 +89,13 @@ export function parseDiagnostics(output: string): Diagnostic[] {
   const diagnostics: Diagnostic[] = [];
   for (const line of output.split('\n')) {
     const match = /^(.+?)\((\d+),\d+\): error (TS\d+): (.*)$/.exec(line);
-    if (match) diagnostics.push({file: match[1].split(path.sep).join('/'), line: Number(match[2]), code: match[3], message: match[4]});
+    if (match)
+      diagnostics.push({
+        file: match[1].split(path.sep).join('/'),
+        line: Number(match[2]),
+        code: match[3],
+        message: match[4],
+      });
     else if (diagnostics.length > 0 && line.startsWith(' ')) diagnostics.at(-1)!.message += `\n${line}`;
   }
   return diagnostics;
@@ -104,18 +124,28 @@ export async function createTsProject(prefix: string): Promise<TsProject> {
     await mkdir(path.dirname(target), {recursive: true});
     await writeFile(target, content);
   };
-  await write('package.json', `${JSON.stringify({name: 'generated-client-check', private: true, type: 'module'}, null, 2)}\n`);
-  await write('tsconfig.json', `${JSON.stringify({compilerOptions: STRICT_COMPILER_OPTIONS, include: ['src/**/*.ts']}, null, 2)}\n`);
+  await write(
+    'package.json',
+    `${JSON.stringify({name: 'generated-client-check', private: true, type: 'module'}, null, 2)}\n`,
+  );
+  await write(
+    'tsconfig.json',
+    `${JSON.stringify({compilerOptions: STRICT_COMPILER_OPTIONS, include: ['src/**/*.ts']}, null, 2)}\n`,
+  );
   await symlink(path.join(REPO_ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
   let disposed = false;
   return {
     dir,
     write,
     async compile(tsconfig = 'tsconfig.json') {
-      const result = await runNode([TSC, '-p', path.join(dir, tsconfig), '--pretty', 'false'], {cwd: dir, timeoutMs: 120_000});
+      const result = await runNode([TSC, '-p', path.join(dir, tsconfig), '--pretty', 'false'], {
+        cwd: dir,
+        timeoutMs: 120_000,
+      });
       return {...result, diagnostics: parseDiagnostics(result.stdout + result.stderr)};
     },
-    run: (compiled, args, timeoutMs = 30_000) => runNode([path.join(dir, 'dist', compiled), ...args], {cwd: dir, timeoutMs}),
+    run: (compiled, args, timeoutMs = 30_000) =>
+      runNode([path.join(dir, 'dist', compiled), ...args], {cwd: dir, timeoutMs}),
     async dispose() {
       if (disposed) return;
       disposed = true;

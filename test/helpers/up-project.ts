@@ -16,12 +16,14 @@ import {BIN, type CliResult} from './cli.js';
 import {freePort} from './redis.js';
 
 /** Variables of the caller's environment that would override the project's env file (the process environment wins). */
-const STACK_VARIABLE = /^(SERVER_|GRPC_|GATEWAY_|RESERVATION_|PAYMENT_|REDIS_|BACKEND_|QUEUE_|JWT_|DEV_BYPASS|WEBHOOK_|CORS_|TACOS_|LOG_LEVEL$|NO_COLOR$|FORCE_COLOR$)/;
+const STACK_VARIABLE =
+  /^(SERVER_|GRPC_|GATEWAY_|RESERVATION_|PAYMENT_|REDIS_|BACKEND_|QUEUE_|JWT_|DEV_BYPASS|WEBHOOK_|CORS_|TACOS_|LOG_LEVEL$|NO_COLOR$|FORCE_COLOR$)/;
 
 /** The caller's environment without anything that configures the stack. */
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) if (value !== undefined && !STACK_VARIABLE.test(key)) env[key] = value;
+  for (const [key, value] of Object.entries(process.env))
+    if (value !== undefined && !STACK_VARIABLE.test(key)) env[key] = value;
   return {...env, ...extra};
 }
 
@@ -86,7 +88,9 @@ export class Project {
   }
 
   /** The ports the stack listens on (Redis's only when it is ours). */
-  stackPorts(options: {grpc?: boolean; redis?: boolean; mocks?: boolean} = {}): Array<{port: number; variable: string}> {
+  stackPorts(
+    options: {grpc?: boolean; redis?: boolean; mocks?: boolean} = {},
+  ): Array<{port: number; variable: string}> {
     const {grpc = true, redis = true, mocks = true} = options;
     return [
       {port: this.ports.server, variable: 'SERVER_PORT'},
@@ -116,7 +120,10 @@ export class Project {
       reject: false,
       stripFinalNewline: false,
     });
-    if (result.timedOut) throw new Error(`tacos ${args.join(' ')} did not finish within ${timeoutMs} ms\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
+    if (result.timedOut)
+      throw new Error(
+        `tacos ${args.join(' ')} did not finish within ${timeoutMs} ms\nstdout: ${result.stdout}\nstderr: ${result.stderr}`,
+      );
     return {code: result.exitCode ?? null, stdout: result.stdout, stderr: result.stderr};
   }
 
@@ -170,12 +177,24 @@ export class Project {
           const check = () => {
             if (pattern.test(stdout)) done();
           };
-          const timer = setTimeout(() => done(new Error(`tacos ${args.join(' ')}: stdout did not match ${pattern} within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`)), timeoutMs);
+          const timer = setTimeout(
+            () =>
+              done(
+                new Error(
+                  `tacos ${args.join(' ')}: stdout did not match ${pattern} within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`,
+                ),
+              ),
+            timeoutMs,
+          );
           waiters.add(check);
           check();
           void exited.then(({code, signal}) => {
             check();
-            done(new Error(`tacos ${args.join(' ')} exited (code ${code}, signal ${signal}) before stdout matched ${pattern}\nstdout: ${stdout}\nstderr: ${stderr}`));
+            done(
+              new Error(
+                `tacos ${args.join(' ')} exited (code ${code}, signal ${signal}) before stdout matched ${pattern}\nstdout: ${stdout}\nstderr: ${stderr}`,
+              ),
+            );
           });
         }),
     };
@@ -196,7 +215,10 @@ export class Project {
   stackProcesses(): number[] {
     const state = this.state();
     if (!state) return [];
-    const roots = [state.supervisor.pid, ...state.services.flatMap((service) => (service.process ? [service.process.pid] : []))];
+    const roots = [
+      state.supervisor.pid,
+      ...state.services.flatMap((service) => (service.process ? [service.process.pid] : [])),
+    ];
     const all = new Set<number>();
     for (const root of roots) {
       if (isGone(root)) continue;
@@ -221,7 +243,12 @@ export class Project {
       if (this.state()) await this.run(['down'], {timeoutMs: 40_000}).catch(() => undefined);
     }
     // Only the very processes seen: a pid of one that exited may belong to another program by now.
-    const leftovers = new Set([...[...this.tracked].filter(([pid, started]) => started !== undefined && startTimeOf(pid) === started).map(([pid]) => pid), ...(existsSync(this.dir) ? processesIn(this.dir) : [])]);
+    const leftovers = new Set([
+      ...[...this.tracked]
+        .filter(([pid, started]) => started !== undefined && startTimeOf(pid) === started)
+        .map(([pid]) => pid),
+      ...(existsSync(this.dir) ? processesIn(this.dir) : []),
+    ]);
     for (const pid of leftovers) {
       if (pid === process.pid || isGone(pid)) continue;
       for (const target of [-pid, pid]) {
@@ -241,15 +268,34 @@ export interface StackStateFile {
   env: string;
   startedAt: string;
   detached: boolean;
-  services: Array<{name: string; state: string; process?: {pid: number; startTime: string}; urls: string[]; ports: number[]; logFile?: string; restarts: number}>;
+  services: Array<{
+    name: string;
+    state: string;
+    process?: {pid: number; startTime: string};
+    urls: string[];
+    ports: number[];
+    logFile?: string;
+    restarts: number;
+  }>;
 }
 
 /** A temporary project whose `.env.local` puts every service on a free loopback port. */
 export async function createProject(options: ProjectOptions = {}): Promise<Project> {
   // The real path: the one processes see as their working directory.
   const dir = await realpath(await mkdtemp(path.join(tmpdir(), 'tacos-up-')));
-  const [server, grpc, reservationHttp, reservationGrpc, paymentHttp, paymentGrpc, redis, backendReservationHttp, backendReservationGrpc, backendPaymentHttp, backendPaymentGrpc] =
-    await freePorts(11);
+  const [
+    server,
+    grpc,
+    reservationHttp,
+    reservationGrpc,
+    paymentHttp,
+    paymentGrpc,
+    redis,
+    backendReservationHttp,
+    backendReservationGrpc,
+    backendPaymentHttp,
+    backendPaymentGrpc,
+  ] = await freePorts(11);
   const ports: StackPorts = {
     server,
     grpc,
@@ -282,7 +328,12 @@ export async function createProject(options: ProjectOptions = {}): Promise<Proje
     LOG_LEVEL: 'info',
     ...options.extra,
   };
-  await writeFile(path.join(dir, '.env.local'), `${Object.entries(lines).map(([key, value]) => `${key}=${value}`).join('\n')}\n`);
+  await writeFile(
+    path.join(dir, '.env.local'),
+    `${Object.entries(lines)
+      .map(([key, value]) => `${key}=${value}`)
+      .join('\n')}\n`,
+  );
   return new Project(dir, ports);
 }
 
@@ -368,7 +419,12 @@ export async function heldPorts(ports: number[]): Promise<number[]> {
 }
 
 /** Polls check every everyMs until it returns something other than undefined; throws after timeoutMs. */
-export async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs: number, everyMs = 50): Promise<T> {
+export async function until<T>(
+  what: string,
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs: number,
+  everyMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -382,7 +438,8 @@ export async function until<T>(what: string, check: () => T | undefined | Promis
 export async function allGone(pids: number[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (alive(pids).length > 0) {
-    if (Date.now() > deadline) throw new Error(`still running after ${timeoutMs} ms: ${alive(pids).map(describeProcess).join('; ')}`);
+    if (Date.now() > deadline)
+      throw new Error(`still running after ${timeoutMs} ms: ${alive(pids).map(describeProcess).join('; ')}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

@@ -39,7 +39,12 @@ interface VersionReport {
 }
 
 async function runClient(address: string, versions: string[]): Promise<{code: number; stdout: string; stderr: string}> {
-  const result = await execa(PYTHON, [SCRIPT, address, ...versions], {timeout: 30_000, maxBuffer: 4 * 1024 * 1024, reject: false, stripFinalNewline: false});
+  const result = await execa(PYTHON, [SCRIPT, address, ...versions], {
+    timeout: 30_000,
+    maxBuffer: 4 * 1024 * 1024,
+    reject: false,
+    stripFinalNewline: false,
+  });
   return {code: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr};
 }
 
@@ -71,16 +76,28 @@ describe('Python grpcio reflection client (strict DescriptorPool)', () => {
     for (const report of result!.reports) {
       expect(report.error, report.version).toBeUndefined();
       expect(report.ok, report.version).toBe(true);
-      expect(report.services).toEqual(expect.arrayContaining(['gateway.v1.QueueService', 'gateway.v1.WebSocketService', 'grpc.health.v1.Health']));
-      expect(report.files).toEqual(expect.arrayContaining(['proto/gateway/v1/queue.proto', 'google/protobuf/timestamp.proto']));
+      expect(report.services).toEqual(
+        expect.arrayContaining(['gateway.v1.QueueService', 'gateway.v1.WebSocketService', 'grpc.health.v1.Health']),
+      );
+      expect(report.files).toEqual(
+        expect.arrayContaining(['proto/gateway/v1/queue.proto', 'google/protobuf/timestamp.proto']),
+      );
       expect(report.join_queue_response).toEqual({
         file: 'proto/gateway/v1/queue.proto',
         expires_at_type: 'google.protobuf.Timestamp',
         error_type: 'common.v1.Error',
       });
       expect(report.headers_entry).toEqual({name: 'HeadersEntry', map_entry: true});
-      expect(report.queue_file_dependencies).toEqual(expect.arrayContaining(['google/protobuf/timestamp.proto', 'proto/common/v1/errors.proto']));
-      expect(report.queue_methods).toEqual(['JoinQueue', 'GetQueueStatus', 'RequestAdmission', 'LeaveQueue', 'GetQueueStats']);
+      expect(report.queue_file_dependencies).toEqual(
+        expect.arrayContaining(['google/protobuf/timestamp.proto', 'proto/common/v1/errors.proto']),
+      );
+      expect(report.queue_methods).toEqual([
+        'JoinQueue',
+        'GetQueueStatus',
+        'RequestAdmission',
+        'LeaveQueue',
+        'GetQueueStats',
+      ]);
       expect(report.unknown_symbol_error_code).toBe(5);
     }
     expect(result!.reports.map((report) => report.version)).toEqual(['v1alpha', 'v1']);

@@ -40,8 +40,17 @@ async function client(service: string, address: string): Promise<AnyClient> {
 }
 
 async function request(method: string, url: string, body?: unknown, raw?: string) {
-  const answer = await fetchJson(url, {method, body, raw, headers: raw === undefined ? {} : {'content-type': 'application/json'}});
-  return {status: answer.status, headers: answer.headers, body: (answer.json === undefined ? {unparsed: answer.text} : answer.json) as Json};
+  const answer = await fetchJson(url, {
+    method,
+    body,
+    raw,
+    headers: raw === undefined ? {} : {'content-type': 'application/json'},
+  });
+  return {
+    status: answer.status,
+    headers: answer.headers,
+    body: (answer.json === undefined ? {unparsed: answer.text} : answer.json) as Json,
+  };
 }
 
 /** A gRPC call that never rejects: the answer or the error. */
@@ -54,16 +63,21 @@ async function outcome(promise: Promise<Json>): Promise<{response?: Json; error?
 }
 
 function expectEnvelope(body: Json, code: string): void {
-  expect(body, JSON.stringify(body)).toMatchObject({error: {code, message: expect.any(String), trace_id: expect.any(String)}});
+  expect(body, JSON.stringify(body)).toMatchObject({
+    error: {code, message: expect.any(String), trace_id: expect.any(String)},
+  });
   expect(body.error.message.length).toBeGreaterThan(0);
 }
 
-const msOfTimestamp = (stamp: {seconds: string; nanos: number}) => Number(stamp.seconds) * 1000 + Math.round(stamp.nanos / 1e6);
+const msOfTimestamp = (stamp: {seconds: string; nanos: number}) =>
+  Number(stamp.seconds) * 1000 + Math.round(stamp.nanos / 1e6);
 
 /** mock_calls_total of one method, by protocol. */
 async function callCounts(http: string, service: string, method: string): Promise<{http: number; grpc: number}> {
   const text = await (await fetch(`${http}/metrics`)).text();
-  const samples = parseMetrics(text).filter((s) => s.name === 'mock_calls_total' && s.labels.service === service && s.labels.method === method);
+  const samples = parseMetrics(text).filter(
+    (s) => s.name === 'mock_calls_total' && s.labels.service === service && s.labels.method === method,
+  );
   const of = (protocol: string) => samples.find((s) => s.labels.protocol === protocol)?.value ?? 0;
   return {http: of('http'), grpc: of('grpc')};
 }
@@ -72,7 +86,11 @@ async function grpcHandled(http: string, service: string, method: string, code: 
   const text = await (await fetch(`${http}/metrics`)).text();
   return (
     parseMetrics(text).find(
-      (s) => s.name === 'grpc_server_handled_total' && s.labels.grpc_service === service && s.labels.grpc_method === method && s.labels.grpc_code === code,
+      (s) =>
+        s.name === 'grpc_server_handled_total' &&
+        s.labels.grpc_service === service &&
+        s.labels.grpc_method === method &&
+        s.labels.grpc_code === code,
     )?.value ?? 0
   );
 }
@@ -105,33 +123,62 @@ afterAll(async () => {
 
 describe('one operation, two doors', () => {
   it('a reservation created over REST reads the same over gRPC, and the generic POST /<Service>/<Method> route agrees', async () => {
-    const created = await request('POST', `${reservation.http}/api/v1/reservations`, {event_id: CONCERT, quantity: 2, user_id: 'u-rest'});
+    const created = await request('POST', `${reservation.http}/api/v1/reservations`, {
+      event_id: CONCERT,
+      quantity: 2,
+      user_id: 'u-rest',
+    });
     expect(created.status, JSON.stringify(created.body)).toBe(200);
     const id = created.body.reservation_id as string;
     expect(id).toMatch(/^rsv_/);
 
     const {reservation: overGrpc} = await unaryCall(rsv, 'GetReservation', {reservation_id: id, user_id: 'u-rest'});
-    expect(overGrpc).toMatchObject({reservation_id: id, event_id: CONCERT, user_id: 'u-rest', status: 'RESERVATION_STATUS_HOLD', quantity: 2});
-    expect(overGrpc.seats.map((seat: Json) => seat.id)).toEqual(created.body.reserved_seats.map((seat: Json) => seat.id));
+    expect(overGrpc).toMatchObject({
+      reservation_id: id,
+      event_id: CONCERT,
+      user_id: 'u-rest',
+      status: 'RESERVATION_STATUS_HOLD',
+      quantity: 2,
+    });
+    expect(overGrpc.seats.map((seat: Json) => seat.id)).toEqual(
+      created.body.reserved_seats.map((seat: Json) => seat.id),
+    );
     expect(overGrpc.total_amount).toEqual(created.body.total_amount);
     expect(msOfTimestamp(overGrpc.hold_expires_at)).toBe(Date.parse(created.body.hold_expires_at));
 
     const overRest = await request('GET', `${reservation.http}/api/v1/reservations/${id}?user_id=u-rest`);
     expect(overRest.status).toBe(200);
-    const generic = await request('POST', `${reservation.http}/${RESERVATION}/GetReservation`, {reservation_id: id, user_id: 'u-rest'});
+    const generic = await request('POST', `${reservation.http}/${RESERVATION}/GetReservation`, {
+      reservation_id: id,
+      user_id: 'u-rest',
+    });
     expect(generic.status).toBe(200);
     expect(generic.body).toEqual(overRest.body);
-    expect(overRest.body.reservation).toMatchObject({reservation_id: id, status: 'RESERVATION_STATUS_HOLD', quantity: 2, total_amount: overGrpc.total_amount});
+    expect(overRest.body.reservation).toMatchObject({
+      reservation_id: id,
+      status: 'RESERVATION_STATUS_HOLD',
+      quantity: 2,
+      total_amount: overGrpc.total_amount,
+    });
     expect(Date.parse(overRest.body.reservation.hold_expires_at)).toBe(msOfTimestamp(overGrpc.hold_expires_at));
   });
 
   it('a reservation created over gRPC reads the same over REST', async () => {
     const created = await unaryCall(rsv, 'CreateReservation', {event_id: CONCERT, quantity: 1, user_id: 'u-grpc'});
     expect(created.status).toBe('RESERVATION_STATUS_HOLD');
-    const overRest = await request('GET', `${reservation.http}/api/v1/reservations/${created.reservation_id}?user_id=u-grpc`);
+    const overRest = await request(
+      'GET',
+      `${reservation.http}/api/v1/reservations/${created.reservation_id}?user_id=u-grpc`,
+    );
     expect(overRest.status, JSON.stringify(overRest.body)).toBe(200);
     const found = overRest.body.reservation;
-    expect(found).toMatchObject({reservation_id: created.reservation_id, event_id: CONCERT, user_id: 'u-grpc', status: 'RESERVATION_STATUS_HOLD', quantity: 1});
+    expect(found).toMatchObject({
+      reservation_id: created.reservation_id,
+      event_id: CONCERT,
+      user_id: 'u-grpc',
+      status: 'RESERVATION_STATUS_HOLD',
+      quantity: 1,
+    });
     expect(found.seats.map((seat: Json) => seat.id)).toEqual(created.reserved_seats.map((seat: Json) => seat.id));
     expect(found.total_amount).toEqual(created.total_amount);
     expect(Date.parse(found.hold_expires_at)).toBe(msOfTimestamp(created.hold_expires_at));
@@ -145,7 +192,9 @@ describe('one operation, two doors', () => {
       method: 'PAYMENT_METHOD_CREDIT_CARD',
     });
     expect(intent.status).toBe('PAYMENT_STATUS_PENDING');
-    const processed = await request('POST', `${payment.http}/api/v1/payments/process`, {payment_intent_id: intent.payment_intent_id});
+    const processed = await request('POST', `${payment.http}/api/v1/payments/process`, {
+      payment_intent_id: intent.payment_intent_id,
+    });
     expect(processed.status, JSON.stringify(processed.body)).toBe(200);
     expect(processed.body.status).toBe('PAYMENT_STATUS_COMPLETED');
 
@@ -166,10 +215,23 @@ describe('one operation, two doors', () => {
 
 describe('HTTP/JSON is proto3 JSON', () => {
   it('answers with .proto field names, int64 as strings, enums as names and RFC 3339 Timestamps', async () => {
-    const created = await request('POST', `${reservation.http}/api/v1/reservations`, {event_id: CONCERT, quantity: 1, user_id: 'u-json'});
+    const created = await request('POST', `${reservation.http}/api/v1/reservations`, {
+      event_id: CONCERT,
+      quantity: 1,
+      user_id: 'u-json',
+    });
     expect(created.status).toBe(200);
     const body = created.body;
-    expect(Object.keys(body)).toEqual(expect.arrayContaining(['reservation_id', 'status', 'hold_expires_at', 'reserved_seats', 'total_amount', 'payment_url']));
+    expect(Object.keys(body)).toEqual(
+      expect.arrayContaining([
+        'reservation_id',
+        'status',
+        'hold_expires_at',
+        'reserved_seats',
+        'total_amount',
+        'payment_url',
+      ]),
+    );
     expect(JSON.stringify(body)).not.toMatch(/"[a-z]+[A-Z]\w*":/); // no lowerCamelCase keys anywhere
     expect(body.status).toBe('RESERVATION_STATUS_HOLD');
     expect(body.reserved_seats[0].status).toBe('SEAT_STATUS_RESERVED');
@@ -180,9 +242,16 @@ describe('HTTP/JSON is proto3 JSON', () => {
   });
 
   it('reads requests as proto3 JSON too: lowerCamelCase names and enum names are accepted', async () => {
-    const camel = await request('POST', `${reservation.http}/api/v1/reservations`, {eventId: CONCERT, quantity: 1, userId: 'u-camel'});
+    const camel = await request('POST', `${reservation.http}/api/v1/reservations`, {
+      eventId: CONCERT,
+      quantity: 1,
+      userId: 'u-camel',
+    });
     expect(camel.status, JSON.stringify(camel.body)).toBe(200);
-    const listed = await request('POST', `${reservation.http}/${RESERVATION}/ListReservations`, {user_id: 'u-camel', status: 'RESERVATION_STATUS_HOLD'});
+    const listed = await request('POST', `${reservation.http}/${RESERVATION}/ListReservations`, {
+      user_id: 'u-camel',
+      status: 'RESERVATION_STATUS_HOLD',
+    });
     expect(listed.status, JSON.stringify(listed.body)).toBe(200);
     expect(listed.body.reservations.map((r: Json) => r.reservation_id)).toEqual([camel.body.reservation_id]);
   });
@@ -198,7 +267,9 @@ describe('HTTP/JSON is proto3 JSON', () => {
     expectEnvelope(wrongType.body, 'INVALID_ARGUMENT');
     expect(wrongType.body.error.field).toBe('quantity');
 
-    const wrongEnum = await request('POST', `${reservation.http}/${RESERVATION}/ListReservations`, {status: 'RESERVATION_STATUS_NOPE'});
+    const wrongEnum = await request('POST', `${reservation.http}/${RESERVATION}/ListReservations`, {
+      status: 'RESERVATION_STATUS_NOPE',
+    });
     expect(wrongEnum.status).toBe(400);
     expectEnvelope(wrongEnum.body, 'INVALID_ARGUMENT');
 
@@ -206,7 +277,10 @@ describe('HTTP/JSON is proto3 JSON', () => {
     expect(unknown.status).toBe(400);
     expectEnvelope(unknown.body, 'INVALID_ARGUMENT');
 
-    const badMoney = await request('POST', `${payment.http}/api/v1/payments/intents`, {reservation_id: 'rsv_x', amount: {amount: 'lots', currency: 'KRW'}});
+    const badMoney = await request('POST', `${payment.http}/api/v1/payments/intents`, {
+      reservation_id: 'rsv_x',
+      amount: {amount: 'lots', currency: 'KRW'},
+    });
     expect(badMoney.status).toBe(400);
     expectEnvelope(badMoney.body, 'INVALID_ARGUMENT');
   });
@@ -217,7 +291,9 @@ describe('HTTP/JSON is proto3 JSON', () => {
     expectEnvelope(rest.body, 'NOT_FOUND');
     expect(rest.headers.get('x-request-id')).toBe(rest.body.error.trace_id);
 
-    const generic = await request('POST', `${reservation.http}/${RESERVATION}/GetReservation`, {reservation_id: 'rsv_does_not_exist'});
+    const generic = await request('POST', `${reservation.http}/${RESERVATION}/GetReservation`, {
+      reservation_id: 'rsv_does_not_exist',
+    });
     expect(generic.status).toBe(404);
     expectEnvelope(generic.body, 'NOT_FOUND');
 
@@ -227,7 +303,9 @@ describe('HTTP/JSON is proto3 JSON', () => {
 
     const {error} = await outcome(unaryCall(rsv, 'GetReservation', {reservation_id: 'rsv_does_not_exist'}));
     expect(error?.code).toBe(grpc.status.NOT_FOUND);
-    const {error: paymentError} = await outcome(unaryCall(pay, 'GetPaymentStatus', {payment_intent_id: 'pi_does_not_exist'}));
+    const {error: paymentError} = await outcome(
+      unaryCall(pay, 'GetPaymentStatus', {payment_intent_id: 'pi_does_not_exist'}),
+    );
     expect(paymentError?.code).toBe(grpc.status.NOT_FOUND);
   });
 });
@@ -263,8 +341,11 @@ describe('/metrics', () => {
     const otherBefore = await callCounts(reservation.http, INVENTORY, 'CheckAvailability');
     const handledBefore = await grpcHandled(reservation.http, INVENTORY, 'GetInventoryStatus', 'OK');
 
-    for (let i = 0; i < 2; i++) expect((await request('GET', `${reservation.http}/api/v1/events/${event}/inventory`)).status).toBe(200);
-    expect((await request('POST', `${reservation.http}/${INVENTORY}/GetInventoryStatus`, {event_id: event})).status).toBe(200);
+    for (let i = 0; i < 2; i++)
+      expect((await request('GET', `${reservation.http}/api/v1/events/${event}/inventory`)).status).toBe(200);
+    expect(
+      (await request('POST', `${reservation.http}/${INVENTORY}/GetInventoryStatus`, {event_id: event})).status,
+    ).toBe(200);
     const inventory = await client(INVENTORY, reservation.grpc);
     for (let i = 0; i < 2; i++) await unaryCall(inventory, 'GetInventoryStatus', {event_id: event});
 
@@ -381,7 +462,10 @@ describe('close() with injected latency', () => {
   it('latency 20s and calls in flight on both doors: close() resolves in under 2 s, the calls fail UNAVAILABLE', async () => {
     const slow = await mock('reservation', {latencyMs: 20_000});
     const inventory = await client(INVENTORY, slow.grpc);
-    const overHttp = request('GET', `${slow.http}/api/v1/events/${CONCERT}/inventory`).catch((error: unknown) => ({status: 0, error}));
+    const overHttp = request('GET', `${slow.http}/api/v1/events/${CONCERT}/inventory`).catch((error: unknown) => ({
+      status: 0,
+      error,
+    }));
     const overGrpc = outcome(unaryCall(inventory, 'GetInventoryStatus', {event_id: CONCERT}));
     // Both calls are sleeping on the latency once the mock has counted them.
     const counted = async () => {
@@ -405,7 +489,11 @@ describe('close() with injected latency', () => {
 
 describe('links, bind address and settings from the environment', () => {
   it('payment_url of both mocks is the REST route of the resource on the port actually bound (a GET there answers 200)', async () => {
-    const created = await request('POST', `${reservation.http}/api/v1/reservations`, {event_id: CONCERT, quantity: 1, user_id: 'links'});
+    const created = await request('POST', `${reservation.http}/api/v1/reservations`, {
+      event_id: CONCERT,
+      quantity: 1,
+      user_id: 'links',
+    });
     expect(created.status, JSON.stringify(created.body)).toBe(200);
     expect(created.body.payment_url).toBe(`${reservation.http}/api/v1/reservations/${created.body.reservation_id}`);
     const shown = await request('GET', created.body.payment_url);
@@ -416,7 +504,11 @@ describe('links, bind address and settings from the environment', () => {
     expect(holdMs).toBeGreaterThan(55_000);
     expect(holdMs).toBeLessThanOrEqual(60_000);
 
-    const intent = await request('POST', `${payment.http}/api/v1/payments/intents`, {reservation_id: 'rsv_links', amount: {amount: '1000', currency: 'KRW'}, user_id: 'links'});
+    const intent = await request('POST', `${payment.http}/api/v1/payments/intents`, {
+      reservation_id: 'rsv_links',
+      amount: {amount: '1000', currency: 'KRW'},
+      user_id: 'links',
+    });
     expect(intent.status, JSON.stringify(intent.body)).toBe(200);
     expect(intent.body.payment_url).toBe(`${payment.http}/api/v1/payments/${intent.body.payment_intent_id}`);
     const status = await request('GET', intent.body.payment_url);
@@ -425,28 +517,47 @@ describe('links, bind address and settings from the environment', () => {
   });
 
   it('webhook_url may name a host only when PAYMENT_WEBHOOK_ALLOW_HOSTS lists it: no local port by default, in any form', async () => {
-    const intent = (webhookUrl: string) => ({reservation_id: 'rsv_hook', amount: {amount: '1000', currency: 'KRW'}, webhook_url: webhookUrl});
-    for (const url of ['http://hooks.example.com/payments', 'http://127.1:6379/', 'http://2130706433:6379/', 'http://[::1]:6379/', 'http://10.0.0.1/']) {
+    const intent = (webhookUrl: string) => ({
+      reservation_id: 'rsv_hook',
+      amount: {amount: '1000', currency: 'KRW'},
+      webhook_url: webhookUrl,
+    });
+    for (const url of [
+      'http://hooks.example.com/payments',
+      'http://127.1:6379/',
+      'http://2130706433:6379/',
+      'http://[::1]:6379/',
+      'http://10.0.0.1/',
+    ]) {
       const refused = await request('POST', `${payment.http}/api/v1/payments/intents`, intent(url));
       expect(refused.status, url).toBe(400);
       expectEnvelope(refused.body, 'INVALID_ARGUMENT');
     }
 
-    const open = await startMock('payment', {httpPort: 0, grpcPort: 0}, {...QUIET, PAYMENT_WEBHOOK_ALLOW_HOSTS: 'hooks.example.com, 127.0.0.1'});
+    const open = await startMock(
+      'payment',
+      {httpPort: 0, grpcPort: 0},
+      {...QUIET, PAYMENT_WEBHOOK_ALLOW_HOSTS: 'hooks.example.com, 127.0.0.1'},
+    );
     mocks.push(open);
     for (const url of ['http://hooks.example.com/payments', 'http://127.1:6379/']) {
       const accepted = await request('POST', `http://127.0.0.1:${open.httpPort}/api/v1/payments/intents`, intent(url));
       expect(accepted.status, JSON.stringify(accepted.body)).toBe(200);
     }
-    expect((await request('POST', `http://127.0.0.1:${open.httpPort}/api/v1/payments/intents`, intent('http://[::1]:6379/'))).status).toBe(400);
+    expect(
+      (await request('POST', `http://127.0.0.1:${open.httpPort}/api/v1/payments/intents`, intent('http://[::1]:6379/')))
+        .status,
+    ).toBe(400);
 
-    await expect(startMock('payment', {httpPort: 0, grpcPort: 0}, {...QUIET, PAYMENT_WEBHOOK_ALLOW_ANY_HOST: 'sometimes'})).rejects.toThrow(
-      /PAYMENT_WEBHOOK_ALLOW_ANY_HOST/,
-    );
-    await expect(startMock('payment', {httpPort: 0, grpcPort: 0}, {...QUIET, PAYMENT_WEBHOOK_ALLOW_HOSTS: 'http://x/'})).rejects.toThrow(/PAYMENT_WEBHOOK_ALLOW_HOSTS/);
+    await expect(
+      startMock('payment', {httpPort: 0, grpcPort: 0}, {...QUIET, PAYMENT_WEBHOOK_ALLOW_ANY_HOST: 'sometimes'}),
+    ).rejects.toThrow(/PAYMENT_WEBHOOK_ALLOW_ANY_HOST/);
+    await expect(
+      startMock('payment', {httpPort: 0, grpcPort: 0}, {...QUIET, PAYMENT_WEBHOOK_ALLOW_HOSTS: 'http://x/'}),
+    ).rejects.toThrow(/PAYMENT_WEBHOOK_ALLOW_HOSTS/);
   });
 
-  it('binds MOCK_HOST (default 127.0.0.1), not the gateway\'s SERVER_HOST', async (context) => {
+  it("binds MOCK_HOST (default 127.0.0.1), not the gateway's SERVER_HOST", async (context) => {
     // Every 127/8 address is loopback on Linux; elsewhere 127.0.0.2 may not exist.
     if (!(await canListen('127.0.0.2'))) context.skip();
     const kept = await startMock('reservation', {httpPort: 0, grpcPort: 0}, {...QUIET, SERVER_HOST: '0.0.0.0'});
@@ -457,15 +568,24 @@ describe('links, bind address and settings from the environment', () => {
 
     const moved = await startMock('reservation', {httpPort: 0, grpcPort: 0}, {...QUIET, MOCK_HOST: '127.0.0.2'});
     mocks.push(moved);
-    const created = await request('POST', `http://127.0.0.2:${moved.httpPort}/api/v1/reservations`, {event_id: CONCERT, quantity: 1});
+    const created = await request('POST', `http://127.0.0.2:${moved.httpPort}/api/v1/reservations`, {
+      event_id: CONCERT,
+      quantity: 1,
+    });
     expect(created.status).toBe(200);
-    expect(created.body.payment_url).toBe(`http://127.0.0.2:${moved.httpPort}/api/v1/reservations/${created.body.reservation_id}`);
+    expect(created.body.payment_url).toBe(
+      `http://127.0.0.2:${moved.httpPort}/api/v1/reservations/${created.body.reservation_id}`,
+    );
   });
 
   it('refuses a retention that is not a positive duration, naming the variable', async () => {
     for (const variable of ['MOCK_IDEMPOTENCY_TTL', 'MOCK_FINISHED_RETENTION', 'MOCK_CONFIRMED_RETENTION']) {
-      await expect(startMock('payment', {httpPort: 0, grpcPort: 0}, {...QUIET, [variable]: '0'})).rejects.toThrow(new RegExp(variable));
-      await expect(startMock('reservation', {httpPort: 0, grpcPort: 0}, {...QUIET, [variable]: 'soon'})).rejects.toThrow(new RegExp(variable));
+      await expect(startMock('payment', {httpPort: 0, grpcPort: 0}, {...QUIET, [variable]: '0'})).rejects.toThrow(
+        new RegExp(variable),
+      );
+      await expect(
+        startMock('reservation', {httpPort: 0, grpcPort: 0}, {...QUIET, [variable]: 'soon'}),
+      ).rejects.toThrow(new RegExp(variable));
     }
   });
 });

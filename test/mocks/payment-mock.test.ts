@@ -10,12 +10,23 @@ import {afterEach, describe, expect, it, vi} from 'vitest';
 import {PAYMENT_ROUTES} from '../../src/services/backends/routes.js';
 import {TacosError} from '../../src/services/errors.js';
 import type {MockCallContext} from '../../src/services/mocks/mock-definition.js';
-import {createPaymentMock, type PaymentMock, type PaymentMockOptions} from '../../src/services/mocks/payment/payment-mock.js';
+import {
+  createPaymentMock,
+  type PaymentMock,
+  type PaymentMockOptions,
+} from '../../src/services/mocks/payment/payment-mock.js';
 import {SETTLE_AT_ONCE_TAG} from '../../src/services/settle-at-once.js';
 
 const SECRET = 'test-webhook-secret';
 const SERVICE = 'payment.v1.PaymentService';
-const METHODS = ['CreatePaymentIntent', 'ProcessPayment', 'GetPaymentStatus', 'CancelPayment', 'ListPayments', 'SimulateWebhook'];
+const METHODS = [
+  'CreatePaymentIntent',
+  'ProcessPayment',
+  'GetPaymentStatus',
+  'CancelPayment',
+  'ListPayments',
+  'SimulateWebhook',
+];
 
 const mocks: PaymentMock[] = [];
 const receivers: Receiver[] = [];
@@ -29,7 +40,15 @@ afterEach(async () => {
 const RECEIVER_HOSTS = ['127.0.0.1', 'localhost'];
 
 function startMock(options: Partial<PaymentMockOptions> = {}): PaymentMock {
-  const mock = createPaymentMock({defaultScenario: 'APPROVE', delayMs: 200, seed: 42, randomApproveRate: 0.5, webhookSecret: SECRET, webhookAllowHosts: RECEIVER_HOSTS, ...options});
+  const mock = createPaymentMock({
+    defaultScenario: 'APPROVE',
+    delayMs: 200,
+    seed: 42,
+    randomApproveRate: 0.5,
+    webhookSecret: SECRET,
+    webhookAllowHosts: RECEIVER_HOSTS,
+    ...options,
+  });
   mocks.push(mock);
   return mock;
 }
@@ -41,7 +60,10 @@ function api(mock: PaymentMock): Api {
   const handlers = mock.services[SERVICE];
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- fromEntries cannot type known keys
   return Object.fromEntries(
-    METHODS.map((method) => [method, (request: object, context?: MockCallContext) => handlers[method](request, context ?? callContext())]),
+    METHODS.map((method) => [
+      method,
+      (request: object, context?: MockCallContext) => handlers[method](request, context ?? callContext()),
+    ]),
   ) as Api;
 }
 
@@ -73,7 +95,13 @@ function cancelRequest(id: string, extra: Record<string, unknown> = {}): Record<
 }
 
 function webhookRequest(id: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {payment_intent_id: id, target_status: 'PAYMENT_STATUS_COMPLETED', delay_seconds: 0, force_trigger: false, ...extra};
+  return {
+    payment_intent_id: id,
+    target_status: 'PAYMENT_STATUS_COMPLETED',
+    delay_seconds: 0,
+    force_trigger: false,
+    ...extra,
+  };
 }
 
 async function expectError(promise: Promise<unknown>, code: string, field?: string): Promise<TacosError> {
@@ -115,10 +143,13 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 3000)
 /** Whether a promise is still unsettled after ms. */
 async function stillPending(promise: Promise<unknown>, ms: number): Promise<boolean> {
   const marker = Symbol('pending');
-  const result = await Promise.race([promise.then(
-    () => 'settled',
-    () => 'settled',
-  ), new Promise((resolve) => setTimeout(() => resolve(marker), ms))]);
+  const result = await Promise.race([
+    promise.then(
+      () => 'settled',
+      () => 'settled',
+    ),
+    new Promise((resolve) => setTimeout(() => resolve(marker), ms)),
+  ]);
   return result === marker;
 }
 
@@ -177,9 +208,33 @@ describe('the payment mock definition', () => {
   });
 
   it('refuses options that make no sense', () => {
-    expect(() => createPaymentMock({defaultScenario: 'SOMETIMES' as never, delayMs: 0, seed: 1, randomApproveRate: 0.5, webhookSecret: SECRET})).toThrow(/scenario/);
-    expect(() => createPaymentMock({defaultScenario: 'RANDOM', delayMs: 0, seed: 1, randomApproveRate: 1.5, webhookSecret: SECRET})).toThrow(/approve rate/);
-    expect(() => createPaymentMock({defaultScenario: 'DELAY', delayMs: -1, seed: 1, randomApproveRate: 0.5, webhookSecret: SECRET})).toThrow(/delay/);
+    expect(() =>
+      createPaymentMock({
+        defaultScenario: 'SOMETIMES' as never,
+        delayMs: 0,
+        seed: 1,
+        randomApproveRate: 0.5,
+        webhookSecret: SECRET,
+      }),
+    ).toThrow(/scenario/);
+    expect(() =>
+      createPaymentMock({
+        defaultScenario: 'RANDOM',
+        delayMs: 0,
+        seed: 1,
+        randomApproveRate: 1.5,
+        webhookSecret: SECRET,
+      }),
+    ).toThrow(/approve rate/);
+    expect(() =>
+      createPaymentMock({
+        defaultScenario: 'DELAY',
+        delayMs: -1,
+        seed: 1,
+        randomApproveRate: 0.5,
+        webhookSecret: SECRET,
+      }),
+    ).toThrow(/delay/);
   });
 
   it('close() is safe twice', () => {
@@ -192,7 +247,17 @@ describe('the payment mock definition', () => {
 describe('CreatePaymentIntent', () => {
   it(`settles an intent tagged ${SETTLE_AT_ONCE_TAG} by itself, by its scenario; an untagged one waits for ProcessPayment`, async () => {
     const mock = startMock({delayMs: 200});
-    const tagged = (scenario: string) => ({scenario, metadata: {source: 'web', user_agent: '', ip_address: '', session_id: '', scenario: 'PAYMENT_SCENARIO_UNSPECIFIED', tags: {[SETTLE_AT_ONCE_TAG]: 'true'}}});
+    const tagged = (scenario: string) => ({
+      scenario,
+      metadata: {
+        source: 'web',
+        user_agent: '',
+        ip_address: '',
+        session_id: '',
+        scenario: 'PAYMENT_SCENARIO_UNSPECIFIED',
+        tags: {[SETTLE_AT_ONCE_TAG]: 'true'},
+      },
+    });
     const approved = await api(mock).CreatePaymentIntent(intentRequest(tagged('PAYMENT_SCENARIO_APPROVE')));
     // The answer is the intent as created; it settles right after.
     expect(approved.status).toBe('PAYMENT_STATUS_PENDING');
@@ -240,8 +305,20 @@ describe('CreatePaymentIntent', () => {
   it('takes the scenario from the request, else from metadata.scenario, else the default', async () => {
     const mock = startMock({defaultScenario: 'FAIL'});
     const {ProcessPayment, GetPaymentStatus} = api(mock);
-    const fromRequest = await createIntent(mock, {scenario: 'PAYMENT_SCENARIO_APPROVE', metadata: {scenario: 'PAYMENT_SCENARIO_FAIL', tags: {}}});
-    const fromMetadata = await createIntent(mock, {metadata: {source: 'web', user_agent: '', ip_address: '', session_id: '', scenario: 'PAYMENT_SCENARIO_APPROVE', tags: {}}});
+    const fromRequest = await createIntent(mock, {
+      scenario: 'PAYMENT_SCENARIO_APPROVE',
+      metadata: {scenario: 'PAYMENT_SCENARIO_FAIL', tags: {}},
+    });
+    const fromMetadata = await createIntent(mock, {
+      metadata: {
+        source: 'web',
+        user_agent: '',
+        ip_address: '',
+        session_id: '',
+        scenario: 'PAYMENT_SCENARIO_APPROVE',
+        tags: {},
+      },
+    });
     const fromDefault = await createIntent(mock);
     expect((await ProcessPayment(processRequest(fromRequest))).status).toBe('PAYMENT_STATUS_COMPLETED');
     expect((await ProcessPayment(processRequest(fromMetadata))).status).toBe('PAYMENT_STATUS_COMPLETED');
@@ -257,11 +334,17 @@ describe('CreatePaymentIntent', () => {
     const first = await CreatePaymentIntent(intentRequest({idempotency_key: 'key-1'}));
     const again = await CreatePaymentIntent(intentRequest({idempotency_key: 'key-1'}));
     expect(again).toEqual(first);
-    await expectError(CreatePaymentIntent(intentRequest({idempotency_key: 'key-1', amount: {amount: '999', currency: 'KRW'}})), 'IDEMPOTENCY_CONFLICT');
+    await expectError(
+      CreatePaymentIntent(intentRequest({idempotency_key: 'key-1', amount: {amount: '999', currency: 'KRW'}})),
+      'IDEMPOTENCY_CONFLICT',
+    );
     // A request without a key is a new intent every time.
     const fresh = await CreatePaymentIntent(intentRequest());
     expect(fresh.payment_intent_id).not.toBe(first.payment_intent_id);
-    expect((await ListPayments({user_id: '', status: 'PAYMENT_STATUS_UNSPECIFIED', reservation_id: '', pagination: null})).page_info.total_count).toBe(2);
+    expect(
+      (await ListPayments({user_id: '', status: 'PAYMENT_STATUS_UNSPECIFIED', reservation_id: '', pagination: null}))
+        .page_info.total_count,
+    ).toBe(2);
   });
 });
 
@@ -273,7 +356,9 @@ function fakeDns(names: Record<string, string[] | string[][]>) {
     if (!answers) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), {code: 'ENOTFOUND'});
     const call = calls.get(hostname) ?? 0;
     calls.set(hostname, call + 1);
-    const addresses = Array.isArray(answers[0]) ? (answers as string[][])[Math.min(call, answers.length - 1)] : (answers as string[]);
+    const addresses = Array.isArray(answers[0])
+      ? (answers as string[][])[Math.min(call, answers.length - 1)]
+      : (answers as string[]);
     return addresses.map((address) => ({address, family: address.includes(':') ? 6 : 4}));
   };
 }
@@ -300,7 +385,9 @@ describe('webhook_url targets', () => {
   ];
 
   it('refuses every loopback, private, link-local, unspecified and multicast address, in every numeric form, by default', async () => {
-    const create = api(startMock({webhookAllowHosts: [], allowAnyWebhookHost: true, resolveWebhookHost: fakeDns({})})).CreatePaymentIntent;
+    const create = api(
+      startMock({webhookAllowHosts: [], allowAnyWebhookHost: true, resolveWebhookHost: fakeDns({})}),
+    ).CreatePaymentIntent;
     for (const url of LOCAL_FORMS) {
       const error = await expectError(create(intentRequest({webhook_url: url})), 'INVALID_ARGUMENT', 'webhook_url');
       expect(error.message, url).toMatch(/PAYMENT_WEBHOOK_ALLOW_HOSTS/);
@@ -312,38 +399,78 @@ describe('webhook_url targets', () => {
       startMock({
         webhookAllowHosts: [],
         allowAnyWebhookHost: true,
-        resolveWebhookHost: fakeDns({'rebind.example': ['127.0.0.1'], 'mixed.example': ['93.184.215.14', '10.0.0.7'], 'localhost': ['::1', '127.0.0.1'], 'localhost.': ['127.0.0.1']}),
+        resolveWebhookHost: fakeDns({
+          'rebind.example': ['127.0.0.1'],
+          'mixed.example': ['93.184.215.14', '10.0.0.7'],
+          localhost: ['::1', '127.0.0.1'],
+          'localhost.': ['127.0.0.1'],
+        }),
       }),
     ).CreatePaymentIntent;
-    for (const url of ['http://rebind.example/hook', 'http://mixed.example/hook', 'http://localhost:6379/hook', 'http://LOCALHOST./hook']) {
+    for (const url of [
+      'http://rebind.example/hook',
+      'http://mixed.example/hook',
+      'http://localhost:6379/hook',
+      'http://LOCALHOST./hook',
+    ]) {
       const error = await expectError(create(intentRequest({webhook_url: url})), 'INVALID_ARGUMENT', 'webhook_url');
       expect(error.message, url).toMatch(/resolves to a (loopback|private) address/);
       expect(error.message, url).not.toMatch(/127\.0\.0\.1|10\.0\.0\.7|::1/);
     }
-    await expectError(create(intentRequest({webhook_url: 'http://nowhere.example/hook'})), 'INVALID_ARGUMENT', 'webhook_url');
+    await expectError(
+      create(intentRequest({webhook_url: 'http://nowhere.example/hook'})),
+      'INVALID_ARGUMENT',
+      'webhook_url',
+    );
   });
 
   it('takes public hosts only with allowAnyWebhookHost (PAYMENT_WEBHOOK_ALLOW_ANY_HOST), and never other schemes or bad URLs', async () => {
     const dns = fakeDns({'example.com': ['93.184.215.14', '2606:2800:21f:cb07:6820:80da:af6b:8b2c']});
     const closed = api(startMock({webhookAllowHosts: [], resolveWebhookHost: dns})).CreatePaymentIntent;
-    await expectError(closed(intentRequest({webhook_url: 'https://example.com/hook'})), 'INVALID_ARGUMENT', 'webhook_url');
+    await expectError(
+      closed(intentRequest({webhook_url: 'https://example.com/hook'})),
+      'INVALID_ARGUMENT',
+      'webhook_url',
+    );
     await expectError(closed(intentRequest({webhook_url: 'http://8.8.8.8/hook'})), 'INVALID_ARGUMENT', 'webhook_url');
-    const open = api(startMock({webhookAllowHosts: [], allowAnyWebhookHost: true, resolveWebhookHost: dns})).CreatePaymentIntent;
+    const open = api(
+      startMock({webhookAllowHosts: [], allowAnyWebhookHost: true, resolveWebhookHost: dns}),
+    ).CreatePaymentIntent;
     for (const url of ['https://example.com/hook', 'http://8.8.8.8/hook']) {
       expect((await open(intentRequest({webhook_url: url}))).status, url).toBe('PAYMENT_STATUS_PENDING');
     }
-    for (const url of ['http://127.0.0.1@evil.example/hook', 'ftp://example.com/hook', 'file:///etc/passwd', 'not a url']) {
+    for (const url of [
+      'http://127.0.0.1@evil.example/hook',
+      'ftp://example.com/hook',
+      'file:///etc/passwd',
+      'not a url',
+    ]) {
       await expectError(open(intentRequest({webhook_url: url})), 'INVALID_ARGUMENT', 'webhook_url');
     }
   });
 
   it('takes what webhookAllowHosts (PAYMENT_WEBHOOK_ALLOW_HOSTS) lists: an address in any form, a CIDR range, a name', async () => {
     const dns = fakeDns({'hooks.internal': ['10.9.9.9'], 'other.internal': ['192.168.0.9']});
-    const create = api(startMock({webhookAllowHosts: ['127.0.0.1', '10.0.0.0/8', 'Receiver.Test'], resolveWebhookHost: dns})).CreatePaymentIntent;
-    for (const url of ['http://127.0.0.1:9/hook', 'http://127.1:9/hook', 'http://2130706433:9/hook', 'http://10.1.2.3/hook', 'http://hooks.internal/hook', 'http://receiver.test/hook']) {
+    const create = api(
+      startMock({webhookAllowHosts: ['127.0.0.1', '10.0.0.0/8', 'Receiver.Test'], resolveWebhookHost: dns}),
+    ).CreatePaymentIntent;
+    for (const url of [
+      'http://127.0.0.1:9/hook',
+      'http://127.1:9/hook',
+      'http://2130706433:9/hook',
+      'http://10.1.2.3/hook',
+      'http://hooks.internal/hook',
+      'http://receiver.test/hook',
+    ]) {
       expect((await create(intentRequest({webhook_url: url}))).status, url).toBe('PAYMENT_STATUS_PENDING');
     }
-    for (const url of ['http://127.0.0.2:9/hook', 'http://[::1]:9/hook', 'http://192.168.0.9/hook', 'http://other.internal/hook', 'http://localhost:9/hook']) {
+    for (const url of [
+      'http://127.0.0.2:9/hook',
+      'http://[::1]:9/hook',
+      'http://192.168.0.9/hook',
+      'http://other.internal/hook',
+      'http://localhost:9/hook',
+    ]) {
       await expectError(create(intentRequest({webhook_url: url})), 'INVALID_ARGUMENT', 'webhook_url');
     }
   });
@@ -351,7 +478,10 @@ describe('webhook_url targets', () => {
   it('delivers through the addresses it checked: a listed name reaches its receiver, and a name that turns local after the check gets nothing', async () => {
     const receiver = await startReceiver();
     const port = new URL(receiver.url).port;
-    const listed = startMock({webhookAllowHosts: ['receiver.test'], resolveWebhookHost: fakeDns({'receiver.test': ['127.0.0.1']})});
+    const listed = startMock({
+      webhookAllowHosts: ['receiver.test'],
+      resolveWebhookHost: fakeDns({'receiver.test': ['127.0.0.1']}),
+    });
     const id = await createIntent(listed, {webhook_url: `http://receiver.test:${port}/hooks`});
     await api(listed).ProcessPayment(processRequest(id));
     await listed.webhooksIdle();
@@ -525,7 +655,14 @@ describe('GetPaymentStatus', () => {
     const mock = startMock({now: () => clock});
     const {GetPaymentStatus, ProcessPayment} = api(mock);
     const id = await createIntent(mock, {
-      metadata: {source: 'web', user_agent: 'vitest', ip_address: '10.1.2.3', session_id: 's1', scenario: 'PAYMENT_SCENARIO_UNSPECIFIED', tags: {campaign: 'spring'}},
+      metadata: {
+        source: 'web',
+        user_agent: 'vitest',
+        ip_address: '10.1.2.3',
+        session_id: 's1',
+        scenario: 'PAYMENT_SCENARIO_UNSPECIFIED',
+        tags: {campaign: 'spring'},
+      },
     });
     const before = (await GetPaymentStatus({payment_intent_id: id, user_id: 'user-1'})).payment;
     expect(before).toMatchObject({
@@ -541,10 +678,26 @@ describe('GetPaymentStatus', () => {
       processed_at: null,
       transaction_id: '',
       result: null,
-      metadata: {source: 'web', user_agent: 'vitest', ip_address: '10.1.2.3', session_id: 's1', scenario: 'PAYMENT_SCENARIO_APPROVE', tags: {campaign: 'spring'}},
+      metadata: {
+        source: 'web',
+        user_agent: 'vitest',
+        ip_address: '10.1.2.3',
+        session_id: 's1',
+        scenario: 'PAYMENT_SCENARIO_APPROVE',
+        tags: {campaign: 'spring'},
+      },
     });
     clock += 5000;
-    const processed = await ProcessPayment(processRequest(id, {payment_details: {method: 'PAYMENT_METHOD_MOBILE_PAY', credit_card: null, bank_transfer: null, mobile_pay: {provider: 'kakaopay', mobile_number: '010'}}}));
+    const processed = await ProcessPayment(
+      processRequest(id, {
+        payment_details: {
+          method: 'PAYMENT_METHOD_MOBILE_PAY',
+          credit_card: null,
+          bank_transfer: null,
+          mobile_pay: {provider: 'kakaopay', mobile_number: '010'},
+        },
+      }),
+    );
     const after = (await GetPaymentStatus({payment_intent_id: id, user_id: ''})).payment;
     expect(after).toMatchObject({
       status: 'PAYMENT_STATUS_COMPLETED',
@@ -558,7 +711,7 @@ describe('GetPaymentStatus', () => {
     });
   });
 
-  it('answers NOT_FOUND for an unknown intent and for another user\'s payment', async () => {
+  it("answers NOT_FOUND for an unknown intent and for another user's payment", async () => {
     const mock = startMock();
     const {GetPaymentStatus} = api(mock);
     const id = await createIntent(mock, {user_id: 'alice'});
@@ -575,7 +728,12 @@ describe('CancelPayment', () => {
     const mock = startMock();
     const id = await createIntent(mock);
     const answer = await api(mock).CancelPayment(cancelRequest(id, {reason: 'changed my mind'}));
-    expect(answer).toMatchObject({status: 'PAYMENT_STATUS_CANCELLED', refunded_amount: {amount: '0', currency: 'KRW'}, refund_id: '', error: null});
+    expect(answer).toMatchObject({
+      status: 'PAYMENT_STATUS_CANCELLED',
+      refunded_amount: {amount: '0', currency: 'KRW'},
+      refund_id: '',
+      error: null,
+    });
     expect(answer.cancelled_at.seconds).toMatch(/^\d+$/);
     expect(await statusOf(mock, id)).toBe('PAYMENT_STATUS_CANCELLED');
   });
@@ -586,16 +744,30 @@ describe('CancelPayment', () => {
     const full = await createIntent(mock);
     await ProcessPayment(processRequest(full));
     const fullAnswer = await CancelPayment(cancelRequest(full));
-    expect(fullAnswer).toMatchObject({status: 'PAYMENT_STATUS_REFUNDED', refunded_amount: {amount: '150000', currency: 'KRW'}});
+    expect(fullAnswer).toMatchObject({
+      status: 'PAYMENT_STATUS_REFUNDED',
+      refunded_amount: {amount: '150000', currency: 'KRW'},
+    });
     expect(fullAnswer.refund_id).toMatch(/^re_[0-9a-f]+$/);
     expect(await statusOf(mock, full)).toBe('PAYMENT_STATUS_REFUNDED');
 
     const part = await createIntent(mock);
     await ProcessPayment(processRequest(part));
-    await expectError(CancelPayment(cancelRequest(part, {refund_amount: {amount: '150001', currency: 'KRW'}})), 'INVALID_ARGUMENT', 'refund_amount');
-    await expectError(CancelPayment(cancelRequest(part, {refund_amount: {amount: '100', currency: 'USD'}})), 'INVALID_ARGUMENT', 'refund_amount');
+    await expectError(
+      CancelPayment(cancelRequest(part, {refund_amount: {amount: '150001', currency: 'KRW'}})),
+      'INVALID_ARGUMENT',
+      'refund_amount',
+    );
+    await expectError(
+      CancelPayment(cancelRequest(part, {refund_amount: {amount: '100', currency: 'USD'}})),
+      'INVALID_ARGUMENT',
+      'refund_amount',
+    );
     const partAnswer = await CancelPayment(cancelRequest(part, {refund_amount: {amount: '50000', currency: 'KRW'}}));
-    expect(partAnswer).toMatchObject({status: 'PAYMENT_STATUS_REFUNDED', refunded_amount: {amount: '50000', currency: 'KRW'}});
+    expect(partAnswer).toMatchObject({
+      status: 'PAYMENT_STATUS_REFUNDED',
+      refunded_amount: {amount: '50000', currency: 'KRW'},
+    });
   });
 
   it('refuses failed, cancelled and refunded payments, and unknown ones', async () => {
@@ -629,7 +801,13 @@ describe('CancelPayment', () => {
 
 describe('ListPayments', () => {
   const list = (mock: PaymentMock, extra: Record<string, unknown> = {}) =>
-    api(mock).ListPayments({user_id: '', status: 'PAYMENT_STATUS_UNSPECIFIED', reservation_id: '', pagination: null, ...extra});
+    api(mock).ListPayments({
+      user_id: '',
+      status: 'PAYMENT_STATUS_UNSPECIFIED',
+      reservation_id: '',
+      pagination: null,
+      ...extra,
+    });
 
   it('filters by user, status and reservation, newest first', async () => {
     let clock = 1_750_000_000_000;
@@ -645,7 +823,11 @@ describe('ListPayments', () => {
     expect(ids(await list(mock, {status: 'PAYMENT_STATUS_COMPLETED'}))).toEqual([a2]);
     expect(ids(await list(mock, {status: 'PAYMENT_STATUS_PENDING', reservation_id: 'r1'}))).toEqual([b1, a1]);
     expect(ids(await list(mock, {user_id: 'alice', reservation_id: 'r1'}))).toEqual([a1]);
-    expect((await list(mock, {user_id: 'carol'})).page_info).toMatchObject({total_count: 0, has_next_page: false, has_previous_page: false});
+    expect((await list(mock, {user_id: 'carol'})).page_info).toMatchObject({
+      total_count: 0,
+      has_next_page: false,
+      has_previous_page: false,
+    });
   });
 
   it('pages with page and page_size (default 20, at most 100), or with the cursors it returns', async () => {
@@ -653,14 +835,21 @@ describe('ListPayments', () => {
     for (let i = 0; i < 105; i++) await createIntent(mock, {reservation_id: `r${i}`});
     const all = await list(mock, {pagination: {page: 0, page_size: 0, cursor: ''}});
     expect(all.payments).toHaveLength(20);
-    expect(all.page_info).toMatchObject({total_count: 105, has_next_page: true, has_previous_page: false, previous_cursor: ''});
+    expect(all.page_info).toMatchObject({
+      total_count: 105,
+      has_next_page: true,
+      has_previous_page: false,
+      previous_cursor: '',
+    });
     expect(all.payments[0].reservation_id).toBe('r104');
 
     const capped = await list(mock, {pagination: {page: 1, page_size: 500, cursor: ''}});
     expect(capped.payments).toHaveLength(100);
 
     const third = await list(mock, {pagination: {page: 3, page_size: 10, cursor: ''}});
-    expect(third.payments.map((payment: any) => payment.reservation_id)).toEqual(Array.from({length: 10}, (_, i) => `r${84 - i}`));
+    expect(third.payments.map((payment: any) => payment.reservation_id)).toEqual(
+      Array.from({length: 10}, (_, i) => `r${84 - i}`),
+    );
     expect(third.page_info).toMatchObject({total_count: 105, has_next_page: true, has_previous_page: true});
 
     const last = await list(mock, {pagination: {page: 11, page_size: 10, cursor: ''}});
@@ -672,8 +861,16 @@ describe('ListPayments', () => {
     const previous = await list(mock, {pagination: {page: 0, page_size: 10, cursor: third.page_info.previous_cursor}});
     expect(previous.payments[0].reservation_id).toBe('r94');
 
-    await expectError(list(mock, {pagination: {page: 1, page_size: 10, cursor: 'garbage'}}), 'INVALID_ARGUMENT', 'pagination.cursor');
-    await expectError(list(mock, {pagination: {page: -1, page_size: 10, cursor: ''}}), 'INVALID_ARGUMENT', 'pagination.page');
+    await expectError(
+      list(mock, {pagination: {page: 1, page_size: 10, cursor: 'garbage'}}),
+      'INVALID_ARGUMENT',
+      'pagination.cursor',
+    );
+    await expectError(
+      list(mock, {pagination: {page: -1, page_size: 10, cursor: ''}}),
+      'INVALID_ARGUMENT',
+      'pagination.page',
+    );
   });
 });
 
@@ -690,7 +887,12 @@ describe('webhooks', () => {
       id: expect.stringMatching(/^evt_/),
       type: 'payment.completed',
       created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/),
-      data: {payment_intent_id: id, reservation_id: 'rsv_w', status: 'PAYMENT_STATUS_COMPLETED', amount: {amount: '150000', currency: 'KRW'}},
+      data: {
+        payment_intent_id: id,
+        reservation_id: 'rsv_w',
+        status: 'PAYMENT_STATUS_COMPLETED',
+        amount: {amount: '150000', currency: 'KRW'},
+      },
     });
     await mock.webhooksIdle();
     expect(mock.webhooksDelivered).toBe(1);
@@ -704,7 +906,10 @@ describe('webhooks', () => {
     const failed = await createIntent(mock, {webhook_url: receiver.url, scenario: 'PAYMENT_SCENARIO_FAIL'});
     await ProcessPayment(processRequest(failed));
     await waitFor(() => receiver.received.length >= 1, 'the failure webhook');
-    expect(receiver.received[0].json).toMatchObject({type: 'payment.failed', data: {payment_intent_id: failed, status: 'PAYMENT_STATUS_FAILED'}});
+    expect(receiver.received[0].json).toMatchObject({
+      type: 'payment.failed',
+      data: {payment_intent_id: failed, status: 'PAYMENT_STATUS_FAILED'},
+    });
     expectSigned(receiver.received[0]);
 
     const refunded = await createIntent(mock, {webhook_url: receiver.url});
@@ -712,7 +917,9 @@ describe('webhooks', () => {
     await CancelPayment(cancelRequest(refunded));
     await waitFor(() => receiver.received.length >= 3, 'the refund webhook');
     await mock.webhooksIdle();
-    const types = receiver.received.filter((delivery) => delivery.json.data.payment_intent_id === refunded).map((delivery) => delivery.json.type);
+    const types = receiver.received
+      .filter((delivery) => delivery.json.data.payment_intent_id === refunded)
+      .map((delivery) => delivery.json.type);
     expect(types.sort()).toEqual(['payment.completed', 'payment.refunded']);
   });
 
@@ -753,7 +960,9 @@ describe('webhooks', () => {
     expect(calls).toHaveLength(1);
     expect(calls[0].url).toBe('http://localhost:1/hook');
     const body = calls[0].init.body as string;
-    expect((calls[0].init.headers as Record<string, string>)['X-Webhook-Signature']).toBe(`sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`);
+    expect((calls[0].init.headers as Record<string, string>)['X-Webhook-Signature']).toBe(
+      `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`,
+    );
     expect(mock.webhooksDelivered).toBe(1);
   });
 });
@@ -765,10 +974,19 @@ describe('SimulateWebhook', () => {
     const mock = startMock({now: () => clock});
     const id = await createIntent(mock, {webhook_url: receiver.url});
     const answer = await api(mock).SimulateWebhook(webhookRequest(id, {target_status: 'PAYMENT_STATUS_PROCESSING'}));
-    expect(answer).toMatchObject({webhook_sent: true, webhook_id: expect.stringMatching(/^evt_/), scheduled_at: {seconds: '1750000000', nanos: 0}, error: null});
+    expect(answer).toMatchObject({
+      webhook_sent: true,
+      webhook_id: expect.stringMatching(/^evt_/),
+      scheduled_at: {seconds: '1750000000', nanos: 0},
+      error: null,
+    });
     // Sent before the answer: already received.
     expect(receiver.received).toHaveLength(1);
-    expect(receiver.received[0].json).toMatchObject({id: answer.webhook_id, type: 'payment.processing', data: {status: 'PAYMENT_STATUS_PROCESSING'}});
+    expect(receiver.received[0].json).toMatchObject({
+      id: answer.webhook_id,
+      type: 'payment.processing',
+      data: {status: 'PAYMENT_STATUS_PROCESSING'},
+    });
     expectSigned(receiver.received[0]);
     // Without force_trigger the intent's own status does not move.
     expect(await statusOf(mock, id)).toBe('PAYMENT_STATUS_PENDING');
@@ -779,14 +997,19 @@ describe('SimulateWebhook', () => {
     const mock = startMock();
     const {SimulateWebhook, GetPaymentStatus} = api(mock);
     const id = await createIntent(mock, {webhook_url: receiver.url});
-    const answer = await SimulateWebhook(webhookRequest(id, {target_status: 'PAYMENT_STATUS_COMPLETED', force_trigger: true}));
+    const answer = await SimulateWebhook(
+      webhookRequest(id, {target_status: 'PAYMENT_STATUS_COMPLETED', force_trigger: true}),
+    );
     expect(answer.webhook_sent).toBe(true);
     const payment = (await GetPaymentStatus({payment_intent_id: id, user_id: ''})).payment;
     expect(payment.status).toBe('PAYMENT_STATUS_COMPLETED');
     // A forced outcome looks processed to whoever reads it.
     expect(payment.result).toMatchObject({success: true, response_code: 200});
 
-    await expectError(SimulateWebhook(webhookRequest(id, {target_status: 'PAYMENT_STATUS_REFUNDED'})), 'FAILED_PRECONDITION');
+    await expectError(
+      SimulateWebhook(webhookRequest(id, {target_status: 'PAYMENT_STATUS_REFUNDED'})),
+      'FAILED_PRECONDITION',
+    );
     await SimulateWebhook(webhookRequest(id, {target_status: 'PAYMENT_STATUS_REFUNDED', force_trigger: true}));
     expect(await statusOf(mock, id)).toBe('PAYMENT_STATUS_REFUNDED');
     expect(receiver.received.map((delivery) => delivery.json.type)).toEqual(['payment.completed', 'payment.refunded']);
@@ -797,7 +1020,9 @@ describe('SimulateWebhook', () => {
     const mock = startMock();
     const id = await createIntent(mock, {webhook_url: receiver.url});
     const before = Date.now();
-    const answer = await api(mock).SimulateWebhook(webhookRequest(id, {delay_seconds: 1, target_status: 'PAYMENT_STATUS_FAILED', force_trigger: true}));
+    const answer = await api(mock).SimulateWebhook(
+      webhookRequest(id, {delay_seconds: 1, target_status: 'PAYMENT_STATUS_FAILED', force_trigger: true}),
+    );
     expect(answer.webhook_sent).toBe(false);
     expect(seconds(answer.scheduled_at) * 1000).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 + 1000);
     expect(await statusOf(mock, id)).toBe('PAYMENT_STATUS_PENDING');
@@ -825,7 +1050,9 @@ describe('SimulateWebhook', () => {
     const {SimulateWebhook} = api(mock);
     const id = await createIntent(mock);
     await expectError(SimulateWebhook(webhookRequest(id)), 'FAILED_PRECONDITION');
-    const answer = await SimulateWebhook(webhookRequest(id, {force_trigger: true, target_status: 'PAYMENT_STATUS_CANCELLED'}));
+    const answer = await SimulateWebhook(
+      webhookRequest(id, {force_trigger: true, target_status: 'PAYMENT_STATUS_CANCELLED'}),
+    );
     expect(answer).toMatchObject({webhook_sent: false, webhook_id: ''});
     expect(await statusOf(mock, id)).toBe('PAYMENT_STATUS_CANCELLED');
   });
@@ -837,8 +1064,15 @@ describe('SimulateWebhook', () => {
     await expectError(SimulateWebhook(webhookRequest('pi_nope')), 'NOT_FOUND');
     await expectError(SimulateWebhook(webhookRequest(id, {delay_seconds: 301})), 'INVALID_ARGUMENT', 'delay_seconds');
     await expectError(SimulateWebhook(webhookRequest(id, {delay_seconds: -1})), 'INVALID_ARGUMENT', 'delay_seconds');
-    await expectError(SimulateWebhook(webhookRequest(id, {target_status: 'PAYMENT_STATUS_UNSPECIFIED'})), 'INVALID_ARGUMENT', 'target_status');
-    await expectError(SimulateWebhook(webhookRequest(id, {target_status: 'PAYMENT_STATUS_PENDING'})), 'FAILED_PRECONDITION');
+    await expectError(
+      SimulateWebhook(webhookRequest(id, {target_status: 'PAYMENT_STATUS_UNSPECIFIED'})),
+      'INVALID_ARGUMENT',
+      'target_status',
+    );
+    await expectError(
+      SimulateWebhook(webhookRequest(id, {target_status: 'PAYMENT_STATUS_PENDING'})),
+      'FAILED_PRECONDITION',
+    );
   });
 });
 
@@ -860,7 +1094,8 @@ describe('retention', () => {
     const completed = await createIntent(mock);
     await ProcessPayment(processRequest(completed));
     const pending = await createIntent(mock);
-    const ids = async () => (await ListPayments(ALL)).payments.map((payment: any) => payment.payment_intent_id as string);
+    const ids = async () =>
+      (await ListPayments(ALL)).payments.map((payment: any) => payment.payment_intent_id as string);
     expect(await ids()).toHaveLength(5);
 
     clock += 9_999;
@@ -894,19 +1129,24 @@ describe('retention', () => {
     expect(await statusOf(mock, id)).toBe('PAYMENT_STATUS_COMPLETED');
   });
 
-  it('repeats an idempotency_key\'s answer for idempotencyTtlMs only; then the key is new again', async () => {
+  it("repeats an idempotency_key's answer for idempotencyTtlMs only; then the key is new again", async () => {
     let clock = 1_750_000_000_000;
     const mock = startMock({now: () => clock, retention: RETENTION});
     const {CreatePaymentIntent} = api(mock);
     const first = await CreatePaymentIntent(intentRequest({idempotency_key: 'key-1'}));
     clock += 4_999;
     expect(await CreatePaymentIntent(intentRequest({idempotency_key: 'key-1'}))).toEqual(first);
-    await expectError(CreatePaymentIntent(intentRequest({idempotency_key: 'key-1', amount: {amount: '999', currency: 'KRW'}})), 'IDEMPOTENCY_CONFLICT');
+    await expectError(
+      CreatePaymentIntent(intentRequest({idempotency_key: 'key-1', amount: {amount: '999', currency: 'KRW'}})),
+      'IDEMPOTENCY_CONFLICT',
+    );
     clock += 1;
     const second = await CreatePaymentIntent(intentRequest({idempotency_key: 'key-1'}));
     expect(second.payment_intent_id).not.toBe(first.payment_intent_id);
     clock += 5000;
-    const other = await CreatePaymentIntent(intentRequest({idempotency_key: 'key-1', amount: {amount: '999', currency: 'KRW'}}));
+    const other = await CreatePaymentIntent(
+      intentRequest({idempotency_key: 'key-1', amount: {amount: '999', currency: 'KRW'}}),
+    );
     expect(other.payment_intent_id).not.toBe(second.payment_intent_id);
   });
 
@@ -931,12 +1171,13 @@ describe('retention', () => {
 });
 
 describe('waiting on the closing signal', () => {
-  it('DELAY, TIMEOUT and webhooks do not tie a signal per call to the mock\'s closing signal (AbortSignal.any leaks on Node 20)', async () => {
+  it("DELAY, TIMEOUT and webhooks do not tie a signal per call to the mock's closing signal (AbortSignal.any leaks on Node 20)", async () => {
     const any = vi.spyOn(AbortSignal, 'any');
     try {
       const receiver = await startReceiver();
       const mock = startMock({defaultScenario: 'DELAY', delayMs: 1});
-      for (let i = 0; i < 20; i++) await api(mock).ProcessPayment(processRequest(await createIntent(mock, {webhook_url: receiver.url})));
+      for (let i = 0; i < 20; i++)
+        await api(mock).ProcessPayment(processRequest(await createIntent(mock, {webhook_url: receiver.url})));
       const timeout = await createIntent(mock, {scenario: 'PAYMENT_SCENARIO_TIMEOUT'});
       const caller = new AbortController();
       const waiting = api(mock).ProcessPayment(processRequest(timeout), callContext(caller.signal));

@@ -35,12 +35,17 @@ describe('Faults.apply', () => {
   it('fails at once once the mock is closing, latency or not', async () => {
     const closing = new AbortController();
     closing.abort();
-    expect((await failure(new Faults({latencyMs: 0, errorRate: 0}).apply(new AbortController().signal, closing.signal))).code).toBe('UNAVAILABLE');
+    expect(
+      (await failure(new Faults({latencyMs: 0, errorRate: 0}).apply(new AbortController().signal, closing.signal)))
+        .code,
+    ).toBe('UNAVAILABLE');
   });
 
   it('still fails UPSTREAM_TIMEOUT when the caller gives up first', async () => {
     const caller = new AbortController();
-    const call = failure(new Faults({latencyMs: 20_000, errorRate: 0}).apply(caller.signal, new AbortController().signal));
+    const call = failure(
+      new Faults({latencyMs: 20_000, errorRate: 0}).apply(caller.signal, new AbortController().signal),
+    );
     caller.abort();
     expect((await call).code).toBe('UPSTREAM_TIMEOUT');
   });

@@ -26,11 +26,16 @@ describe('loadEnvironment', () => {
   });
 
   it('works without .env.local, with gRPC on (the local defaults)', () => {
-    expect(loadEnvironment({projectDir: path.join(dir, 'nowhere'), processEnv: {A: '1'}})).toEqual({A: '1', GRPC_ENABLED: 'true'});
+    expect(loadEnvironment({projectDir: path.join(dir, 'nowhere'), processEnv: {A: '1'}})).toEqual({
+      A: '1',
+      GRPC_ENABLED: 'true',
+    });
   });
 
   it('refuses a named environment whose file is missing, with a hint', () => {
-    expect(() => loadEnvironment({envName: 'dev', projectDir: dir, processEnv: {}})).toThrowError(/No env file for environment "dev"/);
+    expect(() => loadEnvironment({envName: 'dev', projectDir: dir, processEnv: {}})).toThrowError(
+      /No env file for environment "dev"/,
+    );
   });
 
   it('refuses a name that is not one (exit code 2)', () => {
@@ -46,9 +51,25 @@ describe('loadEnvironment', () => {
 describe('gateway configuration', () => {
   it('has the documented defaults', () => {
     const config = readGatewayConfig({});
-    expect(config).toMatchObject({host: '127.0.0.1', httpPort: 8000, grpcPort: 9090, grpcEnabled: false, environment: 'development'});
-    expect(config.redis).toMatchObject({address: 'localhost:6379', database: 0, clusterMode: false, autoPipelining: false});
-    expect(config.queue).toMatchObject({heartbeatTtlMs: 300_000, instantPositions: 10, maxAdmissionPosition: 100, reservationTokenTtlMs: 30_000});
+    expect(config).toMatchObject({
+      host: '127.0.0.1',
+      httpPort: 8000,
+      grpcPort: 9090,
+      grpcEnabled: false,
+      environment: 'development',
+    });
+    expect(config.redis).toMatchObject({
+      address: 'localhost:6379',
+      database: 0,
+      clusterMode: false,
+      autoPipelining: false,
+    });
+    expect(config.queue).toMatchObject({
+      heartbeatTtlMs: 300_000,
+      instantPositions: 10,
+      maxAdmissionPosition: 100,
+      reservationTokenTtlMs: 30_000,
+    });
     expect(config.auth.devBypassToken).toBe('tacos-dev-token');
   });
 
@@ -69,7 +90,9 @@ describe('gateway configuration', () => {
     ['LOG_LEVEL', 'loud', 'fatal, error'],
     ['REDIS_AUTO_PIPELINING', 'sometimes', 'true or false'],
   ])('names %s=%s and what it takes', (name, value, expected) => {
-    expect(() => readGatewayConfig({[name]: value})).toThrowError(new RegExp(`${name}=${value} is not valid: expected ${expected}`));
+    expect(() => readGatewayConfig({[name]: value})).toThrowError(
+      new RegExp(`${name}=${value} is not valid: expected ${expected}`),
+    );
   });
 });
 

@@ -45,7 +45,12 @@ afterAll(async () => {
 });
 
 const post = (header: string) =>
-  fetch(`${base}/echo`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({header}), signal: AbortSignal.timeout(5000)});
+  fetch(`${base}/echo`, {
+    method: 'POST',
+    headers: {'content-type': 'application/json'},
+    body: JSON.stringify({header}),
+    signal: AbortSignal.timeout(5000),
+  });
 
 describe('direct path: an answer that cannot be sent', () => {
   it('closes the connection, logs an internal error, and keeps serving', async () => {

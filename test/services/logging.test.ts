@@ -21,7 +21,14 @@ describe('logging', () => {
     accessLogger(worker).info({req_id: 'r-1', method: 'POST', status: 202}, 'http request');
     worker.info('gateway listening');
     expect(lines).toEqual([
-      expect.objectContaining({service: 'gateway', pid: 4242, req_id: 'r-1', status: 202, msg: 'http request', level: 'info'}),
+      expect.objectContaining({
+        service: 'gateway',
+        pid: 4242,
+        req_id: 'r-1',
+        status: 202,
+        msg: 'http request',
+        level: 'info',
+      }),
       expect.objectContaining({service: 'gateway', pid: 4242, msg: 'gateway listening'}),
     ]);
   });

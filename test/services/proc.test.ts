@@ -8,7 +8,8 @@ import {processCpuMicros, processTreeCpuMicros} from '../../src/services/proc.js
 
 // A parent with one child; the child spins until it has used 400 ms of CPU, says so, and waits.
 // Either ends when its stdin closes: a parent that dies leaves no child behind.
-const CHILD = 'while (process.cpuUsage().user < 400_000); console.log("spun"); process.stdin.on("data", () => {}).on("close", () => process.exit(0));';
+const CHILD =
+  'while (process.cpuUsage().user < 400_000); console.log("spun"); process.stdin.on("data", () => {}).on("close", () => process.exit(0));';
 // A plain `node -e` script: execa is ESM only and cannot be require()d there.
 const PARENT = `
 const {spawn} = require('node:child_process');
@@ -28,13 +29,20 @@ afterEach(async () => {
 
 describe.skipIf(process.platform !== 'linux')('processTreeCpuMicros', () => {
   it("counts the children's CPU with the parent's", async () => {
-    const started = execa(process.execPath, ['-e', PARENT], {stdio: ['pipe', 'pipe', 'inherit'], buffer: false, reject: false});
+    const started = execa(process.execPath, ['-e', PARENT], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      buffer: false,
+      reject: false,
+    });
     parent = started;
     const spun = new Promise<void>((resolve, reject) => {
       started.stdout.on('data', (chunk: Buffer) => String(chunk).includes('spun') && resolve());
       void started.then(() => reject(new Error('the parent exited before its child spun')));
     });
-    await Promise.race([spun, new Promise((_, reject) => setTimeout(() => reject(new Error('no spin within 10 s')), 10_000))]);
+    await Promise.race([
+      spun,
+      new Promise((_, reject) => setTimeout(() => reject(new Error('no spin within 10 s')), 10_000)),
+    ]);
     const own = processCpuMicros(parent.pid)!;
     const tree = processTreeCpuMicros(parent.pid!);
     // The child used 400 ms of CPU; Linux counts in 10 ms ticks.

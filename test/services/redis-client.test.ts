@@ -18,13 +18,24 @@ describe('createRedisClient', () => {
     [false, false],
     [true, true],
   ])('autoPipelining %s gives ioredis enableAutoPipelining %s', async (autoPipelining, expected) => {
-    const client = createRedisClient({address: `127.0.0.1:${await freePort()}`, database: 0, clusterMode: false, commandTimeoutMs: 500, autoPipelining});
+    const client = createRedisClient({
+      address: `127.0.0.1:${await freePort()}`,
+      database: 0,
+      clusterMode: false,
+      commandTimeoutMs: 500,
+      autoPipelining,
+    });
     clients.push(client);
     expect(client.options.enableAutoPipelining).toBe(expected);
   });
 
   it('closes twice without error', async () => {
-    const client = createRedisClient({address: `127.0.0.1:${await freePort()}`, database: 0, clusterMode: false, commandTimeoutMs: 500});
+    const client = createRedisClient({
+      address: `127.0.0.1:${await freePort()}`,
+      database: 0,
+      clusterMode: false,
+      commandTimeoutMs: 500,
+    });
     await closeRedisClient(client);
     await closeRedisClient(client);
     expect(client.status).toBe('end');

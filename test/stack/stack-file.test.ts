@@ -12,7 +12,16 @@ import {rm, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {afterEach, describe, expect, it} from 'vitest';
 import {BIN} from '../helpers/cli.js';
-import {allGone, createProject, descendants, describeProcess, freePorts, heldPorts, processesIn, type Project} from '../helpers/up-project.js';
+import {
+  allGone,
+  createProject,
+  descendants,
+  describeProcess,
+  freePorts,
+  heldPorts,
+  processesIn,
+  type Project,
+} from '../helpers/up-project.js';
 
 let project: Project | undefined;
 
@@ -81,7 +90,8 @@ describe('tacos up with a stack file', {timeout: 120_000}, () => {
     expect(started.code, started.stdout + started.stderr).toBe(0);
 
     const status = await project.run(['status']);
-    for (const service of ['api', 'web', 'worker', 'payment', 'gateway']) expect(status.stdout).toMatch(new RegExp(`^${service}\\s+ready\\s+\\d+`, 'm'));
+    for (const service of ['api', 'web', 'worker', 'payment', 'gateway'])
+      expect(status.stdout).toMatch(new RegExp(`^${service}\\s+ready\\s+\\d+`, 'm'));
     expect(status.stdout).toContain(`http://127.0.0.1:${webPort}/`);
     // The payment service is the stack file's command, under its watcher, not the built-in mock.
     expect(describeProcess(treeOf(project, 'payment')[0])).toContain(`serve command --run node ${BIN} serve payment`);
@@ -106,7 +116,11 @@ describe('tacos up with a stack file', {timeout: 120_000}, () => {
     project = await createProject();
     const [webPort] = await freePorts(1);
     await writeScripts(project);
-    await stackFile(project, `services:\n  web:\n    command: node http-service.cjs ${webPort}\n    ports: [${webPort}]\n`, 'tacos.stack.yml');
+    await stackFile(
+      project,
+      `services:\n  web:\n    command: node http-service.cjs ${webPort}\n    ports: [${webPort}]\n`,
+      'tacos.stack.yml',
+    );
     const up = project.startUp();
     await up.waitFor(/Logs follow/, 60_000);
     const pids = treeOf(project, 'web');
@@ -117,12 +131,36 @@ describe('tacos up with a stack file', {timeout: 120_000}, () => {
   });
 
   it.each([
-    ['a YAML syntax error', 'services:\n  web:\n    command: node x.js\n   ports: [3000]\n', /tacos\.stack\.yaml:4: not valid YAML: All mapping items must start at the same column\./],
-    ['an unknown depends_on', 'services:\n  web:\n    command: node x.js\n  api:\n    command: node y.js\n    depends_on: [databse]\n', /tacos\.stack\.yaml:4: api depends on "databse", which is no service/],
-    ['a cycle', 'services:\n  web:\n    command: node x.js\n    depends_on: [api]\n  api:\n    command: node y.js\n    depends_on: [web]\n', /tacos\.stack\.yaml:2: depends_on makes a cycle: web -> api -> web/],
-    ['an unknown key', 'services:\n  web:\n    command: node x.js\n    restart: always\n', /tacos\.stack\.yaml:4: unknown key "restart" in service web/],
-    ['a missing command', 'services:\n  web:\n    cwd: ../web\n', /tacos\.stack\.yaml:2: service web has no `command:`/],
-    ['a bad ready kind', 'services:\n  web:\n    command: node x.js\n    ready: {udp: 127.0.0.1:3000}\n', /tacos\.stack\.yaml:4: web\.ready: "udp" is not a kind of readiness check/],
+    [
+      'a YAML syntax error',
+      'services:\n  web:\n    command: node x.js\n   ports: [3000]\n',
+      /tacos\.stack\.yaml:4: not valid YAML: All mapping items must start at the same column\./,
+    ],
+    [
+      'an unknown depends_on',
+      'services:\n  web:\n    command: node x.js\n  api:\n    command: node y.js\n    depends_on: [databse]\n',
+      /tacos\.stack\.yaml:4: api depends on "databse", which is no service/,
+    ],
+    [
+      'a cycle',
+      'services:\n  web:\n    command: node x.js\n    depends_on: [api]\n  api:\n    command: node y.js\n    depends_on: [web]\n',
+      /tacos\.stack\.yaml:2: depends_on makes a cycle: web -> api -> web/,
+    ],
+    [
+      'an unknown key',
+      'services:\n  web:\n    command: node x.js\n    restart: always\n',
+      /tacos\.stack\.yaml:4: unknown key "restart" in service web/,
+    ],
+    [
+      'a missing command',
+      'services:\n  web:\n    cwd: ../web\n',
+      /tacos\.stack\.yaml:2: service web has no `command:`/,
+    ],
+    [
+      'a bad ready kind',
+      'services:\n  web:\n    command: node x.js\n    ready: {udp: 127.0.0.1:3000}\n',
+      /tacos\.stack\.yaml:4: web\.ready: "udp" is not a kind of readiness check/,
+    ],
   ])('refuses %s naming the line, with nothing started; doctor says the same', async (_what, text, message) => {
     project = await createProject();
     await stackFile(project, text);
@@ -141,7 +179,10 @@ describe('tacos up with a stack file', {timeout: 120_000}, () => {
 
   it('doctor passes a good stack file and names its services', async () => {
     project = await createProject();
-    await stackFile(project, 'services:\n  web:\n    command: npm run dev\n    cwd: ../reservation-web\n    depends_on: [gateway]\n');
+    await stackFile(
+      project,
+      'services:\n  web:\n    command: npm run dev\n    cwd: ../reservation-web\n    depends_on: [gateway]\n',
+    );
     const doctor = await project.run(['doctor'], {timeoutMs: 60_000});
     expect(doctor.stdout).toMatch(/pass\s+stack file\s+tacos\.stack\.yaml: web/);
   });

@@ -11,7 +11,9 @@ export default class EnvInit extends TacosCommand {
   async run(): Promise<void> {
     await this.parse(EnvInit);
     for (const result of await initEnvironments(process.cwd())) {
-      this.log(`${result.status === 'created' ? 'created' : 'kept   '} ${envFileName(result.name)}${result.status === 'kept' ? ' (exists, not changed)' : ''}`);
+      this.log(
+        `${result.status === 'created' ? 'created' : 'kept   '} ${envFileName(result.name)}${result.status === 'kept' ? ' (exists, not changed)' : ''}`,
+      );
     }
   }
 }

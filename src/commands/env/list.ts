@@ -31,12 +31,23 @@ export default class EnvList extends TacosCommand {
         }),
       ]);
       const widths = header.map((_, column) => Math.max(...[header, ...rows].map((row) => row[column].length)));
-      for (const row of [header, ...rows]) this.log(row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd());
-      const problems = environments.flatMap((env) => env.problems.map((problem) => `! ${envFileName(env.name)}: ${problem.message}`));
+      for (const row of [header, ...rows])
+        this.log(
+          row
+            .map((cell, column) => cell.padEnd(widths[column]))
+            .join('  ')
+            .trimEnd(),
+        );
+      const problems = environments.flatMap((env) =>
+        env.problems.map((problem) => `! ${envFileName(env.name)}: ${problem.message}`),
+      );
       if (problems.length > 0) this.log(['', ...problems].join('\n'));
     }
     if (unreadable.length > 0) {
-      throw new TacosError(unreadable.map((error) => error.message).join('\n'), {hint: unreadable[0].hint, code: 'ENV_PARSE'});
+      throw new TacosError(unreadable.map((error) => error.message).join('\n'), {
+        hint: unreadable[0].hint,
+        code: 'ENV_PARSE',
+      });
     }
   }
 }

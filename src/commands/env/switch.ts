@@ -16,16 +16,32 @@ export default class EnvSwitch extends TacosCommand {
     '<%= config.bin %> env switch grpc --env prod --percent 5 --yes',
   ];
   static override args = {
-    transport: Args.string({description: 'grpc (GRPC_ENABLED=true) or http (GRPC_ENABLED=false).', required: true, options: ['grpc', 'http']}),
+    transport: Args.string({
+      description: 'grpc (GRPC_ENABLED=true) or http (GRPC_ENABLED=false).',
+      required: true,
+      options: ['grpc', 'http'],
+    }),
   };
   static override flags = {
-    env: Flags.string({char: 'e', description: 'Environments to switch, comma-separated (default: local, i.e. .env.local).', helpValue: 'NAME[,NAME]', exclusive: ['all']}),
+    env: Flags.string({
+      char: 'e',
+      description: 'Environments to switch, comma-separated (default: local, i.e. .env.local).',
+      helpValue: 'NAME[,NAME]',
+      exclusive: ['all'],
+    }),
     all: Flags.boolean({description: 'Switch every environment (.env.<name>, not .env.example).', exclusive: ['env']}),
-    percent: Flags.integer({description: 'Also set GRPC_TRAFFIC_PERCENT (0-100): the share of backend calls sent over gRPC.', min: 0, max: 100}),
+    percent: Flags.integer({
+      description: 'Also set GRPC_TRAFFIC_PERCENT (0-100): the share of backend calls sent over gRPC.',
+      min: 0,
+      max: 100,
+    }),
     'dry-run': Flags.boolean({description: 'Print a diff per file and change nothing.'}),
     yes: Flags.boolean({char: 'y', description: 'Switch production without asking.'}),
     backup: Flags.boolean({description: 'Keep the old file as .env.<name>.bak.'}),
-    'follow-links': Flags.boolean({description: 'Edit the file an env file that is a symbolic link points to (the link stays a link); without it, a link is refused.'}),
+    'follow-links': Flags.boolean({
+      description:
+        'Edit the file an env file that is a symbolic link points to (the link stays a link); without it, a link is refused.',
+    }),
   };
 
   async run(): Promise<void> {
@@ -46,9 +62,12 @@ export default class EnvSwitch extends TacosCommand {
     for (const result of results) {
       for (const warning of result.warnings) this.warn(warning);
       const label = envFileName(result.name);
-      const set = Object.entries(result.changes).map(([key, value]) => `${key}=${value}`).join(', ');
+      const set = Object.entries(result.changes)
+        .map(([key, value]) => `${key}=${value}`)
+        .join(', ');
       if (result.status === 'unchanged') this.log(`${label}: already ${args.transport} (not rewritten)`);
-      else if (result.status === 'would-change') this.log(`${result.diff}${label}: would set ${set} (dry run, not written)`);
+      else if (result.status === 'would-change')
+        this.log(`${result.diff}${label}: would set ${set} (dry run, not written)`);
       else this.log(`${label}: changed (${set})${result.backup ? `, old file kept as ${label}.bak` : ''}`);
     }
   }

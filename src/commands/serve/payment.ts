@@ -16,7 +16,10 @@ export default class ServePayment extends TacosCommand {
   ];
   static override flags = {
     ...mockFlags,
-    scenario: Flags.string({description: 'Scenario for intents that name none (PAYMENT_SCENARIO, default APPROVE).', options: [...PAYMENT_SCENARIOS]}),
+    scenario: Flags.string({
+      description: 'Scenario for intents that name none (PAYMENT_SCENARIO, default APPROVE).',
+      options: [...PAYMENT_SCENARIOS],
+    }),
     delay: durationFlag({description: 'How long DELAY waits before approving (PAYMENT_DELAY, default 2s).'}),
     seed: Flags.integer({description: 'Seed of RANDOM, for repeatable runs (PAYMENT_RANDOM_SEED, default 42).'}),
   };

@@ -1,4 +1,11 @@
-import {BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen, type CircuitBreakerPolicy} from 'cockatiel';
+import {
+  BrokenCircuitError,
+  CircuitState,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  handleWhen,
+  type CircuitBreakerPolicy,
+} from 'cockatiel';
 import {TacosError} from '../errors.js';
 import type {Logger} from '../logging.js';
 import {callerGoneBeforeSending, isBackendFailure, notSent} from './errors.js';
@@ -65,19 +72,28 @@ export class BackendClient {
     return open(wanted) && this.roads[other] && !open(other) && this.roads[other] ? other : wanted;
   }
 
-  async call<T = Record<string, any>>(service: string, method: string, request: object, context: CallContext): Promise<T> {
+  async call<T = Record<string, any>>(
+    service: string,
+    method: string,
+    request: object,
+    context: CallContext,
+  ): Promise<T> {
     const road = this.roads[context.protocol ?? this.pickProtocol()];
     if (!road) {
-      throw notSent(new TacosError(`The ${this.settings.name} backend is not called over gRPC here: GRPC_ENABLED is false.`, {
-        code: 'INVALID_ARGUMENT',
-        hint: 'Ask for x-tacos-backend-protocol: http, or turn gRPC on (tacos env switch grpc).',
-      }));
+      throw notSent(
+        new TacosError(`The ${this.settings.name} backend is not called over gRPC here: GRPC_ENABLED is false.`, {
+          code: 'INVALID_ARGUMENT',
+          hint: 'Ask for x-tacos-backend-protocol: http, or turn gRPC on (tacos env switch grpc).',
+        }),
+      );
     }
     const {transport, breaker} = road;
     // A caller already gone (cancelled, past its deadline) is not served: nothing is sent.
     if (context.signal?.aborted) throw callerGoneBeforeSending(this.settings.name);
     try {
-      return (await breaker.execute(() => transport.call(service, method, request, this.settings.timeoutMs, context))) as T;
+      return (await breaker.execute(() =>
+        transport.call(service, method, request, this.settings.timeoutMs, context),
+      )) as T;
     } catch (error) {
       if (error instanceof BrokenCircuitError) {
         throw notSent(
@@ -92,7 +108,9 @@ export class BackendClient {
   }
 
   close(): Promise<void> {
-    this.closing ??= Promise.allSettled(Object.values(this.roads).map((road) => road.transport.close())).then(() => undefined);
+    this.closing ??= Promise.allSettled(Object.values(this.roads).map((road) => road.transport.close())).then(
+      () => undefined,
+    );
     return this.closing;
   }
 }

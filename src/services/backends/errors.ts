@@ -35,7 +35,15 @@ const BY_GRPC_STATUS: Partial<Record<GrpcStatus, string>> = {
   [GrpcStatus.UNAUTHENTICATED]: 'UPSTREAM_REFUSED',
 };
 
-const BY_HTTP_STATUS: Record<number, string> = {400: 'INVALID_ARGUMENT', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 409: 'FAILED_PRECONDITION', 410: 'RESERVATION_EXPIRED', 412: 'PAYMENT_NOT_APPROVED', 504: 'UPSTREAM_TIMEOUT'};
+const BY_HTTP_STATUS: Record<number, string> = {
+  400: 'INVALID_ARGUMENT',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  409: 'FAILED_PRECONDITION',
+  410: 'RESERVATION_EXPIRED',
+  412: 'PAYMENT_NOT_APPROVED',
+  504: 'UPSTREAM_TIMEOUT',
+};
 
 /** HTTP statuses that refuse a request for its size, whoever answers them (a proxy too). */
 const TOO_LARGE_HTTP_STATUS = new Set([413, 414, 431]);
@@ -63,7 +71,9 @@ export function notSent(error: TacosError): TacosError {
  * After a timeout or a broken connection nobody knows, and the answer is false.
  */
 export function backendDidNothing(error: unknown): boolean {
-  return error instanceof TacosError && (unsent.has(error) || PASSED_ON.has(error.code) || error.code === 'UPSTREAM_REFUSED');
+  return (
+    error instanceof TacosError && (unsent.has(error) || PASSED_ON.has(error.code) || error.code === 'UPSTREAM_REFUSED')
+  );
 }
 
 /** A backend's gRPC error as ours, reading our ErrorInfo reason from grpc-status-details-bin. */
@@ -85,7 +95,9 @@ export function fromHttpError(backend: string, status: number, body: unknown): T
     const code = TOO_LARGE_HTTP_STATUS.has(status) ? 'UPSTREAM_REFUSED' : undefined;
     return backendError(backend, code, `HTTP ${status} without an error envelope`, undefined);
   }
-  const code = PASSED_ON.has(envelope.code) ? envelope.code : (BY_HTTP_STATUS[status] ?? (status < 500 ? 'UPSTREAM_REFUSED' : undefined));
+  const code = PASSED_ON.has(envelope.code)
+    ? envelope.code
+    : (BY_HTTP_STATUS[status] ?? (status < 500 ? 'UPSTREAM_REFUSED' : undefined));
   return backendError(backend, code, envelope.message ?? `HTTP ${status}`, undefined, envelope.field);
 }
 
@@ -96,7 +108,9 @@ export function callerGone(backend: string): TacosError {
 
 /** The caller gave up (or its deadline passed) before the call was sent: it is not sent. */
 export function callerGoneBeforeSending(backend: string): TacosError {
-  return notSent(new TacosError(`The caller gave up before the call to the ${backend} backend was sent.`, {code: 'CANCELLED'}));
+  return notSent(
+    new TacosError(`The caller gave up before the call to the ${backend} backend was sent.`, {code: 'CANCELLED'}),
+  );
 }
 
 /** A 2xx answer that is not the method's response message. */
@@ -114,16 +128,29 @@ export function transportError(backend: string, error: unknown, timedOut: boolea
  * is said in a fixed sentence; what failed (`message`: a library's words, the backend's address)
  * rides as the cause, which the gateway logs with the request id (api-errors.ts logFailure).
  */
-function backendError(backend: string, code: string | undefined, message: string, cause: unknown, field?: string): TacosError {
+function backendError(
+  backend: string,
+  code: string | undefined,
+  message: string,
+  cause: unknown,
+  field?: string,
+): TacosError {
   if (code === 'UPSTREAM_TIMEOUT') {
-    return new TacosError(`The ${backend} backend did not answer in time.`, {code, cause: new Error(message, {cause}), hint: 'See BACKEND_*_TIMEOUT.'});
+    return new TacosError(`The ${backend} backend did not answer in time.`, {
+      code,
+      cause: new Error(message, {cause}),
+      hint: 'See BACKEND_*_TIMEOUT.',
+    });
   }
   if (code === 'UPSTREAM_REFUSED') {
     // The backend's words stay in the cause (for the log): they may name its internals.
     return new TacosError(`The ${backend} backend refused the request.`, {code, cause: cause ?? message});
   }
   if (code) return new TacosError(message, {code, cause, field});
-  return new TacosError(`The ${backend} backend failed; try again shortly.`, {code: 'UPSTREAM_ERROR', cause: new Error(message, {cause})});
+  return new TacosError(`The ${backend} backend failed; try again shortly.`, {
+    code: 'UPSTREAM_ERROR',
+    cause: new Error(message, {cause}),
+  });
 }
 
 function errorInfoReason(error: ServiceError, registry: FileRegistry): string | undefined {

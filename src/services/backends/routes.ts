@@ -13,14 +13,28 @@ export interface BackendRoute {
   method: string;
 }
 
-
 export const RESERVATION_ROUTES: BackendRoute[] = [
   {verb: 'POST', path: '/api/v1/reservations', service: RESERVATION_SERVICE, method: 'CreateReservation'},
   {verb: 'GET', path: '/api/v1/reservations', service: RESERVATION_SERVICE, method: 'ListReservations'},
   {verb: 'GET', path: '/api/v1/reservations/:reservation_id', service: RESERVATION_SERVICE, method: 'GetReservation'},
-  {verb: 'POST', path: '/api/v1/reservations/:reservation_id/confirm', service: RESERVATION_SERVICE, method: 'ConfirmReservation'},
-  {verb: 'POST', path: '/api/v1/reservations/:reservation_id/cancel', service: RESERVATION_SERVICE, method: 'CancelReservation'},
-  {verb: 'POST', path: '/api/v1/reservations/:reservation_id/extend', service: RESERVATION_SERVICE, method: 'ExtendHold'},
+  {
+    verb: 'POST',
+    path: '/api/v1/reservations/:reservation_id/confirm',
+    service: RESERVATION_SERVICE,
+    method: 'ConfirmReservation',
+  },
+  {
+    verb: 'POST',
+    path: '/api/v1/reservations/:reservation_id/cancel',
+    service: RESERVATION_SERVICE,
+    method: 'CancelReservation',
+  },
+  {
+    verb: 'POST',
+    path: '/api/v1/reservations/:reservation_id/extend',
+    service: RESERVATION_SERVICE,
+    method: 'ExtendHold',
+  },
   {verb: 'POST', path: '/api/v1/inventory/availability', service: INVENTORY_SERVICE, method: 'CheckAvailability'},
   {verb: 'POST', path: '/api/v1/inventory/reserve', service: INVENTORY_SERVICE, method: 'ReserveSeat'},
   {verb: 'POST', path: '/api/v1/inventory/commit', service: INVENTORY_SERVICE, method: 'CommitReservation'},
@@ -34,11 +48,19 @@ export const PAYMENT_ROUTES: BackendRoute[] = [
   {verb: 'GET', path: '/api/v1/payments', service: PAYMENT_SERVICE, method: 'ListPayments'},
   {verb: 'GET', path: '/api/v1/payments/:payment_intent_id', service: PAYMENT_SERVICE, method: 'GetPaymentStatus'},
   {verb: 'POST', path: '/api/v1/payments/:payment_intent_id/cancel', service: PAYMENT_SERVICE, method: 'CancelPayment'},
-  {verb: 'POST', path: '/api/v1/payments/:payment_intent_id/webhook', service: PAYMENT_SERVICE, method: 'SimulateWebhook'},
+  {
+    verb: 'POST',
+    path: '/api/v1/payments/:payment_intent_id/webhook',
+    service: PAYMENT_SERVICE,
+    method: 'SimulateWebhook',
+  },
 ];
 
 /** The URL path, query and body that carry `request` (proto3 JSON) on `route`. */
-export function routeRequest(route: BackendRoute, request: JsonObject): {path: string; query: URLSearchParams; body?: JsonObject} {
+export function routeRequest(
+  route: BackendRoute,
+  request: JsonObject,
+): {path: string; query: URLSearchParams; body?: JsonObject} {
   const rest: JsonObject = {...request};
   const path = route.path.replace(/:(\w+)/g, (_, field: string) => {
     const value = rest[field];
@@ -49,7 +71,14 @@ export function routeRequest(route: BackendRoute, request: JsonObject): {path: s
   if (route.verb === 'POST') return {path, query, body: rest};
   for (const [key, value] of Object.entries(rest)) {
     // Only set scalars travel in a query; defaults mean "no filter".
-    if (value !== null && typeof value !== 'object' && value !== '' && value !== 0 && value !== false && !/_UNSPECIFIED$/.test(String(value))) {
+    if (
+      value !== null &&
+      typeof value !== 'object' &&
+      value !== '' &&
+      value !== 0 &&
+      value !== false &&
+      !/_UNSPECIFIED$/.test(String(value))
+    ) {
       query.set(key, String(value));
     }
   }

@@ -42,14 +42,25 @@ export class GrpcTransport implements Transport {
     private readonly maxReconnectBackoffMs: number,
   ) {}
 
-  async call(service: string, method: string, request: object, timeoutMs: number, context: CallContext): Promise<object> {
-    const client = this.client(service) as unknown as Record<string, (request: object, options: CallOptions) => Promise<object>>;
+  async call(
+    service: string,
+    method: string,
+    request: object,
+    timeoutMs: number,
+    context: CallContext,
+  ): Promise<object> {
+    const client = this.client(service) as unknown as Record<
+      string,
+      (request: object, options: CallOptions) => Promise<object>
+    >;
     const metadata = new Metadata();
     metadata.set('x-request-id', context.requestId);
     try {
       return await client[method](request, {timeoutMs, metadata, signal: context.signal});
     } catch (error) {
-      throw context.signal?.aborted ? callerGone(this.backend) : fromGrpcError(this.backend, error as ServiceError, this.registry);
+      throw context.signal?.aborted
+        ? callerGone(this.backend)
+        : fromGrpcError(this.backend, error as ServiceError, this.registry);
     }
   }
 
@@ -66,7 +77,10 @@ export class GrpcTransport implements Transport {
       client = new Client({
         address: this.address,
         definition: this.definition,
-        channelOptions: {'grpc.initial_reconnect_backoff_ms': 250, 'grpc.max_reconnect_backoff_ms': this.maxReconnectBackoffMs},
+        channelOptions: {
+          'grpc.initial_reconnect_backoff_ms': 250,
+          'grpc.max_reconnect_backoff_ms': this.maxReconnectBackoffMs,
+        },
       });
       this.clients.set(service, client);
     }
@@ -93,11 +107,19 @@ export class HttpTransport implements Transport {
     this.basePath = baseUrl.pathname.replace(/\/+$/, '');
   }
 
-  async call(service: string, method: string, request: object, timeoutMs: number, context: CallContext): Promise<object> {
+  async call(
+    service: string,
+    method: string,
+    request: object,
+    timeoutMs: number,
+    context: CallContext,
+  ): Promise<object> {
     const route = this.routes.find((candidate) => candidate.service === service && candidate.method === method);
     const codec = this.codec(service, method);
     const json = codec.requestToJson(request) as JsonObject;
-    const {path, query, body} = route ? routeRequest(route, json) : {path: `/${service}/${method}`, query: new URLSearchParams(), body: json};
+    const {path, query, body} = route
+      ? routeRequest(route, json)
+      : {path: `/${service}/${method}`, query: new URLSearchParams(), body: json};
     const deadline = AbortSignal.timeout(timeoutMs);
     let answer: {status: number; body: unknown};
     try {

@@ -41,17 +41,28 @@ const BUSY_THRESHOLD = 0.9;
  * Checks each target with one real request, then runs the load of each run in turn (gRPC first) and
  * compares them. Ctrl-C (the signal) ends the run under way early and skips the rest.
  */
-export async function runBench(options: BenchOptions, context: {signal: AbortSignal; progress?: ProgressObserver}): Promise<BenchReport> {
+export async function runBench(
+  options: BenchOptions,
+  context: {signal: AbortSignal; progress?: ProgressObserver},
+): Promise<BenchReport> {
   const loadMs = options.warmupMs + options.durationMs;
   const token =
-    options.scenario === 'journey' ? await createDevToken({envName: options.envName, userId: 'bench', ttlSeconds: Math.ceil(loadMs / 1000) * 2 + 600}) : undefined;
+    options.scenario === 'journey'
+      ? await createDevToken({
+          envName: options.envName,
+          userId: 'bench',
+          ttlSeconds: Math.ceil(loadMs / 1000) * 2 + 600,
+        })
+      : undefined;
   const plans = planRuns(options, token);
   const contracts = await loadContractSet();
   const notices = await checkTargets(plans, contracts.registry, options.timeoutMs);
   const runs: RunResult[] = [];
   for (const plan of plans) {
     if (context.signal.aborted) break;
-    runs.push(await ENGINES[options.engine](plan, {options, contracts, signal: context.signal, progress: context.progress}));
+    runs.push(
+      await ENGINES[options.engine](plan, {options, contracts, signal: context.signal, progress: context.progress}),
+    );
   }
   const {httpOrigin, grpcAddress, eventId, ...rest} = options;
   const grpcClient = plans.some((plan) => plan.request.kind === 'grpc');
@@ -64,7 +75,12 @@ export async function runBench(options: BenchOptions, context: {signal: AbortSig
     runs,
     ratio: compare(runs),
     warnings: [...notices, ...runs.flatMap(generatorWarnings)],
-    machine: {cpuModel: cpus()[0]?.model.trim() ?? 'unknown', cpus: availableParallelism(), node: process.version, platform: `${platform()} ${arch()}`},
+    machine: {
+      cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+      cpus: availableParallelism(),
+      node: process.version,
+      platform: `${platform()} ${arch()}`,
+    },
     interrupted: context.signal.aborted,
   };
 }
@@ -73,7 +89,8 @@ function compare(runs: RunResult[]): Ratio | null {
   const grpc = runs.find((run) => run.protocol === 'grpc');
   const http = runs.find((run) => run.protocol === 'http');
   if (!grpc || !http) return null;
-  const over = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b > 0 ? a / b : null);
+  const over = (a: number | undefined, b: number | undefined) =>
+    a !== undefined && b !== undefined && b > 0 ? a / b : null;
   return {
     requestsPerSecond: over(grpc.requestsPerSecond, http.requestsPerSecond),
     p50: over(grpc.latencyMs?.p50, http.latencyMs?.p50),
@@ -87,11 +104,17 @@ const SHARED_MACHINE_SHARE = 0.2;
 /** What the user should know about the generator of a run: a saturated thread or tool, or a builtin generator taking much of a shared machine. */
 export function generatorWarnings(run: RunResult): string[] {
   const busy = run.generator.eventLoopUtilization.flatMap((utilization, index) =>
-    utilization > BUSY_THRESHOLD ? [`${run.label}: generator thread ${index + 1} was ${Math.round(utilization * 100)}% busy, so it may have been the bottleneck (try --threads ${run.shape.threads + 1}).`] : [],
+    utilization > BUSY_THRESHOLD
+      ? [
+          `${run.label}: generator thread ${index + 1} was ${Math.round(utilization * 100)}% busy, so it may have been the bottleneck (try --threads ${run.shape.threads + 1}).`,
+        ]
+      : [],
   );
   const perThread = run.generator.cpuPercentOfCore === null ? 0 : run.generator.cpuPercentOfCore / run.shape.threads;
   if (run.engine !== 'builtin' && perThread > BUSY_THRESHOLD * 100) {
-    busy.push(`${run.label}: ${run.engine} used ${Math.round(perThread)}% of a core per thread, so it may have been the bottleneck (try --threads ${run.shape.threads + 1}).`);
+    busy.push(
+      `${run.label}: ${run.engine} used ${Math.round(perThread)}% of a core per thread, so it may have been the bottleneck (try --threads ${run.shape.threads + 1}).`,
+    );
   }
   // On a machine shared with the stack, a generator that is not saturated still takes CPU from what it measures.
   if (run.engine === 'builtin' && (run.generator.cpuPercentOfMachine ?? 0) > SHARED_MACHINE_SHARE * 100) {

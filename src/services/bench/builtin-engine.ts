@@ -9,7 +9,14 @@ import {PACKAGE_ROOT} from '../paths.js';
 import type {Engine} from './engine.js';
 import {runShape, shareOf} from './options.js';
 import {cpuLoad, latencyFromHistogram, perSecond, type RunResult} from './results.js';
-import {COUNTER, COUNTER_SLOTS, type FromWorker, type ThreadResult, type ToWorker, type WorkerSetup} from './worker-protocol.js';
+import {
+  COUNTER,
+  COUNTER_SLOTS,
+  type FromWorker,
+  type ThreadResult,
+  type ToWorker,
+  type WorkerSetup,
+} from './worker-protocol.js';
 
 /** How long a thread may take to report once stopped, beyond the per-request timeout. */
 const REPORT_GRACE_MS = 2000;
@@ -29,12 +36,24 @@ interface WorkerEntry {
 function workerEntry(): WorkerEntry {
   const here = fileURLToPath(import.meta.url);
   if (here.endsWith('.ts')) {
-    const tsxApi = pathToFileURL(path.join(path.dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist', 'esm', 'api', 'index.mjs')).href;
+    const tsxApi = pathToFileURL(
+      path.join(
+        path.dirname(createRequire(import.meta.url).resolve('tsx/package.json')),
+        'dist',
+        'esm',
+        'api',
+        'index.mjs',
+      ),
+    ).href;
     const worker = JSON.stringify(pathToFileURL(path.join(path.dirname(here), 'worker.ts')).href);
-    return {source: `import(${JSON.stringify(tsxApi)}).then(({tsImport}) => tsImport(${worker}, ${worker}))`, eval: true};
+    return {
+      source: `import(${JSON.stringify(tsxApi)}).then(({tsImport}) => tsImport(${worker}, ${worker}))`,
+      eval: true,
+    };
   }
   const file = path.join(PACKAGE_ROOT, 'dist', 'services', 'bench', 'worker.js');
-  if (!existsSync(file)) throw new TacosError(`The load generator's thread ${file} is missing.`, {hint: 'Build tacos: npm run build.'});
+  if (!existsSync(file))
+    throw new TacosError(`The load generator's thread ${file} is missing.`, {hint: 'Build tacos: npm run build.'});
   return {source: file, eval: false};
 }
 
@@ -51,7 +70,8 @@ function startThread(entry: WorkerEntry, setup: WorkerSetup): Thread {
   const readyPromise = new Promise<void>((resolve) => (ready = resolve));
   const resultPromise = new Promise<ThreadResult>((resolve, reject) => {
     result = resolve;
-    const failed = (error: Error) => reject(new TacosError(`A load generator thread failed: ${errorMessage(error)}`, {cause: error}));
+    const failed = (error: Error) =>
+      reject(new TacosError(`A load generator thread failed: ${errorMessage(error)}`, {cause: error}));
     worker.once('error', failed);
     worker.once('exit', (code) => failed(new Error(`it exited (code ${code}) before reporting`)));
   });
@@ -114,7 +134,12 @@ export const runBuiltin: Engine = async (plan, {options, contracts, signal, prog
       setTimeout(() => {
         post({type: 'stop', cancel: false});
         // Bounded: a thread that has not reported by then is ended without its figures.
-        timers.push(setTimeout(() => threads.forEach((thread) => void thread.worker.terminate()), options.timeoutMs + REPORT_GRACE_MS));
+        timers.push(
+          setTimeout(
+            () => threads.forEach((thread) => void thread.worker.terminate()),
+            options.timeoutMs + REPORT_GRACE_MS,
+          ),
+        );
       }, options.warmupMs + options.durationMs),
     );
     if (signal.aborted) onAbort();

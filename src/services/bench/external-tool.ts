@@ -61,13 +61,23 @@ const KILL_GRACE_MS = 3000;
 
 /** A load tool that failed, with the last lines it printed. */
 export function toolFailure(name: string, run: ToolRun): TacosError {
-  return new TacosError(`${name} failed (exit code ${run.code}): ${(run.stderr || run.stdout).trim().split('\n').slice(-3).join(' ')}`, {code: 'BENCH_ENGINE'});
+  return new TacosError(
+    `${name} failed (exit code ${run.code}): ${(run.stderr || run.stdout).trim().split('\n').slice(-3).join(' ')}`,
+    {code: 'BENCH_ENGINE'},
+  );
 }
 
 /** Runs a load tool to its end (bounded), Ctrl-C passed on, its CPU time sampled. */
 export async function runTool(file: string, args: string[], options: ToolRunOptions): Promise<ToolRun> {
   // Ctrl-C reaches the tool as SIGINT (it reports what it measured so far); past the deadline, SIGKILL.
-  const tool = execa(file, args, {stdin: 'ignore', reject: false, cancelSignal: options.signal, killSignal: 'SIGINT', forceKillAfterDelay: false, stripFinalNewline: false});
+  const tool = execa(file, args, {
+    stdin: 'ignore',
+    reject: false,
+    cancelSignal: options.signal,
+    killSignal: 'SIGINT',
+    forceKillAfterDelay: false,
+    stripFinalNewline: false,
+  });
   let cpuMicros: number | null = null;
   const startedAt = performance.now();
   options.progress?.runStarted(options.label, () => {
@@ -81,8 +91,15 @@ export async function runTool(file: string, args: string[], options: ToolRunOpti
   try {
     const result = await tool;
     // It never ran (not executable, gone from PATH since requireTool).
-    if (result.exitCode === undefined && result.signal === undefined && !result.isCanceled) throw result instanceof Error ? result : new Error(`${file} did not start`);
-    return {code: result.exitCode ?? null, stdout: result.stdout, stderr: result.stderr, cpuMicros, interrupted: result.isCanceled};
+    if (result.exitCode === undefined && result.signal === undefined && !result.isCanceled)
+      throw result instanceof Error ? result : new Error(`${file} did not start`);
+    return {
+      code: result.exitCode ?? null,
+      stdout: result.stdout,
+      stderr: result.stderr,
+      cpuMicros,
+      interrupted: result.isCanceled,
+    };
   } finally {
     clearInterval(sampler);
     clearTimeout(deadline);

@@ -27,7 +27,18 @@ export const runH2load: Engine = async (plan, {options, contracts, signal, progr
   const concurrency = shape.connections * streams;
   return withTempDir(async (dir) => {
     const log = path.join(dir, 'requests.tsv');
-    const args = ['-D', `${options.durationMs}ms`, '-c', String(shape.connections), '-m', String(streams), '-t', String(shape.threads), '--log-file', log];
+    const args = [
+      '-D',
+      `${options.durationMs}ms`,
+      '-c',
+      String(shape.connections),
+      '-m',
+      String(streams),
+      '-t',
+      String(shape.threads),
+      '--log-file',
+      log,
+    ];
     if (options.warmupMs > 0) args.push('--warm-up-time', `${options.warmupMs}ms`);
     let url: string;
     let okStatus: number;
@@ -62,9 +73,14 @@ export const runH2load: Engine = async (plan, {options, contracts, signal, progr
     }
     const figures = await readLog(log, okStatus);
     const notes: string[] = [];
-    if (request.kind === 'grpc') notes.push('h2load sees HTTP statuses only: a gRPC error inside a 200 counts as OK (the check before the load made sure the method answers OK).');
-    if (request.kind === 'grpc' || request.bodyTemplate !== undefined) notes.push('h2load sends the same body every time: every join is the same user.');
-    if (figures.unfinished > 0) notes.push(`${figures.unfinished} requests still in flight at the end are not counted.`);
+    if (request.kind === 'grpc')
+      notes.push(
+        'h2load sees HTTP statuses only: a gRPC error inside a 200 counts as OK (the check before the load made sure the method answers OK).',
+      );
+    if (request.kind === 'grpc' || request.bodyTemplate !== undefined)
+      notes.push('h2load sends the same body every time: every join is the same user.');
+    if (figures.unfinished > 0)
+      notes.push(`${figures.unfinished} requests still in flight at the end are not counted.`);
     const durationMs = options.durationMs;
     return {
       label: plan.label,

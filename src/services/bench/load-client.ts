@@ -1,6 +1,12 @@
 import {fromJson, toBinary, type Registry} from '@bufbuild/protobuf';
 import * as grpc from '@grpc/grpc-js';
-import {connect, constants as http2Constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders} from 'node:http2';
+import {
+  connect,
+  constants as http2Constants,
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  type IncomingHttpHeaders,
+} from 'node:http2';
 import {Pool} from 'undici';
 import {errorMessage} from '../errors.js';
 import {fillTemplate, type GrpcRequestSpec, type HttpRequestSpec, type RequestSpec} from './scenarios.js';
@@ -23,7 +29,12 @@ export interface LoadClient {
 }
 
 /** `registry` (the contracts) is needed for gRPC only. */
-export function createLoadClient(spec: RequestSpec, connections: number, timeoutMs: number, registry?: Registry): LoadClient {
+export function createLoadClient(
+  spec: RequestSpec,
+  connections: number,
+  timeoutMs: number,
+  registry?: Registry,
+): LoadClient {
   if (spec.kind === 'http') return httpClient(spec, connections, timeoutMs);
   if (!registry) throw new Error('a gRPC load client needs the contracts');
   return grpcClient(spec, connections, timeoutMs, registry);
@@ -33,7 +44,13 @@ const DETAIL_CHARS = 300;
 
 /** HTTP/1.1 with keep-alive, one request in flight per connection. */
 function httpClient(spec: HttpRequestSpec, connections: number, timeoutMs: number): LoadClient {
-  const pool = new Pool(spec.origin, {connections, pipelining: 1, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connectTimeout: timeoutMs});
+  const pool = new Pool(spec.origin, {
+    connections,
+    pipelining: 1,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    connectTimeout: timeoutMs,
+  });
   const template = spec.bodyTemplate;
   return {
     async send(sequence, _lane, withDetail = false) {
@@ -51,7 +68,12 @@ function httpClient(spec: HttpRequestSpec, connections: number, timeoutMs: numbe
           return {ok, code};
         }
         const limit = response.headers['x-ratelimit-limit'];
-        return {ok, code, detail: (await response.body.text()).slice(0, DETAIL_CHARS), rateLimit: typeof limit === 'string' ? limit : undefined};
+        return {
+          ok,
+          code,
+          detail: (await response.body.text()).slice(0, DETAIL_CHARS),
+          rateLimit: typeof limit === 'string' ? limit : undefined,
+        };
       } catch (error) {
         return {ok: false, code: connectionErrorCode(error), detail: errorMessage(error)};
       }
@@ -85,7 +107,9 @@ export function grpcRequestFrames(registry: Registry, spec: GrpcRequestSpec): (s
 }
 
 /** gRPC status names by number, for counting errors by code. */
-const STATUS_NAMES = new Map(Object.entries(grpc.status).flatMap(([name, value]) => (typeof value === 'number' ? [[value, name] as const] : [])));
+const STATUS_NAMES = new Map(
+  Object.entries(grpc.status).flatMap(([name, value]) => (typeof value === 'number' ? [[value, name] as const] : [])),
+);
 
 function statusName(value: string): string {
   return STATUS_NAMES.get(Number(value)) ?? `grpc-status ${value}`;
@@ -156,7 +180,12 @@ function grpcClient(spec: GrpcRequestSpec, sessions: number, timeoutMs: number, 
           if (failure) resolve(failure);
           else if (grpcStatus === '0') resolve({ok: true, code: 'OK'});
           else if (grpcStatus !== undefined) resolve({ok: false, code: statusName(grpcStatus), detail: grpcMessage});
-          else resolve({ok: false, code: httpStatus ? String(httpStatus) : 'STREAM_CLOSED', detail: 'the answer had no grpc-status'});
+          else
+            resolve({
+              ok: false,
+              code: httpStatus ? String(httpStatus) : 'STREAM_CLOSED',
+              detail: 'the answer had no grpc-status',
+            });
         });
         stream.end(frame);
       });

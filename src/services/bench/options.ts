@@ -76,22 +76,58 @@ function defaultThreads(): number {
 
 /** Checks the request, fills the defaults and finds the targets (the active environment's gateway). */
 export function resolveBenchOptions(request: BenchRequest): BenchOptions {
-  const durationMs = inRange('--duration', request.durationMs ?? LIMITS.durationMs.default, LIMITS.durationMs.min, LIMITS.durationMs.max, formatMs);
-  const warmupMs = inRange('--warmup', request.warmupMs ?? Math.min(LIMITS.warmupMs.default, Math.round(durationMs / 10)), 0, LIMITS.warmupMs.max, formatMs);
-  const concurrency = inRange('--concurrency', request.concurrency ?? LIMITS.concurrency.default, LIMITS.concurrency.min, LIMITS.concurrency.max);
-  const connections = request.connections === undefined ? undefined : inRange('--connections', request.connections, 1, concurrency);
+  const durationMs = inRange(
+    '--duration',
+    request.durationMs ?? LIMITS.durationMs.default,
+    LIMITS.durationMs.min,
+    LIMITS.durationMs.max,
+    formatMs,
+  );
+  const warmupMs = inRange(
+    '--warmup',
+    request.warmupMs ?? Math.min(LIMITS.warmupMs.default, Math.round(durationMs / 10)),
+    0,
+    LIMITS.warmupMs.max,
+    formatMs,
+  );
+  const concurrency = inRange(
+    '--concurrency',
+    request.concurrency ?? LIMITS.concurrency.default,
+    LIMITS.concurrency.min,
+    LIMITS.concurrency.max,
+  );
+  const connections =
+    request.connections === undefined ? undefined : inRange('--connections', request.connections, 1, concurrency);
   const threads = inRange('--threads', request.threads ?? defaultThreads(), LIMITS.threads.min, LIMITS.threads.max);
-  const maxRequests = inRange('--max-requests', request.maxRequests ?? LIMITS.maxRequests.default, LIMITS.maxRequests.min, LIMITS.maxRequests.max);
-  const timeoutMs = inRange('--timeout', request.timeoutMs ?? LIMITS.timeoutMs.default, LIMITS.timeoutMs.min, LIMITS.timeoutMs.max, formatMs);
+  const maxRequests = inRange(
+    '--max-requests',
+    request.maxRequests ?? LIMITS.maxRequests.default,
+    LIMITS.maxRequests.min,
+    LIMITS.maxRequests.max,
+  );
+  const timeoutMs = inRange(
+    '--timeout',
+    request.timeoutMs ?? LIMITS.timeoutMs.default,
+    LIMITS.timeoutMs.min,
+    LIMITS.timeoutMs.max,
+    formatMs,
+  );
   const eventId = request.eventId ?? `bench_${Date.now()}`;
-  if (!EVENT_ID.test(eventId)) throw usageError(`--event "${eventId}" is not an event id: use 1-128 letters, digits, _ . : or -.`);
+  if (!EVENT_ID.test(eventId))
+    throw usageError(`--event "${eventId}" is not an event id: use 1-128 letters, digits, _ . : or -.`);
   const grpcClientRuns = request.scenario === 'join' && request.protocol !== 'http';
   if (request.engine === 'wrk' && grpcClientRuns) {
-    throw usageError('wrk has no gRPC: it cannot run join over gRPC.', 'Use --engine h2load for gRPC, or --protocol http with wrk.');
+    throw usageError(
+      'wrk has no gRPC: it cannot run join over gRPC.',
+      'Use --engine h2load for gRPC, or --protocol http with wrk.',
+    );
   }
   if (request.engine !== 'builtin') requireTool(request.engine);
   if (request.engine === 'h2load' && request.maxRequests !== undefined) {
-    throw usageError('h2load cannot stop at a request count in a timed run (it ignores -n with -D).', 'Drop --max-requests (the run is bounded by --duration), or use --engine builtin or wrk.');
+    throw usageError(
+      'h2load cannot stop at a request count in a timed run (it ignores -n with -D).',
+      'Drop --max-requests (the run is bounded by --duration), or use --engine builtin or wrk.',
+    );
   }
 
   let httpUrl = request.httpUrl;
@@ -101,7 +137,10 @@ export function resolveBenchOptions(request: BenchRequest): BenchOptions {
     httpUrl ??= `http://127.0.0.1:${gateway.httpPort}`;
     if (grpcAddress === undefined) {
       if (gateway.grpcTls && grpcClientRuns) {
-        throw usageError('The gateway of this environment serves gRPC over TLS (GRPC_USE_TLS=true); tacos bench speaks plaintext gRPC on loopback.', 'Bench a gateway without TLS, or use --protocol http.');
+        throw usageError(
+          'The gateway of this environment serves gRPC over TLS (GRPC_USE_TLS=true); tacos bench speaks plaintext gRPC on loopback.',
+          'Bench a gateway without TLS, or use --protocol http.',
+        );
       }
       grpcAddress = `127.0.0.1:${gateway.grpcPort}`;
     }
@@ -137,7 +176,10 @@ export interface RunShape {
  */
 export function runShape(options: BenchOptions, client: Protocol): RunShape {
   const concurrency = options.concurrency;
-  const connections = Math.min(concurrency, options.connections ?? (client === 'http' ? concurrency : Math.min(options.threads, concurrency)));
+  const connections = Math.min(
+    concurrency,
+    options.connections ?? (client === 'http' ? concurrency : Math.min(options.threads, concurrency)),
+  );
   return {threads: Math.min(options.threads, connections), connections, concurrency};
 }
 
@@ -147,7 +189,10 @@ export function shareOf(count: number, parts: number, index: number): number {
 }
 
 function refuseRemote(what: string, value: string): never {
-  throw usageError(`${what} ${value} is not on this machine: tacos bench sends load to loopback addresses only (127.0.0.1, ::1, localhost).`, 'Run the stack locally (tacos up) and bench it there.');
+  throw usageError(
+    `${what} ${value} is not on this machine: tacos bench sends load to loopback addresses only (127.0.0.1, ::1, localhost).`,
+    'Run the stack locally (tacos up) and bench it there.',
+  );
 }
 
 function loopbackOrigin(text: string): string {
@@ -157,20 +202,23 @@ function loopbackOrigin(text: string): string {
   } catch {
     throw usageError(`--http-url "${text}" is not a URL such as http://127.0.0.1:8000.`);
   }
-  if (url.protocol !== 'http:') throw usageError(`--http-url "${text}" is not an http:// URL (the gateway's REST port speaks plain HTTP).`);
+  if (url.protocol !== 'http:')
+    throw usageError(`--http-url "${text}" is not an http:// URL (the gateway's REST port speaks plain HTTP).`);
   if (!isLoopbackHost(url.hostname)) refuseRemote('The REST target', url.origin);
   return url.origin;
 }
 
 function loopbackAddress(text: string): string {
   const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(text);
-  if (!match || Number(match[2]) < 1 || Number(match[2]) > 65_535) throw usageError(`--grpc-addr "${text}" is not HOST:PORT, such as 127.0.0.1:9090.`);
+  if (!match || Number(match[2]) < 1 || Number(match[2]) > 65_535)
+    throw usageError(`--grpc-addr "${text}" is not HOST:PORT, such as 127.0.0.1:9090.`);
   if (!isLoopbackHost(match[1])) refuseRemote('The gRPC target', text);
   return text;
 }
 
 function inRange(flag: string, value: number, min: number, max: number, show: (n: number) => string = String): number {
-  if (!Number.isInteger(value) || value < min || value > max) throw usageError(`${flag} ${show(value)} is out of range: from ${show(min)} to ${show(max)}.`);
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw usageError(`${flag} ${show(value)} is out of range: from ${show(min)} to ${show(max)}.`);
   return value;
 }
 

@@ -24,7 +24,13 @@ function table(header: string[], rows: string[][], rightAligned: boolean[]): str
   const widths = header.map((cell, column) => Math.max(cell.length, ...rows.map((row) => row[column].length)));
   const line = (cells: string[]) =>
     cells
-      .map((cell, column) => (column === cells.length - 1 ? cell : rightAligned[column] ? cell.padStart(widths[column]) : cell.padEnd(widths[column])))
+      .map((cell, column) =>
+        column === cells.length - 1
+          ? cell
+          : rightAligned[column]
+            ? cell.padStart(widths[column])
+            : cell.padEnd(widths[column]),
+      )
       .join('  ');
   return [line(header), ...rows.map(line)];
 }
@@ -49,7 +55,10 @@ function runRow(run: RunResult): string[] {
 function generatorLine(run: RunResult): string {
   const {cpuPercentOfCore, cpuPercentOfMachine, eventLoopUtilization} = run.generator;
   const threads = `${run.shape.threads} thread${run.shape.threads === 1 ? '' : 's'}`;
-  const loops = eventLoopUtilization.length > 0 ? `, event loop${eventLoopUtilization.length === 1 ? '' : 's'} ${eventLoopUtilization.map((u) => percent(u * 100)).join(' ')} busy` : '';
+  const loops =
+    eventLoopUtilization.length > 0
+      ? `, event loop${eventLoopUtilization.length === 1 ? '' : 's'} ${eventLoopUtilization.map((u) => percent(u * 100)).join(' ')} busy`
+      : '';
   return `generator, ${run.label}: ${threads}, CPU ${percent(cpuPercentOfCore)} of one core (${percent(cpuPercentOfMachine)} of the machine)${loops}`;
 }
 
@@ -61,10 +70,14 @@ function ratioText(value: number | null): string {
 export function formatReport(report: BenchReport, color: boolean): string {
   const paint = createColors({useColor: color});
   const {options} = report;
-  const targets = [`REST ${report.targets.http}`, ...(report.targets.grpc ? [`gRPC ${report.targets.grpc}`] : [])].join(', ');
+  const targets = [`REST ${report.targets.http}`, ...(report.targets.grpc ? [`gRPC ${report.targets.grpc}`] : [])].join(
+    ', ',
+  );
   const event = report.eventId ? `, event ${report.eventId}` : '';
   const lines = [
-    paint.bold(`${report.scenario}: ${formatMs(options.durationMs)} per run after ${formatMs(options.warmupMs)} of warm-up, at most ${count.format(options.maxRequests)} requests${event}; ${targets}`),
+    paint.bold(
+      `${report.scenario}: ${formatMs(options.durationMs)} per run after ${formatMs(options.warmupMs)} of warm-up, at most ${count.format(options.maxRequests)} requests${event}; ${targets}`,
+    ),
     '',
     ...table(
       ['run', 'engine', 'conns', 'in flight', 'requests', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'errors'],
@@ -76,11 +89,16 @@ export function formatReport(report: BenchReport, color: boolean): string {
   ];
   if (report.ratio) {
     const {requestsPerSecond, p50, p99} = report.ratio;
-    lines.push(paint.bold(`gRPC / HTTP: ${ratioText(requestsPerSecond)} requests/s, p50 ${ratioText(p50)}, p99 ${ratioText(p99)}`));
+    lines.push(
+      paint.bold(
+        `gRPC / HTTP: ${ratioText(requestsPerSecond)} requests/s, p50 ${ratioText(p50)}, p99 ${ratioText(p99)}`,
+      ),
+    );
   }
   lines.push(...report.runs.map(generatorLine));
   for (const run of report.runs) lines.push(...run.notes.map((note) => paint.dim(`note, ${run.label}: ${note}`)));
   lines.push(...report.warnings.map((warning) => paint.yellow(`warning: ${warning}`)));
-  if (report.interrupted) lines.push(paint.yellow('Stopped early (Ctrl-C): the figures cover what was measured until then.'));
+  if (report.interrupted)
+    lines.push(paint.yellow('Stopped early (Ctrl-C): the figures cover what was measured until then.'));
   return lines.join('\n');
 }

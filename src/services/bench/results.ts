@@ -57,7 +57,10 @@ export function latencyFromHistogram(histogram: RecordableHistogram): Latency | 
 }
 
 /** CPU time spent over a wall time, as % of one core and of the machine. */
-export function cpuLoad(cpuMicros: number | null, wallMs: number): Pick<GeneratorLoad, 'cpuPercentOfCore' | 'cpuPercentOfMachine'> {
+export function cpuLoad(
+  cpuMicros: number | null,
+  wallMs: number,
+): Pick<GeneratorLoad, 'cpuPercentOfCore' | 'cpuPercentOfMachine'> {
   if (cpuMicros === null || wallMs <= 0) return {cpuPercentOfCore: null, cpuPercentOfMachine: null};
   const ofCore = (cpuMicros / 1000 / wallMs) * 100;
   return {cpuPercentOfCore: ofCore, cpuPercentOfMachine: ofCore / availableParallelism()};

@@ -47,7 +47,9 @@ const JOURNEY_PATH = `/api/v1/events/${JOURNEY_EVENT}/availability`;
 /** The runs of a bench, gRPC first: `--protocol both` gives two, compared at the end. */
 export function planRuns(options: BenchOptions, bearerToken?: string): RunPlan[] {
   const protocols: Protocol[] = options.protocol === 'both' ? ['grpc', 'http'] : [options.protocol];
-  return protocols.map((protocol) => (options.scenario === 'join' ? joinRun(options, protocol) : journeyRun(options, protocol, bearerToken)));
+  return protocols.map((protocol) =>
+    options.scenario === 'join' ? joinRun(options, protocol) : journeyRun(options, protocol, bearerToken),
+  );
 }
 
 function joinRun(options: BenchOptions, protocol: Protocol): RunPlan {
@@ -56,13 +58,27 @@ function joinRun(options: BenchOptions, protocol: Protocol): RunPlan {
     return {
       label: 'join over gRPC',
       protocol,
-      request: {kind: 'grpc', address: options.grpcAddress, path: JOIN_METHOD, requestType: 'gateway.v1.JoinQueueRequest', requestTemplate: template},
+      request: {
+        kind: 'grpc',
+        address: options.grpcAddress,
+        path: JOIN_METHOD,
+        requestType: 'gateway.v1.JoinQueueRequest',
+        requestTemplate: template,
+      },
     };
   }
   return {
     label: 'join over REST',
     protocol,
-    request: {kind: 'http', origin: options.httpOrigin, method: 'POST', path: JOIN_PATH, headers: {'content-type': 'application/json'}, bodyTemplate: template, okStatus: 202},
+    request: {
+      kind: 'http',
+      origin: options.httpOrigin,
+      method: 'POST',
+      path: JOIN_PATH,
+      headers: {'content-type': 'application/json'},
+      bodyTemplate: template,
+      okStatus: 202,
+    },
   };
 }
 

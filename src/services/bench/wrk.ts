@@ -22,8 +22,13 @@ function luaString(text: string): string {
  * answers counted by status, and a done() that prints the figures as one JSON line.
  */
 function wrkScript(request: HttpRequestSpec, maxRequests: number, threads: number): string {
-  const headers = Object.entries(request.headers).map(([name, value]) => `wrk.headers[${luaString(name)}] = ${luaString(value)}`);
-  const body = request.bodyTemplate === undefined ? [] : [`wrk.body = ${luaString(fillTemplate(request.bodyTemplate, WRK_SEQUENCE))}`];
+  const headers = Object.entries(request.headers).map(
+    ([name, value]) => `wrk.headers[${luaString(name)}] = ${luaString(value)}`,
+  );
+  const body =
+    request.bodyTemplate === undefined
+      ? []
+      : [`wrk.body = ${luaString(fillTemplate(request.bodyTemplate, WRK_SEQUENCE))}`];
   return `wrk.method = ${luaString(request.method)}
 ${[...body, ...headers].join('\n')}
 local max_requests, thread_count = ${maxRequests}, ${threads}
@@ -94,7 +99,19 @@ export const runWrk: Engine = async (plan, {options, signal, progress}) => {
     const run = (seconds: number, label: string, warmupMs: number) =>
       runTool(
         wrk,
-        ['-t', String(shape.threads), '-c', String(connections), '-d', `${seconds}s`, '--timeout', `${wholeSeconds(options.timeoutMs)}s`, '-s', script, `${request.origin}${request.path}`],
+        [
+          '-t',
+          String(shape.threads),
+          '-c',
+          String(connections),
+          '-d',
+          `${seconds}s`,
+          '--timeout',
+          `${wholeSeconds(options.timeoutMs)}s`,
+          '-s',
+          script,
+          `${request.origin}${request.path}`,
+        ],
         {expectedMs: seconds * 1000, timeoutMs: options.timeoutMs, warmupMs, signal, progress, label},
       );
     if (options.warmupMs > 0) await run(wholeSeconds(options.warmupMs), plan.label, Infinity);
@@ -104,12 +121,15 @@ export const runWrk: Engine = async (plan, {options, signal, progress}) => {
       throw toolFailure('wrk', measured);
     }
     const notes = ['wrk: latencies of every answer, errors included.'];
-    if (request.bodyTemplate !== undefined) notes.push('wrk sends the same body every time: every join is the same user.');
+    if (request.bodyTemplate !== undefined)
+      notes.push('wrk sends the same body every time: every join is the same user.');
     if (durationS * 1000 !== options.durationMs) notes.push(`wrk counts whole seconds: it ran ${durationS}s.`);
     if (options.warmupMs > 0) notes.push(`warm-up: a separate wrk run of ${wholeSeconds(options.warmupMs)}s.`);
     const errors: Record<string, number> = {};
-    for (const [status, count] of Object.entries(figures?.statuses ?? {})) if (status !== String(request.okStatus)) errors[status] = count;
-    for (const kind of ['connect', 'read', 'write', 'timeout'] as const) if (figures?.[kind]) errors[kind.toUpperCase()] = figures[kind];
+    for (const [status, count] of Object.entries(figures?.statuses ?? {}))
+      if (status !== String(request.okStatus)) errors[status] = count;
+    for (const kind of ['connect', 'read', 'write', 'timeout'] as const)
+      if (figures?.[kind]) errors[kind.toUpperCase()] = figures[kind];
     const ok = figures?.statuses[String(request.okStatus)] ?? 0;
     const durationMs = figures ? figures.durationUs / 1000 : 0;
     const ms = (us: number) => us / 1000;
@@ -122,7 +142,16 @@ export const runWrk: Engine = async (plan, {options, signal, progress}) => {
       requests: figures?.requests ?? 0,
       ok,
       requestsPerSecond: perSecond(ok, durationMs),
-      latencyMs: figures && figures.requests > 0 ? {p50: ms(figures.p50), p90: ms(figures.p90), p99: ms(figures.p99), max: ms(figures.max), mean: ms(figures.mean)} : null,
+      latencyMs:
+        figures && figures.requests > 0
+          ? {
+              p50: ms(figures.p50),
+              p90: ms(figures.p90),
+              p99: ms(figures.p99),
+              max: ms(figures.max),
+              mean: ms(figures.mean),
+            }
+          : null,
       errors,
       generator: {...cpuLoad(measured?.cpuMicros ?? null, durationMs), eventLoopUtilization: []},
       notes,

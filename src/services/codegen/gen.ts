@@ -2,7 +2,14 @@ import path from 'node:path';
 import {TacosError} from '../errors.js';
 import {PACKAGE_ROOT} from '../paths.js';
 import {rm} from 'node:fs/promises';
-import {DEFAULT_TEMPLATES_DIR, listTemplates, orphanedFiles, renderTemplate, staleFiles, writeGenerated} from './render.js';
+import {
+  DEFAULT_TEMPLATES_DIR,
+  listTemplates,
+  orphanedFiles,
+  renderTemplate,
+  staleFiles,
+  writeGenerated,
+} from './render.js';
 import {buildModel} from './model.js';
 
 export interface GenOptions {
@@ -32,7 +39,9 @@ export interface GenResult {
 export async function gen(options: GenOptions): Promise<GenResult[]> {
   const templatesDir = options.templatesDir ?? DEFAULT_TEMPLATES_DIR;
   const protoDir = options.protoDir ?? path.join(PACKAGE_ROOT, 'proto');
-  const names = options.template ? [options.template] : (await listTemplates(templatesDir)).map((template) => template.name);
+  const names = options.template
+    ? [options.template]
+    : (await listTemplates(templatesDir)).map((template) => template.name);
   const model = buildModel(protoDir);
   const results: GenResult[] = [];
   const stale: string[] = [];
@@ -41,13 +50,27 @@ export async function gen(options: GenOptions): Promise<GenResult[]> {
     const rendered = await renderTemplate({template: name, templatesDir, protoDir, outDir}, model);
     const files = rendered.files.map((file) => path.join(rendered.outDir, file.path));
     const orphans = await orphanedFiles(rendered.outDir, name, rendered.files);
-    if (options.mode === 'check') stale.push(...(await staleFiles(rendered.outDir, rendered.files)), ...orphans.map((file) => `${file} (no longer generated)`));
-    const report = options.mode === 'write' ? await writeGenerated(rendered.outDir, rendered.files) : {written: [], unchanged: []};
+    if (options.mode === 'check')
+      stale.push(
+        ...(await staleFiles(rendered.outDir, rendered.files)),
+        ...orphans.map((file) => `${file} (no longer generated)`),
+      );
+    const report =
+      options.mode === 'write' ? await writeGenerated(rendered.outDir, rendered.files) : {written: [], unchanged: []};
     if (options.mode === 'write') await Promise.all(orphans.map((file) => rm(file)));
-    results.push({template: name, outDir: rendered.outDir, files, ...report, removed: options.mode === 'write' ? orphans : []});
+    results.push({
+      template: name,
+      outDir: rendered.outDir,
+      files,
+      ...report,
+      removed: options.mode === 'write' ? orphans : [],
+    });
   }
   if (stale.length > 0) {
-    throw new TacosError(`Generated files are stale (or missing): ${stale.join(', ')}.`, {hint: 'Run `tacos gen` (with the same --template/--out) and commit the result.', code: 'GEN_STALE'});
+    throw new TacosError(`Generated files are stale (or missing): ${stale.join(', ')}.`, {
+      hint: 'Run `tacos gen` (with the same --template/--out) and commit the result.',
+      code: 'GEN_STALE',
+    });
   }
   return results;
 }

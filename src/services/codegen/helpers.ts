@@ -71,8 +71,12 @@ const camel = (text: string) => pascal(text).replace(/^[A-Z]/, (c) => c.toLowerC
  * declarative: tsType/tsRef for TypeScript, goType for Go, plus case conversions and comments.
  */
 export function registerHelpers(engine: Engine, model: CodegenModel): void {
-  const typePackage = new Map<string, string>([...model.messages, ...model.enums].map((item) => [item.fullName, item.package]));
-  const localName = new Map<string, string>([...model.messages, ...model.enums].map((item) => [item.fullName, item.name]));
+  const typePackage = new Map<string, string>(
+    [...model.messages, ...model.enums].map((item) => [item.fullName, item.package]),
+  );
+  const localName = new Map<string, string>(
+    [...model.messages, ...model.enums].map((item) => [item.fullName, item.name]),
+  );
   const enums = new Set(model.enums.map((item) => item.fullName));
   const alias = (pkg: string) => pkg.replace(/\./g, '_');
 
@@ -81,13 +85,15 @@ export function registerHelpers(engine: Engine, model: CodegenModel): void {
     if (TS_WELL_KNOWN[fullName]) return TS_WELL_KNOWN[fullName];
     const pkg = typePackage.get(fullName);
     if (pkg === undefined) {
-      throw new Error(`${fullName} is neither in the .proto files given nor a well-known type this template knows; give its file in the proto dir`);
+      throw new Error(
+        `${fullName} is neither in the .proto files given nor a well-known type this template knows; give its file in the proto dir`,
+      );
     }
     const name = `${localName.get(fullName) ?? fullName.split('.').pop()}${output && !enums.has(fullName) ? '__Output' : ''}`;
     return pkg === from ? name : `${alias(pkg)}.${name}`;
   };
   const tsElement = (field: FieldModel, from: string, output: boolean) =>
-    field.kind === 'scalar' ? TS_SCALARS[field.type] ?? 'unknown' : tsRef(field.type, from, output);
+    field.kind === 'scalar' ? (TS_SCALARS[field.type] ?? 'unknown') : tsRef(field.type, from, output);
 
   engine.registerHelper('tsType', (field: FieldModel, from: string, mode: string | object) => {
     const output = mode === 'output';
@@ -97,7 +103,9 @@ export function registerHelpers(engine: Engine, model: CodegenModel): void {
     // Decoded with defaults: an unset message field is null; scalars and enums take their default.
     return output && field.kind === 'message' ? `${element} | null` : element;
   });
-  engine.registerHelper('tsRef', (fullName: string, from: string, mode: string | object) => tsRef(fullName, from, mode === 'output'));
+  engine.registerHelper('tsRef', (fullName: string, from: string, mode: string | object) =>
+    tsRef(fullName, from, mode === 'output'),
+  );
   engine.registerHelper('alias', alias);
   engine.registerHelper('goType', (field: FieldModel, from: PackageModel) => {
     const element =
@@ -107,12 +115,17 @@ export function registerHelpers(engine: Engine, model: CodegenModel): void {
     if (field.mapKey) return `map[${GO_SCALARS[field.mapKey]}]${element}`;
     return field.repeated ? `[]${element}` : element;
   });
-  const goPackageOf = (fullName: string) => model.packages.find((pkg) => pkg.name === typePackage.get(fullName))?.goPackageName ?? 'unknown';
+  const goPackageOf = (fullName: string) =>
+    model.packages.find((pkg) => pkg.name === typePackage.get(fullName))?.goPackageName ?? 'unknown';
   engine.registerHelper('goPackageOf', goPackageOf);
   engine.registerHelper('pascal', (text: string) => pascal(String(text)));
   engine.registerHelper('camel', (text: string) => camel(String(text)));
   engine.registerHelper('lower', (text: string) => String(text).toLowerCase());
-  engine.registerHelper('snake', (text: string) => String(text).replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase());
+  engine.registerHelper('snake', (text: string) =>
+    String(text)
+      .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+      .toLowerCase(),
+  );
   engine.registerHelper('eq', (a: unknown, b: unknown) => a === b);
   engine.registerHelper('json', (value: unknown) => JSON.stringify(value));
   engine.registerHelper('concat', (...parts: unknown[]) => parts.slice(0, -1).join(''));
@@ -184,8 +197,11 @@ const GO_CLIENT_RESERVED = new Set(['Close', 'Manager', 'Config']);
  *    ReservationService), prefixed with its backend when two packages' services would clash.
  */
 function registerGoClientHelpers(engine: Engine, model: CodegenModel): void {
-  const typePackage = new Map<string, string>([...model.messages, ...model.enums].map((item) => [item.fullName, item.package]));
-  const wellKnown = (fullName: string) => (fullName.startsWith('google.protobuf.') ? GO_WELL_KNOWN[fullName.slice('google.protobuf.'.length)] : undefined);
+  const typePackage = new Map<string, string>(
+    [...model.messages, ...model.enums].map((item) => [item.fullName, item.package]),
+  );
+  const wellKnown = (fullName: string) =>
+    fullName.startsWith('google.protobuf.') ? GO_WELL_KNOWN[fullName.slice('google.protobuf.'.length)] : undefined;
   const packageByName = new Map(model.packages.map((pkg) => [pkg.name, pkg]));
   const goRef = (fullName: string): string => {
     const known = wellKnown(fullName);
@@ -204,7 +220,10 @@ function registerGoClientHelpers(engine: Engine, model: CodegenModel): void {
   engine.registerHelper('goName', (name: string) => goCamelCase(String(name)));
   engine.registerHelper('goRef', (fullName: string) => goRef(String(fullName)));
   engine.registerHelper('goClientImports', (pkg: PackageModel) => {
-    const imports = new Map<string, string>([['google.golang.org/grpc', ''], [pkg.goImportPath, pkg.goPackageName]]);
+    const imports = new Map<string, string>([
+      ['google.golang.org/grpc', ''],
+      [pkg.goImportPath, pkg.goPackageName],
+    ]);
     for (const service of pkg.services) {
       for (const method of service.methods) {
         for (const type of [method.inputType, method.outputType]) {
@@ -215,15 +234,24 @@ function registerGoClientHelpers(engine: Engine, model: CodegenModel): void {
         }
       }
     }
-    return [...imports].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([importPath, name]) => ({name, path: importPath}));
+    return [...imports]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([importPath, name]) => ({name, path: importPath}));
   });
   engine.registerHelper('goBackendName', (pkg: PackageModel) => backendName(pkg));
   // A package without services has no clients: no file (an empty path is skipped).
   engine.registerHelper('goClientFile', (pkg: PackageModel) =>
-    pkg.services.length ? `${backendName(pkg).replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase()}.go` : '');
+    pkg.services.length
+      ? `${backendName(pkg)
+          .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+          .toLowerCase()}.go`
+      : '',
+  );
   engine.registerHelper('goClientBase', (service: ServiceModel) => {
     const base = serviceBase(service);
-    const clash = model.services.some((other) => other !== service && other.package !== service.package && serviceBase(other) === base);
+    const clash = model.services.some(
+      (other) => other !== service && other.package !== service.package && serviceBase(other) === base,
+    );
     const pkg = packageByName.get(service.package);
     const name = (clash || GO_CLIENT_RESERVED.has(base)) && pkg ? `${backendName(pkg)}${base}` : base;
     return GO_CLIENT_RESERVED.has(name) ? `${name}Service` : name;

@@ -108,7 +108,8 @@ export interface EnumModel {
  */
 export function buildModel(protoDir: string): CodegenModel {
   const protobuf = createRequire(import.meta.url)('protobufjs') as typeof Protobuf;
-  if (!existsSync(protoDir)) throw new TacosError(`No proto dir ${protoDir}.`, {hint: 'Give it with --proto DIR.', code: 'NO_PROTO'});
+  if (!existsSync(protoDir))
+    throw new TacosError(`No proto dir ${protoDir}.`, {hint: 'Give it with --proto DIR.', code: 'NO_PROTO'});
   const importRoot = path.dirname(path.resolve(protoDir));
   const files = readdirSync(protoDir, {recursive: true, encoding: 'utf8'})
     .filter((file) => file.endsWith('.proto'))
@@ -117,21 +118,35 @@ export function buildModel(protoDir: string): CodegenModel {
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(importRoot, target));
   try {
-    root.loadSync(files.map((file) => path.resolve(file)), {keepCase: true, alternateCommentMode: true});
+    root.loadSync(
+      files.map((file) => path.resolve(file)),
+      {keepCase: true, alternateCommentMode: true},
+    );
     root.resolveAll();
   } catch (error) {
-    throw new TacosError(`The .proto files do not parse: ${errorMessage(error)}`, {hint: 'Fix the file named; `npx buf lint` shows more.', code: 'PROTO_INVALID'});
+    throw new TacosError(`The .proto files do not parse: ${errorMessage(error)}`, {
+      hint: 'Fix the file named; `npx buf lint` shows more.',
+      code: 'PROTO_INVALID',
+    });
   }
 
-  const fileName = (object: Protobuf.ReflectionObject) => path.relative(importRoot, object.filename ?? '').split(path.sep).join('/');
-  const ours = (object: Protobuf.ReflectionObject) => !!object.filename && path.resolve(object.filename).startsWith(path.resolve(protoDir));
+  const fileName = (object: Protobuf.ReflectionObject) =>
+    path
+      .relative(importRoot, object.filename ?? '')
+      .split(path.sep)
+      .join('/');
+  const ours = (object: Protobuf.ReflectionObject) =>
+    !!object.filename && path.resolve(object.filename).startsWith(path.resolve(protoDir));
   const fullName = (object: Protobuf.ReflectionObject) => object.fullName.replace(/^\./, '');
   const packageOf = (object: Protobuf.ReflectionObject): string => {
     let scope = object.parent;
     while (scope && scope instanceof protobuf.Type) scope = scope.parent;
     return scope ? fullName(scope) : '';
   };
-  const localName = (object: Protobuf.ReflectionObject) => fullName(object).slice(packageOf(object).length + 1).replace(/\./g, '_');
+  const localName = (object: Protobuf.ReflectionObject) =>
+    fullName(object)
+      .slice(packageOf(object).length + 1)
+      .replace(/\./g, '_');
 
   const messages: MessageModel[] = [];
   const enums: EnumModel[] = [];
@@ -149,7 +164,11 @@ export function buildModel(protoDir: string): CodegenModel {
             package: packageOf(object),
             file: fileName(object),
             comment: object.comment ?? '',
-            values: Object.entries(object.values).map(([name, number]) => ({name, number, comment: object.comments[name] ?? ''})),
+            values: Object.entries(object.values).map(([name, number]) => ({
+              name,
+              number,
+              comment: object.comments[name] ?? '',
+            })),
           });
         }
       } else if (object instanceof protobuf.Service) {
@@ -166,7 +185,9 @@ export function buildModel(protoDir: string): CodegenModel {
     return {type: field.type, kind: 'scalar'};
   };
   function messageModel(type: Protobuf.Type): MessageModel {
-    const oneofs = type.oneofsArray.filter((oneof) => !(oneof.fieldsArray.length === 1 && oneof.fieldsArray[0].options?.proto3_optional));
+    const oneofs = type.oneofsArray.filter(
+      (oneof) => !(oneof.fieldsArray.length === 1 && oneof.fieldsArray[0].options?.proto3_optional),
+    );
     return {
       name: localName(type),
       fullName: fullName(type),
@@ -201,7 +222,13 @@ export function buildModel(protoDir: string): CodegenModel {
         return {
           name: method.name,
           path: `/${fullName(service)}/${method.name}`,
-          kind: clientStreaming ? (serverStreaming ? 'bidi_streaming' : 'client_streaming') : serverStreaming ? 'server_streaming' : 'unary',
+          kind: clientStreaming
+            ? serverStreaming
+              ? 'bidi_streaming'
+              : 'client_streaming'
+            : serverStreaming
+              ? 'server_streaming'
+              : 'unary',
           clientStreaming,
           serverStreaming,
           inputType: fullName(method.resolvedRequestType!),
@@ -218,7 +245,13 @@ export function buildModel(protoDir: string): CodegenModel {
     const name = path.relative(importRoot, path.resolve(file)).split(path.sep).join('/');
     const pick = <T extends {file: string}>(items: T[]) => items.filter((item) => item.file === name);
     const inFile = [...pick(messages), ...pick(enums), ...pick(services)];
-    return {name, package: inFile[0] ? (inFile[0] as {package: string}).package : '', services: pick(services), messages: pick(messages), enums: pick(enums)};
+    return {
+      name,
+      package: inFile[0] ? (inFile[0] as {package: string}).package : '',
+      services: pick(services),
+      messages: pick(messages),
+      enums: pick(enums),
+    };
   });
   const packageNames = [...new Set(fileModels.map((file) => file.package))].sort();
   const packages: PackageModel[] = packageNames.map((name) => {
@@ -243,8 +276,13 @@ export function buildModel(protoDir: string): CodegenModel {
       const used = new Set(types.map((type) => typePackage.get(type) ?? ''));
       return packages.filter((other) => other !== pkg && used.has(other.name));
     };
-    pkg.imports = importsOf(pkg.messages.flatMap((message) => message.fields.filter((field) => field.kind !== 'scalar').map((field) => field.type)));
-    for (const service of pkg.services) service.imports = importsOf(service.methods.flatMap((method) => [method.inputType, method.outputType]));
+    pkg.imports = importsOf(
+      pkg.messages.flatMap((message) =>
+        message.fields.filter((field) => field.kind !== 'scalar').map((field) => field.type),
+      ),
+    );
+    for (const service of pkg.services)
+      service.imports = importsOf(service.methods.flatMap((method) => [method.inputType, method.outputType]));
   }
   return {files: fileModels, packages, services, messages, enums};
 }

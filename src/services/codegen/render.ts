@@ -33,9 +33,19 @@ export interface GenerateOptions {
 export async function listTemplates(templatesDir: string): Promise<TemplateInfo[]> {
   const entries = await readdir(templatesDir, {withFileTypes: true}).catch(() => []);
   const templates: TemplateInfo[] = [];
-  for (const entry of entries.filter((candidate) => candidate.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
-    const manifest = await readFile(path.join(templatesDir, entry.name, 'template.json'), 'utf8').then((text) => JSON.parse(text) as {description?: string; out?: string}, () => undefined);
-    if (manifest) templates.push({name: entry.name, description: manifest.description ?? '', defaultOut: manifest.out ?? path.join('gen', entry.name)});
+  for (const entry of entries
+    .filter((candidate) => candidate.isDirectory())
+    .sort((a, b) => a.name.localeCompare(b.name))) {
+    const manifest = await readFile(path.join(templatesDir, entry.name, 'template.json'), 'utf8').then(
+      (text) => JSON.parse(text) as {description?: string; out?: string},
+      () => undefined,
+    );
+    if (manifest)
+      templates.push({
+        name: entry.name,
+        description: manifest.description ?? '',
+        defaultOut: manifest.out ?? path.join('gen', entry.name),
+      });
   }
   return templates;
 }
@@ -45,17 +55,25 @@ export async function listTemplates(templatesDir: string): Promise<TemplateInfo[
  * or file when its path names one (`{{package.path}}/index.ts.hbs`); the path is a template too.
  * Output is deterministic: stable order, no timestamps.
  */
-export async function renderTemplate(options: GenerateOptions, model?: CodegenModel): Promise<{template: TemplateInfo; outDir: string; files: GeneratedFile[]}> {
+export async function renderTemplate(
+  options: GenerateOptions,
+  model?: CodegenModel,
+): Promise<{template: TemplateInfo; outDir: string; files: GeneratedFile[]}> {
   const templates = await listTemplates(options.templatesDir);
   const template = templates.find((candidate) => candidate.name === options.template);
   if (!template) {
-    throw usageError(`No template "${options.template}" in ${options.templatesDir}.`, templates.length ? `The templates: ${templates.map((t) => t.name).join(', ')}.` : 'tacos gen --list shows them.');
+    throw usageError(
+      `No template "${options.template}" in ${options.templatesDir}.`,
+      templates.length ? `The templates: ${templates.map((t) => t.name).join(', ')}.` : 'tacos gen --list shows them.',
+    );
   }
   const resolvedModel = model ?? buildModel(options.protoDir);
   const engine = Handlebars.create();
   registerHelpers(engine, resolvedModel);
   const dir = path.join(options.templatesDir, template.name);
-  const sources = (await readdir(dir, {recursive: true, encoding: 'utf8'})).filter((file) => file.endsWith(TEMPLATE_SUFFIX)).sort();
+  const sources = (await readdir(dir, {recursive: true, encoding: 'utf8'}))
+    .filter((file) => file.endsWith(TEMPLATE_SUFFIX))
+    .sort();
   const files: GeneratedFile[] = [];
   for (const source of sources) {
     const body = await readFile(path.join(dir, source), 'utf8');
@@ -63,7 +81,9 @@ export async function renderTemplate(options: GenerateOptions, model?: CodegenMo
       try {
         return engine.compile(text, {noEscape: true, strict: false});
       } catch (error) {
-        throw new TacosError(`The template ${what} does not compile: ${errorMessage(error)}`, {code: 'TEMPLATE_INVALID'});
+        throw new TacosError(`The template ${what} does not compile: ${errorMessage(error)}`, {
+          code: 'TEMPLATE_INVALID',
+        });
       }
     };
     const renderBody = compile(body, path.join(template.name, source));
@@ -77,7 +97,9 @@ export async function renderTemplate(options: GenerateOptions, model?: CodegenMo
         if (target.trim() === '' || target.endsWith('/')) continue;
         files.push({path: target, content: renderBody(full)});
       } catch (error) {
-        throw new TacosError(`The template ${path.join(template.name, source)} failed: ${errorMessage(error)}`, {code: 'TEMPLATE_INVALID'});
+        throw new TacosError(`The template ${path.join(template.name, source)} failed: ${errorMessage(error)}`, {
+          code: 'TEMPLATE_INVALID',
+        });
       }
     }
   }
@@ -89,9 +111,14 @@ export async function renderTemplate(options: GenerateOptions, model?: CodegenMo
 /** Per service, package or file when the path's placeholders name one (`{{service.name}}`, `{{goClientFile package}}`). */
 function contextsFor(source: string, model: CodegenModel): Array<Record<string, unknown>> {
   const names = (word: string) => new RegExp(`\\{\\{[^}]*\\b${word}\\b`).test(source);
-  if (names('service')) return model.services.map((service) => ({service, package: model.packages.find((p) => p.name === service.package)}));
+  if (names('service'))
+    return model.services.map((service) => ({
+      service,
+      package: model.packages.find((p) => p.name === service.package),
+    }));
   if (names('package')) return model.packages.map((pkg) => ({package: pkg}));
-  if (names('file')) return model.files.map((file) => ({file, package: model.packages.find((p) => p.name === file.package)}));
+  if (names('file'))
+    return model.files.map((file) => ({file, package: model.packages.find((p) => p.name === file.package)}));
   return [{}];
 }
 

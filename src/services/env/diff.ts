@@ -16,7 +16,12 @@ function splitLines(text: string): Line[] {
   const pattern = /([^\r\n]*)(\r\n|\n|\r)?/g;
   let match: RegExpExecArray | null;
   while ((match = pattern.exec(text)) && match[0] !== '') {
-    lines.push({text: match[1], terminated: match[2] !== undefined, start: match.index, end: match.index + match[0].length});
+    lines.push({
+      text: match[1],
+      terminated: match[2] !== undefined,
+      start: match.index,
+      end: match.index + match[0].length,
+    });
   }
   return lines;
 }
@@ -58,12 +63,13 @@ function editScript(text: string, edits: TextEdit[]): Op[] {
     endRun();
     while (next < line) ops.push({kind: ' ', line: lines[next++]});
   };
-  for (let index = 0; index < edits.length; ) {
+  for (let index = 0; index < edits.length;) {
     const [first, last] = touched(edits[index]);
     let end = index + 1;
     let lastLine = last;
     // Later edits on the lines touched so far belong to the same change.
-    while (end < edits.length && touched(edits[end])[0] <= lastLine) lastLine = Math.max(lastLine, touched(edits[end++])[1]);
+    while (end < edits.length && touched(edits[end])[0] <= lastLine)
+      lastLine = Math.max(lastLine, touched(edits[end++])[1]);
     keepUpTo(first);
     const regionStart = first <= lastLine ? lines[first].start : edits[index].start;
     const regionEnd = first <= lastLine ? lines[lastLine].end : regionStart;
@@ -117,7 +123,8 @@ export function unifiedDiff(text: string, edits: TextEdit[], label: string, cont
     const slice = ops.slice(from, to + 1);
     const oldCount = slice.filter((op) => op.kind !== '+').length;
     const newCount = slice.filter((op) => op.kind !== '-').length;
-    const range = (start: number, count: number) => `${count === 0 ? start - 1 : start}${count === 1 ? '' : `,${count}`}`;
+    const range = (start: number, count: number) =>
+      `${count === 0 ? start - 1 : start}${count === 1 ? '' : `,${count}`}`;
     out.push(`@@ -${range(oldLines[from], oldCount)} +${range(newLines[from], newCount)} @@`);
     for (const op of slice) {
       out.push(op.kind + op.line.text);

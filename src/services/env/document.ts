@@ -105,13 +105,24 @@ export function parseEnvDocument(bytes: Buffer, file: string): EnvDocument {
     if (first === '"' || first === "'" || first === '`') {
       const quote = first;
       let close = cursor + 1;
-      while (close < body.length && body[close] !== quote) close += body[close] === '\\' && body[close + 1] === quote ? 2 : 1;
-      if (close >= body.length) throw new EnvParseError(file, line, `the ${quote}-quoted value of ${key} is never closed`);
+      while (close < body.length && body[close] !== quote)
+        close += body[close] === '\\' && body[close + 1] === quote ? 2 : 1;
+      if (close >= body.length)
+        throw new EnvParseError(file, line, `the ${quote}-quoted value of ${key} is never closed`);
       const closeEnd = lineEnd(close);
       if (!/^\s*(#.*)?$/.test(body.slice(close + 1, closeEnd))) {
         throw new EnvParseError(file, lineOf(close), `unexpected text after the closing ${quote} of ${key}`);
       }
-      entries.push({key, line, endLine: lineOf(close), exported: Boolean(head[2]), quote, valueStart: cursor + 1, valueEnd: close, raw: body.slice(cursor + 1, close)});
+      entries.push({
+        key,
+        line,
+        endLine: lineOf(close),
+        exported: Boolean(head[2]),
+        quote,
+        valueStart: cursor + 1,
+        valueEnd: close,
+        raw: body.slice(cursor + 1, close),
+      });
       position = closeEnd + (/^(\r\n|\n|\r)/.exec(body.slice(closeEnd, closeEnd + 2))?.[0].length ?? 0);
       continue;
     }
@@ -120,7 +131,16 @@ export function parseEnvDocument(bytes: Buffer, file: string): EnvDocument {
     const valueText = text.slice(cursor - position, hash === -1 ? text.length : hash);
     // ASCII blanks only: a trailing 0xA0 may end a UTF-8 character (valuesOf trims as dotenv does).
     const trimmed = valueText.replace(/[ \t\v\f]+$/, '');
-    entries.push({key, line, endLine: line, exported: Boolean(head[2]), quote: '', valueStart: cursor, valueEnd: cursor + trimmed.length, raw: trimmed});
+    entries.push({
+      key,
+      line,
+      endLine: line,
+      exported: Boolean(head[2]),
+      quote: '',
+      valueStart: cursor,
+      valueEnd: cursor + trimmed.length,
+      raw: trimmed,
+    });
     position = next;
   }
 
@@ -130,7 +150,11 @@ export function parseEnvDocument(bytes: Buffer, file: string): EnvDocument {
   for (const key of new Set([...Object.keys(ours), ...Object.keys(theirs)])) {
     if (ours[key] !== theirs[key]) {
       const entry = entries.findLast((candidate) => candidate.key === key);
-      throw new EnvParseError(file, entry?.line ?? 1, `dotenv reads ${key} differently than expected (an unusual quote or escape)`);
+      throw new EnvParseError(
+        file,
+        entry?.line ?? 1,
+        `dotenv reads ${key} differently than expected (an unusual quote or escape)`,
+      );
     }
   }
   return {bom, body, eol, entries};
@@ -163,16 +187,20 @@ export function valueEdits(document: EnvDocument, changes: Record<string, string
   const exportAll = document.entries.length > 0 && document.entries.every((entry) => entry.exported);
   const changed = new Set(Object.keys(changes));
   for (const entry of document.entries) {
-    if (changed.has(entry.key) && entry.raw !== changes[entry.key]) edits.push({start: entry.valueStart, end: entry.valueEnd, text: changes[entry.key]});
+    if (changed.has(entry.key) && entry.raw !== changes[entry.key])
+      edits.push({start: entry.valueStart, end: entry.valueEnd, text: changes[entry.key]});
   }
   for (const [key, value] of Object.entries(changes)) {
-    if (!document.entries.some((entry) => entry.key === key)) missing.push(`${exportAll ? 'export ' : ''}${key}=${value}`);
+    if (!document.entries.some((entry) => entry.key === key))
+      missing.push(`${exportAll ? 'export ' : ''}${key}=${value}`);
   }
   if (missing.length > 0) {
     // Keep the file's line ending, and whether it ends with one.
     const {body, eol} = document;
     const endsWithNewline = body === '' || /(\r\n|\n|\r)$/.test(body);
-    const text = endsWithNewline ? missing.map((line) => line + eol).join('') : missing.map((line) => eol + line).join('');
+    const text = endsWithNewline
+      ? missing.map((line) => line + eol).join('')
+      : missing.map((line) => eol + line).join('');
     edits.push({start: body.length, end: body.length, text});
   }
   return edits;

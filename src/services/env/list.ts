@@ -10,8 +10,14 @@ export const LISTED_KEYS: Array<{key: string; check?: (read: EnvReader) => unkno
   {key: 'GRPC_TRAFFIC_PERCENT', check: (read) => read.int('GRPC_TRAFFIC_PERCENT', 100, 0, 100)},
   {key: 'BACKEND_RESERVATION_GRPC_ADDRESS', check: (read) => hostPort(read, 'BACKEND_RESERVATION_GRPC_ADDRESS')},
   {key: 'BACKEND_PAYMENT_GRPC_ADDRESS', check: (read) => hostPort(read, 'BACKEND_PAYMENT_GRPC_ADDRESS')},
-  {key: 'BACKEND_RESERVATION_API_BASE_URL', check: (read) => read.url('BACKEND_RESERVATION_API_BASE_URL', 'http://localhost:8010')},
-  {key: 'BACKEND_PAYMENT_API_BASE_URL', check: (read) => read.url('BACKEND_PAYMENT_API_BASE_URL', 'http://localhost:8030')},
+  {
+    key: 'BACKEND_RESERVATION_API_BASE_URL',
+    check: (read) => read.url('BACKEND_RESERVATION_API_BASE_URL', 'http://localhost:8010'),
+  },
+  {
+    key: 'BACKEND_PAYMENT_API_BASE_URL',
+    check: (read) => read.url('BACKEND_PAYMENT_API_BASE_URL', 'http://localhost:8030'),
+  },
   {key: 'JWT_SECRET'},
 ];
 
@@ -35,7 +41,9 @@ export interface EnvListing {
  * `tacos env list`: the listed keys of every environment, invalid values flagged. Files that cannot
  * be parsed are returned apart, so the rest is still shown.
  */
-export async function listEnvironments(projectDir: string): Promise<{environments: EnvListing[]; unreadable: TacosError[]}> {
+export async function listEnvironments(
+  projectDir: string,
+): Promise<{environments: EnvListing[]; unreadable: TacosError[]}> {
   const environments: EnvListing[] = [];
   const unreadable: TacosError[] = [];
   const {maxBytes} = readEnvLimits();

@@ -22,9 +22,13 @@ export async function lockEnvFiles(files: string[], timeoutMs: number): Promise<
   const lost: string[] = [];
   const release = async () => {
     // A lost lock belongs to whoever took it over: it is not removed.
-    await Promise.all(releases.map((releaseOne) => releaseOne().catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ERELEASED') throw error;
-    })));
+    await Promise.all(
+      releases.map((releaseOne) =>
+        releaseOne().catch((error: NodeJS.ErrnoException) => {
+          if (error.code !== 'ERELEASED') throw error;
+        }),
+      ),
+    );
   };
   for (const file of [...new Set(files)].sort()) {
     try {
@@ -40,19 +44,28 @@ export async function lockEnvFiles(files: string[], timeoutMs: number): Promise<
       await release();
       const label = path.basename(file);
       if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') {
-        throw new TacosError(`Cannot lock ${label} (${label}.lock beside it): ${(error as Error).message}. Nothing was changed.`, {hint: 'Check that its directory is writable.', code: 'ENV_LOCK', cause: error});
+        throw new TacosError(
+          `Cannot lock ${label} (${label}.lock beside it): ${(error as Error).message}. Nothing was changed.`,
+          {hint: 'Check that its directory is writable.', code: 'ENV_LOCK', cause: error},
+        );
       }
-      throw new TacosError(`${label} is being changed by another tacos (${label}.lock); waited ${timeoutMs} ms. Nothing was changed.`, {
-        hint: `Run the switch again when the other is done, or wait longer with TACOS_ENV_LOCK_TIMEOUT (a lock left by a run that was killed is taken over after ${STALE_MS / 1000} s).`,
-        code: 'ENV_LOCKED',
-        cause: error,
-      });
+      throw new TacosError(
+        `${label} is being changed by another tacos (${label}.lock); waited ${timeoutMs} ms. Nothing was changed.`,
+        {
+          hint: `Run the switch again when the other is done, or wait longer with TACOS_ENV_LOCK_TIMEOUT (a lock left by a run that was killed is taken over after ${STALE_MS / 1000} s).`,
+          code: 'ENV_LOCKED',
+          cause: error,
+        },
+      );
     }
   }
   return {
     check() {
       if (lost.length > 0) {
-        throw new TacosError(`The lock on ${lost.map((file) => path.basename(file)).join(', ')} was taken over while tacos held it: nothing more was changed.`, {hint: 'Run the switch again.', code: 'ENV_LOCK_LOST'});
+        throw new TacosError(
+          `The lock on ${lost.map((file) => path.basename(file)).join(', ')} was taken over while tacos held it: nothing more was changed.`,
+          {hint: 'Run the switch again.', code: 'ENV_LOCK_LOST'},
+        );
       }
     },
     release,

@@ -4,7 +4,16 @@ import {TacosError, usageError} from '../errors.js';
 import {unifiedDiff} from './diff.js';
 import {envFileName} from '../env-file.js';
 import {applyEdits, decodeUtf8, valueEdits, type EnvDocument, type TextEdit} from './document.js';
-import {MASK, locateEnvFile, readEnvFile, readEnvLimits, selectEnvironments, type EnvFile, type EnvFileLocation, type EnvLimits} from './files.js';
+import {
+  MASK,
+  locateEnvFile,
+  readEnvFile,
+  readEnvLimits,
+  selectEnvironments,
+  type EnvFile,
+  type EnvFileLocation,
+  type EnvLimits,
+} from './files.js';
 import {lockEnvFiles, type EnvFileLocks} from './lock.js';
 import {backupFile, commitWrite, discardWrite, prepareWrite, type PreparedWrite} from './write.js';
 
@@ -61,15 +70,24 @@ interface Plan {
  * that already says so is not rewritten.
  */
 export async function switchEnvironments(options: SwitchOptions): Promise<SwitchFileResult[]> {
-  if (options.percent !== undefined && (!Number.isInteger(options.percent) || options.percent < 0 || options.percent > 100)) {
+  if (
+    options.percent !== undefined &&
+    (!Number.isInteger(options.percent) || options.percent < 0 || options.percent > 100)
+  ) {
     throw usageError(`--percent ${options.percent} is not a whole number from 0 to 100.`);
   }
   const limits = options.limits ?? readEnvLimits();
   const names = await selectEnvironments(options.projectDir, options);
   const locations: EnvFileLocation[] = [];
-  for (const name of names) locations.push(await locateEnvFile(options.projectDir, name, {followLinks: options.followLinks ?? false}));
+  for (const name of names)
+    locations.push(await locateEnvFile(options.projectDir, name, {followLinks: options.followLinks ?? false}));
   // Read under the lock: what another switch wrote is seen, so nothing it did is undone.
-  const locks = options.dryRun ? undefined : await lockEnvFiles(locations.map((location) => location.target), limits.lockTimeoutMs);
+  const locks = options.dryRun
+    ? undefined
+    : await lockEnvFiles(
+        locations.map((location) => location.target),
+        limits.lockTimeoutMs,
+      );
   try {
     return await switchFiles(locations, limits.maxBytes, options, locks);
   } finally {
@@ -77,7 +95,12 @@ export async function switchEnvironments(options: SwitchOptions): Promise<Switch
   }
 }
 
-async function switchFiles(locations: EnvFileLocation[], maxBytes: number, options: SwitchOptions, locks?: EnvFileLocks): Promise<SwitchFileResult[]> {
+async function switchFiles(
+  locations: EnvFileLocation[],
+  maxBytes: number,
+  options: SwitchOptions,
+  locks?: EnvFileLocks,
+): Promise<SwitchFileResult[]> {
   const envs: EnvFile[] = [];
   for (const location of locations) envs.push(await readEnvFile(location, maxBytes));
   const plans = envs.map((env) => plan(env, options));
@@ -87,9 +110,13 @@ async function switchFiles(locations: EnvFileLocation[], maxBytes: number, optio
     const list = production.map((candidate) => envFileName(candidate.env.name)).join(', ');
     const question = `Switch production (${list}) to ${options.transport}?`;
     if (!options.confirm) {
-      throw usageError(`${list} is production; switching it needs a confirmation and there is no terminal to ask on. Nothing was changed.`, 'Pass --yes to confirm.');
+      throw usageError(
+        `${list} is production; switching it needs a confirmation and there is no terminal to ask on. Nothing was changed.`,
+        'Pass --yes to confirm.',
+      );
     }
-    if (!(await options.confirm(question))) throw new TacosError('Not confirmed: nothing was changed.', {code: 'CANCELLED'});
+    if (!(await options.confirm(question)))
+      throw new TacosError('Not confirmed: nothing was changed.', {code: 'CANCELLED'});
   }
 
   const results: SwitchFileResult[] = [];
@@ -125,7 +152,11 @@ async function switchFiles(locations: EnvFileLocation[], maxBytes: number, optio
     } catch (error) {
       await Promise.all(writes.slice(index + 1).map(discardWrite));
       const done = writes.slice(0, index).map((done) => path.basename(done.target));
-      if (done.length && error instanceof TacosError) throw new TacosError(`${error.message} Already switched: ${done.join(', ')}.`, {hint: error.hint, code: error.code});
+      if (done.length && error instanceof TacosError)
+        throw new TacosError(`${error.message} Already switched: ${done.join(', ')}.`, {
+          hint: error.hint,
+          code: error.code,
+        });
       throw error;
     }
   }
@@ -141,7 +172,9 @@ function plan(env: EnvFile, options: SwitchOptions): Plan {
   for (const [key, value] of Object.entries(wanted)) {
     const entries = env.document.entries.filter((entry) => entry.key === key);
     if (entries.length > 1) {
-      warnings.push(`${key} appears ${entries.length} times in ${label} (lines ${entries.map((entry) => entry.line).join(', ')}); all are set to ${value}.`);
+      warnings.push(
+        `${key} appears ${entries.length} times in ${label} (lines ${entries.map((entry) => entry.line).join(', ')}); all are set to ${value}.`,
+      );
     }
     // A value that already means the same (GRPC_ENABLED=1 for grpc) is left as it is.
     const already = entries.length > 0 && entries.every((entry) => equivalent(key, entry.raw, value));
@@ -156,7 +189,10 @@ function plan(env: EnvFile, options: SwitchOptions): Plan {
   const keys = new Set([...Object.keys(expected), ...Object.keys(after)]);
   for (const key of keys) {
     if (expected[key] !== after[key]) {
-      throw new TacosError(`Editing ${label} would change ${key} unexpectedly; nothing was changed.`, {hint: 'Please report this with a copy of the file (secrets removed).', code: 'ENV_EDIT'});
+      throw new TacosError(`Editing ${label} would change ${key} unexpectedly; nothing was changed.`, {
+        hint: 'Please report this with a copy of the file (secrets removed).',
+        code: 'ENV_EDIT',
+      });
     }
   }
   return {env, changes, edits, next, warnings};
@@ -182,7 +218,8 @@ function maskedDiff(document: EnvDocument, edits: TextEdit[], label: string): st
   let shift = 0;
   let mask = 0;
   const moved = edits.map((edit) => {
-    for (; mask < masks.length && masks[mask].start < edit.start; mask++) shift += masks[mask].text.length - (masks[mask].end - masks[mask].start);
+    for (; mask < masks.length && masks[mask].start < edit.start; mask++)
+      shift += masks[mask].text.length - (masks[mask].end - masks[mask].start);
     return {start: edit.start + shift, end: edit.end + shift, text: edit.text};
   });
   return decodeUtf8(unifiedDiff(applyEdits(document.body, masks), moved, label));

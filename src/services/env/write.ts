@@ -21,12 +21,23 @@ export async function prepareWrite(target: string, expected: Buffer, bytes: Buff
   const label = path.basename(target);
   const info = await stat(target);
   // No write bit at all is a choice of the owner (root could write it anyway, and a rename ignores it).
-  const writable = (info.mode & 0o222) !== 0 && (await access(target, constants.W_OK).then(() => true, () => false));
+  const writable =
+    (info.mode & 0o222) !== 0 &&
+    (await access(target, constants.W_OK).then(
+      () => true,
+      () => false,
+    ));
   if (!writable) {
-    throw new TacosError(`${label} is read-only: nothing was changed.`, {hint: `Make it writable (chmod u+w ${target}) if it is meant to change.`, code: 'ENV_READ_ONLY'});
+    throw new TacosError(`${label} is read-only: nothing was changed.`, {
+      hint: `Make it writable (chmod u+w ${target}) if it is meant to change.`,
+      code: 'ENV_READ_ONLY',
+    });
   }
   const temporary = await writeBeside(target, bytes, info).catch((error: unknown) => {
-    throw new TacosError(`Cannot write beside ${label}: ${errorMessage(error)}. Nothing was changed.`, {hint: 'Check that its directory is writable.', code: 'ENV_WRITE_FAILED'});
+    throw new TacosError(`Cannot write beside ${label}: ${errorMessage(error)}. Nothing was changed.`, {
+      hint: 'Check that its directory is writable.',
+      code: 'ENV_WRITE_FAILED',
+    });
   });
   return {target, temporary, expected};
 }
@@ -38,7 +49,10 @@ export async function commitWrite(prepared: PreparedWrite): Promise<void> {
   const unchanged = (await stat(target)).size === expected.length && (await readFile(target)).equals(expected);
   if (!unchanged) {
     await rm(temporary, {force: true});
-    throw new TacosError(`${path.basename(target)} changed while tacos was editing it: it was left as it is now.`, {hint: 'Run the switch again.', code: 'ENV_CHANGED'});
+    throw new TacosError(`${path.basename(target)} changed while tacos was editing it: it was left as it is now.`, {
+      hint: 'Run the switch again.',
+      code: 'ENV_CHANGED',
+    });
   }
   await rename(temporary, target);
   await syncDirectory(path.dirname(target));
@@ -58,7 +72,10 @@ export async function backupFile(file: string, bytes: Buffer): Promise<string> {
       throw error;
     });
   } catch (error) {
-    throw new TacosError(`Cannot keep a backup of ${path.basename(file)} as ${path.basename(backup)}: ${errorMessage(error)}. Nothing was changed.`, {code: 'ENV_WRITE_FAILED'});
+    throw new TacosError(
+      `Cannot keep a backup of ${path.basename(file)} as ${path.basename(backup)}: ${errorMessage(error)}. Nothing was changed.`,
+      {code: 'ENV_WRITE_FAILED'},
+    );
   }
   return backup;
 }

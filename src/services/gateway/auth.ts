@@ -50,7 +50,10 @@ export class Authenticator {
     let payload: JWTPayload | undefined;
     try {
       if (algorithm === 'HS256' && this.settings.jwtSecret) {
-        ({payload} = await jwtVerify(token, new TextEncoder().encode(this.settings.jwtSecret), {...options, algorithms: ['HS256']}));
+        ({payload} = await jwtVerify(token, new TextEncoder().encode(this.settings.jwtSecret), {
+          ...options,
+          algorithms: ['HS256'],
+        }));
       } else if (this.jwks && (algorithm === 'RS256' || algorithm === 'ES256')) {
         ({payload} = await jwtVerify(token, this.jwks, {...options, algorithms: ['RS256', 'ES256']}));
       }
@@ -68,7 +71,9 @@ export class Authenticator {
     const max = this.settings.maxTokenLifetimeSeconds;
     const lifetime = payload.exp - Math.min(payload.iat ?? Infinity, Date.now() / 1000);
     if (lifetime > max + CLOCK_TOLERANCE_SECONDS) {
-      throw unauthenticated(`The bearer token lives ${formatSeconds(Math.round(lifetime))}: this gateway accepts tokens of at most ${formatSeconds(max)}.`);
+      throw unauthenticated(
+        `The bearer token lives ${formatSeconds(Math.round(lifetime))}: this gateway accepts tokens of at most ${formatSeconds(max)}.`,
+      );
     }
     const scope = typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [];
     return {userId: payload.sub, expiresAt: payload.exp * 1000, scopes: scope, claims: payload};

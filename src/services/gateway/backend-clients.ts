@@ -22,7 +22,9 @@ export function createBackendClients(config: GatewayConfig, contracts: ContractS
         breakerCooldownMs: config.breaker.cooldownMs,
       },
       {
-        grpc: config.grpcEnabled ? new GrpcTransport(name, settings.grpcAddress, definition, contracts.registry, config.breaker.cooldownMs) : undefined,
+        grpc: config.grpcEnabled
+          ? new GrpcTransport(name, settings.grpcAddress, definition, contracts.registry, config.breaker.cooldownMs)
+          : undefined,
         http: new HttpTransport(name, settings.httpBaseUrl, routes, definition, contracts.registry),
       },
       logger,

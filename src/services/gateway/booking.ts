@@ -9,7 +9,6 @@ import {SETTLE_AT_ONCE_TAG} from '../settle-at-once.js';
 import type {QueueService} from './queue/queue-service.js';
 import {INVENTORY_SERVICE, PAYMENT_SERVICE, RESERVATION_SERVICE} from '../service-names.js';
 
-
 /** The request header (gRPC metadata key) that picks the backend transport of one call, outside production. */
 export const BACKEND_PROTOCOL_HEADER = 'x-tacos-backend-protocol';
 
@@ -147,8 +146,14 @@ export class BookingService {
     const inventory = await this.reservation.call(
       INVENTORY_SERVICE,
       'GetInventoryStatus',
-      {event_id: required(request.event_id, 'event_id'), section: request.section}, caller);
-    return {event: inventory.event, sections: inventory.sections, total_available: inventory.stats?.available_seats ?? 0};
+      {event_id: required(request.event_id, 'event_id'), section: request.section},
+      caller,
+    );
+    return {
+      event: inventory.event,
+      sections: inventory.sections,
+      total_available: inventory.stats?.available_seats ?? 0,
+    };
   }
 
   /**
@@ -178,8 +183,15 @@ export class BookingService {
           reservation_token: request.reservation_token,
           // A repeat of a request the backend answered gets the first answer, not a second hold.
           idempotency_key: userKey(caller, request.idempotency_key || `rt:${request.reservation_token}`),
-          metadata: {source: 'gateway', session_id: request.metadata?.session_id ?? '', user_agent: request.metadata?.user_agent ?? '', ip_address: request.metadata?.ip_address ?? ''},
-        }, caller);
+          metadata: {
+            source: 'gateway',
+            session_id: request.metadata?.session_id ?? '',
+            user_agent: request.metadata?.user_agent ?? '',
+            ip_address: request.metadata?.ip_address ?? '',
+          },
+        },
+        caller,
+      );
       // event_id is not in the gRPC answer (ignored there); REST answers it, as the Go gateway does.
       return {...created, error: null, event_id: token.eventId};
     } catch (error) {
@@ -199,7 +211,9 @@ export class BookingService {
     const found = await this.reservation.call(
       RESERVATION_SERVICE,
       'GetReservation',
-      {reservation_id: required(request.reservation_id, 'reservation_id'), user_id: caller.userId}, caller);
+      {reservation_id: required(request.reservation_id, 'reservation_id'), user_id: caller.userId},
+      caller,
+    );
     return {reservation: found.reservation};
   }
 
@@ -207,15 +221,37 @@ export class BookingService {
   private async confirm(request: Message, caller: Caller): Promise<Message> {
     const reservationId = required(request.reservation_id, 'reservation_id');
     const paymentIntentId = required(request.payment_intent_id, 'payment_intent_id');
-    const {payment} = await this.payment.call(PAYMENT_SERVICE, 'GetPaymentStatus', {payment_intent_id: paymentIntentId, user_id: caller.userId}, caller);
-    if (payment?.status !== 'PAYMENT_STATUS_COMPLETED' || (payment.reservation_id && payment.reservation_id !== reservationId)) {
-      const why = payment?.status === 'PAYMENT_STATUS_COMPLETED' ? 'was made for another reservation' : `is ${String(payment?.status ?? 'unknown').replace('PAYMENT_STATUS_', '').toLowerCase()}`;
-      throw new TacosError(`Payment ${paymentIntentId} ${why}: the reservation is not confirmed.`, {code: 'PAYMENT_NOT_APPROVED'});
+    const {payment} = await this.payment.call(
+      PAYMENT_SERVICE,
+      'GetPaymentStatus',
+      {payment_intent_id: paymentIntentId, user_id: caller.userId},
+      caller,
+    );
+    if (
+      payment?.status !== 'PAYMENT_STATUS_COMPLETED' ||
+      (payment.reservation_id && payment.reservation_id !== reservationId)
+    ) {
+      const why =
+        payment?.status === 'PAYMENT_STATUS_COMPLETED'
+          ? 'was made for another reservation'
+          : `is ${String(payment?.status ?? 'unknown')
+              .replace('PAYMENT_STATUS_', '')
+              .toLowerCase()}`;
+      throw new TacosError(`Payment ${paymentIntentId} ${why}: the reservation is not confirmed.`, {
+        code: 'PAYMENT_NOT_APPROVED',
+      });
     }
     const confirmed = await this.reservation.call(
       RESERVATION_SERVICE,
       'ConfirmReservation',
-      {reservation_id: reservationId, payment_intent_id: paymentIntentId, user_id: caller.userId, idempotency_key: userKey(caller, request.idempotency_key)}, caller);
+      {
+        reservation_id: reservationId,
+        payment_intent_id: paymentIntentId,
+        user_id: caller.userId,
+        idempotency_key: userKey(caller, request.idempotency_key),
+      },
+      caller,
+    );
     return {...confirmed, error: null};
   }
 
@@ -223,7 +259,14 @@ export class BookingService {
     const cancelled = await this.reservation.call(
       RESERVATION_SERVICE,
       'CancelReservation',
-      {reservation_id: required(request.reservation_id, 'reservation_id'), user_id: caller.userId, reason: request.reason, idempotency_key: userKey(caller, request.idempotency_key)}, caller);
+      {
+        reservation_id: required(request.reservation_id, 'reservation_id'),
+        user_id: caller.userId,
+        reason: request.reason,
+        idempotency_key: userKey(caller, request.idempotency_key),
+      },
+      caller,
+    );
     return {...cancelled, error: null};
   }
 
@@ -235,16 +278,32 @@ export class BookingService {
    */
   private async createIntent(request: Message, caller: Caller, options: IntentOptions): Promise<Message> {
     const reservationId = required(request.reservation_id, 'reservation_id');
-    const {reservation} = await this.reservation.call(RESERVATION_SERVICE, 'GetReservation', {reservation_id: reservationId, user_id: caller.userId}, caller);
+    const {reservation} = await this.reservation.call(
+      RESERVATION_SERVICE,
+      'GetReservation',
+      {reservation_id: reservationId, user_id: caller.userId},
+      caller,
+    );
     if (reservation?.status !== 'RESERVATION_STATUS_HOLD') {
-      throw new TacosError(`Reservation ${reservationId} is ${String(reservation?.status).replace('RESERVATION_STATUS_', '').toLowerCase()}: only a held reservation can be paid.`, {
-        code: 'FAILED_PRECONDITION',
-      });
+      throw new TacosError(
+        `Reservation ${reservationId} is ${String(reservation?.status).replace('RESERVATION_STATUS_', '').toLowerCase()}: only a held reservation can be paid.`,
+        {
+          code: 'FAILED_PRECONDITION',
+        },
+      );
     }
     const total = reservation.total_amount as {amount: string; currency: string};
     const asked = request.amount as {amount: string; currency: string} | null;
-    if (!options.anyPositiveAmount && asked && (asked.amount !== '0' || asked.currency) && (asked.amount !== total.amount || asked.currency !== total.currency)) {
-      throw invalidArgument('amount', `amount must equal the reservation's total, ${total.amount} ${total.currency} (got ${asked.amount} ${asked.currency}).`);
+    if (
+      !options.anyPositiveAmount &&
+      asked &&
+      (asked.amount !== '0' || asked.currency) &&
+      (asked.amount !== total.amount || asked.currency !== total.currency)
+    ) {
+      throw invalidArgument(
+        'amount',
+        `amount must equal the reservation's total, ${total.amount} ${total.currency} (got ${asked.amount} ${asked.currency}).`,
+      );
     }
     const testSwitches = this.testSwitches(request, caller);
     const created = await this.payment.call(
@@ -259,7 +318,9 @@ export class BookingService {
         idempotency_key: userKey(caller, request.idempotency_key),
         // The web client never calls process: the payment service settles the intent by its scenario.
         metadata: options.settleAtOnce ? {source: 'web', tags: {[SETTLE_AT_ONCE_TAG]: 'true'}} : undefined,
-      }, caller);
+      },
+      caller,
+    );
     return {...created, error: null, amount: total, reservation_id: reservationId};
   }
 
@@ -270,7 +331,11 @@ export class BookingService {
       ...(request.scenario && request.scenario !== 'PAYMENT_SCENARIO_UNSPECIFIED' ? ['scenario'] : []),
       ...(request.webhook_url ? ['webhook_url'] : []),
     ];
-    if (dropped.length > 0) this.options.logger.debug({req_id: caller.requestId, dropped}, 'production: client test switches not sent to the payment service');
+    if (dropped.length > 0)
+      this.options.logger.debug(
+        {req_id: caller.requestId, dropped},
+        'production: client test switches not sent to the payment service',
+      );
     return {};
   }
 
@@ -278,7 +343,9 @@ export class BookingService {
     const found = await this.payment.call(
       PAYMENT_SERVICE,
       'GetPaymentStatus',
-      {payment_intent_id: required(request.payment_intent_id, 'payment_intent_id'), user_id: caller.userId}, caller);
+      {payment_intent_id: required(request.payment_intent_id, 'payment_intent_id'), user_id: caller.userId},
+      caller,
+    );
     return {payment: found.payment};
   }
 
@@ -289,7 +356,13 @@ export class BookingService {
     const processed = await this.payment.call(
       PAYMENT_SERVICE,
       'ProcessPayment',
-      {payment_intent_id: required(request.payment_intent_id, 'payment_intent_id'), payment_details: request.payment_details, idempotency_key: userKey(caller, request.idempotency_key)}, caller);
+      {
+        payment_intent_id: required(request.payment_intent_id, 'payment_intent_id'),
+        payment_details: request.payment_details,
+        idempotency_key: userKey(caller, request.idempotency_key),
+      },
+      caller,
+    );
     return {...processed, error: null};
   }
 }
@@ -309,7 +382,7 @@ function checkSeats(request: Message, max: number): void {
   throw new TacosError(`An order takes at most ${max} seats (${field} asks for ${count}).`, {
     code: 'TOO_MANY_SEATS',
     field,
-    hint: 'Split the order; the gateway\'s cap is BOOKING_MAX_SEATS_PER_ORDER, and an event may allow fewer.',
+    hint: "Split the order; the gateway's cap is BOOKING_MAX_SEATS_PER_ORDER, and an event may allow fewer.",
   });
 }
 
@@ -317,7 +390,10 @@ function checkSeats(request: Message, max: number): void {
 function checkTexts(value: unknown, max: number, field: string): void {
   if (typeof value === 'string') {
     if (value.length > max) {
-      throw new TacosError(`${field} is ${value.length} characters long; at most ${max} are accepted.`, {code: 'FIELD_TOO_LONG', field});
+      throw new TacosError(`${field} is ${value.length} characters long; at most ${max} are accepted.`, {
+        code: 'FIELD_TOO_LONG',
+        field,
+      });
     }
   } else if (Array.isArray(value)) {
     value.forEach((item, index) => checkTexts(item, max, `${field}[${index}]`));

@@ -34,7 +34,10 @@ interface FailedMessage {
 export function parseWorkerCount(input: string): number {
   const count = Number(input);
   if (!/^\d+$/.test(input.trim()) || count < 1 || count > MAX_WORKERS) {
-    throw usageError(`"${input}" is not a number of workers.`, `Give a whole number from 1 to ${MAX_WORKERS} (1: no cluster).`);
+    throw usageError(
+      `"${input}" is not a number of workers.`,
+      `Give a whole number from 1 to ${MAX_WORKERS} (1: no cluster).`,
+    );
   }
   return count;
 }
@@ -67,7 +70,13 @@ export async function runGatewayWorker(config: GatewayConfig, logger: Logger): P
   } catch (error) {
     // The primary reports it, once for all workers, and stops.
     const failure = error instanceof TacosError ? error : new TacosError(errorMessage(error), {cause: error});
-    await sendToPrimary({type: FAILED, message: failure.message, hint: failure.hint, code: failure.code, exitCode: failure.exitCode});
+    await sendToPrimary({
+      type: FAILED,
+      message: failure.message,
+      hint: failure.hint,
+      code: failure.code,
+      exitCode: failure.exitCode,
+    });
     process.exitCode = failure.exitCode;
     cluster.worker?.disconnect();
     return;
@@ -131,14 +140,20 @@ export async function runGatewayPrimary(config: GatewayConfig, logger: Logger, c
     while (deaths[0] <= now - CRASH_WINDOW_MS) deaths.shift();
     if (deaths.length > count) {
       fail(
-        new TacosError(`Gateway workers keep dying (${deaths.length} exits within ${CRASH_WINDOW_MS / 1000} s); the last: ${how}.`, {
-          hint: "The workers' errors are above (stderr): fix the cause and start the gateway again.",
-          code: 'WORKERS_CRASHING',
-        }),
+        new TacosError(
+          `Gateway workers keep dying (${deaths.length} exits within ${CRASH_WINDOW_MS / 1000} s); the last: ${how}.`,
+          {
+            hint: "The workers' errors are above (stderr): fix the cause and start the gateway again.",
+            code: 'WORKERS_CRASHING',
+          },
+        ),
       );
       return;
     }
-    logger.warn({pid: worker.process.pid, code, signal, error: report?.message}, 'gateway worker died; starting another');
+    logger.warn(
+      {pid: worker.process.pid, code, signal, error: report?.message},
+      'gateway worker died; starting another',
+    );
     fork();
   };
 
@@ -150,7 +165,8 @@ export async function runGatewayPrimary(config: GatewayConfig, logger: Logger, c
       else if (isIpcMessage<FailedMessage>(message, FAILED)) {
         reported.set(worker, message);
         // A worker that cannot start says why (a port taken...): that is the gateway's failure.
-        if (!started) fail(new TacosError(message.message, {hint: message.hint, code: message.code, exitCode: message.exitCode}));
+        if (!started)
+          fail(new TacosError(message.message, {hint: message.hint, code: message.code, exitCode: message.exitCode}));
       }
     });
     worker.once('exit', (code: number | null, signal: string | null) => onExit(worker, code, signal));
@@ -158,7 +174,10 @@ export async function runGatewayPrimary(config: GatewayConfig, logger: Logger, c
 
   try {
     for (let index = 0; index < count; index++) fork();
-    const outcome = await Promise.race([waitForStopSignal().then((signal) => ({signal})), failed.then((error) => ({error}))]);
+    const outcome = await Promise.race([
+      waitForStopSignal().then((signal) => ({signal})),
+      failed.then((error) => ({error})),
+    ]);
     stopping = true;
     if ('signal' in outcome) logger.info({signal: outcome.signal}, 'gateway stopping');
     else logger.error({err: outcome.error.message}, 'gateway stopping');
@@ -180,7 +199,10 @@ async function stopWorkers(exits: Map<Worker, Promise<void>>, graceMs: number, l
   // The timer must not hold the primary once its workers are gone.
   const inTime = await Promise.race([all.then(() => true), sleep(graceMs, false, {ref: false})]);
   if (inTime) return;
-  logger.warn({workers: [...exits.keys()].map((worker) => worker.process.pid), grace_ms: graceMs}, 'gateway workers did not stop in time; killing them');
+  logger.warn(
+    {workers: [...exits.keys()].map((worker) => worker.process.pid), grace_ms: graceMs},
+    'gateway workers did not stop in time; killing them',
+  );
   for (const worker of exits.keys()) worker.process.kill('SIGKILL');
   await all;
 }

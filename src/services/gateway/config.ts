@@ -89,7 +89,10 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
     grpcEnabled: read.bool('GRPC_ENABLED', false),
     grpcPort: read.port('GRPC_PORT', 9090),
     grpcTls: tls
-      ? {certFile: read.string('GRPC_TLS_CERT', 'certs/server.crt'), keyFile: read.string('GRPC_TLS_KEY', 'certs/server.key')}
+      ? {
+          certFile: read.string('GRPC_TLS_CERT', 'certs/server.crt'),
+          keyFile: read.string('GRPC_TLS_KEY', 'certs/server.key'),
+        }
       : undefined,
     grpcTrafficPercent: read.int('GRPC_TRAFFIC_PERCENT', 100, 0, 100),
     grpcLimits: {
@@ -99,15 +102,25 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
       minPingIntervalMs: read.durationMs('GRPC_KEEPALIVE_MIN_PING_INTERVAL', DEFAULT_GRPC_LIMITS.minPingIntervalMs),
       idleTimeoutMs: read.durationMs('GRPC_MAX_CONNECTION_IDLE', DEFAULT_GRPC_LIMITS.idleTimeoutMs),
       maxConnectionAgeMs: read.durationMs('GRPC_MAX_CONNECTION_AGE', DEFAULT_GRPC_LIMITS.maxConnectionAgeMs),
-      maxConnectionAgeGraceMs: read.durationMs('GRPC_MAX_CONNECTION_AGE_GRACE', DEFAULT_GRPC_LIMITS.maxConnectionAgeGraceMs),
+      maxConnectionAgeGraceMs: read.durationMs(
+        'GRPC_MAX_CONNECTION_AGE_GRACE',
+        DEFAULT_GRPC_LIMITS.maxConnectionAgeGraceMs,
+      ),
       keepaliveTimeMs: read.durationMs('GRPC_KEEPALIVE_TIME', DEFAULT_GRPC_LIMITS.keepaliveTimeMs),
       maxConcurrentStreams: read.int('GRPC_MAX_CONCURRENT_STREAMS', DEFAULT_GRPC_LIMITS.maxConcurrentStreams, 1),
-      maxReceiveMessageBytes: read.int('GRPC_MAX_RECEIVE_MESSAGE_SIZE', DEFAULT_GRPC_LIMITS.maxReceiveMessageBytes, 1024),
+      maxReceiveMessageBytes: read.int(
+        'GRPC_MAX_RECEIVE_MESSAGE_SIZE',
+        DEFAULT_GRPC_LIMITS.maxReceiveMessageBytes,
+        1024,
+      ),
     },
     grpcMaxStreamsPerToken: read.int('GRPC_MAX_STREAMS_PER_TOKEN', 4, 1),
     backends: {
       reservation: {
-        grpcAddress: read.oneOf(['BACKEND_RESERVATION_GRPC_ADDRESS', 'BACKEND_RESERVATION_API_GRPC_ADDRESS'], 'localhost:8011'),
+        grpcAddress: read.oneOf(
+          ['BACKEND_RESERVATION_GRPC_ADDRESS', 'BACKEND_RESERVATION_API_GRPC_ADDRESS'],
+          'localhost:8011',
+        ),
         httpBaseUrl: read.url('BACKEND_RESERVATION_API_BASE_URL', 'http://localhost:8010'),
         timeoutMs: read.durationMs('BACKEND_RESERVATION_API_TIMEOUT', 600),
       },
@@ -143,7 +156,9 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
       jwtAudience: read.optional('JWT_AUDIENCE'),
       jwksEndpoint: read.optional('JWT_JWKS_ENDPOINT'),
       devBypassToken: developing ? read.string('DEV_BYPASS_TOKEN', DEV_BYPASS_TOKEN_DEFAULT) : undefined,
-      maxTokenLifetimeSeconds: Math.floor(read.durationMs('JWT_MAX_LIFETIME', MAX_TOKEN_LIFETIME_DEFAULT_MS, 1000) / 1000),
+      maxTokenLifetimeSeconds: Math.floor(
+        read.durationMs('JWT_MAX_LIFETIME', MAX_TOKEN_LIFETIME_DEFAULT_MS, 1000) / 1000,
+      ),
     },
     queue: {
       heartbeatTtlMs: read.durationMs('QUEUE_HEARTBEAT_TTL', 300_000),
@@ -175,12 +190,22 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
       maxConnections: read.int('SERVER_MAX_CONNECTIONS', DEFAULT_HTTP_LIMITS.maxConnections, 1),
     },
     // Any origin in development (the web client's dev server, a test page); production lists its own.
-    corsOrigins: read.list('CORS_ALLOW_ORIGINS', production ? [] : ['*'], isOrigin, '* or origins such as http://localhost:3000'),
+    corsOrigins: read.list(
+      'CORS_ALLOW_ORIGINS',
+      production ? [] : ['*'],
+      isOrigin,
+      '* or origins such as http://localhost:3000',
+    ),
     rateLimit: {
       enabled: read.bool('RATE_LIMIT_ENABLED', production),
       ratePerSecond: read.number('RATE_LIMIT_RPS', 50, 0.001),
       burst: read.int('RATE_LIMIT_BURST', 100, 1),
-      trustedProxies: read.list('TRUSTED_PROXIES', [], isProxyEntry, 'IP addresses or CIDRs such as 10.0.0.5,10.1.0.0/16'),
+      trustedProxies: read.list(
+        'TRUSTED_PROXIES',
+        [],
+        isProxyEntry,
+        'IP addresses or CIDRs such as 10.0.0.5,10.1.0.0/16',
+      ),
     },
     shutdownGraceMs: read.durationMs('SERVER_SHUTDOWN_GRACE', 10_000),
   };
@@ -204,16 +229,22 @@ export function checkClosedByDefault(config: GatewayConfig): void {
   const {auth} = config;
   if (auth.development) return;
   if (!auth.jwtSecret && !auth.jwksEndpoint) {
-    throw new TacosError(`SERVER_ENVIRONMENT=${config.environment} needs JWT_SECRET or JWT_JWKS_ENDPOINT: without a key the gateway would refuse every token.`, {
-      hint: 'Set JWT_SECRET (HS256) or JWT_JWKS_ENDPOINT (RS256/ES256) in the env file or the environment.',
-      code: 'INVALID_CONFIG',
-    });
+    throw new TacosError(
+      `SERVER_ENVIRONMENT=${config.environment} needs JWT_SECRET or JWT_JWKS_ENDPOINT: without a key the gateway would refuse every token.`,
+      {
+        hint: 'Set JWT_SECRET (HS256) or JWT_JWKS_ENDPOINT (RS256/ES256) in the env file or the environment.',
+        code: 'INVALID_CONFIG',
+      },
+    );
   }
   if (auth.jwtSecret === DEV_JWT_SECRET) {
-    throw new TacosError(`SERVER_ENVIRONMENT=${config.environment} cannot use the public development secret as JWT_SECRET: anyone could sign tokens.`, {
-      hint: 'Set JWT_SECRET to a secret of your own (such as `openssl rand -hex 32`).',
-      code: 'INVALID_CONFIG',
-    });
+    throw new TacosError(
+      `SERVER_ENVIRONMENT=${config.environment} cannot use the public development secret as JWT_SECRET: anyone could sign tokens.`,
+      {
+        hint: 'Set JWT_SECRET to a secret of your own (such as `openssl rand -hex 32`).',
+        code: 'INVALID_CONFIG',
+      },
+    );
   }
 }
 

@@ -53,7 +53,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const catalog = await loadCatalog(config.catalogFile);
   const redis = createRedisClient(config.redis, 'tacos-gateway');
   logRedisOutages(redis, logger, config.redis.address);
-  const queue = new QueueService(redis, {...config.queue, events: [...config.queue.events, ...catalog.events.map((event) => event.id)]}, logger);
+  const queue = new QueueService(
+    redis,
+    {...config.queue, events: [...config.queue.events, ...catalog.events.map((event) => event.id)]},
+    logger,
+  );
   const metrics = new ServerMetrics();
   const shutdown = new AbortController();
   let grpc: RunningGrpcServer | undefined;
@@ -99,7 +103,13 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     version: TACOS_VERSION,
     notReadyReason,
   });
-  addBookingRoutes(http, {booking, authenticator, registry: contracts.registry, definition: packageDefinition(), production: config.auth.production});
+  addBookingRoutes(http, {
+    booking,
+    authenticator,
+    registry: contracts.registry,
+    definition: packageDefinition(),
+    production: config.auth.production,
+  });
   const users = new UserStore(redis);
   const tokens = new UserTokens(config.auth);
   addAuthRoutes(http, {users, tokens});
@@ -135,7 +145,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
           maxStreamsPerToken: config.grpcMaxStreamsPerToken,
           onRefusal: countRefusal,
         }),
-        interceptors: [observeInterceptor(metrics, accessLogger(logger)), authInterceptor(isPublicMethod, (header) => authenticator.authenticate(header), encode)],
+        interceptors: [
+          observeInterceptor(metrics, accessLogger(logger)),
+          authInterceptor(isPublicMethod, (header) => authenticator.authenticate(header), encode),
+        ],
       });
       if (redis.status !== 'ready') followRedis('NOT_SERVING')();
     }
@@ -149,7 +162,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
 
   const address = http.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;
-  logger.info({http: `http://${config.host}:${httpPort}`, grpc: grpc ? `grpc://${config.host}:${grpc.port}` : 'disabled'}, 'gateway listening');
+  logger.info(
+    {http: `http://${config.host}:${httpPort}`, grpc: grpc ? `grpc://${config.host}:${grpc.port}` : 'disabled'},
+    'gateway listening',
+  );
   let closing: Promise<void> | undefined;
   return {
     httpPort,

@@ -1,12 +1,28 @@
 import type {UntypedServiceImplementation} from '@grpc/grpc-js';
 import {TacosError} from '../errors.js';
-import {deadlineOf, metadataText, required, requestIdOf, serverStream, timestamp, unary, unimplemented, userIdOf} from '../server-kit/grpc/handlers.js';
+import {
+  deadlineOf,
+  metadataText,
+  required,
+  requestIdOf,
+  serverStream,
+  timestamp,
+  unary,
+  unimplemented,
+  userIdOf,
+} from '../server-kit/grpc/handlers.js';
 import type {GrpcRefusal} from '../server-kit/grpc/limits.js';
 import type {GrpcServiceBinding} from '../server-kit/grpc/server.js';
 import type {StatusEncoder} from '../server-kit/grpc/status-details.js';
 import type {Authenticator} from './auth.js';
 import {BACKEND_PROTOCOL_HEADER, requestedBackendProtocol, type BookingService, type Caller} from './booking.js';
-import {eventStatsMessage, isAdmissionReady, type EnterResult, type QueueService, type QueueState} from './queue/queue-service.js';
+import {
+  eventStatsMessage,
+  isAdmissionReady,
+  type EnterResult,
+  type QueueService,
+  type QueueState,
+} from './queue/queue-service.js';
 import {GATEWAY_SERVICE, QUEUE_SERVICE, WEBSOCKET_SERVICE} from '../service-names.js';
 
 export interface GrpcApiDeps {
@@ -56,23 +72,26 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
       }),
     );
   const queueService: UntypedServiceImplementation = {
-    JoinQueue: unary(encode, async (request: {event_id: string; user_id: string; session_id: string}, metadata, _cancellation, call) => {
-      const result = await queue.join({
-        eventId: required(request.event_id, 'event_id'),
-        userId: request.user_id,
-        sessionId: request.session_id,
-        idempotencyKey: metadataText(metadata, 'idempotency-key'),
-        deadline: deadlineOf(call),
-        cancelled: () => call.cancelled,
-      });
-      return {
-        waiting_token: result.waitingToken,
-        position_hint: result.position,
-        eta_seconds: result.etaSeconds,
-        status: 'QUEUE_STATUS_WAITING',
-        expires_at: timestamp(result.expiresAt),
-      };
-    }),
+    JoinQueue: unary(
+      encode,
+      async (request: {event_id: string; user_id: string; session_id: string}, metadata, _cancellation, call) => {
+        const result = await queue.join({
+          eventId: required(request.event_id, 'event_id'),
+          userId: request.user_id,
+          sessionId: request.session_id,
+          idempotencyKey: metadataText(metadata, 'idempotency-key'),
+          deadline: deadlineOf(call),
+          cancelled: () => call.cancelled,
+        });
+        return {
+          waiting_token: result.waitingToken,
+          position_hint: result.position,
+          eta_seconds: result.etaSeconds,
+          status: 'QUEUE_STATUS_WAITING',
+          expires_at: timestamp(result.expiresAt),
+        };
+      },
+    ),
     GetQueueStatus: unary(encode, async (request: TokenRequest) => {
       const state = await queue.status(required(request.waiting_token, 'waiting_token'));
       return {
@@ -93,7 +112,9 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
     }),
     // One event, or the first page of the events with waiting tokens (REST pages on with its cursor).
     GetQueueStats: unary(encode, async (request: {event_id: string}) => {
-      const page = request.event_id ? {events: [await queue.stats(request.event_id)], activeEvents: undefined} : await queue.statsPage();
+      const page = request.event_id
+        ? {events: [await queue.stats(request.event_id)], activeEvents: undefined}
+        : await queue.statsPage();
       const {events} = page;
       const now = Date.now();
       const waiting = events.reduce((sum, event) => sum + event.waiting, 0);
@@ -119,10 +140,13 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
       const open = streamsPerToken.get(waitingToken) ?? 0;
       if (open >= deps.maxStreamsPerToken) {
         deps.onRefusal('streams_per_token');
-        throw new TacosError(`This waiting token already has ${open} open update streams, the most one token may hold.`, {
-          code: 'RATE_LIMITED',
-          hint: 'Close a stream you no longer read before opening another.',
-        });
+        throw new TacosError(
+          `This waiting token already has ${open} open update streams, the most one token may hold.`,
+          {
+            code: 'RATE_LIMITED',
+            hint: 'Close a stream you no longer read before opening another.',
+          },
+        );
       }
       streamsPerToken.set(waitingToken, open + 1);
       try {
@@ -145,7 +169,14 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
       const status = reason ? 'HEALTH_STATUS_UNHEALTHY' : 'HEALTH_STATUS_HEALTHY';
       return {
         status,
-        services: {redis: {status, response_time_ms: Date.now() - started, version: deps.version, last_check: timestamp(Date.now())}},
+        services: {
+          redis: {
+            status,
+            response_time_ms: Date.now() - started,
+            version: deps.version,
+            last_check: timestamp(Date.now()),
+          },
+        },
         timestamp: timestamp(Date.now()),
       };
     }),
@@ -181,7 +212,12 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
 
 function queueStatus(state: QueueState): string {
   if (isAdmissionReady(state)) return 'QUEUE_STATUS_READY';
-  return {waiting: 'QUEUE_STATUS_WAITING', admitted: 'QUEUE_STATUS_READY', left: 'QUEUE_STATUS_LEFT', expired: 'QUEUE_STATUS_EXPIRED'}[state.status];
+  return {
+    waiting: 'QUEUE_STATUS_WAITING',
+    admitted: 'QUEUE_STATUS_READY',
+    left: 'QUEUE_STATUS_LEFT',
+    expired: 'QUEUE_STATUS_EXPIRED',
+  }[state.status];
 }
 
 function admissionResponse(result: EnterResult, traceId: string) {
@@ -194,11 +230,24 @@ function admissionResponse(result: EnterResult, traceId: string) {
         valid_until: timestamp(result.validUntil),
       };
     case 'denied':
-      return {admission: 'ADMISSION_STATUS_DENIED', error: {code: 'ERROR_CODE_FAILED_PRECONDITION', message: result.message, trace_id: traceId}};
+      return {
+        admission: 'ADMISSION_STATUS_DENIED',
+        error: {code: 'ERROR_CODE_FAILED_PRECONDITION', message: result.message, trace_id: traceId},
+      };
     case 'expired':
-      return {admission: 'ADMISSION_STATUS_EXPIRED', error: {code: 'ERROR_CODE_FAILED_PRECONDITION', message: 'The waiting token expired.', trace_id: traceId}};
+      return {
+        admission: 'ADMISSION_STATUS_EXPIRED',
+        error: {code: 'ERROR_CODE_FAILED_PRECONDITION', message: 'The waiting token expired.', trace_id: traceId},
+      };
     case 'left':
-      return {admission: 'ADMISSION_STATUS_INVALID', error: {code: 'ERROR_CODE_FAILED_PRECONDITION', message: 'The waiting token left the queue.', trace_id: traceId}};
+      return {
+        admission: 'ADMISSION_STATUS_INVALID',
+        error: {
+          code: 'ERROR_CODE_FAILED_PRECONDITION',
+          message: 'The waiting token left the queue.',
+          trace_id: traceId,
+        },
+      };
   }
 }
 
@@ -206,7 +255,11 @@ async function* queueUpdates(queue: QueueService, waitingToken: string, correlat
   for await (const state of queue.watch(waitingToken, signal)) {
     if (state.status === 'left') return;
     const eventType =
-      state.status === 'expired' ? 'QUEUE_EVENT_TYPE_TOKEN_EXPIRED' : isAdmissionReady(state) ? 'QUEUE_EVENT_TYPE_ADMISSION_READY' : 'QUEUE_EVENT_TYPE_POSITION_CHANGED';
+      state.status === 'expired'
+        ? 'QUEUE_EVENT_TYPE_TOKEN_EXPIRED'
+        : isAdmissionReady(state)
+          ? 'QUEUE_EVENT_TYPE_ADMISSION_READY'
+          : 'QUEUE_EVENT_TYPE_POSITION_CHANGED';
     yield {
       type: 'EVENT_TYPE_QUEUE_UPDATE',
       queue_update: {

@@ -4,7 +4,13 @@ import {TacosError} from '../errors.js';
 import type {JsonRoute} from '../server-kit/http/direct-route.js';
 import {createHttpServer, type HttpServerOptions} from '../server-kit/http/server.js';
 import type {Authenticator} from './auth.js';
-import {MAX_OPEN_FOR_MS, eventStatsMessage, isAdmissionReady, type QueueService, type QueueState} from './queue/queue-service.js';
+import {
+  MAX_OPEN_FOR_MS,
+  eventStatsMessage,
+  isAdmissionReady,
+  type QueueService,
+  type QueueState,
+} from './queue/queue-service.js';
 
 export interface HttpApiDeps extends HttpServerOptions {
   queue: QueueService;
@@ -56,7 +62,11 @@ const statsQuerySchema = {
   querystring: {
     type: 'object',
     // Query values are text (ajv does not coerce them here).
-    properties: {event_id: {type: 'string'}, cursor: {type: 'string'}, limit: {type: 'string', pattern: '^[0-9]{1,4}$'}},
+    properties: {
+      event_id: {type: 'string'},
+      cursor: {type: 'string'},
+      limit: {type: 'string', pattern: '^[0-9]{1,4}$'},
+    },
   },
 } as const;
 
@@ -67,7 +77,10 @@ const openEventSchema = {
   body: {
     type: 'object',
     required: ['event_id'],
-    properties: {event_id: {type: 'string'}, open_for_sec: {type: 'integer', minimum: 1, maximum: MAX_OPEN_FOR_MS / 1000, default: 86_400}},
+    properties: {
+      event_id: {type: 'string'},
+      open_for_sec: {type: 'integer', minimum: 1, maximum: MAX_OPEN_FOR_MS / 1000, default: 86_400},
+    },
   },
 } as const;
 
@@ -95,7 +108,9 @@ export function buildHttpApi(deps: HttpApiDeps) {
         reply.header('retry-after', String(Math.max(1, Math.ceil(result.retryAfterMs / 1000))));
         throw new TacosError(result.message, {code: 'NOT_READY'});
       case 'expired':
-        throw new TacosError('This waiting token expired: no status call within the heartbeat time.', {code: 'TOKEN_EXPIRED'});
+        throw new TacosError('This waiting token expired: no status call within the heartbeat time.', {
+          code: 'TOKEN_EXPIRED',
+        });
       case 'left':
         throw new TacosError('This waiting token left the queue.', {code: 'TOKEN_LEFT'});
     }
@@ -110,7 +125,9 @@ export function buildHttpApi(deps: HttpApiDeps) {
   // The tab-close beacon (navigator.sendBeacon): a POST with a text/plain body and no custom headers.
   // Its own plugin scope parses text/plain, so every other route still refuses it (415).
   app.register(async (beacon) => {
-    beacon.addContentTypeParser('text/plain', {parseAs: 'string', bodyLimit: 1024}, (_request, text, done) => done(null, text));
+    beacon.addContentTypeParser('text/plain', {parseAs: 'string', bodyLimit: 1024}, (_request, text, done) =>
+      done(null, text),
+    );
     beacon.post('/api/v1/queue/leave', async (request) => {
       const {token} = request.query as {token?: string};
       await deps.queue.leave(token || beaconToken(request.body));
@@ -174,6 +191,10 @@ function beaconToken(body: unknown): string {
 /** The Idempotency-Key header (the queue service checks its form); sent twice, it is no key. */
 function idempotencyKey(headers: IncomingHttpHeaders): string | undefined {
   const value = headers['idempotency-key'];
-  if (Array.isArray(value)) throw new TacosError('Send one Idempotency-Key header, not several.', {code: 'INVALID_ARGUMENT', field: 'Idempotency-Key'});
+  if (Array.isArray(value))
+    throw new TacosError('Send one Idempotency-Key header, not several.', {
+      code: 'INVALID_ARGUMENT',
+      field: 'Idempotency-Key',
+    });
   return value;
 }

@@ -24,7 +24,8 @@ export async function createDevToken(options: DevTokenOptions): Promise<string> 
       'Give a shorter --ttl, or raise JWT_MAX_LIFETIME in the env file.',
     );
   }
-  if (!/^[\w.@:-]{1,128}$/.test(options.userId)) throw usageError(`"${options.userId}" is not a user id: use 1-128 letters, digits, _ . @ : or -.`);
+  if (!/^[\w.@:-]{1,128}$/.test(options.userId))
+    throw usageError(`"${options.userId}" is not a user id: use 1-128 letters, digits, _ . @ : or -.`);
   let token = new SignJWT({scope: 'reservations payments'})
     .setProtectedHeader({alg: 'HS256', typ: 'JWT'})
     .setSubject(options.userId)
@@ -72,7 +73,10 @@ export class UserTokens {
 
   /** The signing key; 503 without one, checked before any work so that no user is made without a token. */
   requireKey(): Uint8Array {
-    if (!this.key) throw new TacosError('Sign-in is not available on this gateway: it has no key to sign tokens with.', {code: 'UNAVAILABLE'});
+    if (!this.key)
+      throw new TacosError('Sign-in is not available on this gateway: it has no key to sign tokens with.', {
+        code: 'UNAVAILABLE',
+      });
     return this.key;
   }
 

@@ -40,7 +40,8 @@ const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
 export function readRegistration(body: unknown): Registration {
   const fields = bodyObject(body, 'username, password, email and display_name');
   const username = requiredText(fields, 'username');
-  if (!USERNAME.test(username)) throw invalidRequest('username', 'username must be 3-32 characters: letters, digits, _ . or -.');
+  if (!USERNAME.test(username))
+    throw invalidRequest('username', 'username must be 3-32 characters: letters, digits, _ . or -.');
   const password = requiredText(fields, 'password');
   if (password.length < PASSWORD_MIN || password.length > PASSWORD_MAX) {
     throw invalidRequest('password', `password must be ${PASSWORD_MIN}-${PASSWORD_MAX} characters.`);
@@ -51,7 +52,10 @@ export function readRegistration(body: unknown): Registration {
   }
   const displayName = optionalText(fields, 'display_name').trim();
   if (displayName.length > DISPLAY_NAME_MAX || CONTROL_CHARACTERS.test(displayName)) {
-    throw invalidRequest('display_name', `display_name must be at most ${DISPLAY_NAME_MAX} characters, without control characters.`);
+    throw invalidRequest(
+      'display_name',
+      `display_name must be at most ${DISPLAY_NAME_MAX} characters, without control characters.`,
+    );
   }
   return {username, password, email, displayName: displayName || username};
 }
@@ -61,8 +65,10 @@ export function readCredentials(body: unknown): Credentials {
   const fields = bodyObject(body, 'username and password');
   const username = requiredText(fields, 'username');
   const password = requiredText(fields, 'password');
-  if (username.length > LOGIN_USERNAME_MAX) throw invalidRequest('username', `username must be at most ${LOGIN_USERNAME_MAX} characters.`);
-  if (password.length > PASSWORD_MAX) throw invalidRequest('password', `password must be at most ${PASSWORD_MAX} characters.`);
+  if (username.length > LOGIN_USERNAME_MAX)
+    throw invalidRequest('username', `username must be at most ${LOGIN_USERNAME_MAX} characters.`);
+  if (password.length > PASSWORD_MAX)
+    throw invalidRequest('password', `password must be at most ${PASSWORD_MAX} characters.`);
   return {username, password};
 }
 
@@ -99,10 +105,17 @@ const KEY_BYTES = 32;
 /** Stored form: scrypt$N$r$p$salt$key, salt and key in base64url. */
 const STORED_HASH = /^scrypt\$(\d{1,7})\$(\d{1,2})\$(\d{1,2})\$([\w-]{16,64})\$([\w-]{32,128})$/;
 
-function derive(password: string, salt: Buffer, keyBytes: number, cost: {N: number; r: number; p: number}): Promise<Buffer> {
+function derive(
+  password: string,
+  salt: Buffer,
+  keyBytes: number,
+  cost: {N: number; r: number; p: number},
+): Promise<Buffer> {
   // maxmem: node refuses above 32 MiB by default; allow what these parameters need, with room.
   const options: ScryptOptions = {...cost, maxmem: 256 * cost.N * cost.r};
-  return new Promise((resolve, reject) => scrypt(password.normalize('NFC'), salt, keyBytes, options, (error, key) => (error ? reject(error) : resolve(key))));
+  return new Promise((resolve, reject) =>
+    scrypt(password.normalize('NFC'), salt, keyBytes, options, (error, key) => (error ? reject(error) : resolve(key))),
+  );
 }
 
 export async function hashPassword(password: string): Promise<string> {
@@ -149,7 +162,12 @@ export class UserStore {
     const nameKey = usernameKey(registration.username);
     // Checked first so that a taken name costs no hashing; the SET NX below is what decides.
     if ((await this.guard(() => this.redis.exists(nameKey))) === 1) throw usernameTaken(registration.username);
-    const user: User = {userId: randomUUID(), username: registration.username, displayName: registration.displayName, role: ROLE};
+    const user: User = {
+      userId: randomUUID(),
+      username: registration.username,
+      displayName: registration.displayName,
+      role: ROLE,
+    };
     const now = new Date().toISOString();
     const record = {
       user_id: user.userId,
@@ -182,7 +200,12 @@ export class UserStore {
     const hash = record.password_hash;
     const matches = await verifyPassword(credentials.password, hash ?? (await this.dummyHash));
     if (!hash || !matches) throw new TacosError('Invalid username or password', {code: 'INVALID_CREDENTIALS'});
-    return {userId: record.user_id, username: record.username, displayName: record.display_name, role: record.role || ROLE};
+    return {
+      userId: record.user_id,
+      username: record.username,
+      displayName: record.display_name,
+      role: record.role || ROLE,
+    };
   }
 
   /** Redis being away is the client's 503, without the library's words. */
@@ -197,13 +220,21 @@ export class UserStore {
 }
 
 function usernameTaken(username: string): TacosError {
-  return new TacosError(`The username ${username} is already taken; choose another.`, {code: 'USERNAME_EXISTS', field: 'username'});
+  return new TacosError(`The username ${username} is already taken; choose another.`, {
+    code: 'USERNAME_EXISTS',
+    field: 'username',
+  });
 }
 
 /** The test users the web client's login page hints at: user01..user10 with passwords pwd01..pwd10. */
 export const DEVELOPMENT_USERS: Registration[] = Array.from({length: 10}, (_, index) => {
   const number = String(index + 1).padStart(2, '0');
-  return {username: `user${number}`, password: `pwd${number}`, email: `user${number}@example.com`, displayName: `User ${number}`};
+  return {
+    username: `user${number}`,
+    password: `pwd${number}`,
+    email: `user${number}@example.com`,
+    displayName: `User ${number}`,
+  };
 });
 
 /**
@@ -225,7 +256,10 @@ export function seedDevelopmentUsers(store: UserStore, redis: RedisClient, logge
       logger.debug({users: DEVELOPMENT_USERS.length}, 'development users present');
     } catch (error) {
       if (signal.aborted) return;
-      logger.debug({err: errorMessage(error)}, 'development users not seeded yet: Redis unavailable, retrying when it is back');
+      logger.debug(
+        {err: errorMessage(error)},
+        'development users not seeded yet: Redis unavailable, retrying when it is back',
+      );
       redis.on('ready', onReady);
     }
   };

@@ -12,7 +12,11 @@ import {
   type JsonObject,
   type JsonValue,
 } from '@bufbuild/protobuf';
-import {FieldDescriptorProto_Label, FieldDescriptorProtoSchema, type SourceCodeInfo_Location} from '@bufbuild/protobuf/wkt';
+import {
+  FieldDescriptorProto_Label,
+  FieldDescriptorProtoSchema,
+  type SourceCodeInfo_Location,
+} from '@bufbuild/protobuf/wkt';
 import {usageError} from '../errors.js';
 import type {Schema} from './schema.js';
 import {closestNames} from '../closest-names.js';
@@ -125,7 +129,9 @@ function resolve<T>(entries: {name: string; desc: T}[], wanted: string, what: st
   );
   throw usageError(
     `No ${what} "${wanted}".`,
-    closest.length ? `Did you mean: ${closest.join(', ')}? (tacos list shows all services)` : 'The server lists no services.',
+    closest.length
+      ? `Did you mean: ${closest.join(', ')}? (tacos list shows all services)`
+      : 'The server lists no services.',
   );
 }
 
@@ -165,7 +171,13 @@ function printMessage(desc: DescMessage, lines: string[], indent: string): void 
     else printField(member, lines, inner);
   }
   // Message reserved ranges are end-exclusive.
-  printReserved(desc.proto.reservedRange.map((range) => [range.start, range.end - 1]), desc.proto.reservedName, 536_870_911, lines, inner);
+  printReserved(
+    desc.proto.reservedRange.map((range) => [range.start, range.end - 1]),
+    desc.proto.reservedName,
+    536_870_911,
+    lines,
+    inner,
+  );
   for (const nested of desc.nestedMessages) {
     if (isMapEntry(nested)) continue;
     lines.push('');
@@ -194,12 +206,22 @@ function printField(desc: DescField, lines: string[], indent: string): void {
   if (isFieldSet(proto, FieldDescriptorProtoSchema.field.defaultValue)) {
     const value = proto.defaultValue;
     // String defaults are stored unescaped, bytes defaults already C-escaped.
-    const text = desc.fieldKind === 'scalar' && desc.scalar === ScalarType.STRING ? JSON.stringify(value) : desc.fieldKind === 'scalar' && desc.scalar === ScalarType.BYTES ? `"${value}"` : value;
+    const text =
+      desc.fieldKind === 'scalar' && desc.scalar === ScalarType.STRING
+        ? JSON.stringify(value)
+        : desc.fieldKind === 'scalar' && desc.scalar === ScalarType.BYTES
+          ? `"${value}"`
+          : value;
     options.push(`default = ${text}`);
   }
   if (desc.deprecated) options.push('deprecated = true');
   const suffix = options.length ? ` [${options.join(', ')}]` : '';
-  pushElement(lines, indent, `${fieldLabel(desc)}${fieldType(desc)} ${desc.name} = ${desc.number}${suffix};`, commentsOf(desc));
+  pushElement(
+    lines,
+    indent,
+    `${fieldLabel(desc)}${fieldType(desc)} ${desc.name} = ${desc.number}${suffix};`,
+    commentsOf(desc),
+  );
 }
 
 function fieldLabel(desc: DescField): string {
@@ -215,11 +237,20 @@ function fieldLabel(desc: DescField): string {
 function fieldType(desc: DescField): string {
   switch (desc.fieldKind) {
     case 'map': {
-      const value = desc.mapKind === 'scalar' ? scalarName(desc.scalar) : desc.mapKind === 'enum' ? desc.enum.typeName : desc.message.typeName;
+      const value =
+        desc.mapKind === 'scalar'
+          ? scalarName(desc.scalar)
+          : desc.mapKind === 'enum'
+            ? desc.enum.typeName
+            : desc.message.typeName;
       return `map<${scalarName(desc.mapKey)}, ${value}>`;
     }
     case 'list':
-      return desc.listKind === 'scalar' ? scalarName(desc.scalar) : desc.listKind === 'enum' ? desc.enum.typeName : desc.message.typeName;
+      return desc.listKind === 'scalar'
+        ? scalarName(desc.scalar)
+        : desc.listKind === 'enum'
+          ? desc.enum.typeName
+          : desc.message.typeName;
     case 'scalar':
       return scalarName(desc.scalar);
     case 'enum':
@@ -243,7 +274,13 @@ function printEnum(desc: DescEnum, lines: string[], indent: string): void {
     pushElement(lines, inner, `${value.name} = ${value.number}${suffix};`, commentsOf(value));
   }
   // Enum reserved ranges are end-inclusive.
-  printReserved(desc.proto.reservedRange.map((range) => [range.start, range.end]), desc.proto.reservedName, 2_147_483_647, lines, inner);
+  printReserved(
+    desc.proto.reservedRange.map((range) => [range.start, range.end]),
+    desc.proto.reservedName,
+    2_147_483_647,
+    lines,
+    inner,
+  );
   lines.push(`${indent}}`);
 }
 
@@ -285,7 +322,9 @@ interface Comments {
 const locationsByFile = new WeakMap<DescFile, Map<string, SourceCodeInfo_Location>>();
 
 /** The comments protoc recorded for an element; none when the file came without source info (most reflection servers strip it). */
-function commentsOf(desc: DescService | DescMethod | DescMessage | DescEnum | DescEnumValue | DescField | DescOneof): Comments {
+function commentsOf(
+  desc: DescService | DescMethod | DescMessage | DescEnum | DescEnumValue | DescField | DescOneof,
+): Comments {
   const file = fileOf(desc);
   let locations = locationsByFile.get(file);
   if (!locations) {
@@ -302,9 +341,12 @@ function commentsOf(desc: DescService | DescMethod | DescMessage | DescEnum | De
   return {leading: location?.leadingComments || undefined, trailing: location?.trailingComments || undefined};
 }
 
-const hasComments = (location: SourceCodeInfo_Location) => Boolean(location.leadingComments || location.trailingComments);
+const hasComments = (location: SourceCodeInfo_Location) =>
+  Boolean(location.leadingComments || location.trailingComments);
 
-function fileOf(desc: DescService | DescMethod | DescMessage | DescEnum | DescEnumValue | DescField | DescOneof): DescFile {
+function fileOf(
+  desc: DescService | DescMethod | DescMessage | DescEnum | DescEnumValue | DescField | DescOneof,
+): DescFile {
   switch (desc.kind) {
     case 'rpc':
       return desc.parent.file;
@@ -323,7 +365,9 @@ function fileOf(desc: DescService | DescMethod | DescMessage | DescEnum | DescEn
  * field 2, oneof_decl 8, method 2, enum value 2) and indexes into those lists. Indexes are
  * looked up by name in the proto lists, which also hold the map entries the Desc lists may skip.
  */
-function sourcePath(desc: DescService | DescMethod | DescMessage | DescEnum | DescEnumValue | DescField | DescOneof): number[] {
+function sourcePath(
+  desc: DescService | DescMethod | DescMessage | DescEnum | DescEnumValue | DescField | DescOneof,
+): number[] {
   const index = (list: {name?: string}[], name: string) => list.findIndex((item) => item.name === name);
   switch (desc.kind) {
     case 'service':
@@ -331,9 +375,13 @@ function sourcePath(desc: DescService | DescMethod | DescMessage | DescEnum | De
     case 'rpc':
       return [...sourcePath(desc.parent), 2, index(desc.parent.proto.method, desc.name)];
     case 'message':
-      return desc.parent ? [...sourcePath(desc.parent), 3, index(desc.parent.proto.nestedType, desc.name)] : [4, index(desc.file.proto.messageType, desc.name)];
+      return desc.parent
+        ? [...sourcePath(desc.parent), 3, index(desc.parent.proto.nestedType, desc.name)]
+        : [4, index(desc.file.proto.messageType, desc.name)];
     case 'enum':
-      return desc.parent ? [...sourcePath(desc.parent), 4, index(desc.parent.proto.enumType, desc.name)] : [5, index(desc.file.proto.enumType, desc.name)];
+      return desc.parent
+        ? [...sourcePath(desc.parent), 4, index(desc.parent.proto.enumType, desc.name)]
+        : [5, index(desc.file.proto.enumType, desc.name)];
     case 'enum_value':
       return [...sourcePath(desc.parent), 2, index(desc.parent.proto.value, desc.name)];
     case 'field':
@@ -392,7 +440,8 @@ function messageExample(desc: DescMessage, path: string, ancestors: Set<string>,
   const json: JsonObject = {};
   for (const member of desc.members) {
     if (member.kind === 'oneof') {
-      if (member.fields.length > 1) notes.push(`oneof ${path}${member.name}: ${member.fields.map((field) => field.jsonName).join(' | ')}`);
+      if (member.fields.length > 1)
+        notes.push(`oneof ${path}${member.name}: ${member.fields.map((field) => field.jsonName).join(' | ')}`);
       const first = member.fields[0];
       if (first) json[first.jsonName] = fieldExample(first, `${path}${first.jsonName}`, ancestors, notes);
     } else {
@@ -418,7 +467,12 @@ function fieldExample(field: DescField, path: string, ancestors: Set<string>, no
     }
     case 'map': {
       const value = `${path}.*`;
-      const example = field.mapKind === 'scalar' ? scalarZeroJson(field.scalar) : field.mapKind === 'enum' ? enumExample(field.enum, value, notes) : messageValue(field.message, value, ancestors, notes);
+      const example =
+        field.mapKind === 'scalar'
+          ? scalarZeroJson(field.scalar)
+          : field.mapKind === 'enum'
+            ? enumExample(field.enum, value, notes)
+            : messageValue(field.message, value, ancestors, notes);
       return {[mapKeyExample(field.mapKey)]: example};
     }
   }
@@ -436,7 +490,6 @@ function enumExample(desc: DescEnum, path: string, notes: string[]): JsonValue {
   notes.push(`${path}: ${desc.values.map((value) => value.name).join(' | ')}`);
   return desc.values[0].name;
 }
-
 
 /** JSON object keys are strings: map keys are written as their scalar in text. */
 function mapKeyExample(scalar: ScalarType): string {

@@ -1,5 +1,15 @@
 import {readFile} from 'node:fs/promises';
-import {fromBinary, fromJson, toBinary, toJson, type DescMessage, type DescMethod, type JsonObject, type JsonValue, type Registry} from '@bufbuild/protobuf';
+import {
+  fromBinary,
+  fromJson,
+  toBinary,
+  toJson,
+  type DescMessage,
+  type DescMethod,
+  type JsonObject,
+  type JsonValue,
+  type Registry,
+} from '@bufbuild/protobuf';
 import {anyUnpack, type Any} from '@bufbuild/protobuf/wkt';
 import {Client, Metadata, status as GrpcStatus, type ServiceError, type StatusObject} from '@grpc/grpc-js';
 import {errorMessage, usageError} from '../errors.js';
@@ -23,10 +33,16 @@ export function findMethod(schema: Schema, name: string): DescMethod {
   const matches = exact.length ? exact : all.filter((method) => full(method).endsWith(`.${wanted}`));
   if (matches.length === 1) return matches[0];
   if (matches.length > 1) {
-    throw usageError(`"${name}" is ambiguous: ${matches.map(full).join(', ')}.`, 'Name the service too, as Service.Method.');
+    throw usageError(
+      `"${name}" is ambiguous: ${matches.map(full).join(', ')}.`,
+      'Name the service too, as Service.Method.',
+    );
   }
   const closest = closestNames(all.map(full), wanted);
-  throw usageError(`No method "${name}" on this server.`, closest.length ? `Did you mean: ${closest.join(', ')}? (tacos list shows all)` : 'The server lists no services.');
+  throw usageError(
+    `No method "${name}" on this server.`,
+    closest.length ? `Did you mean: ${closest.join(', ')}? (tacos list shows all)` : 'The server lists no services.',
+  );
 }
 
 /** The request data of `-d`: JSON, `@file`, or `@-` (stdin); several JSON objects one after another for streams. */
@@ -62,7 +78,10 @@ export function parseJsonSequence(text: string): JsonValue[] {
       depth--;
       if (depth === 0) values.push(parseOne(text.slice(start, i + 1), values.length));
     } else if (depth === 0 && !/\s/.test(char)) {
-      throw usageError(`The request data is not JSON objects: unexpected "${char}" at position ${i}.`, 'Give -d \'{"field": "value"}\'.');
+      throw usageError(
+        `The request data is not JSON objects: unexpected "${char}" at position ${i}.`,
+        'Give -d \'{"field": "value"}\'.',
+      );
     }
   }
   if (depth !== 0) throw usageError('The request data ends inside a JSON object.', 'Check its braces and quotes.');
@@ -82,7 +101,10 @@ export function encodeRequest(method: DescMethod, json: JsonValue, registry: Reg
   try {
     return toBinary(method.input, fromJson(method.input, json, {registry}));
   } catch (error) {
-    throw usageError(`The request is not a valid ${method.input.typeName}: ${errorMessage(error)}`, `\`tacos call ${method.parent.name}.${method.name} --example\` prints a skeleton.`);
+    throw usageError(
+      `The request is not a valid ${method.input.typeName}: ${errorMessage(error)}`,
+      `\`tacos call ${method.parent.name}.${method.name} --example\` prints a skeleton.`,
+    );
   }
 }
 
@@ -92,25 +114,45 @@ export interface OutputOptions {
 }
 
 /** A response in the proto3 JSON mapping, fields in declaration order. */
-export function decodeResponse(desc: DescMessage, bytes: Uint8Array, registry: Registry, output: OutputOptions, onUnknownFields?: () => void): JsonValue {
+export function decodeResponse(
+  desc: DescMessage,
+  bytes: Uint8Array,
+  registry: Registry,
+  output: OutputOptions,
+  onUnknownFields?: () => void,
+): JsonValue {
   const message = fromBinary(desc, bytes);
   // Fields the schema does not know (a newer server) have no JSON form: say so rather than drop them quietly.
   if ((message as {$unknown?: unknown[]}).$unknown?.length) onUnknownFields?.();
-  return declarationOrder(desc, toJson(desc, message, {registry, alwaysEmitImplicit: output.emitDefaults, useProtoFieldName: output.protoNames}), output.protoNames);
+  return declarationOrder(
+    desc,
+    toJson(desc, message, {registry, alwaysEmitImplicit: output.emitDefaults, useProtoFieldName: output.protoNames}),
+    output.protoNames,
+  );
 }
 
 /** toJson of protobuf-es orders fields by number; proto3 JSON as protojson prints it follows the declaration. */
 function declarationOrder(desc: DescMessage, json: JsonValue, protoNames: boolean): JsonValue {
-  if (desc.typeName.startsWith('google.protobuf.') || json === null || typeof json !== 'object' || Array.isArray(json)) return json;
+  if (desc.typeName.startsWith('google.protobuf.') || json === null || typeof json !== 'object' || Array.isArray(json))
+    return json;
   const ordered: JsonObject = {};
   for (const field of desc.fields) {
     const key = protoNames ? field.name : field.jsonName;
     if (!(key in json)) continue;
     let value = json[key];
-    const message = field.fieldKind === 'message' ? field.message : field.fieldKind === 'list' || field.fieldKind === 'map' ? field.message : undefined;
+    const message =
+      field.fieldKind === 'message'
+        ? field.message
+        : field.fieldKind === 'list' || field.fieldKind === 'map'
+          ? field.message
+          : undefined;
     if (message && value !== null) {
-      if (field.fieldKind === 'list') value = (value as JsonValue[]).map((item) => declarationOrder(message, item, protoNames));
-      else if (field.fieldKind === 'map') value = Object.fromEntries(Object.entries(value as JsonObject).map(([k, v]) => [k, declarationOrder(message, v, protoNames)]));
+      if (field.fieldKind === 'list')
+        value = (value as JsonValue[]).map((item) => declarationOrder(message, item, protoNames));
+      else if (field.fieldKind === 'map')
+        value = Object.fromEntries(
+          Object.entries(value as JsonObject).map(([k, v]) => [k, declarationOrder(message, v, protoNames)]),
+        );
       else value = declarationOrder(message, value, protoNames);
     }
     ordered[key] = value;
@@ -150,7 +192,8 @@ export async function invoke(options: InvokeOptions): Promise<CallResult> {
     await connect(client, options.target, options.connectTimeoutMs);
     const path = `/${method.parent.typeName}/${method.name}`;
     const serialize = (bytes: Uint8Array) => Buffer.from(bytes);
-    const deserialize = (bytes: Buffer) => decodeResponse(method.output, bytes, options.registry, options.output, options.events.unknownFields);
+    const deserialize = (bytes: Buffer) =>
+      decodeResponse(method.output, bytes, options.registry, options.output, options.events.unknownFields);
     const callOptions = options.timeoutMs ? {deadline: Date.now() + options.timeoutMs} : {};
     const streamingResponse = method.methodKind === 'server_streaming' || method.methodKind === 'bidi_streaming';
     const streamingRequest = method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming';
@@ -162,9 +205,27 @@ export async function invoke(options: InvokeOptions): Promise<CallResult> {
       const onReply = (error: ServiceError | null, response?: JsonValue) => {
         if (!error && response !== undefined) options.events.message(response);
       };
-      if (method.methodKind === 'unary') call = client.makeUnaryRequest(path, serialize, deserialize, options.requests[0], options.metadata, callOptions, onReply);
-      else if (method.methodKind === 'server_streaming') call = client.makeServerStreamRequest(path, serialize, deserialize, options.requests[0], options.metadata, callOptions);
-      else if (method.methodKind === 'client_streaming') call = client.makeClientStreamRequest(path, serialize, deserialize, options.metadata, callOptions, onReply);
+      if (method.methodKind === 'unary')
+        call = client.makeUnaryRequest(
+          path,
+          serialize,
+          deserialize,
+          options.requests[0],
+          options.metadata,
+          callOptions,
+          onReply,
+        );
+      else if (method.methodKind === 'server_streaming')
+        call = client.makeServerStreamRequest(
+          path,
+          serialize,
+          deserialize,
+          options.requests[0],
+          options.metadata,
+          callOptions,
+        );
+      else if (method.methodKind === 'client_streaming')
+        call = client.makeClientStreamRequest(path, serialize, deserialize, options.metadata, callOptions, onReply);
       else call = client.makeBidiStreamRequest(path, serialize, deserialize, options.metadata, callOptions);
       call.on('metadata', (metadata: Metadata) => options.events.headers(metadata));
       if (streamingResponse) {
@@ -203,13 +264,20 @@ export function decodeDetails(status: StatusObject, registry: Registry): JsonVal
 
 /** The status as users read it: code name and number, message, decoded details. */
 export function describeStatus(status: StatusObject, registry: Registry) {
-  return {code: status.code, name: grpcCodeName(status.code), message: status.details, details: decodeDetails(status, registry)};
+  return {
+    code: status.code,
+    name: grpcCodeName(status.code),
+    message: status.details,
+    details: decodeDetails(status, registry),
+  };
 }
 
 export function metadataObject(metadata: Metadata | undefined): Record<string, string[]> {
   const result: Record<string, string[]> = {};
   for (const [key, values] of Object.entries(metadata?.getMap() ?? {})) {
-    result[key] = (Array.isArray(values) ? values : [values]).map((value) => (Buffer.isBuffer(value) ? value.toString('base64') : String(value)));
+    result[key] = (Array.isArray(values) ? values : [values]).map((value) =>
+      Buffer.isBuffer(value) ? value.toString('base64') : String(value),
+    );
   }
   return result;
 }

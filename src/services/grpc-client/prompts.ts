@@ -55,7 +55,11 @@ const KIND_LABELS: Record<DescMethod['methodKind'], string> = {
 
 async function chooseMethod(ask: Ask, schema: Schema): Promise<DescMethod> {
   const services = schema.services.filter((service) => service.methods.length > 0);
-  if (services.length === 0) throw new TacosError('The server offers no services to call.', {hint: 'Check the address, or give the schema with --proto FILE.', code: 'NO_SERVICES'});
+  if (services.length === 0)
+    throw new TacosError('The server offers no services to call.', {
+      hint: 'Check the address, or give the schema with --proto FILE.',
+      code: 'NO_SERVICES',
+    });
   // A one-entry list is a keystroke for nothing.
   const service =
     services.length === 1
@@ -66,7 +70,12 @@ async function chooseMethod(ask: Ask, schema: Schema): Promise<DescMethod> {
         );
   return ask.choose<DescMethod>(
     `${service.typeName} method =>`,
-    service.methods.map((m) => ({name: `${m.name} (${KIND_LABELS[m.methodKind]})`, short: m.name, value: m, description: `${m.input.typeName} → ${m.output.typeName}`})),
+    service.methods.map((m) => ({
+      name: `${m.name} (${KIND_LABELS[m.methodKind]})`,
+      short: m.name,
+      value: m,
+      description: `${m.input.typeName} → ${m.output.typeName}`,
+    })),
   );
 }
 
@@ -97,7 +106,13 @@ class Ask {
     return this.run((context) => select<T>({message, choices, pageSize: 12}, context));
   }
 
-  private async run<T>(start: (context: {input?: NodeJS.ReadableStream; output?: NodeJS.WritableStream; signal: AbortSignal}) => Promise<T>): Promise<T> {
+  private async run<T>(
+    start: (context: {
+      input?: NodeJS.ReadableStream;
+      output?: NodeJS.WritableStream;
+      signal: AbortSignal;
+    }) => Promise<T>,
+  ): Promise<T> {
     const abort = new AbortController();
     const source = this.io.input ?? process.stdin;
     // Inquirer ends the output it is given after each prompt: give it one it may end.
@@ -178,7 +193,11 @@ class Filler {
     return json;
   }
 
-  private async oneof(oneof: DescOneof, path: string, lineage: DescMessage[]): Promise<{field: DescField; value: JsonValue} | undefined> {
+  private async oneof(
+    oneof: DescOneof,
+    path: string,
+    lineage: DescMessage[],
+  ): Promise<{field: DescField; value: JsonValue} | undefined> {
     const offered = oneof.fields.filter((field) => !field.message || offerable(field.message, lineage));
     const field = await this.ask.choose<DescField | undefined>(`${join(path, oneof.name)} (oneof) =>`, [
       {name: 'none', value: undefined},
@@ -203,7 +222,12 @@ class Filler {
     }
   }
 
-  private async single(field: DescField, label: string, lineage: DescMessage[], presence: Presence): Promise<JsonValue | undefined> {
+  private async single(
+    field: DescField,
+    label: string,
+    lineage: DescMessage[],
+    presence: Presence,
+  ): Promise<JsonValue | undefined> {
     if (field.fieldKind === 'scalar') return this.scalar(field.scalar, label, presence);
     if (field.fieldKind === 'enum') return this.enumValue(field.enum, label, presence);
     if (field.fieldKind !== 'message') return undefined;
@@ -219,7 +243,11 @@ class Filler {
     return Object.keys(json).length > 0 || optional || presence === 'set' || presence === 'required' ? json : undefined;
   }
 
-  private async list(field: DescField & {fieldKind: 'list'}, label: string, lineage: DescMessage[]): Promise<JsonValue[]> {
+  private async list(
+    field: DescField & {fieldKind: 'list'},
+    label: string,
+    lineage: DescMessage[],
+  ): Promise<JsonValue[]> {
     const values: JsonValue[] = [];
     for (;;) {
       const element = `${label}[${values.length}]`;
@@ -232,7 +260,8 @@ class Filler {
         value = await this.wellKnown(field.message, element, 'optional', 'empty ends');
       } else {
         if (!offerable(field.message, lineage)) return values;
-        const question = values.length === 0 ? `add ${label}? (repeated ${field.message.typeName})` : `add another ${label}?`;
+        const question =
+          values.length === 0 ? `add ${label}? (repeated ${field.message.typeName})` : `add another ${label}?`;
         if (!(await this.ask.yes(question, false))) return values;
         value = await this.message(field.message, element, lineage);
       }
@@ -249,7 +278,8 @@ class Filler {
       if (key === undefined) return entries;
       const valueLabel = `${label}[${String(key)}]`;
       let value: JsonValue | undefined;
-      if (field.mapKind === 'scalar') value = (await this.scalar(field.scalar, valueLabel, 'set')) ?? scalarZeroJson(field.scalar);
+      if (field.mapKind === 'scalar')
+        value = (await this.scalar(field.scalar, valueLabel, 'set')) ?? scalarZeroJson(field.scalar);
       else if (field.mapKind === 'enum') value = await this.enumValue(field.enum, valueLabel, 'set');
       else if (isTextual(field.message)) value = await this.wellKnown(field.message, valueLabel, 'set');
       else value = await this.message(field.message, valueLabel, lineage);
@@ -262,9 +292,15 @@ class Filler {
    * A scalar typed and checked as entered. Empty input: the default (left out) for implicit
    * presence, unset for `optional`, the zero value when set is required.
    */
-  private async scalar(type: ScalarType, label: string, presence: Presence, hint?: string): Promise<JsonValue | undefined> {
+  private async scalar(
+    type: ScalarType,
+    label: string,
+    presence: Presence,
+    hint?: string,
+  ): Promise<JsonValue | undefined> {
     const name = `TYPE_${ScalarType[type]}`;
-    if (type === ScalarType.BOOL) return this.bool(`${label} (${name}${hint ? `, ${hint}` : ''}) =>`, presence, hint !== undefined);
+    if (type === ScalarType.BOOL)
+      return this.bool(`${label} (${name}${hint ? `, ${hint}` : ''}) =>`, presence, hint !== undefined);
     const notes = [name, hint ?? (presence === 'optional' ? 'optional, empty leaves unset' : undefined)];
     if (type === ScalarType.STRING && presence === 'optional' && !hint) notes.push('"" for empty');
     if (type === ScalarType.BYTES) notes.push('base64');
@@ -274,7 +310,8 @@ class Filler {
     });
     if (text === '') return undefined;
     // For optional strings only, `""` is how to set the empty string rather than leave it unset.
-    const value = type === ScalarType.STRING && presence === 'optional' && !hint && text === '""' ? '' : parseScalar(type, text);
+    const value =
+      type === ScalarType.STRING && presence === 'optional' && !hint && text === '""' ? '' : parseScalar(type, text);
     return presence === 'implicit' && isZero(value) ? undefined : value;
   }
 
@@ -291,20 +328,40 @@ class Filler {
   }
 
   /** An enum from its value names; the first (zero) value of an implicit field is left out. */
-  private async enumValue(desc: DescEnum, label: string, presence: Presence, doneChoice?: string): Promise<JsonValue | undefined> {
-    const choices: Array<Choice<JsonValue | undefined>> = desc.values.map((value) => ({name: `${value.name} (${value.number})`, short: value.name, value: enumJson(desc, value.name)}));
+  private async enumValue(
+    desc: DescEnum,
+    label: string,
+    presence: Presence,
+    doneChoice?: string,
+  ): Promise<JsonValue | undefined> {
+    const choices: Array<Choice<JsonValue | undefined>> = desc.values.map((value) => ({
+      name: `${value.name} (${value.number})`,
+      short: value.name,
+      value: enumJson(desc, value.name),
+    }));
     if (doneChoice) choices.unshift({name: doneChoice, value: undefined});
     else if (presence === 'optional') choices.unshift({name: 'leave unset', value: undefined});
     const chosen = await this.ask.choose(`${label} (TYPE_ENUM ${desc.typeName}) =>`, choices);
-    if (presence === 'implicit' && chosen === enumJson(desc, desc.values.find((v) => v.number === 0)?.name)) return undefined;
+    if (presence === 'implicit' && chosen === enumJson(desc, desc.values.find((v) => v.number === 0)?.name))
+      return undefined;
     return chosen;
   }
 
   /** The well-known types read as text: Timestamp, Duration, wrappers, Struct/Value/ListValue, FieldMask, Any. */
-  private async wellKnown(desc: DescMessage, label: string, presence: 'optional' | 'set', hint?: string): Promise<JsonValue | undefined> {
+  private async wellKnown(
+    desc: DescMessage,
+    label: string,
+    presence: 'optional' | 'set',
+    hint?: string,
+  ): Promise<JsonValue | undefined> {
     const wrapped = WRAPPERS[desc.typeName];
     if (wrapped !== undefined) {
-      const value = await this.scalar(wrapped, label, hint ? 'optional' : presence === 'set' ? 'set' : 'optional', hint);
+      const value = await this.scalar(
+        wrapped,
+        label,
+        hint ? 'optional' : presence === 'set' ? 'set' : 'optional',
+        hint,
+      );
       return value === undefined && presence === 'set' ? scalarZeroJson(wrapped) : value;
     }
     const format = TEXT_FORMATS[desc.typeName];
@@ -322,11 +379,16 @@ class Filler {
 function presenceOf(field: DescField): Presence {
   if (field.presence === FeatureSet_FieldPresence.LEGACY_REQUIRED) return 'required';
   // Proto2 optional and proto3 `optional` track presence: they may stay unset.
-  return field.presence === FeatureSet_FieldPresence.EXPLICIT && field.fieldKind !== 'message' ? 'optional' : 'implicit';
+  return field.presence === FeatureSet_FieldPresence.EXPLICIT && field.fieldKind !== 'message'
+    ? 'optional'
+    : 'implicit';
 }
 
 function offerable(desc: DescMessage, lineage: DescMessage[]): boolean {
-  return lineage.length < MAX_DEPTH && lineage.filter((ancestor) => ancestor.typeName === desc.typeName).length < MAX_RECURSION;
+  return (
+    lineage.length < MAX_DEPTH &&
+    lineage.filter((ancestor) => ancestor.typeName === desc.typeName).length < MAX_RECURSION
+  );
 }
 
 function join(path: string, name: string): string {
@@ -361,10 +423,10 @@ function enumJson(desc: DescEnum, name: string | undefined): JsonValue | undefin
 
 function zeroValue(field: DescField): JsonValue {
   if (field.fieldKind === 'scalar') return scalarZeroJson(field.scalar);
-  if (field.fieldKind === 'enum') return enumJson(field.enum, field.enum.values.find((v) => v.number === 0)?.name ?? field.enum.values[0]?.name) ?? 0;
+  if (field.fieldKind === 'enum')
+    return enumJson(field.enum, field.enum.values.find((v) => v.number === 0)?.name ?? field.enum.values[0]?.name) ?? 0;
   return {};
 }
-
 
 function isZero(value: JsonValue): boolean {
   return value === '' || value === '0' || value === false || (value === 0 && !Object.is(value, -0));
@@ -382,7 +444,13 @@ const INT_RANGES: Partial<Record<ScalarType, [bigint, bigint, string]>> = {
   [ScalarType.UINT64]: [0n, 2n ** 64n - 1n, 'an unsigned 64-bit integer'],
   [ScalarType.FIXED64]: [0n, 2n ** 64n - 1n, 'an unsigned 64-bit integer'],
 };
-const LONG_TYPES = new Set([ScalarType.INT64, ScalarType.SINT64, ScalarType.SFIXED64, ScalarType.UINT64, ScalarType.FIXED64]);
+const LONG_TYPES = new Set([
+  ScalarType.INT64,
+  ScalarType.SINT64,
+  ScalarType.SFIXED64,
+  ScalarType.UINT64,
+  ScalarType.FIXED64,
+]);
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]*|[A-Za-z0-9_-]*)={0,2}$/;
 const FLOAT_MAX = 3.4028234663852886e38;
@@ -404,7 +472,8 @@ export function parseScalar(type: ScalarType, text: string): JsonValue {
       if (text === 'NaN' || text === 'Infinity' || text === '-Infinity') return text;
       if (!DECIMAL.test(text)) return fail(`Not a number: ${text}`);
       const value = Number(text);
-      if (!Number.isFinite(value) || (type === ScalarType.FLOAT && Math.abs(value) > FLOAT_MAX)) return fail(`Out of range for ${type === ScalarType.FLOAT ? 'a float' : 'a double'}.`);
+      if (!Number.isFinite(value) || (type === ScalarType.FLOAT && Math.abs(value) > FLOAT_MAX))
+        return fail(`Out of range for ${type === ScalarType.FLOAT ? 'a float' : 'a double'}.`);
       return value;
     }
     case ScalarType.BOOL:
@@ -413,7 +482,8 @@ export function parseScalar(type: ScalarType, text: string): JsonValue {
       return fail(`Not a bool (true or false): ${text}`);
     case ScalarType.BYTES: {
       const body = text.replace(/=+$/, '');
-      if (!BASE64.test(text) || body.length % 4 === 1 || (body !== text && text.length % 4 !== 0)) return fail('Not base64 (e.g. aGVsbG8=).');
+      if (!BASE64.test(text) || body.length % 4 === 1 || (body !== text && text.length % 4 !== 0))
+        return fail('Not base64 (e.g. aGVsbG8=).');
       return text;
     }
     default:
@@ -443,12 +513,23 @@ interface TextFormat {
 }
 
 const TEXT_FORMATS: Record<string, TextFormat> = {
-  'google.protobuf.Timestamp': {hint: 'RFC 3339, e.g. 2026-11-25T10:00:00Z, or now', parse: (text) => parseTimestamp(text)},
+  'google.protobuf.Timestamp': {
+    hint: 'RFC 3339, e.g. 2026-11-25T10:00:00Z, or now',
+    parse: (text) => parseTimestamp(text),
+  },
   'google.protobuf.Duration': {hint: 'e.g. 1.5s, 250ms, 1h30m', parse: (text) => parseDuration(text)},
   'google.protobuf.Struct': {hint: 'JSON object', parse: (text) => parseJson(text, 'object')},
   'google.protobuf.Value': {hint: 'JSON', parse: (text) => parseJson(text)},
   'google.protobuf.ListValue': {hint: 'JSON array', parse: (text) => parseJson(text, 'array')},
-  'google.protobuf.FieldMask': {hint: 'paths, e.g. user.name,status', parse: (text) => text.split(',').map((p) => p.trim()).filter(Boolean).join(',')},
+  'google.protobuf.FieldMask': {
+    hint: 'paths, e.g. user.name,status',
+    parse: (text) =>
+      text
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean)
+        .join(','),
+  },
   'google.protobuf.Any': {hint: 'JSON with "@type"', parse: (text, registry) => parseAny(text, registry)},
 };
 
@@ -478,7 +559,15 @@ export function parseTimestamp(text: string): string {
     date.setUTCHours(hour, minute, second);
     const offsetHours = Number(match[10] ?? 0);
     const offsetMinutes = Number(match[11] ?? 0);
-    if (date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59) {
+    if (
+      date.getUTCMonth() !== month - 1 ||
+      date.getUTCDate() !== day ||
+      hour > 23 ||
+      minute > 59 ||
+      second > 59 ||
+      offsetHours > 23 ||
+      offsetMinutes > 59
+    ) {
       return fail(`Not a valid date and time: ${text}`);
     }
     const offset = (match[9] === '-' ? -1 : 1) * (offsetHours * 3600 + offsetMinutes * 60);
@@ -491,7 +580,15 @@ export function parseTimestamp(text: string): string {
 
 const DURATION = /^([+-])?((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+$/;
 const DURATION_PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g;
-const UNIT_NANOS: Record<string, bigint> = {ns: 1n, us: 1000n, µs: 1000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n};
+const UNIT_NANOS: Record<string, bigint> = {
+  ns: 1n,
+  us: 1000n,
+  µs: 1000n,
+  ms: 1_000_000n,
+  s: 1_000_000_000n,
+  m: 60_000_000_000n,
+  h: 3_600_000_000_000n,
+};
 const DURATION_MAX_SECONDS = 315_576_000_000n;
 
 /** `1.5s`, `-250ms`, `1h30m` (Go's syntax) → the proto3 JSON form (`1.500s`). */
@@ -502,11 +599,13 @@ export function parseDuration(text: string): string {
   for (const [, amount, unit] of text.matchAll(DURATION_PART)) {
     const [whole, fraction = ''] = amount.split('.');
     const scale = UNIT_NANOS[unit];
-    total += BigInt(whole || '0') * scale + (fraction ? (BigInt(fraction) * scale) / 10n ** BigInt(fraction.length) : 0n);
+    total +=
+      BigInt(whole || '0') * scale + (fraction ? (BigInt(fraction) * scale) / 10n ** BigInt(fraction.length) : 0n);
   }
   if (match[1] === '-') total = -total;
   const seconds = total / 1_000_000_000n;
-  if (seconds > DURATION_MAX_SECONDS || seconds < -DURATION_MAX_SECONDS) return fail('Out of range (at most 10000 years).');
+  if (seconds > DURATION_MAX_SECONDS || seconds < -DURATION_MAX_SECONDS)
+    return fail('Out of range (at most 10000 years).');
   return toJson(DurationSchema, create(DurationSchema, {seconds, nanos: Number(total % 1_000_000_000n)}));
 }
 
@@ -517,7 +616,8 @@ function parseJson(text: string, shape?: 'object' | 'array'): JsonValue {
   } catch {
     return fail(`Not JSON${shape ? ` (a JSON ${shape}, e.g. ${shape === 'object' ? '{"a": 1}' : '[1, "b"]'})` : ''}.`);
   }
-  if (shape === 'object' && (typeof value !== 'object' || value === null || Array.isArray(value))) return fail('Not a JSON object.');
+  if (shape === 'object' && (typeof value !== 'object' || value === null || Array.isArray(value)))
+    return fail('Not a JSON object.');
   if (shape === 'array' && !Array.isArray(value)) return fail('Not a JSON array.');
   return value;
 }
@@ -525,7 +625,8 @@ function parseJson(text: string, shape?: 'object' | 'array'): JsonValue {
 function parseAny(text: string, registry: Registry): JsonValue {
   const value = parseJson(text, 'object') as JsonObject;
   const type = value['@type'];
-  if (typeof type !== 'string') return fail('An Any needs "@type", e.g. {"@type": "type.googleapis.com/pkg.Message", ...}.');
+  if (typeof type !== 'string')
+    return fail('An Any needs "@type", e.g. {"@type": "type.googleapis.com/pkg.Message", ...}.');
   const name = type.slice(type.lastIndexOf('/') + 1);
   if (!registry.getMessage(name)) return fail(`Unknown type ${name}: the schema does not have it.`);
   return value;

@@ -2,7 +2,14 @@ import {createRequire} from 'node:module';
 import path from 'node:path';
 import {fromBinary} from '@bufbuild/protobuf';
 import {FileDescriptorProtoSchema, type FileDescriptorProto} from '@bufbuild/protobuf/wkt';
-import {loadPackageDefinition, Metadata, status as GrpcStatus, type Client, type ClientDuplexStream, type ServiceError} from '@grpc/grpc-js';
+import {
+  loadPackageDefinition,
+  Metadata,
+  status as GrpcStatus,
+  type Client,
+  type ClientDuplexStream,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import {TacosError} from '../errors.js';
 
@@ -17,7 +24,9 @@ export interface ReflectedSchema {
   version: 'v1' | 'v1alpha';
 }
 
-type ReflectionRequest = {host?: string} & ({list_services: string} | {file_containing_symbol: string} | {file_by_filename: string});
+type ReflectionRequest = {host?: string} & (
+  {list_services: string} | {file_containing_symbol: string} | {file_by_filename: string}
+);
 interface ReflectionResponse {
   list_services_response?: {service: Array<{name: string}>};
   file_descriptor_response?: {file_descriptor_proto: Buffer[]};
@@ -27,13 +36,16 @@ interface ReflectionResponse {
 const REFLECTION_PROTOS = path.dirname(createRequire(import.meta.url).resolve('@grpc/reflection/package.json'));
 const VERSIONS = ['v1', 'v1alpha'] as const;
 
-let clients: Record<(typeof VERSIONS)[number], new (...args: ConstructorParameters<typeof Client>) => Client> | undefined;
+let clients:
+  Record<(typeof VERSIONS)[number], new (...args: ConstructorParameters<typeof Client>) => Client> | undefined;
 
 function reflectionClients() {
   clients ??= Object.fromEntries(
     VERSIONS.map((version) => {
       const file = path.join(REFLECTION_PROTOS, 'build', 'proto', 'grpc', 'reflection', version, 'reflection.proto');
-      const loaded = loadPackageDefinition(protoLoader.loadSync(file, {keepCase: true, longs: String, enums: String, defaults: true, oneofs: true})) as any;
+      const loaded = loadPackageDefinition(
+        protoLoader.loadSync(file, {keepCase: true, longs: String, enums: String, defaults: true, oneofs: true}),
+      ) as any;
       return [version, loaded.grpc.reflection[version].ServerReflection];
     }),
   ) as unknown as NonNullable<typeof clients>;
@@ -46,7 +58,8 @@ function reflectionClients() {
  */
 class ReflectionStream {
   private readonly call: ClientDuplexStream<ReflectionRequest, ReflectionResponse>;
-  private readonly waiting: Array<{resolve: (response: ReflectionResponse) => void; reject: (error: Error) => void}> = [];
+  private readonly waiting: Array<{resolve: (response: ReflectionResponse) => void; reject: (error: Error) => void}> =
+    [];
   private failure?: Error;
 
   constructor(client: Client, metadata: Metadata, deadline: number) {
@@ -113,7 +126,9 @@ export async function reflect(options: ReflectOptions): Promise<ReflectedSchema>
 async function describeAll(stream: ReflectionStream): Promise<Omit<ReflectedSchema, 'version'>> {
   const listed = await stream.ask({list_services: '*'});
   if (listed.error_response) throw reflectionError(listed.error_response);
-  const services = (listed.list_services_response?.service ?? []).map((service) => service.name).filter((name) => !name.startsWith('grpc.reflection.'));
+  const services = (listed.list_services_response?.service ?? [])
+    .map((service) => service.name)
+    .filter((name) => !name.startsWith('grpc.reflection.'));
   const files = new Map<string, FileDescriptorProto>();
   const missing: string[] = [];
   const take = (response: ReflectionResponse, what: string) => {
@@ -140,7 +155,9 @@ async function describeAll(stream: ReflectionStream): Promise<Omit<ReflectedSche
 
 function unresolvedImports(files: Map<string, FileDescriptorProto>, asked: Set<string>): string[] {
   const wanted = new Set<string>();
-  for (const file of files.values()) for (const dependency of file.dependency) if (!files.has(dependency) && !asked.has(dependency)) wanted.add(dependency);
+  for (const file of files.values())
+    for (const dependency of file.dependency)
+      if (!files.has(dependency) && !asked.has(dependency)) wanted.add(dependency);
   return [...wanted];
 }
 

@@ -82,12 +82,19 @@ export interface Prompter {
  * `tacos call`: finds the method, gets the request (-d, stdin, or prompts), calls it and prints the
  * responses as they arrive, then the status. Returns the exit code: 0, or 64 + the gRPC code.
  */
-export async function runCall(options: CallRunOptions, terminal: Terminal, prompter: () => Promise<Prompter>): Promise<number> {
-  if (!options.method && !terminal.interactive) throw usageError('Name the method to call, e.g. QueueService.JoinQueue.', '`tacos list` shows the services.');
+export async function runCall(
+  options: CallRunOptions,
+  terminal: Terminal,
+  prompter: () => Promise<Prompter>,
+): Promise<number> {
+  if (!options.method && !terminal.interactive)
+    throw usageError('Name the method to call, e.g. QueueService.JoinQueue.', '`tacos list` shows the services.');
   let connected = await openTarget(options);
   let method: DescMethod;
   try {
-    method = options.method ? findMethod(connected.schema, options.method) : await (await prompter()).method(connected.schema);
+    method = options.method
+      ? findMethod(connected.schema, options.method)
+      : await (await prompter()).method(connected.schema);
   } catch (error) {
     // A name the cached schema does not know may be new on the server: ask it once more.
     if (!connected.schema.cachedAt || !options.method) throw error;
@@ -101,7 +108,8 @@ export async function runCall(options: CallRunOptions, terminal: Terminal, promp
   // Without -d and without a terminal: an empty request, as grpcurl sends (stdin only with -d @-).
   else requests = [];
   // No request at all is an empty message, as grpcurl sends (unary and server streaming need one).
-  if (requests.length === 0 && (method.methodKind === 'unary' || method.methodKind === 'server_streaming')) requests = [{}];
+  if (requests.length === 0 && (method.methodKind === 'unary' || method.methodKind === 'server_streaming'))
+    requests = [{}];
 
   const messages: JsonValue[] = [];
   let unknownFields = false;
@@ -135,13 +143,18 @@ export async function runCall(options: CallRunOptions, terminal: Terminal, promp
   const trailers = metadataObject(status.metadata);
   delete trailers['grpc-status-details-bin'];
   if (options.json) {
-    terminal.out(`${JSON.stringify({status: describeStatus(status, detailTypes), headers, messages, trailers}, null, 2)}\n`);
+    terminal.out(
+      `${JSON.stringify({status: describeStatus(status, detailTypes), headers, messages, trailers}, null, 2)}\n`,
+    );
   } else {
     if (options.verbose) terminal.out(`Response trailers:\n${formatMetadata(trailers)}\n`);
     if (status.code !== 0) terminal.err(formatError(status.code, status.details, decodeDetails(status, detailTypes)));
-    if (status.code === 12 && schema.cachedAt) terminal.err(`The schema was cached at ${schema.cachedAt}: if the server changed, rerun with --refresh.\n`);
+    if (status.code === 12 && schema.cachedAt)
+      terminal.err(`The schema was cached at ${schema.cachedAt}: if the server changed, rerun with --refresh.\n`);
     if (unknownFields) {
-      terminal.err(`The response has fields the ${schema.cachedAt ? `schema cached at ${schema.cachedAt}` : 'schema'} does not know; they are not shown${schema.cachedAt ? ' (rerun with --refresh)' : ''}.\n`);
+      terminal.err(
+        `The response has fields the ${schema.cachedAt ? `schema cached at ${schema.cachedAt}` : 'schema'} does not know; they are not shown${schema.cachedAt ? ' (rerun with --refresh)' : ''}.\n`,
+      );
     }
   }
   return exitCodeOf(status.code);
@@ -157,7 +170,9 @@ function formatError(code: number, message: string, details: JsonValue[]): strin
   const lines = ['ERROR:', `  Code: ${grpcCodeName(code)} (${code})`, `  Message: ${message}`];
   if (details.length) {
     lines.push('  Details:');
-    details.forEach((detail, i) => lines.push(`  ${i + 1}) ${JSON.stringify(detail, null, 2).replace(/\n/g, '\n     ')}`));
+    details.forEach((detail, i) =>
+      lines.push(`  ${i + 1}) ${JSON.stringify(detail, null, 2).replace(/\n/g, '\n     ')}`),
+    );
   }
   return `${lines.join('\n')}\n`;
 }

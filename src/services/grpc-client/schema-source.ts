@@ -36,12 +36,19 @@ interface CachedSchema {
  * ask again (--refresh asks anew).
  */
 export async function loadSchema(options: SchemaOptions): Promise<Schema & {cachedAt?: string}> {
-  if (options.protoFiles?.length) return buildSchema(await parseProtoFiles(options.protoFiles, options.importDirs ?? []));
+  if (options.protoFiles?.length)
+    return buildSchema(await parseProtoFiles(options.protoFiles, options.importDirs ?? []));
   const cacheFile = path.join(stateDir(), 'cache', 'reflection', `${cacheKey(options)}.json`);
   if (!options.refresh) {
-    const cached = await readFile(cacheFile, 'utf8').then((text) => JSON.parse(text) as CachedSchema, () => undefined);
+    const cached = await readFile(cacheFile, 'utf8').then(
+      (text) => JSON.parse(text) as CachedSchema,
+      () => undefined,
+    );
     if (cached) {
-      const schema = buildSchema(cached.files.map((file) => fromBinary(FileDescriptorProtoSchema, Buffer.from(file, 'base64'))), cached.services);
+      const schema = buildSchema(
+        cached.files.map((file) => fromBinary(FileDescriptorProtoSchema, Buffer.from(file, 'base64'))),
+        cached.services,
+      );
       return {...schema, cachedAt: cached.cachedAt};
     }
   }
@@ -71,7 +78,11 @@ export async function loadSchema(options: SchemaOptions): Promise<Schema & {cach
   const schema = buildSchema(reflected.files, reflected.services);
   await mkdir(path.dirname(cacheFile), {recursive: true});
   const tmp = `${cacheFile}.${process.pid}.tmp`;
-  const cached: CachedSchema = {cachedAt: new Date().toISOString(), services: reflected.services, files: reflected.files.map((file) => Buffer.from(toBinary(FileDescriptorProtoSchema, file)).toString('base64'))};
+  const cached: CachedSchema = {
+    cachedAt: new Date().toISOString(),
+    services: reflected.services,
+    files: reflected.files.map((file) => Buffer.from(toBinary(FileDescriptorProtoSchema, file)).toString('base64')),
+  };
   await writeFile(tmp, JSON.stringify(cached));
   await rename(tmp, cacheFile);
   return schema;
@@ -79,14 +90,19 @@ export async function loadSchema(options: SchemaOptions): Promise<Schema & {cach
 
 function cacheKey(options: SchemaOptions): string {
   const headers = [...options.reflectHeaders].sort(([a], [b]) => a.localeCompare(b));
-  return createHash('sha256').update(JSON.stringify([options.target.address, options.target.tls, headers])).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(JSON.stringify([options.target.address, options.target.tls, headers]))
+    .digest('hex')
+    .slice(0, 32);
 }
 
 /** .proto files through protobufjs, as file descriptors (one per source file, imports resolved in the dirs). */
 async function parseProtoFiles(files: string[], importDirs: string[]): Promise<FileDescriptorProto[]> {
   const require = createRequire(import.meta.url);
   const protobuf = require('protobufjs') as typeof import('protobufjs');
-  const descriptor = require('protobufjs/ext/descriptor') as {FileDescriptorSet: {encode(message: unknown): {finish(): Uint8Array}}};
+  const descriptor = require('protobufjs/ext/descriptor') as {
+    FileDescriptorSet: {encode(message: unknown): {finish(): Uint8Array}};
+  };
   const root = new protobuf.Root();
   const dirs = [...importDirs, process.cwd()];
   root.resolvePath = (origin, target) => {
@@ -102,7 +118,10 @@ async function parseProtoFiles(files: string[], importDirs: string[]): Promise<F
     root.loadSync(files, {keepCase: true, alternateCommentMode: true});
     root.resolveAll();
   } catch (error) {
-    throw usageError(`The .proto files do not parse: ${errorMessage(error)}`, 'Check the file named, and give the dirs of its imports with -I DIR.');
+    throw usageError(
+      `The .proto files do not parse: ${errorMessage(error)}`,
+      'Check the file named, and give the dirs of its imports with -I DIR.',
+    );
   }
   const set = (root as unknown as {toDescriptor(syntax: string): unknown}).toDescriptor('proto3');
   return fromBinary(FileDescriptorSetSchema, descriptor.FileDescriptorSet.encode(set).finish()).file;

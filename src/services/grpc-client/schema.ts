@@ -71,7 +71,11 @@ export function buildSchema(received: FileDescriptorProto[], serviceNames?: stri
   for (const file of [...files.values()]) {
     for (const name of [...file.dependency, ...referencedTypes(file).map((type) => wellKnownFileOf(type))]) {
       const known = name && WELL_KNOWN.get(name);
-      if (known && !files.has(known.name) && !known.messageType.some((desc) => definedIn.has(`.google.protobuf.${desc.name}`))) {
+      if (
+        known &&
+        !files.has(known.name) &&
+        !known.messageType.some((desc) => definedIn.has(`.google.protobuf.${desc.name}`))
+      ) {
         files.set(known.name, known);
         index(known);
       }
@@ -88,7 +92,11 @@ export function buildSchema(received: FileDescriptorProto[], serviceNames?: stri
   try {
     const registry = createFileRegistry(create(FileDescriptorSetSchema, {file: dependencyOrder(files)}));
     const services: DescService[] = [];
-    const names = serviceNames ?? [...files.values()].flatMap((file) => file.service.map((service) => (file.package ? `${file.package}.${service.name}` : service.name)));
+    const names =
+      serviceNames ??
+      [...files.values()].flatMap((file) =>
+        file.service.map((service) => (file.package ? `${file.package}.${service.name}` : service.name)),
+      );
     for (const name of names) {
       const service = registry.getService(name);
       if (service) services.push(service);
@@ -117,14 +125,25 @@ function referencedTypes(file: FileDescriptorProto): string[] {
     if (field.typeName) types.push(field.typeName);
     if (field.extendee) types.push(field.extendee);
   }
-  for (const service of file.service) for (const method of service.method) types.push(method.inputType, method.outputType);
+  for (const service of file.service)
+    for (const method of service.method) types.push(method.inputType, method.outputType);
   return types.filter((type) => type.startsWith('.'));
 }
 
 function wellKnownFileOf(type: string): string | undefined {
   const match = /^\.google\.protobuf\.(\w+)/.exec(type);
   if (!match) return undefined;
-  const file = {Any: 'any', Duration: 'duration', Timestamp: 'timestamp', Empty: 'empty', FieldMask: 'field_mask', Struct: 'struct', Value: 'struct', ListValue: 'struct', NullValue: 'struct'}[match[1]];
+  const file = {
+    Any: 'any',
+    Duration: 'duration',
+    Timestamp: 'timestamp',
+    Empty: 'empty',
+    FieldMask: 'field_mask',
+    Struct: 'struct',
+    Value: 'struct',
+    ListValue: 'struct',
+    NullValue: 'struct',
+  }[match[1]];
   if (file) return `google/protobuf/${file}.proto`;
   return /Value$/.test(match[1]) ? 'google/protobuf/wrappers.proto' : undefined;
 }
@@ -133,7 +152,9 @@ function wellKnownFileOf(type: string): string | undefined {
 function renameMapEntries(file: FileDescriptorProto): void {
   const message = (desc: DescriptorProto, fullName: string) => {
     for (const field of desc.field) {
-      const entry = desc.nestedType.find((nested) => nested.options?.mapEntry && field.typeName === `${fullName}.${nested.name}`);
+      const entry = desc.nestedType.find(
+        (nested) => nested.options?.mapEntry && field.typeName === `${fullName}.${nested.name}`,
+      );
       if (!entry) continue;
       const expected = `${field.name.replace(/(^|_)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase())}Entry`;
       if (entry.name !== expected && !desc.nestedType.some((nested) => nested.name === expected)) {

@@ -1,7 +1,13 @@
 import {readFile} from 'node:fs/promises';
 import {connect as tlsConnect} from 'node:tls';
 import {connect as netConnect, isIP} from 'node:net';
-import {connectivityState, credentials as grpcCredentials, type ChannelCredentials, type Client, type ChannelOptions} from '@grpc/grpc-js';
+import {
+  connectivityState,
+  credentials as grpcCredentials,
+  type ChannelCredentials,
+  type Client,
+  type ChannelOptions,
+} from '@grpc/grpc-js';
 import {TacosError, errorMessage, usageError} from '../errors.js';
 import {isLoopbackHost, tcpOpen} from '../net.js';
 
@@ -60,7 +66,10 @@ export async function resolveTarget(options: TargetOptions): Promise<Target> {
   const host = unix ? '' : address.replace(/:\d+$/, '');
   if (!unix && !/:\d+$/.test(address)) throw usageError(`"${address}" is not host:port (or unix:PATH).`);
   if (options.tls && options.plaintext) throw usageError('--tls and --plaintext contradict each other.');
-  const tls = options.tls || Boolean(options.insecure || options.cacert || options.cert) || (!options.plaintext && !unix && !isLoopbackHost(host));
+  const tls =
+    options.tls ||
+    Boolean(options.insecure || options.cacert || options.cert) ||
+    (!options.plaintext && !unix && !isLoopbackHost(host));
   const channelOptions: ChannelOptions = {'grpc.use_local_subchannel_pool': 1};
   if (options.servername) channelOptions['grpc.ssl_target_name_override'] = options.servername;
   if (!tls) return {address, credentials: grpcCredentials.createInsecure(), channelOptions, tls, gateway};
@@ -72,11 +81,20 @@ export async function resolveTarget(options: TargetOptions): Promise<Target> {
       throw usageError(`Cannot read the ${what} ${file}: ${errorMessage(error)}`);
     }
   };
-  const [ca, cert, key] = await Promise.all([read(options.cacert, 'CA certificate'), read(options.cert, 'client certificate'), read(options.key, 'client key')]);
+  const [ca, cert, key] = await Promise.all([
+    read(options.cacert, 'CA certificate'),
+    read(options.cert, 'client certificate'),
+    read(options.key, 'client key'),
+  ]);
   if (Boolean(cert) !== Boolean(key)) throw usageError('--cert and --key go together.');
   return {
     address,
-    credentials: grpcCredentials.createSsl(ca, key, cert, options.insecure ? {checkServerIdentity: () => undefined, rejectUnauthorized: false} : {}),
+    credentials: grpcCredentials.createSsl(
+      ca,
+      key,
+      cert,
+      options.insecure ? {checkServerIdentity: () => undefined, rejectUnauthorized: false} : {},
+    ),
     channelOptions,
     tls,
     gateway,
@@ -96,7 +114,9 @@ export async function connect(client: Client, target: Target, timeoutMs: number)
   while (state !== connectivityState.READY) {
     if (state === connectivityState.TRANSIENT_FAILURE) throw await explainFailure(target);
     if (Date.now() >= deadline) break;
-    const changed = await new Promise<boolean>((resolve) => channel.watchConnectivityState(state, deadline, (error) => resolve(!error)));
+    const changed = await new Promise<boolean>((resolve) =>
+      channel.watchConnectivityState(state, deadline, (error) => resolve(!error)),
+    );
     if (!changed) break;
     state = channel.getConnectivityState(true);
   }
@@ -115,12 +135,18 @@ async function explainFailure(target: Target): Promise<TacosError> {
   if (host === undefined || !(await tcpOpen(host, port))) {
     const stackEnv = await target.gateway?.stackWithoutGrpc();
     if (stackEnv) {
-      return new TacosError(`Nothing answers at ${target.address}: the stack \`tacos up\` runs (env ${stackEnv}) has gRPC off.`, {
-        hint: `Turn it on with \`tacos env switch grpc --env ${stackEnv}\` (or GRPC_ENABLED=true in .env.${stackEnv}), then restart the stack: \`tacos down\`, \`tacos up\`.`,
-        code: 'CONNECT_FAILED',
-      });
+      return new TacosError(
+        `Nothing answers at ${target.address}: the stack \`tacos up\` runs (env ${stackEnv}) has gRPC off.`,
+        {
+          hint: `Turn it on with \`tacos env switch grpc --env ${stackEnv}\` (or GRPC_ENABLED=true in .env.${stackEnv}), then restart the stack: \`tacos down\`, \`tacos up\`.`,
+          code: 'CONNECT_FAILED',
+        },
+      );
     }
-    return new TacosError(`Nothing answers at ${target.address}.`, {hint: 'Is `tacos up` running? Or give --addr HOST:PORT.', code: 'CONNECT_FAILED'});
+    return new TacosError(`Nothing answers at ${target.address}.`, {
+      hint: 'Is `tacos up` running? Or give --addr HOST:PORT.',
+      code: 'CONNECT_FAILED',
+    });
   }
   if (target.tls) {
     const problem = await certificateProblem(host, port, target);
@@ -131,14 +157,20 @@ async function explainFailure(target: Target): Promise<TacosError> {
       });
     }
   } else if (await speaksHttp1(host, port)) {
-    return new TacosError(`${target.address} answers HTTP/1.1, not gRPC: it is an HTTP server (the gateway's REST port, say).`, {
-      hint: "Give the gRPC port with --addr: the gateway's is GRPC_PORT (9090, with GRPC_ENABLED=true).",
-      code: 'CONNECT_FAILED',
-    });
+    return new TacosError(
+      `${target.address} answers HTTP/1.1, not gRPC: it is an HTTP server (the gateway's REST port, say).`,
+      {
+        hint: "Give the gRPC port with --addr: the gateway's is GRPC_PORT (9090, with GRPC_ENABLED=true).",
+        code: 'CONNECT_FAILED',
+      },
+    );
   }
   return new TacosError(
     `${target.address} accepts connections but not ${target.tls ? 'TLS' : 'plaintext'} gRPC: it probably speaks ${target.tls ? 'plaintext' : 'TLS'}.`,
-    {hint: target.tls ? 'Try --plaintext.' : 'Try --tls (and --insecure for a self-signed certificate).', code: 'CONNECT_FAILED'},
+    {
+      hint: target.tls ? 'Try --plaintext.' : 'Try --tls (and --insecure for a self-signed certificate).',
+      code: 'CONNECT_FAILED',
+    },
   );
 }
 
@@ -166,7 +198,14 @@ function speaksHttp1(host: string, port: number): Promise<boolean> {
 function certificateProblem(host: string, port: number, target: Target): Promise<string | undefined> {
   return new Promise((resolve) => {
     const servername = target.verify?.servername ?? (isIP(host) ? undefined : host);
-    const socket = tlsConnect({host, port, servername, ca: target.verify?.ca ?? undefined, rejectUnauthorized: false, ALPNProtocols: ['h2']});
+    const socket = tlsConnect({
+      host,
+      port,
+      servername,
+      ca: target.verify?.ca ?? undefined,
+      rejectUnauthorized: false,
+      ALPNProtocols: ['h2'],
+    });
     const done = (problem?: string) => {
       socket.destroy();
       resolve(problem);

@@ -41,7 +41,8 @@ export class Faults {
     }
     if (closing?.aborted) throw new TacosError('The mock is shutting down.', {code: 'UNAVAILABLE'});
     // The caller gave up while we waited: serving the call now would act (hold seats) for nobody.
-    if (signal.aborted) throw new TacosError('The caller gave up before the mock answered.', {code: 'UPSTREAM_TIMEOUT'});
+    if (signal.aborted)
+      throw new TacosError('The caller gave up before the mock answered.', {code: 'UPSTREAM_TIMEOUT'});
     if (errorRate > 0 && this.random() < errorRate) {
       throw new TacosError('Injected fault: the mock failed this call on purpose (error rate).', {code: 'UNAVAILABLE'});
     }
@@ -49,7 +50,9 @@ export class Faults {
 }
 
 export function checkFaults(settings: FaultSettings): FaultSettings {
-  if (!Number.isFinite(settings.latencyMs) || settings.latencyMs < 0) throw usageError(`latency must be 0 or more milliseconds (got ${settings.latencyMs}).`);
-  if (!(settings.errorRate >= 0 && settings.errorRate <= 1)) throw usageError(`error rate must be between 0 and 1 (got ${settings.errorRate}).`);
+  if (!Number.isFinite(settings.latencyMs) || settings.latencyMs < 0)
+    throw usageError(`latency must be 0 or more milliseconds (got ${settings.latencyMs}).`);
+  if (!(settings.errorRate >= 0 && settings.errorRate <= 1))
+    throw usageError(`error rate must be between 0 and 1 (got ${settings.errorRate}).`);
   return settings;
 }

@@ -56,7 +56,12 @@ export async function startMockServer(options: MockServerOptions): Promise<Runni
   // Aborted first thing on close(): calls sleeping on injected latency fail UNAVAILABLE at once
   // instead of holding the shutdown for the whole latency.
   const closing = new AbortController();
-  const invoke = async (service: string, method: string, request: object, context: MockCallContext): Promise<object> => {
+  const invoke = async (
+    service: string,
+    method: string,
+    request: object,
+    context: MockCallContext,
+  ): Promise<object> => {
     calls.inc({protocol: context.protocol, service, method});
     await faults.apply(context.signal, closing.signal);
     return definition.services[service][method](request, context);
@@ -75,8 +80,16 @@ export async function startMockServer(options: MockServerOptions): Promise<Runni
           method: route.verb,
           url: route.path,
           handler: async (request, reply) => {
-            const message = codec.requestFromHttp(request.params as Record<string, string>, request.query as Record<string, unknown>, request.body);
-            const response = await invoke(service, method, message, {protocol: 'http', signal: callerSignal(reply), requestId: request.id});
+            const message = codec.requestFromHttp(
+              request.params as Record<string, string>,
+              request.query as Record<string, unknown>,
+              request.body,
+            );
+            const response = await invoke(service, method, message, {
+              protocol: 'http',
+              signal: callerSignal(reply),
+              requestId: request.id,
+            });
             return codec.responseToJson(response);
           },
         });
@@ -126,7 +139,10 @@ export async function startMockServer(options: MockServerOptions): Promise<Runni
   }
   const address = http.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : options.httpPort;
-  logger.info({http: `http://${options.host}:${httpPort}`, grpc: `grpc://${options.host}:${grpc.port}`, ...faultsBody(faults)}, `${definition.name} mock listening`);
+  logger.info(
+    {http: `http://${options.host}:${httpPort}`, grpc: `grpc://${options.host}:${grpc.port}`, ...faultsBody(faults)},
+    `${definition.name} mock listening`,
+  );
   let stopped: Promise<void> | undefined;
   return {httpPort, grpcPort: grpc.port, faults, close: () => (stopped ??= stopAll())};
 }
@@ -139,6 +155,7 @@ function faultsBody(faults: Faults) {
 /** `2s`, `150ms`, or a number of milliseconds. */
 function latencyOf(value: unknown): number {
   const ms = typeof value === 'number' ? value : parseDurationMs(String(value));
-  if (ms === undefined || !Number.isFinite(ms)) throw usageError(`latency "${String(value)}" is not a duration such as 50ms or 2s.`);
+  if (ms === undefined || !Number.isFinite(ms))
+    throw usageError(`latency "${String(value)}" is not a duration such as 50ms or 2s.`);
   return ms;
 }

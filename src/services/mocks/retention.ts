@@ -29,7 +29,8 @@ export const DEFAULT_RETENTION: Retention = {
 export function retentionOf(given: Partial<Retention> | undefined, check: (message: string) => Error): Retention {
   const retention = {...DEFAULT_RETENTION, ...definedOnly(given ?? {})};
   for (const [name, ms] of Object.entries(retention)) {
-    if (!Number.isFinite(ms) || ms <= 0) throw check(`The retention ${name} must be a positive number of milliseconds (got ${ms}).`);
+    if (!Number.isFinite(ms) || ms <= 0)
+      throw check(`The retention ${name} must be a positive number of milliseconds (got ${ms}).`);
   }
   return retention;
 }

@@ -34,7 +34,10 @@ export interface MockOptions {
   seed?: number;
 }
 
-const DEFAULT_PORTS: Record<MockName, {http: number; grpc: number}> = {reservation: {http: 8010, grpc: 8011}, payment: {http: 8030, grpc: 8031}};
+const DEFAULT_PORTS: Record<MockName, {http: number; grpc: number}> = {
+  reservation: {http: 8010, grpc: 8011},
+  payment: {http: 8030, grpc: 8031},
+};
 
 /**
  * Starts a mock backend on its ports (Traffic Tacos scheme: X010 REST, X011 gRPC), bound to
@@ -64,12 +67,18 @@ export async function startMock(name: MockName, options: MockOptions, env: Envir
           publicUrl,
         })
       : createPaymentMock({
-          defaultScenario: options.scenario ?? (read.string('PAYMENT_SCENARIO', 'APPROVE').toUpperCase() as PaymentScenarioName),
+          defaultScenario:
+            options.scenario ?? (read.string('PAYMENT_SCENARIO', 'APPROVE').toUpperCase() as PaymentScenarioName),
           delayMs: options.delayMs ?? read.durationMs('PAYMENT_DELAY', 2000),
           seed: options.seed ?? read.int('PAYMENT_RANDOM_SEED', 42),
           randomApproveRate: read.number('PAYMENT_RANDOM_APPROVE_RATE', 0.7),
           webhookSecret: read.string('WEBHOOK_SECRET', 'tacos-dev-webhook-secret'),
-          webhookAllowHosts: read.list('PAYMENT_WEBHOOK_ALLOW_HOSTS', [], isWebhookHostEntry, 'host names, IP addresses or CIDRs such as localhost,10.0.0.0/8'),
+          webhookAllowHosts: read.list(
+            'PAYMENT_WEBHOOK_ALLOW_HOSTS',
+            [],
+            isWebhookHostEntry,
+            'host names, IP addresses or CIDRs such as localhost,10.0.0.0/8',
+          ),
           allowAnyWebhookHost: read.bool('PAYMENT_WEBHOOK_ALLOW_ANY_HOST', false),
           retention,
           publicUrl,

@@ -41,7 +41,11 @@ const SHAPES: Record<string, ErrorShape> = {
   ALREADY_ADMITTED: {http: 409, grpc: GrpcStatus.ALREADY_EXISTS, contract: 'ERROR_CODE_ALREADY_EXISTS'},
   FAILED_PRECONDITION: {http: 409, grpc: GrpcStatus.FAILED_PRECONDITION, contract: 'ERROR_CODE_FAILED_PRECONDITION'},
   INVENTORY_CONFLICT: {http: 409, grpc: GrpcStatus.ABORTED, contract: 'ERROR_CODE_INVENTORY_CONFLICT'},
-  INSUFFICIENT_INVENTORY: {http: 409, grpc: GrpcStatus.FAILED_PRECONDITION, contract: 'ERROR_CODE_INSUFFICIENT_INVENTORY'},
+  INSUFFICIENT_INVENTORY: {
+    http: 409,
+    grpc: GrpcStatus.FAILED_PRECONDITION,
+    contract: 'ERROR_CODE_INSUFFICIENT_INVENTORY',
+  },
   TOKEN_LEFT: {http: 409, grpc: GrpcStatus.FAILED_PRECONDITION, contract: 'ERROR_CODE_FAILED_PRECONDITION'},
   IDEMPOTENCY_CONFLICT: {http: 409, grpc: GrpcStatus.ALREADY_EXISTS, contract: 'ERROR_CODE_IDEMPOTENCY_CONFLICT'},
   TOKEN_EXPIRED: {http: 410, grpc: GrpcStatus.FAILED_PRECONDITION, contract: 'ERROR_CODE_FAILED_PRECONDITION'},
@@ -95,7 +99,10 @@ export function logFailure(logger: Logger, error: unknown, api: ApiError, reques
   if (api.code === 'INTERNAL') {
     logger.error({err: error, req_id: requestId}, 'internal error');
   } else if (api.shape.http >= 500 && error instanceof Error && error.cause !== undefined) {
-    logger[api.code === 'UNAVAILABLE' ? 'info' : 'warn']({req_id: requestId, code: api.code, cause: errorMessage(error.cause)}, api.message);
+    logger[api.code === 'UNAVAILABLE' ? 'info' : 'warn'](
+      {req_id: requestId, code: api.code, cause: errorMessage(error.cause)},
+      api.message,
+    );
   }
 }
 

@@ -29,7 +29,10 @@ interface MetricsMessage {
 }
 
 /** Whether a message over cluster IPC is ours of this type (the channel also carries node:cluster's own). */
-export function isIpcMessage<T extends {type: string} = MetricsMessage>(message: unknown, type: T['type']): message is T {
+export function isIpcMessage<T extends {type: string} = MetricsMessage>(
+  message: unknown,
+  type: T['type'],
+): message is T {
   return typeof message === 'object' && message !== null && (message as {type?: unknown}).type === type;
 }
 
@@ -112,7 +115,10 @@ export class ServerMetrics {
  * ASK to the primary and the primary's COLLECT from each worker. `Peer` tells who was asked.
  */
 class PendingReplies<Peer> {
-  private readonly waiting = new Map<number, {peer: Peer; settle: (reply: MetricsMessage | Error | undefined) => void}>();
+  private readonly waiting = new Map<
+    number,
+    {peer: Peer; settle: (reply: MetricsMessage | Error | undefined) => void}
+  >();
   private nextId = 0;
 
   /**
@@ -174,7 +180,10 @@ class WorkerMetrics {
   private onMessage(message: unknown): void {
     if (isIpcMessage(message, COLLECT)) {
       void Promise.all(this.registries.map((registry) => registry.getMetricsAsJSON()))
-        .then((metrics) => ({metrics: metrics.flat()}), (error: unknown) => ({error: errorMessage(error)}))
+        .then(
+          (metrics) => ({metrics: metrics.flat()}),
+          (error: unknown) => ({error: errorMessage(error)}),
+        )
         // A primary already gone cannot be answered: nothing to do.
         .then((reply) => process.send?.({type: COLLECTED, id: message.id, ...reply}, () => undefined));
     } else if (isIpcMessage(message, ANSWER)) {
@@ -208,7 +217,10 @@ export function answerClusterMetrics(members: () => Worker[]): () => void {
   const answer = (worker: Worker, id: number) =>
     void Promise.all(members().map(collect))
       .then((all) => AggregatorRegistry.aggregate(all.filter((metrics) => metrics.length > 0)).metrics())
-      .then((text) => ({text}), (error: unknown) => ({error: errorMessage(error)}))
+      .then(
+        (text) => ({text}),
+        (error: unknown) => ({error: errorMessage(error)}),
+      )
       .then((reply) => worker.isConnected() && worker.send({type: ANSWER, id, ...reply}, () => undefined));
 
   const onMessage = (worker: Worker, message: unknown) => {

@@ -8,7 +8,10 @@ import type {DefaultGateway} from '../grpc-client/target.js';
 export function defaultGateway(envName: string | undefined): DefaultGateway {
   return {
     async address() {
-      const [{loadEnvironment}, {readGatewayConfig}] = await Promise.all([import('../config.js'), import('../gateway/config.js')]);
+      const [{loadEnvironment}, {readGatewayConfig}] = await Promise.all([
+        import('../config.js'),
+        import('../gateway/config.js'),
+      ]);
       return `127.0.0.1:${readGatewayConfig(loadEnvironment({envName})).grpcPort}`;
     },
     async stackWithoutGrpc() {
@@ -16,7 +19,8 @@ export function defaultGateway(envName: string | undefined): DefaultGateway {
       const state = await readState(stateDir());
       const gateway = state?.services.find((service) => service.name === 'gateway');
       // A stack file's gateway is the user's own: we cannot tell whether it serves gRPC.
-      if (!state || !gateway || gateway.check || gateway.urls.some((url) => url.startsWith('grpc://'))) return undefined;
+      if (!state || !gateway || gateway.check || gateway.urls.some((url) => url.startsWith('grpc://')))
+        return undefined;
       return (await isSameProcess(state.supervisor)) ? state.env : undefined;
     },
   };

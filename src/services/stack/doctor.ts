@@ -24,11 +24,20 @@ export interface Check {
 const MIN_NODE = [20, 5];
 
 /** What `tacos up` needs, each checked: Node, Redis, free ports, the .proto files, the env files. */
-export async function doctor(envName: string | undefined, stackFile?: string, projectDir = process.cwd()): Promise<Check[]> {
+export async function doctor(
+  envName: string | undefined,
+  stackFile?: string,
+  projectDir = process.cwd(),
+): Promise<Check[]> {
   const checks: Check[] = [];
   const [major, minor] = process.versions.node.split('.').map(Number);
   const nodeOk = major > MIN_NODE[0] || (major === MIN_NODE[0] && minor >= MIN_NODE[1]);
-  checks.push({name: 'node', ok: nodeOk, detail: `v${process.versions.node}`, fix: nodeOk ? undefined : `Install Node.js ${MIN_NODE.join('.')} or newer.`});
+  checks.push({
+    name: 'node',
+    ok: nodeOk,
+    detail: `v${process.versions.node}`,
+    fix: nodeOk ? undefined : `Install Node.js ${MIN_NODE.join('.')} or newer.`,
+  });
 
   const envCheck = await checkEnvFiles(projectDir);
   checks.push(...envCheck);
@@ -40,10 +49,17 @@ export async function doctor(envName: string | undefined, stackFile?: string, pr
     checks.push({
       name: 'stack file',
       ok: true,
-      detail: file ? `${path.relative(projectDir, file) || file}: ${userServices.map((service) => service.name).join(', ')}` : `none (${STACK_FILE_NAMES[0]} adds your own services)`,
+      detail: file
+        ? `${path.relative(projectDir, file) || file}: ${userServices.map((service) => service.name).join(', ')}`
+        : `none (${STACK_FILE_NAMES[0]} adds your own services)`,
     });
   } catch (error) {
-    checks.push({name: 'stack file', ok: false, detail: errorMessage(error), fix: error instanceof TacosError ? error.hint : undefined});
+    checks.push({
+      name: 'stack file',
+      ok: false,
+      detail: errorMessage(error),
+      fix: error instanceof TacosError ? error.hint : undefined,
+    });
   }
 
   let env;
@@ -56,11 +72,23 @@ export async function doctor(envName: string | undefined, stackFile?: string, pr
     checks.push({
       name: 'redis',
       ok: answering || installed,
-      detail: answering ? `answers at ${config.redis.address} (tacos up reuses it)` : installed ? `redis-server is installed; tacos up starts it on port ${port}` : `nothing answers at ${config.redis.address} and redis-server is not installed`,
-      fix: answering || installed ? undefined : 'apt-get install -y redis-server, or point REDIS_ADDRESS at a running Redis.',
+      detail: answering
+        ? `answers at ${config.redis.address} (tacos up reuses it)`
+        : installed
+          ? `redis-server is installed; tacos up starts it on port ${port}`
+          : `nothing answers at ${config.redis.address} and redis-server is not installed`,
+      fix:
+        answering || installed
+          ? undefined
+          : 'apt-get install -y redis-server, or point REDIS_ADDRESS at a running Redis.',
     });
   } catch (error) {
-    checks.push({name: 'redis', ok: false, detail: errorMessage(error), fix: 'Fix the environment first (see the env checks).'});
+    checks.push({
+      name: 'redis',
+      ok: false,
+      detail: errorMessage(error),
+      fix: 'Fix the environment first (see the env checks).',
+    });
   }
 
   const {state} = await readLiveState(stateDir(projectDir));
@@ -71,7 +99,12 @@ export async function doctor(envName: string | undefined, stackFile?: string, pr
       await checkPorts(await planStack({envName, mocks: true, userServices, stateDir: stateDir(projectDir)}, env));
       checks.push({name: 'ports', ok: true, detail: 'every port of the stack is free'});
     } catch (error) {
-      checks.push({name: 'ports', ok: false, detail: errorMessage(error), fix: 'Stop what holds the port, or set another port in the env file.'});
+      checks.push({
+        name: 'ports',
+        ok: false,
+        detail: errorMessage(error),
+        fix: 'Stop what holds the port, or set another port in the env file.',
+      });
     }
   }
 
@@ -80,7 +113,12 @@ export async function doctor(envName: string | undefined, stackFile?: string, pr
     await compileContracts(path.join(dir, 'contracts.binpb'));
     checks.push({name: 'proto', ok: true, detail: 'proto/ compiles'});
   } catch (error) {
-    checks.push({name: 'proto', ok: false, detail: errorMessage(error), fix: 'Fix the .proto file named; `npx buf lint` shows more.'});
+    checks.push({
+      name: 'proto',
+      ok: false,
+      detail: errorMessage(error),
+      fix: 'Fix the .proto file named; `npx buf lint` shows more.',
+    });
   } finally {
     await rm(dir, {recursive: true, force: true});
   }
@@ -89,8 +127,11 @@ export async function doctor(envName: string | undefined, stackFile?: string, pr
 
 /** Every `.env.<name>` (but .env.example) parses and holds valid values. */
 async function checkEnvFiles(projectDir: string): Promise<Check[]> {
-  const files = (await readdir(projectDir)).filter((file) => /^\.env\.[\w-]+$/.test(file) && file !== '.env.example').sort();
-  if (files.length === 0) return [{name: 'env files', ok: true, detail: 'none (defaults apply); `tacos env init` creates them'}];
+  const files = (await readdir(projectDir))
+    .filter((file) => /^\.env\.[\w-]+$/.test(file) && file !== '.env.example')
+    .sort();
+  if (files.length === 0)
+    return [{name: 'env files', ok: true, detail: 'none (defaults apply); `tacos env init` creates them'}];
   return files.map((file) => {
     try {
       readGatewayConfig(loadEnvironment({envName: file.slice(5), projectDir, processEnv: {}}));

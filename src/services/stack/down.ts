@@ -20,7 +20,10 @@ export async function down(): Promise<string[] | undefined> {
   }
   if (await isSameProcess(state.supervisor)) signalProcess(state.supervisor.pid, 'SIGKILL');
   await removeState(dir);
-  return state.services.filter((service) => service.state !== 'reused').map((service) => service.name).reverse();
+  return state.services
+    .filter((service) => service.state !== 'reused')
+    .map((service) => service.name)
+    .reverse();
 }
 
 /** A process that exits between our check and the signal is fine. */

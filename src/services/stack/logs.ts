@@ -15,10 +15,15 @@ export interface LogsOptions {
 /** The last lines of each service's log file; with `follow`, new lines as they are written until the signal aborts. */
 export async function showLogs(options: LogsOptions): Promise<void> {
   const dir = path.join(stateDir(), 'logs');
-  const available = (await readdir(dir).catch(() => [])).filter((file) => file.endsWith('.log')).map((file) => file.slice(0, -4)).sort();
+  const available = (await readdir(dir).catch(() => []))
+    .filter((file) => file.endsWith('.log'))
+    .map((file) => file.slice(0, -4))
+    .sort();
   if (options.service && !available.includes(options.service)) {
     throw usageError(
-      available.length ? `No logs of "${options.service}": there are logs of ${available.join(', ')}.` : `No logs in ${dir}: has \`tacos up\` run here?`,
+      available.length
+        ? `No logs of "${options.service}": there are logs of ${available.join(', ')}.`
+        : `No logs in ${dir}: has \`tacos up\` run here?`,
     );
   }
   const services = options.service ? [options.service] : available.filter((name) => name !== 'supervisor');

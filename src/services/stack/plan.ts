@@ -54,10 +54,12 @@ export async function planStack(options: StackOptions, env: Environment): Promis
   const users = new Map((options.userServices ?? []).map((service) => [service.name, service]));
   const known = [...SERVICE_ORDER, ...users.keys()];
   const unknown = options.only?.filter((name) => !known.includes(name));
-  if (unknown?.length) throw usageError(`--only: no service ${unknown.join(', ')}.`, `The services are ${known.join(', ')}.`);
+  if (unknown?.length)
+    throw usageError(`--only: no service ${unknown.join(', ')}.`, `The services are ${known.join(', ')}.`);
   const isMock = (name: ServiceName) => name === 'reservation' || name === 'payment';
   // A stack file's service runs unless --only leaves it out (--no-mocks leaves out our mocks, not yours).
-  const wanted = (name: ServiceName) => (options.only ? options.only.includes(name) : options.mocks || !isMock(name) || users.has(name));
+  const wanted = (name: ServiceName) =>
+    options.only ? options.only.includes(name) : options.mocks || !isMock(name) || users.has(name);
   // Our gateway would refuse these settings once started: say so before anything runs.
   if (wanted('gateway') && !options.gatewayCommand) checkClosedByDefault(gateway);
   const envArgs = options.envName ? ['--env', options.envName] : [];
@@ -65,7 +67,12 @@ export async function planStack(options: StackOptions, env: Environment): Promis
   const specs: ServiceSpec[] = [];
 
   // A replaced Redis is the user's to start: no probe of ours decides whether to reuse one.
-  if (wanted('redis')) specs.push(users.has('redis') ? redisAt(gateway.redis.address, gateway.redis.password) : await redisSpec(gateway.redis.address, gateway.redis.password, gateway.redis.clusterMode, options.stateDir));
+  if (wanted('redis'))
+    specs.push(
+      users.has('redis')
+        ? redisAt(gateway.redis.address, gateway.redis.password)
+        : await redisSpec(gateway.redis.address, gateway.redis.password, gateway.redis.clusterMode, options.stateDir),
+    );
 
   const mockAddresses: Record<string, string> = {};
   for (const name of ['reservation', 'payment'] as const) {
@@ -98,12 +105,17 @@ export async function planStack(options: StackOptions, env: Environment): Promis
       // The gateway talks to the mocks this stack runs (unless --no-mocks: the env's addresses). Our
       // gateway reads the env file itself; another one (--gateway-cmd) gets its values, as compose does.
       env: options.gatewayCommand ? {...definedValues(env), ...mockAddresses} : mockAddresses,
-      ports: [{port: gateway.httpPort, variable: 'SERVER_PORT'}, ...(gateway.grpcEnabled ? [{port: gateway.grpcPort, variable: 'GRPC_PORT'}] : [])],
+      ports: [
+        {port: gateway.httpPort, variable: 'SERVER_PORT'},
+        ...(gateway.grpcEnabled ? [{port: gateway.grpcPort, variable: 'GRPC_PORT'}] : []),
+      ],
       urls: [`http://127.0.0.1:${gateway.httpPort}`, ...(gateway.grpcEnabled ? [`grpc://${grpcAddress}`] : [])],
       // It needs Redis to be ready; the backends it calls only when asked (and its breaker copes),
       // so it starts alongside the mocks.
       dependsOn: BUILTIN_DEPENDS.gateway,
-      ready: async () => (await httpOk(`http://127.0.0.1:${gateway.httpPort}/readyz`)) && (!gateway.grpcEnabled || (await grpcServing(grpcAddress))),
+      ready: async () =>
+        (await httpOk(`http://127.0.0.1:${gateway.httpPort}/readyz`)) &&
+        (!gateway.grpcEnabled || (await grpcServing(grpcAddress))),
     });
   }
 
@@ -125,7 +137,12 @@ export async function planStack(options: StackOptions, env: Environment): Promis
  */
 function userSpec(user: UserService, stackEnv: Record<string, string>, builtin: ServiceSpec | undefined): ServiceSpec {
   const line = typeof user.command === 'string' ? user.command : user.command.map(shellQuote).join(' ');
-  const ports = [...(builtin?.ports ?? []), ...user.ports.filter((port) => !builtin?.ports.some((taken) => taken.port === port)).map((port) => ({port, variable: 'ports in the stack file'}))];
+  const ports = [
+    ...(builtin?.ports ?? []),
+    ...user.ports
+      .filter((port) => !builtin?.ports.some((taken) => taken.port === port))
+      .map((port) => ({port, variable: 'ports in the stack file'})),
+  ];
   const ready = user.ready ? readyProbe(user.ready) : (builtin?.ready ?? allOpen(user.ports));
   return {
     name: user.name,
@@ -171,10 +188,22 @@ function definedValues(env: Environment): Record<string, string> {
 /** Redis at the address, probed with PING; whoever starts it listens on its port. */
 function redisAt(address: string, password: string | undefined): ServiceSpec {
   const {host, port} = parseHostPort(address.split(',')[0]);
-  return {name: 'redis', env: {}, urls: [`redis://${host}:${port}`], ports: [{port, variable: 'REDIS_ADDRESS'}], dependsOn: [], ready: () => redisAnswers(host, port, password)};
+  return {
+    name: 'redis',
+    env: {},
+    urls: [`redis://${host}:${port}`],
+    ports: [{port, variable: 'REDIS_ADDRESS'}],
+    dependsOn: [],
+    ready: () => redisAnswers(host, port, password),
+  };
 }
 
-async function redisSpec(address: string, password: string | undefined, clusterMode: boolean, stateDir: string): Promise<ServiceSpec> {
+async function redisSpec(
+  address: string,
+  password: string | undefined,
+  clusterMode: boolean,
+  stateDir: string,
+): Promise<ServiceSpec> {
   const {host, port} = parseHostPort(address.split(',')[0]);
   const base = redisAt(address, password);
   // One that already answers is reused: no port of ours to check.
@@ -188,7 +217,14 @@ async function redisSpec(address: string, password: string | undefined, clusterM
       code: 'REDIS_MISSING',
     });
   }
-  return {...base, command: {file: process.execPath, args: [BIN, 'serve', 'redis', '--port', String(port), '--dir', path.join(stateDir, 'redis')], shell: false}};
+  return {
+    ...base,
+    command: {
+      file: process.execPath,
+      args: [BIN, 'serve', 'redis', '--port', String(port), '--dir', path.join(stateDir, 'redis')],
+      shell: false,
+    },
+  };
 }
 
 export function hasRedisServer(): boolean {

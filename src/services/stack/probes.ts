@@ -8,7 +8,16 @@ import type {ReadyCheck} from './stack-file.js';
 
 /** Redis answers PING (with AUTH when a password is set). */
 export async function redisAnswers(host: string, port: number, password?: string, timeoutMs = 500): Promise<boolean> {
-  const client = new Redis({host, port, password, lazyConnect: true, connectTimeout: timeoutMs, commandTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null});
+  const client = new Redis({
+    host,
+    port,
+    password,
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -34,7 +43,10 @@ export async function httpOk(url: string, timeoutMs = 500): Promise<boolean> {
 
 /** grpc.health.v1.Health/Check says SERVING for the service ('' is the whole server). */
 export async function grpcServing(address: string, service = '', timeoutMs = 500): Promise<boolean> {
-  const Health = makeGenericClientConstructor(packageDefinition()['grpc.health.v1.Health'] as ServiceDefinition, 'grpc.health.v1.Health');
+  const Health = makeGenericClientConstructor(
+    packageDefinition()['grpc.health.v1.Health'] as ServiceDefinition,
+    'grpc.health.v1.Health',
+  );
   // A channel of its own, closed with the client (the shared pool keeps connections for a while).
   const client = new Health(address, credentials.createInsecure(), {'grpc.use_local_subchannel_pool': 1});
   try {
@@ -49,7 +61,12 @@ export async function grpcServing(address: string, service = '', timeoutMs = 500
 }
 
 /** Polls `probe` until it says yes, or rejects after timeoutMs. */
-export async function waitUntil(probe: () => Promise<boolean>, timeoutMs: number, signal?: AbortSignal, intervalMs = 50): Promise<boolean> {
+export async function waitUntil(
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+  signal?: AbortSignal,
+  intervalMs = 50,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline && !signal?.aborted) {
     if (await probe()) return true;

@@ -9,14 +9,33 @@ import {waitForStopSignal} from '../signals.js';
  */
 export async function serveRedis(options: {port: number; dir: string}): Promise<number> {
   await mkdir(options.dir, {recursive: true});
-  const redis = execa('redis-server', ['--port', String(options.port), '--bind', '127.0.0.1', '-::1', '--dir', options.dir, '--save', '', '--appendonly', 'no'], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-    reject: false,
-    forceKillAfterDelay: false,
-  });
+  const redis = execa(
+    'redis-server',
+    [
+      '--port',
+      String(options.port),
+      '--bind',
+      '127.0.0.1',
+      '-::1',
+      '--dir',
+      options.dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+    ],
+    {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      reject: false,
+      forceKillAfterDelay: false,
+    },
+  );
   const exited = redis.then((result) => {
     if (result.exitCode === undefined && result.signal === undefined) {
-      throw new TacosError(`Cannot start redis-server: ${result.originalMessage}`, {hint: 'Install it (Debian: apt-get install -y redis-server).', code: 'REDIS_MISSING'});
+      throw new TacosError(`Cannot start redis-server: ${result.originalMessage}`, {
+        hint: 'Install it (Debian: apt-get install -y redis-server).',
+        code: 'REDIS_MISSING',
+      });
     }
     return result.exitCode ?? 128;
   });

@@ -37,7 +37,11 @@ const NAME = /^[a-z0-9][a-z0-9_-]*$/;
 export function findStackFile(projectDir: string, given?: string): string | undefined {
   if (given) {
     const file = path.resolve(projectDir, given);
-    if (!existsSync(file)) throw new TacosError(`No stack file at ${file}.`, {hint: 'Give the path of a tacos.stack.yaml with --stack-file.', code: 'STACK_FILE'});
+    if (!existsSync(file))
+      throw new TacosError(`No stack file at ${file}.`, {
+        hint: 'Give the path of a tacos.stack.yaml with --stack-file.',
+        code: 'STACK_FILE',
+      });
     return file;
   }
   return STACK_FILE_NAMES.map((name) => path.join(projectDir, name)).find((file) => existsSync(file));
@@ -54,33 +58,62 @@ export function loadStackFile(file: string): UserService[] {
   };
   if (doc.errors.length > 0) {
     const error = doc.errors[0];
-    fail(error.pos[0], `not valid YAML: ${error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}.`, 'Fix the YAML syntax at that line (indentation, a missing colon or quote).');
+    fail(
+      error.pos[0],
+      `not valid YAML: ${error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}.`,
+      'Fix the YAML syntax at that line (indentation, a missing colon or quote).',
+    );
   }
   const root = doc.contents;
-  if (!isMap(root)) return fail(root ?? 0, 'the stack file is not a map with a `services:` key.', 'Start it with `services:` and one entry per service.');
+  if (!isMap(root))
+    return fail(
+      root ?? 0,
+      'the stack file is not a map with a `services:` key.',
+      'Start it with `services:` and one entry per service.',
+    );
   let services: YAMLMap | undefined;
   for (const pair of root.items) {
     const key = keyOf(pair);
     if (key === 'services') {
-      if (!isMap(pair.value)) fail(pair, '`services` must be a map of service names to their settings.', 'Write `services:` then `  web:` with `command:` below it.');
+      if (!isMap(pair.value))
+        fail(
+          pair,
+          '`services` must be a map of service names to their settings.',
+          'Write `services:` then `  web:` with `command:` below it.',
+        );
       services = pair.value as YAMLMap;
     } else if (key !== 'version') {
       fail(pair, `unknown key "${key}".`, 'The stack file takes `services:` (and an ignored `version:`).');
     }
   }
-  if (!services || services.items.length === 0) return fail(root, 'no `services:` in the stack file.', 'Add `services:` with at least one service that has a `command:`.');
+  if (!services || services.items.length === 0)
+    return fail(
+      root,
+      'no `services:` in the stack file.',
+      'Add `services:` with at least one service that has a `command:`.',
+    );
 
   const result = services.items.map((pair) => readService(pair, path.dirname(file), fail));
   const names = new Set([...BUILTIN_SERVICES, ...result.map((service) => service.name)]);
   services.items.forEach((pair, i) => {
     for (const dep of result[i].dependsOn) {
-      if (!names.has(dep)) fail(pair, `${result[i].name} depends on "${dep}", which is no service.`, `depends_on names built-ins (${BUILTIN_SERVICES.join(', ')}) or services of this file.`);
+      if (!names.has(dep))
+        fail(
+          pair,
+          `${result[i].name} depends on "${dep}", which is no service.`,
+          `depends_on names built-ins (${BUILTIN_SERVICES.join(', ')}) or services of this file.`,
+        );
     }
   });
   const cycle = findCycle(result);
   // Built-ins alone make no cycle: one of the file's services is in it.
   const culprit = cycle && result.findIndex((service) => cycle.includes(service.name));
-  if (cycle) fail(services.items[culprit!], `depends_on makes a cycle: ${cycle.join(' -> ')}.`, 'Remove one of these dependencies.');
+  if (cycle)
+    fail(
+      services.items[culprit!],
+      `depends_on makes a cycle: ${cycle.join(' -> ')}.`,
+      'Remove one of these dependencies.',
+    );
   return result;
 }
 
@@ -88,9 +121,22 @@ type Fail = (at: Node | Pair | number | undefined, message: string, hint: string
 
 function readService(pair: Pair, baseDir: string, fail: Fail): UserService {
   const name = keyOf(pair);
-  if (!NAME.test(name) || name === 'supervisor') fail(pair, `"${name}" is not a service name.`, 'Use lower-case letters, digits, - and _ (and not "supervisor").');
-  if (!isMap(pair.value)) return fail(pair, `service ${name} must be a map with at least \`command:\`.`, `Write \`command: ...\` indented under \`${name}:\`.`);
-  const service: UserService = {name, command: '', cwd: baseDir, env: {}, dependsOn: [...(BUILTIN_DEPENDS[name] ?? [])], ports: []};
+  if (!NAME.test(name) || name === 'supervisor')
+    fail(pair, `"${name}" is not a service name.`, 'Use lower-case letters, digits, - and _ (and not "supervisor").');
+  if (!isMap(pair.value))
+    return fail(
+      pair,
+      `service ${name} must be a map with at least \`command:\`.`,
+      `Write \`command: ...\` indented under \`${name}:\`.`,
+    );
+  const service: UserService = {
+    name,
+    command: '',
+    cwd: baseDir,
+    env: {},
+    dependsOn: [...(BUILTIN_DEPENDS[name] ?? [])],
+    ports: [],
+  };
   let hasCommand = false;
   for (const item of pair.value.items) {
     const key = keyOf(item);
@@ -99,9 +145,18 @@ function readService(pair: Pair, baseDir: string, fail: Fail): UserService {
     switch (key) {
       case 'command': {
         if (isScalar(value) && typeof value.value === 'string' && value.value.trim()) service.command = value.value;
-        else if (isSeq(value) && value.items.length > 0 && value.items.every((part) => isScalar(part) && ['string', 'number'].includes(typeof part.value)))
+        else if (
+          isSeq(value) &&
+          value.items.length > 0 &&
+          value.items.every((part) => isScalar(part) && ['string', 'number'].includes(typeof part.value))
+        )
           service.command = value.items.map((part) => String((part as {value: unknown}).value));
-        else fail(item, `${where} must be a command line (a string) or a non-empty list of arguments.`, 'E.g. `command: npm run dev` or `command: [node, server.js]`.');
+        else
+          fail(
+            item,
+            `${where} must be a command line (a string) or a non-empty list of arguments.`,
+            'E.g. `command: npm run dev` or `command: [node, server.js]`.',
+          );
         hasCommand = true;
         break;
       }
@@ -125,7 +180,8 @@ function readService(pair: Pair, baseDir: string, fail: Fail): UserService {
         fail(item, `unknown key "${key}" in service ${name}.`, `A service takes ${SERVICE_KEYS.join(', ')}.`);
     }
   }
-  if (!hasCommand) fail(pair, `service ${name} has no \`command:\`.`, `Add \`command: ...\` under \`${name}:\` (the program to run).`);
+  if (!hasCommand)
+    fail(pair, `service ${name} has no \`command:\`.`, `Add \`command: ...\` under \`${name}:\` (the program to run).`);
   return service;
 }
 
@@ -135,7 +191,8 @@ function readEnv(item: Pair, where: string, fail: Fail): Record<string, string> 
   if (isMap(value)) {
     for (const entry of value.items) {
       const entryValue = entry.value;
-      if (entryValue !== null && !isScalar(entryValue)) fail(entry, `${where}.${keyOf(entry)} must be a single value.`, 'Quote it as a string.');
+      if (entryValue !== null && !isScalar(entryValue))
+        fail(entry, `${where}.${keyOf(entry)} must be a single value.`, 'Quote it as a string.');
       env[keyOf(entry)] = isScalar(entryValue) && entryValue.value !== null ? String(entryValue.value) : '';
     }
     return env;
@@ -144,19 +201,33 @@ function readEnv(item: Pair, where: string, fail: Fail): Record<string, string> 
     for (const entry of value.items) {
       const text = isScalar(entry) ? String(entry.value) : '';
       const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(text);
-      if (!match) fail(entry as Node, `${where}: "${text}" is not KEY=VALUE.`, 'Write each entry as KEY=VALUE, or make env a map.');
+      if (!match)
+        fail(
+          entry as Node,
+          `${where}: "${text}" is not KEY=VALUE.`,
+          'Write each entry as KEY=VALUE, or make env a map.',
+        );
       env[match[1]] = match[2];
     }
     return env;
   }
-  return fail(item, `${where} must be a map (KEY: value) or a list of KEY=VALUE.`, 'E.g. `env: {VITE_API_BASE_URL: http://localhost:8000}`.');
+  return fail(
+    item,
+    `${where} must be a map (KEY: value) or a list of KEY=VALUE.`,
+    'E.g. `env: {VITE_API_BASE_URL: http://localhost:8000}`.',
+  );
 }
 
 function readDependsOn(item: Pair, where: string, fail: Fail): string[] {
   const value = item.value;
   if (isSeq(value)) {
     return value.items.map((entry) => {
-      if (!isScalar(entry) || typeof entry.value !== 'string') fail(entry as Node, `${where} lists a name that is not a string.`, 'List service names, e.g. `depends_on: [gateway]`.');
+      if (!isScalar(entry) || typeof entry.value !== 'string')
+        fail(
+          entry as Node,
+          `${where} lists a name that is not a string.`,
+          'List service names, e.g. `depends_on: [gateway]`.',
+        );
       return (entry as {value: string}).value;
     });
   }
@@ -164,17 +235,39 @@ function readDependsOn(item: Pair, where: string, fail: Fail): string[] {
     // Compose's long form: {gateway: {condition: service_healthy}}; every condition waits for readiness here.
     return value.items.map((entry) => {
       const condition = entry.value;
-      const ok = condition === null || (isMap(condition) && condition.items.every((setting) => keyOf(setting) === 'condition' && isScalar(setting.value) && CONDITIONS.includes(String(setting.value.value))));
-      if (!ok) fail(entry, `${where}.${keyOf(entry)} must be {condition: ${CONDITIONS.join('|')}}.`, 'tacos starts a service once what it depends on is ready, whatever the condition.');
+      const ok =
+        condition === null ||
+        (isMap(condition) &&
+          condition.items.every(
+            (setting) =>
+              keyOf(setting) === 'condition' &&
+              isScalar(setting.value) &&
+              CONDITIONS.includes(String(setting.value.value)),
+          ));
+      if (!ok)
+        fail(
+          entry,
+          `${where}.${keyOf(entry)} must be {condition: ${CONDITIONS.join('|')}}.`,
+          'tacos starts a service once what it depends on is ready, whatever the condition.',
+        );
       return keyOf(entry);
     });
   }
-  return fail(item, `${where} must be a list of service names (or compose's map of conditions).`, 'E.g. `depends_on: [gateway]`.');
+  return fail(
+    item,
+    `${where} must be a list of service names (or compose's map of conditions).`,
+    'E.g. `depends_on: [gateway]`.',
+  );
 }
 
 function readReady(item: Pair, where: string, fail: Fail): Pick<UserService, 'ready' | 'readyTimeoutMs'> {
   const value = item.value;
-  if (!isMap(value)) return fail(item, `${where} must be a map with one of ${READY_KINDS.join(', ')}.`, 'E.g. `ready: {http: http://127.0.0.1:3000/}` or `ready: {log: "ready in"}`.');
+  if (!isMap(value))
+    return fail(
+      item,
+      `${where} must be a map with one of ${READY_KINDS.join(', ')}.`,
+      'E.g. `ready: {http: http://127.0.0.1:3000/}` or `ready: {log: "ready in"}`.',
+    );
   let ready: ReadyCheck | undefined;
   let readyTimeoutMs: number | undefined;
   for (const entry of value.items) {
@@ -182,9 +275,14 @@ function readReady(item: Pair, where: string, fail: Fail): Pick<UserService, 're
     const text = scalarString(entry, `${where}.${kind}`, fail);
     if (kind === 'timeout') {
       readyTimeoutMs = parseDurationMs(text);
-      if (!readyTimeoutMs) fail(entry, `${where}.timeout "${text}" is not a duration.`, 'E.g. `timeout: 60s` (ms, s, m, h).');
+      if (!readyTimeoutMs)
+        fail(entry, `${where}.timeout "${text}" is not a duration.`, 'E.g. `timeout: 60s` (ms, s, m, h).');
     } else if (!READY_KINDS.includes(kind)) {
-      fail(entry, `${where}: "${kind}" is not a kind of readiness check.`, `Use one of ${READY_KINDS.join(', ')} (and an optional timeout).`);
+      fail(
+        entry,
+        `${where}: "${kind}" is not a kind of readiness check.`,
+        `Use one of ${READY_KINDS.join(', ')} (and an optional timeout).`,
+      );
     } else if (ready) {
       fail(entry, `${where} has more than one check.`, `Keep one of ${READY_KINDS.join(', ')}.`);
     } else {
@@ -197,18 +295,24 @@ function readReady(item: Pair, where: string, fail: Fail): Pick<UserService, 're
 
 function checkReady(kind: string, text: string, at: Pair, where: string, fail: Fail): ReadyCheck {
   if (kind === 'http') {
-    if (!/^https?:\/\/[^/]/.test(text) || !URL.canParse(text)) fail(at, `${where}.http "${text}" is not an http:// URL.`, 'E.g. `http: http://127.0.0.1:3000/`.');
+    if (!/^https?:\/\/[^/]/.test(text) || !URL.canParse(text))
+      fail(at, `${where}.http "${text}" is not an http:// URL.`, 'E.g. `http: http://127.0.0.1:3000/`.');
     return {http: text};
   }
   if (kind === 'log') {
     try {
       new RegExp(text);
     } catch {
-      fail(at, `${where}.log "${text}" is not a regular expression.`, 'Escape special characters, e.g. `log: "ready in \\\\d+"`.');
+      fail(
+        at,
+        `${where}.log "${text}" is not a regular expression.`,
+        'Escape special characters, e.g. `log: "ready in \\\\d+"`.',
+      );
     }
     return {log: text};
   }
-  if (!/^[^\s:]+:\d{1,5}$/.test(text)) fail(at, `${where}.${kind} "${text}" is not host:port.`, `E.g. \`${kind}: 127.0.0.1:3000\`.`);
+  if (!/^[^\s:]+:\d{1,5}$/.test(text))
+    fail(at, `${where}.${kind} "${text}" is not host:port.`, `E.g. \`${kind}: 127.0.0.1:3000\`.`);
   return kind === 'tcp' ? {tcp: text} : {grpc: text};
 }
 
@@ -217,14 +321,20 @@ function readPorts(item: Pair, where: string, fail: Fail): number[] {
   if (!isSeq(value)) return fail(item, `${where} must be a list of port numbers.`, 'E.g. `ports: [3000]`.');
   return value.items.map((entry) => {
     const port = isScalar(entry) ? Number(entry.value) : Number.NaN;
-    if (!Number.isInteger(port) || port < 1 || port > 65_535) fail(entry as Node, `${where}: ${isScalar(entry) ? String(entry.value) : 'that entry'} is not a port.`, 'List whole numbers from 1 to 65535 (the ports the service listens on).');
+    if (!Number.isInteger(port) || port < 1 || port > 65_535)
+      fail(
+        entry as Node,
+        `${where}: ${isScalar(entry) ? String(entry.value) : 'that entry'} is not a port.`,
+        'List whole numbers from 1 to 65535 (the ports the service listens on).',
+      );
     return port;
   });
 }
 
 function scalarString(item: Pair, where: string, fail: Fail): string {
   const value = item.value;
-  if (isScalar(value) && ['string', 'number'].includes(typeof value.value) && String(value.value).trim()) return String(value.value);
+  if (isScalar(value) && ['string', 'number'].includes(typeof value.value) && String(value.value).trim())
+    return String(value.value);
   return fail(item, `${where} must be a non-empty string.`, 'Write a single value after the colon.');
 }
 

@@ -19,7 +19,11 @@ export async function probeServices(state: StackState): Promise<ServiceStatus[]>
     state.services.map(async (service) => {
       const running = service.state === 'reused' || (await isSameProcess(service.process));
       // A stack file's service is probed by its own check; a built-in by each URL it serves.
-      const answering = running && (service.check ? await readyProbe(service.check, PROBE_TIMEOUT_MS)() : (await Promise.all(service.urls.map(probeUrl))).every(Boolean));
+      const answering =
+        running &&
+        (service.check
+          ? await readyProbe(service.check, PROBE_TIMEOUT_MS)()
+          : (await Promise.all(service.urls.map(probeUrl))).every(Boolean));
       return {
         name: service.name,
         state: stateWord(service, running, answering),
@@ -63,7 +67,10 @@ export function statusTable(services: ServiceStatus[], color: boolean): string {
   const header = ['SERVICE', 'STATE', 'PID', 'URLS', 'LOG'];
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i].length)));
   const line = (cells: string[], style: (text: string, i: number) => string) =>
-    cells.map((cell, i) => style(cell, i) + ' '.repeat(widths[i] - cell.length)).join('  ').trimEnd();
+    cells
+      .map((cell, i) => style(cell, i) + ' '.repeat(widths[i] - cell.length))
+      .join('  ')
+      .trimEnd();
   return [
     line(header, (text) => (color ? bold(text) : text)),
     ...rows.map((row) => line(row, (text, i) => (i === 1 ? paint(text) : i === 4 && color ? dim(text) : text))),

@@ -10,7 +10,15 @@ import {WATCH_PARENT_ENV} from '../signals.js';
 import type {ServiceSpec} from './plan.js';
 import {portOwner} from '../proc.js';
 import {waitUntil} from './probes.js';
-import {identify, removeState, signalGroup, writeState, type ServiceName, type ServiceState, type StackState} from './state.js';
+import {
+  identify,
+  removeState,
+  signalGroup,
+  writeState,
+  type ServiceName,
+  type ServiceState,
+  type StackState,
+} from './state.js';
 
 export interface SupervisorOptions {
   specs: ServiceSpec[];
@@ -43,7 +51,15 @@ class ServiceRun {
     readonly logFile: string,
   ) {
     // A reused Redis is not ours: no log file of its.
-    this.state = {name: spec.name, state: spec.command ? 'starting' : 'reused', urls: spec.urls, ports: spec.ports.map((p) => p.port), logFile: spec.command ? logFile : undefined, restarts: 0, check: spec.check};
+    this.state = {
+      name: spec.name,
+      state: spec.command ? 'starting' : 'reused',
+      urls: spec.urls,
+      ports: spec.ports.map((p) => p.port),
+      logFile: spec.command ? logFile : undefined,
+      restarts: 0,
+      check: spec.check,
+    };
   }
 
   async start(): Promise<void> {
@@ -84,7 +100,10 @@ class ServiceRun {
     if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
     signalGroup(child.pid, 'SIGTERM');
     // The grace timer must not keep `up` alive once everything has stopped.
-    const stopped = await Promise.race([this.exited!.then(() => true), sleep(graceMs, undefined, {ref: false}).then(() => false)]);
+    const stopped = await Promise.race([
+      this.exited!.then(() => true),
+      sleep(graceMs, undefined, {ref: false}).then(() => false),
+    ]);
     if (!stopped) {
       signalGroup(child.pid, 'SIGKILL');
       await this.exited;
@@ -186,7 +205,10 @@ export class Supervisor {
     const timeoutMs = run.spec.readyTimeoutMs ?? this.options.readyTimeoutMs;
     const ready = await Promise.race([waitUntil(probe, timeoutMs), exitedEarly]);
     if (!ready) {
-      const exit = run.child?.exitCode !== null || run.child?.signalCode !== null ? 'exited before it was ready' : `was not ready within ${timeoutMs / 1000} s`;
+      const exit =
+        run.child?.exitCode !== null || run.child?.signalCode !== null
+          ? 'exited before it was ready'
+          : `was not ready within ${timeoutMs / 1000} s`;
       throw new TacosError(`${run.spec.name} ${exit}.${tail(run)}`, {
         hint: `Its log: ${run.logFile}`,
         code: 'SERVICE_FAILED',
@@ -220,7 +242,9 @@ export class Supervisor {
       const restarts = run.state.restarts ? ` after ${run.state.restarts} restart(s)` : '';
       this.crashed?.(
         new TacosError(`${run.spec.name} ${how}${restarts}.${tail(run)}`, {
-          hint: this.options.restartOnFailure ? `Its log: ${run.logFile}` : `Its log: ${run.logFile}. --restart on-failure restarts a service that fails.`,
+          hint: this.options.restartOnFailure
+            ? `Its log: ${run.logFile}`
+            : `Its log: ${run.logFile}. --restart on-failure restarts a service that fails.`,
           code: 'SERVICE_FAILED',
         }),
       );
@@ -271,7 +295,9 @@ export async function checkPorts(specs: ServiceSpec[]): Promise<void> {
     for (const {port, variable} of spec.ports) {
       if (await canListen(port)) continue;
       const owner = await portOwner(port);
-      taken.push(`port ${port} (${spec.name}, ${variable}) is in use${owner ? ` by pid ${owner.pid} (${owner.command})` : ''}`);
+      taken.push(
+        `port ${port} (${spec.name}, ${variable}) is in use${owner ? ` by pid ${owner.pid} (${owner.command})` : ''}`,
+      );
     }
   }
   if (taken.length > 0) {

@@ -33,7 +33,12 @@ export interface Output {
 }
 
 const READY_TIMEOUT_MS = 30_000;
-const COLORS: Record<ServiceName, (text: string) => string> = {redis: magenta, reservation: cyan, payment: yellow, gateway: green};
+const COLORS: Record<ServiceName, (text: string) => string> = {
+  redis: magenta,
+  reservation: cyan,
+  payment: yellow,
+  gateway: green,
+};
 
 /**
  * `tacos up`: starts the stack and, in the foreground, shows its logs until Ctrl-C, then stops it
@@ -44,7 +49,9 @@ export async function up(options: UpOptions, output: Output): Promise<number> {
   const dir = stateDir();
   const {state: running} = await readLiveState(dir);
   if (running) {
-    output.out(`A stack is already running (env ${running.env}, since ${running.startedAt}); \`tacos down\` stops it.\n`);
+    output.out(
+      `A stack is already running (env ${running.env}, since ${running.startedAt}); \`tacos down\` stops it.\n`,
+    );
     output.out(`${statusTable(await probeServices(running), output.color)}\n`);
     return 0;
   }
@@ -71,7 +78,9 @@ export async function up(options: UpOptions, output: Output): Promise<number> {
   });
   await supervisor.start();
   if (!options.supervise) {
-    output.out(`${statusTable(await probeServices({...(await readState(dir))!, services: supervisor.services}), output.color)}\n`);
+    output.out(
+      `${statusTable(await probeServices({...(await readState(dir))!, services: supervisor.services}), output.color)}\n`,
+    );
     output.out('Logs follow; Ctrl-C stops the stack.\n');
     const width = Math.max(...specs.map((spec) => spec.name.length));
     supervisor.echo((service, line) => {
@@ -93,29 +102,45 @@ async function startDetached(dir: string, options: UpOptions, output: Output): P
   await mkdir(path.join(dir, 'logs'), {recursive: true});
   const logFile = path.join(dir, 'logs', 'supervisor.log');
   const log = openSync(logFile, 'w');
-  const child = spawn(process.execPath, [path.join(PACKAGE_ROOT, 'bin', 'run.js'), 'up', '--supervise', ...options.superviseArgs], {
-    detached: true,
-    stdio: ['ignore', log, log],
-    env: {...process.env, FORCE_COLOR: '0'},
-  });
+  const child = spawn(
+    process.execPath,
+    [path.join(PACKAGE_ROOT, 'bin', 'run.js'), 'up', '--supervise', ...options.superviseArgs],
+    {
+      detached: true,
+      stdio: ['ignore', log, log],
+      env: {...process.env, FORCE_COLOR: '0'},
+    },
+  );
   closeSync(log);
   child.unref();
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + READY_TIMEOUT_MS * 2;
   while (Date.now() < deadline) {
     const state = await readState(dir);
-    if (state && state.supervisor.pid === child.pid && state.services.every((s) => s.state === 'ready' || s.state === 'reused')) {
+    if (
+      state &&
+      state.supervisor.pid === child.pid &&
+      state.services.every((s) => s.state === 'ready' || s.state === 'reused')
+    ) {
       output.out(`${statusTable(await probeServices(state), output.color)}\n`);
       output.out('The stack runs in the background: `tacos status`, `tacos logs -f`, `tacos down`.\n');
       return 0;
     }
-    const ended = await Promise.race([exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 100))]);
+    const ended = await Promise.race([
+      exited.then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 100)),
+    ]);
     if (ended) {
       const reason = (await readFile(logFile, 'utf8').catch(() => '')).trim();
-      throw new TacosError(`The stack did not start.${reason ? `\n${reason}` : ''}`, {hint: `The supervisor's log: ${logFile}`, code: 'SERVICE_FAILED'});
+      throw new TacosError(`The stack did not start.${reason ? `\n${reason}` : ''}`, {
+        hint: `The supervisor's log: ${logFile}`,
+        code: 'SERVICE_FAILED',
+      });
     }
   }
   const state = await readState(dir);
   if (state && (await isSameProcess(state.supervisor))) process.kill(state.supervisor.pid, 'SIGTERM');
-  throw new TacosError(`The stack was not ready within ${(READY_TIMEOUT_MS * 2) / 1000} s; it was stopped.`, {hint: `See ${path.join(dir, 'logs')}`});
+  throw new TacosError(`The stack was not ready within ${(READY_TIMEOUT_MS * 2) / 1000} s; it was stopped.`, {
+    hint: `See ${path.join(dir, 'logs')}`,
+  });
 }

@@ -11,7 +11,13 @@ import {STOP_GRACE_MS} from './supervisor.js';
 export async function runWatched(command: string): Promise<number> {
   // The command's stdin is not `up`'s pipe: a tacos service in it must not take that for `up` gone.
   const {[WATCH_PARENT_ENV]: _watched, ...env} = process.env;
-  const child = execa(command, {shell: '/bin/sh', stdio: ['ignore', 'inherit', 'inherit'], env, extendEnv: false, reject: false});
+  const child = execa(command, {
+    shell: '/bin/sh',
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env,
+    extendEnv: false,
+    reject: false,
+  });
   const exited = child.then((result) => result.exitCode ?? (result.signal ? 128 : 1));
   const stop = waitForStopSignal();
   const outcome = await Promise.race([exited.then((code) => ({code})), stop.then(() => undefined)]);
@@ -19,7 +25,10 @@ export async function runWatched(command: string): Promise<number> {
   // The signal to our own group reaches the command and all it started; we outlive it to report.
   process.on('SIGTERM', () => undefined);
   signalOwnGroup('SIGTERM');
-  const stopped = await Promise.race([exited.then(() => true), sleep(STOP_GRACE_MS, undefined, {ref: false}).then(() => false)]);
+  const stopped = await Promise.race([
+    exited.then(() => true),
+    sleep(STOP_GRACE_MS, undefined, {ref: false}).then(() => false),
+  ]);
   if (!stopped) signalOwnGroup('SIGKILL');
   return 0;
 }

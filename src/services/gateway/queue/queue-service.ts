@@ -155,8 +155,10 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 /** The same limits whichever door a join came through. */
 function assertJoinRequest(request: JoinRequest): void {
   assertEventId(request.eventId);
-  if (request.userId.length > MAX_ID_LENGTH) throw invalidArgument('user_id', `user_id must be at most ${MAX_ID_LENGTH} characters.`);
-  if (request.sessionId.length > MAX_ID_LENGTH) throw invalidArgument('session_id', `session_id must be at most ${MAX_ID_LENGTH} characters.`);
+  if (request.userId.length > MAX_ID_LENGTH)
+    throw invalidArgument('user_id', `user_id must be at most ${MAX_ID_LENGTH} characters.`);
+  if (request.sessionId.length > MAX_ID_LENGTH)
+    throw invalidArgument('session_id', `session_id must be at most ${MAX_ID_LENGTH} characters.`);
   if (request.idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(request.idempotencyKey)) {
     throw invalidArgument('Idempotency-Key', 'Idempotency-Key must be 1-255 visible ASCII characters.');
   }
@@ -222,7 +224,10 @@ export class QueueService {
    */
   async join(request: JoinRequest): Promise<JoinResult> {
     assertJoinRequest(request);
-    const deadline = Math.min((request.deadline ?? Infinity) - this.settings.deadlineMarginMs, Date.now() + this.settings.joinTimeoutMs);
+    const deadline = Math.min(
+      (request.deadline ?? Infinity) - this.settings.deadlineMarginMs,
+      Date.now() + this.settings.joinTimeoutMs,
+    );
     const keys = queueKeys(request.eventId);
     const idempotencyKey = request.idempotencyKey;
     // The script compares it only with a key stored under an Idempotency-Key.
@@ -265,7 +270,10 @@ export class QueueService {
     // The join is stored whatever happens to this: a failure is logged, not answered as the join's.
     if (position === 1) {
       await this.register(request.eventId, joinedAt + this.settings.heartbeatTtlMs, '').catch((error: unknown) => {
-        this.logger.warn({event_id: request.eventId, err: errorMessage(error)}, 'queue registry not updated: the event is swept when its keys expire');
+        this.logger.warn(
+          {event_id: request.eventId, err: errorMessage(error)},
+          'queue registry not updated: the event is swept when its keys expire',
+        );
       });
     }
     return this.joinResult(String(reply[1]), position, joinedAt, false);
@@ -319,7 +327,15 @@ export class QueueService {
     const reservationToken = newReservationToken(eventId);
     const reply = await this.run(
       'ENTER',
-      [keys.waiting, keys.heartbeat, keys.token(waitingToken), keys.bucket, keys.admits, keys.stats, keys.reservationToken(reservationToken)],
+      [
+        keys.waiting,
+        keys.heartbeat,
+        keys.token(waitingToken),
+        keys.bucket,
+        keys.admits,
+        keys.stats,
+        keys.reservationToken(reservationToken),
+      ],
       [
         waitingToken,
         s.retentionMs,
@@ -377,7 +393,9 @@ export class QueueService {
   async stats(eventId: string): Promise<EventQueueStats> {
     assertEventId(eventId);
     const keys = queueKeys(eventId);
-    const [waiting, admitted, waitMs, lastMinute] = (await this.run('STATS', [keys.waiting, keys.stats, keys.admits], [])).map(Number);
+    const [waiting, admitted, waitMs, lastMinute] = (
+      await this.run('STATS', [keys.waiting, keys.stats, keys.admits], [])
+    ).map(Number);
     return {
       eventId,
       waiting,
@@ -392,7 +410,8 @@ export class QueueService {
    * COUNT gives them), from `cursor` ('0' or none for the first page).
    */
   async statsPage(cursor = '0', limit = this.settings.statsPageSize): Promise<EventQueueStatsPage> {
-    if (!/^\d{1,20}$/.test(cursor)) throw invalidArgument('cursor', 'cursor must be the next_cursor of the page before.');
+    if (!/^\d{1,20}$/.test(cursor))
+      throw invalidArgument('cursor', 'cursor must be the next_cursor of the page before.');
     if (!Number.isInteger(limit) || limit < 1 || limit > this.settings.statsPageSize) {
       throw invalidArgument('limit', `limit must be from 1 to ${this.settings.statsPageSize}.`);
     }
@@ -417,7 +436,11 @@ export class QueueService {
     const key = queueKeys(eventId).reservationToken(reservationToken);
     const [value, ttlMs] = await this.run('TAKE', [key], []);
     if (value === '') return undefined;
-    return {eventId, restore: () => this.guard(() => this.redis.set(key, value, 'PX', Math.max(1, Number(ttlMs)), 'NX')).then(() => undefined)};
+    return {
+      eventId,
+      restore: () =>
+        this.guard(() => this.redis.set(key, value, 'PX', Math.max(1, Number(ttlMs)), 'NX')).then(() => undefined),
+    };
   }
 
   /**
@@ -513,7 +536,9 @@ export class QueueService {
   /** Expires the event's stale heartbeats; then it is due again at its next deadline, or leaves the registry. */
   private async sweepEvent(eventId: string, score: string): Promise<void> {
     const keys = queueKeys(eventId);
-    const [, waiting, next] = (await this.run('SWEEP', [keys.waiting, keys.heartbeat], [keys.changes, 1000])).map(Number);
+    const [, waiting, next] = (await this.run('SWEEP', [keys.waiting, keys.heartbeat], [keys.changes, 1000])).map(
+      Number,
+    );
     // Removed only if no join registered it again meanwhile (a first joiner writes another score).
     if (waiting === 0) await this.run('UNREGISTER', [EVENTS_KEY], [eventId, score]);
     // A token with no heartbeat entry (left behind by a crash) is looked at again after a heartbeat time.
@@ -553,7 +578,9 @@ export class QueueService {
   }
 
   private async open(eventId: string, openForMs: number): Promise<number> {
-    const [opened, value] = (await this.run('OPEN', [OPEN_EVENTS_KEY], [eventId, openForMs, this.settings.maxOpenEvents])).map(Number);
+    const [opened, value] = (
+      await this.run('OPEN', [OPEN_EVENTS_KEY], [eventId, openForMs, this.settings.maxOpenEvents])
+    ).map(Number);
     if (opened !== 1) throw tooManyEvents(eventId, value);
     return value;
   }
@@ -599,14 +626,18 @@ export class QueueService {
    */
   private async claimIdempotencyKey(key: string, requestHash: string): Promise<void> {
     const claimKey = idempotencyClaimKey(key);
-    const claimed = await this.guard(() => this.redis.set(claimKey, requestHash, 'PX', this.settings.idempotencyTtlMs, 'NX'));
+    const claimed = await this.guard(() =>
+      this.redis.set(claimKey, requestHash, 'PX', this.settings.idempotencyTtlMs, 'NX'),
+    );
     if (claimed !== null) return;
     const stored = await this.guard(() => this.redis.get(claimKey));
     if (stored !== null && stored !== requestHash) throw idempotencyConflict();
   }
 
   private run(name: ScriptName, keys: string[], args: Array<string | number>): Promise<ScriptReply> {
-    const command = (this.redis as unknown as Record<string, (...params: Array<string | number>) => Promise<ScriptReply>>)[name];
+    const command = (
+      this.redis as unknown as Record<string, (...params: Array<string | number>) => Promise<ScriptReply>>
+    )[name];
     return this.guard(() => command.call(this.redis, keys.length, ...keys, ...args));
   }
 
@@ -617,7 +648,10 @@ export class QueueService {
     } catch (error) {
       if (error instanceof TacosError) throw error;
       // A script that fails is our bug; other refusals (READONLY, max clients, LOADING) are Redis being unavailable.
-      if (error instanceof ReplyError && /^(ERR (Error running script|user_script)|WRONGTYPE)/.test(errorMessage(error))) {
+      if (
+        error instanceof ReplyError &&
+        /^(ERR (Error running script|user_script)|WRONGTYPE)/.test(errorMessage(error))
+      ) {
         throw new TacosError(`The queue store failed: ${errorMessage(error)}`, {code: 'INTERNAL', cause: error});
       }
       throw new TacosError('The queue store (Redis) is unavailable; try again shortly.', {
@@ -632,12 +666,17 @@ export class QueueService {
 /** Waits for `promise` to settle, but no longer than `ms`. */
 async function settledWithin(promise: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([promise.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  await Promise.race([
+    promise.catch(() => undefined),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+  ]);
   clearTimeout(timer);
 }
 
 function hashJoin(request: JoinRequest): string {
-  return createHash('sha256').update(JSON.stringify([request.eventId, request.userId, request.sessionId])).digest('base64url');
+  return createHash('sha256')
+    .update(JSON.stringify([request.eventId, request.userId, request.sessionId]))
+    .digest('base64url');
 }
 
 /** A join whose caller has gone or whose deadline has passed is not sent: nothing would read its answer. */
@@ -652,14 +691,18 @@ function isTimeout(error: unknown): boolean {
 }
 
 function notStored(): TacosError {
-  return new TacosError('The queue store did not take the join in time; it was not stored. Try again.', {code: 'UNAVAILABLE'});
+  return new TacosError('The queue store did not take the join in time; it was not stored. Try again.', {
+    code: 'UNAVAILABLE',
+  });
 }
 
 function outcomeUnknown(withKey: boolean): TacosError {
   const next = withKey
     ? 'Retry with the same Idempotency-Key: it returns the join if it was stored, or joins now.'
     : 'Send an Idempotency-Key with joins, so that a retry can tell.';
-  return new TacosError(`The queue store did not answer in time: the join may or may not have been stored. ${next}`, {code: 'OUTCOME_UNKNOWN'});
+  return new TacosError(`The queue store did not answer in time: the join may or may not have been stored. ${next}`, {
+    code: 'OUTCOME_UNKNOWN',
+  });
 }
 
 function eventNotOpen(eventId: string): TacosError {
@@ -691,7 +734,9 @@ function idempotencyConflict(): TacosError {
 }
 
 function denialMessage(position: number, reason: 'position' | 'wait' | 'rate', s: QueueSettings): string {
-  if (reason === 'position') return `Not your turn yet: position ${position}; entry opens at position ${s.maxAdmissionPosition}.`;
-  if (reason === 'wait') return `Not your turn yet: position ${position} may enter ${Math.round(s.minWaitMs / 1000)} s after joining.`;
+  if (reason === 'position')
+    return `Not your turn yet: position ${position}; entry opens at position ${s.maxAdmissionPosition}.`;
+  if (reason === 'wait')
+    return `Not your turn yet: position ${position} may enter ${Math.round(s.minWaitMs / 1000)} s after joining.`;
   return `Not your turn yet: position ${position}; admissions are metered, try again shortly.`;
 }

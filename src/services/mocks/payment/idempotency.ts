@@ -9,7 +9,10 @@ import {DEFAULT_IDEMPOTENCY_TTL_MS, PRUNE_BATCH} from '../retention.js';
  * forgets the expired ones (the map is in the order of first calls, which is the order they expire in).
  */
 export class IdempotencyStore {
-  private readonly entries = new Map<string, {fingerprint: string; answer: Promise<object>; storedAt: number; settled: boolean}>();
+  private readonly entries = new Map<
+    string,
+    {fingerprint: string; answer: Promise<object>; storedAt: number; settled: boolean}
+  >();
 
   constructor(
     private readonly ttlMs: number = DEFAULT_IDEMPOTENCY_TTL_MS,
@@ -21,7 +24,13 @@ export class IdempotencyStore {
     return this.entries.size;
   }
 
-  run(method: string, key: unknown, request: object, produce: () => Promise<object>, signal?: AbortSignal): Promise<object> {
+  run(
+    method: string,
+    key: unknown,
+    request: object,
+    produce: () => Promise<object>,
+    signal?: AbortSignal,
+  ): Promise<object> {
     if (typeof key !== 'string' || key === '') return produce();
     const id = `${method}\u0000${key}`;
     const fingerprint = fingerprintOf(request);
@@ -30,7 +39,9 @@ export class IdempotencyStore {
     if (existing && !(existing.settled && this.expired(existing, now))) {
       if (existing.fingerprint !== fingerprint) {
         return Promise.reject(
-          new TacosError(`idempotency_key ${JSON.stringify(key)} was already used for a different ${method} request.`, {code: 'IDEMPOTENCY_CONFLICT'}),
+          new TacosError(`idempotency_key ${JSON.stringify(key)} was already used for a different ${method} request.`, {
+            code: 'IDEMPOTENCY_CONFLICT',
+          }),
         );
       }
       return untilAborted(existing.answer, signal).then(copy);
@@ -79,7 +90,8 @@ export function fingerprintOf(request: object): string {
 }
 
 function canonical(value: unknown): unknown {
-  if (value === null || value === undefined || value === '' || value === 0 || value === '0' || value === false) return undefined;
+  if (value === null || value === undefined || value === '' || value === 0 || value === '0' || value === false)
+    return undefined;
   if (typeof value === 'string' && value.endsWith('_UNSPECIFIED')) return undefined;
   if (Array.isArray(value)) return value.length === 0 ? undefined : value.map((item) => canonical(item) ?? null);
   if (typeof value === 'object') {
@@ -96,7 +108,10 @@ function canonical(value: unknown): unknown {
 /** A repeat caller waits for the first call's answer, but no longer than its own deadline. */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return promise;
-  const gaveUp = () => new TacosError('The caller gave up while the first call with this idempotency_key was still running.', {code: 'UPSTREAM_TIMEOUT'});
+  const gaveUp = () =>
+    new TacosError('The caller gave up while the first call with this idempotency_key was still running.', {
+      code: 'UPSTREAM_TIMEOUT',
+    });
   if (signal.aborted) return Promise.reject(gaveUp());
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(gaveUp());

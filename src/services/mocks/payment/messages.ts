@@ -50,7 +50,13 @@ export const METHODS = [
   'PAYMENT_METHOD_MOBILE_PAY',
   'PAYMENT_METHOD_DIGITAL_WALLET',
 ];
-export const FINAL_STATUSES = new Set<string>([STATUS.COMPLETED, STATUS.FAILED, STATUS.CANCELLED, STATUS.REFUNDED, STATUS.EXPIRED]);
+export const FINAL_STATUSES = new Set<string>([
+  STATUS.COMPLETED,
+  STATUS.FAILED,
+  STATUS.CANCELLED,
+  STATUS.REFUNDED,
+  STATUS.EXPIRED,
+]);
 
 export function notFound(id: string): TacosError {
   return new TacosError(`Payment intent ${id} was not found.`, {code: 'NOT_FOUND'});
@@ -69,7 +75,10 @@ export function enumName(value: unknown, names: string[]): string {
 }
 
 export function scenarioOf(value: unknown, field: string): PaymentScenarioName | undefined {
-  const name = enumName(value, ['PAYMENT_SCENARIO_UNSPECIFIED', ...PAYMENT_SCENARIOS.map((scenario) => `PAYMENT_SCENARIO_${scenario}`)]);
+  const name = enumName(value, [
+    'PAYMENT_SCENARIO_UNSPECIFIED',
+    ...PAYMENT_SCENARIOS.map((scenario) => `PAYMENT_SCENARIO_${scenario}`),
+  ]);
   if (name === 'PAYMENT_SCENARIO_UNSPECIFIED') return undefined;
   const scenario = name.replace(/^PAYMENT_SCENARIO_/, '') as PaymentScenarioName;
   if (!PAYMENT_SCENARIOS.includes(scenario)) throw invalidArgument(field, `${field} ${name} is not a PaymentScenario.`);
@@ -85,7 +94,10 @@ function minorUnits(value: unknown): bigint | undefined {
 export function positiveMoney(value: any, field: string): Money {
   const amount = minorUnits(value?.amount);
   if (amount === undefined || amount <= 0n) {
-    throw invalidArgument(field, `${field}.amount must be a positive whole number of minor units (got ${JSON.stringify(value?.amount ?? null)}).`);
+    throw invalidArgument(
+      field,
+      `${field}.amount must be a positive whole number of minor units (got ${JSON.stringify(value?.amount ?? null)}).`,
+    );
   }
   const currency = text(value?.currency).trim();
   if (!currency) throw invalidArgument(field, `${field}.currency is required (an ISO 4217 code such as KRW).`);
@@ -97,11 +109,17 @@ export function refundAmount(value: any, paid: Money): Money {
   const amount = minorUnits(value?.amount);
   if (amount === 0n) return {...paid};
   if (amount === undefined || amount < 0n || amount > BigInt(paid.amount)) {
-    throw invalidArgument('refund_amount', `refund_amount.amount must be from 1 to the ${paid.amount} paid (got ${JSON.stringify(value?.amount ?? null)}).`);
+    throw invalidArgument(
+      'refund_amount',
+      `refund_amount.amount must be from 1 to the ${paid.amount} paid (got ${JSON.stringify(value?.amount ?? null)}).`,
+    );
   }
   const currency = text(value?.currency).trim();
   if (currency && currency !== paid.currency) {
-    throw invalidArgument('refund_amount', `refund_amount.currency must be ${paid.currency}, the payment's currency (got ${currency}).`);
+    throw invalidArgument(
+      'refund_amount',
+      `refund_amount.currency must be ${paid.currency}, the payment's currency (got ${currency}).`,
+    );
   }
   return {amount: amount.toString(), currency: paid.currency};
 }
@@ -151,9 +169,13 @@ export function gatewayResponse(code: number, message: string, scenario: Payment
 export function pageOf(pagination: any): {offset: number; size: number} {
   const page = Number(pagination?.page ?? 0);
   const pageSize = Number(pagination?.page_size ?? 0);
-  if (!Number.isInteger(page) || page < 0) throw invalidArgument('pagination.page', `pagination.page must be 1 or more (got ${pagination?.page}).`);
+  if (!Number.isInteger(page) || page < 0)
+    throw invalidArgument('pagination.page', `pagination.page must be 1 or more (got ${pagination?.page}).`);
   if (!Number.isInteger(pageSize) || pageSize < 0) {
-    throw invalidArgument('pagination.page_size', `pagination.page_size must be 0 (the default of ${DEFAULT_PAGE_SIZE}) or more (got ${pagination?.page_size}).`);
+    throw invalidArgument(
+      'pagination.page_size',
+      `pagination.page_size must be 0 (the default of ${DEFAULT_PAGE_SIZE}) or more (got ${pagination?.page_size}).`,
+    );
   }
   const size = pageSize === 0 ? DEFAULT_PAGE_SIZE : Math.min(pageSize, MAX_PAGE_SIZE);
   const cursor = text(pagination?.cursor);

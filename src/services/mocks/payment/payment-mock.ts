@@ -108,9 +108,12 @@ export function createPaymentMock(options: PaymentMockOptions): PaymentMock {
 
 function checkOptions(options: PaymentMockOptions): void {
   if (!PAYMENT_SCENARIOS.includes(options.defaultScenario)) {
-    throw usageError(`The payment scenario must be one of ${PAYMENT_SCENARIOS.join(', ')} (got ${options.defaultScenario}).`);
+    throw usageError(
+      `The payment scenario must be one of ${PAYMENT_SCENARIOS.join(', ')} (got ${options.defaultScenario}).`,
+    );
   }
-  if (!Number.isFinite(options.delayMs) || options.delayMs < 0) throw usageError(`The payment delay must be 0 or more milliseconds (got ${options.delayMs}).`);
+  if (!Number.isFinite(options.delayMs) || options.delayMs < 0)
+    throw usageError(`The payment delay must be 0 or more milliseconds (got ${options.delayMs}).`);
   if (!Number.isFinite(options.seed)) throw usageError(`The payment seed must be a number (got ${options.seed}).`);
   if (!(options.randomApproveRate >= 0 && options.randomApproveRate <= 1)) {
     throw usageError(`The approve rate of RANDOM must be between 0 and 1 (got ${options.randomApproveRate}).`);

@@ -85,13 +85,19 @@ export function paymentService(state: PaymentState, deps: PaymentServiceDeps): R
         return deps.random() < deps.randomApproveRate;
       case 'DELAY':
         if ((await wait(deps.delayMs, signal)) === 'aborted') {
-          throw new TacosError(`The caller gave up before the delayed payment ${intent.id} was processed; it is pending again.`, {code: 'UPSTREAM_TIMEOUT'});
+          throw new TacosError(
+            `The caller gave up before the delayed payment ${intent.id} was processed; it is pending again.`,
+            {code: 'UPSTREAM_TIMEOUT'},
+          );
         }
         return true;
       case 'TIMEOUT':
         // Outlasts any sensible deadline; the cap only stops a caller without one from waiting forever.
         await wait(deps.timeoutCapMs, signal);
-        throw new TacosError(`The payment provider did not answer for ${intent.id} (scenario TIMEOUT); it is pending again.`, {code: 'UPSTREAM_TIMEOUT'});
+        throw new TacosError(
+          `The payment provider did not answer for ${intent.id} (scenario TIMEOUT); it is pending again.`,
+          {code: 'UPSTREAM_TIMEOUT'},
+        );
     }
   }
 
@@ -113,7 +119,8 @@ export function paymentService(state: PaymentState, deps: PaymentServiceDeps): R
   /** force_trigger: the intent takes the target status; a forced outcome gets a result, as if processed. */
   function forceStatus(intent: Intent, target: string): void {
     const at = state.now();
-    if ((target === STATUS.COMPLETED || target === STATUS.FAILED) && !intent.result) state.settle(intent, target === STATUS.COMPLETED, at);
+    if ((target === STATUS.COMPLETED || target === STATUS.FAILED) && !intent.result)
+      state.settle(intent, target === STATUS.COMPLETED, at);
     else state.setStatus(intent, target, at);
   }
 
@@ -123,7 +130,10 @@ export function paymentService(state: PaymentState, deps: PaymentServiceDeps): R
         const reservationId = text(request.reservation_id);
         if (!reservationId) throw invalidArgument('reservation_id', 'reservation_id is required.');
         const amount = positiveMoney(request.amount, 'amount');
-        const scenario = scenarioOf(request.scenario, 'scenario') ?? scenarioOf(request.metadata?.scenario, 'metadata.scenario') ?? deps.defaultScenario;
+        const scenario =
+          scenarioOf(request.scenario, 'scenario') ??
+          scenarioOf(request.metadata?.scenario, 'metadata.scenario') ??
+          deps.defaultScenario;
         const webhookUrl = text(request.webhook_url);
         if (webhookUrl) await deps.webhookTargets.check(webhookUrl);
         const at = state.now();
@@ -169,9 +179,12 @@ export function paymentService(state: PaymentState, deps: PaymentServiceDeps): R
         async () => {
           const intent = state.find(requiredText(request.payment_intent_id, 'payment_intent_id'));
           if (intent.status !== STATUS.PENDING) {
-            throw new TacosError(`Payment intent ${intent.id} is ${statusWord(intent.status)}; only a pending intent can be processed.`, {
-              code: 'FAILED_PRECONDITION',
-            });
+            throw new TacosError(
+              `Payment intent ${intent.id} is ${statusWord(intent.status)}; only a pending intent can be processed.`,
+              {
+                code: 'FAILED_PRECONDITION',
+              },
+            );
           }
           const method = enumName(request.payment_details?.method, METHODS);
           if (method !== METHODS[0]) intent.method = method;
@@ -211,12 +224,21 @@ export function paymentService(state: PaymentState, deps: PaymentServiceDeps): R
           refundId = newId('re');
           state.setStatus(intent, STATUS.REFUNDED, at);
         } else {
-          throw new TacosError(`Payment intent ${intent.id} is ${statusWord(intent.status)}; only a pending or completed payment can be cancelled.`, {
-            code: 'FAILED_PRECONDITION',
-          });
+          throw new TacosError(
+            `Payment intent ${intent.id} is ${statusWord(intent.status)}; only a pending or completed payment can be cancelled.`,
+            {
+              code: 'FAILED_PRECONDITION',
+            },
+          );
         }
         void announce(intent);
-        return {status: intent.status, cancelled_at: timestamp(at), refunded_amount: refunded, refund_id: refundId, error: null};
+        return {
+          status: intent.status,
+          cancelled_at: timestamp(at),
+          refunded_amount: refunded,
+          refund_id: refundId,
+          error: null,
+        };
       });
     },
 
@@ -229,7 +251,9 @@ export function paymentService(state: PaymentState, deps: PaymentServiceDeps): R
         .all()
         .filter(
           (intent) =>
-            (!userId || intent.userId === userId) && (!reservationId || intent.reservationId === reservationId) && (status === STATUS.UNSPECIFIED || intent.status === status),
+            (!userId || intent.userId === userId) &&
+            (!reservationId || intent.reservationId === reservationId) &&
+            (status === STATUS.UNSPECIFIED || intent.status === status),
         )
         .sort((a, b) => b.createdAt - a.createdAt || b.seq - a.seq);
       const hasNext = offset + size < matching.length;
@@ -249,22 +273,32 @@ export function paymentService(state: PaymentState, deps: PaymentServiceDeps): R
     async SimulateWebhook(request: any) {
       const intent = state.find(requiredText(request.payment_intent_id, 'payment_intent_id'));
       const target = enumName(request.target_status, STATUSES);
-      if (target === STATUS.UNSPECIFIED) throw invalidArgument('target_status', 'target_status is required: the status the webhook reports.');
+      if (target === STATUS.UNSPECIFIED)
+        throw invalidArgument('target_status', 'target_status is required: the status the webhook reports.');
       const delaySeconds = Number(request.delay_seconds ?? 0);
       if (!Number.isInteger(delaySeconds) || delaySeconds < 0 || delaySeconds > MAX_WEBHOOK_DELAY_SECONDS) {
-        throw invalidArgument('delay_seconds', `delay_seconds must be a whole number from 0 to ${MAX_WEBHOOK_DELAY_SECONDS} (got ${request.delay_seconds}).`);
+        throw invalidArgument(
+          'delay_seconds',
+          `delay_seconds must be a whole number from 0 to ${MAX_WEBHOOK_DELAY_SECONDS} (got ${request.delay_seconds}).`,
+        );
       }
       const force = request.force_trigger === true;
       if (!force) {
         if (!intent.webhookUrl) {
-          throw new TacosError(`Payment intent ${intent.id} has no webhook_url to send to; set force_trigger to move its status without a webhook.`, {
-            code: 'FAILED_PRECONDITION',
-          });
+          throw new TacosError(
+            `Payment intent ${intent.id} has no webhook_url to send to; set force_trigger to move its status without a webhook.`,
+            {
+              code: 'FAILED_PRECONDITION',
+            },
+          );
         }
         if (intent.status === target || FINAL_STATUSES.has(intent.status)) {
-          throw new TacosError(`Payment intent ${intent.id} is already ${statusWord(intent.status)}; set force_trigger to send the webhook anyway.`, {
-            code: 'FAILED_PRECONDITION',
-          });
+          throw new TacosError(
+            `Payment intent ${intent.id} is already ${statusWord(intent.status)}; set force_trigger to send the webhook anyway.`,
+            {
+              code: 'FAILED_PRECONDITION',
+            },
+          );
         }
       }
       const webhookId = intent.webhookUrl ? newId('evt') : '';

@@ -1,7 +1,16 @@
 import {timestamp} from '../../server-kit/grpc/handlers.js';
 import {DueQueue, type Retention} from '../retention.js';
 import {IdempotencyStore} from './idempotency.js';
-import {FINAL_STATUSES, gatewayResponse, notFound, STATUS, type Metadata, type Money, type PaymentResult, type PaymentScenarioName} from './messages.js';
+import {
+  FINAL_STATUSES,
+  gatewayResponse,
+  notFound,
+  STATUS,
+  type Metadata,
+  type Money,
+  type PaymentResult,
+  type PaymentScenarioName,
+} from './messages.js';
 import {newId} from '../message-fields.js';
 
 /** How long a pending intent waits to be processed before it expires. */
@@ -95,7 +104,13 @@ export class PaymentState {
     intent.transactionId = newId('txn');
     intent.processedAt = at;
     intent.result = approved
-      ? {success: true, failure_reason: '', gateway_response: gatewayResponse(200, 'approved', intent.scenario), response_code: 200, processed_at: timestamp(at)}
+      ? {
+          success: true,
+          failure_reason: '',
+          gateway_response: gatewayResponse(200, 'approved', intent.scenario),
+          response_code: 200,
+          processed_at: timestamp(at),
+        }
       : {
           success: false,
           failure_reason: DECLINE_REASON,
@@ -121,6 +136,7 @@ export class PaymentState {
 
   /** A pending intent past its expiry becomes EXPIRED, as of its expiry. */
   private expireIfDue(intent: Intent): void {
-    if (intent.status === STATUS.PENDING && this.now() >= intent.expiresAt) this.setStatus(intent, STATUS.EXPIRED, intent.expiresAt);
+    if (intent.status === STATUS.PENDING && this.now() >= intent.expiresAt)
+      this.setStatus(intent, STATUS.EXPIRED, intent.expiresAt);
   }
 }

@@ -56,7 +56,11 @@ type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
 /** A PAYMENT_WEBHOOK_ALLOW_HOSTS entry: a host name, an IP address in any form, or a CIDR range. */
 export function isWebhookHostEntry(entry: string): boolean {
-  return ipaddr.isValidCIDR(entry) || ipaddr.isValid(bare(entry)) || /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(entry);
+  return (
+    ipaddr.isValidCIDR(entry) ||
+    ipaddr.isValid(bare(entry)) ||
+    /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(entry)
+  );
 }
 
 const NOT_PUBLIC: Partial<Record<string, string>> = {
@@ -114,7 +118,8 @@ export class WebhookTargets {
   /** dns.lookup for the webhook connections: they go only to addresses that passed the check. */
   readonly lookup: LookupFunction = (hostname, options, callback) => {
     this.resolveChecked(bare(hostname)).then(
-      (addresses) => (options.all ? callback(null, addresses) : callback(null, addresses[0].address, addresses[0].family)),
+      (addresses) =>
+        options.all ? callback(null, addresses) : callback(null, addresses[0].address, addresses[0].family),
       (error: NodeJS.ErrnoException) => callback(error, ''),
     );
   };
@@ -137,7 +142,10 @@ export class WebhookTargets {
     const range = parsed.range();
     if (range === 'unicast' && this.options.allowAnyPublicHost) return;
     const verb = resolved ? 'resolves to' : 'is';
-    throw refused(host, range === 'unicast' ? 'is not one' : `${verb} ${NOT_PUBLIC[range] ?? 'a reserved'} address, not one`);
+    throw refused(
+      host,
+      range === 'unicast' ? 'is not one' : `${verb} ${NOT_PUBLIC[range] ?? 'a reserved'} address, not one`,
+    );
   }
 }
 

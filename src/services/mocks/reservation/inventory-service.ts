@@ -20,14 +20,19 @@ export function inventoryService(state: ReservationState): Record<string, RpcHan
       const seatIds = texts(request.seat_ids);
       const quantity = int(request.quantity, 'quantity');
       if (quantity < 0) throw invalidArgument('quantity', `quantity must be 0 or more (got ${quantity}).`);
-      const free = record.seats.filter((seat) => seat.status === 'SEAT_STATUS_AVAILABLE' && (!sectionId || seat.info.sectionId === sectionId));
+      const free = record.seats.filter(
+        (seat) => seat.status === 'SEAT_STATUS_AVAILABLE' && (!sectionId || seat.info.sectionId === sectionId),
+      );
 
       let available: boolean;
       let availableSeats: SeatRecord[];
       let unavailable: string[] = [];
       if (seatIds.length > 0) {
         if (quantity !== 0 && quantity !== seatIds.length) {
-          throw invalidArgument('quantity', `quantity (${quantity}) must equal the number of seat_ids (${seatIds.length}), or be 0.`);
+          throw invalidArgument(
+            'quantity',
+            `quantity (${quantity}) must equal the number of seat_ids (${seatIds.length}), or be 0.`,
+          );
         }
         const seats = state.namedSeats(record, seatIds, sectionId);
         availableSeats = seats.filter((seat) => seat.status === 'SEAT_STATUS_AVAILABLE');
@@ -51,22 +56,34 @@ export function inventoryService(state: ReservationState): Record<string, RpcHan
 
     async ReserveSeat(request) {
       const reservationId = text(request.reservation_id);
-      if (!reservationId) throw invalidArgument('reservation_id', 'reservation_id is required: the hold is found by it later.');
+      if (!reservationId)
+        throw invalidArgument('reservation_id', 'reservation_id is required: the hold is found by it later.');
       const eventId = text(request.event_id);
       const quantity = int(request.quantity, 'quantity');
       state.checkOrderSize(eventId, Array.isArray(request.seat_ids) ? request.seat_ids.length : 0, quantity);
       const seatIds = texts(request.seat_ids);
       const userId = text(request.user_id);
       const askedExpiry = timestampMs(request.hold_expires_at, 'hold_expires_at');
-      const asked = {reservation_id: reservationId, event_id: eventId, seat_ids: [...seatIds].sort(), quantity, user_id: userId, hold_expires_at: askedExpiry ?? 0};
+      const asked = {
+        reservation_id: reservationId,
+        event_id: eventId,
+        seat_ids: [...seatIds].sort(),
+        quantity,
+        user_id: userId,
+        hold_expires_at: askedExpiry ?? 0,
+      };
       return state.idempotent('ReserveSeat', text(request.idempotency_key), asked, () => {
-          if (state.reservations.has(reservationId)) {
-          throw new TacosError(`"${reservationId}" is a ReservationService reservation; it already has its hold.`, {code: 'FAILED_PRECONDITION'});
+        if (state.reservations.has(reservationId)) {
+          throw new TacosError(`"${reservationId}" is a ReservationService reservation; it already has its hold.`, {
+            code: 'FAILED_PRECONDITION',
+          });
         }
         const earlier = state.holdsByReservation.get(reservationId);
         // A reservation may hold again once its previous hold ended without a sale.
         if (earlier && (earlier.status === 'HOLD_STATUS_ACTIVE' || earlier.status === 'HOLD_STATUS_COMMITTED')) {
-          throw new TacosError(`Reservation "${reservationId}" already has hold ${earlier.id} (${earlier.status}).`, {code: 'FAILED_PRECONDITION'});
+          throw new TacosError(`Reservation "${reservationId}" already has hold ${earlier.id} (${earlier.status}).`, {
+            code: 'FAILED_PRECONDITION',
+          });
         }
         const record = state.event(eventId);
         const now = state.now();
@@ -98,7 +115,9 @@ export function inventoryService(state: ReservationState): Record<string, RpcHan
         if (!hold) throw new TacosError(`No hold for reservation "${asked.reservation_id}".`, {code: 'NOT_FOUND'});
         checkOwner(hold, asked.user_id);
         if (hold.status === 'HOLD_STATUS_COMMITTED') {
-          throw new TacosError(`Reservation "${hold.reservationId}" is already committed (order ${hold.orderId}).`, {code: 'FAILED_PRECONDITION'});
+          throw new TacosError(`Reservation "${hold.reservationId}" is already committed (order ${hold.orderId}).`, {
+            code: 'FAILED_PRECONDITION',
+          });
         }
         if (hold.status === 'HOLD_STATUS_EXPIRED') return {status: 'COMMIT_STATUS_FAILED_EXPIRED'};
         if (hold.status === 'HOLD_STATUS_RELEASED') return {status: 'COMMIT_STATUS_FAILED_CONFLICT'};
@@ -106,10 +125,16 @@ export function inventoryService(state: ReservationState): Record<string, RpcHan
         if (named.some((id) => !hold.seatIds.includes(id))) return {status: 'COMMIT_STATUS_FAILED_CONFLICT'};
         // A hold is sold whole: selling part of it would leave the rest in limbo.
         if (named.length > 0 && named.length !== hold.seatIds.length) {
-          throw invalidArgument('seat_ids', `A commit sells the whole hold (${hold.seatIds.join(', ')}): name all its seats or none.`);
+          throw invalidArgument(
+            'seat_ids',
+            `A commit sells the whole hold (${hold.seatIds.join(', ')}): name all its seats or none.`,
+          );
         }
         if (asked.quantity !== 0 && asked.quantity !== hold.seatIds.length) {
-          throw invalidArgument('quantity', `quantity (${asked.quantity}) must be 0 or the number of held seats (${hold.seatIds.length}).`);
+          throw invalidArgument(
+            'quantity',
+            `quantity (${asked.quantity}) must be 0 or the number of held seats (${hold.seatIds.length}).`,
+          );
         }
         if (!paymentIntentId) return {status: 'COMMIT_STATUS_FAILED_PAYMENT'};
         const orderId = state.commit(hold, paymentIntentId);
@@ -132,20 +157,33 @@ export function inventoryService(state: ReservationState): Record<string, RpcHan
       return state.idempotent('ReleaseHold', text(request.idempotency_key), asked, () => {
         const hold = findHold(state, request);
         if (!hold) return {status: 'RELEASE_STATUS_NOT_FOUND'};
-        if (hold.status === 'HOLD_STATUS_EXPIRED' || hold.status === 'HOLD_STATUS_RELEASED') return {status: 'RELEASE_STATUS_ALREADY_RELEASED'};
+        if (hold.status === 'HOLD_STATUS_EXPIRED' || hold.status === 'HOLD_STATUS_RELEASED')
+          return {status: 'RELEASE_STATUS_ALREADY_RELEASED'};
         if (hold.status === 'HOLD_STATUS_COMMITTED') {
-          throw new TacosError(`Reservation "${hold.reservationId}" is sold (order ${hold.orderId}); sold seats cannot be released.`, {code: 'FAILED_PRECONDITION'});
+          throw new TacosError(
+            `Reservation "${hold.reservationId}" is sold (order ${hold.orderId}); sold seats cannot be released.`,
+            {code: 'FAILED_PRECONDITION'},
+          );
         }
         const named = texts(request.seat_ids);
         const notHeld = named.filter((id) => !hold.seatIds.includes(id));
-        if (notHeld.length > 0) throw invalidArgument('seat_ids', `These seats are not held by reservation "${hold.reservationId}": ${notHeld.join(', ')}.`);
+        if (notHeld.length > 0)
+          throw invalidArgument(
+            'seat_ids',
+            `These seats are not held by reservation "${hold.reservationId}": ${notHeld.join(', ')}.`,
+          );
         const releasing = named.length > 0 ? [...new Set(named)] : [...hold.seatIds];
         if (asked.quantity !== 0 && asked.quantity !== releasing.length) {
-          throw invalidArgument('quantity', `quantity (${asked.quantity}) must be 0 or the number of seats released (${releasing.length}).`);
+          throw invalidArgument(
+            'quantity',
+            `quantity (${asked.quantity}) must be 0 or the number of seats released (${releasing.length}).`,
+          );
         }
         state.release(hold, releasing);
         return {
-          released_seats: seatInfos(state, hold.eventId, releasing).map((info) => seatMessage(info, 'SEAT_STATUS_AVAILABLE')),
+          released_seats: seatInfos(state, hold.eventId, releasing).map((info) =>
+            seatMessage(info, 'SEAT_STATUS_AVAILABLE'),
+          ),
           status: 'RELEASE_STATUS_SUCCESS',
           released_at: timestamp(state.now()),
         };
@@ -177,7 +215,8 @@ export function inventoryService(state: ReservationState): Record<string, RpcHan
         sections: inventories,
         stats: {
           ...totals,
-          availability_percentage: totals.total_seats === 0 ? 0 : Math.round((totals.available_seats / totals.total_seats) * 10_000) / 100,
+          availability_percentage:
+            totals.total_seats === 0 ? 0 : Math.round((totals.available_seats / totals.total_seats) * 10_000) / 100,
           last_updated: timestamp(state.now()),
         },
       };
@@ -193,7 +232,10 @@ function findHold(state: ReservationState, request: {reservation_id?: unknown; e
   if (!hold) return undefined;
   const eventId = text(request.event_id);
   if (eventId && eventId !== hold.eventId) {
-    throw invalidArgument('event_id', `Reservation "${reservationId}" holds seats of event "${hold.eventId}", not "${eventId}".`);
+    throw invalidArgument(
+      'event_id',
+      `Reservation "${reservationId}" holds seats of event "${hold.eventId}", not "${eventId}".`,
+    );
   }
   state.settle(hold);
   return hold;

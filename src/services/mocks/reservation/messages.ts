@@ -11,13 +11,23 @@ export function money(amount: number, currency: string): {amount: string; curren
 }
 
 export function seatMessage(info: SeatInfo, status: SeatStatus): object {
-  return {id: info.id, section: info.sectionId, row: info.row, number: info.number, price: money(info.price.amount, info.price.currency), status};
+  return {
+    id: info.id,
+    section: info.sectionId,
+    row: info.row,
+    number: info.number,
+    price: money(info.price.amount, info.price.currency),
+    status,
+  };
 }
 
 /** The price of `seats`; an event has one currency, so an empty list is priced in it too. */
 export function totalOf(seats: SeatInfo[], record: EventRecord): {amount: string; currency: string} {
   const currency = seats[0]?.price.currency ?? record.event.sections[0].price.currency;
-  return money(seats.reduce((sum, seat) => sum + seat.price.amount, 0), currency);
+  return money(
+    seats.reduce((sum, seat) => sum + seat.price.amount, 0),
+    currency,
+  );
 }
 
 export function seatInfos(state: ReservationState, eventId: string, seatIds: string[]): SeatInfo[] {
@@ -58,7 +68,12 @@ export function eventMessage(record: EventRecord): object {
     id: event.id,
     name: event.name,
     description: event.description,
-    venue: {id: event.venue.id, name: event.venue.name, address: {...event.venue.address}, total_capacity: event.venue.total_capacity},
+    venue: {
+      id: event.venue.id,
+      name: event.venue.name,
+      address: {...event.venue.address},
+      total_capacity: event.venue.total_capacity,
+    },
     start_time: timestamp(Date.parse(event.start_time)),
     end_time: timestamp(Date.parse(event.end_time)),
     sale_start_time: timestamp(Date.parse(event.sale_start_time)),
@@ -72,7 +87,8 @@ export function eventMessage(record: EventRecord): object {
 
 export function int(value: unknown, field: string): number {
   const number = value === undefined || value === null || value === '' ? 0 : Number(value);
-  if (!Number.isInteger(number)) throw invalidArgument(field, `${field} must be a whole number (got ${JSON.stringify(value)}).`);
+  if (!Number.isInteger(number))
+    throw invalidArgument(field, `${field} must be a whole number (got ${JSON.stringify(value)}).`);
   return number;
 }
 

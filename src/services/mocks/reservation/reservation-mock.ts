@@ -26,8 +26,14 @@ export interface ReservationMockOptions {
 
 /** The reservation backend: ReservationService and InventoryService over one in-memory seat ledger. */
 export function createReservationMock(options: ReservationMockOptions): MockDefinition {
-  if (!Number.isFinite(options.holdMs) || options.holdMs <= 0) throw usageError(`The hold time must be a positive number of milliseconds (got ${options.holdMs}).`);
-  const state = new ReservationState(options.catalog, options.holdMs, options.now ?? Date.now, retentionOf(options.retention, usageError));
+  if (!Number.isFinite(options.holdMs) || options.holdMs <= 0)
+    throw usageError(`The hold time must be a positive number of milliseconds (got ${options.holdMs}).`);
+  const state = new ReservationState(
+    options.catalog,
+    options.holdMs,
+    options.now ?? Date.now,
+    retentionOf(options.retention, usageError),
+  );
   // Every call first settles the holds that are due and forgets what is past its retention.
   const tidied = (handlers: Record<string, RpcHandler>): Record<string, RpcHandler> =>
     Object.fromEntries(

@@ -25,7 +25,8 @@ export function reservationService(state: ReservationState, publicUrl: () => str
         const seats = state.pickSeats(record, seatIds, quantity);
         const expiresAt = state.now() + state.holdMs;
         const hold = state.hold(seats, {reservationId: state.freshReservationId(), eventId, userId, expiresAt});
-        const metadata = request.metadata && typeof request.metadata === 'object' ? structuredClone(request.metadata as object) : null;
+        const metadata =
+          request.metadata && typeof request.metadata === 'object' ? structuredClone(request.metadata as object) : null;
         const reservation = state.newReservation(hold, {userId, metadata});
         const infos = seats.map((seat) => seat.info);
         return {
@@ -45,16 +46,25 @@ export function reservationService(state: ReservationState, publicUrl: () => str
     },
 
     async ConfirmReservation(request) {
-      const asked = {reservation_id: text(request.reservation_id), payment_intent_id: text(request.payment_intent_id), user_id: text(request.user_id)};
+      const asked = {
+        reservation_id: text(request.reservation_id),
+        payment_intent_id: text(request.payment_intent_id),
+        user_id: text(request.user_id),
+      };
       return state.idempotent('ConfirmReservation', text(request.idempotency_key), asked, () => {
         const reservation = find(state, request);
         switch (reservation.status) {
           case 'RESERVATION_STATUS_EXPIRED':
             throw expired(reservation, 'confirmed');
           case 'RESERVATION_STATUS_CANCELLED':
-            throw new TacosError(`Reservation "${reservation.id}" was cancelled; it cannot be confirmed.`, {code: 'FAILED_PRECONDITION'});
+            throw new TacosError(`Reservation "${reservation.id}" was cancelled; it cannot be confirmed.`, {
+              code: 'FAILED_PRECONDITION',
+            });
           case 'RESERVATION_STATUS_CONFIRMED':
-            throw new TacosError(`Reservation "${reservation.id}" is already confirmed (order ${reservation.orderId}).`, {code: 'FAILED_PRECONDITION'});
+            throw new TacosError(
+              `Reservation "${reservation.id}" is already confirmed (order ${reservation.orderId}).`,
+              {code: 'FAILED_PRECONDITION'},
+            );
           case 'RESERVATION_STATUS_HOLD':
             break;
         }
@@ -63,7 +73,9 @@ export function reservationService(state: ReservationState, publicUrl: () => str
           order_id: orderId,
           status: reservation.status,
           confirmed_at: timestamp(reservation.confirmedAt),
-          confirmed_seats: seatInfos(state, reservation.eventId, reservation.hold.seatIds).map((info) => seatMessage(info, 'SEAT_STATUS_SOLD')),
+          confirmed_seats: seatInfos(state, reservation.eventId, reservation.hold.seatIds).map((info) =>
+            seatMessage(info, 'SEAT_STATUS_SOLD'),
+          ),
         };
       });
     },
@@ -76,9 +88,12 @@ export function reservationService(state: ReservationState, publicUrl: () => str
           case 'RESERVATION_STATUS_EXPIRED':
             throw expired(reservation, 'cancelled');
           case 'RESERVATION_STATUS_CONFIRMED':
-            throw new TacosError(`Reservation "${reservation.id}" is confirmed (order ${reservation.orderId}); a confirmed reservation cannot be cancelled.`, {
-              code: 'FAILED_PRECONDITION',
-            });
+            throw new TacosError(
+              `Reservation "${reservation.id}" is confirmed (order ${reservation.orderId}); a confirmed reservation cannot be cancelled.`,
+              {
+                code: 'FAILED_PRECONDITION',
+              },
+            );
           case 'RESERVATION_STATUS_HOLD':
             state.release(reservation.hold, reservation.hold.seatIds);
             break;
@@ -89,7 +104,9 @@ export function reservationService(state: ReservationState, publicUrl: () => str
         return {
           status: reservation.status,
           cancelled_at: timestamp(reservation.cancelledAt),
-          released_seats: seatInfos(state, reservation.eventId, reservation.hold.seatIds).map((info) => seatMessage(info, 'SEAT_STATUS_AVAILABLE')),
+          released_seats: seatInfos(state, reservation.eventId, reservation.hold.seatIds).map((info) =>
+            seatMessage(info, 'SEAT_STATUS_AVAILABLE'),
+          ),
         };
       });
     },
@@ -102,12 +119,18 @@ export function reservationService(state: ReservationState, publicUrl: () => str
       const page = int(pagination.page, 'pagination.page');
       const requestedSize = int(pagination.page_size, 'pagination.page_size');
       if (page < 0) throw invalidArgument('pagination.page', `pagination.page is 1-based (got ${page}).`);
-      if (requestedSize < 0) throw invalidArgument('pagination.page_size', `pagination.page_size must be 0 (default ${DEFAULT_PAGE_SIZE}) or more (got ${requestedSize}).`);
+      if (requestedSize < 0)
+        throw invalidArgument(
+          'pagination.page_size',
+          `pagination.page_size must be 0 (default ${DEFAULT_PAGE_SIZE}) or more (got ${requestedSize}).`,
+        );
       const size = requestedSize === 0 ? DEFAULT_PAGE_SIZE : Math.min(requestedSize, MAX_PAGE_SIZE);
 
       const all = [...state.reservations.values()]
         .filter((reservation) => !userId || reservation.userId === userId)
-        .filter((reservation) => !status || status === 'RESERVATION_STATUS_UNSPECIFIED' || reservation.status === status)
+        .filter(
+          (reservation) => !status || status === 'RESERVATION_STATUS_UNSPECIFIED' || reservation.status === status,
+        )
         .filter((reservation) => !eventId || reservation.eventId === eventId)
         .sort((a, b) => b.seq - a.seq);
 
@@ -147,19 +170,32 @@ export function reservationService(state: ReservationState, publicUrl: () => str
     async ExtendHold(request) {
       const seconds = int(request.extension_seconds, 'extension_seconds');
       if (seconds < 1 || seconds > MAX_EXTENSION_SECONDS) {
-        throw invalidArgument('extension_seconds', `extension_seconds must be from 1 to ${MAX_EXTENSION_SECONDS} (got ${seconds}).`);
+        throw invalidArgument(
+          'extension_seconds',
+          `extension_seconds must be from 1 to ${MAX_EXTENSION_SECONDS} (got ${seconds}).`,
+        );
       }
-      const asked = {reservation_id: text(request.reservation_id), user_id: text(request.user_id), extension_seconds: seconds};
+      const asked = {
+        reservation_id: text(request.reservation_id),
+        user_id: text(request.user_id),
+        extension_seconds: seconds,
+      };
       return state.idempotent('ExtendHold', text(request.idempotency_key), asked, () => {
         const reservation = find(state, request);
         if (reservation.status === 'RESERVATION_STATUS_EXPIRED') throw expired(reservation, 'extended');
         if (reservation.status !== 'RESERVATION_STATUS_HOLD') {
           const what = reservation.status === 'RESERVATION_STATUS_CONFIRMED' ? 'is confirmed' : 'was cancelled';
-          throw new TacosError(`Reservation "${reservation.id}" ${what}; only a hold can be extended.`, {code: 'FAILED_PRECONDITION'});
+          throw new TacosError(`Reservation "${reservation.id}" ${what}; only a hold can be extended.`, {
+            code: 'FAILED_PRECONDITION',
+          });
         }
         state.extend(reservation.hold, seconds * 1000);
         reservation.updatedAt = state.now();
-        return {new_expires_at: timestamp(reservation.hold.expiresAt), extended_seconds: seconds, extension_allowed: true};
+        return {
+          new_expires_at: timestamp(reservation.hold.expiresAt),
+          extended_seconds: seconds,
+          extension_allowed: true,
+        };
       });
     },
   };

@@ -5,7 +5,8 @@ import {DEFAULT_RETENTION, DueQueue, PRUNE_BATCH, type Retention} from '../reten
 import {type Catalog, type CatalogEvent, type CatalogSection, type SeatInfo, seatsOfSection} from '../../catalog.js';
 
 export type SeatStatus = 'SEAT_STATUS_AVAILABLE' | 'SEAT_STATUS_RESERVED' | 'SEAT_STATUS_SOLD';
-export type HoldStatus = 'HOLD_STATUS_ACTIVE' | 'HOLD_STATUS_EXPIRED' | 'HOLD_STATUS_RELEASED' | 'HOLD_STATUS_COMMITTED';
+export type HoldStatus =
+  'HOLD_STATUS_ACTIVE' | 'HOLD_STATUS_EXPIRED' | 'HOLD_STATUS_RELEASED' | 'HOLD_STATUS_COMMITTED';
 export type ReservationStatus =
   | 'RESERVATION_STATUS_HOLD'
   | 'RESERVATION_STATUS_CONFIRMED'
@@ -99,7 +100,9 @@ export class ReservationState {
     readonly retention: Retention = DEFAULT_RETENTION,
   ) {
     for (const event of catalog.events) {
-      const seats = event.sections.flatMap((section) => seatsOfSection(section)).map((info): SeatRecord => ({info, status: 'SEAT_STATUS_AVAILABLE', holdId: ''}));
+      const seats = event.sections
+        .flatMap((section) => seatsOfSection(section))
+        .map((info): SeatRecord => ({info, status: 'SEAT_STATUS_AVAILABLE', holdId: ''}));
       this.events.set(event.id, {event, seats, byId: new Map(seats.map((seat) => [seat.info.id, seat]))});
     }
     this.finished = new DueQueue(retention.finishedMs);
@@ -115,7 +118,8 @@ export class ReservationState {
 
   section(record: EventRecord, sectionId: string): CatalogSection {
     const section = record.event.sections.find((candidate) => candidate.id === sectionId);
-    if (!section) throw new TacosError(`Event "${record.event.id}" has no section "${sectionId}".`, {code: 'NOT_FOUND'});
+    if (!section)
+      throw new TacosError(`Event "${record.event.id}" has no section "${sectionId}".`, {code: 'NOT_FOUND'});
     return section;
   }
 
@@ -127,7 +131,10 @@ export class ReservationState {
     const max = this.events.get(eventId)?.event.max_seats_per_order;
     if (max === undefined || (seatCount <= max && quantity <= max)) return;
     const [field, count] = seatCount > max ? ['seat_ids', seatCount] : ['quantity', quantity];
-    throw new TacosError(`Event "${eventId}" sells at most ${max} seats per order (${field} asks for ${count}).`, {code: 'TOO_MANY_SEATS', field});
+    throw new TacosError(`Event "${eventId}" sells at most ${max} seats per order (${field} asks for ${count}).`, {
+      code: 'TOO_MANY_SEATS',
+      field,
+    });
   }
 
   /** Named seats that must exist (INVALID_ARGUMENT naming seat_ids otherwise), in the order given. */
@@ -152,27 +159,41 @@ export class ReservationState {
 
   /** The seats a hold asks for: named ones (all available) or the first `quantity` available ones. */
   pickSeats(record: EventRecord, seatIds: string[], quantity: number): SeatRecord[] {
-    if (!Number.isInteger(quantity) || quantity < 0) throw invalidArgument('quantity', `quantity must be a whole number of seats, 0 or more (got ${quantity}).`);
+    if (!Number.isInteger(quantity) || quantity < 0)
+      throw invalidArgument('quantity', `quantity must be a whole number of seats, 0 or more (got ${quantity}).`);
     if (seatIds.length > 0) {
       if (quantity !== 0 && quantity !== seatIds.length) {
-        throw invalidArgument('quantity', `quantity (${quantity}) must equal the number of seat_ids (${seatIds.length}), or be 0.`);
+        throw invalidArgument(
+          'quantity',
+          `quantity (${quantity}) must equal the number of seat_ids (${seatIds.length}), or be 0.`,
+        );
       }
       const seats = this.namedSeats(record, seatIds);
       const taken = seats.filter((seat) => seat.status !== 'SEAT_STATUS_AVAILABLE').map((seat) => seat.info.id);
-      if (taken.length > 0) throw new TacosError(`These seats are no longer available: ${taken.join(', ')}.`, {code: 'INVENTORY_CONFLICT'});
+      if (taken.length > 0)
+        throw new TacosError(`These seats are no longer available: ${taken.join(', ')}.`, {code: 'INVENTORY_CONFLICT'});
       return seats;
     }
     if (quantity === 0) throw invalidArgument('quantity', 'Name seats in seat_ids or ask for a quantity above 0.');
     const free = record.seats.filter((seat) => seat.status === 'SEAT_STATUS_AVAILABLE');
     if (free.length < quantity) {
-      throw new TacosError(`Only ${free.length} seat(s) of event "${record.event.id}" are available; ${quantity} were asked for.`, {code: 'INSUFFICIENT_INVENTORY'});
+      throw new TacosError(
+        `Only ${free.length} seat(s) of event "${record.event.id}" are available; ${quantity} were asked for.`,
+        {code: 'INSUFFICIENT_INVENTORY'},
+      );
     }
     return free.slice(0, quantity);
   }
 
   /** Holds `seats` until `expiresAt`; the timer gives them back then even if nobody looks. */
   hold(seats: SeatRecord[], owner: {reservationId: string; eventId: string; userId: string; expiresAt: number}): Hold {
-    const hold: Hold = {...owner, id: newId('hold'), seatIds: seats.map((seat) => seat.info.id), status: 'HOLD_STATUS_ACTIVE', orderId: ''};
+    const hold: Hold = {
+      ...owner,
+      id: newId('hold'),
+      seatIds: seats.map((seat) => seat.info.id),
+      status: 'HOLD_STATUS_ACTIVE',
+      orderId: '',
+    };
     for (const seat of seats) {
       seat.status = 'SEAT_STATUS_RESERVED';
       seat.holdId = hold.id;
@@ -223,7 +244,8 @@ export class ReservationState {
     const now = this.now();
     for (let top = this.deadlines.peek(); top && top.at <= now; top = this.deadlines.peek()) {
       this.deadlines.pop();
-      if (top.hold.status === 'HOLD_STATUS_ACTIVE' && top.hold.expiresAt === top.at) this.end(top.hold, 'HOLD_STATUS_EXPIRED');
+      if (top.hold.status === 'HOLD_STATUS_ACTIVE' && top.hold.expiresAt === top.at)
+        this.end(top.hold, 'HOLD_STATUS_EXPIRED');
     }
   }
 
@@ -382,7 +404,9 @@ export class ReservationState {
 export function stableJson(value: unknown): string {
   return JSON.stringify(value, (_key, inner: unknown) =>
     inner && typeof inner === 'object' && !Array.isArray(inner)
-      ? Object.fromEntries(Object.entries(inner as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      ? Object.fromEntries(
+          Object.entries(inner as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
       : inner,
   );
 }

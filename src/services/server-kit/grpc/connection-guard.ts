@@ -1,4 +1,10 @@
-import {constants as http2Constants, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream} from 'node:http2';
+import {
+  constants as http2Constants,
+  type Http2Server,
+  type Http2Session,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import {createServer, type Server as NetServer, type Socket} from 'node:net';
 import type {GrpcLimits, GrpcRefusal} from './limits.js';
 
@@ -40,7 +46,8 @@ export function guardConnections(
   const handshakes = new Map<string, NodeJS.Timeout>();
   const sessions = new Map<Http2Session, SessionWatch>();
   const sockets = new Set<Socket>();
-  const peerKey = (socket: {remoteAddress?: string; remotePort?: number}) => `${socket.remoteAddress}|${socket.remotePort}`;
+  const peerKey = (socket: {remoteAddress?: string; remotePort?: number}) =>
+    `${socket.remoteAddress}|${socket.remotePort}`;
 
   const listener = createServer({noDelay: true}, (socket) => {
     const key = peerKey(socket);
@@ -144,5 +151,8 @@ export function guardConnections(
 /** A stream grpc-js refused for its message size: it answers before any interceptor, so it is counted here. */
 function isOversizeRefusal(stream: ServerHttp2Stream): boolean {
   const sent = stream.sentTrailers ?? stream.sentHeaders;
-  return Number(sent?.['grpc-status']) === 8 && String(sent?.['grpc-message'] ?? '').startsWith('Received%20message%20larger');
+  return (
+    Number(sent?.['grpc-status']) === 8 &&
+    String(sent?.['grpc-message'] ?? '').startsWith('Received%20message%20larger')
+  );
 }

@@ -1,4 +1,12 @@
-import {Metadata, status as GrpcStatus, type handleServerStreamingCall, type handleUnaryCall, type ServerErrorResponse, type ServerUnaryCall, type ServerWritableStream} from '@grpc/grpc-js';
+import {
+  Metadata,
+  status as GrpcStatus,
+  type handleServerStreamingCall,
+  type handleUnaryCall,
+  type ServerErrorResponse,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+} from '@grpc/grpc-js';
 import {invalidArgument} from '../api-errors.js';
 import {REQUEST_ID_KEY, USER_ID_KEY} from './interceptors.js';
 import type {StatusEncoder} from './status-details.js';
@@ -101,7 +109,8 @@ export function serverStream<Req, Res>(
           if (controller.signal.aborted) break;
           call.write(message);
         }
-        if (shutdown.aborted) call.emit('error', {code: GrpcStatus.UNAVAILABLE, details: 'The server is shutting down; reconnect.'});
+        if (shutdown.aborted)
+          call.emit('error', {code: GrpcStatus.UNAVAILABLE, details: 'The server is shutting down; reconnect.'});
         else if (!call.cancelled) call.end();
       } catch (error) {
         if (!call.cancelled) call.emit('error', encode(error, requestIdOf(call.metadata)));
@@ -115,5 +124,6 @@ export function serverStream<Req, Res>(
 
 /** A method the contract has but this server does not serve. */
 export function unimplemented(what: string): handleUnaryCall<unknown, unknown> {
-  return (_call, callback) => callback({code: GrpcStatus.UNIMPLEMENTED, details: `${what} is not served by this server yet.`});
+  return (_call, callback) =>
+    callback({code: GrpcStatus.UNIMPLEMENTED, details: `${what} is not served by this server yet.`});
 }

@@ -25,7 +25,11 @@ function callType(requestStream: boolean, responseStream: boolean): string {
 export function observeInterceptor(metrics: ServerMetrics, access: Logger): ServerInterceptor {
   return (method, call) => {
     const [service = '', name = ''] = method.path.slice(1).split('/');
-    const labels = {grpc_type: callType(method.requestStream, method.responseStream), grpc_service: service, grpc_method: name};
+    const labels = {
+      grpc_type: callType(method.requestStream, method.responseStream),
+      grpc_service: service,
+      grpc_method: name,
+    };
     const started = process.hrtime.bigint();
     let requestId = '';
     let finished = false;
@@ -36,7 +40,13 @@ export function observeInterceptor(metrics: ServerMetrics, access: Logger): Serv
       metrics.grpcHandled.inc({...labels, grpc_code: grpcCodeName(code)});
       metrics.grpcHandlingSeconds.observe(labels, seconds);
       access.info(
-        {req_id: requestId, method: method.path, code: grpcCodeName(code), ms: Math.round(seconds * 10_000) / 10, ...(code ? {details} : {})},
+        {
+          req_id: requestId,
+          method: method.path,
+          code: grpcCodeName(code),
+          ms: Math.round(seconds * 10_000) / 10,
+          ...(code ? {details} : {}),
+        },
         'grpc call',
       );
     };
@@ -127,7 +137,10 @@ export function requestCheckInterceptor(refused: (reason: GrpcRefusal) => void):
           onReceiveMessage: (message, nextMessage) => {
             if (!(message instanceof UndecodableRequest)) return nextMessage(message);
             refused('invalid_message');
-            call.sendStatus({code: GrpcStatus.INVALID_ARGUMENT, details: `The request is not a valid protobuf message for ${method.path}.`});
+            call.sendStatus({
+              code: GrpcStatus.INVALID_ARGUMENT,
+              details: `The request is not a valid protobuf message for ${method.path}.`,
+            });
           },
         }),
     });

@@ -1,4 +1,13 @@
-import {fromBinary, fromJson, toBinary, toJson, type DescMessage, type FileRegistry, type JsonObject, type JsonValue} from '@bufbuild/protobuf';
+import {
+  fromBinary,
+  fromJson,
+  toBinary,
+  toJson,
+  type DescMessage,
+  type FileRegistry,
+  type JsonObject,
+  type JsonValue,
+} from '@bufbuild/protobuf';
 import type {MethodDefinition, PackageDefinition} from '@grpc/proto-loader';
 import {errorMessage} from '../../errors.js';
 import {invalidArgument} from '../api-errors.js';
@@ -23,7 +32,12 @@ export interface MethodCodec {
  * proto3 JSON for HTTP, gRPC objects for handlers: the same message crosses through its binary form,
  * so a field, enum or Timestamp means the same on both doors (JSON keys are the .proto field names).
  */
-export function methodCodec(registry: FileRegistry, definition: PackageDefinition, service: string, method: string): MethodCodec {
+export function methodCodec(
+  registry: FileRegistry,
+  definition: PackageDefinition,
+  service: string,
+  method: string,
+): MethodCodec {
   const serviceDesc = registry.getService(service);
   const methodDesc = serviceDesc?.methods.find((candidate) => candidate.name === method);
   const serialization = (definition[service] as Record<string, MethodDefinition<object, object>> | undefined)?.[method];
@@ -32,12 +46,16 @@ export function methodCodec(registry: FileRegistry, definition: PackageDefinitio
     try {
       return toBinary(desc, fromJson(desc, json, {ignoreUnknownFields}));
     } catch (error) {
-      throw invalidArgument(fieldOf(errorMessage(error)), `The request is not a valid ${desc.typeName}: ${errorMessage(error)}`);
+      throw invalidArgument(
+        fieldOf(errorMessage(error)),
+        `The request is not a valid ${desc.typeName}: ${errorMessage(error)}`,
+      );
     }
   };
   const print = (desc: DescMessage, bytes: Uint8Array): JsonValue =>
     toJson(desc, fromBinary(desc, bytes), {useProtoFieldName: true, alwaysEmitImplicit: true});
-  const requestFromJson = (json: JsonValue) => serialization.requestDeserialize(Buffer.from(parse(methodDesc.input, json, false)));
+  const requestFromJson = (json: JsonValue) =>
+    serialization.requestDeserialize(Buffer.from(parse(methodDesc.input, json, false)));
   return {
     name: `${service}.${method}`,
     requestFromJson,

@@ -42,4 +42,3 @@ export const DEFAULT_GRPC_LIMITS: GrpcLimits = {
   // REST stops at 16 KB; the largest request the API needs (an order's seat ids) is far below this.
   maxReceiveMessageBytes: 65_536,
 };
-

@@ -19,7 +19,13 @@ import {DEFAULT_GRPC_LIMITS, type GrpcLimits, type GrpcRefusal} from './limits.j
 export const HEALTH_SERVICE = 'grpc.health.v1.Health';
 
 /** How handlers see messages: field names as in the .proto, 64-bit integers and enums as strings. */
-export const LOADER_OPTIONS: protoLoader.Options = {keepCase: true, longs: String, enums: String, defaults: true, oneofs: true};
+export const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+};
 
 export interface GrpcServiceBinding {
   /** Full name, such as gateway.v1.QueueService. */
@@ -89,11 +95,18 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   health.addToServer(server);
   // The reflection library indexes whatever file descriptors it is handed; hand it buf's.
   const reflectionInput = {contracts: {format: 'FileDescriptorSet', fileDescriptorProtos: options.contracts.fileBytes}};
-  new ReflectionService(reflectionInput as unknown as protoLoader.PackageDefinition, {services: [...names, HEALTH_SERVICE]}).addToServer(server);
+  new ReflectionService(reflectionInput as unknown as protoLoader.PackageDefinition, {
+    services: [...names, HEALTH_SERVICE],
+  }).addToServer(server);
 
   const credentials = options.tls ? await tlsCredentials(options.tls) : ServerCredentials.createInsecure();
   const injector = injectorWithServer(server, credentials);
-  const guarded = guardConnections(injector.http2Server, (socket) => injector.injectConnection(socket), limits, refused);
+  const guarded = guardConnections(
+    injector.http2Server,
+    (socket) => injector.injectConnection(socket),
+    limits,
+    refused,
+  );
   const port = await new Promise<number>((resolve, reject) => {
     guarded.listener.once('error', reject);
     guarded.listener.listen(options.port, options.host, () => {
@@ -143,7 +156,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
  */
 class RequestCheckingServer extends Server {
   override register<RequestType, ResponseType>(
-    ...[name, handler, serialize, deserialize, type]: Parameters<typeof Server.prototype.register<RequestType, ResponseType>>
+    ...[name, handler, serialize, deserialize, type]: Parameters<
+      typeof Server.prototype.register<RequestType, ResponseType>
+    >
   ): boolean {
     const checked = (bytes: Buffer): RequestType => {
       try {
@@ -163,11 +178,17 @@ class RequestCheckingServer extends Server {
  */
 function injectorWithServer(server: Server, credentials: ServerCredentials) {
   const servers = (server as unknown as {http2Servers?: Map<Http2Server, unknown>}).http2Servers;
-  if (!(servers instanceof Map)) throw new Error('@grpc/grpc-js no longer keeps its HTTP/2 servers in http2Servers: update the gRPC connection guard');
+  if (!(servers instanceof Map))
+    throw new Error(
+      '@grpc/grpc-js no longer keeps its HTTP/2 servers in http2Servers: update the gRPC connection guard',
+    );
   const before = new Set(servers.keys());
   const injector = server.createConnectionInjector(credentials);
   const http2Server = [...servers.keys()].find((candidate) => !before.has(candidate));
-  if (!http2Server) throw new Error('@grpc/grpc-js made no HTTP/2 server for the connection injector: update the gRPC connection guard');
+  if (!http2Server)
+    throw new Error(
+      '@grpc/grpc-js made no HTTP/2 server for the connection injector: update the gRPC connection guard',
+    );
   return {injectConnection: injector.injectConnection.bind(injector), http2Server};
 }
 

@@ -31,20 +31,31 @@ export function createStatusEncoder(registry: FileRegistry, logger: Logger) {
     logFailure(logger, error, api, requestId);
     const code = errorCodes?.values.find((value) => value.name === api.shape.contract)?.number ?? 0;
     const details: Any[] = [
-      anyPack(contractError, create(contractError, {
-        code,
-        message: api.message,
-        traceId: requestId,
-        details: api.field ? [{field: api.field, reason: api.code}] : [],
-      })),
+      anyPack(
+        contractError,
+        create(contractError, {
+          code,
+          message: api.message,
+          traceId: requestId,
+          details: api.field ? [{field: api.field, reason: api.code}] : [],
+        }),
+      ),
       anyPack(errorInfo, create(errorInfo, {reason: api.code, domain: ERROR_DOMAIN})),
       anyPack(requestInfo, create(requestInfo, {requestId})),
     ];
     if (api.field) {
-      details.push(anyPack(badRequest, create(badRequest, {fieldViolations: [{field: api.field, description: api.message, reason: api.code}]})));
+      details.push(
+        anyPack(
+          badRequest,
+          create(badRequest, {fieldViolations: [{field: api.field, description: api.message, reason: api.code}]}),
+        ),
+      );
     }
     const metadata = new Metadata();
-    metadata.set('grpc-status-details-bin', Buffer.from(toBinary(status, create(status, {code: api.shape.grpc, message: api.message, details}))));
+    metadata.set(
+      'grpc-status-details-bin',
+      Buffer.from(toBinary(status, create(status, {code: api.shape.grpc, message: api.message, details}))),
+    );
     return Object.assign(new Error(api.message), {code: api.shape.grpc, details: api.message, metadata});
   };
 }

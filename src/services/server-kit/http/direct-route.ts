@@ -77,7 +77,13 @@ export interface DirectContext {
  * parses JSON (secure-json-parse, prototype poisoning refused), the same validator, the route's
  * work, and the same envelope, headers, log line and metrics as the fastify path.
  */
-export function serveDirect(route: JsonRoute, validate: ValidateFunction, context: DirectContext, request: IncomingMessage, response: ServerResponse): void {
+export function serveDirect(
+  route: JsonRoute,
+  validate: ValidateFunction,
+  context: DirectContext,
+  request: IncomingMessage,
+  response: ServerResponse,
+): void {
   const started = performance.now();
   const {requestId, headers} = context.begin(request);
   const send = (answer: JsonAnswer) => {
@@ -85,7 +91,13 @@ export function serveDirect(route: JsonRoute, validate: ValidateFunction, contex
     try {
       text = JSON.stringify(answer.body);
       // All headers in one writeHead: node validates them once (setHeader before it would be a second pass).
-      response.writeHead(answer.status, Object.assign(headers, answer.headers, {'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text))}));
+      response.writeHead(
+        answer.status,
+        Object.assign(headers, answer.headers, {
+          'content-type': 'application/json; charset=utf-8',
+          'content-length': String(Buffer.byteLength(text)),
+        }),
+      );
     } catch (error) {
       // A header value node refuses, a body JSON cannot write: our bug, logged; the caller's connection closes.
       context.failure(error, requestId);
@@ -108,7 +120,9 @@ export function serveDirect(route: JsonRoute, validate: ValidateFunction, contex
   request.on('error', () => response.destroy());
   request.on('end', () => {
     const work = () => answer(route, validate, Buffer.concat(chunks), request);
-    (limit ? limited(limit, headers).then(work) : work()).then(send, (error: unknown) => send(context.failure(error, requestId)));
+    (limit ? limited(limit, headers).then(work) : work()).then(send, (error: unknown) =>
+      send(context.failure(error, requestId)),
+    );
   });
 }
 
@@ -118,7 +132,8 @@ export function serveDirect(route: JsonRoute, validate: ValidateFunction, contex
  * of those it was (fastify's own call a poisoned body "not valid JSON").
  */
 export function parseJsonBody(raw: Buffer): unknown {
-  if (raw.length === 0) throw new RequestFailure("Body cannot be empty when content-type is set to 'application/json'", 400);
+  if (raw.length === 0)
+    throw new RequestFailure("Body cannot be empty when content-type is set to 'application/json'", 400);
   try {
     return parseJson(raw, {protoAction: 'error', constructorAction: 'error'});
   } catch (error) {
@@ -136,7 +151,12 @@ async function limited(limit: Promise<RateDecision>, headers: Record<string, str
   if (decision.refusal) throw decision.refusal;
 }
 
-async function answer(route: JsonRoute, validate: ValidateFunction, raw: Buffer, request: IncomingMessage): Promise<JsonAnswer> {
+async function answer(
+  route: JsonRoute,
+  validate: ValidateFunction,
+  raw: Buffer,
+  request: IncomingMessage,
+): Promise<JsonAnswer> {
   const body = parseJsonBody(raw);
   if (!validate(body)) throw new RequestFailure('The body is not valid.', 400, validate.errors);
   return route.handle(body, request.headers, request);

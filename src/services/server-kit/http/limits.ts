@@ -15,4 +15,9 @@ export interface HttpLimits {
  * timeout of common load balancers (fastify's 72 s, so that they close first), and a connection cap
  * well under the open files a process may have.
  */
-export const DEFAULT_HTTP_LIMITS: HttpLimits = {headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 72_000, maxConnections: 10_000};
+export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 72_000,
+  maxConnections: 10_000,
+};

@@ -74,14 +74,19 @@ export class RedisRateLimiter implements RequestLimiter {
     private readonly logger: Logger,
   ) {
     for (const entry of settings.trustedProxies) addProxy(this.proxies, entry);
-    if (!('tacosRateLimitTake' in redis)) redis.defineCommand('tacosRateLimitTake', {numberOfKeys: 1, lua: TAKE_SCRIPT});
+    if (!('tacosRateLimitTake' in redis))
+      redis.defineCommand('tacosRateLimitTake', {numberOfKeys: 1, lua: TAKE_SCRIPT});
     this.redis = redis as LimitedRedis;
   }
 
   async check(request: IncomingMessage): Promise<RateDecision> {
     let reply: TakeReply;
     try {
-      reply = await this.redis.tacosRateLimitTake(KEY_PREFIX + this.clientOf(request), this.settings.ratePerSecond, this.settings.burst);
+      reply = await this.redis.tacosRateLimitTake(
+        KEY_PREFIX + this.clientOf(request),
+        this.settings.ratePerSecond,
+        this.settings.burst,
+      );
     } catch (error) {
       this.logFailure(error);
       return {headers: {}};
@@ -98,10 +103,13 @@ export class RedisRateLimiter implements RequestLimiter {
     headers['retry-after'] = String(retryAfter);
     return {
       headers,
-      refusal: new TacosError(`Too many requests from this client: the limit is ${this.settings.ratePerSecond} per second (bursts of ${this.settings.burst}).`, {
-        code: 'RATE_LIMITED',
-        hint: `Retry after ${retryAfter} s.`,
-      }),
+      refusal: new TacosError(
+        `Too many requests from this client: the limit is ${this.settings.ratePerSecond} per second (bursts of ${this.settings.burst}).`,
+        {
+          code: 'RATE_LIMITED',
+          hint: `Retry after ${retryAfter} s.`,
+        },
+      ),
     };
   }
 
@@ -110,7 +118,12 @@ export class RedisRateLimiter implements RequestLimiter {
     let client = normalAddress(request.socket.remoteAddress ?? '');
     if (!this.trusted(client)) return client;
     const header = request.headers['x-forwarded-for'];
-    const hops = [header ?? []].flat().join(',').split(',').map((hop) => normalAddress(hop.trim())).filter((hop) => isIP(hop) !== 0);
+    const hops = [header ?? []]
+      .flat()
+      .join(',')
+      .split(',')
+      .map((hop) => normalAddress(hop.trim()))
+      .filter((hop) => isIP(hop) !== 0);
     while (hops.length > 0 && this.trusted(client)) client = hops.pop() as string;
     return client;
   }
@@ -124,7 +137,10 @@ export class RedisRateLimiter implements RequestLimiter {
     const now = Date.now();
     if (now - this.lastFailureLog < FAILURE_LOG_INTERVAL_MS) return;
     this.lastFailureLog = now;
-    this.logger.warn({err: error instanceof Error ? error.message : String(error)}, 'rate limit unavailable (Redis): requests pass unlimited');
+    this.logger.warn(
+      {err: error instanceof Error ? error.message : String(error)},
+      'rate limit unavailable (Redis): requests pass unlimited',
+    );
   }
 }
 

@@ -10,7 +10,16 @@ import type {ServerMetrics} from '../metrics.js';
 import {validRequestId} from '../request-id.js';
 import {DEFAULT_HTTP_LIMITS, type HttpLimits} from './limits.js';
 import type {RateDecision, RequestLimiter} from './rate-limit.js';
-import {AJV_OPTIONS, bodyValidator, directlyServable, parseJsonBody, serveDirect, type DirectContext, type JsonRoute, type RequestFailure} from './direct-route.js';
+import {
+  AJV_OPTIONS,
+  bodyValidator,
+  directlyServable,
+  parseJsonBody,
+  serveDirect,
+  type DirectContext,
+  type JsonRoute,
+  type RequestFailure,
+} from './direct-route.js';
 
 export interface HttpServerOptions {
   logger: Logger;
@@ -39,10 +48,13 @@ export function createHttpServer(options: HttpServerOptions) {
   const limits = options.limits ?? DEFAULT_HTTP_LIMITS;
   const refused = (reason: string) => options.metrics.refusals.inc({door: 'http', reason});
   const cors = options.corsOrigins?.length ? corsPolicy(options.corsOrigins) : undefined;
-  const limited = (method: string | undefined, url: string | undefined) => options.rateLimiter !== undefined && method !== 'OPTIONS' && LIMITED_PATH.test(url ?? '');
+  const limited = (method: string | undefined, url: string | undefined) =>
+    options.rateLimiter !== undefined && method !== 'OPTIONS' && LIMITED_PATH.test(url ?? '');
   let closing = false;
   const requestIdOf = (request: IncomingMessage) => validRequestId(request.headers['x-request-id']) ?? randomUUID();
-  const direct = new Map((options.jsonRoutes ?? []).map((route) => [route.url, {route, validate: bodyValidator(route)}]));
+  const direct = new Map(
+    (options.jsonRoutes ?? []).map((route) => [route.url, {route, validate: bodyValidator(route)}]),
+  );
   const context: DirectContext = {
     begin(request) {
       const requestId = requestIdOf(request);
@@ -55,7 +67,12 @@ export function createHttpServer(options: HttpServerOptions) {
     failure(error, requestId) {
       const api = toApiError(httpError(error));
       logFailure(options.logger, error, api, requestId);
-      return {status: api.shape.http, body: {error: {code: api.code, message: api.message, trace_id: requestId, ...(api.field ? {field: api.field} : {})}}};
+      return {
+        status: api.shape.http,
+        body: {
+          error: {code: api.code, message: api.message, trace_id: requestId, ...(api.field ? {field: api.field} : {})},
+        },
+      };
     },
     observe(method, route, status, ms, requestId) {
       const labels = {method, route, status_code: String(status)};
@@ -97,12 +114,17 @@ export function createHttpServer(options: HttpServerOptions) {
     frameworkErrors: (error, request, reply) => {
       reply.header('x-request-id', request.id);
       for (const [name, value] of cors?.headers(request.headers.origin) ?? []) reply.header(name, value);
-      reply.raw.once('finish', () => context.observe(request.method, 'unmatched', reply.statusCode, reply.elapsedTime, request.id));
+      reply.raw.once('finish', () =>
+        context.observe(request.method, 'unmatched', reply.statusCode, reply.elapsedTime, request.id),
+      );
       void sendError(request, reply, frameworkError(error));
     },
     serverFactory: (handler) => {
       // Node refuses a header time above the request time; 0 turns either off, as in Node.
-      const headersTimeout = limits.requestTimeoutMs > 0 ? Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) : limits.headersTimeoutMs;
+      const headersTimeout =
+        limits.requestTimeoutMs > 0
+          ? Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs)
+          : limits.headersTimeoutMs;
       const server = createServer(
         {
           headersTimeout,
@@ -113,7 +135,8 @@ export function createHttpServer(options: HttpServerOptions) {
         },
         (request, response) => {
           const hot = request.method === 'POST' ? direct.get(request.url ?? '') : undefined;
-          if (hot && directlyServable(request, options.bodyLimitBytes)) serveDirect(hot.route, hot.validate, context, request, response);
+          if (hot && directlyServable(request, options.bodyLimitBytes))
+            serveDirect(hot.route, hot.validate, context, request, response);
           else handler(request, response);
         },
       );
@@ -139,21 +162,35 @@ export function createHttpServer(options: HttpServerOptions) {
     }
   });
   app.addHook('onResponse', async (request, reply) => {
-    context.observe(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime, request.id);
+    context.observe(
+      request.method,
+      request.routeOptions.url ?? 'unmatched',
+      reply.statusCode,
+      reply.elapsedTime,
+      request.id,
+    );
   });
   app.setErrorHandler((error: FastifyError, request, reply) => sendError(request, reply, error));
   // Every route's method and path, so that a known path asked with another method gets 405 and Allow.
   const routes: Array<{method: string; path: RegExp}> = [];
   app.addHook('onRoute', (route) => {
     const pattern = route.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:\w+/g, '[^/]+');
-    for (const method of [route.method].flat()) if (method !== 'HEAD' && method !== 'OPTIONS') routes.push({method, path: new RegExp(`^${pattern}$`)});
+    for (const method of [route.method].flat())
+      if (method !== 'HEAD' && method !== 'OPTIONS') routes.push({method, path: new RegExp(`^${pattern}$`)});
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0];
     const allowed = [...new Set(routes.filter((route) => route.path.test(path)).map((route) => route.method))];
-    if (allowed.length === 0) return sendError(request, reply, new TacosError(`No route ${request.method} ${path}.`, {code: 'NOT_FOUND'}));
+    if (allowed.length === 0)
+      return sendError(request, reply, new TacosError(`No route ${request.method} ${path}.`, {code: 'NOT_FOUND'}));
     reply.header('allow', allowed.join(', '));
-    return sendError(request, reply, new TacosError(`${path} does not take ${request.method}; it takes ${allowed.join(', ')}.`, {code: 'METHOD_NOT_ALLOWED'}));
+    return sendError(
+      request,
+      reply,
+      new TacosError(`${path} does not take ${request.method}; it takes ${allowed.join(', ')}.`, {
+        code: 'METHOD_NOT_ALLOWED',
+      }),
+    );
   });
   function sendError(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
     const {status, body} = context.failure(error, request.id);
@@ -166,7 +203,12 @@ export function createHttpServer(options: HttpServerOptions) {
   app.addContentTypeParser('application/json', {parseAs: 'buffer'}, (request, body, done) => {
     const encoding = request.headers['content-encoding'];
     if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
-      return done(new TacosError(`Content-Encoding ${encoding} is not accepted: send the JSON body uncompressed.`, {code: 'UNSUPPORTED_MEDIA_TYPE'}), undefined);
+      return done(
+        new TacosError(`Content-Encoding ${encoding} is not accepted: send the JSON body uncompressed.`, {
+          code: 'UNSUPPORTED_MEDIA_TYPE',
+        }),
+        undefined,
+      );
     }
     try {
       done(null, parseJsonBody(body as Buffer));
@@ -176,10 +218,17 @@ export function createHttpServer(options: HttpServerOptions) {
   });
 
   for (const {route, validate} of direct.values()) {
-    app.post(route.url, {schema: {body: route.bodySchema}, validatorCompiler: () => validate}, async (request, reply) => {
-      const answer = await route.handle(request.body, request.headers, request.raw);
-      return reply.code(answer.status).headers(answer.headers ?? {}).send(answer.body);
-    });
+    app.post(
+      route.url,
+      {schema: {body: route.bodySchema}, validatorCompiler: () => validate},
+      async (request, reply) => {
+        const answer = await route.handle(request.body, request.headers, request.raw);
+        return reply
+          .code(answer.status)
+          .headers(answer.headers ?? {})
+          .send(answer.body);
+      },
+    );
   }
   app.get('/healthz', async () => ({status: 'ok'}));
   app.get('/readyz', async (_request, reply) => {
@@ -201,22 +250,43 @@ const shuttingDown = () => new TacosError('The server is shutting down; try agai
  * chunked...) or that did not arrive in time, as our error and the reason it is counted under.
  */
 function clientError(code: string | undefined): {error: TacosError; reason: string} {
-  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return {reason: 'request_timeout', error: new TacosError('The request did not arrive in time.', {code: 'REQUEST_TIMEOUT'})};
-  if (code === 'HPE_HEADER_OVERFLOW') return {reason: 'headers_too_large', error: new TacosError('The request headers are larger than allowed.', {code: 'HEADERS_TOO_LARGE'})};
-  return {reason: 'malformed', error: new TacosError(`The request is not valid HTTP/1.1 (${code ?? 'unreadable'}).`, {code: 'INVALID_ARGUMENT'})};
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT')
+    return {
+      reason: 'request_timeout',
+      error: new TacosError('The request did not arrive in time.', {code: 'REQUEST_TIMEOUT'}),
+    };
+  if (code === 'HPE_HEADER_OVERFLOW')
+    return {
+      reason: 'headers_too_large',
+      error: new TacosError('The request headers are larger than allowed.', {code: 'HEADERS_TOO_LARGE'}),
+    };
+  return {
+    reason: 'malformed',
+    error: new TacosError(`The request is not valid HTTP/1.1 (${code ?? 'unreadable'}).`, {code: 'INVALID_ARGUMENT'}),
+  };
 }
 
 /** An error fastify meets before routing (a URL it cannot decode, a path parameter too long), as ours. */
 function frameworkError(error: FastifyError): unknown {
-  if (error.code === 'FST_ERR_BAD_URL') return new TacosError('The URL is not valid: it has a malformed percent-escape.', {code: 'INVALID_ARGUMENT'});
-  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return new TacosError('A part of the URL path is longer than allowed.', {code: 'INVALID_ARGUMENT'});
+  if (error.code === 'FST_ERR_BAD_URL')
+    return new TacosError('The URL is not valid: it has a malformed percent-escape.', {code: 'INVALID_ARGUMENT'});
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH')
+    return new TacosError('A part of the URL path is longer than allowed.', {code: 'INVALID_ARGUMENT'});
   return error;
 }
 
 /** The routes a client's rate limit counts: the API, not health, metrics or version. */
 const LIMITED_PATH = /^\/api\/v1(\/|\?|$)/;
 
-const EXPOSED_HEADERS = ['X-Request-ID', 'Retry-After', 'Idempotent-Replayed', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'X-RateLimit-Window'];
+const EXPOSED_HEADERS = [
+  'X-Request-ID',
+  'Retry-After',
+  'Idempotent-Replayed',
+  'X-RateLimit-Limit',
+  'X-RateLimit-Remaining',
+  'X-RateLimit-Reset',
+  'X-RateLimit-Window',
+];
 
 /**
  * CORS for browsers: @fastify/cors answers preflights and adds its headers to fastify's answers;
@@ -230,7 +300,15 @@ function corsPolicy(origins: string[]) {
       origin: any ? '*' : origins,
       methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
       // What the web client sends (REST.md 3.2), and the Go gateway's list besides.
-      allowedHeaders: ['Content-Type', 'Accept', 'Authorization', 'Idempotency-Key', 'X-Request-ID', 'X-Trace-Id', 'X-Requested-With'],
+      allowedHeaders: [
+        'Content-Type',
+        'Accept',
+        'Authorization',
+        'Idempotency-Key',
+        'X-Request-ID',
+        'X-Trace-Id',
+        'X-Requested-With',
+      ],
       exposedHeaders: EXPOSED_HEADERS,
       credentials: !any,
       maxAge: 86_400,
@@ -238,9 +316,19 @@ function corsPolicy(origins: string[]) {
       strictPreflight: false,
     },
     headers(origin: string | undefined): Array<[string, string]> {
-      if (any) return [['access-control-allow-origin', '*'], ['access-control-expose-headers', exposed]];
-      const allowed: Array<[string, string]> = origin !== undefined && origins.includes(origin) ? [['access-control-allow-origin', origin]] : [];
-      return [['vary', 'Origin'], ...allowed, ['access-control-allow-credentials', 'true'], ['access-control-expose-headers', exposed]];
+      if (any)
+        return [
+          ['access-control-allow-origin', '*'],
+          ['access-control-expose-headers', exposed],
+        ];
+      const allowed: Array<[string, string]> =
+        origin !== undefined && origins.includes(origin) ? [['access-control-allow-origin', origin]] : [];
+      return [
+        ['vary', 'Origin'],
+        ...allowed,
+        ['access-control-allow-credentials', 'true'],
+        ['access-control-expose-headers', exposed],
+      ];
     },
   };
 }
@@ -276,7 +364,8 @@ function httpError(error: unknown): unknown {
     const message = missing ? `${missing} is required` : `${field || 'body'} ${issue?.message ?? 'is not valid'}`;
     return new TacosError(message, {code: 'INVALID_ARGUMENT', field: field || undefined});
   }
-  if (statusCode === 413) return new TacosError('The request body is larger than allowed.', {code: 'PAYLOAD_TOO_LARGE'});
+  if (statusCode === 413)
+    return new TacosError('The request body is larger than allowed.', {code: 'PAYLOAD_TOO_LARGE'});
   if (statusCode === 415) return new TacosError('Send the body as application/json.', {code: 'UNSUPPORTED_MEDIA_TYPE'});
   if (statusCode !== undefined && statusCode >= 400 && statusCode < 500) {
     return new TacosError(`The request is not valid: ${error.message}`, {code: 'INVALID_ARGUMENT'});
