@@ -14,7 +14,7 @@ export const DEFAULT_ENV_NAME = 'local';
 
 /**
  * The active environment: the env file of that environment read with dotenv, overlaid by the
- * process environment (DESIGN.md §3). The default `.env.local` may be missing; a named one may not.
+ * process environment (README, "Environment variables"). The default `.env.local` may be missing; a named one may not.
  */
 export function loadEnvironment(options: LoadEnvironmentOptions = {}): Environment {
   const envName = options.envName ?? DEFAULT_ENV_NAME;
@@ -23,7 +23,7 @@ export function loadEnvironment(options: LoadEnvironmentOptions = {}): Environme
   }
   const fromFile =
     readEnvValues(options.projectDir ?? process.cwd(), envName, {optional: options.envName === undefined}) ?? {};
-  // DESIGN.md §3: the `local` environment (so `tacos up` with no env file too) serves gRPC unless told otherwise.
+  // README, "Environment variables": the `local` environment (so `tacos up` with no env file too) serves gRPC unless told otherwise.
   const defaults: Environment = envName === DEFAULT_ENV_NAME ? {GRPC_ENABLED: 'true'} : {};
   return {...defaults, ...fromFile, ...(options.processEnv ?? process.env)};
 }

@@ -1,5 +1,5 @@
 /**
- * The real web client's flow (REST.md 2.1/2.2) in a real headless Chromium against `tacos up` as a
+ * The real web client's flow (test/fixtures/contracts/REST.md 2.1/2.2) in a real headless Chromium against `tacos up` as a
  * user starts it (run `npm run build` first): a fixture page of ours, served from another loopback
  * origin, signs in, joins the queue, waits for its turn, enters, reserves a seat and pays, with the
  * client's very headers, so CORS preflights run for every call. The page never falls back to
@@ -86,7 +86,7 @@ async function runFlow(query: string) {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 
-/** The client's headers (REST.md 2.1) on every fetch the page made, from the page's origin: so the gateway saw what the real client sends. */
+/** The client's headers (test/fixtures/contracts/REST.md 2.1) on every fetch the page made, from the page's origin: so the gateway saw what the real client sends. */
 function expectClientHeaders(sent: SentRequest[], bearer?: string): void {
   expect(sent.length).toBeGreaterThan(0);
   for (const {method, path: route, headers} of sent) {
@@ -177,7 +177,7 @@ describe.skipIf(!executable)(
       const {outcome, calls, result, shown, consoleErrors, sent} = await runFlow('scenario=fail&seat=VIP-3-13');
       expect(outcome, shown ?? '').toBe('done');
       expectEveryCall2xx(calls);
-      // The status reads carry the Bearer too (a call of ours, REST.md 2.3's plain fetch sends none).
+      // The status reads carry the Bearer too (a call of ours, test/fixtures/contracts/REST.md 2.3's plain fetch sends none).
       expectClientHeaders(sent, result.login.token);
       expect(shown).toMatch(/Payment refused/);
       const statusCalls = calls.filter((call) =>

@@ -1,6 +1,6 @@
 /**
  * The journey as the real web client (reservation-web) and its k6 script make it, against the
- * shapes the Go gateway answers (contracts/REST.md 1.4-1.6, 2.2-2.5): a real gateway, real mock
+ * shapes the Go gateway answers (test/fixtures/contracts/REST.md 1.4-1.6, 2.2-2.5): a real gateway, real mock
  * backends with the shipped catalogue, a real redis-server.
  */
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';

@@ -1,5 +1,5 @@
 /**
- * The k6 load script's flow (REST.md 2.5) replayed at small scale against `tacos up` as a user starts
+ * The k6 load script's flow (test/fixtures/contracts/REST.md 2.5) replayed at small scale against `tacos up` as a user starts
  * it (run `npm run build` first): 20 virtual users x 2 iterations, each join -> status x3 -> enter
  * with the script's headers (a shared dev bearer, X-Load-Test, its User-Agent) and its non-UUID
  * idempotency keys (`join_<VU>_<ITER>_<ms>`), the raw token in the status query, sleeps shortened.

@@ -1,5 +1,5 @@
 /**
- * POST /api/v1/auth/register and /login (REST.md 1.3): users in a real redis-server, the gateway in
+ * POST /api/v1/auth/register and /login (test/fixtures/contracts/REST.md 1.3): users in a real redis-server, the gateway in
  * this process on 127.0.0.1:0 calling real mock backends, and the issued tokens tried on the
  * protected REST routes and gRPC methods as a client would.
  */
@@ -112,7 +112,7 @@ afterAll(async () => {
 });
 
 describe('POST /api/v1/auth/register', () => {
-  it('answers 201 with the six fields of REST.md 1.3 in their JSON types and a token carrying the Go claims', async () => {
+  it('answers 201 with the six fields of test/fixtures/contracts/REST.md 1.3 in their JSON types and a token carrying the Go claims', async () => {
     const username = uniqueName('alice');
     const answer = await register(gateway.http, {
       username,

@@ -1,5 +1,5 @@
 /**
- * CORS as the web client's browser does it (REST.md 3.2): its dev server's origin and its headers
+ * CORS as the web client's browser does it (test/fixtures/contracts/REST.md 3.2): its dev server's origin and its headers
  * pass a real preflight on every route it calls; production answers only the origins it lists.
  * A real redis-server on a free port; gateways in this process on 127.0.0.1:0.
  */

@@ -1,5 +1,5 @@
 /**
- * The per-client rate limit of the REST door (REST.md 0.4), as a client sees it: the X-RateLimit-*
+ * The per-client rate limit of the REST door (test/fixtures/contracts/REST.md 0.4), as a client sees it: the X-RateLimit-*
  * headers, 429 RATE_LIMITED with Retry-After once the burst is spent, refill, on by default only in
  * production, X-Forwarded-For believed only from a trusted proxy, and a Redis outage that lets
  * requests through. A real redis-server on a free port; gateways in this process on 127.0.0.1:0.

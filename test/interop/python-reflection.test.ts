@@ -2,7 +2,7 @@
  * Cross-language strict client: Python grpcio does a raw reflection exchange (v1alpha, as Evans and
  * grpc_cli speak, and v1) and loads every descriptor it receives into a protobuf DescriptorPool,
  * which refuses unresolvable imports and references (the defect of proto-loader-synthesized
- * descriptors, DESIGN.md §2). Skipped, with the reason printed, when /usr/bin/python3 has no grpc
+ * descriptors, grpc-node#2595). Skipped, with the reason printed, when /usr/bin/python3 has no grpc
  * (Debian: apt-get install -y python3-grpcio python3-protobuf).
  */
 import path from 'node:path';

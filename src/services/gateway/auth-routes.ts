@@ -7,7 +7,7 @@ export interface AuthRoutesDeps {
   tokens: UserTokens;
 }
 
-/** The answer of both routes, with REST.md 1.3's fields and JSON types. */
+/** The answer of both routes, with test/fixtures/contracts/REST.md 1.3's fields and JSON types. */
 async function signedIn(tokens: UserTokens, user: User) {
   return {
     token: await tokens.sign(user),

@@ -68,10 +68,10 @@ export interface GatewayConfig {
 
 export const DEV_BYPASS_TOKEN_DEFAULT = 'tacos-dev-token';
 export const DEV_JWT_SECRET = 'tacos-dev-secret';
-/** As long as the tokens sign-in issues live (users.ts, REST.md 1.3). */
+/** As long as the tokens sign-in issues live (users.ts, test/fixtures/contracts/REST.md 1.3). */
 export const MAX_TOKEN_LIFETIME_DEFAULT_MS = 86_400_000;
 
-/** The gateway's settings from the environment (DESIGN.md §3); a bad value names its variable. */
+/** The gateway's settings from the environment (README, "Environment variables"); a bad value names its variable. */
 export function readGatewayConfig(env: Environment): GatewayConfig {
   const read = new EnvReader(env);
   const environmentSet = read.optional('SERVER_ENVIRONMENT');

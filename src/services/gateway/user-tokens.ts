@@ -36,7 +36,7 @@ export async function createDevToken(options: DevTokenOptions): Promise<string> 
   return token.sign(new TextEncoder().encode(auth.jwtSecret));
 }
 
-/** Lifetime of the tokens sign-in issues, as the Go gateway's (REST.md 1.3). */
+/** Lifetime of the tokens sign-in issues, as the Go gateway's (test/fixtures/contracts/REST.md 1.3). */
 const USER_TOKEN_TTL_SECONDS = 86_400;
 const GO_ISSUER = 'traffic-tacos-gateway';
 const GO_AUDIENCE = 'traffic-tacos-api';

@@ -3,7 +3,7 @@ import type {Logger} from '../logging.js';
 import type {RedisClient} from '../redis/client.js';
 import {TacosError, errorMessage} from '../errors.js';
 
-/** A user as the auth routes answer it (REST.md 1.3); the password hash never leaves this file. */
+/** A user as the auth routes answer it (test/fixtures/contracts/REST.md 1.3); the password hash never leaves this file. */
 export interface User {
   userId: string;
   username: string;

@@ -11,7 +11,7 @@ interface ErrorShape {
 
 const SHAPES: Record<string, ErrorShape> = {
   INVALID_ARGUMENT: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
-  // Sign-in's codes are the Go gateway's (REST.md 1.3), which the web client maps to its own messages.
+  // Sign-in's codes are the Go gateway's (test/fixtures/contracts/REST.md 1.3), which the web client maps to its own messages.
   INVALID_REQUEST: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},
   // The payment amount is not a whole number above 0 (the Go gateway's code for it).
   INVALID_AMOUNT: {http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, contract: 'ERROR_CODE_INVALID_ARGUMENT'},

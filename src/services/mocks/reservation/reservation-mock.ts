@@ -9,7 +9,7 @@ import {reservationService} from './reservation-service.js';
 import {ReservationState} from './state.js';
 import {INVENTORY_SERVICE, RESERVATION_SERVICE} from '../../service-names.js';
 
-/** How long a hold lasts unless configured otherwise (DESIGN.md §5). */
+/** How long a hold lasts unless configured otherwise (README, "The mock backends"). */
 export const DEFAULT_HOLD_MS = 60_000;
 
 export interface ReservationMockOptions {

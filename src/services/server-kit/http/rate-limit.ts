@@ -58,7 +58,7 @@ type TakeReply = [number, number, number, number];
 type LimitedRedis = RedisClient & {tacosRateLimitTake(key: string, rate: number, burst: number): Promise<TakeReply>};
 
 /**
- * Per-client token buckets in Redis (REST.md 0.4), keyed by the client's address. Unlike the Go
+ * Per-client token buckets in Redis (test/fixtures/contracts/REST.md 0.4), keyed by the client's address. Unlike the Go
  * gateway, X-Forwarded-For counts only from a configured proxy: any client could name its own
  * bucket otherwise. A Redis failure lets the request through: the limit protects the gateway, it
  * must not become the outage.

@@ -299,7 +299,7 @@ function corsPolicy(origins: string[]) {
     options: {
       origin: any ? '*' : origins,
       methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-      // What the web client sends (REST.md 3.2), and the Go gateway's list besides.
+      // What the web client sends (test/fixtures/contracts/REST.md 3.2), and the Go gateway's list besides.
       allowedHeaders: [
         'Content-Type',
         'Accept',
