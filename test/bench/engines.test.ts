@@ -8,9 +8,11 @@ import {describe, expect, it} from 'vitest';
 import {runCli} from '../helpers/cli.js';
 import {gatewayFixture} from './fixture.js';
 import {expectCleanRun, tableRow, expectOrderedLatencies} from './figures.js';
+import {ALL_CHECKS_REQUIRED, missingToolError} from '../helpers/required-checks.js';
 
 function installed(tool: string): boolean {
   if (!execaSync('sh', ['-c', `command -v ${tool}`], {stdio: 'ignore', reject: false}).failed) return true;
+  if (ALL_CHECKS_REQUIRED) throw missingToolError(`${tool} is not installed for the tacos bench --engine tests`);
   console.warn(
     `tacos bench --engine ${tool} tests skipped: ${tool} is not installed (apt-get install ${tool === 'h2load' ? 'nghttp2-client' : 'wrk'}).`,
   );

@@ -12,9 +12,12 @@ import type {Browser} from 'playwright-core';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {chromiumPath, launchChromium, serveStatic, type StaticSite} from '../helpers/browser.js';
 import {createProject, type Project} from '../helpers/up-project.js';
+import {ALL_CHECKS_REQUIRED, missingToolError} from '../helpers/required-checks.js';
 
 const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/web-client');
 const executable = chromiumPath();
+if (!executable && ALL_CHECKS_REQUIRED)
+  throw missingToolError('no Chromium for the browser test (set CHROMIUM_PATH or apt-get install chromium)');
 
 let project: Project | undefined;
 let site: StaticSite | undefined;

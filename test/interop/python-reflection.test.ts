@@ -11,12 +11,17 @@ import {execa, execaSync} from 'execa';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {startTestGateway, waitForReady, type TestGateway} from '../helpers/gateway.js';
 import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
+import {ALL_CHECKS_REQUIRED, missingToolError} from '../helpers/required-checks.js';
 
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'reflection_client.py');
 
 const probe = execaSync(PYTHON, ['-c', 'import grpc, google.protobuf'], {timeout: 15_000, reject: false});
 const pythonHasGrpc = probe.exitCode === 0;
+if (!pythonHasGrpc && ALL_CHECKS_REQUIRED)
+  throw missingToolError(
+    `${PYTHON} cannot import grpc and google.protobuf (apt-get install python3-grpcio python3-protobuf)`,
+  );
 if (!pythonHasGrpc) {
   const why = probe.exitCode === undefined ? probe.shortMessage : probe.stderr.trim().split('\n').pop();
   console.warn(
