@@ -1,6 +1,6 @@
 import {readFileSync} from 'node:fs';
 import path from 'node:path';
-import dotenv from 'dotenv';
+import {parseEnvDocument, valuesOf} from './env-document.js';
 import {TacosError} from './errors.js';
 
 /* An environment's file: its name, where it is, and how the running stack reads it. */
@@ -18,8 +18,8 @@ export function envFilePath(projectDir: string, name: string): string {
 }
 
 /**
- * The values of an environment's file as the stack reads them (dotenv, leniently: `tacos env` edits
- * parse strictly, running never did), or undefined when the file is missing and `optional`.
+ * The values of an environment's file, parsed as `tacos env` parses it (dotenv's rules, strictly: a
+ * line dotenv would skip is an error naming it), or undefined when the file is missing and `optional`.
  */
 export function readEnvValues(
   projectDir: string,
@@ -27,13 +27,15 @@ export function readEnvValues(
   options: {optional: boolean},
 ): Record<string, string> | undefined {
   const file = envFilePath(projectDir, name);
+  let bytes: Buffer;
   try {
-    return dotenv.parse(readFileSync(file));
+    bytes = readFileSync(file);
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
     if (missing && options.optional) return undefined;
     throw envFileReadError(file, name, error as NodeJS.ErrnoException);
   }
+  return valuesOf(parseEnvDocument(bytes, file));
 }
 
 export function envFileReadError(file: string, name: string, error: NodeJS.ErrnoException): TacosError {

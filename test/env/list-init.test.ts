@@ -3,7 +3,7 @@ import path from 'node:path';
 import dotenv from 'dotenv';
 import {afterEach, describe, expect, it} from 'vitest';
 import {loadEnvironment} from '../../src/services/config.js';
-import {parseEnvDocument} from '../../src/services/env/document.js';
+import {parseEnvDocument} from '../../src/services/env-document.js';
 import {listEnvironmentNames} from '../../src/services/env/files.js';
 import {initEnvironments, ENV_TEMPLATES_DIR} from '../../src/services/env/init.js';
 import {listEnvironments} from '../../src/services/env/list.js';

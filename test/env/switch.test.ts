@@ -3,7 +3,7 @@ import path from 'node:path';
 import dotenv from 'dotenv';
 import {afterEach, describe, expect, it} from 'vitest';
 import {loadEnvironment} from '../../src/services/config.js';
-import {EnvParseError} from '../../src/services/env/document.js';
+import {EnvParseError} from '../../src/services/env-document.js';
 import {switchEnvironments} from '../../src/services/env/switch.js';
 import {TacosError} from '../../src/services/errors.js';
 import {readGatewayConfig} from '../../src/services/gateway/config.js';

@@ -38,6 +38,13 @@ describe('loadEnvironment', () => {
     );
   });
 
+  it('reads the file as tacos env does: a line dotenv would skip is an error naming the file and line', async () => {
+    await writeFile(path.join(dir, '.env.broken'), 'GRPC_PORT=7001\nthis is not a variable\n');
+    expect(() => loadEnvironment({envName: 'broken', projectDir: dir, processEnv: {}})).toThrowError(
+      /Cannot parse .*\.env\.broken, line 2/,
+    );
+  });
+
   it('refuses a name that is not one (exit code 2)', () => {
     try {
       loadEnvironment({envName: '../etc', projectDir: dir, processEnv: {}});

@@ -1,4 +1,4 @@
-import type {TextEdit} from './document.js';
+import type {TextEdit} from '../env-document.js';
 
 interface Line {
   text: string;

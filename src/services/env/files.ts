@@ -3,7 +3,7 @@ import {lstat, open, readdir, readlink, realpath, type FileHandle} from 'node:fs
 import path from 'node:path';
 import {EnvReader, type Environment} from '../config.js';
 import {ExitCode, TacosError, usageError} from '../errors.js';
-import {parseEnvDocument, valuesOf, type EnvDocument} from './document.js';
+import {parseEnvDocument, valuesOf, type EnvDocument} from '../env-document.js';
 import {ENV_NAME, envFileName, envFileReadError, envFilePath} from '../env-file.js';
 
 /** An environment: the file `.env.<name>` in the project dir. */

@@ -3,7 +3,7 @@ import dotenv from 'dotenv';
 import {TacosError, usageError} from '../errors.js';
 import {unifiedDiff} from './diff.js';
 import {envFileName} from '../env-file.js';
-import {applyEdits, decodeUtf8, valueEdits, type EnvDocument, type TextEdit} from './document.js';
+import {applyEdits, decodeUtf8, valueEdits, type EnvDocument, type TextEdit} from '../env-document.js';
 import {
   MASK,
   locateEnvFile,

@@ -1,5 +1,5 @@
 import dotenv from 'dotenv';
-import {TacosError} from '../errors.js';
+import {TacosError} from './errors.js';
 
 /** One `KEY=value` entry of an env file, located in the file's text (without its BOM). */
 export interface EnvEntry {
@@ -59,7 +59,7 @@ const KEY_LINE = /^([ \t]*)(export[ \t]+)?([\w.-]+)[ \t]*=/;
 
 const UTF8_BOM = '\xEF\xBB\xBF';
 
-/** Parses an env file with the dotenv rules (dotenv's), strictly: anything else is an error. */
+/** Parses an env file with dotenv's rules, strictly: anything else is an error. */
 export function parseEnvDocument(bytes: Buffer, file: string): EnvDocument {
   const text = bytes.toString('latin1');
   const bom = text.startsWith(UTF8_BOM) ? UTF8_BOM : '';
