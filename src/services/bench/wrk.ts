@@ -43,6 +43,8 @@ end
 answered = 0
 statuses = {}
 function response(status, headers, body)
+  -- Answers still in flight when the thread stops are not counted: --max-requests is a ceiling.
+  if answered >= limit then return end
   statuses[status] = (statuses[status] or 0) + 1
   answered = answered + 1
   if answered >= limit then wrk.thread:stop() end
@@ -52,11 +54,14 @@ function done(summary, latency, requests)
   for _, thread in ipairs(threads) do
     for status, count in pairs(thread:get("statuses") or {}) do totals[status] = (totals[status] or 0) + count end
   end
-  local parts = {}
-  for status, count in pairs(totals) do table.insert(parts, string.format('"%d":%d', status, count)) end
+  local parts, counted = {}, 0
+  for status, count in pairs(totals) do
+    table.insert(parts, string.format('"%d":%d', status, count))
+    counted = counted + count
+  end
   local e = summary.errors
   io.write(string.format('${RESULT_MARK}{"requests":%d,"durationUs":%d,"p50":%.0f,"p90":%.0f,"p99":%.0f,"max":%.0f,"mean":%.1f,"connect":%d,"read":%d,"write":%d,"timeout":%d,"statuses":{%s}}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean,
+    counted, summary.duration, latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean,
     e.connect, e.read, e.write, e.timeout, table.concat(parts, ',')))
 end
 `;
