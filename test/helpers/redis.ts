@@ -17,7 +17,7 @@ export interface RedisProcess {
   restart(): Promise<void>;
 }
 
-async function waitForPing(port: number, timeoutMs = 5000): Promise<void> {
+async function waitForPing(port: number, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const client = new Redis({
