@@ -103,7 +103,8 @@ async function refusedAtDoor(gateway: TestGateway, code: string): Promise<number
   const response = await fetch(`${gateway.http}/metrics`, {signal: AbortSignal.timeout(10_000)});
   const samples = parseMetrics(await response.text());
   return (
-    samples.find((sample) => sample.name === 'gateway_booking_refused_total' && sample.labels.code === code)?.value ?? 0
+    samples.find((sample) => sample.name === 'gateway_booking_refusals_total' && sample.labels.code === code)?.value ??
+    0
   );
 }
 

@@ -108,7 +108,7 @@ function frame(message: Buffer): Buffer {
 async function refusals(): Promise<Record<string, number>> {
   const response = await fetch(`${gateway.http}/metrics`, {signal: AbortSignal.timeout(5000)});
   const samples = parseMetrics(await response.text()).filter(
-    (sample) => sample.name === 'tacos_gateway_refusals_total' && sample.labels.door === 'grpc',
+    (sample) => sample.name === 'gateway_refusals_total' && sample.labels.door === 'grpc',
   );
   return Object.fromEntries(samples.map((sample) => [sample.labels.reason, sample.value]));
 }
@@ -321,7 +321,7 @@ describe('gRPC connection cap', () => {
     const response = await fetch(`${capped.http}/metrics`, {signal: AbortSignal.timeout(5000)});
     const sample = parseMetrics(await response.text()).find(
       (each) =>
-        each.name === 'tacos_gateway_refusals_total' &&
+        each.name === 'gateway_refusals_total' &&
         each.labels.door === 'grpc' &&
         each.labels.reason === 'connection_limit',
     );

@@ -91,7 +91,7 @@ async function refusals(base: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${base}/metrics`, {signal: AbortSignal.timeout(5000)})).text();
   const counted: Record<string, number> = {};
   for (const sample of parseMetrics(text)) {
-    if (sample.name === 'tacos_gateway_refusals_total' && sample.labels.door === 'http')
+    if (sample.name === 'gateway_refusals_total' && sample.labels.door === 'http')
       counted[sample.labels.reason] = sample.value;
   }
   return counted;

@@ -78,7 +78,7 @@ export class ServerMetrics {
   });
 
   readonly bookingRefusals = new Counter({
-    name: 'gateway_booking_refused_total',
+    name: 'gateway_booking_refusals_total',
     help: 'Booking calls refused at the door before any backend call (too many seats, a text too long, too many in flight), by code.',
     labelNames: ['code'] as const,
     registers: [this.registry],
@@ -89,7 +89,7 @@ export class ServerMetrics {
    * too slow to arrive, headers too large): `door` is http or grpc, `reason` says which bound.
    */
   readonly refusals = new Counter({
-    name: 'tacos_gateway_refusals_total',
+    name: 'gateway_refusals_total',
     help: 'Connections and requests refused at a door before reaching a route, by door and reason.',
     labelNames: ['door', 'reason'] as const,
     registers: [this.registry],

@@ -1,4 +1,4 @@
-/** Why the transport refused or dropped something; the `reason` label of tacos_gateway_refusals_total{door="grpc"}. */
+/** Why the transport refused or dropped something; the `reason` label of gateway_refusals_total{door="grpc"}. */
 export type GrpcRefusal =
   | 'connection_limit'
   | 'handshake_timeout'
