@@ -1,5 +1,6 @@
 import * as Flags from '@oclif/core/flags';
 import {usageError} from '../services/errors.js';
+import {FAULT_DOORS, type FaultDoor} from '../services/mocks/faults.js';
 import {durationFlag, envFlag} from './flags.js';
 
 /** The flags every mock takes. */
@@ -16,5 +17,9 @@ export const mockFlags = {
       if (!(rate >= 0 && rate <= 1)) throw usageError(`--error-rate ${input} must be a number from 0 to 1.`);
       return rate;
     },
+  })(),
+  'fault-door': Flags.custom<FaultDoor>({
+    description: 'Which door --latency and --error-rate apply to; the other gets none (default both).',
+    options: [...FAULT_DOORS],
   })(),
 };
