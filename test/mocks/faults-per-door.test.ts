@@ -54,8 +54,7 @@ describe('faults per door', () => {
     const expected = {
       latency_ms: null,
       error_rate: 0,
-      grpc: {latency_ms: LATENCY_MS, error_rate: 0},
-      http: {latency_ms: 0, error_rate: 0},
+      doors: {grpc: {latency_ms: LATENCY_MS, error_rate: 0}, http: {latency_ms: 0, error_rate: 0}},
     };
     expect(changed.json).toEqual(expected);
     expect(await getFaults()).toEqual(expected);
@@ -78,8 +77,7 @@ describe('faults per door', () => {
     expect(changed.json).toEqual({
       latency_ms: null,
       error_rate: null,
-      grpc: {latency_ms: LATENCY_MS, error_rate: 0},
-      http: {latency_ms: 0, error_rate: 1},
+      doors: {grpc: {latency_ms: LATENCY_MS, error_rate: 0}, http: {latency_ms: 0, error_rate: 1}},
     });
     for (let i = 0; i < 3; i++) {
       const failed = await fetchJson(`${http()}/api/v1/events/${CONCERT}/inventory`);
@@ -96,8 +94,7 @@ describe('faults per door', () => {
     expect(changed.json).toEqual({
       latency_ms: 5,
       error_rate: 0,
-      grpc: {latency_ms: 5, error_rate: 0},
-      http: {latency_ms: 5, error_rate: 0},
+      doors: {grpc: {latency_ms: 5, error_rate: 0}, http: {latency_ms: 5, error_rate: 0}},
     });
     expect(running.faults.current).toEqual({grpc: {latencyMs: 5, errorRate: 0}, http: {latencyMs: 5, errorRate: 0}});
   });

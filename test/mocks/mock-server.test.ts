@@ -378,8 +378,7 @@ describe('fault injection', () => {
   const sameOnBoth = (latency_ms: number, error_rate: number) => ({
     latency_ms,
     error_rate,
-    grpc: {latency_ms, error_rate},
-    http: {latency_ms, error_rate},
+    doors: {grpc: {latency_ms, error_rate}, http: {latency_ms, error_rate}},
   });
 
   it('adds the start-up latency to every call on both doors', async () => {

@@ -163,7 +163,7 @@ function faultsBody(faults: Faults) {
   return {
     latency_ms: shared((door) => door.latencyMs),
     error_rate: shared((door) => door.errorRate),
-    ...Object.fromEntries(DOORS.map((door) => [door, body(current[door])])),
+    doors: Object.fromEntries(DOORS.map((door) => [door, body(current[door])])),
   };
 }
 
