@@ -3,11 +3,15 @@
  * at scrape time, queue_admissions_total{event_id} counted where the queue admits, and a scrape
  * while Redis is down still answering (queue_waiting then absent).
  */
+import {mkdtemp, rm} from 'node:fs/promises';
+import {tmpdir} from 'node:os';
+import path from 'node:path';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+import {startCli, type LongRunningCli} from '../helpers/cli.js';
 import {postJson, startTestGateway, waitForReady, type TestGateway} from '../helpers/gateway.js';
 import {fetchJson} from '../helpers/http.js';
 import {parseMetrics} from '../helpers/metrics.js';
-import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
+import {disposeRedis, freePort, startRedis, type RedisProcess} from '../helpers/redis.js';
 
 const CROWDED = 'evt_metrics_crowded';
 const QUIET = 'evt_metrics_quiet';
@@ -32,15 +36,15 @@ afterAll(async () => {
 });
 
 /** The value of one series of /metrics by event, or undefined when the scrape has none. */
-async function scrape(): Promise<(name: string, eventId: string) => number | undefined> {
-  const answer = await fetchJson(`${gateway!.http}/metrics`);
+async function scrape(base = gateway!.http): Promise<(name: string, eventId: string) => number | undefined> {
+  const answer = await fetchJson(`${base}/metrics`);
   expect(answer.status, answer.text).toBe(200);
   const samples = parseMetrics(answer.text);
   return (name, eventId) => samples.find((s) => s.name === name && s.labels.event_id === eventId)?.value;
 }
 
-async function join(eventId: string): Promise<string> {
-  const joined = await postJson(`${gateway!.http}/api/v1/queue/join`, {event_id: eventId});
+async function join(eventId: string, base = gateway!.http): Promise<string> {
+  const joined = await postJson(`${base}/api/v1/queue/join`, {event_id: eventId});
   expect(joined.status, JSON.stringify(joined.body)).toBe(202);
   return joined.body.waiting_token as string;
 }
@@ -86,5 +90,45 @@ describe('queue series on /metrics', () => {
     await waitForReady(gateway!, 15_000);
     await join('evt_metrics_after_outage');
     expect((await scrape())('queue_waiting', 'evt_metrics_after_outage')).toBe(1);
+  });
+});
+
+// Build first (npm run build): this runs bin/run.js.
+describe('queue series with --workers 2', {timeout: 60_000}, () => {
+  let cli: LongRunningCli | undefined;
+  let project: string | undefined;
+
+  afterAll(async () => {
+    // The primary's workers exit at once when it goes, even on SIGKILL.
+    cli?.kill();
+    if (project) await rm(project, {recursive: true, force: true});
+  });
+
+  it('every worker reads the same Redis: queue_waiting is that count (max), admissions are summed', async () => {
+    project = await mkdtemp(path.join(tmpdir(), 'tacos-queue-metrics-'));
+    cli = startCli(['serve', 'gateway', '--workers', '2'], {
+      cwd: project,
+      env: {
+        REDIS_ADDRESS: redis!.address,
+        SERVER_PORT: String(await freePort()),
+        SERVER_ENVIRONMENT: 'development',
+        LOG_LEVEL: 'info',
+      },
+    });
+    const ready = await cli.waitForLine((line) => line.msg === 'gateway workers listening', 30_000);
+    const base = String(ready.http);
+    const event = 'evt_metrics_cluster';
+    const tokens: string[] = [];
+    for (let i = 0; i < 3; i++) tokens.push(await join(event, base));
+    const entered = await postJson(`${base}/api/v1/queue/enter`, {waiting_token: tokens[0]});
+    expect(entered.status, JSON.stringify(entered.body)).toBe(200);
+
+    // Any worker answers for all; a sum over two workers would say 4.
+    const read = await scrape(base);
+    expect(read('queue_waiting', event)).toBe(2);
+    expect(read('queue_admissions_total', event)).toBe(1);
+
+    cli.child.kill('SIGTERM');
+    expect(await cli.exited).toBe(0);
   });
 });
