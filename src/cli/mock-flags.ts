@@ -8,7 +8,10 @@ export const mockFlags = {
   env: envFlag,
   'http-port': Flags.integer({description: 'HTTP port (0: any free port).', min: 0, max: 65_535}),
   'grpc-port': Flags.integer({description: 'gRPC port (0: any free port).', min: 0, max: 65_535}),
-  latency: durationFlag({description: 'Latency added to every call; changeable at run time with PUT /admin/faults.'}),
+  latency: durationFlag({
+    description:
+      'Latency added to every call (at the doors of --fault-door); changeable at run time with PUT /admin/faults.',
+  }),
   'error-rate': Flags.custom<number>({
     helpValue: '0..1',
     description: 'Share of calls that fail with UNAVAILABLE / 503.',

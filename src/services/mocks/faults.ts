@@ -13,21 +13,19 @@ export type FaultDoor = Door | 'both';
 
 export const FAULT_DOORS: readonly FaultDoor[] = ['grpc', 'http', 'both'];
 
+const NO_FAULTS: FaultSettings = {latencyMs: 0, errorRate: 0};
+
 /** Added latency and an error rate for every call, per door; the admin route changes them at run time. */
 export class Faults {
-  private readonly settings: Record<Door, FaultSettings>;
+  private readonly settings: Record<Door, FaultSettings> = {grpc: NO_FAULTS, http: NO_FAULTS};
 
+  /** `initial` for the doors of `door`; the others start with none. */
   constructor(
     initial: FaultSettings,
     door: FaultDoor = 'both',
     private readonly random: () => number = Math.random,
   ) {
-    const checked = checkFaults(initial);
-    const none = {latencyMs: 0, errorRate: 0};
-    this.settings = {
-      grpc: doorsOf(door).includes('grpc') ? checked : none,
-      http: doorsOf(door).includes('http') ? checked : none,
-    };
+    this.update(initial, door);
   }
 
   get current(): Record<Door, FaultSettings> {
