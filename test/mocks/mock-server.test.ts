@@ -374,9 +374,15 @@ describe('fault injection', () => {
 
   const faults = async () => (await request('GET', `${faulty.http}/admin/faults`)).body;
   const putFaults = (body: unknown) => request('PUT', `${faulty.http}/admin/faults`, body);
+  /** GET /admin/faults when both doors have the same settings. */
+  const sameOnBoth = (latency_ms: number, error_rate: number) => ({
+    latency_ms,
+    error_rate,
+    doors: {grpc: {latency_ms, error_rate}, http: {latency_ms, error_rate}},
+  });
 
   it('adds the start-up latency to every call on both doors', async () => {
-    expect(await faults()).toEqual({latency_ms: 200, error_rate: 0});
+    expect(await faults()).toEqual(sameOnBoth(200, 0));
     const rest = await timed(() => request('GET', inventoryUrl()));
     expect(rest.value.status).toBe(200);
     const overGrpc = await timed(() => unaryCall(inventory, 'GetInventoryStatus', {event_id: CONCERT}));
@@ -390,9 +396,12 @@ describe('fault injection', () => {
   it('PUT /admin/faults {latency: 0, error_rate: 1}: every call fails on both doors, fast, and GET shows the new values', async () => {
     const changed = await putFaults({latency: 0, error_rate: 1});
     expect(changed.status, JSON.stringify(changed.body)).toBe(200);
-    expect(changed.body).toEqual({latency_ms: 0, error_rate: 1});
-    expect(await faults()).toEqual({latency_ms: 0, error_rate: 1});
-    expect(faulty.running.faults.current).toEqual({latencyMs: 0, errorRate: 1});
+    expect(changed.body).toEqual(sameOnBoth(0, 1));
+    expect(await faults()).toEqual(sameOnBoth(0, 1));
+    expect(faulty.running.faults.current).toEqual({
+      grpc: {latencyMs: 0, errorRate: 1},
+      http: {latencyMs: 0, errorRate: 1},
+    });
 
     for (let i = 0; i < 5; i++) {
       const failed = await timed(() => request('GET', inventoryUrl()));
@@ -412,7 +421,7 @@ describe('fault injection', () => {
   it('error_rate 0: calls succeed again', async () => {
     const changed = await putFaults({error_rate: 0});
     expect(changed.status).toBe(200);
-    expect(changed.body).toEqual({latency_ms: 0, error_rate: 0});
+    expect(changed.body).toEqual(sameOnBoth(0, 0));
     for (let i = 0; i < 3; i++) expect((await request('GET', inventoryUrl())).status).toBe(200);
     const answer = await unaryCall(inventory, 'GetInventoryStatus', {event_id: CONCERT});
     expect(answer.event.id).toBe(CONCERT);
@@ -420,7 +429,7 @@ describe('fault injection', () => {
 
   it('refuses invalid settings with a 400 envelope that names the setting, and keeps the settings as they were', async () => {
     await putFaults({latency: '30ms', error_rate: 0.25});
-    const settled = {latency_ms: 30, error_rate: 0.25};
+    const settled = sameOnBoth(30, 0.25);
     expect(await faults()).toEqual(settled);
     const cases: Array<[unknown, RegExp]> = [
       [{error_rate: 2}, /error.?rate/i],

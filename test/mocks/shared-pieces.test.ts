@@ -25,7 +25,7 @@ describe('Faults.apply', () => {
     const faults = new Faults({latencyMs: 20_000, errorRate: 0});
     const closing = new AbortController();
     const started = performance.now();
-    const call = failure(faults.apply(new AbortController().signal, closing.signal));
+    const call = failure(faults.apply('grpc', new AbortController().signal, closing.signal));
     setTimeout(() => closing.abort(), 50);
     const error = await call;
     expect(error.code).toBe('UNAVAILABLE');
@@ -36,15 +36,18 @@ describe('Faults.apply', () => {
     const closing = new AbortController();
     closing.abort();
     expect(
-      (await failure(new Faults({latencyMs: 0, errorRate: 0}).apply(new AbortController().signal, closing.signal)))
-        .code,
+      (
+        await failure(
+          new Faults({latencyMs: 0, errorRate: 0}).apply('grpc', new AbortController().signal, closing.signal),
+        )
+      ).code,
     ).toBe('UNAVAILABLE');
   });
 
   it('still fails UPSTREAM_TIMEOUT when the caller gives up first', async () => {
     const caller = new AbortController();
     const call = failure(
-      new Faults({latencyMs: 20_000, errorRate: 0}).apply(caller.signal, new AbortController().signal),
+      new Faults({latencyMs: 20_000, errorRate: 0}).apply('grpc', caller.signal, new AbortController().signal),
     );
     caller.abort();
     expect((await call).code).toBe('UPSTREAM_TIMEOUT');
@@ -53,7 +56,9 @@ describe('Faults.apply', () => {
   it('leaves no listener on the long-lived closing signal after 2,000 calls', async () => {
     const faults = new Faults({latencyMs: 1, errorRate: 0});
     const closing = new AbortController();
-    await Promise.all(Array.from({length: 2000}, () => faults.apply(new AbortController().signal, closing.signal)));
+    await Promise.all(
+      Array.from({length: 2000}, () => faults.apply('grpc', new AbortController().signal, closing.signal)),
+    );
     expect(getEventListeners(closing.signal, 'abort')).toHaveLength(0);
   });
 });

@@ -32,6 +32,7 @@ export default class ServePayment extends TacosCommand {
       grpcPort: flags['grpc-port'],
       latencyMs: flags.latency,
       errorRate: flags['error-rate'],
+      faultDoor: flags['fault-door'],
       scenario: flags.scenario as PaymentScenarioName | undefined,
       delayMs: flags.delay,
       seed: flags.seed,

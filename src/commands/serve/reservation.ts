@@ -12,6 +12,7 @@ export default class ServeReservation extends TacosCommand {
     '<%= config.bin %> serve reservation',
     '<%= config.bin %> serve reservation --latency 50ms --error-rate 0.1 --hold 10s',
     '<%= config.bin %> serve reservation --catalog my-catalog.json',
+    '<%= config.bin %> serve reservation --latency 2s --fault-door grpc',
   ];
   static override flags = {
     ...mockFlags,
@@ -27,6 +28,7 @@ export default class ServeReservation extends TacosCommand {
       grpcPort: flags['grpc-port'],
       latencyMs: flags.latency,
       errorRate: flags['error-rate'],
+      faultDoor: flags['fault-door'],
       catalogFile: flags.catalog,
       holdMs: flags.hold,
     });

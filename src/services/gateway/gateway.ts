@@ -59,6 +59,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     logger,
   );
   const metrics = new ServerMetrics();
+  queue.metrics.register(metrics.registry);
   const shutdown = new AbortController();
   let grpc: RunningGrpcServer | undefined;
 

@@ -1,35 +1,52 @@
 import {setTimeout as sleep} from 'node:timers/promises';
 import {TacosError, usageError} from '../errors.js';
-import type {FaultSettings} from './mock-definition.js';
+import type {FaultSettings, MockCallContext} from './mock-definition.js';
 import {linkedSignal} from './linked-signal.js';
 
-/** Added latency and an error rate for every call; the admin route changes them at run time. */
-export class Faults {
-  private settings: FaultSettings;
+/** A mock's door: the faults of one do not touch the other. */
+export type Door = MockCallContext['protocol'];
 
+export const DOORS: readonly Door[] = ['grpc', 'http'];
+
+/** Which doors a fault setting is for: one, or `both`. */
+export type FaultDoor = Door | 'both';
+
+export const FAULT_DOORS: readonly FaultDoor[] = ['grpc', 'http', 'both'];
+
+const NO_FAULTS: FaultSettings = {latencyMs: 0, errorRate: 0};
+
+/** Added latency and an error rate for every call, per door; the admin route changes them at run time. */
+export class Faults {
+  private readonly settings: Record<Door, FaultSettings> = {grpc: NO_FAULTS, http: NO_FAULTS};
+
+  /** `initial` for the doors of `door`; the others start with none. */
   constructor(
     initial: FaultSettings,
+    door: FaultDoor = 'both',
     private readonly random: () => number = Math.random,
   ) {
-    this.settings = checkFaults(initial);
+    this.update(initial, door);
   }
 
-  get current(): FaultSettings {
-    return {...this.settings};
+  get current(): Record<Door, FaultSettings> {
+    return {grpc: {...this.settings.grpc}, http: {...this.settings.http}};
   }
 
-  update(change: Partial<FaultSettings>): FaultSettings {
-    this.settings = checkFaults({...this.settings, ...change});
+  /** Changes the settings of `door` (both by default); a door not named keeps its own. All or nothing. */
+  update(change: Partial<FaultSettings>, door: FaultDoor = 'both'): Record<Door, FaultSettings> {
+    const doors = doorsOf(door);
+    const changed = doors.map((one) => checkFaults({...this.settings[one], ...change}));
+    doors.forEach((one, index) => (this.settings[one] = changed[index]));
     return this.current;
   }
 
   /**
-   * Waits the latency (or until the caller gives up, or the mock starts closing), then fails the call
-   * at the error rate. A mock closing fails the call with UNAVAILABLE at once, so a shutdown does not
-   * wait out a long injected latency.
+   * Waits the door's latency (or until the caller gives up, or the mock starts closing), then fails
+   * the call at the door's error rate. A mock closing fails the call with UNAVAILABLE at once, so a
+   * shutdown does not wait out a long injected latency.
    */
-  async apply(signal: AbortSignal, closing?: AbortSignal): Promise<void> {
-    const {latencyMs, errorRate} = this.settings;
+  async apply(door: Door, signal: AbortSignal, closing?: AbortSignal): Promise<void> {
+    const {latencyMs, errorRate} = this.settings[door];
     if (latencyMs > 0) {
       // Not AbortSignal.any: tied to the long-lived closing signal, it would keep one signal per call.
       const linked = linkedSignal(closing ? [signal, closing] : [signal]);
@@ -47,6 +64,17 @@ export class Faults {
       throw new TacosError('Injected fault: the mock failed this call on purpose (error rate).', {code: 'UNAVAILABLE'});
     }
   }
+}
+
+function doorsOf(door: FaultDoor): readonly Door[] {
+  return door === 'both' ? DOORS : [door];
+}
+
+/** `grpc`, `http` or `both` (any case); anything else is a usage error that lists them. */
+export function faultDoorOf(value: unknown): FaultDoor {
+  const door = FAULT_DOORS.find((candidate) => typeof value === 'string' && candidate === value.toLowerCase());
+  if (!door) throw usageError(`door "${String(value)}" is not one of ${FAULT_DOORS.join(', ')}.`);
+  return door;
 }
 
 export function checkFaults(settings: FaultSettings): FaultSettings {

@@ -26,7 +26,7 @@ export interface MockDefinition {
   close(): void;
 }
 
-/** Faults injected into every call of a mock, changeable while it runs. */
+/** Faults injected into every call at one door of a mock (gRPC or HTTP), changeable while it runs. */
 export interface FaultSettings {
   latencyMs: number;
   /** 0..1: the share of calls that fail with UNAVAILABLE. */

@@ -1,7 +1,7 @@
 import type {UntypedServiceImplementation} from '@grpc/grpc-js';
 import {Counter} from 'prom-client';
 import {parseDurationMs} from '../config.js';
-import {usageError} from '../errors.js';
+import {TacosError, usageError} from '../errors.js';
 import {loadContractSet} from '../contracts.js';
 import {requestIdOf, unary} from '../server-kit/grpc/handlers.js';
 import {observeInterceptor} from '../server-kit/grpc/interceptors.js';
@@ -12,8 +12,8 @@ import {callerSignal, closeHttpServer, createHttpServer} from '../server-kit/htt
 import {accessLogger, type Logger} from '../logging.js';
 import {ServerMetrics} from '../server-kit/metrics.js';
 import {listenHttp} from '../server-kit/http/listen.js';
-import type {Faults} from './faults.js';
-import type {MockCallContext, MockDefinition} from './mock-definition.js';
+import {DOORS, faultDoorOf, type FaultDoor, type Faults} from './faults.js';
+import type {FaultSettings, MockCallContext, MockDefinition} from './mock-definition.js';
 
 /** What a stopping mock gives calls in flight before it drops them (its injected delays included). */
 const STOP_GRACE_MS = 2000;
@@ -37,7 +37,7 @@ export interface RunningMock {
 
 /**
  * Serves a mock over gRPC and over HTTP/JSON with the same handlers: its REST routes, plus
- * `POST /<package.Service>/<Method>` for any method. Faults apply to both doors; every call is
+ * `POST /<package.Service>/<Method>` for any method. Faults are set per door; every call is
  * counted by protocol and method (mock_calls_total).
  */
 export async function startMockServer(options: MockServerOptions): Promise<RunningMock> {
@@ -63,7 +63,7 @@ export async function startMockServer(options: MockServerOptions): Promise<Runni
     context: MockCallContext,
   ): Promise<object> => {
     calls.inc({protocol: context.protocol, service, method});
-    await faults.apply(context.signal, closing.signal);
+    await faults.apply(context.protocol, context.signal, closing.signal);
     return definition.services[service][method](request, context);
   };
 
@@ -98,12 +98,16 @@ export async function startMockServer(options: MockServerOptions): Promise<Runni
   }
   http.get('/admin/faults', async () => faultsBody(faults));
   http.put('/admin/faults', async (request) => {
-    const body = (request.body ?? {}) as {latency?: unknown; error_rate?: unknown};
-    faults.update({
-      ...(body.latency === undefined ? {} : {latencyMs: latencyOf(body.latency)}),
-      ...(body.error_rate === undefined ? {} : {errorRate: Number(body.error_rate)}),
-    });
-    logger.info(faultsBody(faults), 'faults changed');
+    let door: FaultDoor;
+    try {
+      const asked = faultChangeOf(request.body);
+      door = asked.door;
+      faults.update(asked.change, door);
+    } catch (error) {
+      // Every refusal says what to send: the admin route has no other documentation at hand.
+      throw error instanceof TacosError ? usageError(`${error.message} ${FAULTS_SEND}`) : error;
+    }
+    logger.info({door, ...faultsBody(faults)}, 'faults changed');
     return faultsBody(faults);
   });
 
@@ -147,9 +151,46 @@ export async function startMockServer(options: MockServerOptions): Promise<Runni
   return {httpPort, grpcPort: grpc.port, faults, close: () => (stopped ??= stopAll())};
 }
 
+/**
+ * Each door's settings, and at the top level the value both doors share (the shape from before
+ * faults were per door), or null where they differ.
+ */
 function faultsBody(faults: Faults) {
-  const {latencyMs, errorRate} = faults.current;
-  return {latency_ms: latencyMs, error_rate: errorRate};
+  const current = faults.current;
+  const shared = <T>(pick: (settings: FaultSettings) => T): T | null =>
+    pick(current.grpc) === pick(current.http) ? pick(current.grpc) : null;
+  const body = (settings: FaultSettings) => ({latency_ms: settings.latencyMs, error_rate: settings.errorRate});
+  return {
+    latency_ms: shared((door) => door.latencyMs),
+    error_rate: shared((door) => door.errorRate),
+    doors: Object.fromEntries(DOORS.map((door) => [door, body(current[door])])),
+  };
+}
+
+const FAULTS_SEND =
+  'Send a JSON object such as {"latency": "2s", "error_rate": 0.1, "door": "grpc"} (door: grpc, http or both; default both).';
+const FAULTS_KEYS = ['latency', 'error_rate', 'door'];
+
+/** The body of PUT /admin/faults: any of latency, error_rate and door (default both). */
+function faultChangeOf(body: unknown): {door: FaultDoor; change: Partial<FaultSettings>} {
+  if (body === undefined || body === null) return {door: 'both', change: {}};
+  if (typeof body !== 'object' || Array.isArray(body)) throw usageError('The body is not a JSON object.');
+  const unknown = Object.keys(body).filter((key) => !FAULTS_KEYS.includes(key));
+  if (unknown.length > 0) throw usageError(`Unknown field ${unknown.map((key) => `"${key}"`).join(', ')}.`);
+  const {latency, error_rate: errorRate, door} = body as {latency?: unknown; error_rate?: unknown; door?: unknown};
+  return {
+    door: door === undefined ? 'both' : faultDoorOf(door),
+    change: {
+      ...(latency === undefined ? {} : {latencyMs: latencyOf(latency)}),
+      ...(errorRate === undefined ? {} : {errorRate: rateOf(errorRate)}),
+    },
+  };
+}
+
+function rateOf(value: unknown): number {
+  const rate = typeof value === 'number' || typeof value === 'string' ? Number(value) : NaN;
+  if (!(rate >= 0 && rate <= 1)) throw usageError(`error_rate ${JSON.stringify(value)} is not a number from 0 to 1.`);
+  return rate;
 }
 
 /** `2s`, `150ms`, or a number of milliseconds. */

@@ -2,7 +2,7 @@ import {EnvReader, loadEnvironment, type Environment} from '../config.js';
 import {TacosError} from '../errors.js';
 import {createLogger, LOG_LEVELS} from '../logging.js';
 import {waitForStopSignal} from '../signals.js';
-import {Faults} from './faults.js';
+import {FAULT_DOORS, Faults, type FaultDoor} from './faults.js';
 import type {MockDefinition} from './mock-definition.js';
 import {startMockServer, type RunningMock} from './mock-server.js';
 import {PAYMENT_SCENARIOS, type PaymentScenarioName} from './payment/messages.js';
@@ -25,6 +25,8 @@ export interface MockOptions {
   grpcPort?: number;
   latencyMs?: number;
   errorRate?: number;
+  /** Which doors latencyMs and errorRate are for (the other keeps none). */
+  faultDoor?: FaultDoor;
   /** reservation */
   catalogFile?: string;
   holdMs?: number;
@@ -48,10 +50,13 @@ export async function startMock(name: MockName, options: MockOptions, env: Envir
   const read = new EnvReader(env);
   const prefix = name.toUpperCase();
   const logger = createLogger(name, read.oneOfValues('LOG_LEVEL', LOG_LEVELS, 'info'));
-  const faults = new Faults({
-    latencyMs: options.latencyMs ?? read.durationMs(`${prefix}_LATENCY`, 0),
-    errorRate: options.errorRate ?? read.number(`${prefix}_ERROR_RATE`, 0),
-  });
+  const faults = new Faults(
+    {
+      latencyMs: options.latencyMs ?? read.durationMs(`${prefix}_LATENCY`, 0),
+      errorRate: options.errorRate ?? read.number(`${prefix}_ERROR_RATE`, 0),
+    },
+    options.faultDoor ?? read.oneOfValues(`${prefix}_FAULT_DOOR`, FAULT_DOORS, 'both'),
+  );
   const host = read.string('MOCK_HOST', '127.0.0.1');
   const httpPort = options.httpPort ?? read.port(`${prefix}_HTTP_PORT`, DEFAULT_PORTS[name].http);
   const retention = retentionFromEnv(read);

@@ -5,6 +5,7 @@ import {TacosError, errorMessage} from '../../errors.js';
 import type {Logger} from '../../logging.js';
 import type {RedisClient} from '../../redis/client.js';
 import {QueueChanges} from './changes.js';
+import {QueueMetrics} from './queue-metrics.js';
 import {EVENTS_KEY, OPEN_EVENTS_KEY, assertEventId, idempotencyClaimKey, queueKeys} from './keys.js';
 import * as scripts from './scripts.js';
 import {eventIdOfReservationToken, eventIdOfWaitingToken, newReservationToken, newWaitingToken} from './tokens.js';
@@ -171,6 +172,8 @@ type ScriptReply = Array<string | number>;
  */
 export class QueueService {
   private readonly changes: QueueChanges;
+  /** Registered on the gateway's /metrics by the gateway. */
+  readonly metrics: QueueMetrics;
   private readonly fixedEvents: ReadonlySet<string>;
   /** Until when (ms) this process takes an event opened at run time as open without asking Redis. */
   private readonly openUntil = new Map<string, number>();
@@ -188,6 +191,7 @@ export class QueueService {
     // A Redis that comes back may be a new one: ask it again which events are open.
     redis.on('ready', () => this.openUntil.clear());
     this.changes = new QueueChanges(redis, logger);
+    this.metrics = new QueueMetrics(redis, logger);
   }
 
   /**
@@ -351,6 +355,7 @@ export class QueueService {
     );
     switch (reply[0]) {
       case 'granted':
+        this.metrics.admissions.inc({event_id: eventId});
         return {
           outcome: 'granted',
           reservationToken,
