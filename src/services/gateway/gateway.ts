@@ -24,7 +24,12 @@ import {QueueService} from './queue/queue-service.js';
 import {UserTokens} from './user-tokens.js';
 import {UserStore, seedDevelopmentUsers} from './users.js';
 import {RolloutController} from './rollout/controller.js';
-import {gatherRolloutStates, joinClusterRollout, sendRollbackChange} from './rollout/cluster-sync.js';
+import {
+  gatherRolloutStates,
+  joinClusterRollout,
+  requestClusterReset,
+  sendRollbackChange,
+} from './rollout/cluster-sync.js';
 import {LiveSettings} from './rollout/live-settings.js';
 import {registerRolloutMetrics} from './rollout/rollout-metrics.js';
 import {addRolloutRoutes} from './rollout/rollout-routes.js';
@@ -142,7 +147,11 @@ export async function startGateway(
   const users = new UserStore(redis);
   const tokens = new UserTokens(config.auth);
   addAuthRoutes(http, {users, tokens});
-  addRolloutRoutes(http, {authenticator, status: rolloutStatus, reset: () => policy.reset()});
+  const resetRollbacks = async () => {
+    policy.reset();
+    if (inCluster) await requestClusterReset();
+  };
+  addRolloutRoutes(http, {authenticator, status: rolloutStatus, reset: resetRollbacks});
   if (!tokens.canSign) logger.warn('JWT_SECRET is not set: /api/v1/auth/register and /login answer 503 until it is');
   const stopAll = async () => {
     shutdown.abort();

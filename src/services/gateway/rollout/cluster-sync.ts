@@ -13,6 +13,7 @@ import {rolloutState, type RolloutState} from './status.js';
 const RELOAD = 'tacos:rollout:reload';
 const ROLLBACK = 'tacos:rollout:rollback';
 const STATE = 'tacos:rollout:state';
+const RESET = 'tacos:rollout:reset';
 
 interface ReloadMessage {
   type: typeof RELOAD;
@@ -20,6 +21,10 @@ interface ReloadMessage {
 
 interface RollbackMessage extends RollbackChange {
   type: typeof ROLLBACK;
+}
+
+interface ResetMessage {
+  type: typeof RESET;
 }
 
 /** A worker's half: reloads when told, passes its own rollbacks on, takes the others'. Returns the stop. */
@@ -42,6 +47,14 @@ export function sendRollbackChange(change: RollbackChange): void {
   process.send?.({type: ROLLBACK, ...change} satisfies RollbackMessage, () => undefined);
 }
 
+/**
+ * In a worker: asks the primary to clear every rollback on every worker (POST /api/v1/rollout/reset),
+ * whatever this worker knows of them. Resolves once sent: a gather asked after it sees the result.
+ */
+export function requestClusterReset(): Promise<void> {
+  return new Promise((resolve) => process.send?.({type: RESET} satisfies ResetMessage, () => resolve()) ?? resolve());
+}
+
 /** In a worker: the state of every listening worker. */
 export function gatherRolloutStates(): Promise<RolloutState[]> {
   return gatherOverWorkers<RolloutState>(STATE);
@@ -53,9 +66,15 @@ export function gatherRolloutStates(): Promise<RolloutState[]> {
  */
 export function leadClusterRollout(members: () => Worker[]) {
   const rollbacks = new Map<BackendName, Rollback>();
-  const send = (worker: Worker, message: ReloadMessage | RollbackMessage) =>
+  const send = (worker: Worker, message: ReloadMessage | RollbackMessage): unknown =>
     worker.isConnected() && worker.send(message, () => undefined);
   const onMessage = (from: Worker, message: unknown) => {
+    if (isIpcMessage<ResetMessage>(message, RESET)) {
+      rollbacks.clear();
+      for (const worker of members())
+        for (const backend of BACKENDS) send(worker, {type: ROLLBACK, backend, rollback: null});
+      return;
+    }
     if (!isIpcMessage<RollbackMessage>(message, ROLLBACK)) return;
     if (message.rollback) rollbacks.set(message.backend, message.rollback);
     else rollbacks.delete(message.backend);

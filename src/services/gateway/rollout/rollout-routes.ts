@@ -10,7 +10,7 @@ export interface RolloutRoutesDeps {
   /** The status JSON (README, "Rollout status"). */
   status(): Promise<unknown>;
   /** Clears the automatic rollbacks of every gateway process. */
-  reset(): void;
+  reset(): Promise<void>;
 }
 
 /** GET /api/v1/rollout (public, like /metrics: no addresses in it) and POST /api/v1/rollout/reset. */
@@ -23,7 +23,7 @@ export function addRolloutRoutes(app: HttpServer, deps: RolloutRoutesDeps): void
         code: 'FORBIDDEN',
       });
     }
-    deps.reset();
+    await deps.reset();
     return deps.status();
   });
 }
