@@ -6,6 +6,7 @@
  *
  * NEEDS TASK A (#17): the backend clients must take the gateway's RolloutController as their
  * RoadPolicy (grpcShare per call, record per call). Remove `.skip` when the lead wires it at merge.
+ * (It passed on the h17-live branch with a stand-in wiring of the policy into BackendClient.)
  */
 import {request} from 'node:http';
 import {mkdtemp, rm, writeFile} from 'node:fs/promises';
@@ -63,7 +64,8 @@ beforeAll(async () => {
     BACKEND_RESERVATION_API_TIMEOUT: '5s',
     BACKEND_PAYMENT_GRPC_ADDRESS: `127.0.0.1:${payment.grpcPort}`,
     BACKEND_PAYMENT_API_BASE_URL: `http://127.0.0.1:${payment.httpPort}`,
-    ROLLOUT_MIN_CALLS: '5',
+    // 11 calls over 2 workers: one worker has enough to judge, both cannot, so the other learns it from the first.
+    ROLLOUT_MIN_CALLS: '6',
     LOG_LEVEL: 'info',
   };
   await writeFile(
@@ -92,7 +94,7 @@ afterAll(async () => {
 
 describe.skip('the automatic rollback of a slow gRPC road, in a cluster', () => {
   it('rolls the road back on every worker, then a reset gives it back', async () => {
-    const statuses = await bounded(10, 10, async () => (await call('GET', AVAILABILITY, {authorization: auth})).status);
+    const statuses = await bounded(11, 11, async () => (await call('GET', AVAILABILITY, {authorization: auth})).status);
     expect(statuses.every((status) => status === 200)).toBe(true);
     const rolledBack = await until(
       'the rollback in GET /api/v1/rollout',
