@@ -55,7 +55,7 @@ interface Served {
   status(): Promise<Status>;
 }
 
-async function serve(args: string[]): Promise<Served> {
+async function serve(args: string[], processEnv: Record<string, string> = {}): Promise<Served> {
   const project = await mkdtemp(path.join(tmpdir(), 'tacos-live-'));
   projects.push(project);
   const [httpPort, grpcPort] = await freePorts(2);
@@ -72,7 +72,7 @@ async function serve(args: string[]): Promise<Served> {
       .map(([key, value]) => `${key}=${value}\n`)
       .join('');
   await writeFile(path.join(project, '.env.local'), envText());
-  const cli = startCli(['serve', 'gateway', ...args], {cwd: project, env: cleanEnv()});
+  const cli = startCli(['serve', 'gateway', ...args], {cwd: project, env: cleanEnv(processEnv)});
   running.push(cli);
   const listening = args.includes('--workers') ? 'gateway workers listening' : 'gateway listening';
   await Promise.race([
@@ -246,4 +246,25 @@ describe.each([
     expect(admin.status).toBe(200);
     expect(((await admin.json()) as Status).backends.reservation.rolled_back).toBeNull();
   });
+});
+
+describe('a live variable set in the process environment', () => {
+  it('wins over the file, and the gateway says so', async () => {
+    const gateway = await serve([], {GRPC_TRAFFIC_PERCENT: '5'});
+    try {
+      expect((await gateway.status()).settings).toMatchObject({
+        grpc_traffic_percent: 5,
+        fixed_by_process_env: ['GRPC_TRAFFIC_PERCENT'],
+      });
+      await writeFile(path.join(gateway.project, '.env.local'), gateway.envText({GRPC_TRAFFIC_PERCENT: '50'}));
+      const line = await gateway.cli.waitForLine((each) => each.msg === 'settings reloaded', 5000);
+      expect(line.fixed_by_process_env).toEqual(['GRPC_TRAFFIC_PERCENT']);
+      const status = await gateway.status();
+      expect(status.settings).toMatchObject({grpc_traffic_percent: 5, generation: 2});
+      expect(status.backends.reservation.configured_percent).toBe(5);
+    } finally {
+      gateway.cli.child.kill('SIGTERM');
+      expect(await gateway.cli.exited).toBe(0);
+    }
+  }, 40_000);
 });

@@ -103,8 +103,14 @@ export class LiveSettings {
     this.lastError = null;
     this.restartNeeded = restartNeeded;
     for (const listener of this.listeners) listener(settings);
+    const fixed = this.fixedByProcessEnv();
     this.logger.info(
-      {generation: this.generation, changed: Object.fromEntries(changed.map((name) => [name, env[name] ?? null]))},
+      {
+        generation: this.generation,
+        changed: Object.fromEntries(changed.map((name) => [name, env[name] ?? null])),
+        // The file cannot change these: say so where an operator looks after editing it.
+        ...(fixed.length > 0 ? {fixed_by_process_env: fixed} : {}),
+      },
       'settings reloaded',
     );
     if (newlyNeeded.length > 0) {
@@ -128,10 +134,16 @@ export class LiveSettings {
       grpc_traffic_percent: this.currentSettings.grpcTrafficPercent,
       generation: this.generation,
       loaded_at: this.loadedAt.toISOString(),
-      fixed_by_process_env: this.source ? LIVE_VARIABLES.filter((name) => this.source!.processEnv[name]?.trim()) : [],
+      fixed_by_process_env: this.fixedByProcessEnv(),
       restart_needed: this.restartNeeded,
       last_error: this.lastError,
     };
+  }
+
+  /** The live variables the process environment sets: it wins over the file. */
+  private fixedByProcessEnv(): string[] {
+    const processEnv = this.source?.processEnv ?? {};
+    return LIVE_VARIABLES.filter((name) => processEnv[name]?.trim());
   }
 
   get settingsGeneration(): number {
