@@ -157,5 +157,8 @@ describe('readRolloutSettings', () => {
   it('refuses a bad value, naming its variable', () => {
     expect(() => readRolloutSettings({ROLLOUT_WINDOW: 'soon'})).toThrow(/ROLLOUT_WINDOW=soon is not valid/);
     expect(() => readRolloutSettings({GRPC_TRAFFIC_PERCENT: '101'})).toThrow(/GRPC_TRAFFIC_PERCENT=101/);
+    expect(() => readRolloutSettings({ROLLOUT_WINDOW: '11m'})).toThrow(
+      /ROLLOUT_WINDOW=11m is not valid: expected at most 600s/,
+    );
   });
 });

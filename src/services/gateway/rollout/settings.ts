@@ -1,4 +1,5 @@
 import {EnvReader, type Environment} from '../../config.js';
+import {TacosError} from '../../errors.js';
 import {DEFAULT_ROLLBACK_THRESHOLDS, type RollbackThresholds} from './judge.js';
 
 /** The variables the gateway applies on a reload, without a restart (README, "Live settings"). */
@@ -32,12 +33,22 @@ export interface RolloutSettings {
 /** The live settings from the environment; a bad value throws a TacosError naming its variable. */
 export function readRolloutSettings(env: Environment): RolloutSettings {
   const read = new EnvReader(env);
+  const windowSeconds = Math.round(read.durationMs('ROLLOUT_WINDOW', 30_000, 1000) / 1000);
+  if (windowSeconds > MAX_WINDOW_SECONDS) {
+    throw new TacosError(
+      `ROLLOUT_WINDOW=${env.ROLLOUT_WINDOW?.trim()} is not valid: expected at most ${MAX_WINDOW_SECONDS}s.`,
+      {
+        hint: 'Fix ROLLOUT_WINDOW in the env file or the environment.',
+        code: 'INVALID_CONFIG',
+      },
+    );
+  }
   return {
     grpcEnabled: read.bool('GRPC_ENABLED', false),
     grpcTrafficPercent: read.int('GRPC_TRAFFIC_PERCENT', 100, 0, 100),
     thresholds: {
       autoRollback: read.bool('ROLLOUT_AUTO_ROLLBACK', true),
-      windowSeconds: Math.round(read.durationMs('ROLLOUT_WINDOW', 30_000, 1000) / 1000),
+      windowSeconds,
       minCalls: read.int('ROLLOUT_MIN_CALLS', DEFAULT_ROLLBACK_THRESHOLDS.minCalls, 1),
       maxErrorRate: read.number('ROLLOUT_MAX_ERROR_RATE', DEFAULT_ROLLBACK_THRESHOLDS.maxErrorRate),
       maxP99Ratio: read.number('ROLLOUT_MAX_P99_RATIO', DEFAULT_ROLLBACK_THRESHOLDS.maxP99Ratio),
