@@ -2,10 +2,13 @@ import cluster, {type Worker} from 'node:cluster';
 import {setTimeout as sleep} from 'node:timers/promises';
 import {TacosError, errorMessage, usageError} from '../errors.js';
 import type {Logger} from '../logging.js';
-import {answerClusterMetrics, isIpcMessage} from '../server-kit/metrics.js';
+import {isIpcMessage} from '../server-kit/cluster-ipc.js';
+import {answerClusterMetrics} from '../server-kit/metrics.js';
 import {waitForStopSignal} from '../signals.js';
 import type {GatewayConfig} from './config.js';
 import {startGateway, stopGateway, type RunningGateway} from './gateway.js';
+import {leadClusterRollout} from './rollout/cluster-sync.js';
+import {watchEnvFile, type EnvSource, type LiveSettings} from './rollout/live-settings.js';
 
 export const MAX_WORKERS = 64;
 /** More unexpected worker exits than there are workers within this window: a crash loop. */
@@ -56,7 +59,7 @@ function sendToPrimary(message: ReadyMessage | FailedMessage): Promise<void> {
  * closes it cleanly. A worker whose primary is gone (even SIGKILLed) exits at once: node:cluster
  * does that when the IPC channel closes.
  */
-export async function runGatewayWorker(config: GatewayConfig, logger: Logger): Promise<void> {
+export async function runGatewayWorker(config: GatewayConfig, logger: Logger, live: LiveSettings): Promise<void> {
   let stop!: (signal: NodeJS.Signals) => void;
   const stopRequested = new Promise<NodeJS.Signals>((resolve) => (stop = resolve));
   // `on`, not `once`: `tacos up` signals the whole process group and the primary signals again,
@@ -66,7 +69,7 @@ export async function runGatewayWorker(config: GatewayConfig, logger: Logger): P
   process.on('SIGINT', () => undefined);
   let gateway: RunningGateway;
   try {
-    gateway = await startGateway(config, logger);
+    gateway = await startGateway(config, logger, live);
   } catch (error) {
     // The primary reports it, once for all workers, and stops.
     const failure = error instanceof TacosError ? error : new TacosError(errorMessage(error), {cause: error});
@@ -89,11 +92,17 @@ export async function runGatewayWorker(config: GatewayConfig, logger: Logger): P
 
 /**
  * The cluster primary: forks `count` workers that share the ports, replaces one that dies (up to
- * a crash loop), and on SIGINT/SIGTERM (or `tacos up` gone) stops them all, SIGKILL after the
+ * a crash loop), tells them to reload their live settings when `source`'s env file changes or on
+ * SIGHUP (rollout/cluster-sync.ts), and on SIGINT/SIGTERM (or `tacos up` gone) stops them all, SIGKILL after the
  * grace time. It runs no gateway and no Redis client itself. Throws a TacosError when the workers
  * cannot start or keep dying.
  */
-export async function runGatewayPrimary(config: GatewayConfig, logger: Logger, count: number): Promise<void> {
+export async function runGatewayPrimary(
+  config: GatewayConfig,
+  logger: Logger,
+  count: number,
+  source: EnvSource,
+): Promise<void> {
   cluster.setupPrimary({stdio: ['ignore', 'inherit', 'inherit', 'ipc']});
   const exits = new Map<Worker, Promise<void>>();
   const listening = new Set<Worker>();
@@ -104,6 +113,8 @@ export async function runGatewayPrimary(config: GatewayConfig, logger: Logger, c
   let fail!: (error: TacosError) => void;
   const failed = new Promise<TacosError>((resolve) => (fail = resolve));
   const stopAnswering = answerClusterMetrics(() => [...listening]);
+  const rollout = leadClusterRollout(() => [...listening]);
+  const stopWatching = watchEnvFile(source, () => rollout.reload());
   // The primary stops only through the sequence below: a second signal must not kill it while
   // its workers finish (`tacos up` signals the whole group, a user may press Ctrl-C twice).
   const ignore = () => undefined;
@@ -112,6 +123,7 @@ export async function runGatewayPrimary(config: GatewayConfig, logger: Logger, c
 
   const onReady = (worker: Worker, message: ReadyMessage) => {
     listening.add(worker);
+    rollout.joined(worker);
     if (started || listening.size < count) return;
     started = true;
     logger.info(
@@ -185,6 +197,8 @@ export async function runGatewayPrimary(config: GatewayConfig, logger: Logger, c
     if ('error' in outcome) throw outcome.error;
     logger.info('gateway stopped');
   } finally {
+    stopWatching();
+    rollout.stop();
     stopAnswering();
     process.off('SIGINT', ignore);
     process.off('SIGTERM', ignore);

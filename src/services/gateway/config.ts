@@ -10,6 +10,7 @@ import type {BookingLimits} from './booking.js';
 import {DEFAULT_CATALOG_FILE} from '../catalog.js';
 import {EVENT_ID} from './queue/keys.js';
 import type {QueueSettings} from './queue/queue-service.js';
+import {readRolloutSettings, type RolloutSettings} from './rollout/settings.js';
 
 export interface AuthSettings {
   production: boolean;
@@ -37,14 +38,17 @@ export interface GatewayConfig {
   environment: string;
   /** SERVER_ENVIRONMENT is unset: `environment` is the development default. */
   environmentDefaulted: boolean;
+  /** At start: whether the gRPC port opens (changing it needs a restart); the live value is in `rollout`. */
   grpcEnabled: boolean;
   grpcPort: number;
   grpcTls?: {certFile: string; keyFile: string};
   grpcLimits: GrpcLimits;
   /** Open StreamQueueUpdates streams one waiting token may hold. */
   grpcMaxStreamsPerToken: number;
-  /** With GRPC_ENABLED, the share (0..100) of backend calls sent over gRPC; the rest go over HTTP. */
+  /** With GRPC_ENABLED, the share (0..100) of backend calls sent over gRPC at start; the live value is in `rollout`. */
   grpcTrafficPercent: number;
+  /** The settings a reload applies without a restart, as read at start (rollout/live-settings.ts). */
+  rollout: RolloutSettings;
   backends: {reservation: BackendSettings; payment: BackendSettings};
   breaker: {failures: number; cooldownMs: number};
   /** Limits of one user's booking calls, checked before any backend call. */
@@ -81,12 +85,13 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
   const developing = /^(development|dev|local|test)$/i.test(environment);
   const tls = read.bool('GRPC_USE_TLS', false);
   const redisCommandTimeoutMs = read.durationMs('REDIS_COMMAND_TIMEOUT', 800);
+  const rollout = readRolloutSettings(env);
   return {
     host: read.string('SERVER_HOST', '127.0.0.1'),
     httpPort: read.port('SERVER_PORT', 8000),
     environment,
     environmentDefaulted: environmentSet === undefined,
-    grpcEnabled: read.bool('GRPC_ENABLED', false),
+    grpcEnabled: rollout.grpcEnabled,
     grpcPort: read.port('GRPC_PORT', 9090),
     grpcTls: tls
       ? {
@@ -94,7 +99,8 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
           keyFile: read.string('GRPC_TLS_KEY', 'certs/server.key'),
         }
       : undefined,
-    grpcTrafficPercent: read.int('GRPC_TRAFFIC_PERCENT', 100, 0, 100),
+    grpcTrafficPercent: rollout.grpcTrafficPercent,
+    rollout,
     grpcLimits: {
       maxConnections: read.int('GRPC_MAX_CONNECTIONS', DEFAULT_GRPC_LIMITS.maxConnections, 1),
       handshakeTimeoutMs: read.durationMs('GRPC_HANDSHAKE_TIMEOUT', DEFAULT_GRPC_LIMITS.handshakeTimeoutMs),

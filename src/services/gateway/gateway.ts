@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import {listenHttp} from '../server-kit/http/listen.js';
 import {RedisRateLimiter} from '../server-kit/http/rate-limit.js';
 import {closeHttpServer} from '../server-kit/http/server.js';
@@ -22,6 +23,17 @@ import {loadCatalog} from '../catalog.js';
 import {QueueService} from './queue/queue-service.js';
 import {UserTokens} from './user-tokens.js';
 import {UserStore, seedDevelopmentUsers} from './users.js';
+import {RolloutController} from './rollout/controller.js';
+import {
+  gatherRolloutStates,
+  joinClusterRollout,
+  requestClusterReset,
+  sendRollbackChange,
+} from './rollout/cluster-sync.js';
+import {LiveSettings} from './rollout/live-settings.js';
+import {registerRolloutMetrics} from './rollout/rollout-metrics.js';
+import {addRolloutRoutes} from './rollout/rollout-routes.js';
+import {rolloutState, rolloutStatusBody} from './rollout/status.js';
 import {GATEWAY_SERVICE, QUEUE_SERVICE, WEBSOCKET_SERVICE} from '../service-names.js';
 
 async function waitUntilReady(redis: RedisClient, timeoutMs: number): Promise<void> {
@@ -45,8 +57,15 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-/** Starts the gateway: REST on SERVER_PORT, gRPC on GRPC_PORT when enabled, the queue on Redis. */
-export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
+/**
+ * Starts the gateway: REST on SERVER_PORT, gRPC on GRPC_PORT when enabled, the queue on Redis.
+ * `live`: the settings reloads apply (serve.ts); without it, `config.rollout` for good.
+ */
+export async function startGateway(
+  config: GatewayConfig,
+  logger: Logger,
+  live: LiveSettings = LiveSettings.fixed(config.rollout, logger),
+): Promise<RunningGateway> {
   checkClosedByDefault(config);
   const contracts = await loadContractSet();
   // The queue takes joins for the catalogue's events, besides QUEUE_EVENTS and those opened at run time.
@@ -60,6 +79,21 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   );
   const metrics = new ServerMetrics();
   queue.metrics.register(metrics.registry);
+  // The gRPC share of backend calls and the automatic rollback; in a cluster, shared with the other workers.
+  const inCluster = cluster.isWorker;
+  const policy = new RolloutController(live.settings, logger, inCluster ? sendRollbackChange : undefined);
+  live.onApply((settings) => policy.apply(settings));
+  registerRolloutMetrics(metrics.registry, policy, live);
+  const leaveCluster = inCluster ? joinClusterRollout(policy, live) : undefined;
+  const rolloutStatus = async () => {
+    if (!inCluster) return rolloutStatusBody(process.pid, [], [rolloutState(policy, live)]);
+    const states = await gatherRolloutStates();
+    return rolloutStatusBody(
+      process.ppid,
+      states.map((state) => state.pid).sort((a, b) => a - b),
+      states,
+    );
+  };
   const shutdown = new AbortController();
   let grpc: RunningGrpcServer | undefined;
 
@@ -114,9 +148,16 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const users = new UserStore(redis);
   const tokens = new UserTokens(config.auth);
   addAuthRoutes(http, {users, tokens});
+  const resetRollbacks = async () => {
+    policy.reset();
+    if (inCluster) await requestClusterReset();
+  };
+  addRolloutRoutes(http, {authenticator, status: rolloutStatus, reset: resetRollbacks});
   if (!tokens.canSign) logger.warn('JWT_SECRET is not set: /api/v1/auth/register and /login answer 503 until it is');
   const stopAll = async () => {
     shutdown.abort();
+    policy.close();
+    leaveCluster?.();
     await Promise.allSettled([closeHttpServer(http, config.shutdownGraceMs), grpc?.close(config.shutdownGraceMs)]);
     await queue.close();
     await Promise.allSettled([closeRedisClient(redis), backends.reservation.close(), backends.payment.close()]);
@@ -158,6 +199,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     throw error;
   }
   queue.start();
+  policy.start();
   // Development only: the test users the web client's login page hints at.
   if (config.auth.development) seedDevelopmentUsers(users, redis, logger, shutdown.signal);
 

@@ -1,6 +1,7 @@
 import cluster, {type Worker} from 'node:cluster';
 import {AggregatorRegistry, Counter, Histogram, Registry, collectDefaultMetrics} from 'prom-client';
 import {errorMessage} from '../errors.js';
+import {PendingReplies, isIpcMessage} from './cluster-ipc.js';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -26,14 +27,6 @@ interface MetricsMessage {
   text?: string;
   metrics?: MetricsJson;
   error?: string;
-}
-
-/** Whether a message over cluster IPC is ours of this type (the channel also carries node:cluster's own). */
-export function isIpcMessage<T extends {type: string} = MetricsMessage>(
-  message: unknown,
-  type: T['type'],
-): message is T {
-  return typeof message === 'object' && message !== null && (message as {type?: unknown}).type === type;
 }
 
 /** Prometheus metrics of one server, with the names the Go gateway and go-grpc-prometheus use. */
@@ -110,55 +103,10 @@ export class ServerMetrics {
   }
 }
 
-/**
- * Requests over cluster IPC that wait, at most a while, for the reply carrying their id: the worker's
- * ASK to the primary and the primary's COLLECT from each worker. `Peer` tells who was asked.
- */
-class PendingReplies<Peer> {
-  private readonly waiting = new Map<
-    number,
-    {peer: Peer; settle: (reply: MetricsMessage | Error | undefined) => void}
-  >();
-  private nextId = 0;
-
-  /**
-   * Sends through `send` a request with a new id. Resolves with the reply, or an Error (no reply
-   * within `timeoutMs`, or what `failed` was given), or undefined: the peer is gone (`abandon`).
-   */
-  request(
-    peer: Peer,
-    timeoutMs: number,
-    timedOut: () => Error,
-    send: (id: number, failed: (reason: Error | undefined) => void) => void,
-  ): Promise<MetricsMessage | Error | undefined> {
-    return new Promise((resolve) => {
-      const id = this.nextId++;
-      const settle = (reply: MetricsMessage | Error | undefined) => {
-        clearTimeout(timer);
-        this.waiting.delete(id);
-        resolve(reply);
-      };
-      const timer = setTimeout(() => settle(timedOut()), timeoutMs);
-      this.waiting.set(id, {peer, settle});
-      send(id, settle);
-    });
-  }
-
-  /** A reply: it settles its request, if that is still waiting. */
-  reply(message: MetricsMessage): void {
-    this.waiting.get(message.id)?.settle(message);
-  }
-
-  /** The peer went away: its requests settle with nothing to count. */
-  abandon(peer: Peer): void {
-    for (const each of this.waiting.values()) if (each.peer === peer) each.settle(undefined);
-  }
-}
-
 /** A cluster worker's half: sends its own metrics when the primary collects, asks it for the sum. */
 class WorkerMetrics {
   private readonly registries: Registry[] = [];
-  private readonly asks = new PendingReplies<'primary'>();
+  private readonly asks = new PendingReplies<'primary', MetricsMessage>();
 
   share(registry: Registry): void {
     if (this.registries.length === 0) process.on('message', (message) => this.onMessage(message));
@@ -178,7 +126,7 @@ class WorkerMetrics {
   }
 
   private onMessage(message: unknown): void {
-    if (isIpcMessage(message, COLLECT)) {
+    if (isIpcMessage<MetricsMessage>(message, COLLECT)) {
       void Promise.all(this.registries.map((registry) => registry.getMetricsAsJSON()))
         .then(
           (metrics) => ({metrics: metrics.flat()}),
@@ -186,7 +134,7 @@ class WorkerMetrics {
         )
         // A primary already gone cannot be answered: nothing to do.
         .then((reply) => process.send?.({type: COLLECTED, id: message.id, ...reply}, () => undefined));
-    } else if (isIpcMessage(message, ANSWER)) {
+    } else if (isIpcMessage<MetricsMessage>(message, ANSWER)) {
       this.asks.reply(message);
     }
   }
@@ -199,7 +147,7 @@ const workerMetrics = new WorkerMetrics();
  * workers that are listening). Returns the function that stops answering.
  */
 export function answerClusterMetrics(members: () => Worker[]): () => void {
-  const collecting = new PendingReplies<Worker>();
+  const collecting = new PendingReplies<Worker, MetricsMessage>();
 
   const collect = async (worker: Worker): Promise<MetricsJson> => {
     const reply = await collecting.request(
@@ -224,8 +172,8 @@ export function answerClusterMetrics(members: () => Worker[]): () => void {
       .then((reply) => worker.isConnected() && worker.send({type: ANSWER, id, ...reply}, () => undefined));
 
   const onMessage = (worker: Worker, message: unknown) => {
-    if (isIpcMessage(message, COLLECTED)) collecting.reply(message);
-    else if (isIpcMessage(message, ASK)) answer(worker, message.id);
+    if (isIpcMessage<MetricsMessage>(message, COLLECTED)) collecting.reply(message);
+    else if (isIpcMessage<MetricsMessage>(message, ASK)) answer(worker, message.id);
   };
   const onExit = (worker: Worker) => collecting.abandon(worker);
   cluster.on('message', onMessage);
