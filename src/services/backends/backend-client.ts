@@ -81,13 +81,17 @@ export class BackendClient {
     this.roads = {grpc: road(transports.grpc), http: road(transports.http)};
   }
 
-  /** Which road a call of this caller takes: the sticky split, unless that road's circuit is open and the other's is not. */
+  /**
+   * Which road a call of this caller takes: the sticky split, unless that road's circuit is open and
+   * the other's is not. gRPC stands in for HTTP only while it has a share: at 0 (GRPC_ENABLED false,
+   * a rollback) the backend may not serve gRPC at all.
+   */
   pickProtocol(callerKey?: string): Protocol {
     const share = this.policy.grpcShare(this.settings.name);
     const wanted: Protocol = takesGrpc(share, callerKey, this.random) ? 'grpc' : 'http';
     const other: Protocol = wanted === 'grpc' ? 'http' : 'grpc';
     const open = (protocol: Protocol) => this.roads[protocol].breaker.state === CircuitState.Open;
-    return open(wanted) && !open(other) ? other : wanted;
+    return open(wanted) && !open(other) && (other === 'http' || share > 0) ? other : wanted;
   }
 
   async call<T = Record<string, any>>(
