@@ -77,7 +77,7 @@ describe('env switch (service)', () => {
     for (const name of NAMES) {
       expect(await current(dir, name), name).toBe(EXPECTED[name](await original(name)));
       const config = readGatewayConfig(loadEnvironment({envName: name, projectDir: dir, processEnv: {}}));
-      expect([name, config.grpcEnabled, config.grpcTrafficPercent]).toEqual([name, true, 60]);
+      expect([name, config.grpcEnabled, config.rollout.grpcTrafficPercent]).toEqual([name, true, 60]);
     }
     expect((await stat(path.join(dir, '.env.secret'))).mode & 0o777).toBe(0o600);
     const duplicates = results.find((result) => result.name === 'duplicates')!;

@@ -7,10 +7,12 @@
 import {createServer, type Server} from 'node:http';
 import type {AddressInfo} from 'node:net';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+import {Registry} from 'prom-client';
 import {BackendClient} from '../../src/services/backends/backend-client.js';
+import {BackendMetrics} from '../../src/services/backends/backend-metrics.js';
 import {backendDidNothing} from '../../src/services/backends/errors.js';
 import {RESERVATION_ROUTES} from '../../src/services/backends/routes.js';
-import {HttpTransport} from '../../src/services/backends/transports.js';
+import {GrpcTransport, HttpTransport} from '../../src/services/backends/transports.js';
 import {TacosError} from '../../src/services/errors.js';
 import {loadContractSet} from '../../src/services/contracts.js';
 import {packageDefinition} from '../../src/services/server-kit/grpc/server.js';
@@ -34,9 +36,23 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
   const base = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
   const contracts = await loadContractSet();
+  const metrics = new BackendMetrics(new Registry());
+  // The gRPC road is there but never taken (share 0): its channel connects only on first use.
   client = new BackendClient(
-    {name: 'reservation', timeoutMs: 5000, grpcPercent: 0, breakerFailures: FAILURES, breakerCooldownMs: 60_000},
-    {http: new HttpTransport('reservation', base, RESERVATION_ROUTES, packageDefinition(), contracts.registry)},
+    {name: 'reservation', timeoutMs: 5000, breakerFailures: FAILURES, breakerCooldownMs: 60_000},
+    {
+      grpc: new GrpcTransport('reservation', '127.0.0.1:1', packageDefinition(), contracts.registry, 1000, metrics),
+      http: new HttpTransport(
+        'reservation',
+        base,
+        RESERVATION_ROUTES,
+        packageDefinition(),
+        contracts.registry,
+        metrics,
+      ),
+    },
+    {grpcShare: () => 0, record: () => undefined},
+    metrics,
     createLogger('test', 'silent'),
   );
 });

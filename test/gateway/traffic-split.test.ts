@@ -1,7 +1,8 @@
 /**
  * GRPC_ENABLED and GRPC_TRAFFIC_PERCENT: which road the gateway's backend calls take, counted where
- * they arrive (the reservation mock's mock_calls_total by protocol). The split is per call, so a
- * canary percentage moves that share of traffic, not that share of gateways or connections.
+ * they arrive (the reservation mock's mock_calls_total by protocol). The split is per user (sticky),
+ * so a canary percentage moves that share of users, not that share of gateways or connections;
+ * test/gateway/roads.test.ts checks that each user stays on its road.
  */
 import * as grpc from '@grpc/grpc-js';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
@@ -42,8 +43,16 @@ afterAll(async () => {
   await disposeRedis(redis);
 });
 
-/** `count` availability requests through a gateway so configured (with these request headers); where they arrived. */
-async function split(env: Record<string, string>, count: number, headers: Record<string, string> = {}) {
+/**
+ * `count` availability requests through a gateway so configured (with these request headers), each
+ * from another user when `users` says so; where they arrived.
+ */
+async function split(
+  env: Record<string, string>,
+  count: number,
+  headers: Record<string, string> = {},
+  users: 'one' | 'distinct' = 'one',
+) {
   const gateway = await startStackGateway(backendEnv(reservation!, payment!, redis!.address), {
     LOG_LEVEL: 'error',
     ...env,
@@ -51,8 +60,11 @@ async function split(env: Record<string, string>, count: number, headers: Record
   gateways.push(gateway);
   try {
     const before = await mockCalls(reservation!, METHOD);
-    const statuses = await bounded(count, CONCURRENCY, async () => {
-      const answer = await send(gateway.http, 'GET', '/api/v1/events/evt_2026_concert/availability', {auth, headers});
+    const statuses = await bounded(count, CONCURRENCY, async (index) => {
+      const answer = await send(gateway.http, 'GET', '/api/v1/events/evt_2026_concert/availability', {
+        auth: users === 'one' ? auth : await bearer(`split-user-${index}`),
+        headers,
+      });
       return answer.status;
     });
     const arrived = callsSince(before, await mockCalls(reservation!, METHOD));
@@ -67,8 +79,8 @@ function countOf(statuses: number[], status: number): number {
 }
 
 describe('GRPC_ENABLED and GRPC_TRAFFIC_PERCENT', () => {
-  it('true with 25%: about a quarter of 1,000 calls arrive over gRPC, the rest over HTTP', async () => {
-    const {statuses, arrived} = await split({GRPC_ENABLED: 'true', GRPC_TRAFFIC_PERCENT: '25'}, 1000);
+  it('true with 25%: the calls of about a quarter of 1,000 users arrive over gRPC, the rest over HTTP', async () => {
+    const {statuses, arrived} = await split({GRPC_ENABLED: 'true', GRPC_TRAFFIC_PERCENT: '25'}, 1000, {}, 'distinct');
     expect(countOf(statuses, 200)).toBe(1000);
     expect(arrived.grpc + arrived.http).toBe(1000);
     // Binomial(1000, 0.25): sd about 14, so 190..310 is more than 4 sd either way.
@@ -115,16 +127,17 @@ describe('x-tacos-backend-protocol (the A/B runs of tacos bench)', () => {
     expect(overHttp.arrived).toEqual({grpc: 0, http: 100});
   });
 
-  it('asking for gRPC when GRPC_ENABLED is false, or for an unknown transport, is a 400 that says so', async () => {
+  it('is honoured even when GRPC_ENABLED is false (the gRPC road is always there, only unused); an unknown transport is a 400 that says so', async () => {
     const gateway = await startStackGateway(backendEnv(reservation!, payment!, redis!.address), {
       LOG_LEVEL: 'error',
       GRPC_ENABLED: 'false',
     });
     gateways.push(gateway);
     const path = '/api/v1/events/evt_2026_concert/availability';
+    const before = await mockCalls(reservation!, METHOD);
     const grpcOff = await send(gateway.http, 'GET', path, {auth, headers: {'x-tacos-backend-protocol': 'grpc'}});
-    expect(grpcOff.status).toBe(400);
-    expect(grpcOff.text).toMatch(/GRPC_ENABLED is false/);
+    expect(grpcOff.status).toBe(200);
+    expect(callsSince(before, await mockCalls(reservation!, METHOD))).toEqual({grpc: 1, http: 0});
     const unknown = await send(gateway.http, 'GET', path, {
       auth,
       headers: {'x-tacos-backend-protocol': 'carrier-pigeon'},

@@ -66,13 +66,19 @@ export function notSent(error: TacosError): TacosError {
   return error;
 }
 
+/** The error was raised before the request left the gateway (circuit open, caller gone first). */
+export function wasNotSent(error: unknown): boolean {
+  return error instanceof TacosError && unsent.has(error);
+}
+
 /**
  * The backend surely did nothing for this call: it answered with a refusal, or it was never asked.
  * After a timeout or a broken connection nobody knows, and the answer is false.
  */
 export function backendDidNothing(error: unknown): boolean {
   return (
-    error instanceof TacosError && (unsent.has(error) || PASSED_ON.has(error.code) || error.code === 'UPSTREAM_REFUSED')
+    wasNotSent(error) ||
+    (error instanceof TacosError && (PASSED_ON.has(error.code) || error.code === 'UPSTREAM_REFUSED'))
   );
 }
 

@@ -1,5 +1,5 @@
 import type {FileRegistry, JsonObject} from '@bufbuild/protobuf';
-import {Metadata, type ServiceError} from '@grpc/grpc-js';
+import {Metadata, status as GrpcStatus, type ServiceError} from '@grpc/grpc-js';
 import {PaymentServiceClient} from '../../generated/contracts/payment/v1/PaymentServiceClient.js';
 import {InventoryServiceClient} from '../../generated/contracts/reservation/v1/InventoryServiceClient.js';
 import {ReservationServiceClient} from '../../generated/contracts/reservation/v1/ReservationServiceClient.js';
@@ -8,6 +8,7 @@ import type {PackageDefinition} from '@grpc/proto-loader';
 import {Pool} from 'undici';
 import {methodCodec, type MethodCodec} from '../server-kit/grpc/json-codec.js';
 import type {CallContext} from './backend-client.js';
+import type {BackendMetrics} from './backend-metrics.js';
 import {callerGone, fromGrpcError, fromHttpError, transportError, undecodableAnswer} from './errors.js';
 import {routeRequest, type BackendRoute} from './routes.js';
 import {INVENTORY_SERVICE, PAYMENT_SERVICE, RESERVATION_SERVICE} from '../service-names.js';
@@ -40,6 +41,7 @@ export class GrpcTransport implements Transport {
     private readonly registry: FileRegistry,
     /** Reconnect attempts never wait longer than the breaker's cool-down (grpc-js would wait up to 120 s). */
     private readonly maxReconnectBackoffMs: number,
+    private readonly metrics: BackendMetrics,
   ) {}
 
   async call(
@@ -55,9 +57,15 @@ export class GrpcTransport implements Transport {
     >;
     const metadata = new Metadata();
     metadata.set('x-request-id', context.requestId);
+    const started = performance.now();
+    const handled = this.metrics.grpcCall(service, method);
+    const seconds = () => (performance.now() - started) / 1000;
     try {
-      return await client[method](request, {timeoutMs, metadata, signal: context.signal});
+      const answer = await client[method](request, {timeoutMs, metadata, signal: context.signal});
+      handled('OK', true, seconds());
+      return answer;
     } catch (error) {
+      handled(GrpcStatus[(error as Partial<ServiceError>).code ?? GrpcStatus.UNKNOWN] ?? 'UNKNOWN', false, seconds());
       throw context.signal?.aborted
         ? callerGone(this.backend)
         : fromGrpcError(this.backend, error as ServiceError, this.registry);
@@ -102,6 +110,7 @@ export class HttpTransport implements Transport {
     private readonly routes: BackendRoute[],
     private readonly definition: PackageDefinition,
     private readonly registry: FileRegistry,
+    private readonly metrics: BackendMetrics,
   ) {
     this.pool = new Pool(baseUrl.origin, {connections: 64, pipelining: 1});
     this.basePath = baseUrl.pathname.replace(/\/+$/, '');
@@ -122,6 +131,9 @@ export class HttpTransport implements Transport {
       : {path: `/${service}/${method}`, query: new URLSearchParams(), body: json};
     const deadline = AbortSignal.timeout(timeoutMs);
     let answer: {status: number; body: unknown};
+    const started = performance.now();
+    const requested = (status: number) =>
+      this.metrics.httpCall(this.backend, service, method, status, (performance.now() - started) / 1000);
     try {
       const response = await this.pool.request({
         method: route?.verb ?? 'POST',
@@ -132,7 +144,9 @@ export class HttpTransport implements Transport {
       });
       const text = await response.body.text();
       answer = {status: response.statusCode, body: parseJson(text)};
+      requested(answer.status);
     } catch (error) {
+      requested(0);
       if (context.signal?.aborted) throw callerGone(this.backend);
       throw transportError(this.backend, error, deadline.aborted);
     }

@@ -1,4 +1,7 @@
+import type {Registry} from 'prom-client';
 import {BackendClient} from '../backends/backend-client.js';
+import {BackendMetrics} from '../backends/backend-metrics.js';
+import type {RoadPolicy} from '../backends/road-policy.js';
 import {PAYMENT_ROUTES, RESERVATION_ROUTES, type BackendRoute} from '../backends/routes.js';
 import {GrpcTransport, HttpTransport} from '../backends/transports.js';
 import type {ContractSet} from '../contracts.js';
@@ -7,26 +10,40 @@ import type {Logger} from '../logging.js';
 import type {BackendSettings, GatewayConfig} from './config.js';
 
 /**
- * The gateway's clients of reservation and payment: over HTTP when GRPC_ENABLED is false; with it,
- * GRPC_TRAFFIC_PERCENT of the calls over gRPC and the rest over HTTP.
+ * The gateway's clients of reservation and payment, each with both roads: the policy says which
+ * share of the callers takes gRPC (0 when GRPC_ENABLED is false). The gRPC channels connect on
+ * first use, so a road nobody takes costs nothing. Their metrics are registered on `registry`.
  */
-export function createBackendClients(config: GatewayConfig, contracts: ContractSet, logger: Logger) {
+export function createBackendClients(
+  config: GatewayConfig,
+  contracts: ContractSet,
+  logger: Logger,
+  policy: RoadPolicy,
+  registry: Registry,
+) {
   const definition = packageDefinition();
+  const metrics = new BackendMetrics(registry);
   const client = (name: string, settings: BackendSettings, routes: BackendRoute[]) =>
     new BackendClient(
       {
         name,
         timeoutMs: settings.timeoutMs,
-        grpcPercent: config.grpcEnabled ? config.grpcTrafficPercent : 0,
         breakerFailures: config.breaker.failures,
         breakerCooldownMs: config.breaker.cooldownMs,
       },
       {
-        grpc: config.grpcEnabled
-          ? new GrpcTransport(name, settings.grpcAddress, definition, contracts.registry, config.breaker.cooldownMs)
-          : undefined,
-        http: new HttpTransport(name, settings.httpBaseUrl, routes, definition, contracts.registry),
+        grpc: new GrpcTransport(
+          name,
+          settings.grpcAddress,
+          definition,
+          contracts.registry,
+          config.breaker.cooldownMs,
+          metrics,
+        ),
+        http: new HttpTransport(name, settings.httpBaseUrl, routes, definition, contracts.registry, metrics),
       },
+      policy,
+      metrics,
       logger,
     );
   return {

@@ -4,7 +4,15 @@ import type {FastifyRequest} from 'fastify';
 import {methodCodec} from '../server-kit/grpc/json-codec.js';
 import type {HttpServer} from '../server-kit/http/server.js';
 import type {Authenticator} from './auth.js';
-import {BACKEND_PROTOCOL_HEADER, requestedBackendProtocol, type BookingService, type Caller} from './booking.js';
+import {
+  BACKEND_PROTOCOL_HEADER,
+  BACKEND_ROAD_HEADER,
+  bookingCaller,
+  reportedRoads,
+  requestedBackendProtocol,
+  type BookingService,
+  type Caller,
+} from './booking.js';
 import {callerSignal} from '../server-kit/http/server.js';
 import {invalidArgument} from '../server-kit/api-errors.js';
 import {TacosError} from '../errors.js';
@@ -238,13 +246,15 @@ export function addBookingRoutes(app: HttpServer, deps: BookingRoutesDeps): void
           const header = request.headers['idempotency-key'];
           if (typeof header === 'string' && 'idempotency_key' in message && !message.idempotency_key)
             message.idempotency_key = header;
-          const caller: Caller = {
-            userId: users.get(request) ?? '',
+          const caller = bookingCaller(users.get(request) ?? '', {
             requestId: request.id,
             signal: callerSignal(reply),
             protocol: requestedBackendProtocol(request.headers[BACKEND_PROTOCOL_HEADER], deps.production),
-          };
+          });
           const response = await route.invoke(deps.booking, message, caller).catch((error: unknown) => {
+            // An error answer says the roads too: the calls that failed took them.
+            const roads = reportedRoads(caller, deps.production);
+            if (roads) void reply.header(BACKEND_ROAD_HEADER, roads);
             throw route.payment && error instanceof TacosError && error.code === 'NOT_FOUND'
               ? new TacosError(error.message, {code: 'PAYMENT_NOT_FOUND', cause: error})
               : error;
@@ -254,6 +264,8 @@ export function addBookingRoutes(app: HttpServer, deps: BookingRoutesDeps): void
             ? route.toRest(answer, plainValues(response) as Json, caller, request.body ?? {})
             : answer;
           logDifferences(request, message, shaped);
+          const roads = reportedRoads(caller, deps.production);
+          if (roads) void reply.header(BACKEND_ROAD_HEADER, roads);
           reply.code(route.status ?? 200);
           return shaped;
         },

@@ -22,9 +22,26 @@ export function requestedBackendProtocol(value: unknown, production: boolean): P
   throw invalidArgument(BACKEND_PROTOCOL_HEADER, `${BACKEND_PROTOCOL_HEADER} must be grpc or http.`);
 }
 
+/** The answer header (gRPC metadata key) that says which roads the backend calls of a booking call took, outside production. */
+export const BACKEND_ROAD_HEADER = 'x-tacos-backend-road';
+
 /** Who is calling: the verified user, the request id that follows the call, and the signal of the caller leaving. */
 export interface Caller extends CallContext {
   userId: string;
+}
+
+/**
+ * A booking caller as both doors make it: the user id keeps the user on one road to the backends
+ * (the sticky split), and the roads its backend calls take are gathered for the answer.
+ */
+export function bookingCaller(userId: string, context: Pick<CallContext, 'requestId' | 'signal' | 'protocol'>): Caller {
+  return {...context, userId, callerKey: userId || undefined, roads: new Set()};
+}
+
+/** The x-tacos-backend-road value of an answer (`grpc`, `http`, `grpc,http`); none in production or without backend calls. */
+export function reportedRoads(caller: Caller, production: boolean): string | undefined {
+  if (production || !caller.roads?.size) return undefined;
+  return [...caller.roads].sort().join(',');
 }
 
 type Message = Record<string, any>;

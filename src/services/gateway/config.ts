@@ -45,8 +45,6 @@ export interface GatewayConfig {
   grpcLimits: GrpcLimits;
   /** Open StreamQueueUpdates streams one waiting token may hold. */
   grpcMaxStreamsPerToken: number;
-  /** With GRPC_ENABLED, the share (0..100) of backend calls sent over gRPC at start; the live value is in `rollout`. */
-  grpcTrafficPercent: number;
   /** The settings a reload applies without a restart, as read at start (rollout/live-settings.ts). */
   rollout: RolloutSettings;
   backends: {reservation: BackendSettings; payment: BackendSettings};
@@ -99,7 +97,6 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
           keyFile: read.string('GRPC_TLS_KEY', 'certs/server.key'),
         }
       : undefined,
-    grpcTrafficPercent: rollout.grpcTrafficPercent,
     rollout,
     grpcLimits: {
       maxConnections: read.int('GRPC_MAX_CONNECTIONS', DEFAULT_GRPC_LIMITS.maxConnections, 1),

@@ -119,7 +119,7 @@ export async function startGateway(
   // Serve from the first request when Redis is there; when it is not, start anyway (not ready).
   await waitUntilReady(redis, config.redis.commandTimeoutMs * 2);
   const authenticator = new Authenticator(config.auth);
-  const backends = createBackendClients(config, contracts, logger);
+  const backends = createBackendClients(config, contracts, logger, policy, metrics.registry);
   const booking = new BookingService(backends.reservation, backends.payment, queue, {
     limits: config.booking,
     production: config.auth.production,

@@ -1,4 +1,4 @@
-import type {UntypedServiceImplementation} from '@grpc/grpc-js';
+import {Metadata, type handleUnaryCall, type UntypedServiceImplementation} from '@grpc/grpc-js';
 import {TacosError} from '../errors.js';
 import {
   deadlineOf,
@@ -15,7 +15,15 @@ import type {GrpcRefusal} from '../server-kit/grpc/limits.js';
 import type {GrpcServiceBinding} from '../server-kit/grpc/server.js';
 import type {StatusEncoder} from '../server-kit/grpc/status-details.js';
 import type {Authenticator} from './auth.js';
-import {BACKEND_PROTOCOL_HEADER, requestedBackendProtocol, type BookingService, type Caller} from './booking.js';
+import {
+  BACKEND_PROTOCOL_HEADER,
+  BACKEND_ROAD_HEADER,
+  bookingCaller,
+  reportedRoads,
+  requestedBackendProtocol,
+  type BookingService,
+  type Caller,
+} from './booking.js';
 import {
   eventStatsMessage,
   isAdmissionReady,
@@ -62,15 +70,32 @@ interface TokenRequest {
 export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
   const {queue, encode} = deps;
   // The auth interceptor has verified the caller of these methods and put the user id in metadata.
-  const booked = (handle: (request: Record<string, any>, caller: Caller) => Promise<object>) =>
-    unary(encode, (request: Record<string, any>, metadata, cancellation) =>
-      handle(request, {
-        userId: userIdOf(metadata) ?? '',
-        requestId: requestIdOf(metadata),
-        signal: cancellation(),
-        protocol: requestedBackendProtocol(metadataText(metadata, BACKEND_PROTOCOL_HEADER), deps.production),
-      }),
-    );
+  // The roads the backend calls took ride in the initial metadata of an answer, in the trailers of an error.
+  const booked =
+    (handle: (request: Record<string, any>, caller: Caller) => Promise<object>): handleUnaryCall<any, object> =>
+    (call, callback) => {
+      let caller: Caller | undefined;
+      const handler = unary(encode, (request: Record<string, any>, metadata, cancellation) => {
+        caller = bookingCaller(userIdOf(metadata) ?? '', {
+          requestId: requestIdOf(metadata),
+          signal: cancellation(),
+          protocol: requestedBackendProtocol(metadataText(metadata, BACKEND_PROTOCOL_HEADER), deps.production),
+        });
+        return handle(request, caller);
+      });
+      handler(call, (error, response) => {
+        const roads = caller && reportedRoads(caller, deps.production);
+        if (roads && error) {
+          error.metadata ??= new Metadata();
+          error.metadata.set(BACKEND_ROAD_HEADER, roads);
+        } else if (roads) {
+          const metadata = new Metadata();
+          metadata.set(BACKEND_ROAD_HEADER, roads);
+          call.sendMetadata(metadata);
+        }
+        callback(error, response);
+      });
+    };
   const queueService: UntypedServiceImplementation = {
     JoinQueue: unary(
       encode,

@@ -280,6 +280,7 @@ const LIMITED_PATH = /^\/api\/v1(\/|\?|$)/;
 
 const EXPOSED_HEADERS = [
   'X-Request-ID',
+  'X-Tacos-Backend-Road',
   'Retry-After',
   'Idempotent-Replayed',
   'X-RateLimit-Limit',
