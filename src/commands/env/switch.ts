@@ -7,7 +7,8 @@ import {switchEnvironments} from '../../services/env/switch.js';
 import {TacosError} from '../../services/errors.js';
 import {stateDir} from '../../services/paths.js';
 import {describeApplied, settingsBefore, waitUntilTaken} from '../../services/rollout/applied.js';
-import {runningGateway} from '../../services/rollout/gateway-status.js';
+import {stackGateway} from '../../services/rollout/gateway-status.js';
+import {readLiveState} from '../../services/stack/state.js';
 
 export default class EnvSwitch extends TacosCommand {
   static override summary = 'Switch environments to gRPC or HTTP (GRPC_ENABLED), editing only that value.';
@@ -56,7 +57,7 @@ export default class EnvSwitch extends TacosCommand {
     const {args, flags} = await this.parse(EnvSwitch);
     const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
     // Read before the write: "taken" means the gateway reloaded past this.
-    const gateway = flags['dry-run'] ? undefined : await runningGateway(stateDir());
+    const gateway = flags['dry-run'] ? undefined : stackGateway((await readLiveState(stateDir())).state);
     const before = gateway ? await settingsBefore(gateway.url) : undefined;
     const results = await switchEnvironments({
       transport: args.transport as 'grpc' | 'http',

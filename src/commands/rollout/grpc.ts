@@ -6,6 +6,7 @@ import {envFileName} from '../../services/env-file.js';
 import {switchEnvironments} from '../../services/env/switch.js';
 import {TacosError, usageError} from '../../services/errors.js';
 import {stateDir} from '../../services/paths.js';
+import {readLiveState} from '../../services/stack/state.js';
 import type {WrittenShare} from '../../services/rollout/applied.js';
 import {requireGateway} from '../../services/rollout/gateway-status.js';
 import {ROLLOUT_FAILED_EXIT, parseSteps, runRollout, type RolloutTick} from '../../services/rollout/rollout.js';
@@ -70,7 +71,7 @@ export default class RolloutGrpc extends TacosCommand {
       )
         throw new TacosError('Not confirmed: nothing was changed.', {code: 'CANCELLED'});
     }
-    const gateway = await requireGateway({url: flags.url, envName, stateDir: stateDir()});
+    const gateway = requireGateway({url: flags.url, envName, stack: (await readLiveState(stateDir())).state});
     const setShare = async (share: WrittenShare) => (await switchTo(share, false))[0].status === 'changed';
     const abort = new AbortController();
     const onInterrupt = () => abort.abort();

@@ -2,6 +2,7 @@ import * as Flags from '@oclif/core/flags';
 import {TacosCommand} from '../../cli/base-command.js';
 import {envFlag} from '../../cli/flags.js';
 import {stateDir} from '../../services/paths.js';
+import {readLiveState} from '../../services/stack/state.js';
 import {requireGateway} from '../../services/rollout/gateway-status.js';
 import {resetRollout, statusText} from '../../services/rollout/status.js';
 
@@ -21,7 +22,11 @@ export default class RolloutReset extends TacosCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(RolloutReset);
-    const gateway = await requireGateway({url: flags.url, envName: flags.env, stateDir: stateDir()});
+    const gateway = requireGateway({
+      url: flags.url,
+      envName: flags.env,
+      stack: (await readLiveState(stateDir())).state,
+    });
     const status = await resetRollout(gateway, flags.env);
     this.log(flags.json ? JSON.stringify(status, null, 2) : statusText(status));
   }

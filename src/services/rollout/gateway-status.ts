@@ -1,5 +1,4 @@
 import {TacosError, errorMessage, usageError} from '../errors.js';
-import {readLiveState} from '../stack/state.js';
 
 /** GET /api/v1/rollout of a tacos gateway (the #17 contract), as far as the rollout commands read it. */
 export type Road = 'grpc' | 'http';
@@ -57,15 +56,25 @@ export const ROLLOUT_PATH = '/api/v1/rollout';
 export const NOT_A_TACOS_GATEWAY = 'NOT_A_TACOS_GATEWAY';
 export const GATEWAY_UNREACHABLE = 'GATEWAY_UNREACHABLE';
 
+/** What the rollout reads of the running stack's state (tacos up's state.json, read by the command). */
+export interface RunningStack {
+  env: string;
+  services: Array<{name: string; urls: string[]}>;
+}
+
+/** The HTTP address of the running stack's gateway and its environment, or undefined. */
+export function stackGateway(stack: RunningStack | undefined): {env: string; url: string} | undefined {
+  const url = stack?.services
+    .find((service) => service.name === 'gateway')
+    ?.urls.find((candidate) => candidate.startsWith('http://'));
+  return stack && url ? {env: stack.env, url} : undefined;
+}
+
 /**
  * The HTTP address of the gateway to watch: --url, else the gateway of the stack running here
- * (`tacos up`) when it runs that environment. Undefined when none runs.
+ * (`tacos up`) when it runs that environment; a clear error when there is none.
  */
-export async function findGateway(options: {
-  url?: string;
-  envName?: string;
-  stateDir: string;
-}): Promise<string | undefined> {
+export function requireGateway(options: {url?: string; envName?: string; stack?: RunningStack}): string {
   if (options.url) {
     let url: URL;
     try {
@@ -77,24 +86,9 @@ export async function findGateway(options: {
       throw usageError(`--url ${options.url} is not an http(s) URL such as http://127.0.0.1:8000.`);
     return url.origin;
   }
-  const running = await runningGateway(options.stateDir);
-  return running && running.env === (options.envName ?? 'local') ? running.url : undefined;
-}
-
-/** The gateway of the stack running here (`tacos up`) and its environment, or undefined. */
-export async function runningGateway(stateDir: string): Promise<{env: string; url: string} | undefined> {
-  const {state} = await readLiveState(stateDir);
-  const url = state?.services
-    .find((service) => service.name === 'gateway')
-    ?.urls.find((candidate) => candidate.startsWith('http://'));
-  return state && url ? {env: state.env, url} : undefined;
-}
-
-/** findGateway, or a clear error when no gateway of that environment runs here. */
-export async function requireGateway(options: {url?: string; envName?: string; stateDir: string}): Promise<string> {
-  const url = await findGateway(options);
-  if (url) return url;
   const env = options.envName ?? 'local';
+  const running = stackGateway(options.stack);
+  if (running && running.env === env) return running.url;
   throw new TacosError(`No gateway of the environment ${env} is running here.`, {
     hint: `Start it with \`tacos up --env ${env}\`, or point at a gateway with --url http://127.0.0.1:8000.`,
     code: 'NO_GATEWAY',
