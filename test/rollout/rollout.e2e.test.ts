@@ -125,8 +125,10 @@ describe('tacos env switch reports what the running gateway took', () => {
     try {
       const warned = await runCli(['env', 'switch', 'grpc', '--env', 'staging', '--percent', '50'], {cwd: stack.dir});
       expect(warned.code, warned.stderr).toBe(0);
-      expect(warned.stderr).toMatch(/did not take GRPC_TRAFFIC_PERCENT=50 \(fixed_by_process_env\)/);
-      expect(warned.stderr).toMatch(/restart the gateway without it/);
+      // oclif wraps a warning to the terminal's width behind ` ›`: read it as one line.
+      const warning = warned.stderr.replace(/\s*›\s*/g, ' ').replace(/\s+/g, ' ');
+      expect(warning).toMatch(/did not take GRPC_TRAFFIC_PERCENT=50 \(fixed_by_process_env\)/);
+      expect(warning).toMatch(/restart the gateway without it/);
       expect(await readFile(path.join(stack.dir, '.env.staging'), 'utf8')).toContain('GRPC_TRAFFIC_PERCENT=50');
 
       const strict = await runCli(['env', 'switch', 'grpc', '--env', 'staging', '--percent', '60', '--wait-applied'], {
