@@ -73,6 +73,16 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
     grpcEnabled: initial.settings.grpc_enabled,
     percent: initial.settings.grpc_traffic_percent,
   };
+  try {
+    return await runSteps(options, start);
+  } catch (error) {
+    // A share not taken, or a gateway gone mid-step: the file goes back to the starting share (best effort).
+    await options.setShare(start).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function runSteps(options: RolloutOptions, start: WrittenShare): Promise<RolloutResult> {
   const startLabel = start.grpcEnabled ? `${start.percent} %` : 'HTTP only (GRPC_ENABLED=false)';
   let lastHealthy = start;
   const tickMs = options.tickMs ?? 1000;
@@ -139,7 +149,7 @@ async function applyShare(options: RolloutOptions, share: WrittenShare): Promise
   const report = await waitUntilTaken(options.gateway, share, {before: changed ? before : undefined});
   if (!report.taken)
     throw new TacosError(describeApplied(options.label, share, report), {
-      hint: 'The env file was written; the gateway did not take it. Fix that, then run the rollout again.',
+      hint: 'The env file was put back to the starting share. Fix that, then run the rollout again.',
       code: 'NOT_TAKEN',
       exitCode: ROLLOUT_FAILED_EXIT,
     });
