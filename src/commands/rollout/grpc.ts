@@ -71,7 +71,11 @@ export default class RolloutGrpc extends TacosCommand {
       )
         throw new TacosError('Not confirmed: nothing was changed.', {code: 'CANCELLED'});
     }
-    const gateway = requireGateway({url: flags.url, envName, stack: (await readLiveState(stateDir())).state});
+    const gateway = requireGateway({
+      url: flags.url,
+      envName,
+      stack: flags.url ? undefined : (await readLiveState(stateDir())).state,
+    });
     const setShare = async (share: WrittenShare) => (await switchTo(share, false))[0].status === 'changed';
     const abort = new AbortController();
     const onInterrupt = () => abort.abort();

@@ -25,7 +25,7 @@ export default class RolloutReset extends TacosCommand {
     const gateway = requireGateway({
       url: flags.url,
       envName: flags.env,
-      stack: (await readLiveState(stateDir())).state,
+      stack: flags.url ? undefined : (await readLiveState(stateDir())).state,
     });
     const status = await resetRollout(gateway, flags.env);
     this.log(flags.json ? JSON.stringify(status, null, 2) : statusText(status));

@@ -27,7 +27,7 @@ export default class RolloutStatusCommand extends TacosCommand {
     const gateway = requireGateway({
       url: flags.url,
       envName: flags.env,
-      stack: (await readLiveState(stateDir())).state,
+      stack: flags.url ? undefined : (await readLiveState(stateDir())).state,
     });
     const status = await readRolloutStatus(gateway);
     this.log(flags.json ? JSON.stringify(status, null, 2) : statusText(status));
