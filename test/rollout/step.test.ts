@@ -101,6 +101,23 @@ describe('a rollout step: totals now minus totals at the step start, judged', ()
     expect(judgeStep(stepFigures(start, now, thresholdsOf(now, 0)), 5, true)).toEqual({outcome: 'healthy'});
   });
 
+  it('a backend nobody called in the step is not judged; a step without any call is not enough traffic', () => {
+    const idle = (figures: RolloutStatus) => ({
+      ...figures,
+      backends: {
+        ...figures.backends,
+        payment: {...figures.backends.reservation, totals: {grpc: totals([]), http: totals([])}},
+      },
+    });
+    const start = idle(status({grpc: totals([]), http: totals([])}));
+    const now = idle(status({grpc: totals([[4, 30]]), http: totals([[3, 30]])}));
+    expect(judgeStep(stepFigures(start, now, thresholdsOf(now)), 50, true)).toEqual({outcome: 'healthy'});
+    expect(judgeStep(stepFigures(start, start, thresholdsOf(start)), 50, true)).toMatchObject({
+      outcome: 'failed',
+      failed: 'not_enough_traffic',
+    });
+  });
+
   it('a rollback by the gateway fails the step', () => {
     const start = status({grpc: totals([]), http: totals([])});
     const now = status({grpc: totals([]), http: totals([])}, 'gRPC p99 2000 ms > 250 ms');

@@ -66,8 +66,9 @@ export type StepVerdict =
 
 /**
  * A step fails at once on an unhealthy backend (with enough calls) or a rollback by the gateway; at
- * the end of its interval it passes when every backend had enough gRPC calls and was healthy. A 0 %
- * step sends nothing over gRPC: it has nothing to judge.
+ * the end of its interval it passes when every backend that was called had enough gRPC calls and was
+ * healthy. A backend nobody called in the step (no call on either road) has nothing to judge, nor has
+ * a 0 % step; a step in which no backend was called at all has not shown anything: not enough traffic.
  */
 export function judgeStep(backends: Record<string, BackendStep>, percent: number, ended: boolean): StepVerdict {
   for (const [backend, step] of Object.entries(backends)) {
@@ -83,7 +84,15 @@ export function judgeStep(backends: Record<string, BackendStep>, percent: number
   }
   if (!ended) return {outcome: 'watching'};
   if (percent > 0) {
-    for (const [backend, step] of Object.entries(backends)) {
+    const called = Object.entries(backends).filter(([, step]) => step.grpc.calls + step.http.calls > 0);
+    if (called.length === 0)
+      return {
+        outcome: 'failed',
+        backend: 'every backend',
+        failed: 'not_enough_traffic',
+        detail: 'not enough traffic to judge: no backend call in the step',
+      };
+    for (const [backend, step] of called) {
       if (!step.judgement.enough)
         return {
           outcome: 'failed',
