@@ -94,7 +94,8 @@ export default class RolloutGrpc extends TacosCommand {
       });
       printer.end();
       if (flags.json) this.log(JSON.stringify({type: 'result', ...result}));
-      else this.log(result.message);
+      // A failure's message is printed once, as the error (stderr, exit 3).
+      else if (result.outcome !== 'failed') this.log(result.message);
       if (result.outcome === 'failed')
         throw new TacosError(result.message, {exitCode: ROLLOUT_FAILED_EXIT, code: 'ROLLOUT_FAILED'});
       if (result.outcome === 'interrupted') this.exit(130);
