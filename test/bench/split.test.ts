@@ -8,6 +8,7 @@ import {runBench} from '../../src/services/bench/bench.js';
 import {resolveBenchOptions, type BenchRequest} from '../../src/services/bench/options.js';
 import {TacosError} from '../../src/services/errors.js';
 import type {RunningMock} from '../../src/services/mocks/mock-server.js';
+import {runCli} from '../helpers/cli.js';
 import type {TestGateway} from '../helpers/gateway.js';
 import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
 import {backendEnv, callsSince, mockCalls, startStackGateway, startTestMock} from '../helpers/stack.js';
@@ -87,6 +88,41 @@ describe('against a gateway that splits', () => {
     // The check, the warm-up and the measured requests.
     expect(calls.http).toBeGreaterThan(run.requests);
     expect(run.roads).toEqual({http: run.requests});
+  });
+});
+
+describe('the built CLI', () => {
+  it("prints the split run's row and how many answers came over each road", async () => {
+    const result = await runCli([
+      'bench',
+      '--scenario',
+      'journey',
+      '--protocol',
+      'split',
+      '--users',
+      '200',
+      '--http-url',
+      halfGrpc!.http,
+      '--duration',
+      '1s',
+      '--concurrency',
+      '4',
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/, 200 users; REST /);
+    expect(result.stdout).toMatch(/^journey, backend split by the gateway's share {2,}builtin /m);
+    expect(result.stdout).toMatch(
+      /^roads, journey, backend split by the gateway's share: gRPC [\d,]+ \(\d+%\), HTTP [\d,]+ \(\d+%\)$/m,
+    );
+  });
+
+  it('exits 2 on split with join, and on --users with wrk', async () => {
+    const splitJoin = await runCli(['bench', '--scenario', 'join', '--protocol', 'split']);
+    expect(splitJoin.code).toBe(2);
+    expect(splitJoin.stderr).toMatch(/--protocol split is for the journey scenario/);
+    const usersWrk = await runCli(['bench', '--scenario', 'journey', '--engine', 'wrk', '--users', '10']);
+    expect(usersWrk.code).toBe(2);
+    expect(usersWrk.stderr).toMatch(/wrk sends the same headers with every request/);
   });
 });
 
