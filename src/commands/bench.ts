@@ -11,7 +11,7 @@ const INTERRUPTED_EXIT = 130;
 
 export default class Bench extends TacosCommand {
   static override summary = 'Drive load at the running stack and compare gRPC with HTTP.';
-  static override description = `Scenarios: join sends JoinQueue over gRPC and POST /api/v1/queue/join over REST (a fresh event per invocation unless --event); journey sends GET /api/v1/events/evt_2026_concert/availability with a development token, once with the gateway's backend calls forced over gRPC and once over HTTP (header x-tacos-backend-protocol). Targets: the gateway of the environment (127.0.0.1:SERVER_PORT and :GRPC_PORT), loopback only. Before any load, one real request per run must answer OK.
+  static override description = `Scenarios: join sends JoinQueue over gRPC and POST /api/v1/queue/join over REST (a fresh event per invocation unless --event); journey sends GET /api/v1/events/evt_2026_concert/availability with a development token, once with the gateway's backend calls forced over gRPC and once over HTTP (header x-tacos-backend-protocol); --protocol split sends one run without that header, so the gateway's sticky split (GRPC_TRAFFIC_PERCENT, per user) picks the road, and reports how many answers came over each (header x-tacos-backend-road, outside production). --users N makes N development tokens (users bench-user-0 ...) that the requests take in turn (builtin engine only). Targets: the gateway of the environment (127.0.0.1:SERVER_PORT and :GRPC_PORT), loopback only. Before any load, one real request per run must answer OK.
 
 Every run is bounded by --duration and --max-requests; requests in flight at the end are waited for (up to --timeout). The builtin engine runs in worker threads (default: half the CPUs, 1 to 4): REST over keep-alive HTTP/1.1 with one connection per request in flight, gRPC with one channel per thread and many streams. It reports its own CPU and each thread's event-loop use, and warns when a thread was over 90% busy. --engine h2load (gRPC and REST) or wrk (REST) use those tools when installed.
 
@@ -22,6 +22,7 @@ Exit codes: 0 the runs completed (errors counted in the figures); 1 a target did
     '<%= config.bin %> bench',
     '<%= config.bin %> bench --scenario join --protocol grpc --duration 30s --concurrency 200',
     '<%= config.bin %> bench --scenario journey --json > journey.json',
+    '<%= config.bin %> bench --scenario journey --protocol split --users 1000 --duration 1m',
     '<%= config.bin %> bench --engine h2load --duration 20s',
     '<%= config.bin %> bench --engine wrk --protocol http --connections 100 --concurrency 100',
     '<%= config.bin %> bench --http-url http://127.0.0.1:8000 --grpc-addr 127.0.0.1:9090 --max-requests 10000',
@@ -30,7 +31,8 @@ Exit codes: 0 the runs completed (errors counted in the figures); 1 a target did
     scenario: Flags.string({char: 's', description: 'What to send.', options: [...SCENARIOS], default: 'join'}),
     protocol: Flags.string({
       char: 'p',
-      description: 'Which runs: gRPC, HTTP, or both and their ratio (journey: the transport of the backend calls).',
+      description:
+        "Which runs: gRPC, HTTP, or both and their ratio (journey: the transport of the backend calls); split (journey): one run, the gateway's share picks.",
       options: [...PROTOCOL_CHOICES],
       default: 'both',
     }),
@@ -63,6 +65,10 @@ Exit codes: 0 the runs completed (errors counted in the figures); 1 a target did
     event: Flags.string({
       description: 'Event id of the join scenario (default: bench_<unix ms>, a fresh queue).',
       helpValue: 'ID',
+    }),
+    users: Flags.integer({
+      helpValue: 'N',
+      description: `Journey: distinct users, one token each, taken in turn (${LIMITS.users.min} to ${LIMITS.users.max.toLocaleString('en-US')}; default ${LIMITS.users.default}; builtin engine only).`,
     }),
     engine: Flags.string({
       description: 'Load generator: builtin, or h2load / wrk when installed.',
@@ -97,6 +103,7 @@ Exit codes: 0 the runs completed (errors counted in the figures); 1 a target did
       maxRequests: flags['max-requests'],
       timeoutMs: flags.timeout,
       eventId: flags.event,
+      users: flags.users,
       httpUrl: flags['http-url'],
       grpcAddress: flags['grpc-addr'],
       envName: flags.env,

@@ -46,15 +46,8 @@ export async function runBench(
   context: {signal: AbortSignal; progress?: ProgressObserver},
 ): Promise<BenchReport> {
   const loadMs = options.warmupMs + options.durationMs;
-  const token =
-    options.scenario === 'journey'
-      ? await createDevToken({
-          envName: options.envName,
-          userId: 'bench',
-          ttlSeconds: Math.ceil(loadMs / 1000) * 2 + 600,
-        })
-      : undefined;
-  const plans = planRuns(options, token);
+  const tokens = options.scenario === 'journey' ? await userTokens(options, Math.ceil(loadMs / 1000) * 2 + 600) : [];
+  const plans = planRuns(options, tokens);
   const contracts = await loadContractSet();
   const notices = await checkTargets(plans, contracts.registry, options.timeoutMs);
   const runs: RunResult[] = [];
@@ -83,6 +76,14 @@ export async function runBench(
     },
     interrupted: context.signal.aborted,
   };
+}
+
+/** One development token per user of the journey, user ids bench-user-0, bench-user-1, ... */
+async function userTokens(options: BenchOptions, ttlSeconds: number): Promise<string[]> {
+  const tokens: string[] = [];
+  for (let user = 0; user < options.users; user++)
+    tokens.push(await createDevToken({envName: options.envName, userId: `bench-user-${user}`, ttlSeconds}));
+  return tokens;
 }
 
 function compare(runs: RunResult[]): Ratio | null {

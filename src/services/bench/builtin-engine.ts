@@ -155,6 +155,7 @@ export const runBuiltin: Engine = async (plan, {options, contracts, signal, prog
     if (reports.length === 0 && !interrupted) throw (settled[0] as PromiseRejectedResult).reason;
     const histogram = createHistogram();
     const errors: Record<string, number> = {};
+    const roads: Record<string, number> = {};
     let requests = 0;
     let ok = 0;
     for (const report of reports) {
@@ -162,6 +163,7 @@ export const runBuiltin: Engine = async (plan, {options, contracts, signal, prog
       requests += report.requests;
       ok += report.ok;
       for (const [code, count] of Object.entries(report.errors)) errors[code] = (errors[code] ?? 0) + count;
+      for (const [road, count] of Object.entries(report.roads)) roads[road] = (roads[road] ?? 0) + count;
     }
     const durationMs = measureStart ? endedAt - measureStart.at : 0;
     return {
@@ -175,6 +177,7 @@ export const runBuiltin: Engine = async (plan, {options, contracts, signal, prog
       requestsPerSecond: perSecond(ok, durationMs),
       latencyMs: latencyFromHistogram(histogram),
       errors,
+      roads,
       generator: {
         ...cpuLoad(cpu ? cpu.user + cpu.system : null, durationMs),
         eventLoopUtilization: reports.map((report) => report.eventLoopUtilization),

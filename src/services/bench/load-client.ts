@@ -9,6 +9,7 @@ import {
 } from 'node:http2';
 import {Pool} from 'undici';
 import {errorMessage} from '../errors.js';
+import {BACKEND_ROAD_HEADER} from '../gateway/booking.js';
 import {fillTemplate, type GrpcRequestSpec, type HttpRequestSpec, type RequestSpec} from './scenarios.js';
 
 /** How one request ended: OK, or the code it is counted under (`503`, `UNAVAILABLE`, `ECONNREFUSED`, `TIMEOUT`). */
@@ -19,6 +20,8 @@ export interface Outcome {
   detail?: string;
   /** The X-RateLimit-Limit the gateway announced (read with the detail): its per-client limit is on. */
   rateLimit?: string;
+  /** The roads of the gateway's backend calls (its x-tacos-backend-road header), when it said. */
+  road?: string;
 }
 
 /** Sends one kind of request over a fixed set of connections; used by the load threads and by the check before the load. */
@@ -52,20 +55,26 @@ function httpClient(spec: HttpRequestSpec, connections: number, timeoutMs: numbe
     connectTimeout: timeoutMs,
   });
   const template = spec.bodyTemplate;
+  // Merged once here, not per request.
+  const turns = spec.headerTurns?.map((turn) => ({...spec.headers, ...turn}));
+  const headersOf = (sequence: number | string) =>
+    turns && typeof sequence === 'number' ? turns[sequence % turns.length] : spec.headers;
   return {
     async send(sequence, _lane, withDetail = false) {
       try {
         const response = await pool.request({
           method: spec.method,
           path: spec.path,
-          headers: spec.headers,
+          headers: headersOf(sequence),
           body: template === undefined ? undefined : fillTemplate(template, sequence),
         });
         const ok = response.statusCode === spec.okStatus;
         const code = String(response.statusCode);
+        const roads = response.headers[BACKEND_ROAD_HEADER];
+        const road = typeof roads === 'string' ? roads : undefined;
         if (!withDetail) {
           await response.body.dump();
-          return {ok, code};
+          return {ok, code, road};
         }
         const limit = response.headers['x-ratelimit-limit'];
         return {
@@ -73,6 +82,7 @@ function httpClient(spec: HttpRequestSpec, connections: number, timeoutMs: numbe
           code,
           detail: (await response.body.text()).slice(0, DETAIL_CHARS),
           rateLimit: typeof limit === 'string' ? limit : undefined,
+          road,
         };
       } catch (error) {
         return {ok: false, code: connectionErrorCode(error), detail: errorMessage(error)};

@@ -7,7 +7,7 @@ import {isLoopbackHost} from '../net.js';
 import {requireTool} from './external-tool.js';
 
 export const SCENARIOS = ['join', 'journey'] as const;
-export const PROTOCOL_CHOICES = ['grpc', 'http', 'both'] as const;
+export const PROTOCOL_CHOICES = ['grpc', 'http', 'both', 'split'] as const;
 export const ENGINES = ['builtin', 'h2load', 'wrk'] as const;
 
 export type Scenario = (typeof SCENARIOS)[number];
@@ -15,6 +15,8 @@ export type ProtocolChoice = (typeof PROTOCOL_CHOICES)[number];
 export type EngineName = (typeof ENGINES)[number];
 /** The two sides a bench compares: the client's protocol (join) or the gateway's backend calls (journey). */
 export type {Protocol};
+/** What a run measures: one side of the comparison, or (journey) the gateway's own split of its backend calls. */
+export type RunSide = Protocol | 'split';
 
 /** What the user asked for; undefined means the default. Durations in ms. */
 export interface BenchRequest {
@@ -29,6 +31,7 @@ export interface BenchRequest {
   maxRequests?: number;
   timeoutMs?: number;
   eventId?: string;
+  users?: number;
   httpUrl?: string;
   grpcAddress?: string;
   envName?: string;
@@ -48,6 +51,8 @@ export interface BenchOptions {
   /** Per request: a request without an answer by then counts as TIMEOUT / DEADLINE_EXCEEDED. */
   timeoutMs: number;
   eventId: string;
+  /** Journey: distinct users whose tokens the requests take in turn (request n: user n mod users). */
+  users: number;
   /** The gateway's REST origin, e.g. http://127.0.0.1:8000. */
   httpOrigin: string;
   /** The gateway's gRPC address, host:port. */
@@ -62,6 +67,7 @@ export const LIMITS = {
   threads: {min: 1, max: 64},
   maxRequests: {min: 1, max: 100_000_000, default: 5_000_000},
   timeoutMs: {min: 100, max: 60_000, default: 5000},
+  users: {min: 1, max: 100_000, default: 1},
 } as const;
 
 const EVENT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -115,6 +121,25 @@ export function resolveBenchOptions(request: BenchRequest): BenchOptions {
   const eventId = request.eventId ?? `bench_${Date.now()}`;
   if (!EVENT_ID.test(eventId))
     throw usageError(`--event "${eventId}" is not an event id: use 1-128 letters, digits, _ . : or -.`);
+  const users = inRange('--users', request.users ?? LIMITS.users.default, LIMITS.users.min, LIMITS.users.max);
+  if (request.scenario === 'join' && request.protocol === 'split') {
+    throw usageError(
+      '--protocol split is for the journey scenario: it lets the gateway split its backend calls; join has none.',
+      'Use --scenario journey --protocol split, or --protocol grpc, http or both with join.',
+    );
+  }
+  if (request.scenario === 'join' && users > 1) {
+    throw usageError(
+      '--users is for the journey scenario: join already sends a new user id with every request.',
+      'Drop --users, or use --scenario journey.',
+    );
+  }
+  if (request.engine !== 'builtin' && users > 1) {
+    throw usageError(
+      `${request.engine} sends the same headers with every request, so it cannot take turns between ${users} users' tokens.`,
+      'Use --engine builtin with --users, or drop --users.',
+    );
+  }
   const grpcClientRuns = request.scenario === 'join' && request.protocol !== 'http';
   if (request.engine === 'wrk' && grpcClientRuns) {
     throw usageError(
@@ -157,6 +182,7 @@ export function resolveBenchOptions(request: BenchRequest): BenchOptions {
     maxRequests,
     timeoutMs,
     eventId,
+    users,
     httpOrigin: loopbackOrigin(httpUrl),
     grpcAddress: loopbackAddress(grpcAddress),
     envName: request.envName,

@@ -62,6 +62,19 @@ function generatorLine(run: RunResult): string {
   return `generator, ${run.label}: ${threads}, CPU ${percent(cpuPercentOfCore)} of one core (${percent(cpuPercentOfMachine)} of the machine)${loops}`;
 }
 
+const ROAD_NAMES: Record<string, string> = {grpc: 'gRPC', http: 'HTTP', 'grpc,http': 'both'};
+
+/** How many measured answers came over each road, as the gateway said (x-tacos-backend-road); null when it said nothing. */
+function roadsLine(run: RunResult): string | null {
+  const entries = Object.entries(run.roads ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  if (entries.length === 0) return null;
+  const total = entries.reduce((sum, [, n]) => sum + n, 0);
+  const shares = entries.map(
+    ([road, n]) => `${ROAD_NAMES[road] ?? road} ${count.format(n)} (${Math.round((n / total) * 100)}%)`,
+  );
+  return `roads, ${run.label}: ${shares.join(', ')}`;
+}
+
 function ratioText(value: number | null): string {
   return value === null ? '-' : `${value.toFixed(2)}x`;
 }
@@ -74,9 +87,10 @@ export function formatReport(report: BenchReport, color: boolean): string {
     ', ',
   );
   const event = report.eventId ? `, event ${report.eventId}` : '';
+  const users = options.users > 1 ? `, ${count.format(options.users)} users` : '';
   const lines = [
     paint.bold(
-      `${report.scenario}: ${formatMs(options.durationMs)} per run after ${formatMs(options.warmupMs)} of warm-up, at most ${count.format(options.maxRequests)} requests${event}; ${targets}`,
+      `${report.scenario}: ${formatMs(options.durationMs)} per run after ${formatMs(options.warmupMs)} of warm-up, at most ${count.format(options.maxRequests)} requests${event}${users}; ${targets}`,
     ),
     '',
     ...table(
@@ -95,6 +109,7 @@ export function formatReport(report: BenchReport, color: boolean): string {
       ),
     );
   }
+  lines.push(...report.runs.flatMap((run) => roadsLine(run) ?? []));
   lines.push(...report.runs.map(generatorLine));
   for (const run of report.runs) lines.push(...run.notes.map((note) => paint.dim(`note, ${run.label}: ${note}`)));
   lines.push(...report.warnings.map((warning) => paint.yellow(`warning: ${warning}`)));

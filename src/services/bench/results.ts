@@ -1,6 +1,6 @@
 import {availableParallelism} from 'node:os';
 import type {RecordableHistogram} from 'node:perf_hooks';
-import type {EngineName, Protocol, RunShape} from './options.js';
+import type {EngineName, RunShape, RunSide} from './options.js';
 
 export interface Latency {
   p50: number;
@@ -22,7 +22,7 @@ export interface GeneratorLoad {
 
 export interface RunResult {
   label: string;
-  protocol: Protocol;
+  protocol: RunSide;
   engine: EngineName;
   shape: RunShape;
   /** Measured time: from the end of the warm-up to the last answer. */
@@ -36,6 +36,12 @@ export interface RunResult {
   latencyMs: Latency | null;
   /** Requests that were not OK, by code: an HTTP status, a gRPC code name, or a connection error. */
   errors: Record<string, number>;
+  /**
+   * Measured answers by the gateway's x-tacos-backend-road header (`grpc`, `http`, `grpc,http`):
+   * which road the backend calls took. Builtin engine only; empty when the gateway does not say
+   * (production, or no backend calls).
+   */
+  roads?: Record<string, number>;
   generator: GeneratorLoad;
   /** Caveats of this run (an engine's limits, a thread that did not finish). */
   notes: string[];

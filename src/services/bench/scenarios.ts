@@ -1,5 +1,5 @@
 import {BACKEND_PROTOCOL_HEADER} from '../gateway/booking.js';
-import type {BenchOptions, Protocol} from './options.js';
+import type {BenchOptions, Protocol, RunSide} from './options.js';
 
 /** Replaced in a request template by the request's sequence number, so that every join is another user. */
 const SEQUENCE_MARK = '{n}';
@@ -11,6 +11,11 @@ export interface HttpRequestSpec {
   method: 'GET' | 'POST';
   path: string;
   headers: Record<string, string>;
+  /**
+   * When given, request n also sends headerTurns[n mod length] (over `headers`): per-user tokens.
+   * Only the builtin engine varies headers; the check before the load sends `headers` alone.
+   */
+  headerTurns?: Array<Record<string, string>>;
   /** The body, with SEQUENCE_MARK where the sequence number goes. */
   bodyTemplate?: string;
   /** The one status that counts as OK. */
@@ -31,10 +36,10 @@ export interface GrpcRequestSpec {
 
 export type RequestSpec = HttpRequestSpec | GrpcRequestSpec;
 
-/** One measured run: what is sent, and which side of the gRPC / HTTP comparison it is. */
+/** One measured run: what is sent, and which side of the gRPC / HTTP comparison it is (or the gateway's split). */
 export interface RunPlan {
   label: string;
-  protocol: Protocol;
+  protocol: RunSide;
   request: RequestSpec;
 }
 
@@ -44,11 +49,15 @@ const JOIN_METHOD = '/gateway.v1.QueueService/JoinQueue';
 const JOURNEY_EVENT = 'evt_2026_concert';
 const JOURNEY_PATH = `/api/v1/events/${JOURNEY_EVENT}/availability`;
 
-/** The runs of a bench, gRPC first: `--protocol both` gives two, compared at the end. */
-export function planRuns(options: BenchOptions, bearerToken?: string): RunPlan[] {
+/**
+ * The runs of a bench, gRPC first: `--protocol both` gives two, compared at the end. The journey
+ * takes the bearer tokens in turn, one per user.
+ */
+export function planRuns(options: BenchOptions, bearerTokens: string[] = []): RunPlan[] {
+  if (options.protocol === 'split') return [journeyRun(options, 'split', bearerTokens)];
   const protocols: Protocol[] = options.protocol === 'both' ? ['grpc', 'http'] : [options.protocol];
   return protocols.map((protocol) =>
-    options.scenario === 'join' ? joinRun(options, protocol) : journeyRun(options, protocol, bearerToken),
+    options.scenario === 'join' ? joinRun(options, protocol) : journeyRun(options, protocol, bearerTokens),
   );
 }
 
@@ -82,17 +91,28 @@ function joinRun(options: BenchOptions, protocol: Protocol): RunPlan {
   };
 }
 
-/** The client speaks REST in both runs; the header makes the gateway call the backend over one transport. */
-function journeyRun(options: BenchOptions, protocol: Protocol, bearerToken = ''): RunPlan {
+const JOURNEY_LABELS: Record<RunSide, string> = {
+  grpc: 'journey, backend over gRPC',
+  http: 'journey, backend over HTTP',
+  split: "journey, backend split by the gateway's share",
+};
+
+/**
+ * The client speaks REST in every run; the x-tacos-backend-protocol header makes the gateway call
+ * the backend over one transport, and without it (split) the gateway's sticky split picks per user.
+ */
+function journeyRun(options: BenchOptions, side: RunSide, bearerTokens: string[]): RunPlan {
+  const authorization = (token = '') => ({authorization: `Bearer ${token}`});
   return {
-    label: `journey, backend over ${protocol === 'grpc' ? 'gRPC' : 'HTTP'}`,
-    protocol,
+    label: JOURNEY_LABELS[side],
+    protocol: side,
     request: {
       kind: 'http',
       origin: options.httpOrigin,
       method: 'GET',
       path: JOURNEY_PATH,
-      headers: {authorization: `Bearer ${bearerToken}`, [BACKEND_PROTOCOL_HEADER]: protocol},
+      headers: {...authorization(bearerTokens[0]), ...(side === 'split' ? {} : {[BACKEND_PROTOCOL_HEADER]: side})},
+      headerTurns: bearerTokens.length > 1 ? bearerTokens.map(authorization) : undefined,
       okStatus: 200,
     },
   };

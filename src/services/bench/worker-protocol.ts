@@ -29,6 +29,8 @@ export interface ThreadResult {
   requests: number;
   ok: number;
   errors: Record<string, number>;
+  /** Measured answers by the gateway's x-tacos-backend-road header. */
+  roads: Record<string, number>;
   /** Share of the measured time this thread's event loop was busy (0..1). */
   eventLoopUtilization: number;
 }

@@ -20,6 +20,7 @@ const registry = setup.contracts && createFileRegistry(fromBinary(FileDescriptor
 const client = createLoadClient(setup.request, setup.connections, setup.timeoutMs, registry);
 const histogram = createHistogram();
 const errors: Record<string, number> = {};
+const roads: Record<string, number> = {};
 let requests = 0;
 let ok = 0;
 let phase: Phase = 'idle';
@@ -47,6 +48,7 @@ async function lane(index: number): Promise<void> {
     if (current !== 'measure' || cancelled) continue;
     requests++;
     Atomics.add(counters, COUNTER.completed, 1);
+    if (outcome.road !== undefined) roads[outcome.road] = (roads[outcome.road] ?? 0) + 1;
     if (outcome.ok) {
       ok++;
       histogram.record(process.hrtime.bigint() - started);
@@ -61,7 +63,7 @@ function report(): void {
   if (reported) return;
   reported = true;
   const eventLoopUtilization = performance.eventLoopUtilization(measureStartElu).utilization;
-  const message: FromWorker = {type: 'result', result: {histogram, requests, ok, errors, eventLoopUtilization}};
+  const message: FromWorker = {type: 'result', result: {histogram, requests, ok, errors, roads, eventLoopUtilization}};
   port.postMessage(message);
 }
 
