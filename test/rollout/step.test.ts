@@ -38,7 +38,9 @@ function status(reservation: {grpc: RoadTotals; http: RoadTotals}, rolledBack: s
       reservation: {
         configured_percent: 50,
         effective_percent: 50,
-        rolled_back: rolledBack ? {at: '2026-12-04T10:00:01.000Z', failed: 'p99', detail: rolledBack} : null,
+        rolled_back: rolledBack
+          ? {at: '2026-12-04T10:00:01.000Z', failed: 'p99', detail: rolledBack, grpc: window, http: window}
+          : null,
         window: {grpc: window, http: window},
         totals: reservation,
       },

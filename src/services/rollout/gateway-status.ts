@@ -1,54 +1,10 @@
 import {TacosError, errorMessage, usageError} from '../errors.js';
+import type {RolloutStatus} from '../gateway/rollout/status.js';
 
-/** GET /api/v1/rollout of a tacos gateway (the #17 contract), as far as the rollout commands read it. */
-export type Road = 'grpc' | 'http';
-
-export interface WindowFigures {
-  calls: number;
-  failures: number;
-  error_rate: number;
-  p50_ms: number;
-  p99_ms: number;
-}
-
-export interface RoadTotals {
-  calls: number;
-  failures: number;
-  /** Calls per ROAD_BUCKETS_MS bucket since the gateway started (not cumulative across buckets). */
-  buckets: number[];
-}
-
-export interface BackendRollout {
-  configured_percent: number;
-  effective_percent: number;
-  rolled_back: null | {at: string; failed: 'p99' | 'errors'; detail: string};
-  window: Record<Road, WindowFigures>;
-  totals: Record<Road, RoadTotals>;
-}
-
-export interface RolloutStatus {
-  pid: number;
-  workers: number[];
-  settings: {
-    env_file: string | null;
-    grpc_enabled: boolean;
-    grpc_traffic_percent: number;
-    generation: number;
-    loaded_at: string;
-    fixed_by_process_env: string[];
-    restart_needed: string[];
-    last_error: string | null;
-  };
-  thresholds: {
-    auto_rollback: boolean;
-    window_seconds: number;
-    min_calls: number;
-    max_error_rate: number;
-    max_p99_ratio: number;
-    min_p99_ms: number;
-  };
-  backends: Record<string, BackendRollout>;
-}
+/** GET /api/v1/rollout's answer, typed by the gateway that serves it. */
+export type {RolloutStatus} from '../gateway/rollout/status.js';
+/** A road's totals since the gateway started: calls per ROAD_BUCKETS_MS bucket (not cumulative). */
+export type {RoadCounts as RoadTotals} from '../gateway/rollout/road-window.js';
 
 export const ROLLOUT_PATH = '/api/v1/rollout';
 

@@ -29,6 +29,9 @@ const figuresJson = (figures: RoadFigures) => ({
   p99_ms: figures.p99Ms,
 });
 
+/** GET /api/v1/rollout's JSON: what `tacos rollout` and `tacos env switch` read. */
+export type RolloutStatus = ReturnType<typeof rolloutStatusBody>;
+
 /**
  * GET /api/v1/rollout's answer (README, "Rollout status") from the state of each gateway process:
  * one when single, every worker's in a cluster (`pid` the primary's). Windows and totals are summed;
