@@ -1,14 +1,12 @@
 import {confirm} from '@inquirer/prompts';
 import * as Flags from '@oclif/core/flags';
 import {TacosCommand} from '../../cli/base-command.js';
-import {durationFlag, envFlag} from '../../cli/flags.js';
+import {durationFlag} from '../../cli/flags.js';
+import {rolloutGateway, rolloutGatewayFlags} from '../../cli/rollout-flags.js';
 import {envFileName} from '../../services/env-file.js';
 import {switchEnvironments} from '../../services/env/switch.js';
 import {TacosError, usageError} from '../../services/errors.js';
-import {stateDir} from '../../services/paths.js';
-import {readLiveState} from '../../services/stack/state.js';
 import type {WrittenShare} from '../../services/rollout/applied.js';
-import {requireGateway} from '../../services/rollout/gateway-status.js';
 import {ROLLOUT_FAILED_EXIT, parseSteps, runRollout, type RolloutTick} from '../../services/rollout/rollout.js';
 
 export default class RolloutGrpc extends TacosCommand {
@@ -20,7 +18,7 @@ export default class RolloutGrpc extends TacosCommand {
     '<%= config.bin %> rollout grpc --url http://127.0.0.1:8000 --steps 50,100 --interval 10s --json',
   ];
   static override flags = {
-    env: envFlag,
+    ...rolloutGatewayFlags,
     steps: Flags.string({
       description: 'gRPC shares to go through, in percent, increasing.',
       default: '1,5,25,50,100',
@@ -30,10 +28,6 @@ export default class RolloutGrpc extends TacosCommand {
     'min-calls': Flags.integer({
       description: "gRPC calls per backend a step needs to be judged (default: the gateway's ROLLOUT_MIN_CALLS).",
       min: 0,
-    }),
-    url: Flags.string({
-      description: 'The gateway to watch (default: the gateway of the stack running here for --env).',
-      helpValue: 'URL',
     }),
     json: Flags.boolean({description: 'One JSON line per tick, then a result line.'}),
     yes: Flags.boolean({char: 'y', description: 'Roll out production without asking.'}),
@@ -71,11 +65,7 @@ export default class RolloutGrpc extends TacosCommand {
       )
         throw new TacosError('Not confirmed: nothing was changed.', {code: 'CANCELLED'});
     }
-    const gateway = requireGateway({
-      url: flags.url,
-      envName,
-      stack: flags.url ? undefined : (await readLiveState(stateDir())).state,
-    });
+    const gateway = await rolloutGateway({url: flags.url, env: envName});
     const setShare = async (share: WrittenShare) => (await switchTo(share, false))[0].status === 'changed';
     const abort = new AbortController();
     const onInterrupt = () => abort.abort();

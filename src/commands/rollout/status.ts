@@ -1,9 +1,7 @@
 import * as Flags from '@oclif/core/flags';
 import {TacosCommand} from '../../cli/base-command.js';
-import {envFlag} from '../../cli/flags.js';
-import {stateDir} from '../../services/paths.js';
-import {readLiveState} from '../../services/stack/state.js';
-import {readRolloutStatus, requireGateway} from '../../services/rollout/gateway-status.js';
+import {rolloutGatewayFlags, rolloutGateway} from '../../cli/rollout-flags.js';
+import {readRolloutStatus} from '../../services/rollout/gateway-status.js';
 import {statusText} from '../../services/rollout/status.js';
 
 export default class RolloutStatusCommand extends TacosCommand {
@@ -14,21 +12,13 @@ export default class RolloutStatusCommand extends TacosCommand {
     '<%= config.bin %> rollout status --url http://127.0.0.1:8000 --json',
   ];
   static override flags = {
-    env: envFlag,
-    url: Flags.string({
-      description: 'The gateway (default: the gateway of the stack running here for --env).',
-      helpValue: 'URL',
-    }),
+    ...rolloutGatewayFlags,
     json: Flags.boolean({description: "Print the gateway's status JSON."}),
   };
 
   async run(): Promise<void> {
     const {flags} = await this.parse(RolloutStatusCommand);
-    const gateway = requireGateway({
-      url: flags.url,
-      envName: flags.env,
-      stack: flags.url ? undefined : (await readLiveState(stateDir())).state,
-    });
+    const gateway = await rolloutGateway(flags);
     const status = await readRolloutStatus(gateway);
     this.log(flags.json ? JSON.stringify(status, null, 2) : statusText(status));
   }
