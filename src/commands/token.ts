@@ -3,7 +3,7 @@ import {TacosCommand} from '../cli/base-command.js';
 import {envFlag} from '../cli/flags.js';
 import {parseDurationMs} from '../services/config.js';
 import {usageError} from '../services/errors.js';
-import {createDevToken} from '../services/gateway/user-tokens.js';
+import {createDevTokens} from '../services/gateway/user-tokens.js';
 
 export default class Token extends TacosCommand {
   static override summary = 'Print a signed development token for local calls.';
@@ -28,6 +28,11 @@ export default class Token extends TacosCommand {
     const ttlMs = parseDurationMs(flags.ttl);
     if (ttlMs === undefined || ttlMs < 1000)
       throw usageError(`--ttl ${flags.ttl} is not a duration of at least 1s (such as 30m or 12h).`);
-    this.log(await createDevToken({envName: flags.env, userId: flags.user, ttlSeconds: Math.round(ttlMs / 1000)}));
+    const [token] = await createDevTokens({
+      envName: flags.env,
+      userIds: [flags.user],
+      ttlSeconds: Math.round(ttlMs / 1000),
+    });
+    this.log(token);
   }
 }

@@ -1,6 +1,6 @@
 import {arch, availableParallelism, cpus, platform} from 'node:os';
 import {loadContractSet} from '../contracts.js';
-import {createDevToken} from '../gateway/user-tokens.js';
+import {createDevTokens} from '../gateway/user-tokens.js';
 import {runBuiltin} from './builtin-engine.js';
 import {checkTargets} from './check.js';
 import type {Engine, ProgressObserver} from './engine.js';
@@ -80,10 +80,8 @@ export async function runBench(
 
 /** One development token per user of the journey, user ids bench-user-0, bench-user-1, ... */
 async function userTokens(options: BenchOptions, ttlSeconds: number): Promise<string[]> {
-  const tokens: string[] = [];
-  for (let user = 0; user < options.users; user++)
-    tokens.push(await createDevToken({envName: options.envName, userId: `bench-user-${user}`, ttlSeconds}));
-  return tokens;
+  const userIds = Array.from({length: options.users}, (_, user) => `bench-user-${user}`);
+  return createDevTokens({envName: options.envName, userIds, ttlSeconds});
 }
 
 function compare(runs: RunResult[]): Ratio | null {

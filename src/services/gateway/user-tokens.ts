@@ -5,12 +5,15 @@ import {readGatewayConfig, type AuthSettings} from './config.js';
 
 export interface DevTokenOptions {
   envName?: string;
-  userId: string;
+  userIds: string[];
   ttlSeconds: number;
 }
 
-/** A bearer token the gateway of that environment accepts: HS256 with its JWT_SECRET. */
-export async function createDevToken(options: DevTokenOptions): Promise<string> {
+/**
+ * Bearer tokens the gateway of that environment accepts, one per user id: HS256 with its JWT_SECRET.
+ * The environment is read once, however many users (`tacos bench --users`).
+ */
+export async function createDevTokens(options: DevTokenOptions): Promise<string[]> {
   const {auth} = readGatewayConfig(loadEnvironment({envName: options.envName}));
   if (auth.production) {
     throw new TacosError('Development tokens are not made for production (SERVER_ENVIRONMENT=production).', {
@@ -23,13 +26,13 @@ export async function createDevToken(options: DevTokenOptions): Promise<string> 
       'Give a shorter --ttl, or raise JWT_MAX_LIFETIME in the env file.',
     );
   }
-  if (!/^[\w.@:-]{1,128}$/.test(options.userId))
-    throw usageError(`"${options.userId}" is not a user id: use 1-128 letters, digits, _ . @ : or -.`);
-  return signWithSecret(auth, {
-    subject: options.userId,
-    scope: 'reservations payments',
-    ttlSeconds: options.ttlSeconds,
-  });
+  const bad = options.userIds.find((userId) => !/^[\w.@:-]{1,128}$/.test(userId));
+  if (bad !== undefined) throw usageError(`"${bad}" is not a user id: use 1-128 letters, digits, _ . @ : or -.`);
+  return Promise.all(
+    options.userIds.map((userId) =>
+      signWithSecret(auth, {subject: userId, scope: 'reservations payments', ttlSeconds: options.ttlSeconds}),
+    ),
+  );
 }
 
 /** An HS256 token with the environment's JWT_SECRET, issuer and audience: what its gateway accepts. */
