@@ -223,8 +223,8 @@ export class QueueService {
   /**
    * Joins the event's line. The join is stored by its deadline (the caller's, or joinTimeoutMs from
    * now, whichever is sooner) or not at all, so an answer that says it failed is true; when Redis
-   * took the join but its answer did not come in time, the answer says the outcome is unknown, and
-   * a retry with the same Idempotency-Key returns what happened.
+   * may have taken the join but its answer did not come in time, the join is withdrawn, and only a
+   * withdrawal that is not answered either makes the answer "outcome unknown".
    */
   async join(request: JoinRequest): Promise<JoinResult> {
     assertJoinRequest(request);
@@ -260,7 +260,13 @@ export class QueueService {
         this.lineTtlMs(),
       ]);
     } catch (error) {
-      throw isTimeout(error) ? outcomeUnknown(idempotencyKey !== undefined) : error;
+      if (!isTimeout(error)) throw error;
+      const withdrawKeys = [keys.waiting, keys.heartbeat, keys.token(token), ...scriptKeys.slice(4)];
+      // Withdrawn for sure: the answer "not stored" is true. Otherwise the withdrawal is still queued behind the join.
+      throw await this.run('WITHDRAW', withdrawKeys, [token, keys.changes]).then(
+        () => notStored(),
+        () => outcomeUnknown(idempotencyKey !== undefined),
+      );
     }
     if (reply[0] === 'late') throw notStored();
     if (reply[0] === 'replay') {

@@ -157,6 +157,25 @@ return {'left', state, now}
 `;
 
 /**
+ * Undoes a join whose answer did not come in time, so that the caller, told it failed, holds no
+ * place. Sent on the join's own connection, Redis runs it after the join, whether the join ran or not.
+ * KEYS: waiting, heartbeat, token [, idempotency]
+ * ARGV: token, channel
+ * → {1} when the join had been stored, {0} when not
+ */
+export const WITHDRAW = `
+local removed = redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[3])
+if #KEYS >= 4 then
+  local stored = redis.call('GET', KEYS[4])
+  if stored and string.find(stored, '|' .. ARGV[1] .. '|', 1, true) then redis.call('DEL', KEYS[4]) end
+end
+if removed == 1 then redis.call('PUBLISH', ARGV[2], 'left') end
+return {removed}
+`;
+
+/**
  * Takes every waiting token of one event whose heartbeat deadline has passed out of the line (the
  * token's own state follows when it is next asked about), and says when the next one is due.
  * KEYS: waiting, heartbeat
