@@ -43,8 +43,6 @@ export interface GatewayConfig {
   grpcPort: number;
   grpcTls?: {certFile: string; keyFile: string};
   grpcLimits: GrpcLimits;
-  /** Open StreamQueueUpdates streams one waiting token may hold. */
-  grpcMaxStreamsPerToken: number;
   /** The settings a reload applies without a restart, as read at start (rollout/live-settings.ts). */
   rollout: RolloutSettings;
   backends: {reservation: BackendSettings; payment: BackendSettings};
@@ -117,7 +115,6 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
         1024,
       ),
     },
-    grpcMaxStreamsPerToken: read.int('GRPC_MAX_STREAMS_PER_TOKEN', 4, 1),
     backends: {
       reservation: {
         grpcAddress: read.oneOf(
@@ -182,6 +179,8 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
       joinTimeoutMs: redisCommandTimeoutMs,
       deadlineMarginMs: read.durationMs('QUEUE_JOIN_DEADLINE_MARGIN', 5),
       statsPageSize: read.int('QUEUE_STATS_PAGE_SIZE', 100, 1, 1000),
+      // Named for the first door that had streams; it bounds WebSocket and SSE streams too.
+      maxWatchersPerToken: read.int('GRPC_MAX_STREAMS_PER_TOKEN', 4, 1),
     },
     catalogFile: read.string('RESERVATION_CATALOG', DEFAULT_CATALOG_FILE),
     logLevel: read.oneOfValues('LOG_LEVEL', LOG_LEVELS, 'info'),

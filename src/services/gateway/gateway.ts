@@ -184,7 +184,6 @@ export async function startGateway(
           notReadyReason,
           version: TACOS_VERSION,
           production: config.auth.production,
-          maxStreamsPerToken: config.grpcMaxStreamsPerToken,
           onRefusal: countRefusal,
         }),
         interceptors: [
