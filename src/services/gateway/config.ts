@@ -10,6 +10,7 @@ import type {BookingLimits} from './booking.js';
 import {DEFAULT_CATALOG_FILE} from '../catalog.js';
 import {EVENT_ID} from './queue/keys.js';
 import type {QueueSettings} from './queue/queue-service.js';
+import {DEFAULT_LIVE_SOCKET_SETTINGS, type LiveSocketSettings} from './live/live-server.js';
 import {readRolloutSettings, type RolloutSettings} from './rollout/settings.js';
 
 export interface AuthSettings {
@@ -64,6 +65,8 @@ export interface GatewayConfig {
   rateLimit: RateLimitSettings;
   /** How long a stop waits for calls in flight. */
   shutdownGraceMs: number;
+  /** The WebSocket and SSE routes' pings and cap. */
+  live: LiveSocketSettings;
 }
 
 export const DEV_BYPASS_TOKEN_DEFAULT = 'tacos-dev-token';
@@ -210,6 +213,11 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
       ),
     },
     shutdownGraceMs: read.durationMs('SERVER_SHUTDOWN_GRACE', 10_000),
+    live: {
+      pingIntervalMs: read.durationMs('LIVE_PING_INTERVAL', DEFAULT_LIVE_SOCKET_SETTINGS.pingIntervalMs, 10),
+      maxSockets: read.int('LIVE_MAX_SOCKETS', DEFAULT_LIVE_SOCKET_SETTINGS.maxSockets, 1),
+      sseRetryMs: read.durationMs('LIVE_SSE_RETRY', DEFAULT_LIVE_SOCKET_SETTINGS.sseRetryMs),
+    },
   };
 }
 
