@@ -97,6 +97,8 @@ export class LiveServer {
       this.wsRoutes.set(route.wsPath, route);
       app.get(route.ssePath, (request, reply) => this.openEventStream(route, request.raw, reply));
     }
+    // Live sockets have their own cap (refused with a 503, not dropped): SERVER_MAX_CONNECTIONS is for the rest.
+    app.server.maxConnections += options.settings.maxSockets;
     app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       void this.upgrade(request, socket, head);
     });
