@@ -29,9 +29,26 @@ export interface BenchReport {
   ratio: Ratio | null;
   /** The load generator may have been the bottleneck. */
   warnings: string[];
-  machine: {cpuModel: string; cpus: number; node: string; platform: string};
+  machine: MachineInfo;
   /** Stopped early by Ctrl-C: the runs hold what was measured until then. */
   interrupted: boolean;
+}
+
+export interface MachineInfo {
+  cpuModel: string;
+  cpus: number;
+  node: string;
+  platform: string;
+}
+
+/** The machine a report was measured on. */
+export function machineInfo(): MachineInfo {
+  return {
+    cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+    cpus: availableParallelism(),
+    node: process.version,
+    platform: `${platform()} ${arch()}`,
+  };
 }
 
 /** Threads busier than this may have slowed the load down. */
@@ -68,12 +85,7 @@ export async function runBench(
     runs,
     ratio: compare(runs),
     warnings: [...notices, ...runs.flatMap(generatorWarnings)],
-    machine: {
-      cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
-      cpus: availableParallelism(),
-      node: process.version,
-      platform: `${platform()} ${arch()}`,
-    },
+    machine: machineInfo(),
     interrupted: context.signal.aborted,
   };
 }

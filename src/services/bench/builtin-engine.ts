@@ -22,18 +22,18 @@ import {
 const REPORT_GRACE_MS = 2000;
 
 /**
- * How to start a load thread. The built commands are bundled (dist/commands, dist/chunks), so the
- * worker is not next to this module there: it is tsc's dist/services/bench/worker.js. From the
- * sources (tsx, vitest) it is worker.ts, which a Node 20 worker cannot load with --import tsx: the
+ * How to start a load thread (`name`: worker, or waiting-room-worker). The built commands are
+ * bundled (dist/commands, dist/chunks), so the worker is not next to this module there: it is tsc's
+ * dist/services/bench/<name>.js. From the sources (tsx, vitest) it is <name>.ts, which a Node 20 worker cannot load with --import tsx: the
  * thread imports it through tsx's API instead.
  */
-interface WorkerEntry {
+export interface WorkerEntry {
   /** A file, or code to evaluate. */
   source: string;
   eval: boolean;
 }
 
-function workerEntry(): WorkerEntry {
+export function workerEntry(name: string): WorkerEntry {
   const here = fileURLToPath(import.meta.url);
   if (here.endsWith('.ts')) {
     const tsxApi = pathToFileURL(
@@ -45,13 +45,13 @@ function workerEntry(): WorkerEntry {
         'index.mjs',
       ),
     ).href;
-    const worker = JSON.stringify(pathToFileURL(path.join(path.dirname(here), 'worker.ts')).href);
+    const worker = JSON.stringify(pathToFileURL(path.join(path.dirname(here), `${name}.ts`)).href);
     return {
       source: `import(${JSON.stringify(tsxApi)}).then(({tsImport}) => tsImport(${worker}, ${worker}))`,
       eval: true,
     };
   }
-  const file = path.join(PACKAGE_ROOT, 'dist', 'services', 'bench', 'worker.js');
+  const file = path.join(PACKAGE_ROOT, 'dist', 'services', 'bench', `${name}.js`);
   if (!existsSync(file))
     throw new TacosError(`The load generator's thread ${file} is missing.`, {hint: 'Build tacos: npm run build.'});
   return {source: file, eval: false};
@@ -91,7 +91,7 @@ export const runBuiltin: Engine = async (plan, {options, contracts, signal, prog
   const shape = runShape(options, plan.request.kind);
   const counters = new SharedArrayBuffer(COUNTER_SLOTS * Int32Array.BYTES_PER_ELEMENT);
   const shared = new Int32Array(counters);
-  const entry = workerEntry();
+  const entry = workerEntry('worker');
   const threads = Array.from({length: shape.threads}, (_, index) =>
     startThread(entry, {
       request: plan.request,

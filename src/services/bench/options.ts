@@ -5,8 +5,12 @@ import {usageError} from '../errors.js';
 import {readGatewayConfig} from '../gateway/config.js';
 import {isLoopbackHost} from '../net.js';
 import {requireTool} from './external-tool.js';
+import type {WaitingRoomOptions} from './waiting-room.js';
+import {WAITING_MODES} from './waiting-room-protocol.js';
 
-export const SCENARIOS = ['join', 'journey'] as const;
+export const SCENARIOS = ['join', 'journey', 'waiting-room'] as const;
+/** The waiting-room scenario's ways to follow a place; all runs each in turn. */
+export const WAITING_MODE_CHOICES = [...WAITING_MODES, 'all'] as const;
 export const PROTOCOL_CHOICES = ['grpc', 'http', 'both', 'split'] as const;
 export const ENGINES = ['builtin', 'h2load', 'wrk'] as const;
 
@@ -68,7 +72,78 @@ export const LIMITS = {
   maxRequests: {min: 1, max: 100_000_000, default: 5_000_000},
   timeoutMs: {min: 100, max: 60_000, default: 5000},
   users: {min: 1, max: 100_000, default: 1},
+  waitingUsers: {default: 1000},
+  admitRate: {min: 0.1, max: 100, default: 1},
 } as const;
+
+/** How often a polling waiting person asks for its status, as the web client does. */
+const POLL_INTERVAL_MS = 2000;
+
+export interface WaitingRoomRequest {
+  mode: (typeof WAITING_MODE_CHOICES)[number];
+  users?: number;
+  durationMs?: number;
+  admitRatePerSecond?: number;
+  threads?: number;
+  timeoutMs?: number;
+  httpUrl?: string;
+  redisAddress?: string;
+  envName?: string;
+}
+
+/**
+ * Checks the waiting-room request and finds its targets: the environment's gateway (or --http-url)
+ * and its Redis (or --redis-addr), both on loopback.
+ */
+export function resolveWaitingRoomOptions(request: WaitingRoomRequest): WaitingRoomOptions {
+  const users = inRange('--users', request.users ?? LIMITS.waitingUsers.default, LIMITS.users.min, LIMITS.users.max);
+  const durationMs = inRange(
+    '--duration',
+    request.durationMs ?? LIMITS.durationMs.default,
+    LIMITS.durationMs.min,
+    LIMITS.durationMs.max,
+    formatMs,
+  );
+  const admitRatePerSecond = request.admitRatePerSecond ?? LIMITS.admitRate.default;
+  if (!(admitRatePerSecond >= LIMITS.admitRate.min && admitRatePerSecond <= LIMITS.admitRate.max))
+    throw usageError(
+      `--admit-rate ${admitRatePerSecond} is out of range: from ${LIMITS.admitRate.min} to ${LIMITS.admitRate.max} admissions a second.`,
+    );
+  const threads = inRange('--threads', request.threads ?? 1, LIMITS.threads.min, LIMITS.threads.max);
+  const timeoutMs = inRange(
+    '--timeout',
+    request.timeoutMs ?? LIMITS.timeoutMs.default,
+    LIMITS.timeoutMs.min,
+    LIMITS.timeoutMs.max,
+    formatMs,
+  );
+  const gateway =
+    request.httpUrl === undefined || request.redisAddress === undefined
+      ? readGatewayConfig(loadEnvironment({envName: request.envName}))
+      : undefined;
+  const httpOrigin = loopbackOrigin(request.httpUrl ?? `http://127.0.0.1:${gateway!.httpPort}`);
+  const redis = gateway?.redis ?? {
+    address: request.redisAddress!,
+    database: 0,
+    clusterMode: false,
+    commandTimeoutMs: 1000,
+  };
+  if (request.redisAddress !== undefined) redis.address = request.redisAddress;
+  for (const address of redis.address.split(','))
+    if (!isLoopbackHost(address.replace(/:\d+$/, '').replace(/^\[|\]$/g, ''))) refuseRemote('Redis', address);
+  return {
+    users,
+    modes: request.mode === 'all' ? [...WAITING_MODES] : [request.mode],
+    durationMs,
+    admitRatePerSecond,
+    pollIntervalMs: POLL_INTERVAL_MS,
+    threads,
+    timeoutMs,
+    httpOrigin,
+    redis,
+    eventPrefix: `bench_wr_${Date.now()}`,
+  };
+}
 
 const EVENT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 

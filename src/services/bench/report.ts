@@ -3,24 +3,24 @@ import type {BenchReport} from './bench.js';
 import {formatMs} from './options.js';
 import type {RunResult} from './results.js';
 
-const count = new Intl.NumberFormat('en-US', {maximumFractionDigits: 0});
+export const count = new Intl.NumberFormat('en-US', {maximumFractionDigits: 0});
 
-function milliseconds(value: number | undefined): string {
+export function milliseconds(value: number | undefined): string {
   if (value === undefined) return '-';
   return value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : count.format(value);
 }
 
-function percent(value: number | null): string {
+export function percent(value: number | null): string {
   return value === null ? '?' : `${Math.round(value)}%`;
 }
 
-function errorList(errors: Record<string, number>): string {
+export function errorList(errors: Record<string, number>): string {
   const entries = Object.entries(errors).sort(([, a], [, b]) => b - a);
   return entries.length === 0 ? '-' : entries.map(([code, n]) => `${code}: ${count.format(n)}`).join(', ');
 }
 
 /** Columns padded to their widest cell; numbers right-aligned. */
-function table(header: string[], rows: string[][], rightAligned: boolean[]): string[] {
+export function table(header: string[], rows: string[][], rightAligned: boolean[]): string[] {
   const widths = header.map((cell, column) => Math.max(cell.length, ...rows.map((row) => row[column].length)));
   const line = (cells: string[]) =>
     cells
