@@ -21,6 +21,7 @@ import {gatewayGrpcServices, isPublicMethod} from './grpc-api.js';
 import {buildHttpApi} from './http-api.js';
 import {loadCatalog} from '../catalog.js';
 import {QueueService} from './queue/queue-service.js';
+import {UserUpdates} from './live/user-updates.js';
 import {UserTokens} from './user-tokens.js';
 import {UserStore, seedDevelopmentUsers} from './users.js';
 import {RolloutController} from './rollout/controller.js';
@@ -120,11 +121,14 @@ export async function startGateway(
   await waitUntilReady(redis, config.redis.commandTimeoutMs * 2);
   const authenticator = new Authenticator(config.auth);
   const backends = createBackendClients(config, contracts, logger, policy, metrics.registry);
+  // The users' reservation and payment streams, fed by what booking changes (and the backends publish).
+  const updates = new UserUpdates(redis, logger);
   const booking = new BookingService(backends.reservation, backends.payment, queue, {
     limits: config.booking,
     production: config.auth.production,
     logger,
     onRefused: (code) => metrics.bookingRefusals.inc({code}),
+    updates,
   });
   const http = buildHttpApi({
     queue,
@@ -160,6 +164,7 @@ export async function startGateway(
     leaveCluster?.();
     await Promise.allSettled([closeHttpServer(http, config.shutdownGraceMs), grpc?.close(config.shutdownGraceMs)]);
     await queue.close();
+    updates.close();
     await Promise.allSettled([closeRedisClient(redis), backends.reservation.close(), backends.payment.close()]);
   };
   try {
@@ -178,6 +183,7 @@ export async function startGateway(
         services: gatewayGrpcServices({
           queue,
           booking,
+          updates,
           authenticator,
           encode,
           shutdown: shutdown.signal,

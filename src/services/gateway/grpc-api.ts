@@ -8,7 +8,6 @@ import {
   serverStream,
   timestamp,
   unary,
-  unimplemented,
   userIdOf,
 } from '../server-kit/grpc/handlers.js';
 import type {GrpcRefusal} from '../server-kit/grpc/limits.js';
@@ -32,10 +31,13 @@ import {
   type QueueState,
 } from './queue/queue-service.js';
 import {GATEWAY_SERVICE, QUEUE_SERVICE, WEBSOCKET_SERVICE} from '../service-names.js';
+import {checkSendScope, streamUserOf, type UserUpdates} from './live/user-updates.js';
 
 export interface GrpcApiDeps {
   queue: QueueService;
   booking: BookingService;
+  /** The reservation and payment streams, and SendMessage. */
+  updates: UserUpdates;
   authenticator: Authenticator;
   encode: StatusEncoder;
   /** Aborted when the gateway stops: streams end so that shutdown does not wait for them. */
@@ -182,9 +184,43 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
         else streamsPerToken.delete(waitingToken);
       }
     }),
-    StreamReservationUpdates: unimplemented('WebSocketService.StreamReservationUpdates'),
-    StreamPaymentUpdates: unimplemented('WebSocketService.StreamPaymentUpdates'),
-    SendMessage: unimplemented('WebSocketService.SendMessage'),
+    // The bearer token's user; a request naming another user is refused.
+    StreamReservationUpdates: serverStream(
+      encode,
+      deps.shutdown,
+      (request: {user_id: string; session_id: string; reservation_ids: string[]}, metadata, signal) =>
+        deps.updates.reservationUpdates(
+          streamUserOf(userIdOf(metadata) ?? '', request.user_id),
+          request.reservation_ids,
+          signal,
+          request.session_id,
+        ),
+    ),
+    StreamPaymentUpdates: serverStream(
+      encode,
+      deps.shutdown,
+      (request: {user_id: string; session_id: string; payment_intent_ids: string[]}, metadata, signal) =>
+        deps.updates.paymentUpdates(
+          streamUserOf(userIdOf(metadata) ?? '', request.user_id),
+          request.payment_intent_ids,
+          signal,
+          request.session_id,
+        ),
+    ),
+    SendMessage: unary(encode, async (request: Record<string, any>, metadata) => {
+      const principal = await deps.authenticator.authenticate(metadataText(metadata, 'authorization'));
+      checkSendScope(principal.scopes);
+      const sent = await deps.updates.sendMessage({
+        targetUserId: request.target_user_id,
+        targetSessionId: request.target_session_id,
+        messageType: request.message_type,
+        title: request.title,
+        content: request.content,
+        data: request.data ?? {},
+        priority: request.priority,
+      });
+      return {delivered: sent.delivered, message_id: sent.messageId, sent_at: timestamp(sent.sentAt), error: null};
+    }),
   };
 
   const gatewayService: UntypedServiceImplementation = {

@@ -121,9 +121,3 @@ export function serverStream<Req, Res>(
     })();
   };
 }
-
-/** A method the contract has but this server does not serve. */
-export function unimplemented(what: string): handleUnaryCall<unknown, unknown> {
-  return (_call, callback) =>
-    callback({code: GrpcStatus.UNIMPLEMENTED, details: `${what} is not served by this server yet.`});
-}
