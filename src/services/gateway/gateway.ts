@@ -1,4 +1,5 @@
 import cluster from 'node:cluster';
+import {setMaxListeners} from 'node:events';
 import {listenHttp} from '../server-kit/http/listen.js';
 import {RedisRateLimiter} from '../server-kit/http/rate-limit.js';
 import {closeHttpServer} from '../server-kit/http/server.js';
@@ -96,6 +97,8 @@ export async function startGateway(
     );
   };
   const shutdown = new AbortController();
+  // Every open stream listens for the stop: as many listeners as streams, by design.
+  setMaxListeners(0, shutdown.signal);
   let grpc: RunningGrpcServer | undefined;
 
   const notReadyReason = async (): Promise<string | undefined> => {
