@@ -56,8 +56,8 @@ export async function startStackGateway(
 }
 
 /** An HS256 bearer token for `user`, signed as `tacos token` does with the development secret. */
-export async function bearer(user: string, secret = DEV_SECRET): Promise<string> {
-  const token = await new SignJWT({scope: 'reservations payments'})
+export async function bearer(user: string, secret = DEV_SECRET, scope = 'reservations payments'): Promise<string> {
+  const token = await new SignJWT({scope})
     .setProtectedHeader({alg: 'HS256', typ: 'JWT'})
     .setSubject(user)
     .setIssuedAt()

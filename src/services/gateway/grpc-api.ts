@@ -160,6 +160,15 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
     }),
   };
 
+  // A stream of the bearer token's user (a request naming another user is refused), of the ids in `idsField`.
+  const userStream = (
+    idsField: string,
+    follow: (userId: string, ids: string[], signal: AbortSignal, sessionId: string) => AsyncIterable<object>,
+  ) =>
+    serverStream(encode, deps.shutdown, (request: Record<string, any>, metadata, signal) =>
+      follow(streamUserOf(userIdOf(metadata) ?? '', request.user_id), request[idsField], signal, request.session_id),
+    );
+
   const streamsPerToken = new Map<string, number>();
   const webSocketService: UntypedServiceImplementation = {
     StreamQueueUpdates: serverStream(encode, deps.shutdown, async function* (request: TokenRequest, metadata, signal) {
@@ -184,29 +193,8 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
         else streamsPerToken.delete(waitingToken);
       }
     }),
-    // The bearer token's user; a request naming another user is refused.
-    StreamReservationUpdates: serverStream(
-      encode,
-      deps.shutdown,
-      (request: {user_id: string; session_id: string; reservation_ids: string[]}, metadata, signal) =>
-        deps.updates.reservationUpdates(
-          streamUserOf(userIdOf(metadata) ?? '', request.user_id),
-          request.reservation_ids,
-          signal,
-          request.session_id,
-        ),
-    ),
-    StreamPaymentUpdates: serverStream(
-      encode,
-      deps.shutdown,
-      (request: {user_id: string; session_id: string; payment_intent_ids: string[]}, metadata, signal) =>
-        deps.updates.paymentUpdates(
-          streamUserOf(userIdOf(metadata) ?? '', request.user_id),
-          request.payment_intent_ids,
-          signal,
-          request.session_id,
-        ),
-    ),
+    StreamReservationUpdates: userStream('reservation_ids', (...args) => deps.updates.reservationUpdates(...args)),
+    StreamPaymentUpdates: userStream('payment_intent_ids', (...args) => deps.updates.paymentUpdates(...args)),
     SendMessage: unary(encode, async (request: Record<string, any>, metadata) => {
       const principal = await deps.authenticator.authenticate(metadataText(metadata, 'authorization'));
       checkSendScope(principal.scopes);
