@@ -7,7 +7,11 @@
  * Real parts: Redis, the reservation and payment mocks (publishing their changes) and gateways, on loopback.
  */
 import * as grpc from '@grpc/grpc-js';
+import {Redis} from 'ioredis';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+import {DEFAULT_USER_UPDATES_OPTIONS, UserUpdates} from '../../src/services/gateway/live/user-updates.js';
+import {createLogger} from '../../src/services/logging.js';
+import {publishUserEvent, reservationEvent} from '../../src/services/redis/user-channel.js';
 import type {RunningMock} from '../../src/services/mocks/mock-server.js';
 import type {TestGateway} from '../helpers/gateway.js';
 import {contractClient, streamCall, unaryCall, type StreamReader} from '../helpers/grpc-client.js';
@@ -277,6 +281,71 @@ describe('reservation and payment update streams', () => {
     const created = await hold(side, gateway);
     const held = await update(side.reservations, (shown) => shown.reservation_id === created.reservation_id);
     expect(held.new_status).toBe('RESERVATION_STATUS_HOLD');
+  });
+});
+
+describe('bounds', () => {
+  it('keep a reader that falls behind to its latest changes, the newest kept', async () => {
+    // The gateway's own stream source, on the test's Redis: a gRPC or WebSocket reader that stops
+    // reading holds its producer back (flow control), which is where this backlog builds up.
+    const connection = new Redis(redis!.port, '127.0.0.1');
+    const updates = new UserUpdates(connection, createLogger('test', 'silent'));
+    const reader = updates
+      .reservationUpdates('ivan', [], AbortSignal.timeout(WAIT_MS * 2), 'slow')
+      [Symbol.asyncIterator]();
+    const received: Message[] = [];
+    try {
+      const first = reader.next();
+      await untilListening('ivan', 'slow');
+      received.push((await first).value);
+      const burst = 3000;
+      for (let index = 0; index < burst; index++) {
+        const event = reservationEvent(
+          {id: `rsv_burst_${index}`, oldStatus: 'RESERVATION_STATUS_UNSPECIFIED', newStatus: 'RESERVATION_STATUS_HOLD'},
+          Date.now(),
+          '',
+        );
+        await publishUserEvent(connection, 'ivan', event);
+      }
+      // Taken once every update published before it was offered to the stream (one channel, in order).
+      const marker = await sendMessage({target_user_id: 'ivan', target_session_id: 'slow', content: 'end of burst'});
+      expect(marker.delivered).toBe(true);
+      for (let read = 0; read <= DEFAULT_USER_UPDATES_OPTIONS.maxPendingPerStream; read++) {
+        const next = await reader.next();
+        received.push(next.value);
+        if (next.value.correlation_id === marker.message_id) break;
+      }
+      const ids = received
+        .filter((message) => message.type === 'EVENT_TYPE_RESERVATION_UPDATE')
+        .map((message) => message.reservation_update.reservation_id);
+      expect(received.at(-1)?.correlation_id).toBe(marker.message_id);
+      expect(ids.length).toBeLessThan(DEFAULT_USER_UPDATES_OPTIONS.maxPendingPerStream);
+      expect(ids.at(-1)).toBe(`rsv_burst_${burst - 1}`);
+    } finally {
+      await reader.return?.(undefined);
+      updates.close();
+      connection.disconnect();
+    }
+  });
+
+  it('refuse a user more streams than the cap, with RESOURCE_EXHAUSTED', async () => {
+    const auth = await bearer('judy');
+    const updates = await client('gateway.v1.WebSocketService');
+    const opened: Array<StreamReader<Message>> = [];
+    for (let index = 0; index < DEFAULT_USER_UPDATES_OPTIONS.maxStreamsPerUser; index++) {
+      const stream = streamCall<Message>(
+        updates,
+        'StreamPaymentUpdates',
+        {session_id: `judy-${index}`},
+        authorized(auth),
+      );
+      opened.push(stream);
+      streams.push(stream);
+      await untilListening('judy', `judy-${index}`);
+    }
+    const over = streamCall<Message>(updates, 'StreamPaymentUpdates', {}, authorized(auth));
+    streams.push(over);
+    expect((await over.ended).code).toBe(grpc.status.RESOURCE_EXHAUSTED);
   });
 });
 
