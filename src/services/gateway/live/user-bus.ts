@@ -189,10 +189,14 @@ export class UserBus {
   }
 
   private listenOn(subscriber: RedisClient, channels: string[]): Promise<void> {
-    const done = subscriber instanceof Cluster ? subscriber.ssubscribe(...channels) : subscriber.subscribe(...channels);
+    // A sharded SSUBSCRIBE names channels of one slot only: one call per channel.
+    const done =
+      subscriber instanceof Cluster
+        ? Promise.all(channels.map((channel) => subscriber.ssubscribe(channel)))
+        : subscriber.subscribe(...channels);
     return done.then(
       () => undefined,
-      () => undefined,
+      (error: Error) => this.logger.debug({err: error.message}, 'user update subscription failed'),
     );
   }
 
