@@ -13,7 +13,7 @@ import {DEFAULT_USER_UPDATES_OPTIONS, UserUpdates} from '../../src/services/gate
 import {createLogger} from '../../src/services/logging.js';
 import {publishUserEvent, reservationEvent} from '../../src/services/redis/user-channel.js';
 import type {RunningMock} from '../../src/services/mocks/mock-server.js';
-import type {TestGateway} from '../helpers/gateway.js';
+import {waitForReady, type TestGateway} from '../helpers/gateway.js';
 import {contractClient, streamCall, unaryCall, type StreamReader} from '../helpers/grpc-client.js';
 import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
 import {admit, backendEnv, bearer, DEV_SECRET, send, startStackGateway, startTestMock} from '../helpers/stack.js';
@@ -385,5 +385,27 @@ describe('SendMessage', () => {
     });
     await expect(sendMessage({content: 'to whom?'})).rejects.toMatchObject({code: grpc.status.INVALID_ARGUMENT});
     await expect(sendMessage({target_user_id: 'grace'})).rejects.toMatchObject({code: grpc.status.INVALID_ARGUMENT});
+  });
+});
+
+// Last: it restarts the Redis every other test uses.
+describe('after a Redis restart', () => {
+  it('an open stream hears updates again (its subscription is made again)', async () => {
+    const side = await openStreams('kim');
+    await redis!.stop();
+    await redis!.restart();
+    await waitForReady(gateway, WAIT_MS);
+    for (let attempt = 0; ; attempt++) {
+      const answer = await sendMessage({
+        target_user_id: 'kim',
+        target_session_id: `${side.session}-r`,
+        content: 'back',
+      }).catch(() => ({delivered: false}));
+      if (answer.delivered) break;
+      if (attempt >= LISTEN_ATTEMPTS) throw new Error('the stream never heard a message after the restart');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const created = await hold(side);
+    await update(side.reservations, (shown) => shown.reservation_id === created.reservation_id);
   });
 });
