@@ -35,8 +35,8 @@ let sender: string;
 
 beforeAll(async () => {
   redis = await startRedis();
-  const reservation = await startTestMock('reservation', {updatesRedis: redis.address});
-  const payment = await startTestMock('payment', {scenario: 'APPROVE', updatesRedis: redis.address});
+  const reservation = await startTestMock('reservation', {}, publishing());
+  const payment = await startTestMock('payment', {scenario: 'APPROVE'}, publishing());
   mocks.push(reservation, payment);
   gateway = await gatewayOn(reservation, payment);
   sender = await bearer('ops', DEV_SECRET, 'messages:send');
@@ -49,6 +49,11 @@ afterAll(async () => {
   await Promise.allSettled(mocks.map((mock) => mock.close()));
   await disposeRedis(redis);
 });
+
+/** The environment of a mock that publishes its changes on the test's Redis, as under `tacos up`. */
+function publishing(): Record<string, string> {
+  return {MOCK_PUBLISH_UPDATES: 'true', REDIS_ADDRESS: redis!.address};
+}
 
 async function gatewayOn(reservation: RunningMock, payment: RunningMock): Promise<TestGateway> {
   const started = await startStackGateway(backendEnv(reservation, payment, redis!.address), {
@@ -236,7 +241,7 @@ describe('reservation and payment update streams', () => {
   });
 
   it('show a hold lapsing, which the reservation mock publishes on its own', async () => {
-    const shortHolds = await startTestMock('reservation', {holdMs: 1000, updatesRedis: redis!.address});
+    const shortHolds = await startTestMock('reservation', {holdMs: 1000}, publishing());
     mocks.push(shortHolds);
     const lapsing = await gatewayOn(shortHolds, mocks[1]);
     const side = await openStreams('carol', lapsing);

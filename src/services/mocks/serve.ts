@@ -36,8 +36,6 @@ export interface MockOptions {
   scenario?: PaymentScenarioName;
   delayMs?: number;
   seed?: number;
-  /** Publishes the mock's changes on this Redis (host:port) for the gateway's update streams; else MOCK_PUBLISH_UPDATES. */
-  updatesRedis?: string;
 }
 
 const DEFAULT_PORTS: Record<MockName, {http: number; grpc: number}> = {
@@ -67,14 +65,10 @@ export async function startMock(name: MockName, options: MockOptions, env: Envir
   // Links the mock hands out name its own HTTP address, known for sure once it listens (port 0).
   let boundUrl: string | undefined;
   const publicUrl = () => boundUrl ?? localBaseUrl(host, httpPort);
-  // MOCK_PUBLISH_UPDATES: the Redis of REDIS_ADDRESS (tacos up sets it when it runs Redis).
-  const updates =
-    options.updatesRedis || read.bool('MOCK_PUBLISH_UPDATES', false)
-      ? new UpdatePublisher(
-          {...readRedisSettings(read), ...(options.updatesRedis ? {address: options.updatesRedis} : {})},
-          logger,
-        )
-      : undefined;
+  // MOCK_PUBLISH_UPDATES: the changes the mock makes, on the users' update channels in the Redis of REDIS_ADDRESS.
+  const updates = read.bool('MOCK_PUBLISH_UPDATES', false)
+    ? new UpdatePublisher(readRedisSettings(read), logger)
+    : undefined;
   let running: RunningMock;
   try {
     const definition: MockDefinition =
