@@ -25,6 +25,8 @@ import {QueueService} from './queue/queue-service.js';
 import {LiveMetrics} from './live/live-metrics.js';
 import {LiveServer} from './live/live-server.js';
 import {queueRoute} from './live/queue-route.js';
+import {ProtoJson} from './live/proto-json.js';
+import {userRoutes} from './live/user-routes.js';
 import {UserUpdates} from './live/user-updates.js';
 import {UserTokens} from './user-tokens.js';
 import {UserStore, seedDevelopmentUsers} from './users.js';
@@ -165,7 +167,9 @@ export async function startGateway(
   addRolloutRoutes(http, {authenticator, status: rolloutStatus, reset: resetRollbacks});
   const liveMetrics = new LiveMetrics();
   liveMetrics.register(metrics.registry);
-  const liveServer = new LiveServer(http, [queueRoute(queue.feed)], {
+  const protoJson = new ProtoJson(contracts.registry, packageDefinition());
+  const liveRoutes = [queueRoute(queue.feed), ...userRoutes(updates, authenticator, protoJson)];
+  const liveServer = new LiveServer(http, liveRoutes, {
     settings: config.live,
     logger,
     metrics,
