@@ -5,7 +5,12 @@ import {isProxyEntry, type RateLimitSettings} from '../server-kit/http/rate-limi
 import {isLoopbackHost} from '../net.js';
 import {DEFAULT_HTTP_LIMITS, type HttpLimits} from '../server-kit/http/limits.js';
 import {DEFAULT_GRPC_LIMITS, type GrpcLimits} from '../server-kit/grpc/limits.js';
-import type {RedisSettings} from '../redis/client.js';
+import {
+  readRedisSettings,
+  REDIS_COMMAND_TIMEOUT,
+  REDIS_COMMAND_TIMEOUT_MS,
+  type RedisSettings,
+} from '../redis/client.js';
 import type {BookingLimits} from './booking.js';
 import {DEFAULT_CATALOG_FILE} from '../catalog.js';
 import {EVENT_ID} from './queue/keys.js';
@@ -83,7 +88,7 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
   const production = /^prod(uction)?$/i.test(environment);
   const developing = /^(development|dev|local|test)$/i.test(environment);
   const tls = read.bool('GRPC_USE_TLS', false);
-  const redisCommandTimeoutMs = read.durationMs('REDIS_COMMAND_TIMEOUT', 800);
+  const redisCommandTimeoutMs = read.durationMs(REDIS_COMMAND_TIMEOUT, REDIS_COMMAND_TIMEOUT_MS);
   const rollout = readRolloutSettings(env);
   return {
     host: read.string('SERVER_HOST', '127.0.0.1'),
@@ -142,14 +147,7 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
       maxTextLength: read.int('BOOKING_MAX_FIELD_LENGTH', 512, 16, 65_536),
       maxInFlightPerUser: read.int('BOOKING_MAX_IN_FLIGHT_PER_USER', 4, 1, 1000),
     },
-    redis: {
-      address: read.string('REDIS_ADDRESS', 'localhost:6379'),
-      password: read.optional('REDIS_PASSWORD'),
-      database: read.int('REDIS_DATABASE', 0, 0, 15),
-      clusterMode: read.bool('REDIS_CLUSTER_MODE', false),
-      commandTimeoutMs: redisCommandTimeoutMs,
-      autoPipelining: read.bool('REDIS_AUTO_PIPELINING', false),
-    },
+    redis: readRedisSettings(read),
     auth: {
       production,
       development: developing,

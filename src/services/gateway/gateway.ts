@@ -1,4 +1,5 @@
 import cluster from 'node:cluster';
+import {setMaxListeners} from 'node:events';
 import {listenHttp} from '../server-kit/http/listen.js';
 import {RedisRateLimiter} from '../server-kit/http/rate-limit.js';
 import {closeHttpServer} from '../server-kit/http/server.js';
@@ -24,6 +25,9 @@ import {QueueService} from './queue/queue-service.js';
 import {LiveMetrics} from './live/live-metrics.js';
 import {LiveServer} from './live/live-server.js';
 import {queueRoute} from './live/queue-route.js';
+import {ProtoJson} from './live/proto-json.js';
+import {userRoutes} from './live/user-routes.js';
+import {UserUpdates} from './live/user-updates.js';
 import {UserTokens} from './user-tokens.js';
 import {UserStore, seedDevelopmentUsers} from './users.js';
 import {RolloutController} from './rollout/controller.js';
@@ -98,6 +102,8 @@ export async function startGateway(
     );
   };
   const shutdown = new AbortController();
+  // Every open stream listens for the stop: as many listeners as streams, by design.
+  setMaxListeners(0, shutdown.signal);
   let grpc: RunningGrpcServer | undefined;
 
   const notReadyReason = async (): Promise<string | undefined> => {
@@ -123,11 +129,14 @@ export async function startGateway(
   await waitUntilReady(redis, config.redis.commandTimeoutMs * 2);
   const authenticator = new Authenticator(config.auth);
   const backends = createBackendClients(config, contracts, logger, policy, metrics.registry);
+  // The users' reservation and payment streams, fed by what booking changes (and the backends publish).
+  const updates = new UserUpdates(redis, logger);
   const booking = new BookingService(backends.reservation, backends.payment, queue, {
     limits: config.booking,
     production: config.auth.production,
     logger,
     onRefused: (code) => metrics.bookingRefusals.inc({code}),
+    updates,
   });
   const http = buildHttpApi({
     queue,
@@ -158,7 +167,9 @@ export async function startGateway(
   addRolloutRoutes(http, {authenticator, status: rolloutStatus, reset: resetRollbacks});
   const liveMetrics = new LiveMetrics();
   liveMetrics.register(metrics.registry);
-  const liveServer = new LiveServer(http, [queueRoute(queue.feed)], {
+  const protoJson = new ProtoJson(contracts.registry, packageDefinition());
+  const liveRoutes = [queueRoute(queue.feed), ...userRoutes(updates, authenticator, protoJson)];
+  const liveServer = new LiveServer(http, liveRoutes, {
     settings: config.live,
     logger,
     metrics,
@@ -176,6 +187,7 @@ export async function startGateway(
       grpc?.close(config.shutdownGraceMs),
     ]);
     await queue.close();
+    updates.close();
     await Promise.allSettled([closeRedisClient(redis), backends.reservation.close(), backends.payment.close()]);
   };
   try {
@@ -194,6 +206,7 @@ export async function startGateway(
         services: gatewayGrpcServices({
           queue,
           booking,
+          updates,
           authenticator,
           encode,
           shutdown: shutdown.signal,

@@ -32,6 +32,8 @@ export interface LiveRequest {
   query: URLSearchParams;
   headers: IncomingHttpHeaders;
   requestId: string;
+  /** WebSocket only: the client's first message, once upgraded (for a token kept out of the URL). */
+  firstMessage?: (timeoutMs: number) => Promise<string>;
 }
 
 /** A live stream served both as a WebSocket and as Server-Sent Events. */
@@ -137,7 +139,8 @@ export class LiveServer {
       channel = opened;
       this.admit(opened);
       socket.once('close', () => opened.closedBySocket());
-      await route.open({query: url.searchParams, headers: request.headers, requestId}, opened);
+      const firstMessage = (timeoutMs: number) => opened.firstMessage(timeoutMs);
+      await route.open({query: url.searchParams, headers: request.headers, requestId, firstMessage}, opened);
       if (this.closing) throw shuttingDown();
       if (socket.destroyed) return;
       this.websockets.handleUpgrade(request, socket, head, (websocket) => {
