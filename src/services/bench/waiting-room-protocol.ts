@@ -34,6 +34,8 @@ export type ToSubscribers =
   | {type: 'measure'}
   /** Admission `index` was sent at `at` (ms since the epoch, sub-ms precision). */
   | {type: 'admission'; index: number; at: number}
+  /** How many subscribers have not yet seen the first `admissions` admissions? */
+  | {type: 'behind'; admissions: number}
   | {type: 'stop'};
 
 export interface SubscriberResult {
@@ -54,4 +56,5 @@ export type FromSubscribers =
   | {type: 'ready'}
   /** Every subscriber has its first position, or failed (by code). */
   | {type: 'connected'; connected: number; failures: Record<string, number>}
+  | {type: 'behind'; subscribers: number}
   | {type: 'result'; result: SubscriberResult};

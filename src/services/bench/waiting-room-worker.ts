@@ -217,6 +217,14 @@ async function connectAll(): Promise<FromSubscribers> {
   return {type: 'connected', connected, failures};
 }
 
+/** Subscribers that had a first position and have not seen the first `admissions` admissions yet. */
+function behind(admissions: number): number {
+  let count = 0;
+  for (let i = 0; i < basePosition.length; i++)
+    if (basePosition[i] >= 0 && admissionsSeen[i] < Math.min(admissions, setup.maxAdmissions)) count++;
+  return count;
+}
+
 function stop(): void {
   stopping = true;
   pollTimers.forEach(clearTimeout);
@@ -239,6 +247,7 @@ port.on('message', (message: ToSubscribers) => {
     measuring = true;
     measureStartElu = performance.eventLoopUtilization();
   } else if (message.type === 'admission') onAdmission(message.index, message.at);
+  else if (message.type === 'behind') port.postMessage({type: 'behind', subscribers: behind(message.admissions)});
   else stop();
 });
 

@@ -109,8 +109,9 @@ const JOINS_IN_FLIGHT = 64;
 const CONNECT_CONCURRENCY = 200;
 /** Longest wait for the head of the line to become ready to enter (QUEUE_ADMISSION_MIN_WAIT). */
 const HEAD_READY_TIMEOUT_MS = 30_000;
-/** After the admitter stops, how long pushed updates have to arrive (polls: one interval more). */
-const PUSH_SETTLE_MS = 2000;
+/** After the admitter stops, the longest wait for every person to see the last admission (polls: one interval more). */
+const CATCH_UP_MS = 15_000;
+const CATCH_UP_CHECK_MS = 100;
 /** Let the first messages and their buffers settle before reading the memory of idle subscribers. */
 const MEMORY_SETTLE_MS = 1000;
 /** Beyond this, a subscriber thread that has not reported is ended without its figures. */
@@ -251,8 +252,13 @@ async function runMode(mode: WaitingMode, options: WaitingRoomOptions, context: 
       redis: await redisCpuSeconds(context.redis),
       generator: process.cpuUsage(start.generator),
     };
-    if (!context.signal.aborted)
-      await sleep(mode === 'poll' ? options.pollIntervalMs + PUSH_SETTLE_MS : PUSH_SETTLE_MS);
+    const caughtUp = await catchUp(
+      threads,
+      admitter.admissions,
+      (mode === 'poll' ? options.pollIntervalMs : 0) + CATCH_UP_MS,
+      context.signal,
+    );
+    if (!caughtUp) notes.push(`not everyone had seen every admission ${CATCH_UP_MS / 1000} s after the last one`);
     const results = await Promise.all(threads.map((thread) => thread.stop()));
 
     const gatewayCpuMicros = start.gateway && end.gateway ? end.gateway.cpuMicros - start.gateway.cpuMicros : null;
@@ -427,10 +433,32 @@ async function admit(
   return {admissions, errors};
 }
 
+/**
+ * Waits until every subscriber has seen the last admission (a lost one never will: bounded by
+ * `boundMs`), so that late deliveries are counted instead of cut off. False when the bound passed.
+ */
+async function catchUp(
+  threads: SubscriberThread[],
+  admissions: number,
+  boundMs: number,
+  signal: AbortSignal,
+): Promise<boolean> {
+  const deadline = performance.now() + boundMs;
+  while (!signal.aborted) {
+    const behind = await Promise.all(threads.map((thread) => thread.behind(admissions)));
+    if (behind.every((count) => count === 0)) return true;
+    if (performance.now() > deadline) return false;
+    await sleep(CATCH_UP_CHECK_MS);
+  }
+  return false;
+}
+
 interface SubscriberThread {
   worker: Worker;
   ready: Promise<void>;
   connected: Promise<Extract<FromSubscribers, {type: 'connected'}>>;
+  /** Subscribers of this thread that have not seen the first `admissions` admissions. */
+  behind(admissions: number): Promise<number>;
   /** Tells the thread to close its subscribers and report; a thread silent past the grace fails. */
   stop(): Promise<SubscriberResult>;
 }
@@ -442,6 +470,7 @@ function startSubscribers(setup: SubscriberSetup): SubscriberThread {
     ready?: () => void;
     connected?: (reply: Extract<FromSubscribers, {type: 'connected'}>) => void;
     result?: (result: SubscriberResult) => void;
+    behind?: (subscribers: number) => void;
   } = {};
   const died = new Promise<never>((_, reject) => {
     const failed = (error: Error) =>
@@ -453,6 +482,7 @@ function startSubscribers(setup: SubscriberSetup): SubscriberThread {
   worker.on('message', (message: FromSubscribers) => {
     if (message.type === 'ready') settle.ready?.();
     else if (message.type === 'connected') settle.connected?.(message);
+    else if (message.type === 'behind') settle.behind?.(message.subscribers);
     else settle.result?.(message.result);
   });
   const bounded = <T>(promise: Promise<T>) => Promise.race([promise, died]);
@@ -460,6 +490,11 @@ function startSubscribers(setup: SubscriberSetup): SubscriberThread {
     worker,
     ready: bounded(new Promise<void>((resolve) => (settle.ready = resolve))),
     connected: bounded(new Promise((resolve) => (settle.connected = resolve))),
+    behind(admissions) {
+      const answer = new Promise<number>((resolve) => (settle.behind = resolve));
+      worker.postMessage({type: 'behind', admissions} satisfies ToSubscribers);
+      return bounded(answer);
+    },
     stop() {
       const result = new Promise<SubscriberResult>((resolve, reject) => {
         settle.result = resolve;
