@@ -45,25 +45,18 @@ function expectFiguresOf(run: WaitingRoomRun | undefined, label: string): void {
   expect(run!.interrupted).toBe(false);
 }
 
+/** `tacos bench --scenario waiting-room` at the test's gateway and Redis, with more flags. */
+function benchWaitingRoom(flags: string[], timeoutMs = 60_000) {
+  return runCli(
+    ['bench', '--scenario', 'waiting-room', '--http-url', gateway!.http, '--redis-addr', redis!.address, ...flags],
+    {timeoutMs},
+  );
+}
+
 it('follows 50 people by polling, WebSocket and SSE while the head is admitted, and reports each way', async () => {
-  const result = await runCli(
-    [
-      'bench',
-      '--scenario',
-      'waiting-room',
-      '--users',
-      String(PEOPLE),
-      '--duration',
-      '2s',
-      '--admit-rate',
-      '2',
-      '--http-url',
-      gateway!.http,
-      '--redis-addr',
-      redis!.address,
-      '--json',
-    ],
-    {timeoutMs: 90_000},
+  const result = await benchWaitingRoom(
+    ['--users', String(PEOPLE), '--duration', '2s', '--admit-rate', '2', '--json'],
+    90_000,
   );
   expect(result.code, result.stderr).toBe(0);
   const report = JSON.parse(result.stdout) as WaitingRoomReport;
@@ -76,26 +69,26 @@ it('follows 50 people by polling, WebSocket and SSE while the head is admitted, 
 }, 120_000);
 
 it('prints one row per way in the text report', async () => {
-  const result = await runCli(
-    [
-      'bench',
-      '--scenario',
-      'waiting-room',
-      '--mode',
-      'ws',
-      '--users',
-      '10',
-      '--duration',
-      '1s',
-      '--http-url',
-      gateway!.http,
-      '--redis-addr',
-      redis!.address,
-    ],
-    {timeoutMs: 60_000},
-  );
+  const result = await benchWaitingRoom(['--mode', 'ws', '--users', '10', '--duration', '1s']);
   expect(result.code, result.stderr).toBe(0);
   const row = result.stdout.split('\n').find((line) => line.startsWith('WebSocket  '));
   expect(row, result.stdout).toBeDefined();
   expect(row!.split(/\s{2,}/)[1]).toBe('10/10');
 }, 90_000);
+
+it('refuses an admission rate out of range and a Redis off this machine (exit 2), before any join', async () => {
+  const rate = await benchWaitingRoom(['--admit-rate', '1000']);
+  expect(rate.code).toBe(2);
+  expect(rate.stderr).toContain('--admit-rate 1000 is out of range');
+  const remote = await runCli([
+    'bench',
+    '--scenario',
+    'waiting-room',
+    '--http-url',
+    gateway!.http,
+    '--redis-addr',
+    '10.1.2.3:6379',
+  ]);
+  expect(remote.code).toBe(2);
+  expect(remote.stderr).toContain('10.1.2.3:6379 is not on this machine');
+}, 60_000);

@@ -3,6 +3,7 @@ import {loadEnvironment} from '../config.js';
 import type {Protocol} from '../backends/transports.js';
 import {usageError} from '../errors.js';
 import {readGatewayConfig} from '../gateway/config.js';
+import {parseHostPort} from '../redis/client.js';
 import {isLoopbackHost} from '../net.js';
 import {requireTool} from './external-tool.js';
 import type {WaitingRoomOptions} from './waiting-room.js';
@@ -97,26 +98,14 @@ export interface WaitingRoomRequest {
  */
 export function resolveWaitingRoomOptions(request: WaitingRoomRequest): WaitingRoomOptions {
   const users = inRange('--users', request.users ?? LIMITS.waitingUsers.default, LIMITS.users.min, LIMITS.users.max);
-  const durationMs = inRange(
-    '--duration',
-    request.durationMs ?? LIMITS.durationMs.default,
-    LIMITS.durationMs.min,
-    LIMITS.durationMs.max,
-    formatMs,
-  );
+  const durationMs = resolveDuration(request.durationMs);
   const admitRatePerSecond = request.admitRatePerSecond ?? LIMITS.admitRate.default;
   if (!(admitRatePerSecond >= LIMITS.admitRate.min && admitRatePerSecond <= LIMITS.admitRate.max))
     throw usageError(
       `--admit-rate ${admitRatePerSecond} is out of range: from ${LIMITS.admitRate.min} to ${LIMITS.admitRate.max} admissions a second.`,
     );
   const threads = inRange('--threads', request.threads ?? 1, LIMITS.threads.min, LIMITS.threads.max);
-  const timeoutMs = inRange(
-    '--timeout',
-    request.timeoutMs ?? LIMITS.timeoutMs.default,
-    LIMITS.timeoutMs.min,
-    LIMITS.timeoutMs.max,
-    formatMs,
-  );
+  const timeoutMs = resolveTimeout(request.timeoutMs);
   const gateway =
     request.httpUrl === undefined || request.redisAddress === undefined
       ? readGatewayConfig(loadEnvironment({envName: request.envName}))
@@ -130,7 +119,7 @@ export function resolveWaitingRoomOptions(request: WaitingRoomRequest): WaitingR
   };
   if (request.redisAddress !== undefined) redis.address = request.redisAddress;
   for (const address of redis.address.split(','))
-    if (!isLoopbackHost(address.replace(/:\d+$/, '').replace(/^\[|\]$/g, ''))) refuseRemote('Redis', address);
+    if (!isLoopbackHost(parseHostPort(address).host)) refuseRemote('Redis', address);
   return {
     users,
     modes: request.mode === 'all' ? [...WAITING_MODES] : [request.mode],
@@ -155,15 +144,31 @@ function defaultThreads(): number {
   return Math.min(4, Math.max(1, Math.floor(availableParallelism() / 2)));
 }
 
-/** Checks the request, fills the defaults and finds the targets (the active environment's gateway). */
-export function resolveBenchOptions(request: BenchRequest): BenchOptions {
-  const durationMs = inRange(
+/** --duration, checked, or its default. */
+function resolveDuration(durationMs: number | undefined): number {
+  return inRange(
     '--duration',
-    request.durationMs ?? LIMITS.durationMs.default,
+    durationMs ?? LIMITS.durationMs.default,
     LIMITS.durationMs.min,
     LIMITS.durationMs.max,
     formatMs,
   );
+}
+
+/** --timeout, checked, or its default. */
+function resolveTimeout(timeoutMs: number | undefined): number {
+  return inRange(
+    '--timeout',
+    timeoutMs ?? LIMITS.timeoutMs.default,
+    LIMITS.timeoutMs.min,
+    LIMITS.timeoutMs.max,
+    formatMs,
+  );
+}
+
+/** Checks the request, fills the defaults and finds the targets (the active environment's gateway). */
+export function resolveBenchOptions(request: BenchRequest): BenchOptions {
+  const durationMs = resolveDuration(request.durationMs);
   const warmupMs = inRange(
     '--warmup',
     request.warmupMs ?? Math.min(LIMITS.warmupMs.default, Math.round(durationMs / 10)),
@@ -186,13 +191,7 @@ export function resolveBenchOptions(request: BenchRequest): BenchOptions {
     LIMITS.maxRequests.min,
     LIMITS.maxRequests.max,
   );
-  const timeoutMs = inRange(
-    '--timeout',
-    request.timeoutMs ?? LIMITS.timeoutMs.default,
-    LIMITS.timeoutMs.min,
-    LIMITS.timeoutMs.max,
-    formatMs,
-  );
+  const timeoutMs = resolveTimeout(request.timeoutMs);
   const eventId = request.eventId ?? `bench_${Date.now()}`;
   if (!EVENT_ID.test(eventId))
     throw usageError(`--event "${eventId}" is not an event id: use 1-128 letters, digits, _ . : or -.`);
