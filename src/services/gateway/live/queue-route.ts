@@ -1,3 +1,4 @@
+import {TacosError} from '../../errors.js';
 import {invalidArgument} from '../../server-kit/api-errors.js';
 import type {QueueFeed, QueueWatcher} from '../queue/queue-feed.js';
 import type {QueueState} from '../queue/queue-service.js';
@@ -58,6 +59,9 @@ class QueueStream implements QueueWatcher, LiveSource {
 
   stop(): void {
     this.feed.unsubscribe(this);
+    // A client that left before its first state: the upgrade waiting for it gives up.
+    this.settle?.reject(new TacosError('The client went away before the stream began.', {code: 'CANCELLED'}));
+    this.settle = undefined;
   }
 }
 
