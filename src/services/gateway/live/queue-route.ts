@@ -40,7 +40,10 @@ class QueueStream implements QueueWatcher, LiveSource {
 
   /** Settles with the first state (the stream is accepted) or the feed's refusal. */
   accepted(): Promise<void> {
-    return new Promise((resolve, reject) => (this.settle = {resolve, reject}));
+    const accepted = new Promise<void>((resolve, reject) => (this.settle = {resolve, reject}));
+    // Nobody waits for it when the subscription itself was refused.
+    accepted.catch(() => undefined);
+    return accepted;
   }
 
   update(state: QueueState): void {
