@@ -8,6 +8,7 @@ import {TacosError} from '../../errors.js';
 import type {Logger} from '../../logging.js';
 import type {ServerMetrics} from '../../server-kit/metrics.js';
 import {validRequestId} from '../../server-kit/request-id.js';
+import type {RequestLimiter} from '../../server-kit/http/rate-limit.js';
 import {errorAnswer, shuttingDown, type HttpServer} from '../../server-kit/http/server.js';
 import {CLOSE, EventStreamChannel, LiveChannel, WebSocketChannel} from './channel.js';
 import type {LiveMetrics} from './live-metrics.js';
@@ -55,6 +56,8 @@ export interface LiveServerOptions {
   liveMetrics: LiveMetrics;
   /** CORS_ALLOW_ORIGINS: a browser's WebSocket from another origin is refused (browsers do not apply CORS to it). */
   corsOrigins: string[];
+  /** The REST door's per-client limit, for WebSocket upgrades too (SSE requests pass fastify's hook). */
+  rateLimiter?: RequestLimiter;
 }
 
 const SSE_HEADERS = {
@@ -135,6 +138,8 @@ export class LiveServer {
         throw new TacosError('Only WebSocket upgrades are served here.', {code: 'INVALID_ARGUMENT'});
       }
       this.checkOrigin(request.headers);
+      const limited = await this.options.rateLimiter?.check(request);
+      if (limited?.refusal) throw limited.refusal;
       const opened = new WebSocketChannel(this.options.liveMetrics.byKind.ws, this.forget);
       channel = opened;
       this.admit(opened);
