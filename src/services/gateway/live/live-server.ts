@@ -22,11 +22,14 @@ export interface LiveSocketSettings {
   sseRetryMs: number;
 }
 
-export const DEFAULT_LIVE_SOCKET_SETTINGS: LiveSocketSettings = {
-  pingIntervalMs: 30_000,
-  maxSockets: 50_000,
-  sseRetryMs: 2000,
-};
+export const DEFAULT_LIVE_SOCKET_SETTINGS = {pingIntervalMs: 30_000, sseRetryMs: 2000};
+
+/**
+ * A live socket is a connection too, under SERVER_MAX_CONNECTIONS (which drops what is over it at
+ * once): by default live sockets may take 80 % of it, so that they are refused clearly (503) while
+ * requests still get in.
+ */
+export const LIVE_SHARE_OF_CONNECTIONS = 0.8;
 
 /** One client's request for a live stream, whichever way it came. */
 export interface LiveRequest {
@@ -102,8 +105,6 @@ export class LiveServer {
       this.wsRoutes.set(route.wsPath, route);
       app.get(route.ssePath, (request, reply) => this.openEventStream(route, request.raw, reply));
     }
-    // Live sockets have their own cap (refused with a 503, not dropped): SERVER_MAX_CONNECTIONS is for the rest.
-    app.server.maxConnections += options.settings.maxSockets;
     app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       void this.upgrade(request, socket, head);
     });
