@@ -15,7 +15,7 @@ import type {BookingLimits} from './booking.js';
 import {DEFAULT_CATALOG_FILE} from '../catalog.js';
 import {EVENT_ID} from './queue/keys.js';
 import type {QueueSettings} from './queue/queue-service.js';
-import {DEFAULT_LIVE_SOCKET_SETTINGS, type LiveSocketSettings} from './live/live-server.js';
+import {DEFAULT_LIVE_SOCKET_SETTINGS, LIVE_SHARE_OF_CONNECTIONS, type LiveSocketSettings} from './live/live-server.js';
 import {readRolloutSettings, type RolloutSettings} from './rollout/settings.js';
 
 export interface AuthSettings {
@@ -90,6 +90,7 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
   const tls = read.bool('GRPC_USE_TLS', false);
   const redisCommandTimeoutMs = read.durationMs(REDIS_COMMAND_TIMEOUT, REDIS_COMMAND_TIMEOUT_MS);
   const rollout = readRolloutSettings(env);
+  const maxConnections = read.int('SERVER_MAX_CONNECTIONS', DEFAULT_HTTP_LIMITS.maxConnections, 1);
   return {
     host: read.string('SERVER_HOST', '127.0.0.1'),
     httpPort: read.port('SERVER_PORT', 8000),
@@ -190,7 +191,7 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
       headersTimeoutMs: read.durationMs('SERVER_HEADERS_TIMEOUT', DEFAULT_HTTP_LIMITS.headersTimeoutMs),
       requestTimeoutMs: read.durationMs('SERVER_REQUEST_TIMEOUT', DEFAULT_HTTP_LIMITS.requestTimeoutMs),
       keepAliveTimeoutMs: read.durationMs('SERVER_KEEP_ALIVE_TIMEOUT', DEFAULT_HTTP_LIMITS.keepAliveTimeoutMs),
-      maxConnections: read.int('SERVER_MAX_CONNECTIONS', DEFAULT_HTTP_LIMITS.maxConnections, 1),
+      maxConnections,
     },
     // Any origin in development (the web client's dev server, a test page); production lists its own.
     corsOrigins: read.list(
@@ -213,7 +214,7 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
     shutdownGraceMs: read.durationMs('SERVER_SHUTDOWN_GRACE', 10_000),
     live: {
       pingIntervalMs: read.durationMs('LIVE_PING_INTERVAL', DEFAULT_LIVE_SOCKET_SETTINGS.pingIntervalMs, 10),
-      maxSockets: read.int('LIVE_MAX_SOCKETS', DEFAULT_LIVE_SOCKET_SETTINGS.maxSockets, 1),
+      maxSockets: read.int('LIVE_MAX_SOCKETS', Math.max(1, Math.floor(maxConnections * LIVE_SHARE_OF_CONNECTIONS)), 1),
       sseRetryMs: read.durationMs('LIVE_SSE_RETRY', DEFAULT_LIVE_SOCKET_SETTINGS.sseRetryMs),
     },
   };

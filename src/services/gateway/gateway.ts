@@ -138,6 +138,7 @@ export async function startGateway(
     onRefused: (code) => metrics.bookingRefusals.inc({code}),
     updates,
   });
+  const rateLimiter = config.rateLimit.enabled ? new RedisRateLimiter(redis, config.rateLimit, logger) : undefined;
   const http = buildHttpApi({
     queue,
     authenticator,
@@ -146,7 +147,7 @@ export async function startGateway(
     bodyLimitBytes: config.bodyLimitBytes,
     limits: config.httpLimits,
     corsOrigins: config.corsOrigins,
-    rateLimiter: config.rateLimit.enabled ? new RedisRateLimiter(redis, config.rateLimit, logger) : undefined,
+    rateLimiter,
     version: TACOS_VERSION,
     notReadyReason,
   });
@@ -175,6 +176,7 @@ export async function startGateway(
     metrics,
     liveMetrics,
     corsOrigins: config.corsOrigins,
+    rateLimiter,
   });
   if (!tokens.canSign) logger.warn('JWT_SECRET is not set: /api/v1/auth/register and /login answer 503 until it is');
   const stopAll = async () => {
