@@ -40,8 +40,9 @@ let measureStartElu: EventLoopUtilization | undefined;
 const POSITION = /"position":(\d+)/g;
 const now = () => performance.timeOrigin + performance.now();
 
-function countLoss(code: string): void {
-  if (measuring && !stopping) lost[code] = (lost[code] ?? 0) + 1;
+/** A subscriber that had its first position was lost (a refused one is counted as a failure to connect). */
+function countLoss(i: number, code: string): void {
+  if (measuring && !stopping && basePosition[i] >= 0) lost[code] = (lost[code] ?? 0) + 1;
 }
 
 function sighted(index: number, at: number): void {
@@ -120,7 +121,7 @@ const openWebSocket: Opener = (i) => {
   socket.on('error', (error: NodeJS.ErrnoException) => failed?.(error.code ?? 'ERROR'));
   socket.on('close', (code) => {
     failed?.(`close ${code}`);
-    countLoss(`close ${code}`);
+    countLoss(i, `close ${code}`);
   });
   return Promise.race([firstPositionWithin(i, () => socket.terminate()), failure]).finally(() => (failed = undefined));
 };
@@ -147,12 +148,12 @@ const openEventStream: Opener = (i) => {
         onText(i, pending.slice(0, end));
         pending = pending.slice(end + 2);
       });
-      response.on('end', () => countLoss('ended'));
+      response.on('end', () => countLoss(i, 'ended'));
     },
   );
   request.on('error', (error: NodeJS.ErrnoException) => {
     failed?.(error.code ?? 'ERROR');
-    countLoss(error.code ?? 'ERROR');
+    countLoss(i, error.code ?? 'ERROR');
   });
   request.end();
   closers[i] = () => request.destroy();
@@ -188,7 +189,7 @@ function keepPolling(i: number): void {
   let due = Date.now() + Math.random() * setup.pollIntervalMs;
   const tick = () =>
     void poll(i).then((failure) => {
-      if (failure) countLoss(failure);
+      if (failure) countLoss(i, failure);
       if (stopping) return;
       due += setup.pollIntervalMs;
       pollTimers[i] = setTimeout(tick, Math.max(0, due - Date.now()));
