@@ -231,6 +231,10 @@ async function runMode(mode: WaitingMode, options: WaitingRoomOptions, context: 
     const connections = await Promise.all(threads.map((thread) => thread.connected));
     const connected = connections.reduce((sum, reply) => sum + reply.connected, 0);
     const failures = mergeCounts(connections.map((reply) => reply.failures));
+    if (failures['503'])
+      notes.push(
+        `the gateway refused ${failures['503']} sockets (503): its cap is LIVE_MAX_SOCKETS, by default 80 % of SERVER_MAX_CONNECTIONS`,
+      );
     await sleep(MEMORY_SETTLE_MS);
     const rssConnected = await usageOf(context.gatewayPid);
     if (!(await headReady(context.http, head[0], options.timeoutMs)))
