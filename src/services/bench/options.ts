@@ -98,14 +98,14 @@ export interface WaitingRoomRequest {
  */
 export function resolveWaitingRoomOptions(request: WaitingRoomRequest): WaitingRoomOptions {
   const users = inRange('--users', request.users ?? LIMITS.waitingUsers.default, LIMITS.users.min, LIMITS.users.max);
-  const durationMs = resolveDuration(request.durationMs);
+  const durationMs = durationFlag('--duration', request.durationMs, LIMITS.durationMs);
   const admitRatePerSecond = request.admitRatePerSecond ?? LIMITS.admitRate.default;
   if (!(admitRatePerSecond >= LIMITS.admitRate.min && admitRatePerSecond <= LIMITS.admitRate.max))
     throw usageError(
       `--admit-rate ${admitRatePerSecond} is out of range: from ${LIMITS.admitRate.min} to ${LIMITS.admitRate.max} admissions a second.`,
     );
   const threads = inRange('--threads', request.threads ?? 1, LIMITS.threads.min, LIMITS.threads.max);
-  const timeoutMs = resolveTimeout(request.timeoutMs);
+  const timeoutMs = durationFlag('--timeout', request.timeoutMs, LIMITS.timeoutMs);
   const gateway =
     request.httpUrl === undefined || request.redisAddress === undefined
       ? readGatewayConfig(loadEnvironment({envName: request.envName}))
@@ -144,31 +144,18 @@ function defaultThreads(): number {
   return Math.min(4, Math.max(1, Math.floor(availableParallelism() / 2)));
 }
 
-/** --duration, checked, or its default. */
-function resolveDuration(durationMs: number | undefined): number {
-  return inRange(
-    '--duration',
-    durationMs ?? LIMITS.durationMs.default,
-    LIMITS.durationMs.min,
-    LIMITS.durationMs.max,
-    formatMs,
-  );
-}
-
-/** --timeout, checked, or its default. */
-function resolveTimeout(timeoutMs: number | undefined): number {
-  return inRange(
-    '--timeout',
-    timeoutMs ?? LIMITS.timeoutMs.default,
-    LIMITS.timeoutMs.min,
-    LIMITS.timeoutMs.max,
-    formatMs,
-  );
+/** A duration flag, checked against its limits, or its default. */
+function durationFlag(
+  flag: string,
+  ms: number | undefined,
+  limits: {min: number; max: number; default: number},
+): number {
+  return inRange(flag, ms ?? limits.default, limits.min, limits.max, formatMs);
 }
 
 /** Checks the request, fills the defaults and finds the targets (the active environment's gateway). */
 export function resolveBenchOptions(request: BenchRequest): BenchOptions {
-  const durationMs = resolveDuration(request.durationMs);
+  const durationMs = durationFlag('--duration', request.durationMs, LIMITS.durationMs);
   const warmupMs = inRange(
     '--warmup',
     request.warmupMs ?? Math.min(LIMITS.warmupMs.default, Math.round(durationMs / 10)),
@@ -191,7 +178,7 @@ export function resolveBenchOptions(request: BenchRequest): BenchOptions {
     LIMITS.maxRequests.min,
     LIMITS.maxRequests.max,
   );
-  const timeoutMs = resolveTimeout(request.timeoutMs);
+  const timeoutMs = durationFlag('--timeout', request.timeoutMs, LIMITS.timeoutMs);
   const eventId = request.eventId ?? `bench_${Date.now()}`;
   if (!EVENT_ID.test(eventId))
     throw usageError(`--event "${eventId}" is not an event id: use 1-128 letters, digits, _ . : or -.`);
