@@ -191,6 +191,66 @@ describe.each(Object.keys(PROTOCOLS) as Protocol[])('%s on the HTTP port', (prot
   });
 });
 
+/** An update stream opened and read up to its first message; `next` reads on. */
+async function openStream(live: Record<string, any>, waitingToken: string) {
+  const controller = new AbortController();
+  const messages = (
+    live.streamQueueUpdates({waitingToken}, {signal: controller.signal}) as AsyncIterable<Record<string, any>>
+  )[Symbol.asyncIterator]();
+  const first = await messages.next();
+  return {first, next: () => messages.next(), close: () => controller.abort()};
+}
+
+describe('bounds and stop', () => {
+  it("holds the gRPC port's cap of open update streams per waiting token (GRPC_MAX_STREAMS_PER_TOKEN, 4)", async () => {
+    const queue = clientOf('connect', 'gateway.v1.QueueService');
+    const live = clientOf('grpc-web', 'gateway.v1.WebSocketService');
+    const eventId = newEvent('cap');
+    await queue.joinQueue({eventId});
+    const {waitingToken} = await queue.joinQueue({eventId});
+    const open: Array<Awaited<ReturnType<typeof openStream>>> = [];
+    try {
+      for (let index = 0; index < 4; index += 1) {
+        open.push(await openStream(live, waitingToken as string));
+        expect(open[index].first.value?.queueUpdate?.position).toBe(2);
+      }
+      const refused = await failure(openStream(live, waitingToken as string));
+      expect(refused.code).toBe(Code.ResourceExhausted);
+      expect(refused.rawMessage).toMatch(/already has 4 open update streams/);
+      // A browser that closes its streams frees their places: the cancel reaches the gRPC call.
+      for (const stream of open.splice(0)) stream.close();
+      const deadline = Date.now() + 5000;
+      for (let attempt = 0; open.length === 0; attempt += 1) {
+        const reopened = await openStream(live, waitingToken as string).catch((error: unknown) => {
+          if (Date.now() > deadline || attempt > 100) throw error;
+          return undefined;
+        });
+        if (reopened) open.push(reopened);
+        else await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      for (const stream of open) stream.close();
+    }
+  });
+
+  it('a stop ends the open streams with UNAVAILABLE, and finishes', async () => {
+    const stopping = await startTestGateway({REDIS_ADDRESS: redis!.address, SERVER_SHUTDOWN_GRACE: '2s'});
+    await waitForReady(stopping);
+    const queue = clientOf('connect', 'gateway.v1.QueueService', stopping.http);
+    const eventId = newEvent('stop');
+    await queue.joinQueue({eventId});
+    const {waitingToken} = await queue.joinQueue({eventId});
+    const streams = await Promise.all(
+      (Object.keys(PROTOCOLS) as Protocol[]).map((protocol) =>
+        openStream(clientOf(protocol, 'gateway.v1.WebSocketService', stopping.http), waitingToken as string),
+      ),
+    );
+    const closed = stopping.close();
+    for (const stream of streams) expect((await failure(stream.next())).code).toBe(Code.Unavailable);
+    await closed;
+  });
+});
+
 describe('browsers on another origin', () => {
   it('may send the Connect headers (preflight) and read the gRPC status headers, from CORS origins only', async () => {
     const preflight = await fetch(`${gw().http}/gateway.v1.QueueService/JoinQueue`, {
