@@ -13,7 +13,10 @@ import {startTestGateway, waitForReady, type TestGateway} from '../helpers/gatew
 import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
 import {
   createTsProject,
+  describeDiagnostics,
+  errorLines,
   killChildren,
+  markedLines,
   type Diagnostic,
   type ProcessResult,
   type TsProject,
@@ -71,14 +74,6 @@ const position: string = answer.position; // wrong
 export {position};
 `;
 
-const markedLines = (source: string) =>
-  source
-    .split('\n')
-    .map((line, index) => (line.includes('// wrong') ? index + 1 : 0))
-    .filter(Boolean);
-const describeDiagnostics = (diagnostics: Diagnostic[]) =>
-  diagnostics.map((d) => `${d.file}:${d.line} ${d.code} ${d.message}`).join('\n');
-
 let project: TsProject | undefined;
 let generated: CliResult;
 let compiled: ProcessResult & {diagnostics: Diagnostic[]};
@@ -132,11 +127,9 @@ describe('tacos gen --template ts-connect-web', () => {
 
   it('rejects wrong calls at compile time: the types are real, not any', async () => {
     const result = await project!.compile('tsconfig.wrong.json');
-    const lines = result.diagnostics.map((d) => (d.file.endsWith('wrong/calls.ts') ? d.line : -1));
-    expect(
-      [...new Set(lines)].sort((a, b) => a - b),
-      describeDiagnostics(result.diagnostics),
-    ).toEqual(markedLines(WRONG));
+    expect(errorLines(result.diagnostics, 'wrong/calls.ts'), describeDiagnostics(result.diagnostics)).toEqual(
+      markedLines(WRONG),
+    );
   });
 
   it('joins the queue and reads a StreamQueueUpdates message from the gateway over Connect and gRPC-Web', async () => {

@@ -81,18 +81,12 @@ export class GrpcBridge {
     for (const channel of this.channels.splice(0)) channel.client.close();
   }
 
-  private async unary(method: DescMethod, request: object, context: HandlerContext) {
-    const bytes = Buffer.from(toBinary(method.input, request as never));
+  private async unary(method: DescMethod, request: Message, context: HandlerContext) {
     const channel = this.acquire();
     try {
       const answer = await new Promise<Buffer>((resolve, reject) => {
         const call = channel.client.makeUnaryRequest(
-          pathOf(method),
-          passBytes,
-          passBytes,
-          bytes,
-          this.metadataOf(context),
-          {deadline: deadlineOf(context)},
+          ...this.callOf(method, request, context),
           (error: ServiceError | null, response?: Buffer) => (error ? reject(error) : resolve(response!)),
         );
         this.follow(call, context);
@@ -108,17 +102,9 @@ export class GrpcBridge {
     }
   }
 
-  private async *serverStream(method: DescMethod, request: object, context: HandlerContext) {
-    const bytes = Buffer.from(toBinary(method.input, request as never));
+  private async *serverStream(method: DescMethod, request: Message, context: HandlerContext) {
     const channel = this.acquire();
-    const call = channel.client.makeServerStreamRequest(
-      pathOf(method),
-      passBytes,
-      passBytes,
-      bytes,
-      this.metadataOf(context),
-      {deadline: deadlineOf(context)},
-    );
+    const call = channel.client.makeServerStreamRequest(...this.callOf(method, request, context));
     this.follow(call, context);
     const cancel = () => call.cancel();
     context.signal.addEventListener('abort', cancel, {once: true});
@@ -152,6 +138,19 @@ export class GrpcBridge {
     }
     channel.calls++;
     return channel;
+  }
+
+  /** A grpc-js call's arguments: the path, bytes passed through as they are, metadata and deadline. */
+  private callOf(method: DescMethod, request: Message, context: HandlerContext) {
+    const bytes = Buffer.from(toBinary(method.input, request));
+    return [
+      pathOf(method),
+      passBytes,
+      passBytes,
+      bytes,
+      this.metadataOf(context),
+      {deadline: deadlineOf(context)},
+    ] as const;
   }
 
   private metadataOf(context: HandlerContext): Metadata {
