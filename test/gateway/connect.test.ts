@@ -233,6 +233,27 @@ describe('bounds and stop', () => {
     }
   });
 
+  it("ends a stream at the caller's deadline (connect-timeout-ms, grpc-timeout) with DEADLINE_EXCEEDED", async () => {
+    const queue = clientOf('connect', 'gateway.v1.QueueService');
+    const eventId = newEvent('deadline');
+    await queue.joinQueue({eventId});
+    const {waitingToken} = await queue.joinQueue({eventId});
+    for (const protocol of Object.keys(PROTOCOLS) as Protocol[]) {
+      const live = clientOf(protocol, 'gateway.v1.WebSocketService');
+      const messages: unknown[] = [];
+      const error = await failure(
+        (async () => {
+          for await (const message of live.streamQueueUpdates({waitingToken}, {timeoutMs: 500})) {
+            messages.push(message);
+            expect(messages.length).toBeLessThan(10);
+          }
+        })(),
+      );
+      expect(error.code, protocol).toBe(Code.DeadlineExceeded);
+      expect(messages.length).toBeGreaterThanOrEqual(1);
+    }
+  });
+
   it('a stop ends the open streams with UNAVAILABLE, and finishes', async () => {
     const stopping = await startTestGateway({REDIS_ADDRESS: redis!.address, SERVER_SHUTDOWN_GRACE: '2s'});
     await waitForReady(stopping);
