@@ -233,6 +233,14 @@ describe('bounds and stop', () => {
     }
   });
 
+  it("refuses a request larger than the gRPC port's GRPC_MAX_RECEIVE_MESSAGE_SIZE (64 KiB) with RESOURCE_EXHAUSTED", async () => {
+    for (const protocol of Object.keys(PROTOCOLS) as Protocol[]) {
+      const queue = clientOf(protocol, 'gateway.v1.QueueService');
+      const error = await failure(queue.joinQueue({eventId: 'e'.repeat(70_000)}));
+      expect(error.code, protocol).toBe(Code.ResourceExhausted);
+    }
+  });
+
   it("ends a stream at the caller's deadline (connect-timeout-ms, grpc-timeout) with DEADLINE_EXCEEDED", async () => {
     const queue = clientOf('connect', 'gateway.v1.QueueService');
     const eventId = newEvent('deadline');
