@@ -87,6 +87,23 @@ async function until(what: string, check: () => boolean, timeoutMs = 5000): Prom
   }
 }
 
+/**
+ * Offers 1,000 states to the newest channel while its socket cannot write, then lets it write: the
+ * first went to the socket (and waited there); of the 999 after it only the newest was kept.
+ */
+async function floodCorked(kind: 'ws' | 'sse'): Promise<LiveChannel> {
+  const {channel} = opened.at(-1)!;
+  const socket = serverSockets.at(-1)!;
+  const droppedBefore = await dropped(kind);
+  socket.cork();
+  for (let index = 0; index < 1000; index++) channel.offer(state(index), String(index));
+  // The one being written (with its frame or SSE lines), nothing queued behind it.
+  expect(socket.writableLength).toBeLessThan(state(0).length + 64);
+  expect((await dropped(kind)) - droppedBefore).toBe(998);
+  socket.uncork();
+  return channel;
+}
+
 const state = (index: number) => JSON.stringify({queueUpdate: {position: 1000 - index, padding: 'x'.repeat(200)}});
 
 describe('a slow reader gets the newest state, never a queue of them', () => {
@@ -95,15 +112,7 @@ describe('a slow reader gets the newest state, never a queue of them', () => {
     const client = new WebSocket(`ws://${base}/test/ws`);
     client.on('message', (data) => received.push(String(data)));
     await new Promise((resolve, reject) => client.once('open', resolve).once('error', reject));
-    const {channel} = opened.at(-1)!;
-    const socket = serverSockets.at(-1)!;
-    const droppedBefore = await dropped('ws');
-    socket.cork();
-    for (let index = 0; index < 1000; index++) channel.offer(state(index), String(index));
-    // The first went to the socket (and waits there); of the 999 after it only the newest is kept.
-    expect(socket.writableLength).toBeLessThan(2 * state(0).length);
-    expect((await dropped('ws')) - droppedBefore).toBe(998);
-    socket.uncork();
+    const channel = await floodCorked('ws');
     await until('the newest state arrives', () => received.at(-1) === state(999));
     expect(received).toEqual([state(0), state(999)]);
     channel.finish();
@@ -120,14 +129,7 @@ describe('a slow reader gets the newest state, never a queue of them', () => {
     let text = '';
     try {
       await until('the channel is open', () => opened.length > 0 && !opened.at(-1)!.channel.closed);
-      const {channel} = opened.at(-1)!;
-      const socket = serverSockets.at(-1)!;
-      const droppedBefore = await dropped('sse');
-      socket.cork();
-      for (let index = 0; index < 1000; index++) channel.offer(state(index), String(index));
-      expect(socket.writableLength).toBeLessThan(3 * state(0).length);
-      expect((await dropped('sse')) - droppedBefore).toBe(998);
-      socket.uncork();
+      const channel = await floodCorked('sse');
       channel.finish();
       for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += chunk.value;
       expect(text.match(/^id: .*$/gm)).toEqual(['id: 0', 'id: 999']);

@@ -17,9 +17,11 @@ beforeAll(async () => {
 });
 
 const base = {waitingToken: 'wt_evt-1_abc', eventId: 'evt-1', waitingSeconds: 12};
+const joinedAt = 1_779_999_990_000;
 const waiting = (position: number, etaSeconds: number, admissionReady: boolean, expiresAt: number): QueueState => ({
   ...base,
   status: 'waiting',
+  joinedAt,
   position,
   etaSeconds,
   admissionReady,

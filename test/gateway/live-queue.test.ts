@@ -320,6 +320,21 @@ describe('refusals, before any upgrade', () => {
 });
 
 describe('what a client holds is bounded', () => {
+  it("WebSocket upgrades count against the client's rate limit, as REST requests do", async () => {
+    const limited = await start({RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_BURST: '2', RATE_LIMIT_RPS: '0.001'});
+    const token = await join(limited, newEvent('limited'));
+    const live = openSocket(limited, token);
+    try {
+      await live.inbox.waitFor('first state', () => true);
+      const refused = await refusedUpgrade(`${limited.http.replace('http', 'ws')}/api/v1/queue/ws?token=${token}`);
+      expect(refused.status).toBe(429);
+      expect(refused.body.error.message).toMatch(/Too many requests from this client/);
+    } finally {
+      live.socket.close();
+      await limited.close();
+    }
+  });
+
   it('a dead peer (no pong) is dropped', async () => {
     const token = await join(gw, newEvent('dead'));
     const live = openSocket(gw, token, {autoPong: false});

@@ -15,9 +15,17 @@ export type {Answer};
 export const DEV_SECRET = 'tacos-dev-secret';
 const REQUEST_TIMEOUT_MS = 10_000;
 
-/** A mock backend on free loopback ports, logging nothing. */
-export function startTestMock(name: 'reservation' | 'payment', options: MockOptions = {}): Promise<RunningMock> {
-  return startMock(name, {httpPort: 0, grpcPort: 0, ...options}, {LOG_LEVEL: 'silent', SERVER_HOST: '127.0.0.1'});
+/** A mock backend on free loopback ports, logging nothing; `env` adds to its environment. */
+export function startTestMock(
+  name: 'reservation' | 'payment',
+  options: MockOptions = {},
+  env: Record<string, string> = {},
+): Promise<RunningMock> {
+  return startMock(
+    name,
+    {httpPort: 0, grpcPort: 0, ...options},
+    {LOG_LEVEL: 'silent', SERVER_HOST: '127.0.0.1', ...env},
+  );
 }
 
 /** The gateway's environment that points it at these mocks and this Redis. */
@@ -56,8 +64,8 @@ export async function startStackGateway(
 }
 
 /** An HS256 bearer token for `user`, signed as `tacos token` does with the development secret. */
-export async function bearer(user: string, secret = DEV_SECRET): Promise<string> {
-  const token = await new SignJWT({scope: 'reservations payments'})
+export async function bearer(user: string, secret = DEV_SECRET, scope = 'reservations payments'): Promise<string> {
+  const token = await new SignJWT({scope})
     .setProtectedHeader({alg: 'HS256', typ: 'JWT'})
     .setSubject(user)
     .setIssuedAt()

@@ -7,6 +7,7 @@ import {required} from '../server-kit/grpc/handlers.js';
 import type {Logger} from '../logging.js';
 import {SETTLE_AT_ONCE_TAG} from '../settle-at-once.js';
 import type {QueueService} from './queue/queue-service.js';
+import type {UserUpdates} from './live/user-updates.js';
 import {INVENTORY_SERVICE, PAYMENT_SERVICE, RESERVATION_SERVICE} from '../service-names.js';
 
 /** The request header (gRPC metadata key) that picks the backend transport of one call, outside production. */
@@ -63,6 +64,8 @@ export interface BookingOptions {
   logger: Logger;
   /** Told of each call refused at the door, by its code. */
   onRefused?: (code: string) => void;
+  /** Where the changes this gateway makes go, for the users' update streams. */
+  updates?: Pick<UserUpdates, 'reservationChanged' | 'paymentChanged'>;
 }
 
 /**
@@ -209,6 +212,16 @@ export class BookingService {
         },
         caller,
       );
+      this.options.updates?.reservationChanged(
+        caller.userId,
+        {
+          id: created.reservation_id,
+          oldStatus: 'RESERVATION_STATUS_UNSPECIFIED',
+          newStatus: created.status,
+          holdExpiresAt: created.hold_expires_at ?? undefined,
+        },
+        caller.requestId,
+      );
       // event_id is not in the gRPC answer (ignored there); REST answers it, as the Go gateway does.
       return {...created, error: null, event_id: token.eventId};
     } catch (error) {
@@ -269,22 +282,38 @@ export class BookingService {
       },
       caller,
     );
+    this.reservationLeftHold(caller, reservationId, confirmed.status);
     return {...confirmed, error: null};
   }
 
   private async cancel(request: Message, caller: Caller): Promise<Message> {
+    const reservationId = required(request.reservation_id, 'reservation_id');
     const cancelled = await this.reservation.call(
       RESERVATION_SERVICE,
       'CancelReservation',
       {
-        reservation_id: required(request.reservation_id, 'reservation_id'),
+        reservation_id: reservationId,
         user_id: caller.userId,
         reason: request.reason,
         idempotency_key: userKey(caller, request.idempotency_key),
       },
       caller,
     );
+    this.reservationLeftHold(caller, reservationId, cancelled.status);
     return {...cancelled, error: null};
+  }
+
+  /** Confirming and cancelling both end a hold (the backend takes neither from another status). */
+  private reservationLeftHold(caller: Caller, reservationId: string, newStatus: string): void {
+    this.options.updates?.reservationChanged(
+      caller.userId,
+      {id: reservationId, oldStatus: 'RESERVATION_STATUS_HOLD', newStatus},
+      caller.requestId,
+    );
+  }
+
+  private paymentChanged(caller: Caller, id: string, oldStatus: string, newStatus: string): void {
+    this.options.updates?.paymentChanged(caller.userId, {id, oldStatus, newStatus}, caller.requestId);
   }
 
   /**
@@ -338,6 +367,7 @@ export class BookingService {
       },
       caller,
     );
+    this.paymentChanged(caller, created.payment_intent_id, 'PAYMENT_STATUS_UNSPECIFIED', created.status);
     return {...created, error: null, amount: total, reservation_id: reservationId};
   }
 
@@ -370,16 +400,19 @@ export class BookingService {
   private async process(request: Message, caller: Caller): Promise<Message> {
     // ProcessPaymentRequest names no user: check the intent is the caller's (another user's is not found).
     await this.paymentStatus(request, caller);
+    const paymentIntentId = required(request.payment_intent_id, 'payment_intent_id');
     const processed = await this.payment.call(
       PAYMENT_SERVICE,
       'ProcessPayment',
       {
-        payment_intent_id: required(request.payment_intent_id, 'payment_intent_id'),
+        payment_intent_id: paymentIntentId,
         payment_details: request.payment_details,
         idempotency_key: userKey(caller, request.idempotency_key),
       },
       caller,
     );
+    // Only a pending intent is processed.
+    this.paymentChanged(caller, paymentIntentId, 'PAYMENT_STATUS_PENDING', processed.status);
     return {...processed, error: null};
   }
 }

@@ -5,12 +5,17 @@ import {isProxyEntry, type RateLimitSettings} from '../server-kit/http/rate-limi
 import {isLoopbackHost} from '../net.js';
 import {DEFAULT_HTTP_LIMITS, type HttpLimits} from '../server-kit/http/limits.js';
 import {DEFAULT_GRPC_LIMITS, type GrpcLimits} from '../server-kit/grpc/limits.js';
-import type {RedisSettings} from '../redis/client.js';
+import {
+  readRedisSettings,
+  REDIS_COMMAND_TIMEOUT,
+  REDIS_COMMAND_TIMEOUT_MS,
+  type RedisSettings,
+} from '../redis/client.js';
 import type {BookingLimits} from './booking.js';
 import {DEFAULT_CATALOG_FILE} from '../catalog.js';
 import {EVENT_ID} from './queue/keys.js';
 import type {QueueSettings} from './queue/queue-service.js';
-import {DEFAULT_LIVE_SOCKET_SETTINGS, type LiveSocketSettings} from './live/live-server.js';
+import {DEFAULT_LIVE_SOCKET_SETTINGS, LIVE_SHARE_OF_CONNECTIONS, type LiveSocketSettings} from './live/live-server.js';
 import {readRolloutSettings, type RolloutSettings} from './rollout/settings.js';
 
 export interface AuthSettings {
@@ -83,8 +88,9 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
   const production = /^prod(uction)?$/i.test(environment);
   const developing = /^(development|dev|local|test)$/i.test(environment);
   const tls = read.bool('GRPC_USE_TLS', false);
-  const redisCommandTimeoutMs = read.durationMs('REDIS_COMMAND_TIMEOUT', 800);
+  const redisCommandTimeoutMs = read.durationMs(REDIS_COMMAND_TIMEOUT, REDIS_COMMAND_TIMEOUT_MS);
   const rollout = readRolloutSettings(env);
+  const maxConnections = read.int('SERVER_MAX_CONNECTIONS', DEFAULT_HTTP_LIMITS.maxConnections, 1);
   return {
     host: read.string('SERVER_HOST', '127.0.0.1'),
     httpPort: read.port('SERVER_PORT', 8000),
@@ -142,14 +148,7 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
       maxTextLength: read.int('BOOKING_MAX_FIELD_LENGTH', 512, 16, 65_536),
       maxInFlightPerUser: read.int('BOOKING_MAX_IN_FLIGHT_PER_USER', 4, 1, 1000),
     },
-    redis: {
-      address: read.string('REDIS_ADDRESS', 'localhost:6379'),
-      password: read.optional('REDIS_PASSWORD'),
-      database: read.int('REDIS_DATABASE', 0, 0, 15),
-      clusterMode: read.bool('REDIS_CLUSTER_MODE', false),
-      commandTimeoutMs: redisCommandTimeoutMs,
-      autoPipelining: read.bool('REDIS_AUTO_PIPELINING', false),
-    },
+    redis: readRedisSettings(read),
     auth: {
       production,
       development: developing,
@@ -192,7 +191,7 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
       headersTimeoutMs: read.durationMs('SERVER_HEADERS_TIMEOUT', DEFAULT_HTTP_LIMITS.headersTimeoutMs),
       requestTimeoutMs: read.durationMs('SERVER_REQUEST_TIMEOUT', DEFAULT_HTTP_LIMITS.requestTimeoutMs),
       keepAliveTimeoutMs: read.durationMs('SERVER_KEEP_ALIVE_TIMEOUT', DEFAULT_HTTP_LIMITS.keepAliveTimeoutMs),
-      maxConnections: read.int('SERVER_MAX_CONNECTIONS', DEFAULT_HTTP_LIMITS.maxConnections, 1),
+      maxConnections,
     },
     // Any origin in development (the web client's dev server, a test page); production lists its own.
     corsOrigins: read.list(
@@ -215,7 +214,7 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
     shutdownGraceMs: read.durationMs('SERVER_SHUTDOWN_GRACE', 10_000),
     live: {
       pingIntervalMs: read.durationMs('LIVE_PING_INTERVAL', DEFAULT_LIVE_SOCKET_SETTINGS.pingIntervalMs, 10),
-      maxSockets: read.int('LIVE_MAX_SOCKETS', DEFAULT_LIVE_SOCKET_SETTINGS.maxSockets, 1),
+      maxSockets: read.int('LIVE_MAX_SOCKETS', Math.max(1, Math.floor(maxConnections * LIVE_SHARE_OF_CONNECTIONS)), 1),
       sseRetryMs: read.durationMs('LIVE_SSE_RETRY', DEFAULT_LIVE_SOCKET_SETTINGS.sseRetryMs),
     },
   };

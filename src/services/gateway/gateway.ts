@@ -1,4 +1,5 @@
 import cluster from 'node:cluster';
+import {setMaxListeners} from 'node:events';
 import {listenHttp} from '../server-kit/http/listen.js';
 import {RedisRateLimiter} from '../server-kit/http/rate-limit.js';
 import {closeHttpServer} from '../server-kit/http/server.js';
@@ -25,6 +26,9 @@ import {QueueService} from './queue/queue-service.js';
 import {LiveMetrics} from './live/live-metrics.js';
 import {LiveServer} from './live/live-server.js';
 import {queueRoute} from './live/queue-route.js';
+import {ProtoJson} from './live/proto-json.js';
+import {userRoutes} from './live/user-routes.js';
+import {UserUpdates} from './live/user-updates.js';
 import {UserTokens} from './user-tokens.js';
 import {UserStore, seedDevelopmentUsers} from './users.js';
 import {RolloutController} from './rollout/controller.js';
@@ -99,6 +103,8 @@ export async function startGateway(
     );
   };
   const shutdown = new AbortController();
+  // Every open stream listens for the stop: as many listeners as streams, by design.
+  setMaxListeners(0, shutdown.signal);
   let grpc: RunningGrpcServer | undefined;
 
   const notReadyReason = async (): Promise<string | undefined> => {
@@ -124,12 +130,16 @@ export async function startGateway(
   await waitUntilReady(redis, config.redis.commandTimeoutMs * 2);
   const authenticator = new Authenticator(config.auth);
   const backends = createBackendClients(config, contracts, logger, policy, metrics.registry);
+  // The users' reservation and payment streams, fed by what booking changes (and the backends publish).
+  const updates = new UserUpdates(redis, logger);
   const booking = new BookingService(backends.reservation, backends.payment, queue, {
     limits: config.booking,
     production: config.auth.production,
     logger,
     onRefused: (code) => metrics.bookingRefusals.inc({code}),
+    updates,
   });
+  const rateLimiter = config.rateLimit.enabled ? new RedisRateLimiter(redis, config.rateLimit, logger) : undefined;
   const http = buildHttpApi({
     queue,
     authenticator,
@@ -139,7 +149,7 @@ export async function startGateway(
     limits: config.httpLimits,
     corsOrigins: config.corsOrigins,
     corsHeaders: CONNECT_CORS_HEADERS,
-    rateLimiter: config.rateLimit.enabled ? new RedisRateLimiter(redis, config.rateLimit, logger) : undefined,
+    rateLimiter,
     version: TACOS_VERSION,
     notReadyReason,
   });
@@ -170,12 +180,15 @@ export async function startGateway(
   addRolloutRoutes(http, {authenticator, status: rolloutStatus, reset: resetRollbacks});
   const liveMetrics = new LiveMetrics();
   liveMetrics.register(metrics.registry);
-  const liveServer = new LiveServer(http, [queueRoute(queue.feed)], {
+  const protoJson = new ProtoJson(contracts.registry, packageDefinition());
+  const liveRoutes = [queueRoute(queue.feed), ...userRoutes(updates, authenticator, protoJson)];
+  const liveServer = new LiveServer(http, liveRoutes, {
     settings: config.live,
     logger,
     metrics,
     liveMetrics,
     corsOrigins: config.corsOrigins,
+    rateLimiter,
   });
   if (!tokens.canSign) logger.warn('JWT_SECRET is not set: /api/v1/auth/register and /login answer 503 until it is');
   const stopAll = async () => {
@@ -190,6 +203,7 @@ export async function startGateway(
     connect.close();
     await grpcSocket.remove();
     await queue.close();
+    updates.close();
     await Promise.allSettled([closeRedisClient(redis), backends.reservation.close(), backends.payment.close()]);
   };
   try {
@@ -208,6 +222,7 @@ export async function startGateway(
       services: gatewayGrpcServices({
         queue,
         booking,
+        updates,
         authenticator,
         encode,
         shutdown: shutdown.signal,

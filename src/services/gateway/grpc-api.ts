@@ -8,7 +8,6 @@ import {
   serverStream,
   timestamp,
   unary,
-  unimplemented,
   userIdOf,
 } from '../server-kit/grpc/handlers.js';
 import type {GrpcRefusal} from '../server-kit/grpc/limits.js';
@@ -33,10 +32,13 @@ import {
   type QueueState,
 } from './queue/queue-service.js';
 import {GATEWAY_SERVICE, QUEUE_SERVICE, WEBSOCKET_SERVICE} from '../service-names.js';
+import {checkSendScope, streamUserOf, type UserUpdates} from './live/user-updates.js';
 
 export interface GrpcApiDeps {
   queue: QueueService;
   booking: BookingService;
+  /** The reservation and payment streams, and SendMessage. */
+  updates: UserUpdates;
   authenticator: Authenticator;
   encode: StatusEncoder;
   /** Aborted when the gateway stops: streams end so that shutdown does not wait for them. */
@@ -157,6 +159,14 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
     }),
   };
 
+  // A stream of the bearer token's user (a request naming another user is refused), of the ids in `idsField`.
+  const userStream = (
+    idsField: string,
+    follow: (userId: string, ids: string[], signal: AbortSignal, sessionId: string) => AsyncIterable<object>,
+  ) =>
+    serverStream(encode, deps.shutdown, (request: Record<string, any>, metadata, signal) =>
+      follow(streamUserOf(userIdOf(metadata) ?? '', request.user_id), request[idsField], signal, request.session_id),
+    );
   const webSocketService: UntypedServiceImplementation = {
     StreamQueueUpdates: serverStream(encode, deps.shutdown, async function* (request: TokenRequest, metadata, signal) {
       const waitingToken = required(request.waiting_token, 'waiting_token');
@@ -172,9 +182,22 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
         throw error;
       }
     }),
-    StreamReservationUpdates: unimplemented('WebSocketService.StreamReservationUpdates'),
-    StreamPaymentUpdates: unimplemented('WebSocketService.StreamPaymentUpdates'),
-    SendMessage: unimplemented('WebSocketService.SendMessage'),
+    StreamReservationUpdates: userStream('reservation_ids', (...args) => deps.updates.reservationUpdates(...args)),
+    StreamPaymentUpdates: userStream('payment_intent_ids', (...args) => deps.updates.paymentUpdates(...args)),
+    SendMessage: unary(encode, async (request: Record<string, any>, metadata) => {
+      const principal = await deps.authenticator.authenticate(metadataText(metadata, 'authorization'));
+      checkSendScope(principal.scopes);
+      const sent = await deps.updates.sendMessage({
+        targetUserId: request.target_user_id,
+        targetSessionId: request.target_session_id,
+        messageType: request.message_type,
+        title: request.title,
+        content: request.content,
+        data: request.data ?? {},
+        priority: request.priority,
+      });
+      return {delivered: sent.delivered, message_id: sent.messageId, sent_at: timestamp(sent.sentAt), error: null};
+    }),
   };
 
   const gatewayService: UntypedServiceImplementation = {

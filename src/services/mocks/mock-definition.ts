@@ -1,4 +1,8 @@
 import type {BackendRoute} from '../backends/routes.js';
+import type {UserEvent} from '../redis/user-channel.js';
+
+/** Hears a change of a user's reservation or payment that the mock made (serve.ts publishes it on the user's channel). */
+export type UpdateListener = (userId: string, event: UserEvent) => void;
 
 /** What a mock handler knows of the call it serves. */
 export interface MockCallContext {

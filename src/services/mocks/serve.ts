@@ -11,6 +11,8 @@ import {isWebhookHostEntry} from './payment/webhooks.js';
 import {loadCatalog} from '../catalog.js';
 import {createReservationMock, DEFAULT_HOLD_MS} from './reservation/reservation-mock.js';
 import {localBaseUrl} from './public-url.js';
+import {readRedisSettings} from '../redis/client.js';
+import {UpdatePublisher} from './update-publisher.js';
 import {DEFAULT_RETENTION, type Retention} from './retention.js';
 
 // `tacos serve payment` lists the scenarios from here.
@@ -63,41 +65,60 @@ export async function startMock(name: MockName, options: MockOptions, env: Envir
   // Links the mock hands out name its own HTTP address, known for sure once it listens (port 0).
   let boundUrl: string | undefined;
   const publicUrl = () => boundUrl ?? localBaseUrl(host, httpPort);
-  const definition: MockDefinition =
-    name === 'reservation'
-      ? createReservationMock({
-          catalog: await loadCatalog(options.catalogFile ?? read.optional('RESERVATION_CATALOG')),
-          holdMs: options.holdMs ?? read.durationMs('RESERVATION_HOLD_TTL', DEFAULT_HOLD_MS),
-          retention,
-          publicUrl,
-        })
-      : createPaymentMock({
-          defaultScenario:
-            options.scenario ?? (read.string('PAYMENT_SCENARIO', 'APPROVE').toUpperCase() as PaymentScenarioName),
-          delayMs: options.delayMs ?? read.durationMs('PAYMENT_DELAY', 2000),
-          seed: options.seed ?? read.int('PAYMENT_RANDOM_SEED', 42),
-          randomApproveRate: read.number('PAYMENT_RANDOM_APPROVE_RATE', 0.7),
-          webhookSecret: read.string('WEBHOOK_SECRET', 'tacos-dev-webhook-secret'),
-          webhookAllowHosts: read.list(
-            'PAYMENT_WEBHOOK_ALLOW_HOSTS',
-            [],
-            isWebhookHostEntry,
-            'host names, IP addresses or CIDRs such as localhost,10.0.0.0/8',
-          ),
-          allowAnyWebhookHost: read.bool('PAYMENT_WEBHOOK_ALLOW_ANY_HOST', false),
-          retention,
-          publicUrl,
-        });
-  const running = await startMockServer({
-    definition,
-    host,
-    httpPort,
-    grpcPort: options.grpcPort ?? read.port(`${prefix}_GRPC_PORT`, DEFAULT_PORTS[name].grpc),
-    faults,
-    logger,
-  });
+  // MOCK_PUBLISH_UPDATES: the changes the mock makes, on the users' update channels in the Redis of REDIS_ADDRESS.
+  const updates = read.bool('MOCK_PUBLISH_UPDATES', false)
+    ? new UpdatePublisher(readRedisSettings(read), logger)
+    : undefined;
+  let running: RunningMock;
+  try {
+    const definition: MockDefinition =
+      name === 'reservation'
+        ? createReservationMock({
+            catalog: await loadCatalog(options.catalogFile ?? read.optional('RESERVATION_CATALOG')),
+            holdMs: options.holdMs ?? read.durationMs('RESERVATION_HOLD_TTL', DEFAULT_HOLD_MS),
+            retention,
+            publicUrl,
+            onUpdate: updates?.publish,
+          })
+        : createPaymentMock({
+            defaultScenario:
+              options.scenario ?? (read.string('PAYMENT_SCENARIO', 'APPROVE').toUpperCase() as PaymentScenarioName),
+            delayMs: options.delayMs ?? read.durationMs('PAYMENT_DELAY', 2000),
+            seed: options.seed ?? read.int('PAYMENT_RANDOM_SEED', 42),
+            randomApproveRate: read.number('PAYMENT_RANDOM_APPROVE_RATE', 0.7),
+            webhookSecret: read.string('WEBHOOK_SECRET', 'tacos-dev-webhook-secret'),
+            webhookAllowHosts: read.list(
+              'PAYMENT_WEBHOOK_ALLOW_HOSTS',
+              [],
+              isWebhookHostEntry,
+              'host names, IP addresses or CIDRs such as localhost,10.0.0.0/8',
+            ),
+            allowAnyWebhookHost: read.bool('PAYMENT_WEBHOOK_ALLOW_ANY_HOST', false),
+            retention,
+            publicUrl,
+            onUpdate: updates?.publish,
+          });
+    running = await startMockServer({
+      definition,
+      host,
+      httpPort,
+      grpcPort: options.grpcPort ?? read.port(`${prefix}_GRPC_PORT`, DEFAULT_PORTS[name].grpc),
+      faults,
+      logger,
+    });
+  } catch (error) {
+    await updates?.close();
+    throw error;
+  }
   boundUrl = localBaseUrl(host, running.httpPort);
-  return running;
+  if (!updates) return running;
+  return {
+    ...running,
+    close: async () => {
+      await running.close();
+      await updates.close();
+    },
+  };
 }
 
 /** MOCK_IDEMPOTENCY_TTL, MOCK_FINISHED_RETENTION and MOCK_CONFIRMED_RETENTION: positive durations. */

@@ -1,5 +1,6 @@
 import {setTimeout as sleep} from 'node:timers/promises';
 import {Cluster, Redis, type ClusterOptions, type RedisOptions} from 'ioredis';
+import type {EnvReader} from '../config.js';
 import {TacosError} from '../errors.js';
 import type {Logger} from '../logging.js';
 
@@ -19,6 +20,22 @@ export interface RedisSettings {
    * requests/s to the wait (BENCHMARKS.md); so it is off unless Redis's CPU is the limit.
    */
   autoPipelining?: boolean;
+}
+
+/** The variable of the command timeout, and its default. */
+export const REDIS_COMMAND_TIMEOUT = 'REDIS_COMMAND_TIMEOUT';
+export const REDIS_COMMAND_TIMEOUT_MS = 800;
+
+/** The REDIS_* variables, read the same by the gateway and by a mock that publishes updates. */
+export function readRedisSettings(read: EnvReader): RedisSettings {
+  return {
+    address: read.string('REDIS_ADDRESS', 'localhost:6379'),
+    password: read.optional('REDIS_PASSWORD'),
+    database: read.int('REDIS_DATABASE', 0, 0, 15),
+    clusterMode: read.bool('REDIS_CLUSTER_MODE', false),
+    commandTimeoutMs: read.durationMs(REDIS_COMMAND_TIMEOUT, REDIS_COMMAND_TIMEOUT_MS),
+    autoPipelining: read.bool('REDIS_AUTO_PIPELINING', false),
+  };
 }
 
 export interface HostPort {

@@ -85,7 +85,8 @@ export async function planStack(options: StackOptions, env: Environment): Promis
     specs.push({
       name,
       command: tacos('serve', name),
-      env: {},
+      // The mocks publish the changes they make on their own (a hold lapsing) for the gateway's update streams.
+      env: {MOCK_PUBLISH_UPDATES: String(read.bool('MOCK_PUBLISH_UPDATES', true))},
       ports: [
         {port: httpPort, variable: `${prefix}_HTTP_PORT`},
         {port: grpcPort, variable: `${prefix}_GRPC_PORT`},

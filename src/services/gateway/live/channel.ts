@@ -1,5 +1,6 @@
 import type {ServerResponse} from 'node:http';
 import type {WebSocket} from 'ws';
+import {TacosError} from '../../errors.js';
 import type {KindMetrics} from './live-metrics.js';
 
 /** What feeds a channel; stopped once the channel closes, whatever closed it. */
@@ -39,6 +40,8 @@ export abstract class LiveChannel {
   private ended = false;
   /** A message with this id is not sent first (SSE resume: the client has that state). */
   private skipId?: string;
+  /** Woken once nothing waits to be written (writable()). */
+  private drained?: () => void;
   private readonly written = () => {
     this.writing = false;
     this.flush();
@@ -77,10 +80,16 @@ export abstract class LiveChannel {
     this.flush();
   }
 
-  /** Ends the stream normally once what is waiting has been written. */
-  finish(): void {
-    this.closeWith ??= {code: CLOSE.normal, reason: ''};
+  /** Ends the stream (normally, by default) once what is waiting has been written. */
+  finish(code: number = CLOSE.normal, reason = ''): void {
+    this.closeWith ??= {code, reason};
     this.flush();
+  }
+
+  /** Settles once nothing is waiting to be written, or the channel is closed: a source that must not drop messages waits for it. */
+  writable(): Promise<void> {
+    if (this.ended || (!this.writing && this.pending === undefined)) return Promise.resolve();
+    return new Promise((resolve) => (this.drained = resolve));
   }
 
   /** Ends without what is waiting, with `code` (WebSocket) or the end of the response (SSE). */
@@ -95,6 +104,7 @@ export abstract class LiveChannel {
     if (this.ended) return;
     this.ended = true;
     this.pending = undefined;
+    this.wakeDrained();
     this.source?.stop();
     this.metrics.sockets.dec();
     this.onClosed(this);
@@ -119,18 +129,45 @@ export abstract class LiveChannel {
     } else if (this.closeWith && !this.closeSent) {
       this.closeSent = true;
       this.close(this.closeWith.code, this.closeWith.reason);
+    } else {
+      this.wakeDrained();
     }
+  }
+
+  private wakeDrained(): void {
+    const drained = this.drained;
+    this.drained = undefined;
+    drained?.();
   }
 }
 
 /** A WebSocket client; `attach` once the upgrade is done. */
 export class WebSocketChannel extends LiveChannel {
   private socket?: WebSocket;
+  private firstMessageWanted?: (text: string) => void;
 
   attach(socket: WebSocket): void {
     this.socket = socket;
     socket.on('pong', () => (this.stale = false));
+    if (this.firstMessageWanted) socket.once('message', this.firstMessageWanted);
     this.flush();
+  }
+
+  /** The client's first message (once upgraded), as text; refused as UNAUTHENTICATED after `timeoutMs`. */
+  firstMessage(timeoutMs: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new TacosError('No {"access_token": "..."} message came in time.', {code: 'UNAUTHENTICATED'})),
+        timeoutMs,
+      );
+      timer.unref();
+      this.firstMessageWanted = (data: unknown) => {
+        clearTimeout(timer);
+        this.firstMessageWanted = undefined;
+        resolve(String(data));
+      };
+      if (this.socket) this.socket.once('message', this.firstMessageWanted);
+    });
   }
 
   ping(): boolean {

@@ -8,6 +8,7 @@ import {TacosError} from '../../errors.js';
 import type {Logger} from '../../logging.js';
 import type {ServerMetrics} from '../../server-kit/metrics.js';
 import {validRequestId} from '../../server-kit/request-id.js';
+import type {RequestLimiter} from '../../server-kit/http/rate-limit.js';
 import {errorAnswer, shuttingDown, type HttpServer} from '../../server-kit/http/server.js';
 import {CLOSE, EventStreamChannel, LiveChannel, WebSocketChannel} from './channel.js';
 import type {LiveMetrics} from './live-metrics.js';
@@ -21,17 +22,22 @@ export interface LiveSocketSettings {
   sseRetryMs: number;
 }
 
-export const DEFAULT_LIVE_SOCKET_SETTINGS: LiveSocketSettings = {
-  pingIntervalMs: 30_000,
-  maxSockets: 50_000,
-  sseRetryMs: 2000,
-};
+export const DEFAULT_LIVE_SOCKET_SETTINGS = {pingIntervalMs: 30_000, sseRetryMs: 2000};
+
+/**
+ * A live socket is a connection too, under SERVER_MAX_CONNECTIONS (which drops what is over it at
+ * once): by default live sockets may take 80 % of it, so that they are refused clearly (503) while
+ * requests still get in.
+ */
+export const LIVE_SHARE_OF_CONNECTIONS = 0.8;
 
 /** One client's request for a live stream, whichever way it came. */
 export interface LiveRequest {
   query: URLSearchParams;
   headers: IncomingHttpHeaders;
   requestId: string;
+  /** WebSocket only: the client's first message, once upgraded (for a token kept out of the URL). */
+  firstMessage?: (timeoutMs: number) => Promise<string>;
 }
 
 /** A live stream served both as a WebSocket and as Server-Sent Events. */
@@ -53,6 +59,8 @@ export interface LiveServerOptions {
   liveMetrics: LiveMetrics;
   /** CORS_ALLOW_ORIGINS: a browser's WebSocket from another origin is refused (browsers do not apply CORS to it). */
   corsOrigins: string[];
+  /** The REST door's per-client limit, for WebSocket upgrades too (SSE requests pass fastify's hook). */
+  rateLimiter?: RequestLimiter;
 }
 
 const SSE_HEADERS = {
@@ -97,8 +105,6 @@ export class LiveServer {
       this.wsRoutes.set(route.wsPath, route);
       app.get(route.ssePath, (request, reply) => this.openEventStream(route, request.raw, reply));
     }
-    // Live sockets have their own cap (refused with a 503, not dropped): SERVER_MAX_CONNECTIONS is for the rest.
-    app.server.maxConnections += options.settings.maxSockets;
     app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       void this.upgrade(request, socket, head);
     });
@@ -133,11 +139,14 @@ export class LiveServer {
         throw new TacosError('Only WebSocket upgrades are served here.', {code: 'INVALID_ARGUMENT'});
       }
       this.checkOrigin(request.headers);
+      const limited = await this.options.rateLimiter?.check(request);
+      if (limited?.refusal) throw limited.refusal;
       const opened = new WebSocketChannel(this.options.liveMetrics.byKind.ws, this.forget);
       channel = opened;
       this.admit(opened);
       socket.once('close', () => opened.closedBySocket());
-      await route.open({query: url.searchParams, headers: request.headers, requestId}, opened);
+      const firstMessage = (timeoutMs: number) => opened.firstMessage(timeoutMs);
+      await route.open({query: url.searchParams, headers: request.headers, requestId, firstMessage}, opened);
       if (this.closing) throw shuttingDown();
       if (socket.destroyed) return;
       this.websockets.handleUpgrade(request, socket, head, (websocket) => {

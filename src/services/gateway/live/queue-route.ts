@@ -1,3 +1,4 @@
+import {TacosError} from '../../errors.js';
 import {invalidArgument} from '../../server-kit/api-errors.js';
 import type {QueueFeed, QueueWatcher} from '../queue/queue-feed.js';
 import type {QueueState} from '../queue/queue-service.js';
@@ -39,7 +40,10 @@ class QueueStream implements QueueWatcher, LiveSource {
 
   /** Settles with the first state (the stream is accepted) or the feed's refusal. */
   accepted(): Promise<void> {
-    return new Promise((resolve, reject) => (this.settle = {resolve, reject}));
+    const accepted = new Promise<void>((resolve, reject) => (this.settle = {resolve, reject}));
+    // Nobody waits for it when the subscription itself was refused.
+    accepted.catch(() => undefined);
+    return accepted;
   }
 
   update(state: QueueState): void {
@@ -58,6 +62,9 @@ class QueueStream implements QueueWatcher, LiveSource {
 
   stop(): void {
     this.feed.unsubscribe(this);
+    // A client that left before its first state: the upgrade waiting for it gives up.
+    this.settle?.reject(new TacosError('The client went away before the stream began.', {code: 'CANCELLED'}));
+    this.settle = undefined;
   }
 }
 

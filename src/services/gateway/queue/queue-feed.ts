@@ -18,8 +18,15 @@ export interface QueueWatcher {
 
 /** What the feed asks of the queue: one Redis round for many tokens, and when time alone may change a state. */
 export interface FeedReader {
-  /** The states of these tokens of one event, in their order; undefined for a token Redis does not know. */
-  readStates(eventId: string, tokens: string[]): Promise<Array<QueueState | undefined>>;
+  /**
+   * The states of these tokens of one event, in their order (undefined for a token Redis does not
+   * know); `known` holds each one's last state, if any, which spares reading what cannot have changed.
+   */
+  readStates(
+    eventId: string,
+    tokens: string[],
+    known: ReadonlyArray<QueueState | undefined>,
+  ): Promise<Array<QueueState | undefined>>;
   /** How long this waiting state may go unread while its queue does not change. */
   idleReadMs(state: QueueState & {status: 'waiting'}): number;
 }
@@ -224,7 +231,8 @@ class EventFeed {
     const started = Date.now();
     let states: Array<QueueState | undefined>;
     try {
-      states = await this.feed.reader.readStates(this.eventId, tokens);
+      const known = tokens.map((token) => this.tokens.get(token)?.last);
+      states = await this.feed.reader.readStates(this.eventId, tokens, known);
     } catch (error) {
       this.feed.logger.warn({event_id: this.eventId, err: errorMessage(error)}, 'queue feed read failed; retrying');
       for (const token of tokens) {

@@ -94,6 +94,8 @@ export type QueueState =
       status: 'waiting';
       waitingToken: string;
       eventId: string;
+      /** When it joined (ms, Redis's clock). */
+      joinedAt: number;
       position: number;
       etaSeconds: number;
       waitingSeconds: number;
@@ -151,7 +153,7 @@ type ScriptName = keyof typeof scripts;
 /** How long this process trusts what it learnt about an event being open, before asking Redis again. */
 const OPEN_CHECK_MS = 10_000;
 /** Tokens one FEED script call reads: a large line is read in several short calls, so Redis serves others between them. */
-const FEED_BATCH = 1000;
+const FEED_BATCH = 2000;
 /** Events swept by one batch of script calls. */
 const SWEEP_BATCH = 100;
 /** Longest an admin's call opens an event for. */
@@ -334,12 +336,24 @@ export class QueueService implements FeedReader {
    * The states of many tokens of one event (queue-feed.ts), as status() tells them but without
    * moving every heartbeat: FEED refreshes only those that need it.
    */
-  async readStates(eventId: string, tokens: string[]): Promise<Array<QueueState | undefined>> {
+  async readStates(
+    eventId: string,
+    tokens: string[],
+    known: ReadonlyArray<QueueState | undefined>,
+  ): Promise<Array<QueueState | undefined>> {
     const keys = queueKeys(eventId);
     const s = this.settings;
+    // A state read before tells the joining time and heartbeat deadline: only the position is asked,
+    // until the deadline is within two thirds of the TTL (FEED's flags).
+    const refreshBefore = Date.now() + (s.heartbeatTtlMs * 2) / 3;
+    const flagged = tokens.map((token, index) => {
+      const last = known[index];
+      if (last?.status !== 'waiting') return `n${token}`;
+      return last.expiresAt < refreshBefore ? `r${token}` : `p${token}`;
+    });
     const batches: Array<Promise<Array<QueueState | undefined>>> = [];
     for (let start = 0; start < tokens.length; start += FEED_BATCH) {
-      const batch = tokens.slice(start, start + FEED_BATCH);
+      const batch = flagged.slice(start, start + FEED_BATCH);
       batches.push(
         this.run(
           'FEED',
@@ -355,7 +369,7 @@ export class QueueService implements FeedReader {
           ],
         ).then((reply) => {
           const [now, bucketLevel] = [Number(reply[0]), Number(reply[1])];
-          return batch.map((token, index) => {
+          return batch.map((entry, index) => {
             const at = 2 + index * 4;
             const state = String(reply[at]);
             if (state === 'unknown') return undefined;
@@ -364,7 +378,21 @@ export class QueueService implements FeedReader {
               Number(reply[at + 2]),
               Number(reply[at + 3]),
             ];
-            return this.stateOf(token, eventId, state, position, joinedAt, now, bucketLevel, deadline);
+            const last = known[start + index];
+            // A position-only read (joinedAt 0): the rest is as the last read said.
+            if (joinedAt === 0 && last?.status === 'waiting') {
+              return this.stateOf(
+                last.waitingToken,
+                eventId,
+                state,
+                position,
+                last.joinedAt,
+                now,
+                bucketLevel,
+                last.expiresAt,
+              );
+            }
+            return this.stateOf(entry.slice(1), eventId, state, position, joinedAt, now, bucketLevel, deadline);
           });
         }),
       );
@@ -391,6 +419,7 @@ export class QueueService implements FeedReader {
       status: 'waiting',
       waitingToken,
       eventId,
+      joinedAt,
       position,
       etaSeconds: this.etaSeconds(position, now - joinedAt),
       waitingSeconds,

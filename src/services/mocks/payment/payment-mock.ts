@@ -1,7 +1,8 @@
 import {PAYMENT_ROUTES} from '../../backends/routes.js';
 import {usageError} from '../../errors.js';
 import {PAYMENT_SERVICE} from '../../service-names.js';
-import type {MockDefinition, RpcHandler} from '../mock-definition.js';
+import type {MockDefinition, RpcHandler, UpdateListener} from '../mock-definition.js';
+import {paymentEvent} from '../../redis/user-channel.js';
 import {publicUrlOf, type PublicUrl} from '../public-url.js';
 import {retentionOf, type Retention} from '../retention.js';
 import {PAYMENT_SCENARIOS, type PaymentScenarioName} from './messages.js';
@@ -40,6 +41,8 @@ export interface PaymentMockOptions {
   retention?: Partial<Retention>;
   fetch?: WebhookFetch;
   now?: () => number;
+  /** Told of each status an intent takes, as the update its user's streams show (serve.ts publishes it). */
+  onUpdate?: UpdateListener;
 }
 
 export interface PaymentMock extends MockDefinition {
@@ -54,7 +57,15 @@ export interface PaymentMock extends MockDefinition {
 /** The payment provider simulator: payment.v1.PaymentService in memory (see state.ts for what it keeps), for `tacos serve payment`. */
 export function createPaymentMock(options: PaymentMockOptions): PaymentMock {
   checkOptions(options);
-  const state = new PaymentState(retentionOf(options.retention, usageError), options.now ?? Date.now);
+  const state = new PaymentState(
+    retentionOf(options.retention, usageError),
+    options.now ?? Date.now,
+    (intent, oldStatus) =>
+      options.onUpdate?.(
+        intent.userId,
+        paymentEvent({id: intent.id, oldStatus, newStatus: intent.status}, intent.updatedAt, ''),
+      ),
+  );
   const webhookTargets = new WebhookTargets({
     allowHosts: options.webhookAllowHosts ?? [],
     allowAnyPublicHost: options.allowAnyWebhookHost ?? false,

@@ -59,6 +59,8 @@ export class PaymentState {
   constructor(
     retention: Retention,
     readonly now: () => number,
+    /** Told of every status an intent takes (created pending, processing, settled...), after it took it. */
+    private readonly onChange: (intent: Intent, oldStatus: string) => void = () => undefined,
   ) {
     this.idempotency = new IdempotencyStore(retention.idempotencyTtlMs, now);
     this.finishedQueue = new DueQueue<string>(retention.finishedMs);
@@ -70,6 +72,7 @@ export class PaymentState {
     const kept: Intent = {...intent, seq: this.nextSeq++};
     this.intents.set(kept.id, kept);
     this.pendingQueue.add(kept.id, kept.createdAt);
+    this.onChange(kept, STATUS.UNSPECIFIED);
     return kept;
   }
 
@@ -87,6 +90,7 @@ export class PaymentState {
   }
 
   setStatus(intent: Intent, status: string, at = this.now()): void {
+    const oldStatus = intent.status;
     intent.status = status;
     intent.updatedAt = at;
     this.pendingQueue.delete(intent.id);
@@ -96,6 +100,7 @@ export class PaymentState {
     else if (FINAL_STATUSES.has(status)) this.finishedQueue.add(intent.id, at);
     else if (status === STATUS.PENDING) this.pendingQueue.add(intent.id, intent.createdAt);
     // PROCESSING: the call under way sets the next status.
+    if (status !== oldStatus) this.onChange(intent, oldStatus);
   }
 
   /** Records the provider's answer, as processing does. */

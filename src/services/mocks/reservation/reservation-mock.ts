@@ -1,6 +1,8 @@
 import {RESERVATION_ROUTES} from '../../backends/routes.js';
 import {usageError} from '../../errors.js';
-import type {MockDefinition, RpcHandler} from '../mock-definition.js';
+import {reservationEvent} from '../../redis/user-channel.js';
+import {timestamp} from '../../server-kit/grpc/handlers.js';
+import type {MockDefinition, RpcHandler, UpdateListener} from '../mock-definition.js';
 import {publicUrlOf, type PublicUrl} from '../public-url.js';
 import {retentionOf, type Retention} from '../retention.js';
 import type {Catalog} from '../../catalog.js';
@@ -22,6 +24,8 @@ export interface ReservationMockOptions {
   retention?: Partial<Retention>;
   /** Base of the payment_url CreateReservation answers (the mock's own HTTP address); default http://127.0.0.1:8010. */
   publicUrl?: PublicUrl;
+  /** Told of each status a reservation takes, as the update its user's streams show (serve.ts publishes it). */
+  onUpdate?: UpdateListener;
 }
 
 /** The reservation backend: ReservationService and InventoryService over one in-memory seat ledger. */
@@ -33,6 +37,20 @@ export function createReservationMock(options: ReservationMockOptions): MockDefi
     options.holdMs,
     options.now ?? Date.now,
     retentionOf(options.retention, usageError),
+    (reservation, oldStatus) =>
+      options.onUpdate?.(
+        reservation.userId,
+        reservationEvent(
+          {
+            id: reservation.id,
+            oldStatus,
+            newStatus: reservation.status,
+            holdExpiresAt: timestamp(reservation.hold.expiresAt),
+          },
+          reservation.updatedAt,
+          '',
+        ),
+      ),
   );
   // Every call first settles the holds that are due and forgets what is past its retention.
   const tidied = (handlers: Record<string, RpcHandler>): Record<string, RpcHandler> =>

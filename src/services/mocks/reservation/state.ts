@@ -98,6 +98,8 @@ export class ReservationState {
     readonly holdMs: number,
     readonly now: () => number,
     readonly retention: Retention = DEFAULT_RETENTION,
+    /** Told of every status a reservation takes (held, confirmed, cancelled, expired), after it took it. */
+    private readonly onChange: (reservation: ReservationRecord, oldStatus: string) => void = () => undefined,
   ) {
     for (const event of catalog.events) {
       const seats = event.sections
@@ -223,6 +225,7 @@ export class ReservationState {
     };
     hold.reservation = reservation;
     this.reservations.set(reservation.id, reservation);
+    this.onChange(reservation, 'RESERVATION_STATUS_UNSPECIFIED');
     return reservation;
   }
 
@@ -276,10 +279,12 @@ export class ReservationState {
     this.end(hold, 'HOLD_STATUS_COMMITTED');
     const reservation = hold.reservation;
     if (reservation) {
+      const oldStatus = reservation.status;
       reservation.status = 'RESERVATION_STATUS_CONFIRMED';
       reservation.orderId = orderId;
       reservation.paymentIntentId = paymentIntentId || reservation.paymentIntentId;
       reservation.confirmedAt = reservation.updatedAt;
+      this.onChange(reservation, oldStatus);
     }
     return orderId;
   }
@@ -380,11 +385,13 @@ export class ReservationState {
     const reservation = hold.reservation;
     if (!reservation) return;
     reservation.updatedAt = this.now();
+    const oldStatus = reservation.status;
     if (status === 'HOLD_STATUS_EXPIRED') reservation.status = 'RESERVATION_STATUS_EXPIRED';
     if (status === 'HOLD_STATUS_RELEASED') {
       reservation.status = 'RESERVATION_STATUS_CANCELLED';
       reservation.cancelledAt = reservation.updatedAt;
     }
+    if (reservation.status !== oldStatus) this.onChange(reservation, oldStatus);
   }
 
   private seat(hold: Hold, id: string): SeatRecord {

@@ -89,9 +89,24 @@ export function unary<Req, Res>(
   };
 }
 
+/** Resolves when the stream's buffer has drained, or when `signal` aborts. */
+function drained(call: ServerWritableStream<unknown, unknown>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off('drain', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    call.once('drain', done);
+    signal.addEventListener('abort', done);
+    if (signal.aborted) done();
+  });
+}
+
 /**
  * A server-streaming handler from an async generator; it stops when the client cancels or `shutdown`
- * aborts, and an error ends the stream with its status.
+ * aborts, and an error ends the stream with its status. It pulls the next message only once the
+ * transport took the last one (HTTP/2 flow control): a slow reader holds back the generator.
  */
 export function serverStream<Req, Res>(
   encode: StatusEncoder,
@@ -107,7 +122,9 @@ export function serverStream<Req, Res>(
       try {
         for await (const message of produce(call.request, call.metadata, controller.signal)) {
           if (controller.signal.aborted) break;
-          call.write(message);
+          // A reader that does not keep up stops the producer here, whose own backlog is bounded,
+          // instead of growing the transport's buffer without end.
+          if (!call.write(message)) await drained(call, controller.signal);
         }
         if (shutdown.aborted)
           call.emit('error', {code: GrpcStatus.UNAVAILABLE, details: 'The server is shutting down; reconnect.'});
@@ -120,10 +137,4 @@ export function serverStream<Req, Res>(
       }
     })();
   };
-}
-
-/** A method the contract has but this server does not serve. */
-export function unimplemented(what: string): handleUnaryCall<unknown, unknown> {
-  return (_call, callback) =>
-    callback({code: GrpcStatus.UNIMPLEMENTED, details: `${what} is not served by this server yet.`});
 }
