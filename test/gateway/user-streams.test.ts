@@ -210,6 +210,22 @@ describe('reservation and payment update streams', () => {
     });
   });
 
+  it('show a payment the payment mock settles on its own after the answer', async () => {
+    const side = await openStreams('olivia');
+    const created = await hold(side);
+    // The web client's payment: a scenario, never a process call; the mock settles it by itself.
+    const intent = await send(gateway.http, 'POST', '/api/v1/payments/intent', {
+      auth: side.auth,
+      body: {reservation_id: created.reservation_id, amount: 1, currency: 'KRW', scenario: 'fail'},
+    });
+    expect(intent.status, intent.text).toBe(200);
+    const failed = await update(side.payments, (shown) => shown.event_type === 'PAYMENT_EVENT_TYPE_FAILED');
+    expect(failed).toMatchObject({
+      payment_intent_id: intent.json.payment_intent_id,
+      new_status: 'PAYMENT_STATUS_FAILED',
+    });
+  });
+
   it('show a cancel, and follow only the reservations named', async () => {
     const everything = await openStreams('bob');
     const first = await hold(everything);
