@@ -15,6 +15,7 @@ import type {BookingLimits} from './booking.js';
 import {DEFAULT_CATALOG_FILE} from '../catalog.js';
 import {EVENT_ID} from './queue/keys.js';
 import type {QueueSettings} from './queue/queue-service.js';
+import {DEFAULT_LIVE_SOCKET_SETTINGS, type LiveSocketSettings} from './live/live-server.js';
 import {readRolloutSettings, type RolloutSettings} from './rollout/settings.js';
 
 export interface AuthSettings {
@@ -48,8 +49,6 @@ export interface GatewayConfig {
   grpcPort: number;
   grpcTls?: {certFile: string; keyFile: string};
   grpcLimits: GrpcLimits;
-  /** Open StreamQueueUpdates streams one waiting token may hold. */
-  grpcMaxStreamsPerToken: number;
   /** The settings a reload applies without a restart, as read at start (rollout/live-settings.ts). */
   rollout: RolloutSettings;
   backends: {reservation: BackendSettings; payment: BackendSettings};
@@ -71,6 +70,8 @@ export interface GatewayConfig {
   rateLimit: RateLimitSettings;
   /** How long a stop waits for calls in flight. */
   shutdownGraceMs: number;
+  /** The WebSocket and SSE routes' pings and cap. */
+  live: LiveSocketSettings;
 }
 
 export const DEV_BYPASS_TOKEN_DEFAULT = 'tacos-dev-token';
@@ -122,7 +123,6 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
         1024,
       ),
     },
-    grpcMaxStreamsPerToken: read.int('GRPC_MAX_STREAMS_PER_TOKEN', 4, 1),
     backends: {
       reservation: {
         grpcAddress: read.oneOf(
@@ -180,6 +180,8 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
       joinTimeoutMs: redisCommandTimeoutMs,
       deadlineMarginMs: read.durationMs('QUEUE_JOIN_DEADLINE_MARGIN', 5),
       statsPageSize: read.int('QUEUE_STATS_PAGE_SIZE', 100, 1, 1000),
+      // Named for the first door that had streams; it bounds WebSocket and SSE streams too.
+      maxWatchersPerToken: read.int('GRPC_MAX_STREAMS_PER_TOKEN', 4, 1),
     },
     catalogFile: read.string('RESERVATION_CATALOG', DEFAULT_CATALOG_FILE),
     logLevel: read.oneOfValues('LOG_LEVEL', LOG_LEVELS, 'info'),
@@ -209,6 +211,11 @@ export function readGatewayConfig(env: Environment): GatewayConfig {
       ),
     },
     shutdownGraceMs: read.durationMs('SERVER_SHUTDOWN_GRACE', 10_000),
+    live: {
+      pingIntervalMs: read.durationMs('LIVE_PING_INTERVAL', DEFAULT_LIVE_SOCKET_SETTINGS.pingIntervalMs, 10),
+      maxSockets: read.int('LIVE_MAX_SOCKETS', DEFAULT_LIVE_SOCKET_SETTINGS.maxSockets, 1),
+      sseRetryMs: read.durationMs('LIVE_SSE_RETRY', DEFAULT_LIVE_SOCKET_SETTINGS.sseRetryMs),
+    },
   };
 }
 

@@ -23,6 +23,9 @@ import {buildHttpApi} from './http-api.js';
 import {loadCatalog} from '../catalog.js';
 import {QueueService} from './queue/queue-service.js';
 import {UserUpdates} from './live/user-updates.js';
+import {LiveMetrics} from './live/live-metrics.js';
+import {LiveServer} from './live/live-server.js';
+import {queueRoute} from './live/queue-route.js';
 import {UserTokens} from './user-tokens.js';
 import {UserStore, seedDevelopmentUsers} from './users.js';
 import {RolloutController} from './rollout/controller.js';
@@ -160,12 +163,25 @@ export async function startGateway(
     if (inCluster) await requestClusterReset();
   };
   addRolloutRoutes(http, {authenticator, status: rolloutStatus, reset: resetRollbacks});
+  const liveMetrics = new LiveMetrics();
+  liveMetrics.register(metrics.registry);
+  const liveServer = new LiveServer(http, [queueRoute(queue.feed)], {
+    settings: config.live,
+    logger,
+    metrics,
+    liveMetrics,
+    corsOrigins: config.corsOrigins,
+  });
   if (!tokens.canSign) logger.warn('JWT_SECRET is not set: /api/v1/auth/register and /login answer 503 until it is');
   const stopAll = async () => {
     shutdown.abort();
     policy.close();
     leaveCluster?.();
-    await Promise.allSettled([closeHttpServer(http, config.shutdownGraceMs), grpc?.close(config.shutdownGraceMs)]);
+    await Promise.allSettled([
+      liveServer.close(config.shutdownGraceMs),
+      closeHttpServer(http, config.shutdownGraceMs),
+      grpc?.close(config.shutdownGraceMs),
+    ]);
     await queue.close();
     updates.close();
     await Promise.allSettled([closeRedisClient(redis), backends.reservation.close(), backends.payment.close()]);
@@ -193,7 +209,6 @@ export async function startGateway(
           notReadyReason,
           version: TACOS_VERSION,
           production: config.auth.production,
-          maxStreamsPerToken: config.grpcMaxStreamsPerToken,
           onRefusal: countRefusal,
         }),
         interceptors: [

@@ -14,6 +14,7 @@ import type {GrpcRefusal} from '../server-kit/grpc/limits.js';
 import type {GrpcServiceBinding} from '../server-kit/grpc/server.js';
 import type {StatusEncoder} from '../server-kit/grpc/status-details.js';
 import type {Authenticator} from './auth.js';
+import {queueUpdateMessage} from './live/queue-messages.js';
 import {
   BACKEND_PROTOCOL_HEADER,
   BACKEND_ROAD_HEADER,
@@ -46,8 +47,6 @@ export interface GrpcApiDeps {
   version: string;
   /** SERVER_ENVIRONMENT is production: development aids are off. */
   production: boolean;
-  /** Open StreamQueueUpdates streams one waiting token may hold; more are RESOURCE_EXHAUSTED. */
-  maxStreamsPerToken: number;
   onRefusal: (reason: GrpcRefusal) => void;
 }
 
@@ -168,29 +167,19 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
     serverStream(encode, deps.shutdown, (request: Record<string, any>, metadata, signal) =>
       follow(streamUserOf(userIdOf(metadata) ?? '', request.user_id), request[idsField], signal, request.session_id),
     );
-
-  const streamsPerToken = new Map<string, number>();
   const webSocketService: UntypedServiceImplementation = {
     StreamQueueUpdates: serverStream(encode, deps.shutdown, async function* (request: TokenRequest, metadata, signal) {
       const waitingToken = required(request.waiting_token, 'waiting_token');
-      const open = streamsPerToken.get(waitingToken) ?? 0;
-      if (open >= deps.maxStreamsPerToken) {
-        deps.onRefusal('streams_per_token');
-        throw new TacosError(
-          `This waiting token already has ${open} open update streams, the most one token may hold.`,
-          {
-            code: 'RATE_LIMITED',
-            hint: 'Close a stream you no longer read before opening another.',
-          },
-        );
-      }
-      streamsPerToken.set(waitingToken, open + 1);
       try {
-        yield* queueUpdates(queue, waitingToken, requestIdOf(metadata), signal);
-      } finally {
-        const left = (streamsPerToken.get(waitingToken) ?? 1) - 1;
-        if (left > 0) streamsPerToken.set(waitingToken, left);
-        else streamsPerToken.delete(waitingToken);
+        for await (const state of queue.watch(waitingToken, signal)) {
+          const message = queueUpdateMessage(state, requestIdOf(metadata));
+          if (!message) return;
+          yield message;
+        }
+      } catch (error) {
+        // The feed's cap of streams per token (all doors together).
+        if (error instanceof TacosError && error.code === 'RATE_LIMITED') deps.onRefusal('streams_per_token');
+        throw error;
       }
     }),
     StreamReservationUpdates: userStream('reservation_ids', (...args) => deps.updates.reservationUpdates(...args)),
@@ -297,30 +286,5 @@ function admissionResponse(result: EnterResult, traceId: string) {
           trace_id: traceId,
         },
       };
-  }
-}
-
-async function* queueUpdates(queue: QueueService, waitingToken: string, correlationId: string, signal: AbortSignal) {
-  for await (const state of queue.watch(waitingToken, signal)) {
-    if (state.status === 'left') return;
-    const eventType =
-      state.status === 'expired'
-        ? 'QUEUE_EVENT_TYPE_TOKEN_EXPIRED'
-        : isAdmissionReady(state)
-          ? 'QUEUE_EVENT_TYPE_ADMISSION_READY'
-          : 'QUEUE_EVENT_TYPE_POSITION_CHANGED';
-    yield {
-      type: 'EVENT_TYPE_QUEUE_UPDATE',
-      queue_update: {
-        waiting_token: waitingToken,
-        position: state.status === 'waiting' ? state.position : 0,
-        eta_seconds: state.status === 'waiting' ? state.etaSeconds : 0,
-        event_type: eventType,
-        admission_ready: isAdmissionReady(state),
-        expires_at: state.status === 'waiting' ? timestamp(state.expiresAt) : null,
-      },
-      timestamp: timestamp(Date.now()),
-      correlation_id: correlationId,
-    };
   }
 }

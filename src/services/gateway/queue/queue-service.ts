@@ -5,6 +5,7 @@ import {TacosError, errorMessage} from '../../errors.js';
 import type {Logger} from '../../logging.js';
 import type {RedisClient} from '../../redis/client.js';
 import {QueueChanges} from './changes.js';
+import {QueueFeed, tokenNotFound, type FeedReader, type QueueWatcher} from './queue-feed.js';
 import {QueueMetrics} from './queue-metrics.js';
 import {EVENTS_KEY, OPEN_EVENTS_KEY, assertEventId, idempotencyClaimKey, queueKeys} from './keys.js';
 import * as scripts from './scripts.js';
@@ -43,6 +44,8 @@ export interface QueueSettings {
   deadlineMarginMs: number;
   /** Most events one stats page lists. */
   statsPageSize: number;
+  /** Open update streams (gRPC, WebSocket and SSE together) one waiting token may have. */
+  maxWatchersPerToken: number;
 }
 
 export const DEFAULT_QUEUE_SETTINGS: QueueSettings = {
@@ -62,6 +65,7 @@ export const DEFAULT_QUEUE_SETTINGS: QueueSettings = {
   joinTimeoutMs: 800,
   deadlineMarginMs: 5,
   statsPageSize: 100,
+  maxWatchersPerToken: 4,
 };
 
 export interface JoinRequest {
@@ -146,6 +150,8 @@ type ScriptName = keyof typeof scripts;
 
 /** How long this process trusts what it learnt about an event being open, before asking Redis again. */
 const OPEN_CHECK_MS = 10_000;
+/** Tokens one FEED script call reads: a large line is read in several short calls, so Redis serves others between them. */
+const FEED_BATCH = 1000;
 /** Events swept by one batch of script calls. */
 const SWEEP_BATCH = 100;
 /** Longest an admin's call opens an event for. */
@@ -170,8 +176,9 @@ type ScriptReply = Array<string | number>;
  * The waiting room, one sorted set per event in Redis. REST and gRPC both call this class, so a
  * queue operation behaves the same whichever door it came through.
  */
-export class QueueService {
-  private readonly changes: QueueChanges;
+export class QueueService implements FeedReader {
+  /** The process's watchers of waiting tokens (gRPC streams, WebSockets, SSE), one Redis read per event per change. */
+  readonly feed: QueueFeed;
   /** Registered on the gateway's /metrics by the gateway. */
   readonly metrics: QueueMetrics;
   private readonly fixedEvents: ReadonlySet<string>;
@@ -190,7 +197,12 @@ export class QueueService {
     this.fixedEvents = new Set(settings.events);
     // A Redis that comes back may be a new one: ask it again which events are open.
     redis.on('ready', () => this.openUntil.clear());
-    this.changes = new QueueChanges(redis, logger);
+    this.feed = new QueueFeed(
+      new QueueChanges(redis, logger),
+      this,
+      {heartbeatTtlMs: settings.heartbeatTtlMs, maxWatchersPerToken: settings.maxWatchersPerToken, retryMs: 1000},
+      logger,
+    );
     this.metrics = new QueueMetrics(redis, logger);
   }
 
@@ -216,7 +228,8 @@ export class QueueService {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.sweepTimer);
-    this.changes.close();
+    this.feed.close();
+    this.feed.changes.close();
     await this.sweeping;
   }
 
@@ -314,6 +327,62 @@ export class QueueService {
     const state = String(reply[0]);
     if (state === 'unknown') throw tokenNotFound();
     const [position, joinedAt, now, bucketLevel] = reply.slice(1).map(Number);
+    return this.stateOf(waitingToken, eventId, state, position, joinedAt, now, bucketLevel, now + heartbeatTtlMs);
+  }
+
+  /**
+   * The states of many tokens of one event (queue-feed.ts), as status() tells them but without
+   * moving every heartbeat: FEED refreshes only those that need it.
+   */
+  async readStates(eventId: string, tokens: string[]): Promise<Array<QueueState | undefined>> {
+    const keys = queueKeys(eventId);
+    const s = this.settings;
+    const batches: Array<Promise<Array<QueueState | undefined>>> = [];
+    for (let start = 0; start < tokens.length; start += FEED_BATCH) {
+      const batch = tokens.slice(start, start + FEED_BATCH);
+      batches.push(
+        this.run(
+          'FEED',
+          [keys.waiting, keys.heartbeat, keys.bucket, keys.seq],
+          [
+            keys.tokenPrefix,
+            s.heartbeatTtlMs,
+            s.retentionMs,
+            keys.changes,
+            s.admissionBurst,
+            s.admissionRatePerSecond,
+            ...batch,
+          ],
+        ).then((reply) => {
+          const [now, bucketLevel] = [Number(reply[0]), Number(reply[1])];
+          return batch.map((token, index) => {
+            const at = 2 + index * 4;
+            const state = String(reply[at]);
+            if (state === 'unknown') return undefined;
+            const [position, joinedAt, deadline] = [
+              Number(reply[at + 1]),
+              Number(reply[at + 2]),
+              Number(reply[at + 3]),
+            ];
+            return this.stateOf(token, eventId, state, position, joinedAt, now, bucketLevel, deadline);
+          });
+        }),
+      );
+    }
+    return (await Promise.all(batches)).flat();
+  }
+
+  /** A token's state from what a script read: ETA and readiness are worked out here, from Redis's clock. */
+  private stateOf(
+    waitingToken: string,
+    eventId: string,
+    state: string,
+    position: number,
+    joinedAt: number,
+    now: number,
+    bucketLevel: number,
+    expiresAt: number,
+  ): QueueState {
     const waitingSeconds = Math.max(0, Math.floor((now - joinedAt) / 1000));
     if (state !== 'waiting') {
       return {status: state as 'admitted' | 'left' | 'expired', waitingToken, eventId, waitingSeconds};
@@ -326,7 +395,7 @@ export class QueueService {
       etaSeconds: this.etaSeconds(position, now - joinedAt),
       waitingSeconds,
       admissionReady: this.wouldAdmit(position, now - joinedAt, bucketLevel / 1000),
-      expiresAt: now + heartbeatTtlMs,
+      expiresAt,
     };
   }
 
@@ -456,54 +525,28 @@ export class QueueService {
 
   /**
    * The token's state now and after every change (position, ETA, readiness), ending when the token
-   * is admitted, left or expired, or when `signal` aborts. It reads Redis only when the event's queue
-   * changed (pub/sub), when time alone may have made the token ready (the minimum wait ends; at the
-   * head of the line, the admission bucket refills), and every third of the heartbeat TTL: watching
-   * counts as a heartbeat, so an idle watcher costs Redis one status call per 100 s by default.
+   * is admitted, left or expired, or when `signal` aborts; a reader slower than the changes gets the
+   * newest state, not each one. Served by the feed (queue-feed.ts): watchers of one event share its
+   * Redis reads, and watching counts as a heartbeat.
    */
   async *watch(waitingToken: string, signal: AbortSignal): AsyncGenerator<QueueState> {
-    const eventId = this.eventOf(waitingToken);
-    const s = this.settings;
-    let wake: (() => void) | undefined;
-    let pending = false;
-    const poke = () => {
-      pending = true;
-      wake?.();
-    };
-    const listening = this.changes.listen(eventId, poke);
-    signal.addEventListener('abort', poke);
+    const watcher = new LatestState(waitingToken);
+    this.feed.subscribe(watcher);
+    const abort = () => watcher.wake?.();
+    signal.addEventListener('abort', abort);
     try {
-      // Read the first state only once changes are heard, or a change in between would be missed.
-      await settledWithin(listening.subscribed, Math.min(s.sweepIntervalMs, 1000));
-      let last = '';
-      while (!signal.aborted) {
-        pending = false;
-        const state = await this.status(waitingToken);
-        const fingerprint = JSON.stringify({...state, expiresAt: undefined, waitingSeconds: undefined});
-        if (fingerprint !== last) {
-          last = fingerprint;
-          yield state;
-        }
+      for (let state = await watcher.next(signal); state; state = await watcher.next(signal)) {
+        yield state;
         if (state.status !== 'waiting') return;
-        if (!pending) {
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, this.nextTimeDrivenRead(state));
-            wake = () => {
-              clearTimeout(timer);
-              resolve();
-            };
-          });
-          wake = undefined;
-        }
       }
     } finally {
-      listening.stop();
-      signal.removeEventListener('abort', poke);
+      signal.removeEventListener('abort', abort);
+      this.feed.unsubscribe(watcher);
     }
   }
 
-  /** How long a watcher of this waiting state may sleep when nothing in its queue changes. */
-  private nextTimeDrivenRead(state: QueueState & {status: 'waiting'}): number {
+  /** How long a watcher of this waiting state may go unread when nothing in its queue changes. */
+  idleReadMs(state: QueueState & {status: 'waiting'}): number {
     const s = this.settings;
     const heartbeat = s.heartbeatTtlMs / 3;
     if (state.admissionReady || state.position > s.maxAdmissionPosition) return heartbeat;
@@ -674,16 +717,6 @@ export class QueueService {
   }
 }
 
-/** Waits for `promise` to settle, but no longer than `ms`. */
-async function settledWithin(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    promise.catch(() => undefined),
-    new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
-  ]);
-  clearTimeout(timer);
-}
-
 function hashJoin(request: JoinRequest): string {
   return createHash('sha256')
     .update(JSON.stringify([request.eventId, request.userId, request.sessionId]))
@@ -730,13 +763,6 @@ function tooManyEvents(eventId: string, open: number): TacosError {
   );
 }
 
-function tokenNotFound(): TacosError {
-  return new TacosError('No such waiting token: it was never issued or has been forgotten.', {
-    code: 'TOKEN_NOT_FOUND',
-    hint: 'Join the queue again to get a new waiting token.',
-  });
-}
-
 function idempotencyConflict(): TacosError {
   return new TacosError('This Idempotency-Key was already used with a different request.', {
     code: 'IDEMPOTENCY_CONFLICT',
@@ -750,4 +776,36 @@ function denialMessage(position: number, reason: 'position' | 'wait' | 'rate', s
   if (reason === 'wait')
     return `Not your turn yet: position ${position} may enter ${Math.round(s.minWaitMs / 1000)} s after joining.`;
   return `Not your turn yet: position ${position}; admissions are metered, try again shortly.`;
+}
+
+/** A watcher for watch(): keeps the newest state until the generator takes it. */
+class LatestState implements QueueWatcher {
+  private state?: QueueState;
+  private error?: Error;
+  wake?: () => void;
+
+  constructor(readonly waitingToken: string) {}
+
+  update(state: QueueState): void {
+    this.state = state;
+    this.wake?.();
+  }
+
+  fail(error: unknown): void {
+    this.error = error instanceof Error ? error : new Error(String(error));
+    this.wake?.();
+  }
+
+  /** The newest state not taken yet, once there is one; undefined once `signal` aborts. */
+  async next(signal: AbortSignal): Promise<QueueState | undefined> {
+    while (this.state === undefined && this.error === undefined) {
+      if (signal.aborted) return undefined;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+    }
+    if (this.error !== undefined) throw this.error;
+    const state = this.state;
+    this.state = undefined;
+    return signal.aborted ? undefined : state;
+  }
 }

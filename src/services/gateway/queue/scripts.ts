@@ -254,3 +254,55 @@ export const UNREGISTER = `
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('ZREM', KEYS[1], ARGV[1]) end
 return 0
 `;
+
+/**
+ * The states of many waiting tokens of one event in one call, for the process's watchers of that
+ * event (queue-feed.ts): what STATUS says of each, with the bucket level once. Watching is a sign of
+ * life, but a cheap one: a token's heartbeat deadline is moved only once it is within two thirds of
+ * the TTL, so a read every third of the TTL keeps every watched token alive and most reads write
+ * nothing. Token keys are ARGV[1] .. token: they carry the event's hash tag, so they live on the
+ * slot of KEYS.
+ * KEYS: waiting, heartbeat, bucket, seq
+ * ARGV: token key prefix, heartbeat ttl ms, retention ms, channel, capacity, refill/s, token...
+ * → {nowMs, bucketLevelx1000, then per token: state, position, joinedMs, heartbeat deadline ms}
+ *   (state 'unknown' for a token never issued or forgotten)
+ */
+export const FEED = `${NOW}${RANK_OR_EXPIRE}${BUCKET}
+local ttl = tonumber(ARGV[2])
+local retention = tonumber(ARGV[3])
+local refresh_before = now + ttl * 2 / 3
+local reply = {now, math.floor(bucket_level(KEYS[3], tonumber(ARGV[5]), tonumber(ARGV[6])) * 1000)}
+local refreshed = false
+for i = 7, #ARGV do
+  local token = ARGV[i]
+  local token_key = ARGV[1] .. token
+  local fields = redis.call('HMGET', token_key, 'state', 'joined')
+  local state, joined = fields[1], tonumber(fields[2]) or 0
+  local position, deadline = 0, 0
+  if not state then
+    state = 'unknown'
+  elseif state == 'waiting' then
+    local rank = rank_or_expire(KEYS[1], KEYS[2], token_key, token, ARGV[3], ARGV[4])
+    if rank then
+      position = rank + 1
+      deadline = tonumber(redis.call('ZSCORE', KEYS[2], token) or 0)
+      if deadline < refresh_before then
+        deadline = now + ttl
+        redis.call('ZADD', KEYS[2], 'XX', deadline, token)
+        redis.call('PEXPIRE', token_key, ttl + retention)
+        refreshed = true
+      end
+    else
+      state = 'expired'
+    end
+  end
+  reply[#reply + 1] = state
+  reply[#reply + 1] = position
+  reply[#reply + 1] = joined
+  reply[#reply + 1] = deadline
+end
+if refreshed then
+  for _, key in ipairs({KEYS[1], KEYS[2], KEYS[4]}) do redis.call('PEXPIRE', key, ttl + retention) end
+end
+return reply
+`;

@@ -64,16 +64,7 @@ export function createHttpServer(options: HttpServerOptions) {
     },
     refusal: () => (closing ? shuttingDown() : undefined),
     limit: (request) => (limited(request.method, request.url) ? options.rateLimiter?.check(request) : undefined),
-    failure(error, requestId) {
-      const api = toApiError(httpError(error));
-      logFailure(options.logger, error, api, requestId);
-      return {
-        status: api.shape.http,
-        body: {
-          error: {code: api.code, message: api.message, trace_id: requestId, ...(api.field ? {field: api.field} : {})},
-        },
-      };
-    },
+    failure: (error, requestId) => errorAnswer(options.logger, error, requestId),
     observe(method, route, status, ms, requestId) {
       const labels = {method, route, status_code: String(status)};
       options.metrics.httpRequests.inc(labels);
@@ -243,7 +234,19 @@ export function createHttpServer(options: HttpServerOptions) {
   return app;
 }
 
-const shuttingDown = () => new TacosError('The server is shutting down; try again.', {code: 'UNAVAILABLE'});
+/** A failed request's status and error envelope; what the client is not told is logged (logFailure). */
+export function errorAnswer(logger: Logger, error: unknown, requestId: string): {status: number; body: object} {
+  const api = toApiError(httpError(error));
+  logFailure(logger, error, api, requestId);
+  return {
+    status: api.shape.http,
+    body: {
+      error: {code: api.code, message: api.message, trace_id: requestId, ...(api.field ? {field: api.field} : {})},
+    },
+  };
+}
+
+export const shuttingDown = () => new TacosError('The server is shutting down; try again.', {code: 'UNAVAILABLE'});
 
 /**
  * A request node could not read as HTTP (a control byte in a header, a body both sized and
