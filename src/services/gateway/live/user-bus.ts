@@ -94,8 +94,9 @@ export class UserBus {
     current.subscribers.add(subscriber);
     return {
       subscribed: current.subscribed,
+      // Safe twice: only the first call finds the subscriber.
       leave: () => {
-        current.subscribers.delete(subscriber);
+        if (!current.subscribers.delete(subscriber)) return;
         if (current.subscribers.size > 0 || this.users.get(userId) !== current) return;
         this.users.delete(userId);
         this.unsubscribe(userChannel(userId));
