@@ -296,6 +296,14 @@ describe('reservation and payment update streams', () => {
     expect((await anonymous.ended).code).toBe(grpc.status.UNAUTHENTICATED);
   });
 
+  it('end with UNAVAILABLE when the gateway stops', async () => {
+    const stopping = await gatewayOn(mocks[0], mocks[1]);
+    const side = await openStreams('peggy', stopping);
+    await stopping.close();
+    for (const stream of [side.reservations, side.payments])
+      expect((await stream.ended).code).toBe(grpc.status.UNAVAILABLE);
+  });
+
   it('reach a stream on a second gateway on the same Redis with what the first one made', async () => {
     const second = await gatewayOn(mocks[0], mocks[1]);
     const side = await openStreams('frank', second);
