@@ -15,6 +15,7 @@ import {publishUserEvent, reservationEvent} from '../../src/services/redis/user-
 import type {RunningMock} from '../../src/services/mocks/mock-server.js';
 import {waitForReady, type TestGateway} from '../helpers/gateway.js';
 import {contractClient, streamCall, unaryCall, type StreamReader} from '../helpers/grpc-client.js';
+import {parseMetrics} from '../helpers/metrics.js';
 import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
 import {admit, backendEnv, bearer, DEV_SECRET, send, startStackGateway, startTestMock} from '../helpers/stack.js';
 
@@ -375,6 +376,12 @@ describe('bounds', () => {
     const over = streamCall<Message>(updates, 'StreamPaymentUpdates', {}, authorized(auth));
     streams.push(over);
     expect((await over.ended).code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    const metrics = parseMetrics(await (await fetch(`${gateway.http}/metrics`)).text());
+    const counted = metrics.find(
+      (sample) => sample.name === 'gateway_refusals_total' && sample.labels.reason === 'streams_per_user',
+    );
+    expect(counted?.labels.door).toBe('grpc');
+    expect(counted?.value).toBe(1);
   });
 });
 
