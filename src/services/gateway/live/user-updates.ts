@@ -117,7 +117,7 @@ export class UserUpdates {
       kind: 'message',
       message_id: messageId,
       session_id: request.targetSessionId ?? '',
-      text: request.title ? `${request.title}: ${request.content}` : request.content,
+      text: [request.title, request.content].filter(Boolean).join(': '),
       at: sentAt,
     });
     return {delivered, messageId, sentAt};
