@@ -1,6 +1,6 @@
 import {execa} from 'execa';
 import {Redis} from 'ioredis';
-import {disposeRedis, startRedis, type RedisProcess} from './redis.js';
+import {disposeRedis, freePort, startRedis, type RedisProcess} from './redis.js';
 
 export interface RedisCluster {
   nodes: RedisProcess[];
@@ -29,6 +29,10 @@ export async function startRedisCluster(nodeTimeoutMs = 5000): Promise<RedisClus
           'nodes.conf',
           '--cluster-node-timeout',
           String(nodeTimeoutMs),
+          // Not the default bus port (the node's + 10000): that lands in the kernel's ephemeral range,
+          // where another process's outgoing connection may hold it.
+          '--cluster-port',
+          String(await freePort()),
         ]),
       );
     }
