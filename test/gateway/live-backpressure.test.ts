@@ -44,6 +44,7 @@ beforeAll(async () => {
       {
         wsPath: '/test/ws',
         ssePath: '/test/events',
+        capReason: 'streams_per_token',
         async open(_request, channel) {
           const entry = {channel, stopped: false};
           channel.source = {stop: () => (entry.stopped = true)};

@@ -5,8 +5,7 @@
  */
 import {randomUUID} from 'node:crypto';
 import {status as GrpcStatus} from '@grpc/grpc-js';
-import {execa} from 'execa';
-import {Redis} from 'ioredis';
+import type {Redis} from 'ioredis';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {queueKeys} from '../../src/services/gateway/queue/keys.js';
 import {DEFAULT_QUEUE_SETTINGS, QueueService} from '../../src/services/gateway/queue/queue-service.js';
@@ -14,15 +13,17 @@ import {createLogger} from '../../src/services/logging.js';
 import {closeRedisClient, createRedisClient, type RedisClient} from '../../src/services/redis/client.js';
 import {getJson, postJson, startTestGateway, waitForReady, type TestGateway} from '../helpers/gateway.js';
 import {contractClient, streamCall, unaryCall} from '../helpers/grpc-client.js';
-import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
+import type {RedisProcess} from '../helpers/redis.js';
+import {startRedisCluster, type RedisCluster} from '../helpers/redis-cluster.js';
 
 type Client = Awaited<ReturnType<typeof contractClient>>;
 
 const RUN = randomUUID().slice(0, 8);
 
-const nodes: RedisProcess[] = [];
+let nodes: RedisProcess[] = [];
 /** A plain (non-cluster) connection to each node, to look at what it holds. */
-const direct: Redis[] = [];
+let direct: Redis[] = [];
+let cluster: RedisCluster | undefined;
 const gateways: TestGateway[] = [];
 const clients: Client[] = [];
 const closers: Array<() => Promise<void> | void> = [];
@@ -60,35 +61,8 @@ async function startClusterGateway(env: Record<string, string>): Promise<TestGat
 }
 
 beforeAll(async () => {
-  for (let index = 0; index < 3; index++) {
-    nodes.push(
-      await startRedis([
-        '--cluster-enabled',
-        'yes',
-        '--cluster-config-file',
-        'nodes.conf',
-        '--cluster-node-timeout',
-        '5000',
-      ]),
-    );
-  }
-  for (const node of nodes) {
-    const client = new Redis({host: '127.0.0.1', port: node.port, maxRetriesPerRequest: 1});
-    client.on('error', () => undefined);
-    direct.push(client);
-  }
-  await execa(
-    'redis-cli',
-    ['--cluster', 'create', ...nodes.map((node) => node.address), '--cluster-replicas', '0', '--cluster-yes'],
-    {
-      timeout: 30_000,
-    },
-  );
-  for (const client of direct) {
-    await eventually('cluster_state:ok on every node', 20_000, 100, async () =>
-      String(await client.call('CLUSTER', 'INFO')).includes('cluster_state:ok') ? true : undefined,
-    );
-  }
+  cluster = await startRedisCluster();
+  ({nodes, direct} = cluster);
   const slots = (await direct[0].call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number, ...unknown[]]]>;
   slotOwners = slots.map(([from, to, [, port]]) => ({
     from,
@@ -107,8 +81,7 @@ afterAll(async () => {
   for (const client of clients) client.close();
   for (const close of closers) await close();
   await Promise.allSettled(gateways.map((gateway) => gateway.close()));
-  for (const client of direct) client.disconnect();
-  await Promise.allSettled(nodes.map((node) => disposeRedis(node)));
+  await cluster?.close();
 });
 
 async function slotOf(key: string): Promise<number> {

@@ -4,20 +4,16 @@
  * for users whose channels live on each node.
  */
 import {randomUUID} from 'node:crypto';
-import {execa} from 'execa';
-import {Redis} from 'ioredis';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {UserUpdates} from '../../src/services/gateway/live/user-updates.js';
 import {createLogger} from '../../src/services/logging.js';
 import {closeRedisClient, createRedisClient, type RedisClient} from '../../src/services/redis/client.js';
 import {userChannel} from '../../src/services/redis/user-channel.js';
-import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
+import {startRedisCluster, type RedisCluster} from '../helpers/redis-cluster.js';
 
 const RUN = randomUUID().slice(0, 8);
 const WAIT_MS = 10_000;
 
-const nodes: RedisProcess[] = [];
-const direct: Redis[] = [];
 const clients: RedisClient[] = [];
 const buses: UserUpdates[] = [];
 
@@ -33,7 +29,7 @@ async function eventually<T>(what: string, probe: () => Promise<T | undefined>):
 
 function clusterBus(): UserUpdates {
   const client = createRedisClient({
-    address: nodes.map((node) => node.address).join(','),
+    address: cluster.seeds,
     database: 0,
     clusterMode: true,
     commandTimeoutMs: 2000,
@@ -44,40 +40,24 @@ function clusterBus(): UserUpdates {
   return bus;
 }
 
+let cluster: RedisCluster;
+
 beforeAll(async () => {
-  for (let index = 0; index < 3; index++) {
-    nodes.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf']));
-  }
-  for (const node of nodes) {
-    const client = new Redis({host: '127.0.0.1', port: node.port, maxRetriesPerRequest: 1});
-    client.on('error', () => undefined);
-    direct.push(client);
-  }
-  await execa(
-    'redis-cli',
-    ['--cluster', 'create', ...nodes.map((node) => node.address), '--cluster-replicas', '0', '--cluster-yes'],
-    {timeout: 30_000},
-  );
-  for (const client of direct) {
-    await eventually('cluster_state:ok on every node', async () =>
-      String(await client.call('CLUSTER', 'INFO')).includes('cluster_state:ok') ? true : undefined,
-    );
-  }
+  cluster = await startRedisCluster();
 }, 90_000);
 
 afterAll(async () => {
   for (const bus of buses) bus.close();
   await Promise.allSettled(clients.map((client) => closeRedisClient(client)));
-  for (const client of direct) client.disconnect();
-  await Promise.allSettled(nodes.map((node) => disposeRedis(node)));
+  await cluster?.close();
 });
 
 /** The node (index) that serves a channel's slot. */
 async function nodeOf(channel: string): Promise<number> {
-  const slot = Number(await direct[0].call('CLUSTER', 'KEYSLOT', channel));
-  const slots = (await direct[0].call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
+  const slot = Number(await cluster.direct[0].call('CLUSTER', 'KEYSLOT', channel));
+  const slots = (await cluster.direct[0].call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
   const owner = slots.find(([from, to]) => slot >= from && slot <= to);
-  return nodes.findIndex((node) => node.port === Number(owner?.[2][1]));
+  return cluster.nodes.findIndex((node) => node.port === Number(owner?.[2][1]));
 }
 
 /** One user id whose channel lives on each node, in node order. */
@@ -128,10 +108,10 @@ describe('user update bus on a Redis Cluster', () => {
         });
         expect(sent.messageId).toMatch(/^msg_/);
         const shardChannels = await Promise.all(
-          direct.map(async (client) => (await client.call('PUBSUB', 'SHARDCHANNELS')) as string[]),
+          cluster.direct.map(async (client) => (await client.call('PUBSUB', 'SHARDCHANNELS')) as string[]),
         );
         expect(shardChannels.map((channels) => channels.includes(userChannel(user)))).toEqual(
-          nodes.map((_node, node) => node === index),
+          cluster.nodes.map((_node, node) => node === index),
         );
         sender.reservationChanged(
           user,

@@ -15,6 +15,7 @@ import {publishUserEvent, reservationEvent} from '../../src/services/redis/user-
 import type {RunningMock} from '../../src/services/mocks/mock-server.js';
 import {waitForReady, type TestGateway} from '../helpers/gateway.js';
 import {contractClient, streamCall, unaryCall, type StreamReader} from '../helpers/grpc-client.js';
+import {parseMetrics} from '../helpers/metrics.js';
 import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
 import {admit, backendEnv, bearer, DEV_SECRET, send, startStackGateway, startTestMock} from '../helpers/stack.js';
 
@@ -210,6 +211,22 @@ describe('reservation and payment update streams', () => {
     });
   });
 
+  it('show a payment the payment mock settles on its own after the answer', async () => {
+    const side = await openStreams('olivia');
+    const created = await hold(side);
+    // The web client's payment: a scenario, never a process call; the mock settles it by itself.
+    const intent = await send(gateway.http, 'POST', '/api/v1/payments/intent', {
+      auth: side.auth,
+      body: {reservation_id: created.reservation_id, amount: 1, currency: 'KRW', scenario: 'fail'},
+    });
+    expect(intent.status, intent.text).toBe(200);
+    const failed = await update(side.payments, (shown) => shown.event_type === 'PAYMENT_EVENT_TYPE_FAILED');
+    expect(failed).toMatchObject({
+      payment_intent_id: intent.json.payment_intent_id,
+      new_status: 'PAYMENT_STATUS_FAILED',
+    });
+  });
+
   it('show a cancel, and follow only the reservations named', async () => {
     const everything = await openStreams('bob');
     const first = await hold(everything);
@@ -278,6 +295,14 @@ describe('reservation and payment update streams', () => {
     const anonymous = streamCall(updates, 'StreamPaymentUpdates', {});
     streams.push(anonymous);
     expect((await anonymous.ended).code).toBe(grpc.status.UNAUTHENTICATED);
+  });
+
+  it('end with UNAVAILABLE when the gateway stops', async () => {
+    const stopping = await gatewayOn(mocks[0], mocks[1]);
+    const side = await openStreams('peggy', stopping);
+    await stopping.close();
+    for (const stream of [side.reservations, side.payments])
+      expect((await stream.ended).code).toBe(grpc.status.UNAVAILABLE);
   });
 
   it('reach a stream on a second gateway on the same Redis with what the first one made', async () => {
@@ -351,6 +376,12 @@ describe('bounds', () => {
     const over = streamCall<Message>(updates, 'StreamPaymentUpdates', {}, authorized(auth));
     streams.push(over);
     expect((await over.ended).code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    const metrics = parseMetrics(await (await fetch(`${gateway.http}/metrics`)).text());
+    const counted = metrics.find(
+      (sample) => sample.name === 'gateway_refusals_total' && sample.labels.reason === 'streams_per_user',
+    );
+    expect(counted?.labels.door).toBe('grpc');
+    expect(counted?.value).toBe(1);
   });
 });
 

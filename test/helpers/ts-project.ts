@@ -101,6 +101,23 @@ export function parseDiagnostics(output: string): Diagnostic[] {
   return diagnostics;
 }
 
+/** The lines of a source marked `// wrong`: the ones that must not compile. */
+export function markedLines(source: string): number[] {
+  return source
+    .split('\n')
+    .map((line, index) => (line.includes('// wrong') ? index + 1 : 0))
+    .filter(Boolean);
+}
+
+export const describeDiagnostics = (diagnostics: Diagnostic[]) =>
+  diagnostics.map((d) => `${d.file}:${d.line} ${d.code} ${d.message}`).join('\n');
+
+/** The lines with an error in `file` (its path's end), sorted, each once; -1 stands for an error in another file. */
+export function errorLines(diagnostics: Diagnostic[], file: string): number[] {
+  const lines = diagnostics.map((d) => (d.file.endsWith(file) ? d.line : -1));
+  return [...new Set(lines)].sort((a, b) => a - b);
+}
+
 export interface TsProject {
   dir: string;
   /** Writes a file (dirs made as needed), relative to the project. */

@@ -1,6 +1,8 @@
 import path from 'node:path';
 import type Handlebars from 'handlebars';
-import type {CodegenModel, FieldModel, PackageModel} from './model.js';
+import type {FileRegistry} from '@bufbuild/protobuf';
+import {esFilePath, esFileView} from './es-model.js';
+import type {CodegenModel, FieldModel, FileModel, PackageModel} from './model.js';
 import type {ServiceModel} from './model.js';
 
 type Engine = typeof Handlebars;
@@ -256,4 +258,14 @@ function registerGoClientHelpers(engine: Engine, model: CodegenModel): void {
     const name = (clash || GO_CLIENT_RESERVED.has(base)) && pkg ? `${backendName(pkg)}${base}` : base;
     return GO_CLIENT_RESERVED.has(name) ? `${name}Service` : name;
   });
+}
+
+/**
+ * The helpers of templates that embed descriptors (protobuf-es v2 style, templates/ts-connect-web):
+ *  - esFilePath FILE: the module of a .proto file (`gateway/v1/queue_pb.ts`), empty for none;
+ *  - esFile FILE: its view (es-model.ts): embedded descriptor, imports, messages, enums, services.
+ */
+export function registerEsHelpers(engine: Engine, registry: FileRegistry, protoRoot: string): void {
+  engine.registerHelper('esFilePath', (file: FileModel) => esFilePath(file.name, protoRoot));
+  engine.registerHelper('esFile', (file: FileModel) => esFileView(registry, file.name, protoRoot));
 }

@@ -3,7 +3,8 @@ import path from 'node:path';
 import Handlebars from 'handlebars';
 import {TacosError, errorMessage, usageError} from '../errors.js';
 import {PACKAGE_ROOT} from '../paths.js';
-import {registerHelpers} from './helpers.js';
+import {registerEsHelpers, registerHelpers} from './helpers.js';
+import {loadContractSet} from '../contracts.js';
 import {buildModel, type CodegenModel} from './model.js';
 
 export const DEFAULT_TEMPLATES_DIR = path.join(PACKAGE_ROOT, 'templates');
@@ -14,6 +15,8 @@ export interface TemplateInfo {
   description: string;
   /** Where its output goes unless --out says otherwise. */
   defaultOut: string;
+  /** It embeds the compiled descriptors (protobuf-es style): the `esFile` helpers are there. */
+  descriptors: boolean;
 }
 
 export interface GeneratedFile {
@@ -37,7 +40,7 @@ export async function listTemplates(templatesDir: string): Promise<TemplateInfo[
     .filter((candidate) => candidate.isDirectory())
     .sort((a, b) => a.name.localeCompare(b.name))) {
     const manifest = await readFile(path.join(templatesDir, entry.name, 'template.json'), 'utf8').then(
-      (text) => JSON.parse(text) as {description?: string; out?: string},
+      (text) => JSON.parse(text) as {description?: string; out?: string; descriptors?: boolean},
       () => undefined,
     );
     if (manifest)
@@ -45,6 +48,7 @@ export async function listTemplates(templatesDir: string): Promise<TemplateInfo[
         name: entry.name,
         description: manifest.description ?? '',
         defaultOut: manifest.out ?? path.join('gen', entry.name),
+        descriptors: manifest.descriptors === true,
       });
   }
   return templates;
@@ -70,6 +74,8 @@ export async function renderTemplate(
   const resolvedModel = model ?? buildModel(options.protoDir);
   const engine = Handlebars.create();
   registerHelpers(engine, resolvedModel);
+  if (template.descriptors)
+    registerEsHelpers(engine, await compiledContracts(options.protoDir), path.basename(options.protoDir));
   const dir = path.join(options.templatesDir, template.name);
   const sources = (await readdir(dir, {recursive: true, encoding: 'utf8'}))
     .filter((file) => file.endsWith(TEMPLATE_SUFFIX))
@@ -106,6 +112,16 @@ export async function renderTemplate(
   // A template's own output dir is in the project of the .proto files (the proto dir's parent), wherever tacos runs.
   const outDir = options.outDir ?? path.resolve(path.dirname(path.resolve(options.protoDir)), template.defaultOut);
   return {template, outDir, files};
+}
+
+/** The compiled descriptors of the .proto files: those of this package's proto/, which `buf build` compiles. */
+async function compiledContracts(protoDir: string) {
+  if (path.resolve(protoDir) !== path.join(PACKAGE_ROOT, 'proto'))
+    throw usageError(
+      `This template embeds compiled descriptors, which tacos makes for its own contracts only, not for ${protoDir}.`,
+      'Leave out --proto with this template.',
+    );
+  return (await loadContractSet()).registry;
 }
 
 /** Per service, package or file when the path's placeholders name one (`{{service.name}}`, `{{goClientFile package}}`). */

@@ -14,12 +14,13 @@ import {closeRedisClient, createRedisClient, logRedisOutages, type RedisClient} 
 import {TACOS_VERSION} from '../version.js';
 import {Authenticator} from './auth.js';
 import {createBackendClients} from './backend-clients.js';
-import {BookingService} from './booking.js';
+import {BACKEND_PROTOCOL_HEADER, BookingService} from './booking.js';
 import {addBookingRoutes} from './booking-routes.js';
 import {addAuthRoutes} from './auth-routes.js';
 import {checkClosedByDefault, type GatewayConfig} from './config.js';
 import {gatewayGrpcServices, isPublicMethod} from './grpc-api.js';
 import {buildHttpApi} from './http-api.js';
+import {addConnectRoutes, CONNECT_CORS_HEADERS, privateGrpcSocket} from './connect/connect-api.js';
 import {loadCatalog} from '../catalog.js';
 import {QueueService} from './queue/queue-service.js';
 import {LiveMetrics} from './live/live-metrics.js';
@@ -147,6 +148,7 @@ export async function startGateway(
     bodyLimitBytes: config.bodyLimitBytes,
     limits: config.httpLimits,
     corsOrigins: config.corsOrigins,
+    corsHeaders: CONNECT_CORS_HEADERS,
     rateLimiter,
     version: TACOS_VERSION,
     notReadyReason,
@@ -157,6 +159,16 @@ export async function startGateway(
     registry: contracts.registry,
     definition: packageDefinition(),
     production: config.auth.production,
+  });
+  // Connect and gRPC-Web on the HTTP port, answered by the gRPC server (on a private socket even when GRPC_ENABLED is off).
+  const grpcSocket = await privateGrpcSocket();
+  const connect = addConnectRoutes(http, {
+    registry: contracts.registry,
+    services: [QUEUE_SERVICE, WEBSOCKET_SERVICE, GATEWAY_SERVICE],
+    socketPath: grpcSocket.path,
+    forwardedHeaders: ['authorization', 'idempotency-key', BACKEND_PROTOCOL_HEADER],
+    grpcLimits: config.grpcLimits,
+    maxHttpConnections: config.httpLimits.maxConnections,
   });
   const users = new UserStore(redis);
   const tokens = new UserTokens(config.auth);
@@ -188,42 +200,43 @@ export async function startGateway(
       closeHttpServer(http, config.shutdownGraceMs),
       grpc?.close(config.shutdownGraceMs),
     ]);
+    connect.close();
+    await grpcSocket.remove();
     await queue.close();
     updates.close();
     await Promise.allSettled([closeRedisClient(redis), backends.reservation.close(), backends.payment.close()]);
   };
   try {
     await listenHttp(http, config.host, config.httpPort, 'SERVER_PORT');
-    if (config.grpcEnabled) {
-      const countRefusal = (reason: GrpcRefusal) => metrics.refusals.inc({door: 'grpc', reason});
-      const encode = createStatusEncoder(contracts.registry, logger);
-      grpc = await startGrpcServer({
-        host: config.host,
-        port: config.grpcPort,
-        contracts,
-        tls: config.grpcTls,
-        portVariable: 'GRPC_PORT',
-        limits: config.grpcLimits,
+    const countRefusal = (reason: GrpcRefusal) => metrics.refusals.inc({door: 'grpc', reason});
+    const encode = createStatusEncoder(contracts.registry, logger);
+    grpc = await startGrpcServer({
+      host: config.host,
+      port: config.grpcEnabled ? config.grpcPort : undefined,
+      localSocket: grpcSocket.path,
+      contracts,
+      tls: config.grpcTls,
+      portVariable: 'GRPC_PORT',
+      limits: config.grpcLimits,
+      onRefusal: countRefusal,
+      services: gatewayGrpcServices({
+        queue,
+        booking,
+        updates,
+        authenticator,
+        encode,
+        shutdown: shutdown.signal,
+        notReadyReason,
+        version: TACOS_VERSION,
+        production: config.auth.production,
         onRefusal: countRefusal,
-        services: gatewayGrpcServices({
-          queue,
-          booking,
-          updates,
-          authenticator,
-          encode,
-          shutdown: shutdown.signal,
-          notReadyReason,
-          version: TACOS_VERSION,
-          production: config.auth.production,
-          onRefusal: countRefusal,
-        }),
-        interceptors: [
-          observeInterceptor(metrics, accessLogger(logger)),
-          authInterceptor(isPublicMethod, (header) => authenticator.authenticate(header), encode),
-        ],
-      });
-      if (redis.status !== 'ready') followRedis('NOT_SERVING')();
-    }
+      }),
+      interceptors: [
+        observeInterceptor(metrics, accessLogger(logger)),
+        authInterceptor(isPublicMethod, (header) => authenticator.authenticate(header), encode),
+      ],
+    });
+    if (redis.status !== 'ready') followRedis('NOT_SERVING')();
   } catch (error) {
     await stopAll();
     throw error;
@@ -236,13 +249,16 @@ export async function startGateway(
   const address = http.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;
   logger.info(
-    {http: `http://${config.host}:${httpPort}`, grpc: grpc ? `grpc://${config.host}:${grpc.port}` : 'disabled'},
+    {
+      http: `http://${config.host}:${httpPort}`,
+      grpc: config.grpcEnabled ? `grpc://${config.host}:${grpc?.port}` : 'disabled',
+    },
     'gateway listening',
   );
   let closing: Promise<void> | undefined;
   return {
     httpPort,
-    grpcPort: grpc?.port,
+    grpcPort: config.grpcEnabled ? grpc?.port : undefined,
     close: () => (closing ??= stopAll()),
   };
 }

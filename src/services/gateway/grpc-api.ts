@@ -164,9 +164,20 @@ export function gatewayGrpcServices(deps: GrpcApiDeps): GrpcServiceBinding[] {
     idsField: string,
     follow: (userId: string, ids: string[], signal: AbortSignal, sessionId: string) => AsyncIterable<object>,
   ) =>
-    serverStream(encode, deps.shutdown, (request: Record<string, any>, metadata, signal) =>
-      follow(streamUserOf(userIdOf(metadata) ?? '', request.user_id), request[idsField], signal, request.session_id),
-    );
+    serverStream(encode, deps.shutdown, (request: Record<string, any>, metadata, signal) => {
+      try {
+        return follow(
+          streamUserOf(userIdOf(metadata) ?? '', request.user_id),
+          request[idsField],
+          signal,
+          request.session_id,
+        );
+      } catch (error) {
+        // The cap of streams per user (in this process).
+        if (error instanceof TacosError && error.code === 'RATE_LIMITED') deps.onRefusal('streams_per_user');
+        throw error;
+      }
+    });
   const webSocketService: UntypedServiceImplementation = {
     StreamQueueUpdates: serverStream(encode, deps.shutdown, async function* (request: TokenRequest, metadata, signal) {
       const waitingToken = required(request.waiting_token, 'waiting_token');

@@ -50,6 +50,8 @@ export interface LiveRoute {
    * TacosError, answered as the REST routes answer it, before any upgrade).
    */
   open(request: LiveRequest, channel: LiveChannel): Promise<void>;
+  /** The refusal counted (gateway_refusals_total{door="live"}) when open() refuses for its cap of streams. */
+  capReason: 'streams_per_token' | 'streams_per_user';
 }
 
 export interface LiveServerOptions {
@@ -146,7 +148,7 @@ export class LiveServer {
       this.admit(opened);
       socket.once('close', () => opened.closedBySocket());
       const firstMessage = (timeoutMs: number) => opened.firstMessage(timeoutMs);
-      await route.open({query: url.searchParams, headers: request.headers, requestId, firstMessage}, opened);
+      await this.openRoute(route, {query: url.searchParams, headers: request.headers, requestId, firstMessage}, opened);
       if (this.closing) throw shuttingDown();
       if (socket.destroyed) return;
       this.websockets.handleUpgrade(request, socket, head, (websocket) => {
@@ -167,7 +169,8 @@ export class LiveServer {
     this.admit(channel);
     reply.raw.once('close', () => channel.closedBySocket());
     try {
-      await route.open(
+      await this.openRoute(
+        route,
         {query: url.searchParams, headers: request.headers, requestId: String(reply.request.id)},
         channel,
       );
@@ -220,11 +223,19 @@ export class LiveServer {
     throw new TacosError(`WebSockets from ${origin} are not allowed here (CORS_ALLOW_ORIGINS).`, {code: 'FORBIDDEN'});
   }
 
+  private async openRoute(route: LiveRoute, request: LiveRequest, channel: LiveChannel): Promise<void> {
+    try {
+      await route.open(request, channel);
+    } catch (error) {
+      if (error instanceof TacosError && error.code === 'RATE_LIMITED') {
+        this.options.metrics.refusals.inc({door: 'live', reason: route.capReason});
+      }
+      throw error;
+    }
+  }
+
   /** Refuses an upgrade with the REST error envelope and status, and closes the connection. */
   private refuse(socket: Duplex, error: unknown, requestId: string): void {
-    if (error instanceof TacosError && error.code === 'RATE_LIMITED') {
-      this.options.metrics.refusals.inc({door: 'live', reason: 'streams_per_token'});
-    }
     const {status, body} = errorAnswer(this.options.logger, error, requestId);
     const text = JSON.stringify(body);
     if (!socket.writable) return void socket.destroy();

@@ -15,6 +15,7 @@ export function queueRoute(feed: QueueFeed): LiveRoute {
   return {
     wsPath: '/api/v1/queue/ws',
     ssePath: '/api/v1/queue/events',
+    capReason: 'streams_per_token',
     async open(request, channel) {
       const token = request.query.get('token');
       if (!token) throw invalidArgument('token', 'Name the waiting token: ?token=...');

@@ -94,8 +94,9 @@ export class UserBus {
     current.subscribers.add(subscriber);
     return {
       subscribed: current.subscribed,
+      // Safe twice: only the first call finds the subscriber.
       leave: () => {
-        current.subscribers.delete(subscriber);
+        if (!current.subscribers.delete(subscriber)) return;
         if (current.subscribers.size > 0 || this.users.get(userId) !== current) return;
         this.users.delete(userId);
         this.unsubscribe(userChannel(userId));
@@ -175,10 +176,12 @@ export class UserBus {
 
   private connect(): RedisClient {
     // In a cluster, sharded subscriptions need a connection to each shard: ioredis's sharded subscribers.
+    // Not ioredis's own resubscription: its promise is nobody's, so a connection lost again at once
+    // makes it an unhandled rejection; resubscribe() below does it on 'ready'.
     const subscriber =
       this.redis instanceof Cluster
         ? this.redis.duplicate(undefined, {shardedSubscribers: true})
-        : this.redis.duplicate();
+        : this.redis.duplicate({autoResubscribe: false});
     const hear = (channel: string, payload: string) => this.hear(channel, payload);
     subscriber.on('message', hear);
     subscriber.on('smessage', hear);

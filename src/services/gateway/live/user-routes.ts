@@ -21,6 +21,7 @@ export function userRoutes(updates: UserUpdates, authenticator: Authenticator, p
   const route = (path: string, idsParam: string, typeName: string, follow: Follow): LiveRoute => ({
     wsPath: `${path}/ws`,
     ssePath: `${path}/events`,
+    capReason: 'streams_per_user',
     async open(request, channel) {
       const stopped = new AbortController();
       channel.source = {stop: () => stopped.abort()};

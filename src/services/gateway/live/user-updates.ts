@@ -117,7 +117,7 @@ export class UserUpdates {
       kind: 'message',
       message_id: messageId,
       session_id: request.targetSessionId ?? '',
-      text: request.title ? `${request.title}: ${request.content}` : request.content,
+      text: [request.title, request.content].filter(Boolean).join(': '),
       at: sentAt,
     });
     return {delivered, messageId, sentAt};
@@ -134,29 +134,36 @@ export class UserUpdates {
       .catch((error: Error) => this.logger.debug({err: error.message}, 'update not published'));
   }
 
-  private async *follow(
+  /**
+   * Checks and joins at once, so that a refusal (a bad request, the cap of streams) is thrown by the
+   * call, before the caller accepts the stream (a WebSocket answers it before the upgrade); the
+   * stream is left when `signal` aborts, whether or not anyone iterates it.
+   */
+  private follow(
     kind: Kind,
     userId: string,
     ids: string[],
     signal: AbortSignal,
     sessionId: string,
-  ): AsyncGenerator<object> {
+  ): AsyncIterable<object> {
     checkFollowed(ids, sessionId, kind === 'reservation' ? 'reservation_ids' : 'payment_intent_ids');
     const stream = new UserStream(kind, new Set(ids), sessionId, this.options.maxPendingPerStream);
     const joined = this.bus.join(userId, stream);
-    const stop = () => stream.end();
-    signal.addEventListener('abort', stop);
-    try {
-      await joined.subscribed;
-      for (;;) {
-        const event = await stream.next();
-        if (!event) return;
-        yield responseOf(kind, event);
-      }
-    } finally {
+    const stop = () => {
       signal.removeEventListener('abort', stop);
+      stream.end();
       joined.leave();
-    }
+    };
+    signal.addEventListener('abort', stop);
+    if (signal.aborted) stop();
+    return (async function* () {
+      try {
+        await joined.subscribed;
+        for (let event = await stream.next(); event; event = await stream.next()) yield responseOf(kind, event);
+      } finally {
+        stop();
+      }
+    })();
   }
 }
 

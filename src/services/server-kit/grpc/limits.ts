@@ -7,7 +7,8 @@ export type GrpcRefusal =
   | 'message_too_large'
   | 'invalid_message'
   | 'invalid_timeout'
-  | 'streams_per_token';
+  | 'streams_per_token'
+  | 'streams_per_user';
 
 /** What one client may hold or send; every limit refuses with a status or a closed connection. */
 export interface GrpcLimits {

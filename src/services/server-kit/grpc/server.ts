@@ -1,5 +1,6 @@
 import {readFile} from 'node:fs/promises';
 import type {Http2Server} from 'node:http2';
+import {createServer as createNetServer, type Server as NetServer} from 'node:net';
 import {
   Server,
   ServerCredentials,
@@ -35,7 +36,13 @@ export interface GrpcServiceBinding {
 
 export interface GrpcServerOptions {
   host: string;
-  port: number;
+  /** The public TCP port (0: any free one); absent: none, the server answers on `localSocket` only. */
+  port?: number;
+  /**
+   * A unix socket path for callers in this process (the gateway's Connect bridge), served beside the
+   * port: the same services and interceptors, without the connection guard (the caller is trusted).
+   */
+  localSocket?: string;
   contracts: ContractSet;
   services: GrpcServiceBinding[];
   interceptors: ServerInterceptor[];
@@ -48,6 +55,7 @@ export interface GrpcServerOptions {
 }
 
 export interface RunningGrpcServer {
+  /** 0 when the server has no public port (`localSocket` only). */
   port: number;
   /** Sets the health of one service ('' is the whole server). */
   setHealth(service: string, status: ServingStatus): void;
@@ -107,31 +115,39 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     limits,
     refused,
   );
-  const port = await new Promise<number>((resolve, reject) => {
-    guarded.listener.once('error', reject);
-    guarded.listener.listen(options.port, options.host, () => {
-      guarded.listener.off('error', reject);
-      const address = guarded.listener.address();
-      resolve(typeof address === 'object' && address ? address.port : options.port);
-    });
-  }).catch((error: unknown) => {
+  // Plaintext whatever the port's TLS: the socket is private to this user, and the caller is in this process.
+  const localInjector = options.localSocket
+    ? server.createConnectionInjector(ServerCredentials.createInsecure())
+    : undefined;
+  const local = localInjector && createNetServer((socket) => localInjector.injectConnection(socket));
+  const listening: Array<Promise<unknown>> = [];
+  if (local) listening.push(listen(local, {path: options.localSocket, exclusive: true}));
+  const {port} = options;
+  if (port !== undefined) listening.push(listen(guarded.listener, {port, host: options.host}));
+  await Promise.all(listening).catch((error: unknown) => {
+    local?.close();
+    guarded.listener.close();
     guarded.stop();
     server.forceShutdown();
-    throw new TacosError(`Cannot serve gRPC on ${options.host}:${options.port}: ${errorMessage(error)}`, {
+    const where = port === undefined ? options.localSocket : `${options.host}:${port}`;
+    throw new TacosError(`Cannot serve gRPC on ${where}: ${errorMessage(error)}`, {
       hint: `Another process may hold the port: pick another with ${options.portVariable}, or stop that process.`,
       code: 'PORT_IN_USE',
       cause: error,
     });
   });
+  const address = guarded.listener.address();
+  const boundPort = port === undefined ? 0 : typeof address === 'object' && address ? address.port : port;
 
   let closing: Promise<void> | undefined;
   return {
-    port,
+    port: boundPort,
     setHealth: (service, status) => health.setStatus(service, status),
     close(graceMs) {
       closing ??= new Promise<void>((resolve) => {
         for (const name of ['', ...names]) health.setStatus(name, 'NOT_SERVING');
-        guarded.listener.close();
+        if (port !== undefined) guarded.listener.close();
+        local?.close();
         const done = () => {
           guarded.stop();
           resolve();
@@ -148,6 +164,16 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       return closing;
     },
   };
+}
+
+function listen(listener: NetServer, options: {port?: number; host?: string; path?: string; exclusive?: boolean}) {
+  return new Promise<void>((resolve, reject) => {
+    listener.once('error', reject);
+    listener.listen(options, () => {
+      listener.off('error', reject);
+      resolve();
+    });
+  });
 }
 
 /**

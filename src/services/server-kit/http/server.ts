@@ -29,6 +29,8 @@ export interface HttpServerOptions {
   notReadyReason: () => Promise<string | undefined>;
   /** Origins browsers may call from (`*` for any); no CORS when absent or empty. */
   corsOrigins?: string[];
+  /** Headers of another protocol the routes speak (Connect's), allowed and exposed besides the REST ones. */
+  corsHeaders?: {allowed: readonly string[]; exposed: readonly string[]};
   /** The per-client limit of `/api/v1` requests (preflights are not counted). */
   rateLimiter?: RequestLimiter;
   /** POST routes with JSON bodies that are also served straight from node:http (direct-route.ts). */
@@ -47,7 +49,7 @@ export function createHttpServer(options: HttpServerOptions) {
   const access = accessLogger(options.logger);
   const limits = options.limits ?? DEFAULT_HTTP_LIMITS;
   const refused = (reason: string) => options.metrics.refusals.inc({door: 'http', reason});
-  const cors = options.corsOrigins?.length ? corsPolicy(options.corsOrigins) : undefined;
+  const cors = options.corsOrigins?.length ? corsPolicy(options.corsOrigins, options.corsHeaders) : undefined;
   const limited = (method: string | undefined, url: string | undefined) =>
     options.rateLimiter !== undefined && method !== 'OPTIONS' && LIMITED_PATH.test(url ?? '');
   let closing = false;
@@ -296,24 +298,28 @@ const EXPOSED_HEADERS = [
  * CORS for browsers: @fastify/cors answers preflights and adds its headers to fastify's answers;
  * `headers` are the same ones for the direct path's answers (the tests compare both paths).
  */
-function corsPolicy(origins: string[]) {
+function corsPolicy(origins: string[], extra: HttpServerOptions['corsHeaders']) {
   const any = origins.includes('*');
-  const exposed = EXPOSED_HEADERS.join(', ');
+  const exposedHeaders = [...new Set([...EXPOSED_HEADERS, ...(extra?.exposed ?? [])])];
+  const exposed = exposedHeaders.join(', ');
   return {
     options: {
       origin: any ? '*' : origins,
       methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
       // What the web client sends (test/fixtures/contracts/REST.md 3.2), and the Go gateway's list besides.
       allowedHeaders: [
-        'Content-Type',
-        'Accept',
-        'Authorization',
-        'Idempotency-Key',
-        'X-Request-ID',
-        'X-Trace-Id',
-        'X-Requested-With',
+        ...new Set([
+          'Content-Type',
+          'Accept',
+          'Authorization',
+          'Idempotency-Key',
+          'X-Request-ID',
+          'X-Trace-Id',
+          'X-Requested-With',
+          ...(extra?.allowed ?? []),
+        ]),
       ],
-      exposedHeaders: EXPOSED_HEADERS,
+      exposedHeaders,
       credentials: !any,
       maxAge: 86_400,
       // A plain OPTIONS (no Origin: curl, a load balancer's probe) gets the methods, not a text/plain 400.
