@@ -20,6 +20,21 @@ export function processCpuMicros(pid: number | undefined): number | undefined {
   }
 }
 
+/** A process's resident memory (VmRSS) in bytes; undefined once it is gone. */
+export async function processRssBytes(pid: number): Promise<number | undefined> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
+  return kb === undefined ? undefined : Number(kb) * 1024;
+}
+
+/** The soft limit of open files of a process (`self` for this one); undefined when unreadable. */
+export async function openFileLimit(pid: number | 'self'): Promise<number | undefined> {
+  const limits = await readFile(`/proc/${pid}/limits`, 'utf8').catch(() => '');
+  const soft = /^Max open files\s+(\S+)/m.exec(limits)?.[1];
+  if (soft === undefined) return undefined;
+  return soft === 'unlimited' ? Number.POSITIVE_INFINITY : Number(soft);
+}
+
 /** The CPU time of a process and of its children (a cluster's workers), in µs; 0 for what is gone. */
 export function processTreeCpuMicros(pid: number): number {
   let children: number[] = [];

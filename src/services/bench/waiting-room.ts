@@ -13,7 +13,7 @@ import {createRedisClient, type RedisClient} from '../redis/client.js';
 import type {RedisSettings} from '../redis/client.js';
 import {machineInfo, type MachineInfo} from './bench.js';
 import {workerEntry} from './builtin-engine.js';
-import {findListeningPid, openFileLimit, readProcessUsage, type ProcessUsage} from './process-usage.js';
+import {openFileLimit, portOwner, processCpuMicros, processRssBytes} from '../proc.js';
 import {cpuLoad, latencyFromHistogram, type GeneratorLoad, type Latency} from './results.js';
 import {shareOf} from './options.js';
 import {
@@ -126,7 +126,7 @@ export async function runWaitingRoom(
   context: {signal: AbortSignal},
 ): Promise<WaitingRoomReport> {
   const port = Number(new URL(options.httpOrigin).port || 80);
-  const gatewayPid = await findListeningPid(port);
+  const gatewayPid = (await portOwner(port))?.pid ?? null;
   const warnings: string[] = [];
   if (gatewayPid === null) {
     warnings.push(
@@ -178,12 +178,12 @@ async function fileLimitWarnings(options: WaitingRoomOptions, gatewayPid: number
   const needed = options.users + 100;
   const warnings: string[] = [];
   const own = await openFileLimit('self');
-  if (own !== null && own < needed)
+  if (own !== undefined && own < needed)
     warnings.push(
       `This process may open ${own} files, fewer than ${needed} for ${options.users} sockets: raise it (ulimit -n ${needed}) or expect EMFILE.`,
     );
-  const gateway = gatewayPid === null ? null : await openFileLimit(gatewayPid);
-  if (gateway !== null && gateway < needed)
+  const gateway = gatewayPid === null ? undefined : await openFileLimit(gatewayPid);
+  if (gateway !== undefined && gateway < needed)
     warnings.push(
       `The gateway (pid ${gatewayPid}) may open ${gateway} files, fewer than ${needed}: start it after ulimit -n ${needed}, or it refuses sockets.`,
     );
@@ -327,8 +327,11 @@ function deliveryOf(results: SubscriberResult[], admissions: number, connected: 
   };
 }
 
-async function usageOf(pid: number | null): Promise<ProcessUsage | null> {
-  return pid === null ? null : readProcessUsage(pid);
+/** What a process has cost so far (Linux's /proc): CPU time in µs, resident memory; null when unreadable. */
+async function usageOf(pid: number | null): Promise<{cpuMicros: number; rssBytes: number} | null> {
+  if (pid === null) return null;
+  const [cpuMicros, rssBytes] = [processCpuMicros(pid), await processRssBytes(pid)];
+  return cpuMicros === undefined || rssBytes === undefined ? null : {cpuMicros, rssBytes};
 }
 
 /** Redis's own CPU (user + system) in seconds since it started, or null when it cannot be read. */
