@@ -1,3 +1,4 @@
+import {spawnSync} from 'node:child_process';
 import type {TestContext} from 'vitest';
 
 /**
@@ -16,4 +17,9 @@ export function skipOrFail(context: TestContext, reason: string): never {
   if (ALL_CHECKS_REQUIRED) throw missingToolError(reason);
   console.log(`skipped: ${reason}`);
   return context.skip(reason);
+}
+
+/** Whether the shell finds this program on PATH. */
+export function onPath(program: string): boolean {
+  return spawnSync('sh', ['-c', 'command -v "$1"', 'sh', program], {stdio: 'ignore'}).status === 0;
 }
