@@ -45,47 +45,58 @@ class Repl {
     readonly address: string,
   ) {}
 
-  /** `<package>.<Service>@<addr>>`, `<package>@<addr>>` or `<addr>>`, at the end of the screen. */
-  promptPattern(selection = ''): RegExp {
-    return new RegExp(`(^|\\n)${escape(selection ? `${selection}@${this.address}>` : `${this.address}>`)}$`);
+  /** `<package>.<Service>@<addr>>`, `<package>@<addr>>` or `<addr>>`. */
+  prompt(selection = ''): string {
+    return selection ? `${selection}@${this.address}>` : `${this.address}>`;
   }
 
-  async waitForPrompt(selection = '', from = 0): Promise<string> {
-    return this.pty.waitFor(this.promptPattern(selection), {from, timeoutMs: WAIT_MS});
+  /** The prompt at the end of the screen; with `from` (the line a command was typed on), a new one after it. */
+  waitForPrompt(selection = '', from?: number): Promise<string> {
+    const prompt = escape(this.prompt(selection));
+    const pattern = from === undefined ? new RegExp(`(^|\\n)${prompt}$`) : new RegExp(`\\n${prompt}$`);
+    return this.pty.waitFor(pattern, {from, timeoutMs: WAIT_MS});
   }
 
-  /**
-   * Types a command line and waits for the REPL's prompt again (with `selection` then); returns what
-   * the command printed (the lines between the command and the next prompt).
-   */
-  async run(line: string, selection: string): Promise<string> {
-    const from = (await this.pty.lineCount()) - 1;
+  /** Types a line, waits until the terminal shows it, presses Enter; returns the number of the line it is on. */
+  async enter(line: string): Promise<number> {
     await this.pty.type(line);
+    await this.pty.waitFor((screen) => screen.endsWith(line), {timeoutMs: WAIT_MS});
+    return this.submit();
+  }
+
+  /** Presses Enter on the line shown; returns the number of that line. */
+  async submit(): Promise<number> {
+    const at = (await this.pty.lineCount()) - 1;
     await this.pty.press('Enter');
-    const screen = await this.waitForPrompt(selection, from);
+    return at;
+  }
+
+  /** Runs a command line; returns what it printed (the lines between it and the next prompt, with `selection`). */
+  async run(line: string, selection: string): Promise<string> {
+    const screen = await this.waitForPrompt(selection, await this.enter(line));
     return screen.split('\n').slice(1, -1).join('\n');
   }
 
   /**
-   * Answers the field prompts of a call (label → answer; every other prompt gets Enter, its default)
-   * until the REPL's prompt is back; returns everything shown since `from`.
+   * Answers the field prompts of a call entered on line `from` (label → answer; every other prompt gets
+   * Enter, its default) until the REPL's prompt is back; returns everything shown since `from`.
    */
   async answerPrompts(answers: Record<string, string>, selection: string, from: number): Promise<string> {
-    const done = this.promptPattern(selection);
-    for (let answered = 0; answered < 100; answered++) {
-      // A question waiting is a line `? label ...` after the last answered one (`✔ label ... => answer`).
-      const screen = await this.pty.waitFor(new RegExp(`${done.source}|\\n\\? `), {from, timeoutMs: WAIT_MS});
-      if (done.test(screen)) return screen;
-      const lines = screen.split('\n');
-      const question = lines.findLast((line) => line.startsWith('? ')) as string;
-      const label = question.slice(2).split(' ')[0];
-      const shownAnswered = lines.filter((line) => line.startsWith('✔ ')).length;
-      if (label in answers) await this.pty.type(answers[label]);
-      await this.pty.press('Enter');
-      await this.pty.waitFor(new RegExp(`${done.source}|(^|\\n)(✔ .*\\n[^]*){${shownAnswered + 1}}`), {
+    const done = new RegExp(`\\n${escape(this.prompt(selection))}$`);
+    // A question waiting is a line `? label ...`; once answered, it reads `✔ label ... => answer`.
+    const question = (screen: string) => screen.split('\n').findLast((line) => line.startsWith('? '));
+    const answered = (screen: string) => screen.split('\n').filter((line) => line.startsWith('✔ ')).length;
+    for (let asked = 0; asked < 100; asked++) {
+      const screen = await this.pty.waitFor((text) => done.test(text) || question(text) !== undefined, {
         from,
         timeoutMs: WAIT_MS,
       });
+      if (done.test(screen)) return screen;
+      const label = (question(screen) as string).slice(2).split(' ')[0];
+      const answeredBefore = answered(screen);
+      if (label in answers) await this.pty.type(answers[label]);
+      await this.pty.press('Enter');
+      await this.pty.waitFor((text) => done.test(text) || answered(text) > answeredBefore, {from, timeoutMs: WAIT_MS});
     }
     throw new Error(`more than 100 prompts:\n${await this.pty.screen()}`);
   }
@@ -159,11 +170,9 @@ describe.skipIf(missing)('tacos repl against a server with reflection v1alpha on
     expect(lastCall()?.requests[0].title).toBe('with -d');
   });
 
-  it('call without -d asks field by field; the answers reach the server', async () => {
+  it('call without -d asks field by field; the answers reach the server', {timeout: 60_000}, async () => {
     const repl = await atAllTypes();
-    const from = (await repl.pty.lineCount()) - 1;
-    await repl.pty.type('call Unary');
-    await repl.pty.press('Enter');
+    const from = await repl.enter('call Unary');
     const screen = await repl.answerPrompts(
       {title: 'typed at the prompt', f_int64: '9007199254740993', 'repeated_string[0]': 'one'},
       ALL_TYPES,
@@ -182,9 +191,7 @@ describe.skipIf(missing)('tacos repl against a server with reflection v1alpha on
     const repl = await atAllTypes();
     // The server waits 3 s between messages: the first is shown long before the stream would end.
     await repl.run('header x-gap-ms=3000', ALL_TYPES);
-    const from = (await repl.pty.lineCount()) - 1;
-    await repl.pty.type('call ServerStream -d \'{"title":"streamed"}\'');
-    await repl.pty.press('Enter');
+    const from = await repl.enter('call ServerStream -d \'{"title":"streamed"}\'');
     await repl.pty.waitFor(/"index": 1/, {from, timeoutMs: WAIT_MS});
     await repl.pty.press('C-c');
     const screen = await repl.waitForPrompt(ALL_TYPES, from);
@@ -236,12 +243,8 @@ describe.skipIf(missing)('tacos repl against a server with reflection v1alpha on
     const repl = await atAllTypes();
     await repl.pty.type('call Un');
     await repl.pty.press('Tab');
-    await repl.pty.waitFor(new RegExp(`${escape(ALL_TYPES)}@${escape(server.address)}> call Unary$`), {
-      timeoutMs: WAIT_MS,
-    });
-    await repl.pty.type(' -d \'{"title":"completed"}\'');
-    await repl.pty.press('Enter');
-    await repl.pty.waitFor(/"title": "completed"/, {timeoutMs: WAIT_MS});
+    await repl.pty.waitFor((screen) => screen.endsWith(`${repl.prompt(ALL_TYPES)} call Unary`), {timeoutMs: WAIT_MS});
+    expect(await repl.run(' -d \'{"title":"completed"}\'', ALL_TYPES)).toContain('"title": "completed"');
     expect(lastCall()?.requests[0].title).toBe('completed');
   });
 
@@ -262,31 +265,26 @@ describe.skipIf(missing)('tacos repl against a server with reflection v1alpha on
     expect(await endWithCtrlD(repl)).toBe(0);
   });
 
-  it('history survives a restart: Up brings back a line of the previous run, `history` lists it', async () => {
-    const first = await atAllTypes();
+  it('history survives a restart: Up brings back the last line of the previous run, `history` lists it', async () => {
+    const selected = ['--package', 'tacostest.v1', '--service', 'AllTypes'];
+    const first = await startRepl(server.address, selected);
+    await first.waitForPrompt(ALL_TYPES);
     const line = 'call Unary -d \'{"title":"from the first run"}\'';
     await first.run(line, ALL_TYPES);
     expect(await endWithCtrlD(first)).toBe(0);
 
-    const second = await atAllTypes();
-    const listed = await second.run('history', ALL_TYPES);
-    expect(listed).toContain('from the first run');
-    // The last line typed is `history`, the one before it `service AllTypes`, then the call of the first run.
-    for (let presses = 0; presses < 5; presses++) {
-      await second.pty.press('Up');
-      const screen = await second.pty.screen();
-      if (screen.endsWith(`> ${line}`)) break;
-    }
-    await second.pty.waitFor(new RegExp(`> ${escape(line)}$`), {timeoutMs: WAIT_MS});
-    await second.pty.press('Enter');
-    await second.waitForPrompt(ALL_TYPES, (await second.pty.lineCount()) - 2);
+    const second = await startRepl(server.address, selected);
+    await second.waitForPrompt(ALL_TYPES);
+    await second.pty.press('Up');
+    await second.pty.waitFor((screen) => screen.endsWith(`${second.prompt(ALL_TYPES)} ${line}`), {timeoutMs: WAIT_MS});
+    await second.waitForPrompt(ALL_TYPES, await second.submit());
     expect(lastCall()?.requests[0].title).toBe('from the first run');
+    expect(await second.run('history', ALL_TYPES)).toContain('from the first run');
   });
 
   it('`exit` ends with exit code 0', async () => {
     const repl = await atAllTypes();
-    await repl.pty.type('exit');
-    await repl.pty.press('Enter');
+    await repl.enter('exit');
     expect(await repl.pty.exitCode(WAIT_MS)).toBe(0);
   });
 });
@@ -329,9 +327,7 @@ describe.skipIf(missing)('tacos repl against the gateway', () => {
     await repl.run('package gateway.v1', 'gateway.v1');
     await repl.run('service QueueService', QUEUE);
 
-    const from = (await repl.pty.lineCount()) - 1;
-    await repl.pty.type('call JoinQueue');
-    await repl.pty.press('Enter');
+    const from = await repl.enter('call JoinQueue');
     const joined = await repl.answerPrompts({event_id: 'evt_repl_prompts'}, QUEUE, from);
     expect(joined).toContain('"positionHint": 1');
     const token = tokenIn(joined);
@@ -347,9 +343,7 @@ describe.skipIf(missing)('tacos repl against the gateway', () => {
     const repl = await atQueue();
     const token = tokenIn(await repl.run('call JoinQueue -d \'{"event_id":"evt_repl_stream"}\'', QUEUE));
     await repl.run('service WebSocketService', UPDATES);
-    const from = (await repl.pty.lineCount()) - 1;
-    await repl.pty.type(`call StreamQueueUpdates -d '{"waiting_token":"${token}"}'`);
-    await repl.pty.press('Enter');
+    const from = await repl.enter(`call StreamQueueUpdates -d '{"waiting_token":"${token}"}'`);
     await repl.pty.waitFor(/"position": 1/, {from, timeoutMs: WAIT_MS});
     await repl.pty.press('C-c');
     expect(await repl.waitForPrompt(UPDATES, from)).toContain('Cancelled.');

@@ -31,7 +31,10 @@ export interface Pty {
   /** The number of lines shown so far: waitFor(..., {from}) then reads only what came after. */
   lineCount(): Promise<number>;
   /** The screen (from line `from`) once it matches, polled; fails with the screen after timeoutMs. */
-  waitFor(pattern: RegExp, options?: {from?: number; timeoutMs?: number}): Promise<string>;
+  waitFor(
+    expected: RegExp | ((screen: string) => boolean),
+    options?: {from?: number; timeoutMs?: number},
+  ): Promise<string>;
   /** The program's exit code once it has ended (128 + N when killed by signal N); fails with the screen after timeoutMs. */
   exitCode(timeoutMs?: number): Promise<number>;
   /** Ends the program and the tmux server; safe twice. */
@@ -103,22 +106,25 @@ export async function startPty(command: string[], options: PtyOptions): Promise<
     press: async (...keys) => void (await tmux('send-keys', '-t', session, ...keys)),
     screen,
     lineCount: async () => (await lines()).length,
-    waitFor: (pattern, {from = 0, timeoutMs = DEFAULT_WAIT_MS} = {}) =>
-      poll(
-        `no match for ${pattern}`,
+    waitFor: (expected, {from = 0, timeoutMs = DEFAULT_WAIT_MS} = {}) => {
+      const matches = typeof expected === 'function' ? expected : (text: string) => expected.test(text);
+      return poll(
+        `no match for ${expected instanceof RegExp ? expected : 'the condition'}`,
         async () => {
           const text = (await lines()).slice(from).join('\n');
-          return pattern.test(text) ? text : undefined;
+          return matches(text) ? text : undefined;
         },
         timeoutMs,
-      ),
+      );
+    },
     exitCode: (timeoutMs = DEFAULT_WAIT_MS) =>
       poll(
         'the program did not end',
         async () => {
           const format = '#{pane_dead} #{pane_dead_status} #{pane_dead_signal}';
           const [dead, status, signal] = (await tmux('display-message', '-p', '-t', session, format)).split(' ');
-          if (dead !== '1') return undefined;
+          // tmux may see the terminal closed before it has the program's status: dead, status unknown yet.
+          if (dead !== '1' || (!status && !signal)) return undefined;
           // Killed by a signal: 128 + its number, as a shell reports it.
           return status ? Number(status) : 128 + Number(signal);
         },
