@@ -46,7 +46,11 @@ export const COMMAND_HELP: Array<[name: string, usage: string, summary: string]>
     'show package|service|message|rpc|header',
     'list packages, services (with their RPCs), messages, RPCs of the service, headers',
   ],
-  ['header', 'header KEY=VALUE ... | header -r KEY ...', 'add headers sent with every call (-r removes)'],
+  [
+    'header',
+    'header KEY=VALUE ... | header -r KEY ...',
+    'add headers sent with every call; -r KEY (or KEY, or KEY=, as Evans) removes one',
+  ],
   ['reflect', 'reflect', 'ask the server for its schema again and say what changed'],
   ['history', 'history', 'the requests made (kept across runs)'],
   [
@@ -150,11 +154,14 @@ function parseHeaders(
       continue;
     }
     const equals = args[i].indexOf('=');
-    if (equals <= 0) throw usage(`"${args[i]}" is not KEY=VALUE.`);
-    const key = args[i].slice(0, equals).trim().toLowerCase();
+    if (equals === 0) throw usage(`"${args[i]}" is not KEY=VALUE.`);
+    const key = (equals < 0 ? args[i] : args[i].slice(0, equals)).trim().toLowerCase();
     // gRPC metadata keys: lowercase letters, digits, and - _ . only.
     if (!/^[0-9a-z_.-]+$/.test(key)) throw usage(`"${key}" is not a metadata key (letters, digits, - _ .).`);
-    set.push([key, args[i].slice(equals + 1)]);
+    const value = equals < 0 ? '' : args[i].slice(equals + 1);
+    // As Evans: `header key` and `header key=` remove it.
+    if (value === '') remove.push(key);
+    else set.push([key, value]);
   }
   return {set, remove};
 }

@@ -36,7 +36,9 @@ export async function runRepl(options: ReplOptions, io: ReplIO): Promise<number>
   // Ctrl-C while a command runs (a terminal's line editor is closed then): cancels the call in
   // flight; with piped input and no call, it ends the REPL.
   const onSigint = () => {
-    if (!session.cancel() && !terminal) lines?.close();
+    // After the terminal's ^C, so that "Cancelled." starts its own line.
+    if (session.cancel()) output.out(terminal ? '\n' : '');
+    else if (!terminal) lines?.close();
   };
   try {
     const history = await HistoryStore.load(stateDir());

@@ -98,6 +98,8 @@ export class ReplSession {
         output.out(`${this.show(command.what)}\n`);
         break;
       case 'header':
+        // `header` alone shows them.
+        if (!command.set.length && !command.remove.length) output.out(`${this.show('header')}\n`);
         for (const key of command.remove) this.headers.delete(key);
         for (const [key, value] of command.set) this.headers.set(key, value);
         break;
