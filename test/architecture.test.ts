@@ -16,7 +16,7 @@ const FLOOR = 'services/*.ts';
 const LAYERS: string[][] = [
   ['commands'],
   ['cli'],
-  ['services/stack', 'services/bench', 'services/codegen', 'services/env', 'services/rollout'],
+  ['services/stack', 'services/bench', 'services/codegen', 'services/env', 'services/rollout', 'services/repl'],
   ['services/gateway', 'services/mocks'],
   ['services/backends'],
   ['services/grpc-client', 'services/server-kit'],

@@ -50,6 +50,12 @@ export const connectionFlags = {
   refresh: Flags.boolean({description: 'Ask the server for its schema again instead of using the cached one.'}),
 };
 
+/** Evans's selection: a package and a service, so methods are named short (tacos call, tacos repl). */
+export const selectionFlags = {
+  package: Flags.string({description: 'Package of the methods named (Evans style), e.g. gateway.v1.'}),
+  service: Flags.string({description: 'Service of the methods named (Evans style), e.g. QueueService.'}),
+};
+
 type ConnectionFlagValues = {
   env?: string;
   addr?: string;

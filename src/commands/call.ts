@@ -2,11 +2,12 @@ import {text} from 'node:stream/consumers';
 import * as Args from '@oclif/core/args';
 import * as Flags from '@oclif/core/flags';
 import {TacosCommand} from '../cli/base-command.js';
-import {connectionFlags, connectionOptions} from '../cli/grpc-flags.js';
+import {connectionFlags, connectionOptions, selectionFlags} from '../cli/grpc-flags.js';
 import {durationFlag} from '../cli/flags.js';
 import {usageError} from '../services/errors.js';
 import {findMethod} from '../services/grpc-client/invoke.js';
 import {openTarget, runCall} from '../services/grpc-client/run-call.js';
+import {methodNameIn} from '../services/repl/scope.js';
 
 export default class Call extends TacosCommand {
   static override summary = 'Call a gRPC method through server reflection (or --proto files).';
@@ -18,12 +19,14 @@ Exit codes: 0 OK; 64 + the gRPC status code for a gRPC error (e.g. 69 NOT_FOUND,
     '<%= config.bin %> call gateway.v1.WebSocketService/StreamQueueUpdates -d @request.json',
     '<%= config.bin %> call GetReservation --token "$(<%= config.bin %> token)" -d \'{"reservation_id":"rsv_1"}\'',
     '<%= config.bin %> call CreatePaymentIntent --example > intent.json',
+    '<%= config.bin %> call --package gateway.v1 --service QueueService JoinQueue -d \'{"event_id":"evt_2026_concert"}\'',
     '<%= config.bin %> call --addr localhost:50051 --plaintext helloworld.Greeter.SayHello -d \'{"name":"x"}\' -v',
     '<%= config.bin %> call   # on a terminal: choose the service, the method, then fill the request',
   ];
   static override args = {method: Args.string({description: 'The method to call.'})};
   static override flags = {
     ...connectionFlags,
+    ...selectionFlags,
     data: Flags.string({char: 'd', description: 'Request: JSON, @file, or @- for stdin.'}),
     timeout: durationFlag({description: 'Deadline of the call (e.g. 2s).'}),
     'emit-defaults': Flags.boolean({description: 'Print fields that have their default value too.'}),
@@ -40,20 +43,25 @@ Exit codes: 0 OK; 64 + the gRPC status code for a gRPC error (e.g. 69 NOT_FOUND,
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Call);
     const options = connectionOptions(flags);
+    const method = args.method && methodNameIn(flags, args.method);
     if (flags.example) {
-      if (!args.method) throw usageError('--example needs the method.', 'tacos call QueueService.JoinQueue --example');
-      const {schema} = await openTarget(options);
-      const {exampleRequest} = await import('../services/grpc-client/describe.js');
-      const {json, notes} = exampleRequest(findMethod(schema, args.method).input);
-      this.log(JSON.stringify(json, null, 2));
-      for (const note of notes) process.stderr.write(`// ${note}\n`);
+      if (!method) throw usageError('--example needs the method.', 'tacos call QueueService.JoinQueue --example');
+      const connected = await openTarget(options);
+      try {
+        const {exampleRequest} = await import('../services/grpc-client/describe.js');
+        const {json, notes} = exampleRequest(findMethod(connected.schema, method).input);
+        this.log(JSON.stringify(json, null, 2));
+        for (const note of notes) process.stderr.write(`// ${note}\n`);
+      } finally {
+        connected.close();
+      }
       return;
     }
     const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
     const code = await runCall(
       {
         ...options,
-        method: args.method,
+        method,
         data: flags.data,
         timeoutMs: flags.timeout,
         emitDefaults: flags['emit-defaults'],

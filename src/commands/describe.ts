@@ -16,7 +16,8 @@ export default class Describe extends TacosCommand {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Describe);
-    const {schema} = await openTarget(connectionOptions(flags));
-    this.log(describeSymbol(schema, args.symbol));
+    const connected = await openTarget(connectionOptions(flags));
+    connected.close();
+    this.log(describeSymbol(connected.schema, args.symbol));
   }
 }

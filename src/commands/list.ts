@@ -16,7 +16,9 @@ export default class List extends TacosCommand {
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(List);
-    const {schema} = await openTarget(connectionOptions(flags));
+    const connected = await openTarget(connectionOptions(flags));
+    connected.close();
+    const {schema} = connected;
     for (const line of args.service ? listMethods(schema, args.service) : listServices(schema)) this.log(line);
   }
 }

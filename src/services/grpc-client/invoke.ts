@@ -11,7 +11,7 @@ import {
   type Registry,
 } from '@bufbuild/protobuf';
 import {anyUnpack, type Any} from '@bufbuild/protobuf/wkt';
-import {Client, Metadata, status as GrpcStatus, type ServiceError, type StatusObject} from '@grpc/grpc-js';
+import {Metadata, status as GrpcStatus, type Client, type ServiceError, type StatusObject} from '@grpc/grpc-js';
 import {errorMessage, usageError} from '../errors.js';
 import {closestNames} from '../closest-names.js';
 import {grpcCodeName} from '../grpc-codes.js';
@@ -173,6 +173,8 @@ export interface CallResult {
 }
 
 export interface InvokeOptions {
+  /** The target's client (its one channel), and the target to explain a failed connection by. */
+  client: Client;
   target: Target;
   method: DescMethod;
   requests: Uint8Array[];
@@ -182,65 +184,61 @@ export interface InvokeOptions {
   registry: Registry;
   output: OutputOptions;
   events: CallEvents;
+  /** Aborting cancels the call: it ends with CANCELLED. */
+  signal?: AbortSignal;
 }
 
 /** Calls a method of any streaming kind, reporting headers and messages as they arrive; resolves with the final status. */
 export async function invoke(options: InvokeOptions): Promise<CallResult> {
-  const {method} = options;
-  const client = new Client(options.target.address, options.target.credentials, options.target.channelOptions);
-  try {
-    await connect(client, options.target, options.connectTimeoutMs);
-    const path = `/${method.parent.typeName}/${method.name}`;
-    const serialize = (bytes: Uint8Array) => Buffer.from(bytes);
-    const deserialize = (bytes: Buffer) =>
-      decodeResponse(method.output, bytes, options.registry, options.output, options.events.unknownFields);
-    const callOptions = options.timeoutMs ? {deadline: Date.now() + options.timeoutMs} : {};
-    const streamingResponse = method.methodKind === 'server_streaming' || method.methodKind === 'bidi_streaming';
-    const streamingRequest = method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming';
-    if (!streamingRequest && options.requests.length !== 1) {
-      throw usageError(`${method.name} takes exactly one request message; ${options.requests.length} were given.`);
-    }
-    return await new Promise<CallResult>((resolve) => {
-      let call: any;
-      const onReply = (error: ServiceError | null, response?: JsonValue) => {
-        if (!error && response !== undefined) options.events.message(response);
-      };
-      if (method.methodKind === 'unary')
-        call = client.makeUnaryRequest(
-          path,
-          serialize,
-          deserialize,
-          options.requests[0],
-          options.metadata,
-          callOptions,
-          onReply,
-        );
-      else if (method.methodKind === 'server_streaming')
-        call = client.makeServerStreamRequest(
-          path,
-          serialize,
-          deserialize,
-          options.requests[0],
-          options.metadata,
-          callOptions,
-        );
-      else if (method.methodKind === 'client_streaming')
-        call = client.makeClientStreamRequest(path, serialize, deserialize, options.metadata, callOptions, onReply);
-      else call = client.makeBidiStreamRequest(path, serialize, deserialize, options.metadata, callOptions);
-      call.on('metadata', (metadata: Metadata) => options.events.headers(metadata));
-      if (streamingResponse) {
-        call.on('data', (message: JsonValue) => options.events.message(message));
-        call.on('error', () => undefined);
-      }
-      call.on('status', (status: StatusObject) => resolve({status}));
-      if (streamingRequest) {
-        for (const request of options.requests) call.write(request);
-        call.end();
-      }
-    });
-  } finally {
-    client.close();
+  const {method, client, signal} = options;
+  const streamingResponse = method.methodKind === 'server_streaming' || method.methodKind === 'bidi_streaming';
+  const streamingRequest = method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming';
+  if (!streamingRequest && options.requests.length !== 1) {
+    throw usageError(`${method.name} takes exactly one request message; ${options.requests.length} were given.`);
   }
+  if (signal?.aborted) return {status: cancelledStatus()};
+  await connect(client, options.target, options.connectTimeoutMs);
+  if (signal?.aborted) return {status: cancelledStatus()};
+  const path = `/${method.parent.typeName}/${method.name}`;
+  const serialize = (bytes: Uint8Array) => Buffer.from(bytes);
+  const deserialize = (bytes: Buffer) =>
+    decodeResponse(method.output, bytes, options.registry, options.output, options.events.unknownFields);
+  const callOptions = options.timeoutMs ? {deadline: Date.now() + options.timeoutMs} : {};
+  const [request] = options.requests;
+  const {metadata} = options;
+  return new Promise<CallResult>((resolve) => {
+    let call: any;
+    const onReply = (error: ServiceError | null, response?: JsonValue) => {
+      if (!error && response !== undefined) options.events.message(response);
+    };
+    if (method.methodKind === 'unary')
+      call = client.makeUnaryRequest(path, serialize, deserialize, request, metadata, callOptions, onReply);
+    else if (method.methodKind === 'server_streaming')
+      call = client.makeServerStreamRequest(path, serialize, deserialize, request, metadata, callOptions);
+    else if (method.methodKind === 'client_streaming')
+      call = client.makeClientStreamRequest(path, serialize, deserialize, metadata, callOptions, onReply);
+    else call = client.makeBidiStreamRequest(path, serialize, deserialize, metadata, callOptions);
+    const cancel = () => call.cancel();
+    signal?.addEventListener('abort', cancel, {once: true});
+    call.on('metadata', (metadata: Metadata) => options.events.headers(metadata));
+    if (streamingResponse) {
+      call.on('data', (message: JsonValue) => options.events.message(message));
+      call.on('error', () => undefined);
+    }
+    call.on('status', (status: StatusObject) => {
+      signal?.removeEventListener('abort', cancel);
+      resolve({status});
+    });
+    if (streamingRequest) {
+      for (const message of options.requests) call.write(message);
+      call.end();
+    }
+  });
+}
+
+/** The status of a call cancelled before it started, as grpc-js reports one cancelled in flight. */
+function cancelledStatus(): StatusObject {
+  return {code: GrpcStatus.CANCELLED, details: 'Cancelled on client', metadata: new Metadata()};
 }
 
 /** The google.rpc.Status details of an error (grpc-status-details-bin), decoded where the types are known. */

@@ -3,11 +3,11 @@ import path from 'node:path';
 import {fromBinary} from '@bufbuild/protobuf';
 import {FileDescriptorProtoSchema, type FileDescriptorProto} from '@bufbuild/protobuf/wkt';
 import {
-  loadPackageDefinition,
   Metadata,
   status as GrpcStatus,
   type Client,
   type ClientDuplexStream,
+  type MethodDefinition,
   type ServiceError,
 } from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -36,20 +36,26 @@ interface ReflectionResponse {
 const REFLECTION_PROTOS = path.dirname(createRequire(import.meta.url).resolve('@grpc/reflection/package.json'));
 const VERSIONS = ['v1', 'v1alpha'] as const;
 
-let clients:
-  Record<(typeof VERSIONS)[number], new (...args: ConstructorParameters<typeof Client>) => Client> | undefined;
+type ReflectionMethod = MethodDefinition<ReflectionRequest, ReflectionResponse>;
+let methods: Record<(typeof VERSIONS)[number], ReflectionMethod> | undefined;
 
-function reflectionClients() {
-  clients ??= Object.fromEntries(
+/** ServerReflectionInfo of each version: path and (de)serializers, to call on the target's own channel. */
+function reflectionMethods() {
+  methods ??= Object.fromEntries(
     VERSIONS.map((version) => {
       const file = path.join(REFLECTION_PROTOS, 'build', 'proto', 'grpc', 'reflection', version, 'reflection.proto');
-      const loaded = loadPackageDefinition(
-        protoLoader.loadSync(file, {keepCase: true, longs: String, enums: String, defaults: true, oneofs: true}),
-      ) as any;
-      return [version, loaded.grpc.reflection[version].ServerReflection];
+      const definition = protoLoader.loadSync(file, {
+        keepCase: true,
+        longs: String,
+        enums: String,
+        defaults: true,
+        oneofs: true,
+      });
+      const service = definition[`grpc.reflection.${version}.ServerReflection`] as Record<string, ReflectionMethod>;
+      return [version, service.ServerReflectionInfo];
     }),
-  ) as unknown as NonNullable<typeof clients>;
-  return clients;
+  ) as NonNullable<typeof methods>;
+  return methods;
 }
 
 /**
@@ -62,8 +68,14 @@ class ReflectionStream {
     [];
   private failure?: Error;
 
-  constructor(client: Client, metadata: Metadata, deadline: number) {
-    this.call = (client as any).ServerReflectionInfo(metadata, {deadline});
+  constructor(client: Client, method: ReflectionMethod, metadata: Metadata, deadline: number) {
+    this.call = client.makeBidiStreamRequest(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      metadata,
+      {deadline},
+    );
     this.call.on('data', (response: ReflectionResponse) => this.waiting.shift()?.resolve(response));
     this.call.on('error', (error: Error) => {
       this.failure = error;
@@ -90,9 +102,8 @@ class ReflectionStream {
 }
 
 export interface ReflectOptions {
-  address: string;
-  credentials: ConstructorParameters<typeof Client>[1];
-  channelOptions: ConstructorParameters<typeof Client>[2];
+  /** The target's client: reflection goes over its channel, as the calls do. */
+  client: Client;
   metadata: Metadata;
   /** Deadline of the whole exchange. */
   deadline: number;
@@ -103,10 +114,22 @@ export interface ReflectOptions {
  * server answers v1 with UNIMPLEMENTED (older grpc C++, grpc-java and Go servers). Files the server
  * cannot send are listed as missing rather than failing the whole exchange.
  */
-export async function reflect(options: ReflectOptions): Promise<ReflectedSchema> {
+export function reflect(options: ReflectOptions): Promise<ReflectedSchema> {
+  return reflectOnce(options).catch((error: unknown) => {
+    // A stream begun on the connection of a server that just went away (a restart): once more, on a new one.
+    if ((error as ServiceError).code === GrpcStatus.UNAVAILABLE) return reflectOnce(options);
+    throw error;
+  });
+}
+
+async function reflectOnce(options: ReflectOptions): Promise<ReflectedSchema> {
   for (const version of VERSIONS) {
-    const client = new (reflectionClients()[version])(options.address, options.credentials, options.channelOptions);
-    const stream = new ReflectionStream(client, options.metadata, options.deadline);
+    const stream = new ReflectionStream(
+      options.client,
+      reflectionMethods()[version],
+      options.metadata,
+      options.deadline,
+    );
     try {
       return {...(await describeAll(stream)), version};
     } catch (error) {
@@ -114,7 +137,6 @@ export async function reflect(options: ReflectOptions): Promise<ReflectedSchema>
       throw error;
     } finally {
       stream.close();
-      client.close();
     }
   }
   throw new TacosError('The server does not offer server reflection (neither v1 nor v1alpha).', {

@@ -5,7 +5,7 @@ import {mkdir, readFile, rename, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {fromBinary, toBinary} from '@bufbuild/protobuf';
 import {FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto} from '@bufbuild/protobuf/wkt';
-import {Client} from '@grpc/grpc-js';
+import type {Client} from '@grpc/grpc-js';
 import {TacosError, errorMessage, usageError} from '../errors.js';
 import {stateDir} from '../paths.js';
 import {metadataOf} from './invoke.js';
@@ -14,6 +14,8 @@ import {connect, type Target} from './target.js';
 
 export interface SchemaOptions {
   target: Target;
+  /** The target's client: reflection goes over its channel. */
+  client: Client;
   /** Headers sent with reflection requests (part of the cache key: they may change what is seen). */
   reflectHeaders: Array<[string, string]>;
   refresh: boolean;
@@ -53,19 +55,12 @@ export async function loadSchema(options: SchemaOptions): Promise<Schema & {cach
     }
   }
   // Fail fast and say why (nothing listening, TLS mismatch) before reflection says only UNAVAILABLE.
-  const probe = new Client(options.target.address, options.target.credentials, options.target.channelOptions);
-  try {
-    await connect(probe, options.target, options.connectTimeoutMs ?? 5000);
-  } finally {
-    probe.close();
-  }
+  await connect(options.client, options.target, options.connectTimeoutMs ?? 5000);
   const metadata = metadataOf(options.reflectHeaders);
   // Loaded only on a cache miss: the reflection client and its protos cost start-up time.
   const {reflect} = await import('./reflection-client.js');
   const reflected = await reflect({
-    address: options.target.address,
-    credentials: options.target.credentials,
-    channelOptions: options.target.channelOptions,
+    client: options.client,
     metadata,
     deadline: Date.now() + options.timeoutMs,
   }).catch((error: unknown) => {

@@ -1,6 +1,9 @@
-import {create, createFileRegistry, type DescService, type FileRegistry} from '@bufbuild/protobuf';
+import {create, createFileRegistry, toBinary, type DescService, type FileRegistry} from '@bufbuild/protobuf';
 import {
+  DescriptorProtoSchema,
+  EnumDescriptorProtoSchema,
   FileDescriptorSetSchema,
+  ServiceDescriptorProtoSchema,
   file_google_protobuf_any,
   file_google_protobuf_api,
   file_google_protobuf_descriptor,
@@ -108,6 +111,41 @@ export function buildSchema(received: FileDescriptorProto[], serviceNames?: stri
       code: 'SCHEMA_UNRESOLVABLE',
     });
   }
+}
+
+/**
+ * What differs between two schemas, one line per service, message or enum added, removed, or
+ * changed (its descriptor differs), e.g. `added service pkg.v2.Svc`; none when they are the same.
+ */
+export function schemaChanges(before: Schema, after: Schema): string[] {
+  const old = describedTypes(before);
+  const now = describedTypes(after);
+  const lines: string[] = [];
+  for (const [name, type] of now) {
+    const was = old.get(name);
+    if (!was) lines.push(`added ${type.kind} ${name}`);
+    else if (!sameBytes(was.bytes, type.bytes)) lines.push(`changed ${type.kind} ${name}`);
+  }
+  for (const [name, type] of old) if (!now.has(name)) lines.push(`removed ${type.kind} ${name}`);
+  return lines;
+}
+
+/** Services, messages and enums by full name, each with its descriptor's bytes (map entries left out). */
+function describedTypes(schema: Schema): Map<string, {kind: string; bytes: Uint8Array}> {
+  const types = new Map<string, {kind: string; bytes: Uint8Array}>();
+  for (const desc of schema.registry) {
+    if (desc.kind === 'message' && !desc.proto.options?.mapEntry)
+      types.set(desc.typeName, {kind: 'message', bytes: toBinary(DescriptorProtoSchema, desc.proto)});
+    else if (desc.kind === 'enum')
+      types.set(desc.typeName, {kind: 'enum', bytes: toBinary(EnumDescriptorProtoSchema, desc.proto)});
+    else if (desc.kind === 'service')
+      types.set(desc.typeName, {kind: 'service', bytes: toBinary(ServiceDescriptorProtoSchema, desc.proto)});
+  }
+  return types;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }
 
 /** Every fully qualified type (`.pkg.Name`) a file refers to. */

@@ -1,0 +1,67 @@
+import type {Schema} from '../grpc-client/schema.js';
+import {CALL_FLAGS, COMMAND_NAMES, SHOW_WHATS, scanWords} from './commands.js';
+import {packagesOf, selectedService, servicesIn, shortName, typesIn, type Selection} from './scope.js';
+
+/** What completion needs to know of the session. */
+export interface CompletionContext {
+  schema: Schema;
+  selection: Selection;
+  /** Keys of the headers set with `header`. */
+  headerKeys: string[];
+}
+
+/**
+ * readline's completer: the candidates for the word being typed (the line up to the cursor), and
+ * that word. Commands first; then by command: packages, services of the package, methods of the
+ * service and call's flags, messages and enums, show's subjects, header keys.
+ */
+export function complete(line: string, context: CompletionContext): [string[], string] {
+  const {words, open} = scanWords(line);
+  const ended = !open && (line === '' || /\s$/.test(line));
+  const partial = ended ? '' : (words.pop() ?? '');
+  const [command, ...args] = words;
+  const matching = (candidates: string[]): [string[], string] => [
+    [...new Set(candidates)].filter((candidate) => candidate.startsWith(partial)).sort(),
+    partial,
+  ];
+  if (command === undefined) return matching(COMMAND_NAMES);
+  const {schema, selection} = context;
+  const previous = args.at(-1);
+  switch (command) {
+    case 'package':
+      return args.length ? [[], partial] : matching(packagesOf(schema));
+    case 'service':
+      return args.length
+        ? [[], partial]
+        : matching(servicesIn(schema, selection).map((service) => shortName(selection, service.typeName)));
+    case 'call': {
+      if (previous === '-d' || previous === '--data' || previous === '--example') return [[], partial];
+      if (partial.startsWith('-')) return matching(CALL_FLAGS);
+      return matching(methodNames(context));
+    }
+    case 'desc': {
+      if (args.length) return [[], partial];
+      const types = typesIn(schema, selection).map((desc) => shortName(selection, desc.typeName));
+      const services = servicesIn(schema, selection).map((service) => shortName(selection, service.typeName));
+      return matching([...types, ...services, ...methodNames(context)]);
+    }
+    case 'show':
+      return args.length ? [[], partial] : matching([...SHOW_WHATS]);
+    case 'header':
+      if (previous === '-r' || previous === '--remove') return matching(context.headerKeys);
+      return matching(['-r', ...context.headerKeys.map((key) => `${key}=`)]);
+    case 'export':
+      return args.length ? [[], partial] : matching(['--grpcurl']);
+    default:
+      return [[], partial];
+  }
+}
+
+/** Methods as `call` takes them: bare in the selected service, Service.Method in the package otherwise. */
+function methodNames({schema, selection}: CompletionContext): string[] {
+  const service = selectedService(schema, selection);
+  if (service) return service.methods.map((method) => method.name);
+  return servicesIn(schema, selection).flatMap((desc) =>
+    desc.methods.map((method) => `${shortName(selection, desc.typeName)}.${method.name}`),
+  );
+}
