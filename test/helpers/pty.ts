@@ -42,6 +42,8 @@ export interface Pty {
 }
 
 const POLL_MS = 50;
+/** The line the shell around the program prints when it ends, followed by its exit status. */
+const EXIT_MARK = '[pty] exit status ';
 const DEFAULT_WAIT_MS = 10_000;
 
 /** Starts `command` (argv, no shell) in a new terminal. */
@@ -52,14 +54,8 @@ export async function startPty(command: string[], options: PtyOptions): Promise<
   const tmux = async (...args: string[]) =>
     (await execa('tmux', ['-L', socket, '-f', '/dev/null', ...args], {env, timeout: 10_000})).stdout;
 
-  // remain-on-exit keeps the pane, and so the program's output and exit status, after the program ends.
   await tmux(
     'start-server',
-    ';',
-    'set-option',
-    '-g',
-    'remain-on-exit',
-    'on',
     ';',
     'set-option',
     '-g',
@@ -78,6 +74,13 @@ export async function startPty(command: string[], options: PtyOptions): Promise<
     options.cwd,
     ...Object.entries(options.env ?? {}).flatMap(([key, value]) => ['-e', `${key}=${value}`]),
     '--',
+    // A shell waits for the program and prints its exit status: tmux's own (#{pane_dead_status}) is
+    // sometimes never known (tmux 3.3a). The shell outlives Ctrl-C (a trap, which the program does not
+    // inherit), and its sleep keeps the pane, and so the program's output, until stop().
+    'sh',
+    '-c',
+    `trap true INT; "$@"; echo "${EXIT_MARK}$?"; exec sleep 3600`,
+    'sh',
     ...command,
   );
 
@@ -121,12 +124,8 @@ export async function startPty(command: string[], options: PtyOptions): Promise<
       poll(
         'the program did not end',
         async () => {
-          const format = '#{pane_dead} #{pane_dead_status} #{pane_dead_signal}';
-          const [dead, status, signal] = (await tmux('display-message', '-p', '-t', session, format)).split(' ');
-          // tmux may see the terminal closed before it has the program's status: dead, status unknown yet.
-          if (dead !== '1' || (!status && !signal)) return undefined;
-          // Killed by a signal: 128 + its number, as a shell reports it.
-          return status ? Number(status) : 128 + Number(signal);
+          const mark = (await lines()).findLast((line) => line.startsWith(EXIT_MARK));
+          return mark === undefined ? undefined : Number(mark.slice(EXIT_MARK.length));
         },
         timeoutMs,
       ),
