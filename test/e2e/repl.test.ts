@@ -6,6 +6,7 @@
 import {mkdtemp, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
+import {execa} from 'execa';
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
 import {startAllTypesServer, type TestServer} from '../helpers/call-servers.js';
 import {BIN} from '../helpers/cli.js';
@@ -248,6 +249,49 @@ describe.skipIf(missing)('tacos repl against a server with reflection v1alpha on
     await repl.pty.waitFor((screen) => screen.endsWith(`${repl.prompt(ALL_TYPES)} call Unary`), {timeoutMs: WAIT_MS});
     expect(await repl.run(' -d \'{"title":"completed"}\'', ALL_TYPES)).toContain('"title": "completed"');
     expect(lastCall()?.requests[0].title).toBe('completed');
+  });
+
+  it('Ctrl-C at the prompt clears the line; Ctrl-C in the field prompts cancels that call only', async () => {
+    const repl = await atAllTypes();
+    const callsBefore = server.calls.length;
+    const dropped = 'call Unary -d {} this line is dropped';
+    await repl.pty.type(dropped);
+    await repl.pty.waitFor((screen) => screen.endsWith(dropped), {timeoutMs: WAIT_MS});
+    const typedAt = (await repl.pty.lineCount()) - 1;
+    await repl.pty.press('C-c');
+    // A new, empty prompt under the line.
+    await repl.waitForPrompt(ALL_TYPES, typedAt);
+
+    const from = await repl.enter('call Unary');
+    await repl.pty.waitFor(/\n\? title \(TYPE_STRING\) =>/, {from, timeoutMs: WAIT_MS});
+    await repl.pty.press('C-c');
+    expect(await repl.waitForPrompt(ALL_TYPES, from)).toContain('Cancelled.');
+    expect(server.calls.length, 'neither line made a call').toBe(callsBefore);
+    expect(await repl.run('call Unary -d \'{"title":"after the cancel"}\'', ALL_TYPES)).toContain('after the cancel');
+  });
+
+  it("export prints the last call as a tacos call command line (and grpcurl's) that runs as printed", async () => {
+    const repl = await atAllTypes();
+    await repl.run('header x-team=blue', ALL_TYPES);
+    await repl.run('call Unary -d \'{"title":"it\\u0027s exported"}\'', ALL_TYPES);
+    const exported = await repl.run('export', ALL_TYPES);
+    expect(exported).toMatch(/^tacos call /);
+    const grpcurl = await repl.run('export --grpcurl', ALL_TYPES);
+    expect(grpcurl).toContain(`-H 'x-team: blue'`);
+    expect(grpcurl).toContain(`${server.address} tacostest.v1.AllTypes/Unary`);
+
+    // As a user pastes it into a shell where tacos is this checkout's bin/run.js.
+    const callsBefore = server.calls.length;
+    const shell = await execa('sh', ['-c', `tacos() { "${process.execPath}" "${BIN}" "$@"; }\n${exported}`], {
+      cwd: project,
+      timeout: 20_000,
+      reject: false,
+    });
+    expect(shell.stderr).toBe('');
+    expect(shell.exitCode).toBe(0);
+    expect(server.calls.length).toBe(callsBefore + 1);
+    expect(lastCall()?.requests[0].title).toBe("it's exported");
+    expect(lastCall()?.metadata['x-team']).toBe('blue');
   });
 
   it('errors leave the REPL running: a bad -d, a FAILED call, an unknown method', async () => {
