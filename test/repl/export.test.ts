@@ -81,7 +81,7 @@ describe('export', () => {
       `tacos call --addr api.example.com:443 --tls --cacert 'ca dir/ca.pem' --servername api --proto a.proto -I proto gateway.v1.QueueService/JoinQueue -d '{"n":1} {"n":2}'`,
     );
     expect(grpcurlCommandLine(stream, tls)).toBe(
-      `grpcurl -cacert 'ca dir/ca.pem' -servername api -import-path proto -proto a.proto -d '{"n":1} {"n":2}' api.example.com:443 gateway.v1.QueueService/JoinQueue`,
+      `grpcurl -cacert 'ca dir/ca.pem' -servername api -proto a.proto -import-path proto -d '{"n":1} {"n":2}' api.example.com:443 gateway.v1.QueueService/JoinQueue`,
     );
   });
 });

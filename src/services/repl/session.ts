@@ -6,7 +6,14 @@ import {callMethod, type Connected, type Prompter} from '../grpc-client/run-call
 import {writeFileAtomically} from './atomic-file.js';
 import {COMMAND_HELP, type CallCommand, type ReplCommand, type ShowWhat} from './commands.js';
 import type {CompletionContext} from './completion.js';
-import {grpcurlCommandLine, secretVariables, tacosCommandLine, type MadeCall, type Reach} from './export.js';
+import {
+  grpcurlCommandLine,
+  isSecretHeader,
+  secretVariables,
+  tacosCommandLine,
+  type MadeCall,
+  type Reach,
+} from './export.js';
 import type {HistoryStore} from './history-store.js';
 import {
   initialSelection,
@@ -124,14 +131,15 @@ export class ReplSession {
   }
 
   /**
-   * Asks the server for its schema again; the selection stays where it still exists. The summary
-   * says what changed, one line a change.
+   * Asks the server for its schema again; the selection stays where it still exists (a package that
+   * is gone is unselected, as when starting). The summary says what changed, one line a change.
    */
   async reload(): Promise<{changed: boolean; summary: string}> {
     const result = await this.options.connected.reload();
     const {schema} = this.options.connected;
     const {package: selectedPackage, service} = this.selection;
-    if (selectedPackage !== undefined && !packagesOf(schema).includes(selectedPackage)) this.selection = {};
+    if (selectedPackage !== undefined && !packagesOf(schema).includes(selectedPackage))
+      this.selection = initialSelection(schema, {});
     else if (service && !selectedService(schema, this.selection)) this.selection = {package: selectedPackage};
     return result;
   }
@@ -272,10 +280,7 @@ export class ReplSession {
       case 'header':
         return table(
           ['KEY', 'VAL'],
-          [...callHeaders, ...this.headers].map(([key, value]) => [
-            key,
-            secretVariables([[key, value]]).length ? '(secret)' : value,
-          ]),
+          [...callHeaders, ...this.headers].map(([key, value]) => [key, isSecretHeader(key) ? '(secret)' : value]),
         );
     }
   }
