@@ -31,9 +31,10 @@ rmSync(old, {recursive: true, force: true});
 execFileSync(process.execPath, [require.resolve('oclif/bin/run.js'), 'manifest'], {stdio: 'ignore', cwd: root});
 
 /**
- * The hot commands for bin/lean.js, in dist/lean/: the command, oclif's parser and error handler, grpc-js and
- * @bufbuild/protobuf in a few modules (no Config, no plugins), so a warm `tacos call` starts about as fast as a
- * plain grpc-js script. What loads only on demand (prompts, the contracts' compiler) stays in node_modules.
+ * The hot commands for bin/lean.js, in dist/lean/commands/ (bin/run.js sends a command there when it finds it
+ * there): each with oclif's parser and error handler, grpc-js and @bufbuild/protobuf, in a few modules (no Config,
+ * no plugins), so a warm `tacos call` starts about as fast as a plain grpc-js script. What loads only on demand
+ * (prompts, the contracts' compiler) stays in node_modules.
  */
 async function bundleLean(outdir) {
   const {build} = await import('esbuild');
@@ -47,7 +48,7 @@ async function bundleLean(outdir) {
     entryPoints: {
       'lean/run': path.join(root, 'bin', 'lean.js'),
       ...Object.fromEntries(
-        ['call', 'list', 'describe'].map((id) => [`lean/${id}`, path.join(outdir, 'commands', `${id}.js`)]),
+        ['call', 'list', 'describe'].map((id) => [`lean/commands/${id}`, path.join(outdir, 'commands', `${id}.js`)]),
       ),
     },
     outdir,
