@@ -1,6 +1,7 @@
 /** Tab completion over a real schema (the AllTypes fixture compiled by buf): by command, where the user stands. */
 import {beforeAll, describe, expect, it} from 'vitest';
 import {buildSchema, type Schema} from '../../src/services/grpc-client/schema.js';
+import {CALL_FLAGS} from '../../src/services/repl/commands.js';
 import {complete, type CompletionContext} from '../../src/services/repl/completion.js';
 import {initialSelection, selectService} from '../../src/services/repl/scope.js';
 import {compileFixture} from '../helpers/call-servers.js';
@@ -34,6 +35,7 @@ describe('complete', () => {
     expect(complete('call Un', inService())).toEqual([['Unary'], 'Un']);
     expect(complete('call ', inPackage())[0]).toContain('Mirror.Unary');
     expect(complete('call Unary --e', inService())).toEqual([['--emit-defaults', '--enrich', '--example'], '--e']);
+    expect(complete('call Unary ', inService())[0]).toEqual([...CALL_FLAGS].sort());
     // A value after -d is the user's own.
     expect(complete('call Unary -d ', inService())).toEqual([[], '']);
   });

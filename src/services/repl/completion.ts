@@ -2,6 +2,9 @@ import type {Schema} from '../grpc-client/schema.js';
 import {CALL_FLAGS, COMMAND_NAMES, SHOW_WHATS, scanWords} from './commands.js';
 import {packagesOf, selectedService, servicesIn, shortName, typesIn, type Selection} from './scope.js';
 
+/** call's flags followed by a value of the user's own (nothing to complete there). */
+const VALUE_FLAGS = ['-d', '--data', '--example'];
+
 /** What completion needs to know of the session. */
 export interface CompletionContext {
   schema: Schema;
@@ -35,8 +38,10 @@ export function complete(line: string, context: CompletionContext): [string[], s
         ? [[], partial]
         : matching(servicesIn(schema, selection).map((service) => shortName(selection, service.typeName)));
     case 'call': {
-      if (previous === '-d' || previous === '--data' || previous === '--example') return [[], partial];
-      if (partial.startsWith('-')) return matching(CALL_FLAGS);
+      if (VALUE_FLAGS.includes(previous ?? '')) return [[], partial];
+      // Once the method is named, only flags are left to complete.
+      const named = args.some((arg, i) => !arg.startsWith('-') && !VALUE_FLAGS.includes(args[i - 1]));
+      if (partial.startsWith('-') || named) return matching(CALL_FLAGS);
       return matching(methodNames(context));
     }
     case 'desc': {
