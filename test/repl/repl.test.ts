@@ -2,16 +2,18 @@
  * `tacos repl` at the service level (runRepl with piped input, output captured) against the
  * AllTypes server: selection by --package/--service, calls with -d and --repeat, headers reaching
  * the server, a stream cancelled by Ctrl-C (SIGINT) with the REPL going on, errors that leave it
- * running, show/desc, export, and history kept for the next run. The terminal side (prompt, Tab,
+ * running, show/desc, export, history kept for the next run, and a server replaced behind the same
+ * address (the schema reloaded on reconnect). The terminal side (prompt, Tab,
  * Up arrow, field prompts) is the pty test's (test/e2e/repl.test.ts).
  */
 import {mkdtemp, readFile, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
+import {createConnection, createServer, type Server, type Socket} from 'node:net';
 import {PassThrough, Writable} from 'node:stream';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {runRepl, type ReplOptions} from '../../src/services/repl/repl.js';
-import {startAllTypesServer, type TestServer} from '../helpers/call-servers.js';
+import {startAllTypesServer, startDefectiveServer, type TestServer} from '../helpers/call-servers.js';
 
 let server: TestServer | undefined;
 let stateDir: string;
@@ -179,5 +181,59 @@ describe('tacos repl', () => {
     // The skeleton went out as it was written (the echo of what the server got).
     expect(text).toContain('"choiceText": ""');
     expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({title: '', color: 'COLOR_UNSPECIFIED'});
+  });
+});
+
+/** A TCP forwarder on `port` (0: any) to `upstream`; close() drops every connection through it. */
+async function forward(port: number, upstream: TestServer): Promise<{port: number; close(): Promise<void>}> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const backend = createConnection({host: '127.0.0.1', port: upstream.port});
+    for (const socket of [client, backend]) {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => sockets.delete(socket));
+    }
+    client.pipe(backend).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as {port: number}).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe('tacos repl when the server is replaced', () => {
+  it('reloads the schema when the connection comes back and says what changed; the selection follows', async () => {
+    const other = await startDefectiveServer();
+    let front = await forward(0, srv());
+    const port = front.port;
+    try {
+      const repl = startRepl({
+        connection: {address: `127.0.0.1:${port}`, headers: [], refresh: true, connectTimeoutMs: 3000},
+        service: 'AllTypes',
+      });
+      repl.send('show rpc');
+      await repl.waitFor(/\| ServerStream /);
+      await front.close();
+      front = await forward(port, other);
+      await repl.waitFor(
+        /The schema changed: added service tacostest\.defect\.Stamper, removed service tacostest\.v1\.\w+/,
+      );
+      repl.send('show rpc');
+      repl.send('call Stamp -d {"name": "again"}');
+      repl.end();
+      expect(await repl.done).toBe(0);
+      // The only package left is selected, with its only service.
+      expect(repl.text()).toMatch(/\| Stamp +\| false/);
+      expect(other.calls.map((call) => call.requests[0]?.name)).toEqual(['again']);
+    } finally {
+      await front.close();
+      await other.stop();
+    }
   });
 });

@@ -122,7 +122,9 @@ export class ReplSession {
         this.export(command.grpcurl);
         break;
       case 'help':
-        output.out(`${COMMAND_HELP.map(([, usage, summary]) => `  ${usage}\n      ${summary}`).join('\n')}\n`);
+        output.out(
+          `${COMMAND_HELP.map(([, usage, summary]) => `  ${usage}\n${wrap(summary, '      ')}`).join('\n')}\n`,
+        );
         break;
       case 'exit':
         return 'exit';
@@ -305,4 +307,18 @@ export class ReplSession {
     if (secrets.length)
       output.err(`Secrets are not printed: set ${secrets.map((name) => `$${name}`).join(', ')} before running it.\n`);
   }
+}
+
+/** Text in lines of at most 100 columns, each indented. */
+function wrap(text: string, indent: string): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && indent.length + line.length + 1 + word.length > 100) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  lines.push(line);
+  return lines.map((one) => indent + one).join('\n');
 }
