@@ -22,17 +22,18 @@ const inService = (): CompletionContext => ({
 describe('complete', () => {
   it('completes command names', () => {
     expect(complete('', inPackage())[0]).toContain('call');
-    expect(complete('sh', inPackage())).toEqual([['show'], 'sh']);
+    // One candidate: the word is complete, a space follows.
+    expect(complete('sh', inPackage())).toEqual([['show '], 'sh']);
   });
 
   it('completes packages, then services of the package', () => {
-    expect(complete('package ', inPackage())).toEqual([['tacostest.v1'], '']);
+    expect(complete('package ', inPackage())).toEqual([['tacostest.v1 '], '']);
     expect(complete('service ', inPackage())).toEqual([['AllTypes', 'Mirror'], '']);
-    expect(complete('service M', inPackage())).toEqual([['Mirror'], 'M']);
+    expect(complete('service M', inPackage())).toEqual([['Mirror '], 'M']);
   });
 
   it("completes a method of the service, or Service.Method in the package, and call's flags", () => {
-    expect(complete('call Un', inService())).toEqual([['Unary'], 'Un']);
+    expect(complete('call Un', inService())).toEqual([['Unary '], 'Un']);
     expect(complete('call ', inPackage())[0]).toContain('Mirror.Unary');
     expect(complete('call Unary --e', inService())).toEqual([['--emit-defaults', '--enrich', '--example'], '--e']);
     expect(complete('call Unary ', inService())[0]).toEqual([...CALL_FLAGS].sort());
@@ -42,9 +43,9 @@ describe('complete', () => {
 
   it('completes messages and enums for desc, subjects for show, header keys for header -r', () => {
     expect(complete('desc Ec', inService())).toEqual([['Echo', 'EchoMany'], 'Ec']);
-    expect(complete('desc Co', inService())).toEqual([['Color'], 'Co']);
-    expect(complete('show r', inService())).toEqual([['rpc'], 'r']);
-    expect(complete('header -r x', inService())).toEqual([['x-env'], 'x']);
+    expect(complete('desc Co', inService())).toEqual([['Color '], 'Co']);
+    expect(complete('show r', inService())).toEqual([['rpc '], 'r']);
+    expect(complete('header -r x', inService())).toEqual([['x-env '], 'x']);
     expect(complete('header ', inService())[0]).toEqual(['-r', 'authorization=', 'x-env=']);
   });
 });

@@ -15,7 +15,7 @@ export interface CompletionContext {
 
 /**
  * readline's completer: the candidates for the word being typed (the line up to the cursor), and
- * that word. Commands first; then by command: packages, services of the package, methods of the
+ * that word; a single candidate ends with a space. Commands first; then by command: packages, services of the package, methods of the
  * service and call's flags, messages and enums, show's subjects, header keys.
  */
 export function complete(line: string, context: CompletionContext): [string[], string] {
@@ -23,10 +23,11 @@ export function complete(line: string, context: CompletionContext): [string[], s
   const ended = !open && (line === '' || /\s$/.test(line));
   const partial = ended ? '' : (words.pop() ?? '');
   const [command, ...args] = words;
-  const matching = (candidates: string[]): [string[], string] => [
-    [...new Set(candidates)].filter((candidate) => candidate.startsWith(partial)).sort(),
-    partial,
-  ];
+  const matching = (candidates: string[]): [string[], string] => {
+    const found = [...new Set(candidates)].filter((candidate) => candidate.startsWith(partial)).sort();
+    // As a shell: the one candidate is a whole word, so the next can be typed at once (`key=` takes its value).
+    return [found.length === 1 && !found[0].endsWith('=') ? [`${found[0]} `] : found, partial];
+  };
   if (command === undefined) return matching(COMMAND_NAMES);
   const {schema, selection} = context;
   const previous = args.at(-1);
