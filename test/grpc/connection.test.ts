@@ -1,8 +1,8 @@
 /**
  * The connection of `tacos call` (and of the REPL): one grpc-js channel per target for reflection
  * and every call, counted as TCP connections at a proxy in front of the test servers; reload() after
- * the server's schema changed; onReconnect() after a restart on the same port; a call cancelled
- * through its signal; headers of one call only.
+ * the server's schema changed; onReconnect() and the next call after a restart on the same port; a
+ * call cancelled through its signal; headers of one call only.
  */
 import {mkdtemp, rm} from 'node:fs/promises';
 import {createConnection, createServer, type Server, type Socket} from 'node:net';
@@ -21,14 +21,14 @@ import {jsonObjects, startAllTypesServer, startDefectiveServer, type TestServer}
 
 /**
  * A TCP proxy on a fixed port: what a client sees of a server. It counts the connections it
- * accepted; restart() drops them all and listens again on the same port, after `downMs`, in front of
- * `upstream` (the same server, or another one: a server replaced by a new version).
+ * accepted; down() drops them all and stops listening (a server stopped), up() listens again on the
+ * same port in front of `upstream` (the same server restarted, or another: a new version).
  */
 interface Proxy {
   address: string;
   connections: number;
-  restart(upstream: string, downMs: number): Promise<void>;
-  stop(): Promise<void>;
+  down(): Promise<void>;
+  up(upstream: string): Promise<void>;
 }
 
 async function startProxy(upstream: string): Promise<Proxy> {
@@ -62,13 +62,11 @@ async function startProxy(upstream: string): Promise<Proxy> {
     });
   const port = await listen(0);
   proxy.address = `127.0.0.1:${port}`;
-  proxy.restart = async (next, downMs) => {
-    await close();
-    await new Promise((resolve) => setTimeout(resolve, downMs));
+  proxy.down = close;
+  proxy.up = async (next) => {
     target = next;
     await listen(port);
   };
-  proxy.stop = close;
   return proxy;
 }
 
@@ -86,7 +84,7 @@ beforeAll(async () => {
 
 afterEach(async () => {
   for (const one of opened.splice(0)) {
-    if ('restart' in one) await one.stop();
+    if ('down' in one) await one.down();
     else one.close();
   }
 });
@@ -245,7 +243,8 @@ describe('reload and reconnect', () => {
     const unchanged = await connected.reload();
     expect(unchanged).toEqual({changed: false, summary: 'The schema did not change (2 services).'});
 
-    await proxy.restart(defective.address, 0);
+    await proxy.down();
+    await proxy.up(defective.address);
     const reloaded = await connected.reload();
     expect(reloaded.changed).toBe(true);
     expect(reloaded.summary.split('\n')).toEqual(
@@ -285,7 +284,9 @@ describe('reload and reconnect', () => {
     const unsubscribe = connected.onReconnect(() => toldUnsubscribed++);
     unsubscribe();
 
-    await proxy.restart(allTypes.address, 300);
+    await proxy.down();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await proxy.up(allTypes.address);
     await reconnected.promise;
     expect(told).toBe(1);
     expect(toldUnsubscribed).toBe(0);
@@ -295,6 +296,25 @@ describe('reload and reconnect', () => {
     const method = findMethod(connected.schema, 'AllTypes.Unary');
     expect(await callMethod(connected, {...plainRequest, method, requests: []}, screen)).toBe(0);
     expect(proxy.connections, 'the call used the reconnected channel').toBe(2);
+  });
+
+  it('while the server is down a call says nothing answers; once it is back on the same port, the next call works', async () => {
+    const proxy = await proxyTo(allTypes.address);
+    const connected = await open(proxy.address, {refresh: true});
+    const method = findMethod(connected.schema, 'AllTypes.Unary');
+    expect(await callMethod(connected, {...plainRequest, method, requests: []}, terminal())).toBe(0);
+
+    await proxy.down();
+    // The first call may still start on the connection being dropped (UNAVAILABLE); after it, the channel knows.
+    await callMethod(connected, {...plainRequest, method, requests: []}, terminal()).catch(() => undefined);
+    await expect(callMethod(connected, {...plainRequest, method, requests: []}, terminal())).rejects.toThrow(
+      `Nothing answers at ${proxy.address}.`,
+    );
+
+    await proxy.up(allTypes.address);
+    const screen = terminal();
+    expect(await callMethod(connected, {...plainRequest, method, requests: [{title: 'back'}]}, screen)).toBe(0);
+    expect(jsonObjects(screen.printed.out)[0].got).toEqual({title: 'back'});
   });
 
   it('close() is safe twice and stops the watching', async () => {

@@ -70,7 +70,12 @@ export async function resolveTarget(options: TargetOptions): Promise<Target> {
     options.tls ||
     Boolean(options.insecure || options.cacert || options.cert) ||
     (!options.plaintext && !unix && !isLoopbackHost(host));
-  const channelOptions: ChannelOptions = {'grpc.use_local_subchannel_pool': 1};
+  const channelOptions: ChannelOptions = {
+    'grpc.use_local_subchannel_pool': 1,
+    // A server restarted (a developer's, on this machine) is tried again within 2 s, not grpc's 2 minutes.
+    'grpc.initial_reconnect_backoff_ms': 500,
+    'grpc.max_reconnect_backoff_ms': 2000,
+  };
   if (options.servername) channelOptions['grpc.ssl_target_name_override'] = options.servername;
   if (!tls) return {address, credentials: grpcCredentials.createInsecure(), channelOptions, tls, gateway};
   const read = async (file: string | undefined, what: string) => {
@@ -111,8 +116,12 @@ export async function connect(client: Client, target: Target, timeoutMs: number)
   const channel = client.getChannel();
   const deadline = Date.now() + timeoutMs;
   let state = channel.getConnectivityState(true);
+  const failedBefore = state === connectivityState.TRANSIENT_FAILURE;
   while (state !== connectivityState.READY) {
-    if (state === connectivityState.TRANSIENT_FAILURE) throw await explainFailure(target);
+    if (state === connectivityState.TRANSIENT_FAILURE) {
+      const failure = await explainFailure(target, failedBefore);
+      if (failure) throw failure;
+    }
     if (Date.now() >= deadline) break;
     const changed = await new Promise<boolean>((resolve) =>
       channel.watchConnectivityState(state, deadline, (error) => resolve(!error)),
@@ -128,7 +137,11 @@ export async function connect(client: Client, target: Target, timeoutMs: number)
   }
 }
 
-async function explainFailure(target: Target): Promise<TacosError> {
+/**
+ * Why the channel failed; or undefined when it had failed before this wait began and something
+ * answers now: a server restarted there, which the channel is connecting to again.
+ */
+async function explainFailure(target: Target, failedBefore: boolean): Promise<TacosError | undefined> {
   const match = /^(.*):(\d+)$/.exec(target.address);
   const host = match?.[1].replace(/^\[|\]$/g, '');
   const port = Number(match?.[2]);
@@ -148,6 +161,7 @@ async function explainFailure(target: Target): Promise<TacosError> {
       code: 'CONNECT_FAILED',
     });
   }
+  if (failedBefore) return undefined;
   if (target.tls) {
     const problem = await certificateProblem(host, port, target);
     if (problem) {

@@ -2,6 +2,9 @@ import type {Schema} from '../grpc-client/schema.js';
 import {CALL_FLAGS, COMMAND_NAMES, SHOW_WHATS, scanWords} from './commands.js';
 import {packagesOf, selectedService, servicesIn, shortName, typesIn, type Selection} from './scope.js';
 
+/** call's flags followed by a value of the user's own (nothing to complete there). */
+const VALUE_FLAGS = ['-d', '--data', '--example'];
+
 /** What completion needs to know of the session. */
 export interface CompletionContext {
   schema: Schema;
@@ -12,7 +15,7 @@ export interface CompletionContext {
 
 /**
  * readline's completer: the candidates for the word being typed (the line up to the cursor), and
- * that word. Commands first; then by command: packages, services of the package, methods of the
+ * that word; a single candidate ends with a space. Commands first; then by command: packages, services of the package, methods of the
  * service and call's flags, messages and enums, show's subjects, header keys.
  */
 export function complete(line: string, context: CompletionContext): [string[], string] {
@@ -20,10 +23,11 @@ export function complete(line: string, context: CompletionContext): [string[], s
   const ended = !open && (line === '' || /\s$/.test(line));
   const partial = ended ? '' : (words.pop() ?? '');
   const [command, ...args] = words;
-  const matching = (candidates: string[]): [string[], string] => [
-    [...new Set(candidates)].filter((candidate) => candidate.startsWith(partial)).sort(),
-    partial,
-  ];
+  const matching = (candidates: string[]): [string[], string] => {
+    const found = [...new Set(candidates)].filter((candidate) => candidate.startsWith(partial)).sort();
+    // As a shell: the one candidate is a whole word, so the next can be typed at once (`key=` takes its value).
+    return [found.length === 1 && !found[0].endsWith('=') ? [`${found[0]} `] : found, partial];
+  };
   if (command === undefined) return matching(COMMAND_NAMES);
   const {schema, selection} = context;
   const previous = args.at(-1);
@@ -35,8 +39,10 @@ export function complete(line: string, context: CompletionContext): [string[], s
         ? [[], partial]
         : matching(servicesIn(schema, selection).map((service) => shortName(selection, service.typeName)));
     case 'call': {
-      if (previous === '-d' || previous === '--data' || previous === '--example') return [[], partial];
-      if (partial.startsWith('-')) return matching(CALL_FLAGS);
+      if (VALUE_FLAGS.includes(previous ?? '')) return [[], partial];
+      // Once the method is named, only flags are left to complete.
+      const named = args.some((arg, i) => !arg.startsWith('-') && !VALUE_FLAGS.includes(args[i - 1]));
+      if (partial.startsWith('-') || named) return matching(CALL_FLAGS);
       return matching(methodNames(context));
     }
     case 'desc': {

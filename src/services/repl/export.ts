@@ -25,18 +25,8 @@ export interface Reach {
 
 /** The call as `tacos call ...`: flags of the target, headers (secrets as $VARIABLES), method, request. */
 export function tacosCommandLine(call: MadeCall, {target, options}: Reach): string {
-  const words = ['tacos', 'call', '--addr', shellQuote(target.address)];
-  words.push(target.tls ? '--tls' : '--plaintext');
-  if (options.insecure) words.push('--insecure');
-  for (const [flag, value] of [
-    ['--cacert', options.cacert],
-    ['--cert', options.cert],
-    ['--key', options.key],
-    ['--servername', options.servername],
-  ] as const)
-    if (value) words.push(flag, shellQuote(value));
-  for (const file of options.protoFiles ?? []) words.push('--proto', shellQuote(file));
-  for (const dir of options.importDirs ?? []) words.push('-I', shellQuote(dir));
+  const words = ['tacos', 'call', '--addr', shellQuote(target.address), target.tls ? '--tls' : '--plaintext'];
+  words.push(...targetWords(options, TACOS_FLAGS));
   for (const header of call.headers) words.push('-H', headerWord(header));
   for (const header of options.reflectHeaders ?? []) words.push('--reflect-header', headerWord(parseHeader(header)));
   if (call.enrich) words.push('-v');
@@ -49,16 +39,7 @@ export function tacosCommandLine(call: MadeCall, {target, options}: Reach): stri
 export function grpcurlCommandLine(call: MadeCall, {target, options}: Reach): string {
   const words = ['grpcurl'];
   if (!target.tls) words.push('-plaintext');
-  if (options.insecure) words.push('-insecure');
-  for (const [flag, value] of [
-    ['-cacert', options.cacert],
-    ['-cert', options.cert],
-    ['-key', options.key],
-    ['-servername', options.servername],
-  ] as const)
-    if (value) words.push(flag, shellQuote(value));
-  for (const dir of options.importDirs ?? []) words.push('-import-path', shellQuote(dir));
-  for (const file of options.protoFiles ?? []) words.push('-proto', shellQuote(file));
+  words.push(...targetWords(options, GRPCURL_FLAGS));
   // grpcurl's -H goes to reflection too; with reflection headers of their own, call headers are -rpc-header.
   const reflectHeaders = options.reflectHeaders ?? [];
   for (const header of call.headers) words.push(reflectHeaders.length ? '-rpc-header' : '-H', headerWord(header));
@@ -70,6 +51,40 @@ export function grpcurlCommandLine(call: MadeCall, {target, options}: Reach): st
   else words.push(shellQuote(target.address));
   words.push(shellQuote(call.method));
   return words.join(' ');
+}
+
+/** The flag names of TLS and --proto options, in each tool's spelling. */
+type TargetFlags = Record<'insecure' | 'cacert' | 'cert' | 'key' | 'servername' | 'protoFiles' | 'importDirs', string>;
+
+const TACOS_FLAGS: TargetFlags = {
+  insecure: '--insecure',
+  cacert: '--cacert',
+  cert: '--cert',
+  key: '--key',
+  servername: '--servername',
+  protoFiles: '--proto',
+  importDirs: '-I',
+};
+
+const GRPCURL_FLAGS: TargetFlags = {
+  insecure: '-insecure',
+  cacert: '-cacert',
+  cert: '-cert',
+  key: '-key',
+  servername: '-servername',
+  protoFiles: '-proto',
+  importDirs: '-import-path',
+};
+
+function targetWords(options: Reach['options'], flags: TargetFlags): string[] {
+  const words = options.insecure ? [flags.insecure] : [];
+  for (const name of ['cacert', 'cert', 'key', 'servername'] as const) {
+    const value = options[name];
+    if (value) words.push(flags[name], shellQuote(value));
+  }
+  for (const file of options.protoFiles ?? []) words.push(flags.protoFiles, shellQuote(file));
+  for (const dir of options.importDirs ?? []) words.push(flags.importDirs, shellQuote(dir));
+  return words;
 }
 
 /** The secret-holding headers of a call: export names their variables instead of printing them. */
@@ -94,10 +109,13 @@ function headerWord([key, value]: [string, string]): string {
   return secret ? `"${key}: ${secret.text}"` : shellQuote(`${key}: ${value}`);
 }
 
-const SECRET_KEY = /authorization|cookie|token|secret|password|api-?key/i;
+/** Headers whose values are not shown (show header) nor exported. */
+export function isSecretHeader(key: string): boolean {
+  return /authorization|cookie|token|secret|password|api-?key/i.test(key);
+}
 
 function secretPlaceholder(key: string, value: string): {variable: string; text: string} | undefined {
-  if (!SECRET_KEY.test(key)) return undefined;
+  if (!isSecretHeader(key)) return undefined;
   if (key === 'authorization' && /^bearer\s/i.test(value))
     return {variable: 'TACOS_TOKEN', text: `${value.split(/\s/)[0]} $TACOS_TOKEN`};
   const variable = `TACOS_${key.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;

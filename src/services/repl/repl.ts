@@ -91,10 +91,18 @@ function errorText(error: unknown): string {
   return `Error: ${errorMessage(error)}\n`;
 }
 
+/** Changes named in the one line said after a reconnect (a new server may change everything). */
+const CHANGES_NAMED = 5;
+
 /** reload()'s summary ("The schema changed:\n  added ...\n  removed ...") as one line. */
 function oneLine(summary: string): string {
-  const [head, ...changes] = summary.split('\n');
-  return changes.length ? `${head} ${changes.map((change) => change.trim()).join(', ')}` : head;
+  const [head, ...lines] = summary.split('\n');
+  // Services first: what a user of the REPL calls.
+  const changes = lines
+    .map((line) => line.trim())
+    .sort((a, b) => Number(b.includes(' service ')) - Number(a.includes(' service ')));
+  const more = changes.length - CHANGES_NAMED;
+  return `${head} ${changes.slice(0, CHANGES_NAMED).join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
 }
 
 /** Where lines come from: a terminal's line editor, or piped input. */
@@ -171,6 +179,8 @@ class TerminalLines implements LineSource {
     }
     // Above the prompt shown: clear its row, print, draw the prompt and what was typed again.
     this.io.output.write(`\r\x1b[2K${text}\n`);
+    // The selection may have gone with the old schema.
+    this.editor.setPrompt(this.session().prompt());
     this.editor.prompt(true);
   }
 

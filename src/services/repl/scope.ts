@@ -32,9 +32,13 @@ export function selectedService(schema: Schema, selection: Selection): DescServi
   return schema.services.find((service) => service.typeName === selection.service);
 }
 
-/** What starting (or `package P`) selects: the only package, then its only service (Evans does so). */
+/**
+ * What starting selects: the only package, then its only service (Evans does so). gRPC's own
+ * packages (grpc.health.v1, grpc.reflection.*) do not count: a server with health checks still has
+ * one package of its own.
+ */
 export function initialSelection(schema: Schema, wanted: {package?: string; service?: string}): Selection {
-  const packages = packagesOf(schema);
+  const packages = packagesOf(schema).filter((name) => !name.startsWith('grpc.'));
   let selection: Selection = {};
   if (wanted.package !== undefined) selection = selectPackage(schema, wanted.package);
   else if (packages.length === 1) selection = selectPackage(schema, packages[0]);

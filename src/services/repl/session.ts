@@ -6,7 +6,14 @@ import {callMethod, type Connected, type Prompter} from '../grpc-client/run-call
 import {writeFileAtomically} from './atomic-file.js';
 import {COMMAND_HELP, type CallCommand, type ReplCommand, type ShowWhat} from './commands.js';
 import type {CompletionContext} from './completion.js';
-import {grpcurlCommandLine, secretVariables, tacosCommandLine, type MadeCall, type Reach} from './export.js';
+import {
+  grpcurlCommandLine,
+  isSecretHeader,
+  secretVariables,
+  tacosCommandLine,
+  type MadeCall,
+  type Reach,
+} from './export.js';
 import type {HistoryStore} from './history-store.js';
 import {
   initialSelection,
@@ -115,7 +122,9 @@ export class ReplSession {
         this.export(command.grpcurl);
         break;
       case 'help':
-        output.out(`${COMMAND_HELP.map(([, usage, summary]) => `  ${usage}\n      ${summary}`).join('\n')}\n`);
+        output.out(
+          `${COMMAND_HELP.map(([, usage, summary]) => `  ${usage}\n${wrap(summary, '      ')}`).join('\n')}\n`,
+        );
         break;
       case 'exit':
         return 'exit';
@@ -124,14 +133,15 @@ export class ReplSession {
   }
 
   /**
-   * Asks the server for its schema again; the selection stays where it still exists. The summary
-   * says what changed, one line a change.
+   * Asks the server for its schema again; the selection stays where it still exists (a package that
+   * is gone is unselected, as when starting). The summary says what changed, one line a change.
    */
   async reload(): Promise<{changed: boolean; summary: string}> {
     const result = await this.options.connected.reload();
     const {schema} = this.options.connected;
     const {package: selectedPackage, service} = this.selection;
-    if (selectedPackage !== undefined && !packagesOf(schema).includes(selectedPackage)) this.selection = {};
+    if (selectedPackage !== undefined && !packagesOf(schema).includes(selectedPackage))
+      this.selection = initialSelection(schema, {});
     else if (service && !selectedService(schema, this.selection)) this.selection = {package: selectedPackage};
     return result;
   }
@@ -272,10 +282,7 @@ export class ReplSession {
       case 'header':
         return table(
           ['KEY', 'VAL'],
-          [...callHeaders, ...this.headers].map(([key, value]) => [
-            key,
-            secretVariables([[key, value]]).length ? '(secret)' : value,
-          ]),
+          [...callHeaders, ...this.headers].map(([key, value]) => [key, isSecretHeader(key) ? '(secret)' : value]),
         );
     }
   }
@@ -300,4 +307,18 @@ export class ReplSession {
     if (secrets.length)
       output.err(`Secrets are not printed: set ${secrets.map((name) => `$${name}`).join(', ')} before running it.\n`);
   }
+}
+
+/** Text in lines of at most 100 columns, each indented. */
+function wrap(text: string, indent: string): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && indent.length + line.length + 1 + word.length > 100) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  lines.push(line);
+  return lines.map((one) => indent + one).join('\n');
 }
