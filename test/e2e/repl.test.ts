@@ -368,8 +368,10 @@ describe.skipIf(missing)('tacos repl against the gateway', () => {
 
   it('package and service selection; JoinQueue through the prompts; GetQueueStatus with -d, and --repeat', async () => {
     const repl = await startRepl(gateway!.grpc);
-    // Several packages (gateway.v1, grpc.health.v1): none selected yet.
-    await repl.waitForPrompt();
+    // gateway.v1 is its one package (gRPC's own, grpc.health.v1, aside): selected at start; it has three services.
+    await repl.waitForPrompt('gateway.v1');
+    await repl.run('service QueueService', QUEUE);
+    await repl.run('package grpc.health.v1', 'grpc.health.v1.Health');
     await repl.run('package gateway.v1', 'gateway.v1');
     await repl.run('service QueueService', QUEUE);
 
