@@ -116,7 +116,7 @@ async function startRepl(address: string, args: string[] = []): Promise<Repl> {
   return new Repl(pty, address);
 }
 
-/** Presses Ctrl-D at the prompt: the REPL ends with exit code 0. */
+/** Presses Ctrl-D at the prompt; the exit code the REPL then ends with. */
 async function endWithCtrlD(repl: Repl): Promise<number> {
   await repl.pty.press('C-d');
   return repl.pty.exitCode(WAIT_MS);
@@ -135,7 +135,7 @@ describe.skipIf(missing)('tacos repl against a server with reflection v1alpha on
     await server?.stop();
   });
 
-  /** A REPL with AllTypes selected, by `package` and `service` as a user types them. */
+  /** A REPL with AllTypes selected by `service`, as a user types it (the one package is selected at start). */
   async function atAllTypes(): Promise<Repl> {
     const repl = await startRepl(server.address);
     // One package on the server (reflection itself aside): selected at start, as Evans does.

@@ -79,7 +79,7 @@ export async function startPty(command: string[], options: PtyOptions): Promise<
     // inherit), and its sleep keeps the pane, and so the program's output, until stop().
     'sh',
     '-c',
-    `trap true INT; "$@"; echo "${EXIT_MARK}$?"; exec sleep 3600`,
+    `trap true INT; "$@"; echo "${EXIT_MARK}$?"; exec sleep 600`,
     'sh',
     ...command,
   );
