@@ -4,6 +4,7 @@ import {stateDir} from '../paths.js';
 import {openTarget, type ConnectionOptions, type Prompter} from '../grpc-client/run-call.js';
 import {parseCommand} from './commands.js';
 import {complete} from './completion.js';
+import {isSecretHeader} from './export.js';
 import {HistoryStore, MAX_LINES} from './history-store.js';
 import {ReplSession, type ReplOutput} from './session.js';
 
@@ -91,6 +92,16 @@ function errorText(error: unknown): string {
   return `Error: ${errorMessage(error)}\n`;
 }
 
+/** A line is kept in the history file unless it sets a secret header (`header authorization=Bearer ...`). */
+function keptInHistory(line: string): boolean {
+  try {
+    const command = parseCommand(line);
+    return command.name !== 'header' || !command.set.some(([key]) => isSecretHeader(key));
+  } catch {
+    return true;
+  }
+}
+
 /** Changes named in the one line said after a reconnect (a new server may change everything). */
 const CHANGES_NAMED = 5;
 
@@ -145,7 +156,7 @@ class TerminalLines implements LineSource {
       this.editor = editor;
       let answered = false;
       editor.on('history', (lines: string[]) => {
-        this.history.saveLines(lines).catch(() => undefined);
+        this.history.saveLines(lines.filter(keptInHistory)).catch(() => undefined);
       });
       editor.on('line', (line) => {
         answered = true;
