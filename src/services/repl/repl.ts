@@ -33,7 +33,8 @@ export async function runRepl(options: ReplOptions, io: ReplIO): Promise<number>
   let unsubscribe = () => {};
   let lines: LineSource | undefined;
   let session: ReplSession;
-  const terminal = Boolean(io.input.isTTY);
+  // A line editor (and field prompts) only where both ends are a terminal: its escapes would garble a log.
+  const terminal = Boolean(io.input.isTTY && io.output.isTTY);
   // Ctrl-C while a command runs (a terminal's line editor is closed then): cancels the call in
   // flight; with piped input and no call, it ends the REPL.
   const onSigint = () => {
@@ -48,7 +49,7 @@ export async function runRepl(options: ReplOptions, io: ReplIO): Promise<number>
       reach: {target: connected.target, options: options.connection},
       history,
       output,
-      interactive: terminal && Boolean(io.output.isTTY),
+      interactive: terminal,
       prompter: io.prompter,
       package: options.package,
       service: options.service,
