@@ -7,7 +7,7 @@ export default class Repl extends TacosCommand {
     "Evans's gRPC REPL: pick a package and service, then call, describe and show by short names.";
   static override description = `Commands (help lists them): package NAME, service NAME, call METHOD [--enrich] [--repeat] [--emit-defaults] [-d JSON|-d @FILE] [--example FILE [--force]], desc SYMBOL, show package|service|message|rpc|header, header KEY=VALUE ... / header -r KEY, reflect, history, export [--grpcurl], exit.
 
-The prompt shows where you are: package.Service@address. Tab completes commands, packages, services, methods, messages and header keys. Ctrl-C clears the line, or cancels the call in flight (a stream stops); Ctrl-D or exit leaves (exit code 0). Lines typed and requests made are kept in .tacos/repl/ across runs. export never prints secrets: an authorization header becomes "authorization: Bearer $TACOS_TOKEN" (other secret headers $TACOS_<KEY>), to be set in the shell.
+The prompt shows where you are: package.Service@address. Tab completes commands, packages, services, methods, messages and header keys. Ctrl-C clears the line, or cancels the call in flight (a stream stops); Ctrl-D or exit leaves (exit code 0). Lines typed (but those setting a secret header) and requests made are kept in .tacos/repl/ across runs. export never prints secrets: an authorization header becomes "authorization: Bearer $TACOS_TOKEN" (other secret headers $TACOS_<KEY>), to be set in the shell.
 
 Exit codes: 0 on exit; 1 when the target cannot be reached or has no reflection; 2 for bad flags (an unknown --package or --service).`;
   static override examples = [

@@ -35,6 +35,9 @@ describe('complete', () => {
   it("completes a method of the service, or Service.Method in the package, and call's flags", () => {
     expect(complete('call Un', inService())).toEqual([['Unary '], 'Un']);
     expect(complete('call ', inPackage())[0]).toContain('Mirror.Unary');
+    // Without a service: a bare name only where one service has it (Unary is in both).
+    expect(complete('call ServerS', inPackage())).toEqual([['ServerStream '], 'ServerS']);
+    expect(complete('call Un', inPackage())).toEqual([[], 'Un']);
     expect(complete('call Unary --e', inService())).toEqual([['--emit-defaults', '--enrich', '--example'], '--e']);
     expect(complete('call Unary ', inService())[0]).toEqual([...CALL_FLAGS].sort());
     // A value after -d is the user's own.

@@ -63,11 +63,17 @@ export function complete(line: string, context: CompletionContext): [string[], s
   }
 }
 
-/** Methods as `call` takes them: bare in the selected service, Service.Method in the package otherwise. */
+/**
+ * Methods as `call` takes them: bare in the selected service; else Service.Method in the package,
+ * and bare names that only one of its services has.
+ */
 function methodNames({schema, selection}: CompletionContext): string[] {
   const service = selectedService(schema, selection);
   if (service) return service.methods.map((method) => method.name);
-  return servicesIn(schema, selection).flatMap((desc) =>
-    desc.methods.map((method) => `${shortName(selection, desc.typeName)}.${method.name}`),
-  );
+  const methods = servicesIn(schema, selection).flatMap((desc) => desc.methods);
+  const bare = methods.map((method) => method.name);
+  return [
+    ...methods.map((method) => `${shortName(selection, method.parent.typeName)}.${method.name}`),
+    ...bare.filter((name) => bare.indexOf(name) === bare.lastIndexOf(name)),
+  ];
 }

@@ -4,6 +4,7 @@ import {stateDir} from '../paths.js';
 import {openTarget, type ConnectionOptions, type Prompter} from '../grpc-client/run-call.js';
 import {parseCommand} from './commands.js';
 import {complete} from './completion.js';
+import {isSecretHeader} from './export.js';
 import {HistoryStore, MAX_LINES} from './history-store.js';
 import {ReplSession, type ReplOutput} from './session.js';
 
@@ -32,7 +33,8 @@ export async function runRepl(options: ReplOptions, io: ReplIO): Promise<number>
   let unsubscribe = () => {};
   let lines: LineSource | undefined;
   let session: ReplSession;
-  const terminal = Boolean(io.input.isTTY);
+  // A line editor (and field prompts) only where both ends are a terminal: its escapes would garble a log.
+  const terminal = Boolean(io.input.isTTY && io.output.isTTY);
   // Ctrl-C while a command runs (a terminal's line editor is closed then): cancels the call in
   // flight; with piped input and no call, it ends the REPL.
   const onSigint = () => {
@@ -47,7 +49,7 @@ export async function runRepl(options: ReplOptions, io: ReplIO): Promise<number>
       reach: {target: connected.target, options: options.connection},
       history,
       output,
-      interactive: terminal && Boolean(io.output.isTTY),
+      interactive: terminal,
       prompter: io.prompter,
       package: options.package,
       service: options.service,
@@ -89,6 +91,16 @@ function errorText(error: unknown): string {
     return `Error: ${error.message}\n${error.hint ? `Hint: ${error.hint}\n` : ''}`;
   }
   return `Error: ${errorMessage(error)}\n`;
+}
+
+/** A line is kept in the history file unless it sets a secret header (`header authorization=Bearer ...`). */
+function keptInHistory(line: string): boolean {
+  try {
+    const command = parseCommand(line);
+    return command.name !== 'header' || !command.set.some(([key]) => isSecretHeader(key));
+  } catch {
+    return true;
+  }
 }
 
 /** Changes named in the one line said after a reconnect (a new server may change everything). */
@@ -145,7 +157,7 @@ class TerminalLines implements LineSource {
       this.editor = editor;
       let answered = false;
       editor.on('history', (lines: string[]) => {
-        this.history.saveLines(lines).catch(() => undefined);
+        this.history.saveLines(lines.filter(keptInHistory)).catch(() => undefined);
       });
       editor.on('line', (line) => {
         answered = true;
