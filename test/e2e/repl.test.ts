@@ -10,9 +10,10 @@ import {execa} from 'execa';
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest';
 import {startAllTypesServer, type TestServer} from '../helpers/call-servers.js';
 import {BIN} from '../helpers/cli.js';
-import {startTestGateway, waitForReady, type TestGateway} from '../helpers/gateway.js';
+import type {TestGateway} from '../helpers/gateway.js';
 import {startPty, tmuxMissing, type Pty} from '../helpers/pty.js';
 import {disposeRedis, startRedis, type RedisProcess} from '../helpers/redis.js';
+import {startStackGateway} from '../helpers/stack.js';
 import {ALL_CHECKS_REQUIRED, missingToolError} from '../helpers/required-checks.js';
 
 const missing = tmuxMissing();
@@ -343,15 +344,13 @@ describe.skipIf(missing)('tacos repl against the gateway', () => {
 
   beforeAll(async () => {
     redis = await startRedis();
-    gateway = await startTestGateway({
-      REDIS_ADDRESS: redis.address,
-      SERVER_ENVIRONMENT: 'development',
-      GRPC_ENABLED: 'true',
-    });
-    await waitForReady(gateway);
+    // gRPC on, no backends: the queue's methods and StreamQueueUpdates need only Redis.
+    gateway = await startStackGateway(
+      {REDIS_ADDRESS: redis.address, GRPC_ENABLED: 'true'},
+      {SERVER_ENVIRONMENT: 'development'},
+    );
   });
   afterAll(async () => {
-    await gateway?.close();
     await gateway?.close();
     await disposeRedis(redis);
   });
