@@ -75,7 +75,7 @@ export class ReplSession {
     return {schema: this.options.connected.schema, selection: this.selection, headerKeys: [...this.headers.keys()]};
   }
 
-  /** Ctrl-C: cancels the call in flight; false when there is none. */
+  /** Ctrl-C: cancels the call (or reflection) in flight; false when there is none. */
   cancel(): boolean {
     if (!this.inFlight) return false;
     this.inFlight.abort();
@@ -111,7 +111,8 @@ export class ReplSession {
         for (const [key, value] of command.set) this.headers.set(key, value);
         break;
       case 'reflect': {
-        const {summary} = await this.reload();
+        // A server that does not answer holds reflection until its deadline: Ctrl-C gives the prompt back.
+        const {summary} = await this.cancellable((signal) => Promise.race([this.reload(), cancelled(signal)]));
         output.out(`${summary}\n`);
         break;
       }
@@ -172,10 +173,8 @@ export class ReplSession {
       enrich: command.enrich,
       emitDefaults: command.emitDefaults,
     };
-    const abort = new AbortController();
-    this.inFlight = abort;
-    try {
-      await callMethod(
+    await this.cancellable((signal) =>
+      callMethod(
         connected,
         {
           method,
@@ -185,16 +184,25 @@ export class ReplSession {
           emitDefaults: command.emitDefaults,
           protoNames: false,
           headers: [...this.headers],
-          signal: abort.signal,
+          signal,
         },
         output,
-      );
-    } finally {
-      this.inFlight = undefined;
-    }
+      ),
+    );
     // Made: it can be exported and repeated (a request that did not encode never got here).
     this.lastCall = call;
     await history.addRequest({method: methodName, requests, at: new Date().toISOString()});
+  }
+
+  /** Runs work that Ctrl-C (cancel()) may abort through its signal. */
+  private async cancellable<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const abort = new AbortController();
+    this.inFlight = abort;
+    try {
+      return await work(abort.signal);
+    } finally {
+      this.inFlight = undefined;
+    }
   }
 
   /** The method a call names, or for `call --repeat` alone the method of the last call. */
@@ -321,4 +329,13 @@ function wrap(text: string, indent: string): string {
   }
   lines.push(line);
   return lines.map((one) => indent + one).join('\n');
+}
+
+/** Rejects as a cancelled command ("Cancelled.") once `signal` aborts. */
+function cancelled(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) =>
+    signal.addEventListener('abort', () => reject(new TacosError('Cancelled.', {code: 'CANCELLED', exitCode: 130})), {
+      once: true,
+    }),
+  );
 }
