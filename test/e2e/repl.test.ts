@@ -329,6 +329,22 @@ describe.skipIf(missing)('tacos repl against a server with reflection v1alpha on
     expect(await second.run('history', ALL_TYPES)).toContain('from the first run');
   });
 
+  it('the server restarts behind the same address: the next call works on the same REPL', async () => {
+    const socket = path.join(project, 'restarting.sock');
+    let restarting = await startAllTypesServer({reflection: 'v1alpha', unixSocket: socket});
+    try {
+      const repl = await startRepl(restarting.address, ['--service', 'AllTypes']);
+      await repl.waitForPrompt(ALL_TYPES);
+      expect(await repl.run('call Unary -d \'{"title":"before"}\'', ALL_TYPES)).toContain('"title": "before"');
+      await restarting.stop();
+      restarting = await startAllTypesServer({reflection: 'v1alpha', unixSocket: socket});
+      expect(await repl.run('call Unary -d \'{"title":"after"}\'', ALL_TYPES)).toContain('"title": "after"');
+      expect(restarting.calls.at(-1)?.requests[0].title).toBe('after');
+    } finally {
+      await restarting.stop();
+    }
+  });
+
   it('`exit` ends with exit code 0', async () => {
     const repl = await atAllTypes();
     await repl.enter('exit');
