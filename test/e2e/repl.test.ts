@@ -360,16 +360,16 @@ describe.skipIf(missing)('tacos repl against the gateway', () => {
 
   beforeAll(async () => {
     redis = await startRedis();
-    // gRPC on, no backends: the queue's methods and StreamQueueUpdates need only Redis.
-    gateway = await startStackGateway(
-      {REDIS_ADDRESS: redis.address, GRPC_ENABLED: 'true'},
-      {SERVER_ENVIRONMENT: 'development'},
-    );
+    gateway = await startGatewayOn(redis);
   });
   afterAll(async () => {
     await gateway?.close();
     await disposeRedis(redis);
   });
+
+  /** A gateway with gRPC on and no backends: the queue's methods and StreamQueueUpdates need only Redis. */
+  const startGatewayOn = (store: RedisProcess, env: Record<string, string> = {}) =>
+    startStackGateway({REDIS_ADDRESS: store.address, GRPC_ENABLED: 'true', SERVER_ENVIRONMENT: 'development'}, env);
 
   /** A REPL at gateway.v1.QueueService, selected by flags. */
   async function atQueue(): Promise<Repl> {
@@ -442,6 +442,17 @@ describe.skipIf(missing)('tacos repl against the gateway', () => {
     expect(gateway!.logs).toContainEqual(
       expect.objectContaining({req_id: 'repl-e2e-1', method: '/gateway.v1.QueueService/GetQueueStats'}),
     );
+  });
+
+  it('the gateway restarts on the same port: the next call works on the same REPL', async () => {
+    const repl = await atQueue();
+    expect(await repl.run('call JoinQueue -d \'{"event_id":"evt_repl_restart"}\'', QUEUE)).toContain('"positionHint"');
+    const grpcPort = gateway!.grpcPort as number;
+    await gateway!.close();
+    // The queue lives in Redis: the restarted gateway knows the waiting users.
+    gateway = await startGatewayOn(redis!, {GRPC_PORT: String(grpcPort)});
+    const stats = await repl.run('call GetQueueStats -d \'{"event_id":"evt_repl_restart"}\'', QUEUE);
+    expect(stats).toContain('"eventId": "evt_repl_restart"');
   });
 
   it('a NOT_FOUND answer prints the ERROR block and the REPL goes on; Ctrl-D ends with 0', async () => {
