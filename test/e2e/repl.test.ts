@@ -329,7 +329,7 @@ describe.skipIf(missing)('tacos repl against a server with reflection v1alpha on
     expect(await second.run('history', ALL_TYPES)).toContain('from the first run');
   });
 
-  it('the server restarts behind the same address: the next call works on the same REPL', async () => {
+  it('a server on a unix socket restarts: the next call works on the same REPL', async () => {
     const socket = path.join(project, 'restarting.sock');
     let restarting = await startAllTypesServer({reflection: 'v1alpha', unixSocket: socket});
     try {
