@@ -1,7 +1,8 @@
 /**
  * Wall time of a warm `tacos call` (schema cached) against a plain Node script making the same
  * call from the static .proto, both as fresh processes run in turn, against the reservation mock on
- * loopback. Goal: tacos call takes at most 1.2 times as long (1.5 at worst).
+ * loopback. Goal: tacos call takes at most 1.2 times as long (1.5 at worst). Also shown: a call
+ * with --refresh, which asks the server for its schema first (as a first call to a target does).
  * npm run bench:call [-- --rounds 10]   (then benchmarks/startup.ts: tacos --help)
  */
 import {execFileSync, spawn} from 'node:child_process';
@@ -53,13 +54,16 @@ try {
   time(plainArgs); // and the file system cache for both
   const tacos: number[] = [];
   const plain: number[] = [];
+  const refreshed: number[] = [];
   for (let round = 0; round < rounds; round++) {
     tacos.push(time(tacosArgs));
     plain.push(time(plainArgs));
+    refreshed.push(time([...tacosArgs, '--refresh']));
   }
   console.log(`${rounds} rounds each, one after the other:`);
   console.log(`  warm tacos call          median ${median(tacos).toFixed(0)} ms`);
   console.log(`  plain grpc-js script     median ${median(plain).toFixed(0)} ms`);
+  console.log(`  tacos call --refresh     median ${median(refreshed).toFixed(0)} ms (reflection first; no goal)`);
   console.log(verdict('tacos call / plain script', median(tacos) / median(plain), 1.2, 1.5));
 } finally {
   mock.kill('SIGTERM');

@@ -1,16 +1,7 @@
-import {createRequire} from 'node:module';
-import path from 'node:path';
 import {fromBinary} from '@bufbuild/protobuf';
 import {FileDescriptorProtoSchema, type FileDescriptorProto} from '@bufbuild/protobuf/wkt';
-import {
-  Metadata,
-  status as GrpcStatus,
-  type Client,
-  type ClientDuplexStream,
-  type MethodDefinition,
-  type ServiceError,
-} from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import {BinaryReader, BinaryWriter, WireType} from '@bufbuild/protobuf/wire';
+import {Metadata, status as GrpcStatus, type Client, type ClientDuplexStream, type ServiceError} from '@grpc/grpc-js';
 import {TacosError} from '../errors.js';
 
 /** What a server said about itself through reflection. */
@@ -24,38 +15,64 @@ export interface ReflectedSchema {
   version: 'v1' | 'v1alpha';
 }
 
-type ReflectionRequest = {host?: string} & (
-  {list_services: string} | {file_containing_symbol: string} | {file_by_filename: string}
-);
+type ReflectionRequest = {list_services: string} | {file_containing_symbol: string} | {file_by_filename: string};
 interface ReflectionResponse {
   list_services_response?: {service: Array<{name: string}>};
-  file_descriptor_response?: {file_descriptor_proto: Buffer[]};
+  file_descriptor_response?: {file_descriptor_proto: Uint8Array[]};
   error_response?: {error_code: number; error_message: string};
 }
 
-const REFLECTION_PROTOS = path.dirname(createRequire(import.meta.url).resolve('@grpc/reflection/package.json'));
 const VERSIONS = ['v1', 'v1alpha'] as const;
 
-type ReflectionMethod = MethodDefinition<ReflectionRequest, ReflectionResponse>;
-let methods: Record<(typeof VERSIONS)[number], ReflectionMethod> | undefined;
+/**
+ * grpc.reflection's messages (the same in v1 and v1alpha) written and read by hand, for the few
+ * fields a client uses: loading their .proto through proto-loader cost a first call 50-100 ms.
+ */
+const REQUEST_FIELDS = {file_by_filename: 3, file_containing_symbol: 4, list_services: 7};
 
-/** ServerReflectionInfo of each version: path and (de)serializers, to call on the target's own channel. */
-function reflectionMethods() {
-  methods ??= Object.fromEntries(
-    VERSIONS.map((version) => {
-      const file = path.join(REFLECTION_PROTOS, 'build', 'proto', 'grpc', 'reflection', version, 'reflection.proto');
-      const definition = protoLoader.loadSync(file, {
-        keepCase: true,
-        longs: String,
-        enums: String,
-        defaults: true,
-        oneofs: true,
+function encodeReflectionRequest(request: ReflectionRequest): Buffer {
+  const writer = new BinaryWriter();
+  for (const [name, value] of Object.entries(request))
+    writer.tag(REQUEST_FIELDS[name as keyof typeof REQUEST_FIELDS], WireType.LengthDelimited).string(value);
+  return Buffer.from(writer.finish());
+}
+
+/** Reads a message, handing each field it has a reader for to it; the other fields are skipped. */
+function readFields(bytes: Uint8Array, readers: Record<number, (reader: BinaryReader) => unknown>): void {
+  const reader = new BinaryReader(bytes);
+  while (reader.pos < reader.len) {
+    const [field, wireType] = reader.tag();
+    const read = readers[field];
+    if (read) read(reader);
+    else reader.skip(wireType, field);
+  }
+}
+
+function decodeReflectionResponse(bytes: Uint8Array): ReflectionResponse {
+  const response: ReflectionResponse = {};
+  readFields(bytes, {
+    4: (reader) => {
+      const files: Uint8Array[] = [];
+      readFields(reader.bytes(), {1: (file) => files.push(file.bytes())});
+      response.file_descriptor_response = {file_descriptor_proto: files};
+    },
+    6: (reader) => {
+      const service: Array<{name: string}> = [];
+      readFields(reader.bytes(), {
+        1: (entry) => readFields(entry.bytes(), {1: (name) => service.push({name: name.string()})}),
       });
-      const service = definition[`grpc.reflection.${version}.ServerReflection`] as Record<string, ReflectionMethod>;
-      return [version, service.ServerReflectionInfo];
-    }),
-  ) as NonNullable<typeof methods>;
-  return methods;
+      response.list_services_response = {service};
+    },
+    7: (reader) => {
+      const error = {error_code: 0, error_message: ''};
+      readFields(reader.bytes(), {
+        1: (code) => (error.error_code = code.int32()),
+        2: (message) => (error.error_message = message.string()),
+      });
+      response.error_response = error;
+    },
+  });
+  return response;
 }
 
 /**
@@ -68,11 +85,11 @@ class ReflectionStream {
     [];
   private failure?: Error;
 
-  constructor(client: Client, method: ReflectionMethod, metadata: Metadata, deadline: number) {
+  constructor(client: Client, version: (typeof VERSIONS)[number], metadata: Metadata, deadline: number) {
     this.call = client.makeBidiStreamRequest(
-      method.path,
-      method.requestSerialize,
-      method.responseDeserialize,
+      `/grpc.reflection.${version}.ServerReflection/ServerReflectionInfo`,
+      encodeReflectionRequest,
+      decodeReflectionResponse,
       metadata,
       {deadline},
     );
@@ -124,12 +141,7 @@ export function reflect(options: ReflectOptions): Promise<ReflectedSchema> {
 
 async function reflectOnce(options: ReflectOptions): Promise<ReflectedSchema> {
   for (const version of VERSIONS) {
-    const stream = new ReflectionStream(
-      options.client,
-      reflectionMethods()[version],
-      options.metadata,
-      options.deadline,
-    );
+    const stream = new ReflectionStream(options.client, version, options.metadata, options.deadline);
     try {
       return {...(await describeAll(stream)), version};
     } catch (error) {

@@ -18,7 +18,7 @@ import {loadContractSet} from '../contracts.js';
 import {grpcCodeName} from '../grpc-codes.js';
 import {loadSchema} from './schema-source.js';
 import {schemaChanges, type Schema} from './schema.js';
-import {ReconnectWatch} from './channel.js';
+import {ReconnectWatch} from './reconnect-watch.js';
 import {resolveTarget, type Target, type TargetOptions} from './target.js';
 
 export interface ConnectionOptions extends TargetOptions {
