@@ -1,9 +1,12 @@
 /**
  * A program in a real pseudo-terminal, driven through tmux as a user drives it: keys in, the pane's
- * text out. Each session has its own tmux server (a private socket, no config file), so tests never
+ * text out. Each session has its own tmux server (a socket of its own, no config file), so tests never
  * see each other's panes nor the user's tmux.
  */
 import {randomBytes} from 'node:crypto';
+import {rm} from 'node:fs/promises';
+import {tmpdir} from 'node:os';
+import path from 'node:path';
 import {execa} from 'execa';
 import {onPath} from './required-checks.js';
 
@@ -48,11 +51,12 @@ const DEFAULT_WAIT_MS = 10_000;
 
 /** Starts `command` (argv, no shell) in a new terminal. */
 export async function startPty(command: string[], options: PtyOptions): Promise<Pty> {
-  const socket = `tacos-test-${process.pid}-${randomBytes(4).toString('hex')}`;
+  // The server's socket: a path of ours (tmux -L would leave its file under /tmp/tmux-UID behind).
+  const socket = path.join(tmpdir(), `tacos-pty-${process.pid}-${randomBytes(4).toString('hex')}.sock`);
   const session = 'main';
   const env = {...process.env, ...options.env};
   const tmux = async (...args: string[]) =>
-    (await execa('tmux', ['-L', socket, '-f', '/dev/null', ...args], {env, timeout: 10_000})).stdout;
+    (await execa('tmux', ['-S', socket, '-f', '/dev/null', ...args], {env, timeout: 10_000})).stdout;
 
   await tmux(
     'start-server',
@@ -130,9 +134,8 @@ export async function startPty(command: string[], options: PtyOptions): Promise<
         timeoutMs,
       ),
     stop: () =>
-      (stopped ??= tmux('kill-server').then(
-        () => undefined,
-        () => undefined,
-      )),
+      (stopped ??= tmux('kill-server')
+        .catch(() => undefined)
+        .then(() => rm(socket, {force: true}))),
   };
 }
