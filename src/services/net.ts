@@ -1,9 +1,14 @@
-import {connect, isIP} from 'node:net';
+import {connect, isIP, type NetConnectOpts} from 'node:net';
 
 /** A TCP connect within the timeout. */
 export function tcpOpen(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+  return socketOpen({host, port}, timeoutMs);
+}
+
+/** A connect (TCP host and port, or a unix socket's path) within the timeout. */
+export function socketOpen(endpoint: NetConnectOpts, timeoutMs = 500): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({host, port});
+    const socket = connect(endpoint);
     const done = (open: boolean) => {
       socket.destroy();
       resolve(open);

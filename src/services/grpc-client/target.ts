@@ -1,6 +1,6 @@
 import {readFile} from 'node:fs/promises';
 import {connect as tlsConnect} from 'node:tls';
-import {connect as netConnect, isIP} from 'node:net';
+import {connect as netConnect, isIP, type NetConnectOpts} from 'node:net';
 import {
   connectivityState,
   credentials as grpcCredentials,
@@ -9,7 +9,7 @@ import {
   type ChannelOptions,
 } from '@grpc/grpc-js';
 import {TacosError, errorMessage, usageError} from '../errors.js';
-import {isLoopbackHost, tcpOpen} from '../net.js';
+import {isLoopbackHost, socketOpen} from '../net.js';
 
 /**
  * The active environment's gateway, for a call that names no address. The caller gives it: the
@@ -142,10 +142,8 @@ export async function connect(client: Client, target: Target, timeoutMs: number)
  * answers now: a server restarted there, which the channel is connecting to again.
  */
 async function explainFailure(target: Target, failedBefore: boolean): Promise<TacosError | undefined> {
-  const match = /^(.*):(\d+)$/.exec(target.address);
-  const host = match?.[1].replace(/^\[|\]$/g, '');
-  const port = Number(match?.[2]);
-  if (host === undefined || !(await tcpOpen(host, port))) {
+  const endpoint = endpointOf(target.address);
+  if (!endpoint || !(await socketOpen(endpoint))) {
     const stackEnv = await target.gateway?.stackWithoutGrpc();
     if (stackEnv) {
       return new TacosError(
@@ -162,15 +160,15 @@ async function explainFailure(target: Target, failedBefore: boolean): Promise<Ta
     });
   }
   if (failedBefore) return undefined;
-  if (target.tls) {
-    const problem = await certificateProblem(host, port, target);
+  if (target.tls && 'host' in endpoint) {
+    const problem = await certificateProblem(endpoint.host, endpoint.port, target);
     if (problem) {
       return new TacosError(`The certificate of ${target.address} is not trusted: ${problem}.`, {
         hint: 'Give its CA with --cacert FILE (and --servername NAME if it names another host), or skip verification with --insecure.',
         code: 'CONNECT_FAILED',
       });
     }
-  } else if (await speaksHttp1(host, port)) {
+  } else if (await speaksHttp1(endpoint)) {
     return new TacosError(
       `${target.address} answers HTTP/1.1, not gRPC: it is an HTTP server (the gateway's REST port, say).`,
       {
@@ -188,10 +186,17 @@ async function explainFailure(target: Target, failedBefore: boolean): Promise<Ta
   );
 }
 
+/** Where to connect for `host:port` or `unix:PATH` (grpc-js's unix: form), as node:net takes it. */
+function endpointOf(address: string): {host: string; port: number} | {path: string} | undefined {
+  if (address.startsWith('unix:')) return {path: address.slice('unix:'.length).replace(/^\/\/(?=\/)/, '')};
+  const match = /^(.*):(\d+)$/.exec(address);
+  return match ? {host: match[1].replace(/^\[|\]$/g, ''), port: Number(match[2])} : undefined;
+}
+
 /** Whether the server answers the HTTP/2 connection preface as an HTTP/1.x server does (with a status line). */
-function speaksHttp1(host: string, port: number): Promise<boolean> {
+function speaksHttp1(endpoint: NetConnectOpts): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = netConnect({host, port});
+    const socket = netConnect(endpoint);
     let answer = '';
     const done = () => {
       socket.destroy();
