@@ -33,6 +33,11 @@ export class TacosError extends Error {
   }
 }
 
+/** An error as every command prints it: the message, then what to do about it. */
+export function errorText(error: TacosError): string {
+  return `Error: ${error.message}\n${error.hint ? `Hint: ${error.hint}\n` : ''}`;
+}
+
 export function usageError(message: string, hint?: string): TacosError {
   return new TacosError(message, {hint, exitCode: ExitCode.usage, code: 'USAGE'});
 }

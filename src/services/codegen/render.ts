@@ -1,8 +1,9 @@
-import {mkdir, readdir, readFile, rename, writeFile} from 'node:fs/promises';
+import {readdir, readFile} from 'node:fs/promises';
 import path from 'node:path';
 import Handlebars from 'handlebars';
 import {TacosError, errorMessage, usageError} from '../errors.js';
 import {PACKAGE_ROOT} from '../paths.js';
+import {writeFileAtomically} from '../atomic-file.js';
 import {registerEsHelpers, registerHelpers} from './helpers.js';
 import {loadContractSet} from '../contracts.js';
 import {buildModel, type CodegenModel} from './model.js';
@@ -152,10 +153,7 @@ export async function writeGenerated(outDir: string, files: GeneratedFile[]): Pr
       report.unchanged.push(target);
       continue;
     }
-    await mkdir(path.dirname(target), {recursive: true});
-    const tmp = `${target}.${process.pid}.tmp`;
-    await writeFile(tmp, file.content);
-    await rename(tmp, target);
+    await writeFileAtomically(target, file.content);
     report.written.push(target);
   }
   return report;

@@ -1,13 +1,14 @@
 import {createHash} from 'node:crypto';
 import {createRequire} from 'node:module';
 import {existsSync} from 'node:fs';
-import {mkdir, readFile, rename, writeFile} from 'node:fs/promises';
+import {readFile} from 'node:fs/promises';
 import path from 'node:path';
 import {fromBinary, toBinary} from '@bufbuild/protobuf';
 import {FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto} from '@bufbuild/protobuf/wkt';
 import type {Client} from '@grpc/grpc-js';
 import {TacosError, errorMessage, usageError} from '../errors.js';
 import {stateDir} from '../paths.js';
+import {writeFileAtomically} from '../atomic-file.js';
 import {metadataOf} from './invoke.js';
 import {buildSchema, type Schema} from './schema.js';
 import {connect, type Target} from './target.js';
@@ -71,15 +72,12 @@ export async function loadSchema(options: SchemaOptions): Promise<Schema & {cach
     });
   });
   const schema = buildSchema(reflected.files, reflected.services);
-  await mkdir(path.dirname(cacheFile), {recursive: true});
-  const tmp = `${cacheFile}.${process.pid}.tmp`;
   const cached: CachedSchema = {
     cachedAt: new Date().toISOString(),
     services: reflected.services,
     files: reflected.files.map((file) => Buffer.from(toBinary(FileDescriptorProtoSchema, file)).toString('base64')),
   };
-  await writeFile(tmp, JSON.stringify(cached));
-  await rename(tmp, cacheFile);
+  await writeFileAtomically(cacheFile, JSON.stringify(cached));
   return schema;
 }
 

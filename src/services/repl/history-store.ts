@@ -1,7 +1,7 @@
 import {readFile} from 'node:fs/promises';
 import path from 'node:path';
 import type {JsonValue} from '@bufbuild/protobuf';
-import {writeFileAtomically} from './atomic-file.js';
+import {writeFileAtomically} from '../atomic-file.js';
 
 /** Lines typed, kept for the Up arrow across runs. */
 export const MAX_LINES = 500;

@@ -1,5 +1,5 @@
 import {createInterface, type Interface} from 'node:readline';
-import {TacosError, errorMessage} from '../errors.js';
+import {TacosError, errorMessage, errorText as tacosErrorText} from '../errors.js';
 import {stateDir} from '../paths.js';
 import {openTarget, type ConnectionOptions, type Prompter} from '../grpc-client/run-call.js';
 import {parseCommand} from './commands.js';
@@ -88,7 +88,7 @@ export async function runRepl(options: ReplOptions, io: ReplIO): Promise<number>
 function errorText(error: unknown): string {
   if (error instanceof TacosError) {
     if (error.code === 'CANCELLED') return 'Cancelled.\n';
-    return `Error: ${error.message}\n${error.hint ? `Hint: ${error.hint}\n` : ''}`;
+    return tacosErrorText(error);
   }
   return `Error: ${errorMessage(error)}\n`;
 }

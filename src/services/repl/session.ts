@@ -3,7 +3,7 @@ import {TacosError, errorMessage, usageError} from '../errors.js';
 import {describeSymbol, exampleRequest} from '../grpc-client/describe.js';
 import {findMethod, readRequestData} from '../grpc-client/invoke.js';
 import {callMethod, type Connected, type Prompter} from '../grpc-client/run-call.js';
-import {writeFileAtomically} from './atomic-file.js';
+import {writeFileAtomically} from '../atomic-file.js';
 import {COMMAND_HELP, type CallCommand, type ReplCommand, type ShowWhat} from './commands.js';
 import type {CompletionContext} from './completion.js';
 import {

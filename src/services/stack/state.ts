@@ -1,5 +1,6 @@
-import {mkdir, readFile, rename, rm, writeFile} from 'node:fs/promises';
+import {readFile, rm} from 'node:fs/promises';
 import path from 'node:path';
+import {writeFileAtomically} from '../atomic-file.js';
 import {processStartTime} from '../proc.js';
 import type {ReadyCheck} from './stack-file.js';
 
@@ -36,10 +37,7 @@ export interface StackState {
 const stateFile = (dir: string) => path.join(dir, 'state.json');
 
 export async function writeState(dir: string, state: StackState): Promise<void> {
-  await mkdir(dir, {recursive: true});
-  const tmp = `${stateFile(dir)}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`);
-  await rename(tmp, stateFile(dir));
+  await writeFileAtomically(stateFile(dir), `${JSON.stringify(state, null, 2)}\n`);
 }
 
 export async function readState(dir: string): Promise<StackState | undefined> {
