@@ -258,7 +258,7 @@ describe('reload and reconnect', () => {
       ]),
     );
     expect(connected.schema.services.map((service) => service.typeName)).toEqual(['tacostest.defect.Stamper']);
-    expect(connected.registry.getMessage('tacostest.defect.StampRequest')).toBeDefined();
+    expect(connected.schema.registry.getMessage('tacostest.defect.StampRequest')).toBeDefined();
 
     // The reloaded schema was cached: a new connection to the same address reads it without asking.
     const next = await open(proxy.address);

@@ -45,8 +45,6 @@ export interface Connected {
   target: Target;
   /** Replaced by reload(). */
   schema: Schema & {cachedAt?: string};
-  /** Replaced by reload(). */
-  registry: Registry;
   /** -H and --token headers, sent with every call. */
   callHeaders: Array<[string, string]>;
   /** The one grpc-js channel of this target: reflection and every call go through it. */
@@ -92,7 +90,6 @@ export async function openTarget(options: ConnectionOptions): Promise<Connected>
   const connected: Connected = {
     target,
     schema,
-    registry: schema.registry,
     callHeaders,
     client,
     connectTimeoutMs: options.connectTimeoutMs,
@@ -100,7 +97,6 @@ export async function openTarget(options: ConnectionOptions): Promise<Connected>
       const reloaded = await loadSchema({...source, refresh: true});
       const changes = schemaChanges(connected.schema, reloaded);
       connected.schema = reloaded;
-      connected.registry = reloaded.registry;
       return {
         changed: changes.length > 0,
         summary: changes.length
@@ -159,7 +155,7 @@ export async function runCall(
     }
     let requests: JsonValue[];
     if (options.data !== undefined) requests = await readRequestData(options.data, () => terminal.readStdin());
-    else if (terminal.interactive) requests = await (await prompter()).request(method, connected.registry);
+    else if (terminal.interactive) requests = await (await prompter()).request(method, connected.schema.registry);
     // Without -d and without a terminal: an empty request, as grpcurl sends (stdin only with -d @-).
     else requests = [];
     const {timeoutMs, verbose, json, emitDefaults, protoNames} = options;
@@ -197,7 +193,8 @@ export async function callMethod(
   terminal: Pick<Terminal, 'out' | 'err'>,
 ): Promise<number> {
   const {method} = request;
-  const {schema, registry} = connected;
+  const {schema} = connected;
+  const {registry} = schema;
   // No request at all is an empty message, as grpcurl sends (unary and server streaming need one).
   const requests =
     request.requests.length === 0 && (method.methodKind === 'unary' || method.methodKind === 'server_streaming')

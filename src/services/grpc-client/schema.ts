@@ -124,7 +124,7 @@ export function schemaChanges(before: Schema, after: Schema): string[] {
   for (const [name, type] of now) {
     const was = old.get(name);
     if (!was) lines.push(`added ${type.kind} ${name}`);
-    else if (!sameBytes(was.bytes, type.bytes)) lines.push(`changed ${type.kind} ${name}`);
+    else if (Buffer.compare(was.bytes, type.bytes) !== 0) lines.push(`changed ${type.kind} ${name}`);
   }
   for (const [name, type] of old) if (!now.has(name)) lines.push(`removed ${type.kind} ${name}`);
   return lines;
@@ -142,10 +142,6 @@ function describedTypes(schema: Schema): Map<string, {kind: string; bytes: Uint8
       types.set(desc.typeName, {kind: 'service', bytes: toBinary(ServiceDescriptorProtoSchema, desc.proto)});
   }
   return types;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }
 
 /** Every fully qualified type (`.pkg.Name`) a file refers to. */

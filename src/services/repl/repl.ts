@@ -204,28 +204,16 @@ class TerminalLines implements LineSource {
 /** Lines piped in (a script of commands): no prompt, no editing; the end of input ends the REPL. */
 class PipedLines implements LineSource {
   private readonly reader: Interface;
-  private readonly queue: string[] = [];
-  private ended = false;
-  private waiting?: (line: string | undefined) => void;
+  private readonly lines: AsyncIterator<string>;
 
   constructor(private readonly io: Pick<ReplIO, 'input' | 'output'>) {
     this.reader = createInterface({input: io.input, terminal: false});
-    this.reader.on('line', (line) => {
-      if (this.waiting) this.take()(line);
-      else this.queue.push(line);
-    });
-    this.reader.on('close', () => {
-      this.ended = true;
-      if (this.waiting) this.take()(undefined);
-    });
+    this.lines = this.reader[Symbol.asyncIterator]();
   }
 
-  read(): Promise<string | undefined> {
-    if (this.queue.length) return Promise.resolve(this.queue.shift());
-    if (this.ended) return Promise.resolve(undefined);
-    return new Promise((resolve) => {
-      this.waiting = resolve;
-    });
+  async read(): Promise<string | undefined> {
+    const next = await this.lines.next();
+    return next.done ? undefined : next.value;
   }
 
   note(text: string): void {
@@ -234,11 +222,5 @@ class PipedLines implements LineSource {
 
   close(): void {
     this.reader.close();
-  }
-
-  private take(): (line: string | undefined) => void {
-    const waiting = this.waiting!;
-    this.waiting = undefined;
-    return waiting;
   }
 }

@@ -162,7 +162,7 @@ export class ReplSession {
         Promise.reject(usageError('-d @- (standard input) is for `tacos call`; in the REPL use -d @FILE.')),
       );
     } else if (this.options.interactive) {
-      requests = await (await this.options.prompter()).request(method, connected.registry);
+      requests = await (await this.options.prompter()).request(method, connected.schema.registry);
     } else {
       requests = [];
     }
